@@ -1,0 +1,62 @@
+"""Argument parsing shared by the command families, with Redis's error texts."""
+
+from __future__ import annotations
+
+import math
+
+from ..protocol import errors
+from ..protocol.errors import CommandError
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def parse_int(arg: bytes, message: str = errors.NOT_INTEGER) -> int:
+    """A signed 64-bit integer in Redis's strict format (no spaces, no '+')."""
+    if not arg or len(arg) > 20 or arg[0] in b" +" or arg[-1:] in (b" ",):
+        raise CommandError(message)
+    if arg[0] == 0x30 and len(arg) > 1:  # leading zeros are not accepted
+        raise CommandError(message)
+    if arg[:2] == b"-0":
+        raise CommandError(message)
+    try:
+        value = int(arg)
+    except ValueError:
+        raise CommandError(message) from None
+    if not INT64_MIN <= value <= INT64_MAX or b"_" in arg:
+        raise CommandError(message)
+    return value
+
+
+def parse_float(arg: bytes, message: str = errors.NOT_FLOAT) -> float:
+    """A double as Redis reads it (strtold): inf/-inf allowed, NaN refused."""
+    if not arg or arg[0] in b" \t\n" or arg[-1:] in (b" ", b"\t", b"\n") or b"_" in arg:
+        raise CommandError(message)
+    try:
+        value = float(arg)
+    except ValueError:
+        raise CommandError(message) from None
+    if math.isnan(value):
+        raise CommandError(message)
+    return value
+
+
+def parse_db_index(arg: bytes, databases: int) -> int:
+    try:
+        index = int(arg)
+    except ValueError:
+        raise CommandError(errors.NOT_INTEGER) from None
+    if not 0 <= index < databases:
+        raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
+    return index
+
+
+def is_int_text(value: bytes) -> bool:
+    """True if Redis would store this string with the int encoding."""
+    if not value or len(value) > 20:
+        return False
+    try:
+        parse_int(value)
+    except CommandError:
+        return False
+    return True

@@ -1,0 +1,154 @@
+"""Connection commands: PING ECHO QUIT RESET HELLO AUTH SELECT SWAPDB."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from .. import REDIS_VERSION, __version__
+from ..protocol import errors
+from ..protocol.errors import CommandError
+from ..protocol.resp import OK, PONG, Push, SimpleString
+from ._args import parse_db_index
+from .registry import command
+
+
+@command("ping", -1, "fast", group="connection", summary="Returns the server's liveliness response.")
+def ping(session: Any, argv: list) -> Any:
+    if len(argv) > 2:
+        raise CommandError(errors.wrong_arity("ping"))
+    if session.subscriptions and session.protocol == 2:
+        # In RESP2 subscribed mode PING answers with a pub/sub-shaped array.
+        return Push([b"pong", argv[1] if len(argv) == 2 else b""])
+    return argv[1] if len(argv) == 2 else PONG
+
+
+@command("echo", 2, "fast", group="connection", summary="Returns the given string.")
+def echo(session: Any, argv: list) -> Any:
+    return argv[1]
+
+
+@command("quit", -1, "no_auth fast allow_busy", group="connection",
+         summary="Closes the connection.")
+def quit(session: Any, argv: list) -> Any:
+    session.closing = True
+    return OK
+
+
+@command("reset", 1, "no_auth fast allow_busy", group="connection", since="6.2.0",
+         summary="Resets the connection.")
+def reset(session: Any, argv: list) -> Any:
+    session.reset_multi()
+    session.select(0)
+    session.set_protocol(2)
+    session.name = b""
+    session.reply_mode = "on"
+    session.no_evict = False
+    session.no_touch = False
+    if session.monitor:
+        session.monitor = False
+        session.server.monitors.discard(session)
+    reset_hooks = getattr(session.server, "reset_hooks", ())
+    for hook in reset_hooks:  # pub/sub and tracking state, when present
+        hook(session)
+    session.authenticated = not session.server.config["requirepass"]
+    session.update_gate()
+    return SimpleString(b"RESET")
+
+
+def _check_password(session: Any, username: bytes, password: bytes) -> None:
+    required = session.server.config["requirepass"]
+    if not required:
+        if username == b"default":
+            session.authenticated = True
+            session.update_gate()
+            return
+        raise CommandError(errors.AUTH_NOT_CONFIGURED)
+    if username != b"default" or not hmac.compare_digest(password, required.encode()):
+        raise CommandError(errors.WRONGPASS)
+    session.authenticated = True
+    session.update_gate()
+
+
+@command("auth", -2, "no_auth fast allow_busy noscript loading stale", group="connection",
+         summary="Authenticates the connection.")
+def auth(session: Any, argv: list) -> Any:
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    if len(argv) == 2:
+        if not session.server.config["requirepass"]:
+            raise CommandError(errors.AUTH_NOT_CONFIGURED)
+        _check_password(session, b"default", argv[1])
+    else:
+        _check_password(session, argv[1], argv[2])
+    return OK
+
+
+@command("hello", -1, "no_auth fast allow_busy noscript loading stale", group="connection",
+         since="6.0.0", summary="Handshakes with the server.")
+def hello(session: Any, argv: list) -> Any:
+    version = session.protocol
+    i = 1
+    if len(argv) > 1:
+        try:
+            version = int(argv[1])
+        except ValueError:
+            raise CommandError("ERR Protocol version is not an integer or out of range") from None
+        i = 2
+        if version not in (2, 3):
+            raise CommandError("NOPROTO unsupported protocol version")
+    name = None
+    while i < len(argv):
+        option = argv[i].lower()
+        if option == b"auth" and i + 2 < len(argv):
+            _check_password(session, argv[i + 1], argv[i + 2])
+            i += 3
+        elif option == b"setname" and i + 1 < len(argv):
+            name = argv[i + 1]
+            validate_client_name(name)
+            i += 2
+        else:
+            raise CommandError(f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'")
+    if not session.authenticated:
+        raise CommandError("NOAUTH HELLO must be called with the client already authenticated, "
+                           "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                           "authenticate the client and select the RESP protocol version at the "
+                           "same time")
+    if name is not None:
+        session.name = name
+    session.set_protocol(version)
+    return {
+        b"server": b"redis",
+        b"version": REDIS_VERSION.encode(),
+        b"proto": version,
+        b"id": session.id,
+        b"mode": b"standalone",
+        b"role": b"master",
+        b"modules": [],
+        b"ringcache_version": __version__.encode(),
+    }
+
+
+def validate_client_name(name: bytes) -> None:
+    if any(c <= 32 or c >= 127 for c in name):
+        raise CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
+
+
+@command("select", 2, "loading stale fast", group="connection", summary="Changes the selected database.")
+def select(session: Any, argv: list) -> Any:
+    session.select(parse_db_index(argv[1], len(session.server.dbs)))
+    return OK
+
+
+@command("swapdb", 3, "write fast", group="server", since="4.0.0", summary="Swaps two Redis databases.")
+def swapdb(session: Any, argv: list) -> Any:
+    count = len(session.server.dbs)
+    try:
+        first, second = int(argv[1]), int(argv[2])
+    except ValueError:
+        raise CommandError("ERR invalid first DB index") from None
+    if not 0 <= first < count or not 0 <= second < count:
+        raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
+    if first != second:
+        session.server.db(first).swap_contents(session.server.db(second))
+    return OK

@@ -1,0 +1,206 @@
+"""Reply encoding for RESP2 and RESP3.
+
+A command returns a plain Python value; the connection encodes it for the
+protocol version the client chose with HELLO. The mapping:
+
+    bytes          bulk string            None          null ($-1 / _)
+    int            integer                bool          boolean (RESP2: 1/0)
+    float          double (RESP2: bulk)   list, tuple   array
+    dict           map (RESP2: flat array) set, frozenset set (RESP2: array)
+    SimpleString   +status                CommandError  -error
+    Verbatim       verbatim (RESP2: bulk) Push          push (RESP2: array)
+    NULL_ARRAY     null array (*-1 / _)   Raw           already encoded bytes
+
+`Raw` exists for the hot path: constant replies such as +OK are encoded once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from .errors import CommandError
+
+
+class SimpleString(bytes):
+    """A status reply: +text (no CR/LF inside)."""
+
+
+class Raw(bytes):
+    """Bytes that are already a complete RESP reply."""
+
+
+class Verbatim(bytes):
+    """Verbatim text (RESP3 '='), e.g. INFO and CLIENT LIST; a bulk string in RESP2."""
+
+
+class Push(list):
+    """An out-of-band push (RESP3 '>'), e.g. pub/sub messages; an array in RESP2."""
+
+
+class _NullArray:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY = _NullArray()
+
+OK = Raw(b"+OK\r\n")
+QUEUED = Raw(b"+QUEUED\r\n")
+PONG = Raw(b"+PONG\r\n")
+ZERO = Raw(b":0\r\n")
+ONE = Raw(b":1\r\n")
+
+
+def format_double(value: float) -> bytes:
+    """Redis 7.4+ formats doubles as the shortest text that reads back the same."""
+    if math.isinf(value):
+        return b"inf" if value > 0 else b"-inf"
+    if value == int(value) and abs(value) < 1e17:
+        return b"%d" % int(value)
+    return repr(value).encode()
+
+
+Encoder = Callable[[list, Any], None]
+
+
+def _bulk(out: list, value: bytes) -> None:
+    out.append(b"$%d\r\n%b\r\n" % (len(value), value))
+
+
+def _int(out: list, value: int) -> None:
+    out.append(b":%d\r\n" % value)
+
+
+def _simple(out: list, value: bytes) -> None:
+    out.append(b"+%b\r\n" % value)
+
+
+def _raw(out: list, value: bytes) -> None:
+    out.append(value)
+
+
+def _error(out: list, value: CommandError) -> None:
+    text = value.message.replace("\r", " ").replace("\n", " ")
+    out.append(b"-%b\r\n" % text.encode())
+
+
+def _make_table(resp3: bool) -> dict[type, Encoder]:
+    table: dict[type, Encoder] = {}
+
+    def encode(out: list, value: Any) -> None:
+        fn = table.get(type(value))
+        if fn is None:
+            fn = _lookup_subclass(table, value)
+        fn(out, value)
+
+    def array(out: list, value: Any) -> None:
+        out.append(b"*%d\r\n" % len(value))
+        for item in value:
+            fn = table.get(type(item))
+            if fn is None:
+                fn = _lookup_subclass(table, item)
+            fn(out, item)
+
+    if resp3:
+
+        def null(out: list, value: Any) -> None:
+            out.append(b"_\r\n")
+
+        def double(out: list, value: float) -> None:
+            out.append(b",%b\r\n" % format_double(value))
+
+        def boolean(out: list, value: bool) -> None:
+            out.append(b"#t\r\n" if value else b"#f\r\n")
+
+        def mapping(out: list, value: dict) -> None:
+            out.append(b"%%%d\r\n" % len(value))
+            for k, v in value.items():
+                encode(out, k)
+                encode(out, v)
+
+        def aset(out: list, value: Any) -> None:
+            out.append(b"~%d\r\n" % len(value))
+            for item in value:
+                encode(out, item)
+
+        def verbatim(out: list, value: bytes) -> None:
+            out.append(b"=%d\r\ntxt:%b\r\n" % (len(value) + 4, value))
+
+        def push(out: list, value: list) -> None:
+            out.append(b">%d\r\n" % len(value))
+            for item in value:
+                encode(out, item)
+
+        null_array = null
+    else:
+
+        def null(out: list, value: Any) -> None:
+            out.append(b"$-1\r\n")
+
+        def null_array(out: list, value: Any) -> None:
+            out.append(b"*-1\r\n")
+
+        def double(out: list, value: float) -> None:
+            _bulk(out, format_double(value))
+
+        def boolean(out: list, value: bool) -> None:
+            out.append(b":1\r\n" if value else b":0\r\n")
+
+        def mapping(out: list, value: dict) -> None:
+            out.append(b"*%d\r\n" % (2 * len(value)))
+            for k, v in value.items():
+                encode(out, k)
+                encode(out, v)
+
+        aset = array
+        verbatim = _bulk  # type: ignore[assignment]
+        push = array
+
+    table.update(
+        {
+            bytes: _bulk,
+            bytearray: _bulk,
+            int: _int,
+            SimpleString: _simple,
+            Raw: _raw,
+            type(None): null,
+            _NullArray: null_array,
+            float: double,
+            bool: boolean,
+            list: array,
+            tuple: array,
+            dict: mapping,
+            set: aset,
+            frozenset: aset,
+            Verbatim: verbatim,
+            Push: push,
+            CommandError: _error,
+        }
+    )
+    table[object] = encode  # the entry point, stored for callers
+    return table
+
+
+def _lookup_subclass(table: dict[type, Encoder], value: Any) -> Encoder:
+    for klass in type(value).__mro__:
+        fn = table.get(klass)
+        if fn is not None and klass is not object:
+            table[type(value)] = fn
+            return fn
+    raise TypeError(f"cannot encode reply of type {type(value).__name__}")
+
+
+RESP2 = _make_table(resp3=False)
+RESP3 = _make_table(resp3=True)
+encode2: Encoder = RESP2[object]
+encode3: Encoder = RESP3[object]
+
+
+def encode(value: Any, protocol: int = 2) -> bytes:
+    """Encode one reply to bytes (convenient outside the hot path)."""
+    out: list = []
+    (encode3 if protocol == 3 else encode2)(out, value)
+    return b"".join(out)

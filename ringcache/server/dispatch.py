@@ -1,0 +1,220 @@
+"""The one place every command passes through.
+
+`execute(session, argv)` follows Redis's processCommand order:
+
+  1. look the command up in the table (unknown -> error)
+  2. check arity, for subcommands too (wrong -> error)
+  3. gates, only for sessions that need them (`session.gated`):
+     authentication, RESP2 subscribed mode, MULTI queueing, CLIENT REPLY
+  4. call(): run the handler, time it, count it (INFO commandstats), log it
+     if slow (SLOWLOG), feed MONITOR, and when the database changed
+     (`db.dirty` moved) invalidate WATCHes on the command's keys.
+
+The hot path, a plain client running a plain command, costs two dict lookups,
+an arity test, one flag test and the call itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from time import perf_counter_ns
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..commands.registry import CommandSpec, fast_table, lookup
+from ..protocol import errors
+from ..protocol.errors import CommandError
+from ..protocol.resp import NULL_ARRAY, QUEUED, Raw
+from .session import REPLY_OFF, REPLY_SKIP
+
+if TYPE_CHECKING:
+    from .server import Server
+    from .session import Session
+
+log = logging.getLogger("ringcache")
+
+NO_REPLY = Raw(b"")
+
+# Commands that run (are not queued) inside MULTI.
+_MULTI_IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+# Commands allowed in RESP2 subscribed mode.
+_SUBSCRIBED_ALLOWED = frozenset(
+    {"subscribe", "ssubscribe", "unsubscribe", "sunsubscribe", "psubscribe",
+     "punsubscribe", "ping", "quit", "reset"}
+)
+SLOWLOG_MAX_ARGS = 32
+SLOWLOG_MAX_ARG_LEN = 128
+
+
+class SlowlogEntry:
+    __slots__ = ("id", "timestamp", "duration_us", "args", "addr", "name")
+
+    def __init__(self, id: int, timestamp: int, duration_us: int, args: list[bytes],
+                 addr: str, name: bytes) -> None:
+        self.id = id
+        self.timestamp = timestamp
+        self.duration_us = duration_us
+        self.args = args
+        self.addr = addr
+        self.name = name
+
+
+class Dispatcher:
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+        self.slowlog: deque[SlowlogEntry] = deque(maxlen=server.config["slowlog-max-len"])
+        self.slowlog_next_id = 0
+        self.slowlog_threshold_ns = _slowlog_threshold(server.config["slowlog-log-slower-than"])
+        server.config.on_change("slowlog-log-slower-than", self._set_slowlog_threshold)
+        server.config.on_change("slowlog-max-len", self._set_slowlog_len)
+        self.total_commands = 0
+        self.total_errors = 0
+        self.monitors = server.monitors  # the same set, read on every call
+        self.table = fast_table()
+
+    # -- configuration -----------------------------------------------------
+
+    def _set_slowlog_threshold(self, value: int) -> None:
+        self.slowlog_threshold_ns = _slowlog_threshold(value)
+
+    def _set_slowlog_len(self, value: int) -> None:
+        self.slowlog = deque(self.slowlog, maxlen=value)
+
+    # -- the pipeline ------------------------------------------------------
+
+    def execute(self, session: "Session", argv: list) -> Any:
+        spec = self.table.get(argv[0])
+        if spec is None:
+            spec = lookup(argv[0])
+            if spec is None:
+                return self._reject(session, errors.unknown_command(argv[0], argv[1:]))
+        arity = spec.arity
+        argc = len(argv)
+        if (argc != arity) if arity > 0 else (argc < -arity):
+            return self._reject(session, errors.wrong_arity(spec.name), spec)
+        if spec.subcommands:
+            sub = spec.subcommands.get(argv[1].lower())
+            if sub is None:
+                return self._reject(session, errors.unknown_subcommand(argv[1], spec.name), spec)
+            if not sub.check_arity(argc):
+                return self._reject(session, errors.wrong_arity(sub.fullname), sub)
+            spec = sub
+        if session.gated:
+            return self._gated(session, spec, argv)
+        return self.call(session, spec, argv)
+
+    def _reject(self, session: "Session", message: str, spec: CommandSpec | None = None) -> Any:
+        if spec is not None:
+            spec.rejected_calls += 1
+        self.total_errors += 1
+        if session.multi is not None:
+            session.multi_error = True
+        if session.reply_mode != "on":
+            return self._quiet(session, None)
+        return CommandError(message)
+
+    def _gated(self, session: "Session", spec: CommandSpec, argv: list) -> Any:
+        name = spec.parent.name if spec.parent else spec.name
+        if not session.authenticated and not spec.no_auth:
+            return self._reject(session, errors.NOAUTH, spec)
+        if session.subscriptions and session.protocol == 2 and name not in _SUBSCRIBED_ALLOWED:
+            return self._reject(
+                session,
+                f"ERR Can't execute '{spec.fullname}': only (P|S)SUBSCRIBE / "
+                "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                spec,
+            )
+        if session.multi is not None and name not in _MULTI_IMMEDIATE:
+            if "no_multi" in spec.flags:
+                return self._reject(session, f"ERR Command not allowed inside a transaction", spec)
+            session.multi.append((spec, argv))
+            return QUEUED
+        reply = self.call(session, spec, argv)
+        if session.reply_mode != "on":
+            return self._quiet(session, reply)
+        return reply
+
+    def _quiet(self, session: "Session", reply: Any) -> Any:
+        # CLIENT REPLY OFF drops every reply; SKIP drops the next one only.
+        if session.reply_mode == REPLY_SKIP:
+            if getattr(session, "_skip_armed", False):
+                session._skip_armed = False  # type: ignore[attr-defined]
+                session.reply_mode = "on"
+                session.update_gate()
+            else:
+                session._skip_armed = True  # type: ignore[attr-defined]
+                return NO_REPLY
+        elif session.reply_mode == REPLY_OFF:
+            return NO_REPLY
+        return NO_REPLY if reply is None else reply
+
+    def call(self, session: "Session", spec: CommandSpec, argv: list) -> Any:
+        db = session.db
+        dirty_before = db.dirty
+        start = perf_counter_ns()
+        try:
+            reply = spec.handler(session, argv)
+        except CommandError as exc:
+            reply = exc
+            spec.failed_calls += 1
+            self.total_errors += 1
+        except Exception as exc:  # a bug must not take the node down
+            log.exception("command %s failed", spec.fullname)
+            reply = CommandError(f"ERR internal error in '{spec.fullname}': {type(exc).__name__}")
+            spec.failed_calls += 1
+            self.total_errors += 1
+        elapsed = perf_counter_ns() - start
+        spec.calls += 1
+        spec.time_ns += elapsed
+        self.total_commands += 1
+        if elapsed > self.slowlog_threshold_ns and "skip_slowlog" not in spec.flags:
+            self._slowlog_add(session, argv, elapsed)
+        if db.dirty != dirty_before:
+            self.server.dirty += db.dirty - dirty_before
+            if db.watchers:
+                for i in spec.key_positions(argv):
+                    db.touch(argv[i])
+        if self.monitors:
+            self.server.feed_monitors(session, argv, spec)
+        session.last_command = argv[0]
+        return reply
+
+    def exec_transaction(self, session: "Session") -> Any:
+        """EXEC: run the queue atomically, or abort (EXECABORT / WATCH)."""
+        queued = session.multi or []
+        if session.multi_error:
+            session.reset_multi()
+            raise CommandError(errors.EXECABORT)
+        # A watched key that expired since WATCH counts as modified.
+        for db, key in session.watched:
+            db.lookup(key)
+        if session.dirty_cas:
+            session.reset_multi()
+            return NULL_ARRAY
+        session.multi = None
+        session.update_gate()
+        replies = []
+        for spec, argv in queued:
+            replies.append(self.call(session, spec, argv))
+        session.reset_multi()
+        return replies
+
+    def _slowlog_add(self, session: "Session", argv: list, elapsed_ns: int) -> None:
+        args = []
+        for i, arg in enumerate(argv):
+            if i == SLOWLOG_MAX_ARGS - 1 and len(argv) > SLOWLOG_MAX_ARGS:
+                args.append(b"... (%d more arguments)" % (len(argv) - SLOWLOG_MAX_ARGS + 1))
+                break
+            if len(arg) > SLOWLOG_MAX_ARG_LEN:
+                arg = arg[:SLOWLOG_MAX_ARG_LEN] + b"... (%d more bytes)" % (len(arg) - SLOWLOG_MAX_ARG_LEN)
+            args.append(arg)
+        self.slowlog.appendleft(
+            SlowlogEntry(self.slowlog_next_id, int(time.time()), elapsed_ns // 1000, args,
+                         session.addr, session.name)
+        )
+        self.slowlog_next_id += 1
+
+
+def _slowlog_threshold(us: int) -> float:
+    return float("inf") if us < 0 else us * 1000

@@ -1,0 +1,303 @@
+"""The node: owns the configuration, the databases, the clients and the
+background work (the cron), and the listening socket.
+
+One node is one process with one event loop (uvloop when available). All
+state is touched only from that loop, so nothing here takes a lock.
+
+Background work has one owner: `cron()` runs `hz` times a second (active
+expiry, client timeouts, the end of CLIENT PAUSE) and is cancelled by
+`shutdown()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..commands import load_all
+from ..config import Config
+from ..protocol.parser import Limits
+from ..storage.clock import Clock
+from ..storage.expiry import active_expire_cycle, cycle_budget_seconds
+from ..storage.keyspace import Keyspace, KeyspaceStats
+from .dispatch import Dispatcher
+from .session import Session
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+log = logging.getLogger("ringcache")
+
+
+class ServerStats(KeyspaceStats):
+    __slots__ = (
+        "connections_received",
+        "rejected_connections",
+        "protocol_errors",
+        "net_input_bytes",
+        "net_output_bytes",
+        "ops_samples",
+    )
+
+    def reset(self) -> None:
+        super().reset()
+        self.connections_received = 0
+        self.rejected_connections = 0
+        self.protocol_errors = 0
+        self.net_input_bytes = 0
+        self.net_output_bytes = 0
+        self.ops_samples: list[tuple[float, int]] = []
+
+
+class Server:
+    def __init__(self, config: Config | None = None, clock: Clock | None = None) -> None:
+        load_all()
+        self.config = config or Config()
+        self.clock = clock or Clock()
+        self.stats = ServerStats()
+        self.dbs: list[Keyspace | None] = [None] * self.config["databases"]
+        self.clients: dict[int, Session] = {}
+        self.monitors: set[Session] = set()
+        self._next_client_id = 0
+        self.dirty = 0  # changes since the last save (INFO persistence)
+        self.start_time = time.time()
+        self.start_monotonic = time.monotonic()
+        self.pause_end = 0.0  # monotonic time CLIENT PAUSE ends; 0 = not paused
+        self.pause_all = False
+        self._pause_waiters: list["Connection"] = []
+        self.limits = Limits()
+        self.output_limits: tuple[int, int, int] | None = None
+        self.port = 0
+        self.run_id = os.urandom(20).hex()
+        self.dispatcher = Dispatcher(self)
+        self._listener: asyncio.base_events.Server | None = None
+        self._cron_task: asyncio.Task | None = None
+        self._stopped: asyncio.Event | None = None
+        self._apply_limits()
+        for name in ("proto-max-bulk-len", "client-query-buffer-limit", "client-output-buffer-limit"):
+            self.config.on_change(name, lambda _value: self._apply_limits())
+
+    # -- databases ---------------------------------------------------------
+
+    def db(self, index: int) -> Keyspace:
+        """Database `index`, created on first use (each costs ~2 MB of tables)."""
+        db = self.dbs[index]
+        if db is None:
+            db = self.dbs[index] = Keyspace(index, self.clock, self.stats)
+        return db
+
+    def live_dbs(self) -> list[Keyspace]:
+        return [db for db in self.dbs if db is not None]
+
+    # -- clients -----------------------------------------------------------
+
+    def next_client_id(self) -> int:
+        self._next_client_id += 1
+        return self._next_client_id
+
+    def accept_client(self, session: Session) -> bool:
+        self.stats.connections_received += 1
+        if len(self.clients) >= self.config["maxclients"]:
+            self.stats.rejected_connections += 1
+            return False
+        self.clients[session.id] = session
+        return True
+
+    def remove_client(self, session: Session) -> None:
+        self.clients.pop(session.id, None)
+        self.monitors.discard(session)
+        session.unwatch_all()
+
+    def feed_monitors(self, session: Session, argv: list, spec: Any) -> None:
+        if "skip_monitor" in spec.flags or "admin" in spec.flags:
+            return
+        line = b"+%.6f [%d %s] %s\r\n" % (
+            time.time(),
+            session.db_index,
+            session.addr.encode(),
+            b" ".join(_monitor_quote(arg) for arg in argv),
+        )
+        for monitor in list(self.monitors):
+            if monitor is not session and monitor.push is not None:
+                monitor.push(line)
+
+    # -- CLIENT PAUSE ------------------------------------------------------
+
+    def pause(self, seconds: float, pause_all: bool) -> None:
+        end = time.monotonic() + seconds
+        if end > self.pause_end or pause_all:  # a pause never shortens another
+            self.pause_end = max(end, self.pause_end)
+        self.pause_all = self.pause_all or pause_all
+
+    def unpause(self) -> None:
+        self.pause_end = 0.0
+        self.pause_all = False
+        waiters, self._pause_waiters = self._pause_waiters, []
+        for connection in waiters:
+            if not connection.closed:
+                connection.run_pending()
+
+    def must_wait(self, session: Session, argv: list) -> bool:
+        if not self.pause_end:
+            return False
+        if time.monotonic() >= self.pause_end:
+            self.unpause()
+            return False
+        from ..commands.registry import lookup
+
+        spec = lookup(argv[0])
+        if spec is None:
+            return False
+        if self.pause_all:
+            return True
+        if spec.name == "exec" and session.multi:
+            return any(queued.is_write for queued, _ in session.multi)
+        return spec.is_write or "may_replicate" in spec.flags
+
+    def wait_for_unpause(self, connection: "Connection") -> None:
+        if connection not in self._pause_waiters:
+            self._pause_waiters.append(connection)
+
+    # -- limits from the configuration -------------------------------------
+
+    def _apply_limits(self) -> None:
+        self.limits.proto_max_bulk_len = self.config["proto-max-bulk-len"]
+        self.limits.query_buffer_limit = self.config["client-query-buffer-limit"]
+        normal = _output_limit(self.config["client-output-buffer-limit"], "normal")
+        self.output_limits = normal if normal and any(normal) else None
+
+    # -- running -----------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        from .connection import Connection
+
+        host = self.config["bind"]
+        hosts = host.split() if isinstance(host, str) else list(host)
+        self._listener = await loop.create_server(
+            lambda: Connection(self),
+            host=hosts,
+            port=self.config["port"],
+            backlog=self.config["tcp-backlog"],
+            reuse_address=True,
+        )
+        sockets = self._listener.sockets
+        self.port = sockets[0].getsockname()[1] if sockets else 0
+        self._stopped = asyncio.Event()
+        self._cron_task = loop.create_task(self.cron())
+        log.info("ringcache %s started, pid=%d", __version__, os.getpid())
+        log.info("Ready to accept connections tcp on %s port %d", " ".join(hosts), self.port)
+
+    async def cron(self) -> None:
+        while True:
+            hz = self.config["hz"]
+            await asyncio.sleep(1.0 / hz)
+            try:
+                self.cron_step(hz)
+            except Exception:  # the cron must survive its own bugs
+                log.exception("cron step failed")
+
+    def cron_step(self, hz: int) -> None:
+        effort = self.config["active-expire-effort"]
+        dbs = self.live_dbs()
+        budget = cycle_budget_seconds(hz, effort) / max(len(dbs), 1)
+        for db in dbs:
+            active_expire_cycle(db, budget, effort)
+        if self.pause_end and time.monotonic() >= self.pause_end:
+            self.unpause()
+        timeout = self.config["timeout"]
+        if timeout:
+            now = time.monotonic()
+            for session in list(self.clients.values()):
+                if (now - session.last_interaction > timeout and not session.monitor
+                        and not session.subscriptions and session.close is not None):
+                    log.debug("Closing idle client id=%d", session.id)
+                    session.close()
+        self.stats.ops_samples.append((time.monotonic(), self.dispatcher.total_commands))
+        del self.stats.ops_samples[:-16]
+
+    def shutdown(self) -> None:
+        """Stop accepting, flush and close every client, then stop serving."""
+        if self._stopped is None or self._stopped.is_set():
+            return
+        log.warning("User requested shutdown...")
+        if self._listener is not None:
+            self._listener.close()
+        if self._cron_task is not None:
+            self._cron_task.cancel()
+        for session in list(self.clients.values()):
+            if session.close is not None:
+                session.close()  # transport.close() flushes pending replies first
+        log.warning("ringcache is now ready to exit, bye bye...")
+        self._stopped.set()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        assert self._stopped is not None
+        await self._stopped.wait()
+        await asyncio.sleep(0)  # let transports write what they hold
+
+    def _on_signal(self, sig: int) -> None:
+        name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
+        log.warning("Received %s scheduling shutdown...", name)
+        self.shutdown()
+
+    # -- facts for INFO ----------------------------------------------------
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.start_monotonic
+
+    @staticmethod
+    def rss_bytes() -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def ops_per_sec(self) -> int:
+        samples = self.stats.ops_samples
+        if len(samples) < 2:
+            return 0
+        (t0, c0), (t1, c1) = samples[0], samples[-1]
+        return int((c1 - c0) / (t1 - t0)) if t1 > t0 else 0
+
+
+def _output_limit(value: Any, klass: str) -> tuple[int, int, int] | None:
+    """The (hard, soft, soft_seconds) limit of a client class from the config."""
+    if isinstance(value, dict):
+        entry = value.get(klass)
+        return tuple(entry) if entry else None  # type: ignore[return-value]
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, (list, tuple)) and len(item) == 4 and item[0] == klass:
+                return (int(item[1]), int(item[2]), int(item[3]))
+    return None
+
+
+def _monitor_quote(arg: bytes) -> bytes:
+    out = bytearray(b'"')
+    for c in arg:
+        if c in (0x22, 0x5C):
+            out += b"\\" + bytes([c])
+        elif c == 10:
+            out += b"\\n"
+        elif c == 13:
+            out += b"\\r"
+        elif c == 9:
+            out += b"\\t"
+        elif 32 <= c < 127:
+            out.append(c)
+        else:
+            out += b"\\x%02x" % c
+    out += b'"'
+    return bytes(out)

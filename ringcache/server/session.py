@@ -1,0 +1,106 @@
+"""Per-client state: everything the server knows about one connection.
+
+A Session knows nothing about sockets: the Connection owns the transport and
+asks the Session what to do. Commands receive the Session and read `db`,
+`server` and the client's settings from it.
+
+`gated` is the one flag the dispatcher tests on the hot path: it is True
+whenever the session is in any state that needs the slow path (inside MULTI,
+not yet authenticated, subscribed in RESP2, replies switched off). Whoever
+changes one of those states calls `update_gate()`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..protocol.resp import encode2, encode3
+from ..storage.keyspace import Keyspace
+
+if TYPE_CHECKING:
+    from .server import Server
+
+REPLY_ON, REPLY_OFF, REPLY_SKIP = "on", "off", "skip"
+
+
+class Session:
+    def __init__(self, server: "Server", client_id: int, addr: str, laddr: str) -> None:
+        self.server = server
+        self.id = client_id
+        self.addr = addr
+        self.laddr = laddr
+        self.fd = -1
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.db_index = 0
+        self.db: Keyspace = server.db(0)
+        self.protocol = 2
+        self.encode: Callable[[list, Any], None] = encode2
+        self.null = b"$-1\r\n"  # the null reply in this session's protocol
+        self.authenticated = not server.config["requirepass"]
+        self.created = time.monotonic()
+        self.last_interaction = self.created
+        self.last_command = b"NULL"
+        # MULTI: the queued commands, or None outside a transaction.
+        self.multi: list[tuple[Any, list]] | None = None
+        self.multi_error = False  # a queue-time error: EXEC will abort
+        self.watched: list[tuple[Keyspace, bytes]] = []
+        self.dirty_cas = False  # a watched key changed: EXEC will fail
+        self.reply_mode = REPLY_ON
+        self.subscriptions = 0  # channels + patterns (pub/sub)
+        self.no_evict = False
+        self.no_touch = False
+        self.monitor = False
+        self.closing = False  # QUIT, CLIENT KILL: close once this batch's replies are out
+        self.gated = not self.authenticated
+        # Set by the connection: push bytes to this client asynchronously.
+        self.push: Callable[[bytes], None] | None = None
+        self.close: Callable[[], None] | None = None
+        self.output_buffer_size: Callable[[], int] = lambda: 0
+        self.query_buffer_size: Callable[[], int] = lambda: 0
+
+    def update_gate(self) -> None:
+        self.gated = (
+            self.multi is not None
+            or not self.authenticated
+            or self.reply_mode != REPLY_ON
+            or (self.subscriptions > 0 and self.protocol == 2)
+        )
+
+    def select(self, index: int) -> None:
+        self.db = self.server.db(index)
+        self.db_index = index
+
+    def set_protocol(self, version: int) -> None:
+        self.protocol = version
+        self.encode = encode3 if version == 3 else encode2
+        self.null = b"_\r\n" if version == 3 else b"$-1\r\n"
+        self.update_gate()
+
+    # -- WATCH -------------------------------------------------------------
+
+    def watch(self, key: bytes) -> None:
+        db = self.db
+        for watched_db, watched_key in self.watched:
+            if watched_db is db and watched_key == key:
+                return
+        self.watched.append((db, key))
+        db.watchers.setdefault(key, set()).add(self)
+
+    def unwatch_all(self) -> None:
+        for db, key in self.watched:
+            sessions = db.watchers.get(key)
+            if sessions is not None:
+                sessions.discard(self)
+                if not sessions:
+                    del db.watchers[key]
+        self.watched.clear()
+        self.dirty_cas = False
+
+    def reset_multi(self) -> None:
+        self.multi = None
+        self.multi_error = False
+        self.unwatch_all()
+        self.update_gate()

@@ -1,0 +1,83 @@
+"""Hash slots: every key belongs to one of 16384 slots, as in Redis Cluster.
+
+slot = CRC16-XMODEM(key) mod 16384, where a `{hash tag}` (the text between
+the first `{` and the next `}`, when not empty) replaces the key so related
+keys land together. binascii.crc_hqx with initial value 0 is exactly
+CRC16-XMODEM, computed in C.
+"""
+
+from __future__ import annotations
+
+from binascii import crc_hqx
+
+SLOTS = 16384
+SLOT_MASK = SLOTS - 1
+
+
+def key_slot(key: bytes) -> int:
+    start = key.find(b"{")
+    if start != -1:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            key = key[start + 1 : end]
+    return crc_hqx(key, 0) & SLOT_MASK
+
+
+# A slot's keys are kept in a list while few (10 bytes a key, and removal
+# scans at most this many) and in a set beyond (O(1) removal, ~40 bytes a key).
+LIST_MAX = 96
+
+
+class SlotIndex:
+    """Which keys live in each hash slot.
+
+    Cluster mode migrates data slot by slot and answers CLUSTER
+    COUNTKEYSINSLOT / GETKEYSINSLOT from it; SCAN walks it so that a key
+    present for the whole scan is returned exactly once, whatever happens to
+    the main dict meanwhile. It costs about 10 bytes per key (keys spread
+    evenly over 16384 slots stay in small lists).
+    """
+
+    __slots__ = ("buckets",)
+
+    def __init__(self) -> None:
+        self.buckets: list[list[bytes] | set[bytes] | None] = [None] * SLOTS
+
+    def add(self, key: bytes) -> None:
+        slot = key_slot(key)
+        bucket = self.buckets[slot]
+        if bucket is None:
+            self.buckets[slot] = [key]
+        elif bucket.__class__ is list:
+            bucket.append(key)  # type: ignore[union-attr]
+            if len(bucket) > LIST_MAX:
+                self.buckets[slot] = set(bucket)
+        else:
+            bucket.add(key)  # type: ignore[union-attr]
+
+    def remove(self, key: bytes) -> None:
+        slot = key_slot(key)
+        bucket = self.buckets[slot]
+        if bucket is None:
+            return
+        bucket.remove(key)
+        if not bucket:
+            self.buckets[slot] = None
+
+    def keys(self, slot: int) -> list[bytes]:
+        bucket = self.buckets[slot]
+        return list(bucket) if bucket else []
+
+    def count(self, slot: int) -> int:
+        bucket = self.buckets[slot]
+        return len(bucket) if bucket else 0
+
+    def clear(self) -> None:
+        self.buckets = [None] * SLOTS
+
+    def next_nonempty(self, slot: int) -> int:
+        """The first slot >= slot holding keys, or SLOTS if none."""
+        buckets = self.buckets
+        while slot < SLOTS and not buckets[slot]:
+            slot += 1
+        return slot

@@ -11,10 +11,19 @@ import time
 
 
 class Clock:
-    __slots__ = ()
+    """The real clock, plus an offset that DEBUG ADVANCE-CLOCK can move (so
+    wire tests can expire keys without sleeping)."""
+
+    __slots__ = ("offset_ms",)
+
+    def __init__(self) -> None:
+        self.offset_ms = 0.0
 
     def ms(self) -> float:
-        return time.time() * 1000.0
+        return time.time() * 1000.0 + self.offset_ms
+
+    def advance(self, ms: float) -> None:
+        self.offset_ms += ms
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -26,6 +35,7 @@ class ManualClock(Clock):
     __slots__ = ("now_ms", "mono")
 
     def __init__(self, start_ms: float = 1_700_000_000_000.0) -> None:
+        super().__init__()
         self.now_ms = float(start_ms)
         self.mono = 1000.0
 

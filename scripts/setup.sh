@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up everything ringcache and its tests need on a fresh Debian machine:
+# the project's virtual environment (.venv) with the package and its test
+# dependencies, and the Debian packages the tests use (redis-tools for
+# redis-cli, redis-server for side-by-side comparisons and benchmarks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"

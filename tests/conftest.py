@@ -1,0 +1,108 @@
+"""Shared fixtures: real node processes on free ports, real clients.
+
+`node` is one ringcache process for the whole test session (started with
+--port 0: the test reads the chosen port from its log, which also checks that
+feature); each test gets it flushed. Tests that need their own configuration
+use `start_node(...)` as a context manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = re.compile(rb"Ready to accept connections tcp on \S+ port (\d+)")
+
+
+class Node:
+    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.host = "127.0.0.1"
+        self.log_path = log_path
+
+    def client(self, **kwargs) -> redis.Redis:
+        kwargs.setdefault("socket_timeout", 10)
+        return redis.Redis(host=self.host, port=self.port, **kwargs)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def _spawn(args: list[str], log_path: Path, timeout: float = 15.0) -> Node:
+    cmd = [sys.executable, "-m", "ringcache", "server", "--port", "0", "--save", "",
+           "--enable-debug-command", "yes", *args]
+    log_file = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, cwd=log_path.parent, stdout=log_file, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = READY.search(log_path.read_bytes())
+        if match:
+            return Node(proc, int(match.group(1)), log_path)
+        if proc.poll() is not None:
+            raise RuntimeError(f"node exited with {proc.returncode}:\n{log_path.read_text()}")
+        time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError(f"node did not start:\n{log_path.read_text()}")
+
+
+@contextlib.contextmanager
+def start_node(tmp_path: Path, *args: str):
+    """A ringcache node with extra config flags, stopped afterwards."""
+    node = _spawn(list(args), tmp_path / "node.log")
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_node(tmp_path_factory):
+    node = _spawn([], tmp_path_factory.mktemp("node") / "node.log")
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def node(shared_node):
+    """The shared node, flushed, with a clean configuration for slowlog etc."""
+    client = shared_node.client()
+    client.flushall()
+    client.close()
+    yield shared_node
+    assert shared_node.proc.poll() is None, "the node died during the test:\n" + shared_node.log()
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def r(node, request):
+    """redis-py client, once per protocol version."""
+    client = node.client(protocol=request.param)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def r2(node):
+    client = node.client()
+    yield client
+    client.close()

@@ -78,18 +78,13 @@ def run_server(args: list[str]) -> int:
         print(f"Fatal error, can't open config file '{exc.filename}': {exc.strerror}", file=sys.stderr)
         return 1
     setup_logging(config)
-    try:
-        import uvloop
-    except ImportError:  # the pure-asyncio path stays supported
-        uvloop = None
     from .server.server import Server
 
     server = Server(config)
     try:
-        if uvloop is not None:
-            uvloop.run(server.serve_forever())
-        else:
-            asyncio.run(server.serve_forever())
+        # The stdlib loop, not uvloop: with raw sockets on add_reader it was
+        # the faster of the two here (benchmarks/RESULTS.md).
+        asyncio.run(server.serve_forever())
     except OSError as exc:
         logging.getLogger("ringcache").warning("Failed listening on port %s: %s", config["port"], exc)
         return 1

@@ -13,8 +13,17 @@ knows three things, each copied from Redis's config.c:
 * how CONFIG GET prints the value (memory as plain bytes, yes/no, ...);
 * how CONFIG REWRITE writes it back (memory as `1gb`, strings quoted, ...).
 
-Values are held typed (int, bool, str, tuples), so the rest of the server reads
-`config["maxmemory"]` on its hot paths without parsing anything.
+Values are held typed, so the rest of the server reads `config["maxmemory"]`
+on its hot paths without parsing anything: int for integers and memory sizes
+(bytes), bool for yes/no, str for enums (lower case) and strings, and for the
+special ones:
+
+    save                        ((seconds, changes), ...); () = no snapshots
+    bind                        ("127.0.0.1", "::1")
+    client-output-buffer-limit  (("normal", hard, soft, secs),
+                                 ("replica", ...), ("pubsub", ...))
+    notify-keyspace-events      int, the NOTIFY_* bits (text: "AKE")
+    dir                         the absolute directory
 
 There are three ways in, and they differ the way Redis's do:
 
@@ -47,6 +56,21 @@ from typing import Any, Callable, Iterable
 __all__ = [
     "Config",
     "ConfigError",
+    "NOTIFY_ALL",
+    "NOTIFY_EVICTED",
+    "NOTIFY_EXPIRED",
+    "NOTIFY_GENERIC",
+    "NOTIFY_HASH",
+    "NOTIFY_KEY_MISS",
+    "NOTIFY_KEYEVENT",
+    "NOTIFY_KEYSPACE",
+    "NOTIFY_LIST",
+    "NOTIFY_MODULE",
+    "NOTIFY_NEW",
+    "NOTIFY_SET",
+    "NOTIFY_STREAM",
+    "NOTIFY_STRING",
+    "NOTIFY_ZSET",
     "PARAMS",
     "Param",
     "format_memory_human",
@@ -466,7 +490,7 @@ class Int(Type):
             value &= ULLONG_MAX
         if not self.lo <= value <= self.hi:
             raise _Invalid(f"argument must be between {self.lo} and {self.hi} inclusive")
-        if self.clamp:  # hz: "a hint from the user", out of range values are capped
+        if self.clamp:  # e.g. hz, "a hint from the user": out of range values are capped
             value = min(max(value, self.clamp[0]), self.clamp[1])
         return value
 
@@ -610,17 +634,21 @@ class ClientOutputBufferLimit(Type):
 
 
 class KeyspaceEvents(Type):
-    """Held as the canonical letters (what CONFIG GET shows); turn them into
-    NOTIFY_* bits with keyspace_events_flags()."""
+    """Held as the NOTIFY_* bits (what the notification code tests on every
+    write); shown as Redis's canonical letters. The bits are the truth: Redis
+    shows "An" as "A" (n is not part of A) yet still sends the n events."""
 
-    def parse(self, args: list[str], current: Any) -> str:
+    def parse(self, args: list[str], current: Any) -> int:
         flags = keyspace_events_flags(args[0])
         if flags is None:
             raise _Invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
-        return keyspace_events_text(flags)
+        return flags
 
-    def rewrite(self, name: str, value: str, default: str) -> RewriteLines:
-        return [(f"{name} {_quote(value)}", value != "")]
+    def text(self, value: int) -> str:
+        return keyspace_events_text(value)
+
+    def rewrite(self, name: str, value: int, default: int) -> RewriteLines:
+        return [(f"{name} {_quote(keyspace_events_text(value))}", value != 0)]
 
 
 # -- validators -------------------------------------------------------------------
@@ -730,7 +758,7 @@ PARAMS: tuple[Param, ...] = (
     P("latency-monitor-threshold", Int(0, LLONG_MAX), 0),
     P("latency-tracking", Bool(), True),
     P("busy-reply-threshold", Int(0, LLONG_MAX), 5000, alias="lua-time-limit"),
-    P("notify-keyspace-events", KeyspaceEvents(), ""),
+    P("notify-keyspace-events", KeyspaceEvents(), 0),
     P("acllog-max-len", Int(0, LLONG_MAX), 128),
     # -- encodings of small values
     P("hash-max-listpack-entries", Int(0, LLONG_MAX, unsigned=True), 512, alias="hash-max-ziplist-entries"),
@@ -778,7 +806,8 @@ PARAMS: tuple[Param, ...] = (
     P("replica-priority", Int(0, INT_MAX), 100, alias="slave-priority"),
     P("replica-announce-ip", String(null_if_empty=True), "", alias="slave-announce-ip"),
     P("replica-announce-port", Int(0, 65535), 0, alias="slave-announce-port"),
-    P("repl-backlog-size", Int(1, LLONG_MAX, memory=True), MB),
+    # Redis raises a smaller backlog to 16kb when it applies the value.
+    P("repl-backlog-size", Int(1, LLONG_MAX, memory=True, clamp=(16384, LLONG_MAX)), MB),
     P("repl-backlog-ttl", Int(0, LLONG_MAX), 3600),
     P("repl-timeout", Int(1, INT_MAX), 60),
     P("repl-ping-replica-period", Int(1, INT_MAX), 10, alias="repl-ping-slave-period"),
@@ -861,7 +890,10 @@ class Config:
 
     def __getitem__(self, name: str) -> Any:
         """The typed value of a parameter (or alias). KeyError if unknown."""
-        return self._values[self._param(name).name]
+        try:
+            return self._values[name]  # the hot path: a canonical name
+        except KeyError:
+            return self._values[self._param(name).name]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._entry(name) is not None
@@ -945,10 +977,13 @@ class Config:
                 unknown = name
             elif entry.param.immutable:
                 refused = _set_failed(name, "can't set immutable config")
-            elif entry.param.name in seen:  # an alias and its name count as one
+            elif entry.name in seen:
+                # Redis compares table entries, and an alias is an entry of
+                # its own: `lua-time-limit 1 busy-reply-threshold 2` passes
+                # (the last one wins).
                 refused = _set_failed(name, "duplicate parameter")
             else:
-                seen.add(entry.param.name)
+                seen.add(entry.name)
                 chosen.append((entry, value))
         if unknown is not None:
             raise ConfigError(f"ERR Unknown option or number of arguments for CONFIG SET - '{unknown}'")
@@ -963,23 +998,27 @@ class Config:
                 parsed.append((entry, param.type.parse(self._split(param, value), self._values[param.name])))
             except _Invalid as exc:
                 raise _set_failed(entry.name, exc.args[0]) from None
-        # 3. Store, then tell the listeners; a listener's refusal undoes it all.
-        old = {entry.param.name: self._values[entry.param.name] for entry, _ in parsed}
+        # 3. Store, then tell the listeners (once per parameter, with the
+        #    value it ends up with); a listener's refusal undoes it all.
+        old: dict[str, Any] = {}
+        entry_names: dict[str, str] = {}
         for entry, new in parsed:
+            old.setdefault(entry.param.name, self._values[entry.param.name])
+            entry_names.setdefault(entry.param.name, entry.name)
             self._values[entry.param.name] = new
         notified: list[str] = []
-        for entry, new in parsed:
+        for name in entry_names:
             try:
-                self._notify(entry.param.name, new)
+                self._notify(name, self._values[name])
             except ConfigError as exc:
                 self._values.update(old)
-                for name in notified + [entry.param.name]:
+                for done in notified + [name]:
                     try:
-                        self._notify(name, old[name])
+                        self._notify(done, old[done])
                     except Exception:  # best effort, as Redis's restore is
                         pass
-                raise _set_failed(entry.name, exc.reason) from None
-            notified.append(entry.param.name)
+                raise _set_failed(entry_names[name], exc.reason) from None
+            notified.append(name)
 
     def _notify(self, name: str, value: Any) -> None:
         for callback in self._callbacks.get(name, ()):
@@ -1145,8 +1184,8 @@ class _RewriteState:
             argv = split_args(line)
             name = _lower(argv[0]) if argv else ""
             entry = _ENTRIES.get(name)
-            if entry is None and name != "include" and name not in _DEPRECATED:
-                # Unparsable, or a directive we do not know: kept, as a comment.
+            if entry is None and name != "include":
+                # Unparsable, unknown or deprecated: kept, as a comment.
                 self.lines.append("# ??? " + line)
                 continue
             self.lines.append(line)

@@ -32,6 +32,7 @@ class Node:
 
     def client(self, **kwargs) -> redis.Redis:
         kwargs.setdefault("socket_timeout", 10)
+        kwargs.setdefault("protocol", 2)  # redis-py 8 defaults to RESP3
         return redis.Redis(host=self.host, port=self.port, **kwargs)
 
     def log(self) -> str:

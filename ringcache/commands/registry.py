@@ -54,7 +54,7 @@ class CommandSpec:
     subcommands: dict[bytes, "CommandSpec"] = field(default_factory=dict)
     # Runtime statistics for INFO commandstats, reset by CONFIG RESETSTAT.
     calls: int = 0
-    time_ns: int = 0
+    time_s: float = 0.0  # seconds spent in the handler
     rejected_calls: int = 0
     failed_calls: int = 0
 

@@ -59,6 +59,10 @@ PROTO_BIG_INLINE = "ERR Protocol error: too big inline request"
 PROTO_BIG_MBULK_COUNT = "ERR Protocol error: too big mbulk count string"
 PROTO_UNBALANCED_QUOTES = "ERR Protocol error: unbalanced quotes in request"
 PROTO_QUERY_BUFFER = "ERR Protocol error: client query buffer exceeds client-query-buffer-limit"
+PROTO_BIG_BULK_COUNT = "ERR Protocol error: too big bulk count string"
+# Before AUTH (requirepass set) Redis accepts only small requests.
+PROTO_UNAUTH_MULTIBULK = "ERR Protocol error: unauthenticated multibulk length"
+PROTO_UNAUTH_BULK = "ERR Protocol error: unauthenticated bulk length"
 
 
 def proto_expected(expected: str, got: int) -> str:
@@ -93,3 +97,73 @@ def _printable(raw: bytes) -> str:
     # Redis replaces newlines (and other unprintables) so the error stays one line.
     text = raw.decode("utf-8", "replace")
     return "".join(c if c.isprintable() else " " for c in text)
+
+
+# -- Server and administration commands (commands/server.py) -------------------
+NO_SUCH_CLIENT = "ERR No such client"
+CLIENT_ID_POSITIVE = "ERR client-id should be greater than 0"
+INVALID_CLIENT_ID = "ERR Invalid client ID"
+MAXAGE_NOT_INTEGER = "ERR maxage is not an integer or out of range"
+MAXAGE_POSITIVE = "ERR maxage should be greater than 0"
+PAUSE_MODE = "ERR CLIENT PAUSE mode must be WRITE or ALL"
+TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
+SHUTDOWN_ABORT_FAILED = "ERR Errors trying to abort SHUTDOWN. Check logs."
+GETKEYS_INVALID_COMMAND = "ERR Invalid command specified"
+GETKEYS_NO_KEYS = "ERR The command has no key arguments"
+GETKEYS_BAD_ARITY = "ERR Invalid number of arguments specified for command"
+GETKEYS_BAD_ARGS = "ERR Invalid arguments specified for command"
+DEBUG_NOT_ALLOWED = (
+    "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
+    "you can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server."
+)
+
+
+def subcommand_syntax(sub: bytes, container: str) -> str:
+    """addReplySubcommandSyntaxError: a subcommand the command parses itself
+    (DEBUG, or a known one with an argument count it refuses)."""
+    return (
+        f"ERR unknown subcommand or wrong number of arguments for '{_printable(sub[:128])}'. "
+        f"Try {container.upper()} HELP."
+    )
+
+
+def unknown_client_type(name: bytes) -> str:
+    return f"ERR Unknown client type '{_printable(name)}'"
+
+
+def no_such_user(name: bytes) -> str:
+    return f"ERR No such user '{_printable(name)}'"
+
+
+def unrecognized_option(name: bytes) -> str:
+    return f"ERR Unrecognized option '{_printable(name)}'"
+
+
+def client_attr_chars(attr: bytes) -> str:
+    return f"ERR {_printable(attr)} cannot contain spaces, newlines or special characters."
+
+
+# -- Strings and keys (commands/strings.py, commands/keys.py) -------------------
+DECREMENT_OVERFLOW = "ERR decrement would overflow"
+INVALID_CURSOR = "ERR invalid cursor"
+INT_RANGE = "ERR value is out of range, value must between -2147483648 and 2147483647"
+EXPIRE_NX_AND_OTHERS = "ERR NX and XX, GT or LT options at the same time are not compatible"
+EXPIRE_GT_AND_LT = "ERR GT and LT options at the same time are not compatible"
+MOVE_IN_CLUSTER = "ERR MOVE is not allowed in cluster mode"
+COPY_DB_IN_CLUSTER = "ERR Copying to another database is not allowed in cluster mode"
+LFU_NOT_SELECTED = (
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
+    "that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+)
+LFU_SELECTED = (
+    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+    "switching between policies at runtime LRU and LFU data will take some time to adjust."
+)
+
+
+def unsupported_option(option: bytes) -> str:
+    """EXPIRE and friends: an option they do not know (Redis prints it raw)."""
+    return f"ERR Unsupported option {_printable(option)}"

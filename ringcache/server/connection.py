@@ -2,16 +2,22 @@
 
 Theory of operation
 -------------------
-`data_received` parses everything that arrived (protocol.parser), executes
-each complete command in order and writes all the replies of the batch in
-one `transport.write`: a pipelined client costs one syscall per read, not per
-command.
+The connection works on the raw non-blocking socket with the event loop's
+`add_reader`/`add_writer`, not on asyncio's Transport/Protocol layer. That
+layer is convenient but, measured on our 2-core machines with
+redis-benchmark -P 16, it capped a do-nothing server at ~0.35M ops/s while
+the same server on `add_reader` did ~0.9M (stdlib asyncio; uvloop's
+add_reader was a little slower still). See benchmarks/RESULTS.md.
+
+`on_readable` reads what arrived, parses it (protocol.parser), executes each
+complete command in order and sends all the replies of the batch with one
+`send`: a pipelined client costs one read and one write per batch.
 
 Flow control, so that a client cannot make the node hold unbounded memory:
-* a client that does not read its replies: when the transport's write buffer
-  passes its high-water mark, asyncio calls pause_writing() and we stop
-  reading that client's requests until it drains; on top of that the
-  configured client-output-buffer-limit (normal class) closes it;
+* a client that does not read its replies: what the kernel does not take is
+  kept in `out_pending`; while that exceeds OUTPUT_HIGH_WATER we stop reading
+  the client's requests (it cannot make us produce more) until it drains;
+  the configured client-output-buffer-limit (normal class) closes it;
 * a client that sends without bound: the parser enforces
   client-query-buffer-limit and proto-max-bulk-len.
 
@@ -23,9 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..protocol.errors import CommandError, ProtocolError
 from ..protocol.parser import RequestReader
@@ -37,58 +44,74 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ringcache")
 
+READ_SIZE = 64 * 1024
+OUTPUT_HIGH_WATER = 1024 * 1024  # stop reading requests above this backlog
+BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
 
-class Connection(asyncio.Protocol):
-    def __init__(self, server: "Server") -> None:
+
+class Connection:
+    def __init__(self, server: "Server", sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         self.server = server
-        self.transport: asyncio.Transport | None = None
-        self.session: Session | None = None
-        self.reader: RequestReader | None = None
-        self.pending: deque[list] = deque()
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.loop = loop
+        self.pending: deque[list] = deque()  # commands waiting for CLIENT PAUSE to end
+        self.out_pending: deque[memoryview] = deque()  # replies the kernel has not taken
+        self.out_pending_size = 0
         self.closed = False
-        self.writing_paused = False
+        self.reading = False
         self.soft_limit_since = 0.0
-
-    # -- asyncio callbacks -------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername") or ("?", 0)
-        sock = transport.get_extra_info("sockname") or ("?", 0)
-        server = self.server
+        try:
+            peer = sock.getpeername()
+            local = sock.getsockname()
+        except OSError:
+            peer = local = ("?", 0)
         session = Session(server, server.next_client_id(), f"{peer[0]}:{peer[1]}",
-                          f"{sock[0]}:{sock[1]}")
-        socket = transport.get_extra_info("socket")
-        session.fd = socket.fileno() if socket is not None else -1
-        session.push = self.push
+                          f"{local[0]}:{local[1]}")
+        session.fd = self.fd
+        session.connection = self
+        session.push = self.write
         session.close = self.close
-        session.output_buffer_size = transport.get_write_buffer_size
+        session.output_buffer_size = lambda: self.out_pending_size
         self.session = session
         self.reader = RequestReader(server.limits, authenticated=session.authenticated)
         session.query_buffer_size = self.reader.buffered
-        if not server.accept_client(session):
-            transport.write(b"-ERR max number of clients reached\r\n")
+
+    def start(self) -> None:
+        if not self.server.accept_client(self.session):
+            try:
+                self.sock.send(b"-ERR max number of clients reached\r\n")
+            except OSError:
+                pass
+            self.closed = True
+            self.sock.close()
+            return
+        self._resume_reading()
+
+    # -- reading -----------------------------------------------------------
+
+    def _resume_reading(self) -> None:
+        if not self.reading and not self.closed:
+            self.loop.add_reader(self.fd, self.on_readable)
+            self.reading = True
+
+    def _pause_reading(self) -> None:
+        if self.reading:
+            self.loop.remove_reader(self.fd)
+            self.reading = False
+
+    def on_readable(self) -> None:
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
             self.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.session is not None:
-            self.server.remove_client(self.session)
-
-    def pause_writing(self) -> None:
-        # The client is not reading: stop reading its requests until it does.
-        self.writing_paused = True
-        if self.transport is not None:
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.writing_paused = False
-        if self.transport is not None and not self.closed:
-            self.transport.resume_reading()
-
-    def data_received(self, data: bytes) -> None:
+            return
+        if not data:
+            self.close()
+            return
         session = self.session
-        assert session is not None and self.reader is not None
         self.reader.authenticated = session.authenticated
         try:
             commands = self.reader.feed(data)
@@ -108,7 +131,13 @@ class Connection(asyncio.Protocol):
             reply = execute(session, argv)
             klass = reply.__class__
             if klass is bytes:
-                out.append(b"$%d\r\n%b\r\n" % (len(reply), reply))
+                size = len(reply)
+                if size < 1024:  # three appends beat one % format
+                    out.append(BULK_HEADERS[size])
+                    out.append(reply)
+                    out.append(b"\r\n")
+                else:
+                    out.append(b"$%d\r\n%b\r\n" % (size, reply))
             elif klass is Raw:
                 out.append(reply)
             elif reply is None:
@@ -124,7 +153,6 @@ class Connection(asyncio.Protocol):
     def run_pending(self) -> None:
         """Run queued commands until one must wait for the pause to end."""
         session = self.session
-        assert session is not None
         server = self.server
         out: list = []
         while self.pending and not self.closed:
@@ -137,23 +165,71 @@ class Connection(asyncio.Protocol):
             if session.closing:
                 break
         self._flush(out)
+        # Queued commands hold the client's place: read no more until they ran.
+        if self.pending:
+            self._pause_reading()
+        elif self.out_pending_size <= OUTPUT_HIGH_WATER:
+            self._resume_reading()
 
     def _flush(self, out: list) -> None:
-        session = self.session
-        assert session is not None and self.transport is not None
         if out and not self.closed:
-            self.transport.write(b"".join(out))
-            limits = self.server.output_limits
-            if limits is not None:
-                self._check_output_limits(*limits)
-        if session.closing:
+            self.write(b"".join(out))
+        if self.session.closing:
             self.close()
 
+    # -- writing -----------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Send data now if the kernel takes it, else keep it for on_writable."""
+        if self.closed or not data:
+            return
+        if not self.out_pending:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.close()
+                return
+            if sent == len(data):
+                return
+            self.loop.add_writer(self.fd, self.on_writable)
+            data = data[sent:]
+        self.out_pending.append(memoryview(data))
+        self.out_pending_size += len(data)
+        if self.out_pending_size > OUTPUT_HIGH_WATER:
+            self._pause_reading()
+        limits = self.server.output_limits
+        if limits is not None:
+            self._check_output_limits(*limits)
+
+    def on_writable(self) -> None:
+        pending = self.out_pending
+        while pending:
+            chunk = pending[0]
+            try:
+                sent = self.sock.send(chunk)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.close()
+                return
+            self.out_pending_size -= sent
+            if sent < len(chunk):
+                pending[0] = chunk[sent:]
+                return
+            pending.popleft()
+        self.loop.remove_writer(self.fd)
+        self.soft_limit_since = 0.0
+        if self.session.closing:
+            self.close()
+        elif not self.pending:
+            self._resume_reading()
+
     def _check_output_limits(self, hard: int, soft: int, soft_seconds: int) -> None:
-        assert self.transport is not None and self.session is not None
-        size = self.transport.get_write_buffer_size()
+        size = self.out_pending_size
         now = time.monotonic()
-        over = hard and size > hard
+        over = bool(hard) and size > hard
         if soft and size > soft:
             if not self.soft_limit_since:
                 self.soft_limit_since = now
@@ -164,30 +240,53 @@ class Connection(asyncio.Protocol):
         if over:
             log.warning("Client id=%d addr=%s closed for overcoming of output buffer limits.",
                         self.session.id, self.session.addr)
-            self.transport.abort()
-            self.closed = True
+            self.abort()
 
-    def push(self, data: bytes) -> None:
-        """Send out-of-band bytes (MONITOR lines, pub/sub messages)."""
-        if not self.closed and self.transport is not None:
-            self.transport.write(data)
-            limits = self.server.output_limits
-            if limits is not None:
-                self._check_output_limits(*limits)
+    # -- closing -----------------------------------------------------------
 
     def close(self) -> None:
-        if not self.closed and self.transport is not None:
-            self.closed = True
-            self.transport.close()
+        """Close once the pending replies are out (they usually are)."""
+        if self.closed:
+            return
+        if self.out_pending:
+            self.session.closing = True  # on_writable closes after the drain
+            self._pause_reading()
+            return
+        self.abort()
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._pause_reading()
+        if self.out_pending:
+            self.loop.remove_writer(self.fd)
+            self.out_pending.clear()
+            self.out_pending_size = 0
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.server.remove_client(self.session)
+
+    def flush_blocking(self, timeout: float) -> None:
+        """At shutdown: give pending replies a last chance, then close."""
+        if self.out_pending and not self.closed:
+            try:
+                self.sock.settimeout(timeout)
+                for chunk in self.out_pending:
+                    self.sock.sendall(chunk)
+                self.out_pending.clear()
+            except OSError:
+                pass
+        self.abort()
 
     def _protocol_error(self, message: str) -> None:
-        assert self.session is not None and self.transport is not None
         log.info("Protocol error (%s) from client: id=%d addr=%s. Closing.",
                  message.removeprefix("ERR Protocol error: "), self.session.id,
                  self.session.addr)
         self.server.stats.protocol_errors += 1
         out: list = []
         encode2(out, CommandError(message))
-        self.transport.write(b"".join(out))
+        self.write(b"".join(out))
         self.close()
-

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 import time
-from time import perf_counter_ns
+from time import perf_counter
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..commands.registry import CommandSpec, fast_table, lookup
+from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import NULL_ARRAY, QUEUED, Raw
@@ -65,18 +65,28 @@ class Dispatcher:
         self.server = server
         self.slowlog: deque[SlowlogEntry] = deque(maxlen=server.config["slowlog-max-len"])
         self.slowlog_next_id = 0
-        self.slowlog_threshold_ns = _slowlog_threshold(server.config["slowlog-log-slower-than"])
+        self.slowlog_threshold = _slowlog_threshold(server.config["slowlog-log-slower-than"])
         server.config.on_change("slowlog-log-slower-than", self._set_slowlog_threshold)
         server.config.on_change("slowlog-max-len", self._set_slowlog_len)
-        self.total_commands = 0
         self.total_errors = 0
         self.monitors = server.monitors  # the same set, read on every call
         self.table = fast_table()
 
+    @property
+    def total_commands(self) -> int:
+        """Commands processed (INFO): the sum of the per-command counters, so
+        the hot path counts once and CONFIG RESETSTAT resets both."""
+        total = 0
+        for spec in COMMANDS.values():
+            total += spec.calls
+            for sub in spec.subcommands.values():
+                total += sub.calls
+        return total
+
     # -- configuration -----------------------------------------------------
 
     def _set_slowlog_threshold(self, value: int) -> None:
-        self.slowlog_threshold_ns = _slowlog_threshold(value)
+        self.slowlog_threshold = _slowlog_threshold(value)
 
     def _set_slowlog_len(self, value: int) -> None:
         self.slowlog = deque(self.slowlog, maxlen=value)
@@ -93,7 +103,9 @@ class Dispatcher:
         argc = len(argv)
         if (argc != arity) if arity > 0 else (argc < -arity):
             return self._reject(session, errors.wrong_arity(spec.name), spec)
-        if spec.subcommands:
+        # [hook for commands/server.py] `and argc > 1`: COMMAND (arity -1) runs
+        # its container handler when called without a subcommand.
+        if spec.subcommands and argc > 1:
             sub = spec.subcommands.get(argv[1].lower())
             if sub is None:
                 return self._reject(session, errors.unknown_subcommand(argv[1], spec.name), spec)
@@ -102,7 +114,25 @@ class Dispatcher:
             spec = sub
         if session.gated:
             return self._gated(session, spec, argv)
-        return self.call(session, spec, argv)
+        # call(), inlined: this is the path of nearly every command.
+        db = session.db
+        dirty_before = db.dirty
+        start = perf_counter()
+        try:
+            reply = spec.handler(session, argv)
+        except Exception as exc:
+            reply = self._failed(spec, exc)
+        elapsed = perf_counter() - start
+        spec.calls += 1
+        spec.time_s += elapsed
+        if elapsed > self.slowlog_threshold:
+            self._slowlog_add(session, spec, argv, elapsed)
+        if db.dirty != dirty_before:
+            self._changed(db, dirty_before, spec, argv)
+        if self.monitors:
+            self.server.feed_monitors(session, argv, spec)
+        session.last_command = argv[0]
+        return reply
 
     def _reject(self, session: "Session", message: str, spec: CommandSpec | None = None) -> Any:
         if spec is not None:
@@ -150,35 +180,41 @@ class Dispatcher:
         return NO_REPLY if reply is None else reply
 
     def call(self, session: "Session", spec: CommandSpec, argv: list) -> Any:
+        """Run one command that passed the checks (execute() inlines this)."""
         db = session.db
         dirty_before = db.dirty
-        start = perf_counter_ns()
+        start = perf_counter()
         try:
             reply = spec.handler(session, argv)
-        except CommandError as exc:
-            reply = exc
-            spec.failed_calls += 1
-            self.total_errors += 1
-        except Exception as exc:  # a bug must not take the node down
-            log.exception("command %s failed", spec.fullname)
-            reply = CommandError(f"ERR internal error in '{spec.fullname}': {type(exc).__name__}")
-            spec.failed_calls += 1
-            self.total_errors += 1
-        elapsed = perf_counter_ns() - start
+        except Exception as exc:
+            reply = self._failed(spec, exc)
+        elapsed = perf_counter() - start
         spec.calls += 1
-        spec.time_ns += elapsed
-        self.total_commands += 1
-        if elapsed > self.slowlog_threshold_ns and "skip_slowlog" not in spec.flags:
-            self._slowlog_add(session, argv, elapsed)
+        spec.time_s += elapsed
+        if elapsed > self.slowlog_threshold:
+            self._slowlog_add(session, spec, argv, elapsed)
         if db.dirty != dirty_before:
-            self.server.dirty += db.dirty - dirty_before
-            if db.watchers:
-                for i in spec.key_positions(argv):
-                    db.touch(argv[i])
+            self._changed(db, dirty_before, spec, argv)
         if self.monitors:
             self.server.feed_monitors(session, argv, spec)
         session.last_command = argv[0]
         return reply
+
+    def _failed(self, spec: CommandSpec, exc: Exception) -> CommandError:
+        spec.failed_calls += 1
+        self.total_errors += 1
+        if isinstance(exc, CommandError):
+            return exc
+        # A bug must not take the node down: log it, answer with an error.
+        log.error("command %s failed", spec.fullname, exc_info=exc)
+        return CommandError(f"ERR internal error in '{spec.fullname}': {type(exc).__name__}")
+
+    def _changed(self, db: Any, dirty_before: int, spec: CommandSpec, argv: list) -> None:
+        """The command changed db: count it and fail the WATCHes on its keys."""
+        self.server.dirty += db.dirty - dirty_before
+        if db.watchers:
+            for i in spec.key_positions(argv):
+                db.touch(argv[i])
 
     def exec_transaction(self, session: "Session") -> Any:
         """EXEC: run the queue atomically, or abort (EXECABORT / WATCH)."""
@@ -200,7 +236,9 @@ class Dispatcher:
         session.reset_multi()
         return replies
 
-    def _slowlog_add(self, session: "Session", argv: list, elapsed_ns: int) -> None:
+    def _slowlog_add(self, session: "Session", spec: CommandSpec, argv: list, elapsed_s: float) -> None:
+        if "skip_slowlog" in spec.flags:
+            return
         args = []
         for i, arg in enumerate(argv):
             if i == SLOWLOG_MAX_ARGS - 1 and len(argv) > SLOWLOG_MAX_ARGS:
@@ -210,11 +248,12 @@ class Dispatcher:
                 arg = arg[:SLOWLOG_MAX_ARG_LEN] + b"... (%d more bytes)" % (len(arg) - SLOWLOG_MAX_ARG_LEN)
             args.append(arg)
         self.slowlog.appendleft(
-            SlowlogEntry(self.slowlog_next_id, int(time.time()), elapsed_ns // 1000, args,
+            SlowlogEntry(self.slowlog_next_id, int(time.time()), int(elapsed_s * 1e6), args,
                          session.addr, session.name)
         )
         self.slowlog_next_id += 1
 
 
 def _slowlog_threshold(us: int) -> float:
-    return float("inf") if us < 0 else us * 1000
+    """slowlog-log-slower-than (microseconds, -1 = off) in seconds."""
+    return float("inf") if us < 0 else us / 1e6

@@ -1,7 +1,7 @@
 """The node: owns the configuration, the databases, the clients and the
 background work (the cron), and the listening socket.
 
-One node is one process with one event loop (uvloop when available). All
+One node is one process with one asyncio event loop. All
 state is touched only from that loop, so nothing here takes a lock.
 
 Background work has one owner: `cron()` runs `hz` times a second (active
@@ -16,6 +16,7 @@ import logging
 import os
 import resource
 import signal
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -75,8 +76,13 @@ class Server:
         self.output_limits: tuple[int, int, int] | None = None
         self.port = 0
         self.run_id = os.urandom(20).hex()
+        # --- hook for commands/server.py: DEBUG SET-ACTIVE-EXPIRE 0|1 ---
+        self.active_expire_enabled = True
+        # --- end hook ---
         self.dispatcher = Dispatcher(self)
-        self._listener: asyncio.base_events.Server | None = None
+        self._listeners: list[socket.socket] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.connections: set["Connection"] = set()
         self._cron_task: asyncio.Task | None = None
         self._stopped: asyncio.Event | None = None
         self._apply_limits()
@@ -111,6 +117,7 @@ class Server:
 
     def remove_client(self, session: Session) -> None:
         self.clients.pop(session.id, None)
+        self.connections.discard(session.connection)
         self.monitors.discard(session)
         session.unwatch_all()
 
@@ -176,23 +183,43 @@ class Server:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        from .connection import Connection
-
-        host = self.config["bind"]
-        hosts = host.split() if isinstance(host, str) else list(host)
-        self._listener = await loop.create_server(
-            lambda: Connection(self),
-            host=hosts,
-            port=self.config["port"],
-            backlog=self.config["tcp-backlog"],
-            reuse_address=True,
-        )
-        sockets = self._listener.sockets
-        self.port = sockets[0].getsockname()[1] if sockets else 0
+        self._loop = loop
+        bind = self.config["bind"]
+        hosts = bind.split() if isinstance(bind, str) else list(bind)
+        port = self.config["port"]
+        for host in hosts:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            listener = socket.socket(family, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+            port = listener.getsockname()[1]  # --port 0: every address gets the chosen port
+            listener.listen(self.config["tcp-backlog"])
+            listener.setblocking(False)
+            loop.add_reader(listener.fileno(), self._accept, listener)
+            self._listeners.append(listener)
+        self.port = port
         self._stopped = asyncio.Event()
         self._cron_task = loop.create_task(self.cron())
         log.info("ringcache %s started, pid=%d", __version__, os.getpid())
         log.info("Ready to accept connections tcp on %s port %d", " ".join(hosts), self.port)
+
+    def _accept(self, listener: socket.socket) -> None:
+        from .connection import Connection
+
+        for _ in range(64):  # accept a burst, then let the others run
+            try:
+                sock, _addr = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("Accepting client connection: %s", exc)
+                return
+            sock.setblocking(False)
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection = Connection(self, sock, self._loop)
+            self.connections.add(connection)
+            connection.start()
 
     async def cron(self) -> None:
         while True:
@@ -207,6 +234,10 @@ class Server:
         effort = self.config["active-expire-effort"]
         dbs = self.live_dbs()
         budget = cycle_budget_seconds(hz, effort) / max(len(dbs), 1)
+        # --- hook for commands/server.py: DEBUG SET-ACTIVE-EXPIRE 0 stops the active cycle ---
+        if not self.active_expire_enabled:
+            dbs = []
+        # --- end hook ---
         for db in dbs:
             active_expire_cycle(db, budget, effort)
         if self.pause_end and time.monotonic() >= self.pause_end:
@@ -227,13 +258,13 @@ class Server:
         if self._stopped is None or self._stopped.is_set():
             return
         log.warning("User requested shutdown...")
-        if self._listener is not None:
-            self._listener.close()
         if self._cron_task is not None:
             self._cron_task.cancel()
-        for session in list(self.clients.values()):
-            if session.close is not None:
-                session.close()  # transport.close() flushes pending replies first
+        for listener in self._listeners:
+            self._loop.remove_reader(listener.fileno())
+            listener.close()
+        for connection in list(self.connections):
+            connection.flush_blocking(timeout=1.0)
         log.warning("ringcache is now ready to exit, bye bye...")
         self._stopped.set()
 
@@ -244,7 +275,6 @@ class Server:
             loop.add_signal_handler(sig, self._on_signal, sig)
         assert self._stopped is not None
         await self._stopped.wait()
-        await asyncio.sleep(0)  # let transports write what they hold
 
     def _on_signal(self, sig: int) -> None:
         name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"

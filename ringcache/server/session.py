@@ -55,6 +55,7 @@ class Session:
         self.monitor = False
         self.closing = False  # QUIT, CLIENT KILL: close once this batch's replies are out
         self.gated = not self.authenticated
+        self.connection: Any = None  # the server.connection.Connection, if any
         # Set by the connection: push bytes to this client asynchronously.
         self.push: Callable[[bytes], None] | None = None
         self.close: Callable[[], None] | None = None

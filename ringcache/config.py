@@ -53,6 +53,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from .glob import glob_match
+from .protocol.parser import split_args as _split_arg_bytes
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -213,156 +216,22 @@ def _quote(text: str) -> str:
 
 _EMPTY_QUOTED = '""'
 _REPR_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a", "\b": "\\b"}
-_SPLIT_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "a": "\a"}
-_HEX = "0123456789abcdefABCDEF"
-_C_SPACE = " \t\n\v\f\r"  # isspace()
 
 
 def split_args(line: str) -> list[str] | None:
-    """Redis's sdssplitargs(): split a config line into arguments.
-
-    "double quotes" understand \\n \\r \\t \\b \\a \\xHH and \\<any>; 'single
-    quotes' only \\'. A closing quote must be followed by a space or the end.
-    Quotes may start mid-token (foo"bar" is foobar). Returns None for
-    unbalanced quotes. Bytes from \\xHH above 0x7f come back as surrogate
-    escapes, so `.encode('utf-8', 'surrogateescape')` gives the exact bytes.
-    """
-    args: list[str] = []
-    i, n = 0, len(line)
-    while True:
-        while i < n and line[i] in _C_SPACE:
-            i += 1
-        if i >= n:
-            return args
-        token = bytearray()
-        in_double = in_single = False
-        while True:
-            ch = line[i] if i < n else ""
-            nxt = line[i + 1] if i + 1 < n else ""
-            if in_double:
-                if ch == "\\" and nxt == "x" and i + 3 < n and line[i + 2] in _HEX and line[i + 3] in _HEX:
-                    token.append(int(line[i + 2 : i + 4], 16))
-                    i += 3
-                elif ch == "\\" and nxt:
-                    i += 1
-                    token += _SPLIT_ESCAPES.get(nxt, nxt).encode("utf-8", "surrogateescape")
-                elif ch == '"':
-                    if nxt and nxt not in _C_SPACE:
-                        return None
-                    i += 1
-                    break
-                elif not ch:
-                    return None
-                else:
-                    token += ch.encode("utf-8", "surrogateescape")
-            elif in_single:
-                if ch == "\\" and nxt == "'":
-                    i += 1
-                    token += b"'"
-                elif ch == "'":
-                    if nxt and nxt not in _C_SPACE:
-                        return None
-                    i += 1
-                    break
-                elif not ch:
-                    return None
-                else:
-                    token += ch.encode("utf-8", "surrogateescape")
-            else:
-                if ch in ("", " ", "\n", "\r", "\t"):
-                    break
-                if ch == '"':
-                    in_double = True
-                elif ch == "'":
-                    in_single = True
-                else:
-                    token += ch.encode("utf-8", "surrogateescape")
-            i += 1
-        args.append(token.decode("utf-8", "surrogateescape"))
+    """Redis's sdssplitargs() on a config line (protocol.parser.split_args
+    works on bytes; bytes that are not UTF-8 round-trip as surrogates)."""
+    args = _split_arg_bytes(line.encode("utf-8", "surrogateescape"))
+    if args is None:
+        return None
+    return [arg.decode("utf-8", "surrogateescape") for arg in args]
 
 
 def stringmatch(pattern: str, string: str, nocase: bool = False) -> bool:
-    """Redis's glob (stringmatchlen): `*`, `?`, `[abc]`, `[^a-z]`, `\\x`
-    escapes. Used by CONFIG GET with nocase=True."""
-    return _stringmatch(pattern, 0, string, 0, nocase, [False], 0)
+    """Redis's glob (see ringcache.glob); CONFIG GET uses nocase=True."""
+    return glob_match(pattern.encode("utf-8", "surrogateescape"),
+                      string.encode("utf-8", "surrogateescape"), nocase)
 
-
-def _chars_equal(a: str, b: str, nocase: bool) -> bool:
-    return a == b or (nocase and _lower(a) == _lower(b))
-
-
-def _stringmatch(p: str, pi: int, s: str, si: int, nocase: bool, skip: list[bool], nesting: int) -> bool:
-    # A line-by-line port of stringmatchlen_impl(); `skip` is its
-    # skipLongerMatches: once the rest of the pattern failed to match from
-    # every position, a longer match for an earlier '*' cannot help.
-    if nesting > 1000:  # Redis's protection against abusive patterns
-        return False
-    plen, slen = len(p), len(s)
-    while pi < plen and si < slen:
-        c = p[pi]
-        if c == "*":
-            while pi + 1 < plen and p[pi + 1] == "*":
-                pi += 1
-            if pi + 1 == plen:
-                return True
-            while si < slen:
-                if _stringmatch(p, pi + 1, s, si, nocase, skip, nesting + 1):
-                    return True
-                if skip[0]:
-                    return False
-                si += 1
-            skip[0] = True
-            return False
-        elif c == "?":
-            si += 1
-        elif c == "[":
-            pi += 1
-            negate = pi < plen and p[pi] == "^"
-            if negate:
-                pi += 1
-            matched = False
-            while True:
-                if plen - pi >= 2 and p[pi] == "\\":
-                    pi += 1
-                    if p[pi] == s[si]:
-                        matched = True
-                elif pi < plen and p[pi] == "]":
-                    break
-                elif pi >= plen:
-                    pi -= 1  # unterminated class: the pattern ends here
-                    break
-                elif plen - pi >= 3 and p[pi + 1] == "-":
-                    start, end, ch = p[pi], p[pi + 2], s[si]
-                    if start > end:
-                        start, end = end, start
-                    if nocase:
-                        start, end, ch = _lower(start), _lower(end), _lower(ch)
-                    pi += 2
-                    if start <= ch <= end:
-                        matched = True
-                elif _chars_equal(p[pi], s[si], nocase):
-                    matched = True
-                pi += 1
-            if negate:
-                matched = not matched
-            if not matched:
-                return False
-            si += 1
-        else:
-            if c == "\\" and plen - pi >= 2:
-                pi += 1
-            if not _chars_equal(p[pi], s[si], nocase):
-                return False
-            si += 1
-        pi += 1
-        if si == slen:
-            while pi < plen and p[pi] == "*":
-                pi += 1
-            break
-    return pi == plen and si == slen
-
-
-# -- keyspace notification classes (notify.c) ---------------------------------
 
 NOTIFY_KEYSPACE = 1 << 0  # K
 NOTIFY_KEYEVENT = 1 << 1  # E

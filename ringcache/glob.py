@@ -34,9 +34,8 @@ segments matches, placing each one as early as possible also does (the rest
 of the text only gets longer). The work is then O(len(text) x
 len(pattern)), as in Redis.
 
-`match_reference` is a line-by-line port of the C function (recursive, so
-only for tests: it needs a raised recursion limit near the nesting guard);
-the tests check the compiled form against it on random patterns.
+The tests check the compiled form against a line-by-line port of the C
+function (tests/glob_reference.py) on random patterns.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-__all__ = ["glob_match", "compile_glob", "match_reference"]
+__all__ = ["glob_match", "compile_glob"]
 
 # Token kinds.
 _STAR, _ANY, _LIT, _CLASS = 0, 1, 2, 3
@@ -56,8 +55,12 @@ _CACHEABLE_LEN = 4096  # longer patterns are compiled every time
 _cache: dict[bytes, Callable[[bytes], bool]] = {}
 
 
-def glob_match(pattern: bytes, text: bytes) -> bool:
-    """True if text matches the Redis glob pattern (case-sensitive)."""
+def glob_match(pattern: bytes, text: bytes, nocase: bool = False) -> bool:
+    """True if text matches the Redis glob pattern. nocase (CONFIG GET,
+    COMMAND LIST) compares as Redis's tolower() does: lowering both sides
+    first is the same for the ASCII letters it folds."""
+    if nocase:
+        pattern, text = pattern.lower(), text.lower()
     matcher = _cache.get(pattern)
     if matcher is None:
         matcher = compile_glob(pattern)
@@ -209,76 +212,3 @@ def _is_empty(text: bytes) -> bool:
 
 def _never(text: bytes) -> bool:
     return False
-
-
-def match_reference(pattern: bytes, text: bytes) -> bool:
-    """stringmatchlen() ported line by line: slow, the specification."""
-    return _ref(pattern, 0, text, 0, [False], 0)
-
-
-def _ref(p: bytes, pi: int, s: bytes, si: int, skip: list[bool], nesting: int) -> bool:
-    if nesting > MAX_NESTING:
-        return False
-    plen, slen = len(p), len(s)
-    while pi < plen and si < slen:
-        c = p[pi]
-        if c == 0x2A:
-            while plen - pi >= 2 and p[pi + 1] == 0x2A:
-                pi += 1
-            if plen - pi == 1:
-                return True
-            while si < slen:
-                if _ref(p, pi + 1, s, si, skip, nesting + 1):
-                    return True
-                if skip[0]:
-                    return False
-                si += 1
-            skip[0] = True
-            return False
-        elif c == 0x3F:
-            si += 1
-        elif c == 0x5B:
-            pi += 1
-            negate = pi < plen and p[pi] == 0x5E
-            if negate:
-                pi += 1
-            matched = False
-            while True:
-                rest = plen - pi
-                here = p[pi] if rest > 0 else 0
-                if here == 0x5C and rest >= 2:
-                    pi += 1
-                    if p[pi] == s[si]:
-                        matched = True
-                elif here == 0x5D and rest > 0:
-                    break
-                elif rest <= 0:
-                    pi -= 1
-                    break
-                elif rest >= 3 and p[pi + 1] == 0x2D:
-                    lo, hi, ch = _signed(p[pi]), _signed(p[pi + 2]), _signed(s[si])
-                    if lo > hi:
-                        lo, hi = hi, lo
-                    pi += 2
-                    if lo <= ch <= hi:
-                        matched = True
-                elif here == s[si]:
-                    matched = True
-                pi += 1
-            if negate:
-                matched = not matched
-            if not matched:
-                return False
-            si += 1
-        else:
-            if c == 0x5C and plen - pi >= 2:
-                pi += 1
-            if p[pi] != s[si]:
-                return False
-            si += 1
-        pi += 1
-        if si == slen:
-            while pi < plen and p[pi] == 0x2A:
-                pi += 1
-            break
-    return pi == plen and si == slen

@@ -3,7 +3,7 @@ commands in the table (commands.registry)."""
 
 import importlib
 
-FAMILIES = ("connection", "strings", "keys", "transactions", "server")
+FAMILIES = ("connection", "strings", "keys", "transactions", "server", "pubsub")
 
 
 def load_all() -> None:

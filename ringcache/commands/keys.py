@@ -34,9 +34,10 @@ from typing import Any, Callable
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK, SimpleString
+from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..storage.slots import SLOTS
 from ._args import INT64_MAX, is_int_text, parse_int
-from .glob import compile_glob
+from ..glob import compile_glob
 from .registry import command, container, subcommand
 
 # -- types and encodings ---------------------------------------------------------
@@ -98,8 +99,21 @@ def _parse_db(session: Any, arg: bytes) -> int:
          complexity="O(N) where N is the number of keys that will be removed.",
          acl="@keyspace @write @slow")
 def del_(session: Any, argv: list) -> Any:
-    delete = session.db.delete
+    db = session.db
+    if db.notify_flags:
+        return _delete_notifying(session, db, argv)
+    delete = db.delete
     return sum(1 for key in argv[1:] if delete(key))
+
+
+def _delete_notifying(session: Any, db: Any, argv: list) -> int:
+    """DEL / UNLINK with keyspace notifications on: a "del" event per key deleted."""
+    deleted = 0
+    for key in argv[1:]:
+        if db.delete(key):
+            deleted += 1
+            notify(session.server, db.index, NOTIFY_GENERIC, b"del", key)
+    return deleted
 
 
 @command("unlink", -2, "write fast", (1, -1, 1), since="4.0.0",
@@ -108,7 +122,10 @@ def del_(session: Any, argv: list) -> Any:
          acl="@keyspace @write @fast")
 def unlink(session: Any, argv: list) -> Any:
     # Memory is reclaimed by Python's refcounting at once: nothing to defer.
-    delete = session.db.delete
+    db = session.db
+    if db.notify_flags:
+        return _delete_notifying(session, db, argv)
+    delete = db.delete
     return sum(1 for key in argv[1:] if delete(key))
 
 
@@ -161,6 +178,9 @@ def _rename(session: Any, argv: list, nx: bool) -> Any:
     db.set(dst, value)
     if expire is not None:
         db.set_expire(dst, expire)  # the TTL moves with the value
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_GENERIC, b"rename_from", src)
+        notify(session.server, db.index, NOTIFY_GENERIC, b"rename_to", dst)
     return 1 if nx else OK
 
 
@@ -222,6 +242,8 @@ def copy(session: Any, argv: list) -> Any:
         # change counter so the write is noticed (server.dirty, propagation).
         dst_db.touch(dst)
         src_db.dirty += 1
+    if dst_db.notify_flags:
+        notify(server, dst_db.index, NOTIFY_GENERIC, b"copy_to", dst)
     return 1
 
 
@@ -249,6 +271,9 @@ def move(session: Any, argv: list) -> Any:
         dst_db.set_expire(key, expire)
     dst_db.touch(key)  # the dispatcher touches the source database's key only
     src_db.delete(key)
+    if src_db.notify_flags:
+        notify(server, src_db.index, NOTIFY_GENERIC, b"move_from", key)
+        notify(server, dst_db.index, NOTIFY_GENERIC, b"move_to", key)
     return 1
 
 
@@ -457,8 +482,12 @@ def _expire(session: Any, argv: list, unit_ms: int, relative: bool, name: str) -
             return 0
     if when <= now:
         db.delete(key)  # already past: delete now (propagated as a DEL by Redis)
+        event = b"del"
     else:
         db.set_expire(key, when)
+        event = b"expire"
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_GENERIC, event, key)
     return 1
 
 
@@ -541,7 +570,11 @@ def persist(session: Any, argv: list) -> Any:
     db = session.db
     if db.lookup(argv[1]) is None:
         return 0
-    return 1 if db.persist(argv[1]) else 0
+    if not db.persist(argv[1]):
+        return 0
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_GENERIC, b"persist", argv[1])
+    return 1
 
 
 # -- OBJECT -----------------------------------------------------------------------

@@ -92,6 +92,22 @@ COMMANDS: dict[bytes, CommandSpec] = {}  # lowercase name -> spec
 _ANY_CASE: dict[bytes, CommandSpec] = {}
 
 
+def _make_spec(name: str, handler: Handler, arity: int, flags: str,
+               keys: tuple[int, int, int], **fields: Any) -> CommandSpec:
+    return CommandSpec(
+        name=name.lower(),
+        handler=handler,
+        arity=arity,
+        flags=frozenset(flags.split()),
+        first_key=keys[0],
+        last_key=keys[1],
+        key_step=keys[2],
+        summary=fields.pop("summary") or (handler.__doc__ or "").strip().split("\n")[0],
+        acl_categories=tuple(fields.pop("acl").split()),
+        **fields,
+    )
+
+
 def command(
     name: str,
     arity: int,
@@ -108,21 +124,8 @@ def command(
     """Register a top-level command. `keys` is (first, last, step) as in Redis."""
 
     def register(handler: Handler) -> Handler:
-        spec = CommandSpec(
-            name=name.lower(),
-            handler=handler,
-            arity=arity,
-            flags=frozenset(flags.split()),
-            first_key=keys[0],
-            last_key=keys[1],
-            key_step=keys[2],
-            group=group,
-            summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
-            since=since,
-            complexity=complexity,
-            acl_categories=tuple(acl.split()),
-            keys_fn=keys_fn,
-        )
+        spec = _make_spec(name, handler, arity, flags, keys, group=group, summary=summary,
+                          since=since, complexity=complexity, acl=acl, keys_fn=keys_fn)
         key = name.lower().encode()
         if key in COMMANDS:
             raise ValueError(f"command {name} registered twice")
@@ -135,7 +138,9 @@ def command(
 
 def container(name: str, arity: int = -2, flags: str = "", *, group: str = "generic",
               summary: str = "", since: str = "1.0.0") -> CommandSpec:
-    """Register a command made of subcommands (CONFIG GET, CLIENT LIST, ...)."""
+    """Register a command made of subcommands (CONFIG GET, CLIENT LIST, ...).
+    The dispatcher resolves the subcommand (and checks its arity) itself;
+    `route` serves callers that run a handler directly."""
 
     def route(session: Any, argv: list) -> Any:
         sub = spec.subcommands.get(argv[1].lower())
@@ -160,23 +165,14 @@ def subcommand(
     summary: str = "",
     since: str = "1.0.0",
     complexity: str = "",
+    acl: str = "",
 ) -> Callable[[Handler], Handler]:
+    """Register `parent name` (CONFIG GET); its arity counts the parent too."""
+
     def register(handler: Handler) -> Handler:
-        spec = CommandSpec(
-            name=name.lower(),
-            handler=handler,
-            arity=arity,
-            flags=frozenset(flags.split()),
-            first_key=keys[0],
-            last_key=keys[1],
-            key_step=keys[2],
-            group=parent.group,
-            summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
-            since=since,
-            complexity=complexity,
-            parent=parent,
-        )
-        parent.subcommands[name.lower().encode()] = spec
+        parent.subcommands[name.lower().encode()] = _make_spec(
+            name, handler, arity, flags, keys, group=parent.group, summary=summary,
+            since=since, complexity=complexity, acl=acl, parent=parent)
         return handler
 
     return register

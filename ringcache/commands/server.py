@@ -46,6 +46,7 @@ from ..config import ConfigError, format_memory_human, stringmatch
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK, Raw, SimpleString, Verbatim
+from ..pubsub import client_list_fields, info_fields
 from ._args import is_int_text, parse_int
 from .connection import validate_client_name
 from .keys import TYPES
@@ -90,19 +91,6 @@ def all_specs() -> Iterable[CommandSpec]:
     for spec in COMMANDS.values():
         yield spec
         yield from spec.subcommands.values()
-
-
-def _sub(parent: CommandSpec, name: str, arity: int, flags: str = "", *, acl: str = "",
-         **kwargs: Any) -> Callable:
-    """subcommand() plus the ACL categories Redis declares for it."""
-    register = subcommand(parent, name, arity, flags, **kwargs)
-
-    def wrap(handler: Callable) -> Callable:
-        register(handler)
-        parent.subcommands[name.lower().encode()].acl_categories = tuple(acl.split())
-        return handler
-
-    return wrap
 
 
 # -----------------------------------------------------------------------------
@@ -243,7 +231,7 @@ def _clients_section(server: Any) -> list[tuple[str, Any]]:
         ("client_recent_max_input_buffer", max_in),
         ("client_recent_max_output_buffer", max_out),
         ("blocked_clients", 0),  # no blocking commands yet
-        ("tracking_clients", 0),
+        ("tracking_clients", info_fields(server).get("tracking_clients", 0)),
         ("pubsub_clients", sum(1 for s in sessions if s.subscriptions)),
         ("watching_clients", sum(1 for s in sessions if s.watched)),
         ("clients_in_timeout_table", 0),
@@ -318,6 +306,7 @@ def _persistence_section(server: Any) -> list[tuple[str, Any]]:
 def _stats_section(server: Any) -> list[tuple[str, Any]]:
     stats = server.stats
     dispatcher = server.dispatcher
+    pubsub_info = info_fields(server)
     return [
         ("total_connections_received", stats.connections_received),
         ("total_commands_processed", dispatcher.total_commands),
@@ -337,14 +326,12 @@ def _stats_section(server: Any) -> list[tuple[str, Any]]:
         ("evicted_clients", 0),
         ("keyspace_hits", stats.hits),
         ("keyspace_misses", stats.misses),
-        ("pubsub_channels", 0),
-        ("pubsub_patterns", 0),
-        ("pubsubshard_channels", 0),
+        *((name, pubsub_info.get(name, 0)) for name in
+          ("pubsub_channels", "pubsub_patterns", "pubsubshard_channels")),
         ("latest_fork_usec", 0),
         ("total_forks", 0),
-        ("tracking_total_keys", 0),
-        ("tracking_total_items", 0),
-        ("tracking_total_prefixes", 0),
+        *((name, pubsub_info.get(name, 0)) for name in
+          ("tracking_total_keys", "tracking_total_items", "tracking_total_prefixes")),
         ("unexpected_error_replies", 0),
         ("total_error_replies", dispatcher.total_errors),
         ("total_protocol_errors", stats.protocol_errors),
@@ -466,7 +453,7 @@ _ADMIN = "admin noscript loading stale"
 _ADMIN_ACL = "@admin @slow @dangerous"
 
 
-@_sub(CONFIG, "get", -3, _ADMIN, acl=_ADMIN_ACL, since="2.0.0",
+@subcommand(CONFIG, "get", -3, _ADMIN, acl=_ADMIN_ACL, since="2.0.0",
       summary="Returns the effective values of configuration parameters.",
       complexity="O(N) when N is the number of configuration parameters provided")
 def config_get(session: Any, argv: list) -> Any:
@@ -474,7 +461,7 @@ def config_get(session: Any, argv: list) -> Any:
     return {_bytes(name): _bytes(value) for name, value in pairs}
 
 
-@_sub(CONFIG, "set", -4, _ADMIN, acl=_ADMIN_ACL, since="2.0.0",
+@subcommand(CONFIG, "set", -4, _ADMIN, acl=_ADMIN_ACL, since="2.0.0",
       summary="Sets configuration parameters in-flight.",
       complexity="O(N) when N is the number of configuration parameters provided")
 def config_set(session: Any, argv: list) -> Any:
@@ -500,14 +487,14 @@ def reset_stats(server: Any) -> None:
     _state(server).peak_memory = 0
 
 
-@_sub(CONFIG, "resetstat", 2, _ADMIN, acl=_ADMIN_ACL, since="2.0.0",
+@subcommand(CONFIG, "resetstat", 2, _ADMIN, acl=_ADMIN_ACL, since="2.0.0",
       summary="Resets the server's statistics.", complexity="O(1)")
 def config_resetstat(session: Any, argv: list) -> Any:
     reset_stats(session.server)
     return OK
 
 
-@_sub(CONFIG, "rewrite", 2, _ADMIN, acl=_ADMIN_ACL, since="2.8.0",
+@subcommand(CONFIG, "rewrite", 2, _ADMIN, acl=_ADMIN_ACL, since="2.8.0",
       summary="Persists the effective configuration to file.", complexity="O(1)")
 def config_rewrite(session: Any, argv: list) -> Any:
     try:
@@ -531,7 +518,7 @@ _CONFIG_HELP = (
 )
 
 
-@_sub(CONFIG, "help", 2, "loading stale", acl="@slow", since="5.0.0",
+@subcommand(CONFIG, "help", 2, "loading stale", acl="@slow", since="5.0.0",
       summary="Returns helpful text about the different subcommands.", complexity="O(1)")
 def config_help(session: Any, argv: list) -> Any:
     return _help(argv, _CONFIG_HELP)
@@ -561,7 +548,7 @@ def client_type(session: Any) -> str:
     return "normal"
 
 
-def _flags(session: Any) -> str:
+def _flags(session: Any, tracking: str = "") -> str:
     flags = ""
     if session.monitor:
         flags += "O"
@@ -569,6 +556,7 @@ def _flags(session: Any) -> str:
         flags += "P"
     if session.multi is not None:
         flags += "x"
+    flags += tracking  # t, R, B (client tracking, pubsub.tracking)
     if session.dirty_cas:
         flags += "d"
     if session.closing:
@@ -606,15 +594,16 @@ def client_line(session: Any, current: tuple[str, list] | None = None) -> str:
         cmd, argv_mem = _last_command_name(session), 0
     multi = session.multi
     multi_mem = sum(len(arg) for _, queued in multi for arg in queued) if multi else 0
+    sub, psub, ssub, tracking_flags, redir = client_list_fields(session)
     return (
         f"id={session.id} addr={session.addr} laddr={session.laddr} fd={session.fd} "
         f"name={session.name.decode('utf-8', 'replace')} "
         f"age={int(now - session.created)} idle={int(now - session.last_interaction)} "
-        f"flags={_flags(session)} db={session.db_index} sub={session.subscriptions} psub=0 ssub=0 "
+        f"flags={_flags(session, tracking_flags)} db={session.db_index} sub={sub} psub={psub} ssub={ssub} "
         f"multi={len(multi) if multi is not None else -1} watch={len(session.watched)} "
         f"qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} multi-mem={multi_mem} rbs=0 rbp=0 "
         f"obl=0 oll=0 omem={omem} tot-mem={qbuf + omem + argv_mem + multi_mem} "
-        f"events={'rw' if omem else 'r'} cmd={cmd} user=default redir=-1 resp={session.protocol} "
+        f"events={'rw' if omem else 'r'} cmd={cmd} user=default redir={redir} resp={session.protocol} "
         f"lib-name={session.lib_name.decode('utf-8', 'replace')} "
         f"lib-ver={session.lib_ver.decode('utf-8', 'replace')}"
     )
@@ -624,13 +613,13 @@ def _current(argv: list) -> tuple[str, list]:
     return f"{argv[0].decode('utf-8', 'replace').lower()}|{argv[1].decode('utf-8', 'replace').lower()}", argv
 
 
-@_sub(CLIENT, "id", 2, _CONN, acl=_CONN_ACL, since="5.0.0",
+@subcommand(CLIENT, "id", 2, _CONN, acl=_CONN_ACL, since="5.0.0",
       summary="Returns the unique client ID of the connection.", complexity="O(1)")
 def client_id(session: Any, argv: list) -> Any:
     return session.id
 
 
-@_sub(CLIENT, "setname", 3, _CONN, acl=_CONN_ACL, since="2.6.9",
+@subcommand(CLIENT, "setname", 3, _CONN, acl=_CONN_ACL, since="2.6.9",
       summary="Sets the connection name.", complexity="O(1)")
 def client_setname(session: Any, argv: list) -> Any:
     validate_client_name(argv[2])
@@ -638,13 +627,13 @@ def client_setname(session: Any, argv: list) -> Any:
     return OK
 
 
-@_sub(CLIENT, "getname", 2, _CONN, acl=_CONN_ACL, since="2.6.9",
+@subcommand(CLIENT, "getname", 2, _CONN, acl=_CONN_ACL, since="2.6.9",
       summary="Returns the name of the connection.", complexity="O(1)")
 def client_getname(session: Any, argv: list) -> Any:
     return session.name or None
 
 
-@_sub(CLIENT, "setinfo", 4, _CONN, acl=_CONN_ACL, since="7.2.0",
+@subcommand(CLIENT, "setinfo", 4, _CONN, acl=_CONN_ACL, since="7.2.0",
       summary="Sets information specific to the client or connection.", complexity="O(1)")
 def client_setinfo(session: Any, argv: list) -> Any:
     attr = argv[2].lower()
@@ -667,7 +656,7 @@ def _parse_type(arg: bytes) -> str:
     return kind
 
 
-@_sub(CLIENT, "list", -2, _ADMIN, acl=_CONN_ADMIN_ACL, since="2.4.0",
+@subcommand(CLIENT, "list", -2, _ADMIN, acl=_CONN_ADMIN_ACL, since="2.4.0",
       summary="Lists open connections.", complexity="O(N) where N is the number of client connections")
 def client_list(session: Any, argv: list) -> Any:
     sessions = sorted(session.server.clients.values(), key=lambda s: s.id)
@@ -687,7 +676,7 @@ def client_list(session: Any, argv: list) -> Any:
     return Verbatim(_bytes("".join(lines)))
 
 
-@_sub(CLIENT, "info", 2, _CONN, acl=_CONN_ACL, since="6.2.0",
+@subcommand(CLIENT, "info", 2, _CONN, acl=_CONN_ACL, since="6.2.0",
       summary="Returns information about the connection.", complexity="O(1)")
 def client_info(session: Any, argv: list) -> Any:
     return Verbatim(_bytes(client_line(session, _current(argv)) + "\n"))
@@ -701,7 +690,7 @@ def _kill(session: Any, victims: list) -> None:
             victim.close()
 
 
-@_sub(CLIENT, "kill", -3, _ADMIN, acl=_CONN_ADMIN_ACL, since="2.4.0",
+@subcommand(CLIENT, "kill", -3, _ADMIN, acl=_CONN_ADMIN_ACL, since="2.4.0",
       summary="Terminates open connections.", complexity="O(N) where N is the number of client connections")
 def client_kill(session: Any, argv: list) -> Any:
     server = session.server
@@ -758,7 +747,7 @@ def client_kill(session: Any, argv: list) -> Any:
     return len(victims)
 
 
-@_sub(CLIENT, "pause", -3, _ADMIN, acl=_CONN_ADMIN_ACL, since="3.0.0",
+@subcommand(CLIENT, "pause", -3, _ADMIN, acl=_CONN_ADMIN_ACL, since="3.0.0",
       summary="Suspends commands processing.", complexity="O(1)")
 def client_pause(session: Any, argv: list) -> Any:
     if len(argv) > 4:
@@ -777,14 +766,14 @@ def client_pause(session: Any, argv: list) -> Any:
     return OK
 
 
-@_sub(CLIENT, "unpause", 2, _ADMIN, acl=_CONN_ADMIN_ACL, since="6.2.0",
+@subcommand(CLIENT, "unpause", 2, _ADMIN, acl=_CONN_ADMIN_ACL, since="6.2.0",
       summary="Resumes processing of clients that were paused.", complexity="O(N) Where N is the number of paused clients")
 def client_unpause(session: Any, argv: list) -> Any:
     session.server.unpause()
     return OK
 
 
-@_sub(CLIENT, "reply", 3, _CONN, acl=_CONN_ACL, since="3.2.0",
+@subcommand(CLIENT, "reply", 3, _CONN, acl=_CONN_ACL, since="3.2.0",
       summary="Instructs the server whether to reply to commands.", complexity="O(1)")
 def client_reply(session: Any, argv: list) -> Any:
     # The dispatcher drops replies while reply_mode is not "on" (and, for
@@ -815,14 +804,14 @@ def _on_off(arg: bytes) -> bool:
     raise CommandError(errors.SYNTAX)
 
 
-@_sub(CLIENT, "no-evict", 3, _ADMIN, acl=_CONN_ADMIN_ACL, since="7.0.0",
+@subcommand(CLIENT, "no-evict", 3, _ADMIN, acl=_CONN_ADMIN_ACL, since="7.0.0",
       summary="Sets the client eviction mode of the connection.", complexity="O(1)")
 def client_no_evict(session: Any, argv: list) -> Any:
     session.no_evict = _on_off(argv[2])
     return OK
 
 
-@_sub(CLIENT, "no-touch", 3, _CONN, acl=_CONN_ACL, since="7.2.0",
+@subcommand(CLIENT, "no-touch", 3, _CONN, acl=_CONN_ACL, since="7.2.0",
       summary="Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
       complexity="O(1)")
 def client_no_touch(session: Any, argv: list) -> Any:
@@ -831,6 +820,10 @@ def client_no_touch(session: Any, argv: list) -> Any:
 
 
 _CLIENT_HELP = (
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -871,6 +864,11 @@ _CLIENT_HELP = (
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
     "    * LIB-VER: the client lib version.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "NO-TOUCH (ON|OFF)",
@@ -878,7 +876,7 @@ _CLIENT_HELP = (
 )
 
 
-@_sub(CLIENT, "help", 2, "loading stale", acl=_CONN_ACL, since="5.0.0",
+@subcommand(CLIENT, "help", 2, "loading stale", acl=_CONN_ACL, since="5.0.0",
       summary="Returns helpful text about the different subcommands.", complexity="O(1)")
 def client_help(session: Any, argv: list) -> Any:
     return _help(argv, _CLIENT_HELP)
@@ -971,6 +969,8 @@ def acl_categories(spec: CommandSpec) -> list[str]:
 def _key_flags(spec: CommandSpec) -> list[str]:
     # The table does not say how each key is used; Redis's two common cases
     # follow from the command flags.
+    if "pubsub" in spec.flags:  # shard channels (SSUBSCRIBE, SPUBLISH) are keys only for routing
+        return ["not_key"]
     if "write" in spec.flags:
         return ["RW", "update"]
     return ["RO", "access"]
@@ -1061,13 +1061,13 @@ def _command(session: Any, argv: list) -> Any:
 COMMAND.handler = _command
 
 
-@_sub(COMMAND, "count", 2, "loading stale", acl=_CONN_ACL, since="2.8.13",
+@subcommand(COMMAND, "count", 2, "loading stale", acl=_CONN_ACL, since="2.8.13",
       summary="Returns a count of commands.", complexity="O(1)")
 def command_count(session: Any, argv: list) -> Any:
     return len(COMMANDS)
 
 
-@_sub(COMMAND, "info", -2, "loading stale", acl=_CONN_ACL, since="2.8.13",
+@subcommand(COMMAND, "info", -2, "loading stale", acl=_CONN_ACL, since="2.8.13",
       summary="Returns information about one, multiple or all commands.",
       complexity="O(N) where N is the number of commands to look up")
 def command_info_cmd(session: Any, argv: list) -> Any:
@@ -1080,7 +1080,7 @@ def command_info_cmd(session: Any, argv: list) -> Any:
     return out
 
 
-@_sub(COMMAND, "docs", -2, "loading stale", acl=_CONN_ACL, since="7.0.0",
+@subcommand(COMMAND, "docs", -2, "loading stale", acl=_CONN_ACL, since="7.0.0",
       summary="Returns documentary information about one, multiple or all commands.",
       complexity="O(N) where N is the number of commands to look up")
 def command_docs_cmd(session: Any, argv: list) -> Any:
@@ -1091,7 +1091,7 @@ def command_docs_cmd(session: Any, argv: list) -> Any:
     return {_bytes(spec.fullname): command_docs(spec) for spec in specs}
 
 
-@_sub(COMMAND, "list", -2, "loading stale", acl=_CONN_ACL, since="7.0.0",
+@subcommand(COMMAND, "list", -2, "loading stale", acl=_CONN_ACL, since="7.0.0",
       summary="Returns a list of command names.",
       complexity="O(N) where N is the total number of Redis commands")
 def command_list(session: Any, argv: list) -> Any:
@@ -1134,7 +1134,7 @@ def _getkeys(argv: list) -> tuple[CommandSpec, list, list[int]]:
     return spec, args, positions
 
 
-@_sub(COMMAND, "getkeys", -3, "loading stale", acl=_CONN_ACL, since="2.8.13",
+@subcommand(COMMAND, "getkeys", -3, "loading stale", acl=_CONN_ACL, since="2.8.13",
       summary="Extracts the key names from an arbitrary command.",
       complexity="O(N) where N is the number of arguments to the command")
 def command_getkeys(session: Any, argv: list) -> Any:
@@ -1142,7 +1142,7 @@ def command_getkeys(session: Any, argv: list) -> Any:
     return [args[i] for i in positions]
 
 
-@_sub(COMMAND, "getkeysandflags", -3, "loading stale", acl=_CONN_ACL, since="7.0.0",
+@subcommand(COMMAND, "getkeysandflags", -3, "loading stale", acl=_CONN_ACL, since="7.0.0",
       summary="Extracts the key names and access flags for an arbitrary command.",
       complexity="O(N) where N is the number of arguments to the command")
 def command_getkeysandflags(session: Any, argv: list) -> Any:
@@ -1172,7 +1172,7 @@ _COMMAND_HELP = (
 )
 
 
-@_sub(COMMAND, "help", 2, "loading stale", acl=_CONN_ACL, since="5.0.0",
+@subcommand(COMMAND, "help", 2, "loading stale", acl=_CONN_ACL, since="5.0.0",
       summary="Returns helpful text about the different subcommands.", complexity="O(1)")
 def command_help(session: Any, argv: list) -> Any:
     return _help(argv, _COMMAND_HELP)
@@ -1205,7 +1205,7 @@ SLOWLOG = container("slowlog", -2, group="server", since="2.2.12",
 _SLOWLOG_FLAGS = "admin loading stale"
 
 
-@_sub(SLOWLOG, "get", -2, _SLOWLOG_FLAGS, acl=_ADMIN_ACL, since="2.2.12",
+@subcommand(SLOWLOG, "get", -2, _SLOWLOG_FLAGS, acl=_ADMIN_ACL, since="2.2.12",
       summary="Returns the slow log's entries.", complexity="O(N) where N is the number of entries returned")
 def slowlog_get(session: Any, argv: list) -> Any:
     slowlog = session.server.dispatcher.slowlog
@@ -1225,13 +1225,13 @@ def slowlog_get(session: Any, argv: list) -> Any:
     return out
 
 
-@_sub(SLOWLOG, "len", 2, _SLOWLOG_FLAGS, acl=_ADMIN_ACL, since="2.2.12",
+@subcommand(SLOWLOG, "len", 2, _SLOWLOG_FLAGS, acl=_ADMIN_ACL, since="2.2.12",
       summary="Returns the number of entries in the slow log.", complexity="O(1)")
 def slowlog_len(session: Any, argv: list) -> Any:
     return len(session.server.dispatcher.slowlog)
 
 
-@_sub(SLOWLOG, "reset", 2, _SLOWLOG_FLAGS, acl=_ADMIN_ACL, since="2.2.12",
+@subcommand(SLOWLOG, "reset", 2, _SLOWLOG_FLAGS, acl=_ADMIN_ACL, since="2.2.12",
       summary="Clears all entries from the slow log.", complexity="O(N) where N is the number of entries in the slowlog")
 def slowlog_reset(session: Any, argv: list) -> Any:
     session.server.dispatcher.slowlog.clear()  # ids keep counting, as in Redis
@@ -1251,7 +1251,7 @@ _SLOWLOG_HELP = (
 )
 
 
-@_sub(SLOWLOG, "help", 2, "loading stale", acl="@slow", since="6.2.0",
+@subcommand(SLOWLOG, "help", 2, "loading stale", acl="@slow", since="6.2.0",
       summary="Show helpful text about the different subcommands", complexity="O(1)")
 def slowlog_help(session: Any, argv: list) -> Any:
     return _help(argv, _SLOWLOG_HELP)

@@ -19,6 +19,7 @@ from typing import Any
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK
+from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_STRING, notify
 from ._args import INT64_MAX, INT64_MIN, parse_int
 from .registry import command
 
@@ -36,7 +37,20 @@ def get_string(db: Any, key: bytes) -> bytes | None:
 @command("get", 2, "readonly fast", (1, 1, 1), group="string",
          summary="Returns the string value of a key.", acl="@read @string @fast")
 def get(session: Any, argv: list) -> Any:
-    value = session.db.lookup_read(argv[1])
+    # Keyspace.lookup_read, inlined for the common case (a key without a
+    # TTL): a method call costs as much as the rest of GET.
+    db = session.db
+    key = argv[1]
+    value = db.data.get(key)
+    if value is None:
+        db.stats.misses += 1
+        if db.on_keymiss is not None:  # keyspace notifications ("keymiss")
+            db.on_keymiss(db, key)
+        return None
+    if db.expires and key in db.expires:
+        value = db.lookup_read(key)
+    else:
+        db.stats.hits += 1
     if value is None or value.__class__ is bytes:
         return value
     raise WRONGTYPE
@@ -66,8 +80,17 @@ def parse_expire_option(argv: list, i: int, now_ms: float, command_name: str) ->
 def set_(session: Any, argv: list) -> Any:
     db = session.db
     key = argv[1]
-    if len(argv) == 3:  # the common case, kept short
-        db.set(key, argv[2])
+    if len(argv) == 3:
+        # Keyspace.set, inlined for the common case: an existing key without
+        # a TTL (a new key takes the method, which indexes its slot).
+        data = db.data
+        if key in data and not (db.expires and key in db.expires):
+            data[key] = argv[2]
+            db.dirty += 1
+        else:
+            db.set(key, argv[2])
+        if db.notify_flags:  # keyspace notifications: one slot test when off
+            notify(session.server, db.index, NOTIFY_STRING, b"set", key)
         return OK
     nx = xx = get_old = keep_ttl = False
     expire_at: float | None = None
@@ -97,7 +120,16 @@ def set_(session: Any, argv: list) -> Any:
     db.set(key, argv[2], keep_ttl=keep_ttl)
     if expire_at is not None:
         db.set_expire(key, expire_at)
+    if db.notify_flags:
+        _notify_set(session, db, key, expire_at is not None)
     return old if get_old else OK
+
+
+def _notify_set(session: Any, db: Any, key: bytes, with_expire: bool) -> None:
+    """setGenericCommand's events: "set", then "expire" if a TTL was given."""
+    notify(session.server, db.index, NOTIFY_STRING, b"set", key)
+    if with_expire:
+        notify(session.server, db.index, NOTIFY_GENERIC, b"expire", key)
 
 
 # -- helpers -----------------------------------------------------------------
@@ -140,6 +172,8 @@ def setnx(session: Any, argv: list) -> Any:
     if db.lookup(argv[1]) is not None:  # a key of any type blocks it
         return 0
     db.set(argv[1], argv[2])
+    if db.notify_flags:
+        _notify_set(session, db, argv[1], False)
     return 1
 
 
@@ -148,6 +182,8 @@ def _setex(session: Any, argv: list, unit_ms: int, name: str) -> Any:
     when = _relative_expire(argv[2], unit_ms, int(db.clock.ms()), name)
     db.set(argv[1], argv[3])
     db.set_expire(argv[1], when)
+    if db.notify_flags:
+        _notify_set(session, db, argv[1], True)
     return OK
 
 
@@ -173,6 +209,8 @@ def getset(session: Any, argv: list) -> Any:
     db = session.db
     old = get_string(db, argv[1])
     db.set(argv[1], argv[2])  # clears the TTL, as SET does
+    if db.notify_flags:
+        _notify_set(session, db, argv[1], False)
     return old
 
 
@@ -201,6 +239,8 @@ def mset(session: Any, argv: list) -> Any:
     db = session.db
     for i in range(1, len(argv), 2):
         db.set(argv[i], argv[i + 1])
+        if db.notify_flags:
+            _notify_set(session, db, argv[i], False)
     return OK
 
 
@@ -216,6 +256,8 @@ def msetnx(session: Any, argv: list) -> Any:
             return 0
     for i in range(1, len(argv), 2):
         db.set(argv[i], argv[i + 1])
+        if db.notify_flags:
+            _notify_set(session, db, argv[i], False)
     return 1
 
 
@@ -230,6 +272,8 @@ def getdel(session: Any, argv: list) -> Any:
     value = get_string(db, argv[1])
     if value is not None:
         db.delete(argv[1])
+        if db.notify_flags:
+            notify(session.server, db.index, NOTIFY_GENERIC, b"del", argv[1])
     return value
 
 
@@ -262,10 +306,15 @@ def getex(session: Any, argv: list) -> Any:
         expire_at = parse_expire_option(argv, unit_at, int(now), "getex")
         if argv[unit_at].upper() in (b"EXAT", b"PXAT") and expire_at <= now:
             db.delete(key)  # a time already past: the key goes now (checkAlreadyExpired)
+            event = b"del"
         else:
             db.set_expire(key, expire_at)
+            event = b"expire"
+        if db.notify_flags:
+            notify(session.server, db.index, NOTIFY_GENERIC, event, key)
     elif persist:
-        db.persist(key)
+        if db.persist(key) and db.notify_flags:
+            notify(session.server, db.index, NOTIFY_GENERIC, b"persist", key)
     return value
 
 
@@ -283,12 +332,15 @@ def append(session: Any, argv: list) -> Any:
     old = _string_for_write(db, key)
     if old is None:
         db.set(key, tail)
-        return len(tail)
-    total = len(old) + len(tail)
-    _check_length(session, total)
-    # bytes are immutable, so this copies: O(len) per APPEND where Redis is
-    # amortized O(1). Values stay `bytes` so GET's type test stays one check.
-    db.replace(key, old + tail)
+        total = len(tail)
+    else:
+        total = len(old) + len(tail)
+        _check_length(session, total)
+        # bytes are immutable, so this copies: O(len) per APPEND where Redis is
+        # amortized O(1). Values stay `bytes` so GET's type test stays one check.
+        db.replace(key, old + tail)
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_STRING, b"append", key)
     return total
 
 
@@ -309,6 +361,8 @@ def setrange(session: Any, argv: list) -> Any:
             return 0
         _check_length(session, offset + len(piece))
         db.set(key, bytes(offset) + piece)
+        if db.notify_flags:
+            notify(session.server, db.index, NOTIFY_STRING, b"setrange", key)
         return offset + len(piece)
     if not piece:
         return len(old)
@@ -318,6 +372,8 @@ def setrange(session: Any, argv: list) -> Any:
     else:
         new = old[:offset] + piece + old[offset + len(piece):]
     db.replace(key, new)
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_STRING, b"setrange", key)
     return len(new)
 
 
@@ -372,6 +428,8 @@ def _incr(session: Any, key: bytes, delta: int) -> int:
         db.set(key, text)
     else:
         db.replace(key, text)
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_STRING, b"incrby", key)
     return result
 
 
@@ -426,6 +484,8 @@ def incrbyfloat(session: Any, argv: list) -> Any:
         db.set(key, text)
     else:
         db.replace(key, text)
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_STRING, b"incrbyfloat", key)
     return text
 
 

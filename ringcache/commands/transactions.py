@@ -51,6 +51,7 @@ def watch(session: Any, argv: list) -> Any:
     if session.multi is not None:
         raise CommandError(errors.WATCH_IN_MULTI)
     for key in argv[1:]:
+        session.db.lookup(key)  # a key already expired is gone, not "changed" later
         session.watch(key)
     return OK
 

@@ -54,13 +54,48 @@ ZERO = Raw(b":0\r\n")
 ONE = Raw(b":1\r\n")
 
 
+_LLONG_HALF = float((2**63 - 1) // 2)
+
+
 def format_double(value: float) -> bytes:
-    """Redis 7.4+ formats doubles as the shortest text that reads back the same."""
+    """Redis's d2string() (7.2+): `nan`, `inf`, `-inf`, `-0`; a whole number
+    within +-LLONG_MAX/2 as an integer; anything else as the shortest digits
+    that read back the same, laid out as fpconv_dtoa() does (plain notation
+    for moderate exponents, else `1.5e-7` with no exponent padding)."""
+    if value != value:
+        return b"nan"
     if math.isinf(value):
         return b"inf" if value > 0 else b"-inf"
-    if value == int(value) and abs(value) < 1e17:
+    if value == 0:
+        return b"-0" if math.copysign(1.0, value) < 0 else b"0"
+    if -_LLONG_HALF <= value <= _LLONG_HALF and value == int(value):
         return b"%d" % int(value)
-    return repr(value).encode()
+    return _fpconv(value).encode()
+
+
+def _fpconv(value: float) -> str:
+    # repr() gives the shortest round-trip digits (as fpconv's Grisu does);
+    # re-lay them out: value = digits * 10**k.
+    text = repr(abs(value))
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    k = (int(exponent) if exponent else 0) - len(fraction)
+    stripped = digits.rstrip("0")
+    k += len(digits) - len(stripped)
+    digits = stripped
+    sign = "-" if value < 0 else ""
+    n = len(digits)
+    exp = abs(k + n - 1)
+    if k >= 0 and exp < n + 7:
+        return sign + digits + "0" * k
+    if k < 0 and (k > -7 or exp < 4):
+        offset = n + k
+        if offset <= 0:
+            return sign + "0." + "0" * -offset + digits
+        return sign + digits[:offset] + "." + digits[offset:]
+    text = digits[0] + ("." + digits[1:] if n > 1 else "")
+    return f"{sign}{text}e{'-' if k + n - 1 < 0 else '+'}{exp}"
 
 
 Encoder = Callable[[list, Any], None]
@@ -87,7 +122,8 @@ def _error(out: list, value: CommandError) -> None:
     out.append(b"-%b\r\n" % text.encode())
 
 
-def _make_table(resp3: bool) -> dict[type, Encoder]:
+def _make_table(resp3: bool) -> tuple[dict[type, Encoder], Encoder]:
+    """The type -> encoder table of one protocol version, and its entry point."""
     table: dict[type, Encoder] = {}
 
     def encode(out: list, value: Any) -> None:
@@ -180,8 +216,7 @@ def _make_table(resp3: bool) -> dict[type, Encoder]:
             CommandError: _error,
         }
     )
-    table[object] = encode  # the entry point, stored for callers
-    return table
+    return table, encode
 
 
 def _lookup_subclass(table: dict[type, Encoder], value: Any) -> Encoder:
@@ -193,10 +228,8 @@ def _lookup_subclass(table: dict[type, Encoder], value: Any) -> Encoder:
     raise TypeError(f"cannot encode reply of type {type(value).__name__}")
 
 
-RESP2 = _make_table(resp3=False)
-RESP3 = _make_table(resp3=True)
-encode2: Encoder = RESP2[object]
-encode3: Encoder = RESP3[object]
+RESP2, encode2 = _make_table(resp3=False)
+RESP3, encode3 = _make_table(resp3=True)
 
 
 def encode(value: Any, protocol: int = 2) -> bytes:

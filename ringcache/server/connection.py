@@ -17,7 +17,8 @@ Flow control, so that a client cannot make the node hold unbounded memory:
 * a client that does not read its replies: what the kernel does not take is
   kept in `out_pending`; while that exceeds OUTPUT_HIGH_WATER we stop reading
   the client's requests (it cannot make us produce more) until it drains;
-  the configured client-output-buffer-limit (normal class) closes it;
+  the configured client-output-buffer-limit (normal class, pubsub class for
+  a subscribed client) closes it;
 * a client that sends without bound: the parser enforces
   client-query-buffer-limit and proto-max-bulk-len.
 
@@ -46,7 +47,6 @@ log = logging.getLogger("ringcache")
 
 READ_SIZE = 64 * 1024
 OUTPUT_HIGH_WATER = 1024 * 1024  # stop reading requests above this backlog
-BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
 
 
 class Connection:
@@ -116,6 +116,10 @@ class Connection:
         try:
             commands = self.reader.feed(data)
         except ProtocolError as exc:
+            # What was complete before the violation still runs, as in Redis.
+            done = getattr(exc, "commands", None)
+            if done and not self.pending and not self.server.pause_end:
+                self.write(self.server.dispatcher.execute_batch(session, done)[0])
             self._protocol_error(str(exc))
             return
         if not commands:
@@ -125,43 +129,39 @@ class Connection:
             self.pending.extend(commands)
             self.run_pending()
             return
-        out: list = []
-        execute = self.server.dispatcher.execute
-        for argv in commands:
-            reply = execute(session, argv)
-            klass = reply.__class__
-            if klass is bytes:
-                size = len(reply)
-                if size < 1024:  # three appends beat one % format
-                    out.append(BULK_HEADERS[size])
-                    out.append(reply)
-                    out.append(b"\r\n")
-                else:
-                    out.append(b"$%d\r\n%b\r\n" % (size, reply))
-            elif klass is Raw:
-                out.append(reply)
-            elif reply is None:
-                out.append(session.null)
-            else:
-                session.encode(out, reply)
-            if session.closing:
-                break
-        self._flush(out)
+        replies, done = self.server.dispatcher.execute_batch(session, commands, OUTPUT_HIGH_WATER)
+        if replies:
+            self.write(replies)
+        if session.closing:
+            self.close()
+        elif done < len(commands):
+            # The replies filled the output budget: the rest waits for the
+            # client to read (on_writable resumes it).
+            self.pending.extend(commands[done:])
+            self._pause_reading()
+            if not self.out_pending:
+                self.run_pending()
 
     # -- processing --------------------------------------------------------
 
     def run_pending(self) -> None:
-        """Run queued commands until one must wait for the pause to end."""
+        """Run queued commands until one must wait for the pause to end or
+        the replies fill the output budget; resume reading when all ran."""
         session = self.session
         server = self.server
         out: list = []
+        size = 0
         while self.pending and not self.closed:
             argv = self.pending[0]
             if server.must_wait(session, argv):
                 server.wait_for_unpause(self)
                 break
+            if size + self.out_pending_size > OUTPUT_HIGH_WATER:
+                break  # on_writable calls us again once the client drained
             self.pending.popleft()
+            first = len(out)
             session.encode(out, server.dispatcher.execute(session, argv))
+            size += sum(map(len, out[first:]))
             if session.closing:
                 break
         self._flush(out)
@@ -200,6 +200,8 @@ class Connection:
         if self.out_pending_size > OUTPUT_HIGH_WATER:
             self._pause_reading()
         limits = self.server.output_limits
+        if self.session.subscriptions:  # [pubsub] a subscriber: the pubsub class limits
+            limits = self.server.pubsub_output_limits
         if limits is not None:
             self._check_output_limits(*limits)
 
@@ -223,7 +225,9 @@ class Connection:
         self.soft_limit_since = 0.0
         if self.session.closing:
             self.close()
-        elif not self.pending:
+        elif self.pending:
+            self.run_pending()
+        else:
             self._resume_reading()
 
     def _check_output_limits(self, hard: int, soft: int, soft_seconds: int) -> None:
@@ -270,13 +274,20 @@ class Connection:
         self.server.remove_client(self.session)
 
     def flush_blocking(self, timeout: float) -> None:
-        """At shutdown: give pending replies a last chance, then close."""
-        if self.out_pending and not self.closed:
+        """At shutdown: send what is pending, run the commands that were
+        waiting for the client to drain (their bytes had arrived, as Redis
+        would have run them), send their replies, then close."""
+        if not self.closed:
             try:
                 self.sock.settimeout(timeout)
                 for chunk in self.out_pending:
                     self.sock.sendall(chunk)
                 self.out_pending.clear()
+                self.out_pending_size = 0
+                if self.pending and not self.server.pause_end and not self.session.closing:
+                    commands = list(self.pending)
+                    self.pending.clear()
+                    self.sock.sendall(self.server.dispatcher.execute_batch(self.session, commands)[0])
             except OSError:
                 pass
         self.abort()

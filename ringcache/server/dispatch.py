@@ -26,7 +26,7 @@ from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import NULL_ARRAY, QUEUED, Raw
-from .session import REPLY_OFF, REPLY_SKIP
+from .session import REPLY_SKIP
 
 if TYPE_CHECKING:
     from .server import Server
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ringcache")
 
 NO_REPLY = Raw(b"")
+BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
 
 # Commands that run (are not queued) inside MULTI.
 _MULTI_IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
@@ -71,6 +72,9 @@ class Dispatcher:
         self.total_errors = 0
         self.monitors = server.monitors  # the same set, read on every call
         self.table = fast_table()
+        # [pubsub/tracking] True while any client has CLIENT TRACKING on
+        # (set by pubsub.tracking): the one test the command path pays for it.
+        self.tracking_active = False
 
     @property
     def total_commands(self) -> int:
@@ -93,6 +97,88 @@ class Dispatcher:
 
     # -- the pipeline ------------------------------------------------------
 
+    def execute_batch(self, session: "Session", commands: list,
+                      reply_budget: int = 1 << 62) -> tuple[bytes, int]:
+        """Run the commands of one read in order; returns their encoded
+        replies and how many commands ran. It stops early once the replies
+        pass reply_budget bytes, so that one read of small requests (2000
+        GETs of a 100 KB value fit in 64 KB) cannot make the node build
+        replies without bound for a client that may never read them.
+
+        This is execute() for a batch, with the plain case (a known command,
+        right arity, no subcommand, an ungated session) and the common reply
+        types inlined: in CPython each function call on this path costs about
+        as much as a dict lookup and a hash together, so the batch loop makes
+        none it can avoid. Anything unusual goes through execute().
+
+        Command time (INFO commandstats, SLOWLOG) is measured from the end of
+        the previous command to the end of this one, so it includes this
+        loop's bookkeeping (a few hundred ns): one clock read per command
+        instead of two."""
+        out: list = []
+        append = out.append
+        table = self.table
+        monitors = self.monitors
+        # [pubsub/tracking] Only the slow path (CLIENT TRACKING has
+        # subcommands) can turn tracking on: read again after it.
+        tracking = self.tracking_active
+        threshold = self.slowlog_threshold
+        clock = perf_counter
+        previous = clock()
+        size_out = 0
+        done = 0
+        for argv in commands:
+            done += 1
+            spec = table.get(argv[0])
+            if (spec is None or spec.subcommands or session.gated
+                    or ((len(argv) != spec.arity) if spec.arity > 0 else (len(argv) < -spec.arity))):
+                reply = self.execute(session, argv)
+                previous = clock()
+                tracking = self.tracking_active  # [pubsub/tracking]
+            else:
+                db = session.db
+                dirty_before = db.dirty
+                try:
+                    reply = spec.handler(session, argv)
+                except Exception as exc:
+                    reply = self._failed(spec, exc)
+                now = clock()
+                elapsed = now - previous
+                previous = now
+                spec.calls += 1
+                spec.time_s += elapsed
+                if elapsed > threshold:
+                    self._slowlog_add(session, spec, argv, elapsed)
+                if db.dirty != dirty_before:
+                    self._changed(db, dirty_before, spec, argv)
+                if tracking:  # [pubsub/tracking] invalidate writes, remember reads
+                    self.server.tracking.after_command(session, spec, argv, db.dirty != dirty_before)
+                if monitors:
+                    self.server.feed_monitors(session, argv, spec)
+                session.last_command = argv[0]
+            klass = reply.__class__
+            if klass is bytes:
+                size = len(reply)
+                if size < 1024:  # three appends beat one % format
+                    append(BULK_HEADERS[size])
+                    append(reply)
+                    append(b"\r\n")
+                else:
+                    append(b"$%d\r\n%b\r\n" % (size, reply))
+                    size_out += size
+            elif klass is Raw:
+                append(reply)
+            elif reply is None:
+                append(session.null)
+            else:
+                first = len(out)
+                session.encode(out, reply)  # (not cached: HELLO may switch it)
+                for i in range(first, len(out)):
+                    size_out += len(out[i])
+            if session.closing or size_out > reply_budget:
+                break
+        return b"".join(out), done
+
     def execute(self, session: "Session", argv: list) -> Any:
         spec = self.table.get(argv[0])
         if spec is None:
@@ -114,25 +200,7 @@ class Dispatcher:
             spec = sub
         if session.gated:
             return self._gated(session, spec, argv)
-        # call(), inlined: this is the path of nearly every command.
-        db = session.db
-        dirty_before = db.dirty
-        start = perf_counter()
-        try:
-            reply = spec.handler(session, argv)
-        except Exception as exc:
-            reply = self._failed(spec, exc)
-        elapsed = perf_counter() - start
-        spec.calls += 1
-        spec.time_s += elapsed
-        if elapsed > self.slowlog_threshold:
-            self._slowlog_add(session, spec, argv, elapsed)
-        if db.dirty != dirty_before:
-            self._changed(db, dirty_before, spec, argv)
-        if self.monitors:
-            self.server.feed_monitors(session, argv, spec)
-        session.last_command = argv[0]
-        return reply
+        return self.call(session, spec, argv)
 
     def _reject(self, session: "Session", message: str, spec: CommandSpec | None = None) -> Any:
         if spec is not None:
@@ -141,7 +209,7 @@ class Dispatcher:
         if session.multi is not None:
             session.multi_error = True
         if session.reply_mode != "on":
-            return self._quiet(session, None)
+            return self._quiet(session, spec, None)
         return CommandError(message)
 
     def _gated(self, session: "Session", spec: CommandSpec, argv: list) -> Any:
@@ -162,25 +230,21 @@ class Dispatcher:
             return QUEUED
         reply = self.call(session, spec, argv)
         if session.reply_mode != "on":
-            return self._quiet(session, reply)
+            return self._quiet(session, spec, reply)
         return reply
 
-    def _quiet(self, session: "Session", reply: Any) -> Any:
-        # CLIENT REPLY OFF drops every reply; SKIP drops the next one only.
+    def _quiet(self, session: "Session", spec: CommandSpec | None, reply: Any) -> Any:
+        """CLIENT REPLY OFF drops every reply; SKIP drops the next command's."""
+        if spec is not None and spec.fullname == "client|reply":
+            return reply  # its own reply: OK for ON, nothing for OFF and SKIP
         if session.reply_mode == REPLY_SKIP:
-            if getattr(session, "_skip_armed", False):
-                session._skip_armed = False  # type: ignore[attr-defined]
-                session.reply_mode = "on"
-                session.update_gate()
-            else:
-                session._skip_armed = True  # type: ignore[attr-defined]
-                return NO_REPLY
-        elif session.reply_mode == REPLY_OFF:
-            return NO_REPLY
-        return NO_REPLY if reply is None else reply
+            session.reply_mode = "on"
+            session.update_gate()
+        return NO_REPLY
 
     def call(self, session: "Session", spec: CommandSpec, argv: list) -> Any:
-        """Run one command that passed the checks (execute() inlines this)."""
+        """Run one command that passed the checks (execute_batch() inlines
+        this for the plain case)."""
         db = session.db
         dirty_before = db.dirty
         start = perf_counter()
@@ -195,6 +259,8 @@ class Dispatcher:
             self._slowlog_add(session, spec, argv, elapsed)
         if db.dirty != dirty_before:
             self._changed(db, dirty_before, spec, argv)
+        if self.tracking_active:  # [pubsub/tracking] invalidate writes, remember reads
+            self.server.tracking.after_command(session, spec, argv, db.dirty != dirty_before)
         if self.monitors:
             self.server.feed_monitors(session, argv, spec)
         session.last_command = argv[0]

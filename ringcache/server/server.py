@@ -12,15 +12,16 @@ expiry, client timeouts, the end of CLIENT PAUSE) and is cancelled by
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import resource
 import signal
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from .. import __version__
+from .. import __version__, pubsub
 from ..commands import load_all
 from ..config import Config
 from ..protocol.parser import Limits
@@ -80,6 +81,15 @@ class Server:
         self.active_expire_enabled = True
         # --- end hook ---
         self.dispatcher = Dispatcher(self)
+        # --- pub/sub, keyspace notifications, client tracking (pubsub/) ---
+        # Callbacks run by RESET (commands/connection.py) and by
+        # remove_client, with the session: client state kept elsewhere.
+        self.reset_hooks: list[Callable[[Session], None]] = []
+        self.disconnect_hooks: list[Callable[[Session], None]] = []
+        self.pubsub_output_limits: tuple[int, int, int] | None = None
+        # Sets self.pubsub (the hub), self.tracking, self.notify_flags.
+        pubsub.install(self)
+        # --- end pubsub ---
         self._listeners: list[socket.socket] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connections: set["Connection"] = set()
@@ -96,6 +106,7 @@ class Server:
         db = self.dbs[index]
         if db is None:
             db = self.dbs[index] = Keyspace(index, self.clock, self.stats)
+            pubsub.attach_database(self, db)  # [pubsub] notification/tracking hooks
         return db
 
     def live_dbs(self) -> list[Keyspace]:
@@ -120,6 +131,8 @@ class Server:
         self.connections.discard(session.connection)
         self.monitors.discard(session)
         session.unwatch_all()
+        for hook in self.disconnect_hooks:  # [pubsub] subscriptions, tracking
+            hook(session)
 
     def feed_monitors(self, session: Session, argv: list, spec: Any) -> None:
         if "skip_monitor" in spec.flags or "admin" in spec.flags:
@@ -178,6 +191,9 @@ class Server:
         self.limits.query_buffer_limit = self.config["client-query-buffer-limit"]
         normal = _output_limit(self.config["client-output-buffer-limit"], "normal")
         self.output_limits = normal if normal and any(normal) else None
+        # [pubsub] subscribed clients are in the pubsub class (connection.write)
+        limits = _output_limit(self.config["client-output-buffer-limit"], "pubsub")
+        self.pubsub_output_limits = limits if limits and any(limits) else None
 
     # -- running -----------------------------------------------------------
 
@@ -198,6 +214,9 @@ class Server:
             loop.add_reader(listener.fileno(), self._accept, listener)
             self._listeners.append(listener)
         self.port = port
+        # Start-up objects (modules, the command table, config) live for the
+        # whole process: keep the cyclic GC from walking them ever again.
+        gc.freeze()
         self._stopped = asyncio.Event()
         self._cron_task = loop.create_task(self.cron())
         log.info("ringcache %s started, pid=%d", __version__, os.getpid())

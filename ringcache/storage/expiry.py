@@ -10,8 +10,9 @@ time between two cycles), so the server keeps answering.
 
 The keyspace keeps a pool of the keys that were given a TTL
 (Keyspace.expiry_pool) so the cycle can sample them at random, as Redis
-samples its expires dict. `active-expire-effort` (1..10) raises both the
-sample size and the budget, as in Redis.
+samples its expires dict; the cycle also keeps that pool compact.
+`active-expire-effort` (1..10) raises the sample size and the budget and
+lowers the acceptable share of stale keys, as in Redis.
 """
 
 from __future__ import annotations
@@ -33,24 +34,36 @@ def cycle_budget_seconds(hz: int, effort: int = 1) -> float:
 
 def active_expire_cycle(db: Keyspace, budget_s: float, effort: int = 1) -> int:
     """Run one cycle over db; returns how many keys it reclaimed."""
-    if not db.expires:
+    expires = db.expires
+    # The pool keeps entries of keys that lost their TTL (PERSIST, DEL, SET)
+    # until they are sampled; rebuild it once it is mostly such entries (so
+    # it stays within about twice the keys with a TTL, and holds no dead key
+    # alive long: with no TTL left at all, nothing would ever sample it).
+    if len(db.expiry_pool) > 2 * len(expires) + 64:
+        db.expiry_pool = list(expires)
+    if not expires:
         return 0
-    per_round = KEYS_PER_ROUND + KEYS_PER_ROUND // 4 * (effort - 1)
+    extra = effort - 1  # active-expire-effort 1..10, as Redis's 0..9
+    per_round = KEYS_PER_ROUND + KEYS_PER_ROUND // 4 * extra
+    acceptable_stale = ACCEPTABLE_STALE_PERCENT - extra
     deadline = time.perf_counter() + budget_s
     now = db.clock.ms()
     expired_total = 0
     while True:
         sampled = expired = 0
-        for _ in range(min(per_round, len(db.expires))):
+        for _ in range(min(per_round, len(expires))):
             key, did_expire = db.sample_expiring(now)
             if key is None:
                 break
             sampled += 1
             expired += did_expire
         expired_total += expired
-        if sampled:
-            db.stats.expired_stale_perc = expired / sampled
-        if sampled == 0 or expired * 100 <= sampled * ACCEPTABLE_STALE_PERCENT:
+        if sampled == 0:
+            return expired_total
+        db.stats.expired_stale_perc = expired / sampled
+        # Repeat while more than acceptable_stale % of the sample had expired
+        # (Redis's integer arithmetic), within the CPU budget.
+        if expired * 100 // sampled <= acceptable_stale:
             return expired_total
         if time.perf_counter() > deadline:
             return expired_total

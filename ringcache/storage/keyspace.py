@@ -29,7 +29,7 @@ Invariants
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .clock import Clock
 from .slots import SLOTS, SlotIndex
@@ -63,6 +63,13 @@ class Keyspace:
         "dirty",
         "watchers",
         "avg_ttl",
+        # [pubsub] keyspace notifications and client tracking (pubsub/):
+        # set by the server (pubsub.notifications.sync_databases); 0 / None
+        # when nothing listens, so each costs one slot test where it is read.
+        "notify_flags",  # effective notify-keyspace-events bits, tested by write commands
+        "on_new",  # callback(db, key) when a key is created ("new" events)
+        "on_expired",  # callback(db, key) after a key expired (lazily or actively)
+        "on_keymiss",  # callback(db, key) when a read finds no key ("keymiss" events)
     )
 
     def __init__(self, index: int, clock: Clock, stats: KeyspaceStats) -> None:
@@ -77,6 +84,10 @@ class Keyspace:
         # key -> sessions that WATCH it; empty unless someone watches.
         self.watchers: dict[bytes, set] = {}
         self.avg_ttl = 0.0
+        self.notify_flags = 0
+        self.on_new: Callable[[Keyspace, bytes], None] | None = None
+        self.on_expired: Callable[[Keyspace, bytes], None] | None = None
+        self.on_keymiss: Callable[[Keyspace, bytes], None] | None = None
 
     # -- lookups -----------------------------------------------------------
 
@@ -97,11 +108,15 @@ class Keyspace:
         value = self.data.get(key)
         if value is None:
             self.stats.misses += 1
+            if self.on_keymiss is not None:
+                self.on_keymiss(self, key)
             return None
         expires = self.expires
         if expires and key in expires and expires[key] <= self.clock.ms():
             self._expire(key)
             self.stats.misses += 1
+            if self.on_keymiss is not None:
+                self.on_keymiss(self, key)
             return None
         self.stats.hits += 1
         return value
@@ -118,6 +133,8 @@ class Keyspace:
         data[key] = value
         if len(data) != size:
             self.slots.add(key)
+            if self.on_new is not None:
+                self.on_new(self, key)
         elif not keep_ttl:
             expires = self.expires
             if expires and key in expires:
@@ -144,6 +161,8 @@ class Keyspace:
             # It was logically gone already: this is an expiry, not a delete.
             self.stats.expired_keys += 1
             self._touch_if_watched(key)
+            if self.on_expired is not None:
+                self.on_expired(self, key)
             return False
         self.dirty += 1
         return True
@@ -184,6 +203,8 @@ class Keyspace:
         self.slots.remove(key)
         self.stats.expired_keys += 1
         self._touch_if_watched(key)
+        if self.on_expired is not None:
+            self.on_expired(self, key)
 
     def sample_expiring(self, now_ms: float) -> tuple[bytes | None, bool]:
         """Pick a random key with a TTL; expire it if due.

@@ -475,3 +475,42 @@ def test_large_value_costs_about_its_size():
 )
 def test_split_args(line, expected):
     assert split_args(line) == expected
+
+
+# -- large arrays: the careful parser hands runs of arguments to hiredis ------
+
+ARRAY_ARGS = [b"RPUSH", b"list"] + [
+    (b"v%d" % i) * (i % 7) + (b"\r\n*3\r\n$" if i % 50 == 0 else b"") for i in range(1198)]
+
+
+def test_large_array_split_everywhere():
+    stream = PING + enc(*ARRAY_ARGS) + PING
+    expected = [[b"PING"], ARRAY_ARGS, [b"PING"]]
+    for cut in range(1, len(stream), 7):
+        assert parse([stream[:cut], stream[cut:]]) == expected, cut
+    assert parse([stream[i : i + 1000] for i in range(0, len(stream), 1000)]) == expected
+
+
+def test_large_array_accepts_any_two_bytes_after_a_bulk():
+    stream = b"*1000\r\n" + b"$1\r\naXY" * 1000
+    assert parse([stream]) == [[b"a"] * 1000]
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (b":1\r\n", "ERR Protocol error: expected '$', got ':'"),
+        (b"x\r\n", "ERR Protocol error: expected '$', got 'x'"),
+        (b"*1\r\n$1\r\na\r\n", "ERR Protocol error: expected '$', got '*'"),
+        (b"$-1\r\n", errors.PROTO_INVALID_BULK),
+        (b"$01\r\na\r\n", errors.PROTO_INVALID_BULK),
+        (b"$1048577\r\n", errors.PROTO_INVALID_BULK),
+        (b"$1048577\r\n" + b"x" * 1048577 + b"\r\n", errors.PROTO_INVALID_BULK),
+    ],
+)
+def test_large_array_malformed_in_the_middle(bad, message):
+    limits = Limits(proto_max_bulk_len=1 * MB)
+    stream = PING + b"*2000\r\n" + b"$2\r\nab\r\n" * 700 + bad + b"$2\r\nab\r\n" * 50
+    assert parse_error([stream], limits) == ([[b"PING"]], message)
+    assert parse_error([stream[i : i + 999] for i in range(0, len(stream), 999)], limits) == (
+        [[b"PING"]], message)

@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ringcache.commands import load_all
-from ringcache.commands.glob import compile_glob, glob_match, match_reference
+from ringcache.glob import compile_glob, glob_match
+from glob_reference import match_reference
 from ringcache.commands.registry import lookup
 from ringcache.protocol.errors import CommandError
 from ringcache.protocol.resp import NULL_ARRAY, OK

@@ -4,13 +4,14 @@ in the same run, as ratios.
     .venv/bin/python benchmarks/pubsub.py [--quick] [--rounds N] [--only publish|invalidation]
 
 PUBLISH throughput (messages delivered per second)
-    S subscribers (S = 1, 10, 100; RESP2 connections SUBSCRIBEd to one channel)
-    and C publisher connections, each keeping P PUBLISH commands in flight
-    (32-byte payload). Loads: C=10 P=1 (many clients, unpipelined) and C=1
-    P=16 (one pipelined client). Over a fixed duration the subscribers' bytes
-    are counted; every message has the same size, so
-    delivered/s = bytes received / message size / seconds. Every publish
-    reply is checked to report S receivers.
+    S subscribers (S = 1, 10, 100; RESP2 connections SUBSCRIBEd to one
+    channel, held by a child process that only counts bytes) and
+    redis-benchmark as the publisher (`-c C -P P PUBLISH bench <32 bytes>`):
+    C=10 P=1 (many clients, unpipelined) and C=1 P=16 (one pipelined
+    client). Every message has the same size, so delivered/s = bytes
+    received / message size / (time of the last byte - time of the first),
+    and the total is checked against requests x S. The warm-up run of each
+    server sizes its measured runs (-n) to last about --seconds.
 
 Invalidation latency
     A RESP3 client with CLIENT TRACKING ON reads key k (GET); another client
@@ -34,13 +35,16 @@ section. Every server started is stopped by PID on exit.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
+import io
 import os
 import select
 import shlex
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -125,10 +129,11 @@ class Interference:
 def subscriber_process(port: int, subscribers: int, control: int, report: int) -> None:
     """Child process: hold the subscriber connections and count what arrives.
 
-    Protocol over two pipes: the child writes "ready"; the parent writes the
-    window's end (a perf_counter time: CLOCK_MONOTONIC, shared by processes);
-    the child counts the bytes received until then, and after the parent sent
-    the total it must expect, drains to it and writes "window total"."""
+    Over two pipes: the child writes "ready" once subscribed; the parent
+    writes the number of bytes to expect once the publisher is done; the
+    child drains up to it and writes "bytes first last" (perf_counter times,
+    CLOCK_MONOTONIC, comparable across processes, of the first and the last
+    chunk received)."""
     subs = [connect(port) for _ in range(subscribers)]
     confirm = b"*3\r\n$9\r\nsubscribe\r\n$%d\r\n%b\r\n:1\r\n" % (len(CHANNEL), CHANNEL)
     for sock in subs:
@@ -139,28 +144,49 @@ def subscriber_process(port: int, subscribers: int, control: int, report: int) -
     poller = select.epoll()
     for fd in by_fd:
         poller.register(fd, select.EPOLLIN)
+    poller.register(control, select.EPOLLIN)
     os.write(report, b"ready\n")
-    window_end = float(os.read(control, 64).decode())
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
+    view = memoryview(bytearray(1 << 20))
     received = 0
-    while time.perf_counter() < window_end:
-        for fd, _ in poller.poll(0.01):
-            received += by_fd[fd].recv_into(view)
-    in_window = received
-    expected = int(os.read(control, 64).decode())
-    deadline = time.perf_counter() + 10
-    while received < expected and time.perf_counter() < deadline:
+    first = last = 0.0
+    expected = None
+    deadline = None
+    while expected is None or received < expected:
         for fd, _ in poller.poll(0.1):
-            received += by_fd[fd].recv_into(view)
-    os.write(report, b"%d %d\n" % (in_window, received))
+            if fd == control:
+                expected = int(os.read(control, 64).decode())
+                deadline = time.perf_counter() + 10
+                poller.unregister(control)
+                continue
+            count = by_fd[fd].recv_into(view)
+            if count:
+                last = time.perf_counter()
+                if not received:
+                    first = last
+                received += count
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+    os.write(report, b"%d %.9f %.9f\n" % (received, first, last))
 
 
-def publish_run(server, subscribers: int, publishers: int, depth: int, seconds: float) -> dict:
-    """One measured run; returns delivered messages/s and publishes/s.
+def run_publisher(port: int, publishers: int, depth: int, requests: int) -> float:
+    """redis-benchmark sending PUBLISH; returns its requests per second."""
+    argv = ["redis-benchmark", "-h", HOST, "-p", str(port), "-c", str(publishers),
+            "-P", str(depth), "-n", str(requests), "--csv", "PUBLISH", CHANNEL.decode(),
+            PAYLOAD.decode()]
+    done = subprocess.run(argv, capture_output=True, text=True, start_new_session=True,
+                          timeout=120)
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    if done.returncode != 0 or not rows:
+        raise RuntimeError(f"redis-benchmark failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return float(rows[-1]["rps"])
 
-    The subscribers live in a child process (both on the load core), so that
-    draining 100 sockets never stalls the publishers' loop."""
+
+def publish_run(server, subscribers: int, publishers: int, depth: int, requests: int) -> dict:
+    """One run: `requests` PUBLISHes by redis-benchmark (C publishers x depth
+    in flight) to `subscribers` RESP2 subscribers held by a child process,
+    both on the load core. delivered/s = messages received / (last byte -
+    first byte), checked to be every message of every PUBLISH."""
     control_r, control_w = os.pipe()
     report_r, report_w = os.pipe()
     noise = Interference(server.pid)
@@ -175,59 +201,41 @@ def publish_run(server, subscribers: int, publishers: int, depth: int, seconds: 
     try:
         if os.read(report_r, 64) != b"ready\n":
             raise RuntimeError("subscriber process failed")
-        pubs = [connect(server.port) for _ in range(publishers)]
-        for sock in pubs:
-            sock.setblocking(False)
-        reply = b":%d\r\n" % subscribers  # every PUBLISH must reach every subscriber
-        batch = encode_command(b"PUBLISH", CHANNEL, PAYLOAD) * depth
-        in_flight = {sock.fileno(): 0 for sock in pubs}
-        partial = {sock.fileno(): b"" for sock in pubs}
-        by_fd = {sock.fileno(): sock for sock in pubs}
-        poller = select.epoll()
-        for fd in by_fd:
-            poller.register(fd, select.EPOLLIN)
-        published = 0
-        start = time.perf_counter()
-        deadline = start + seconds
-        os.write(control_w, b"%.9f" % deadline)
-        for sock in pubs:
-            sock.sendall(batch)
-            in_flight[sock.fileno()] = depth
-        published_in_window = None
-        while any(in_flight.values()):
-            if published_in_window is None and time.perf_counter() >= deadline:
-                published_in_window = published
-            for fd, _ in poller.poll(0.1):
-                data = partial[fd] + by_fd[fd].recv(65536)
-                count = len(data) // len(reply)
-                if data[:count * len(reply)] != reply * count:
-                    raise RuntimeError(f"{server.name}: unexpected PUBLISH reply {data[:40]!r}")
-                partial[fd] = data[count * len(reply):]
-                in_flight[fd] -= count
-                published += count
-                if in_flight[fd] == 0 and published_in_window is None:
-                    by_fd[fd].sendall(batch)
-                    in_flight[fd] = depth
-        if published_in_window is None:
-            published_in_window = published
-        poller.close()
-        expected = published * subscribers * len(MESSAGE)
+        rps = run_publisher(server.port, publishers, depth, requests)
+        expected = requests * subscribers * len(MESSAGE)
         os.write(control_w, b"%d" % expected)
-        in_window, total = map(int, os.read(report_r, 64).split())
-        for sock in pubs:
-            sock.close()
+        received, first, last = os.read(report_r, 128).split()
+        received, first, last = int(received), float(first), float(last)
     finally:
         os.waitpid(child, 0)
         for fd in (control_r, control_w, report_r, report_w):
             os.close(fd)
     check_alive(server)
-    if total != expected:
-        raise RuntimeError(f"{server.name}: {total} bytes delivered, expected {expected}")
-    return {"delivered": in_window / len(MESSAGE) / seconds,
-            "published": published_in_window / seconds, "interference": noise.share()}
+    # (redis-benchmark may send a few requests more than -n when pipelining.)
+    if received < expected:
+        raise RuntimeError(f"{server.name}: {received} bytes delivered, expected {expected}")
+    messages = received // len(MESSAGE)
+    return {"delivered": messages / max(last - first, 1e-9), "published": rps,
+            "interference": noise.share()}
 
 
 # ----------------------------------------------------------------------- invalidation latency
+
+
+def make_publish_runner(subscribers: int, publishers: int, depth: int, seconds: float):
+    """A run function for alternate(): the warm-up run of each server also
+    sizes that server's measured runs to last about `seconds`."""
+    requests: dict[str, int] = {}
+
+    def run(server, warmup: bool) -> dict:
+        if warmup:
+            result = publish_run(server, subscribers, publishers, depth, 2000)
+            batch = publishers * depth
+            requests[server.name] = max(1000, int(result["published"] * seconds)) // batch * batch
+            return result
+        return publish_run(server, subscribers, publishers, depth, requests[server.name])
+
+    return run
 
 
 def latency_run(server, samples: int) -> dict:
@@ -378,6 +386,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds (default 3)")
     parser.add_argument("--seconds", type=float, help="publishing time per run (default 2, quick 0.5)")
     parser.add_argument("--samples", type=int, help="writes per latency run (default 3000, quick 500)")
+    parser.add_argument("--subscribers", type=int, nargs="+", default=list(SUBSCRIBERS),
+                        help="subscriber counts (default: %(default)s)")
+    parser.add_argument("--loads", nargs="+", default=[f"{c}x{p}" for c, p in LOADS],
+                        help="publisher loads as CONNECTIONSxIN_FLIGHT (default: %(default)s)")
     parser.add_argument("--ringcache-cmd", default=DEFAULT_RINGCACHE_CMD,
                         help="command starting the node under test, {port} is replaced")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
@@ -401,13 +413,13 @@ def main() -> int:
         procs = Processes(Path(logdir), pin)
         try:
             if args.only in (None, "publish"):
-                for subs in SUBSCRIBERS:
-                    for pubs, depth in LOADS:
+                loads = [tuple(int(n) for n in load.split("x")) for load in args.loads]
+                for subs in args.subscribers:
+                    for pubs, depth in loads:
                         log(f"PUBLISH: {subs} subscribers, {pubs} publishers x {depth}")
                         publish[(subs, pubs, depth)] = alternate(
                             procs, args.ringcache_cmd, args.rounds,
-                            lambda server, warmup, s=subs, p=pubs, d=depth: publish_run(
-                                server, s, p, d, seconds / 4 if warmup else seconds))
+                            make_publish_runner(subs, pubs, depth, seconds))
             if args.only in (None, "invalidation"):
                 log("invalidation latency")
                 latency = alternate(procs, args.ringcache_cmd, args.rounds,

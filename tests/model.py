@@ -82,24 +82,8 @@ class Model:
         b"watch": (-2, "watch"), b"unwatch": (1, "unwatch"),
     }
     IMMEDIATE_IN_MULTI = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
-    # Key arguments of the multi-key writes (for touch_all_keys).
-    KEY_ARGS: dict[bytes, Callable[[list[bytes]], list[bytes]]] = {
-        b"del": lambda argv: argv[1:], b"unlink": lambda argv: argv[1:],
-        b"copy": lambda argv: argv[1:3], b"rename": lambda argv: argv[1:3],
-        b"renamenx": lambda argv: argv[1:3],
-    }
-
-    def __init__(self, now_ms: int, expired_at_equal: bool = False, touch_all_keys: bool = False) -> None:
+    def __init__(self, now_ms: int) -> None:
         self.now = now_ms
-        # Two switches that make the model follow a known difference of an
-        # implementation, so that a property test can still look for others:
-        # Redis keeps a key until now > its expiry time (expired_at_equal
-        # drops it at now == expiry time), and a write invalidates WATCHes on
-        # the keys it changed (touch_all_keys: on all its key arguments, as
-        # soon as it changed anything).
-        self.expired_at_equal = expired_at_equal
-        self.touch_all_keys = touch_all_keys
-        self._modified = False
         self.data: dict[bytes, tuple[bytes, int | None]] = {}
         self.multi: list[list[bytes]] | None = None
         self.multi_error = False
@@ -115,7 +99,7 @@ class Model:
         entry = self.data.get(key)
         if entry is None or entry[1] is None:
             return False
-        return self.now >= entry[1] if self.expired_at_equal else self.now > entry[1]
+        return self.now > entry[1]  # Redis keeps a key until now is past its time
 
     def lookup(self, key: bytes) -> bytes | None:
         """The live value; an expired key is deleted (and that counts as a
@@ -144,9 +128,7 @@ class Model:
         return True
 
     def touch(self, key: bytes, modified: bool = True) -> None:
-        """signalModifiedKey: fail the WATCH on key. (`modified` is False
-        for a lazy expiry, which is not the command's own change.)"""
-        self._modified = self._modified or modified
+        """signalModifiedKey: fail the WATCH on key (a lazy expiry too)."""
         if key in self.watched:
             self.dirty_cas = True
 
@@ -167,15 +149,10 @@ class Model:
         if self.multi is not None and name not in self.IMMEDIATE_IN_MULTI:
             self.multi.append(argv)
             return QUEUED
-        self._modified = False
         try:
             return getattr(self, handler)(argv)
         except CommandError as exc:
             return exc
-        finally:
-            if self.touch_all_keys and self._modified and name in self.KEY_ARGS:
-                for key in self.KEY_ARGS[name](argv):
-                    self.touch(key)
 
     def _reject(self, text: str) -> CommandError:
         if self.multi is not None:

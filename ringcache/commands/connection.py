@@ -59,11 +59,12 @@ def reset(session: Any, argv: list) -> Any:
 def _check_password(session: Any, username: bytes, password: bytes) -> None:
     required = session.server.config["requirepass"]
     if not required:
+        # The default user has no password: any password is right for it.
         if username == b"default":
             session.authenticated = True
             session.update_gate()
             return
-        raise CommandError(errors.AUTH_NOT_CONFIGURED)
+        raise CommandError(errors.WRONGPASS)
     if username != b"default" or not hmac.compare_digest(password, required.encode()):
         raise CommandError(errors.WRONGPASS)
     session.authenticated = True
@@ -143,10 +144,13 @@ def select(session: Any, argv: list) -> Any:
 @command("swapdb", 3, "write fast", group="server", since="4.0.0", summary="Swaps two Redis databases.")
 def swapdb(session: Any, argv: list) -> Any:
     count = len(session.server.dbs)
-    try:
-        first, second = int(argv[1]), int(argv[2])
-    except ValueError:
-        raise CommandError("ERR invalid first DB index") from None
+    indexes = []
+    for arg, which in ((argv[1], "first"), (argv[2], "second")):
+        try:
+            indexes.append(int(arg))
+        except ValueError:
+            raise CommandError(f"ERR invalid {which} DB index") from None
+    first, second = indexes
     if not 0 <= first < count or not 0 <= second < count:
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     if first != second:

@@ -237,10 +237,8 @@ def copy(session: Any, argv: list) -> Any:
     if expire is not None:
         dst_db.set_expire(dst, expire)
     if dst_db is not src_db:
-        # The dispatcher only sees the selected database: invalidate the
-        # WATCHes on the destination here, and move the selected database's
-        # change counter so the write is noticed (server.dirty, propagation).
-        dst_db.touch(dst)
+        # The dispatcher counts changes in the selected database only: move
+        # its counter so the write is noticed (server.dirty, propagation).
         src_db.dirty += 1
     if dst_db.notify_flags:
         notify(server, dst_db.index, NOTIFY_GENERIC, b"copy_to", dst)
@@ -269,7 +267,6 @@ def move(session: Any, argv: list) -> Any:
     dst_db.set(key, value)
     if expire is not None:
         dst_db.set_expire(key, expire)
-    dst_db.touch(key)  # the dispatcher touches the source database's key only
     src_db.delete(key)
     if src_db.notify_flags:
         notify(server, src_db.index, NOTIFY_GENERIC, b"move_from", key)

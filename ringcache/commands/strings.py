@@ -86,7 +86,9 @@ def set_(session: Any, argv: list) -> Any:
         data = db.data
         if key in data and not (db.expires and key in db.expires):
             data[key] = argv[2]
-            db.dirty += 1
+            db.dirty += 1  # (Keyspace.modified, inlined too)
+            if db.watchers:
+                db.touch(key)
         else:
             db.set(key, argv[2])
         if db.notify_flags:  # keyspace notifications: one slot test when off

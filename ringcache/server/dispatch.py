@@ -8,7 +8,8 @@
      authentication, RESP2 subscribed mode, MULTI queueing, CLIENT REPLY
   4. call(): run the handler, time it, count it (INFO commandstats), log it
      if slow (SLOWLOG), feed MONITOR, and when the database changed
-     (`db.dirty` moved) invalidate WATCHes on the command's keys.
+     (`db.dirty` moved) count the change (the keyspace itself fails the
+     WATCHes on the keys it changed: Keyspace.modified).
 
 The hot path, a plain client running a plain command, costs two dict lookups,
 an arity test, one flag test and the call itself.
@@ -276,11 +277,9 @@ class Dispatcher:
         return CommandError(f"ERR internal error in '{spec.fullname}': {type(exc).__name__}")
 
     def _changed(self, db: Any, dirty_before: int, spec: CommandSpec, argv: list) -> None:
-        """The command changed db: count it and fail the WATCHes on its keys."""
+        """The command changed db: count it (the keyspace itself failed the
+        WATCHes on the keys it changed)."""
         self.server.dirty += db.dirty - dirty_before
-        if db.watchers:
-            for i in spec.key_positions(argv):
-                db.touch(argv[i])
 
     def exec_transaction(self, session: "Session") -> Any:
         """EXEC: run the queue atomically, or abort (EXECABORT / WATCH)."""

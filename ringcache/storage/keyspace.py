@@ -24,6 +24,8 @@ Invariants
   (lazy expiry) and the active cycle (storage.expiry) reclaims the rest.
 * `dirty` grows by at least one for every change to this database; the
   dispatcher reads it to decide what to propagate and whom to notify.
+  `modified(key)` is the one place a change to a key is signalled (dirty,
+  WATCH); Keyspace's own methods call it.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ class Keyspace:
         value = self.data.get(key)
         if value is not None:
             expires = self.expires
-            if expires and key in expires and expires[key] <= self.clock.ms():
+            if expires and key in expires and expires[key] < self.clock.ms():
                 self._expire(key)
                 return None
         return value
@@ -112,7 +114,7 @@ class Keyspace:
                 self.on_keymiss(self, key)
             return None
         expires = self.expires
-        if expires and key in expires and expires[key] <= self.clock.ms():
+        if expires and key in expires and expires[key] < self.clock.ms():
             self._expire(key)
             self.stats.misses += 1
             if self.on_keymiss is not None:
@@ -139,12 +141,12 @@ class Keyspace:
             expires = self.expires
             if expires and key in expires:
                 del expires[key]
-        self.dirty += 1
+        self.modified(key)
 
     def replace(self, key: bytes, value: Any) -> None:
         """Change the value of an existing key, keeping its TTL (APPEND, INCR)."""
         self.data[key] = value
-        self.dirty += 1
+        self.modified(key)
 
     def delete(self, key: bytes) -> bool:
         """Delete key; False if it did not exist (or had already expired)."""
@@ -154,7 +156,7 @@ class Keyspace:
         expires = self.expires
         expired = False
         if expires and key in expires:
-            expired = expires.pop(key) <= self.clock.ms()
+            expired = expires.pop(key) < self.clock.ms()
         del data[key]
         self.slots.remove(key)
         if expired:
@@ -164,7 +166,7 @@ class Keyspace:
             if self.on_expired is not None:
                 self.on_expired(self, key)
             return False
-        self.dirty += 1
+        self.modified(key)
         return True
 
     def pop(self, key: bytes) -> Any:
@@ -189,12 +191,12 @@ class Keyspace:
                 self.expiry_pool = list(expires)
                 self.expiry_pool.append(key)
         expires[key] = float(when_ms)
-        self.dirty += 1
+        self.modified(key)
 
     def persist(self, key: bytes) -> bool:
         if self.expires.pop(key, None) is None:
             return False
-        self.dirty += 1
+        self.modified(key)
         return True
 
     def _expire(self, key: bytes) -> None:
@@ -220,7 +222,7 @@ class Keyspace:
                 pool[i] = pool[-1]
                 pool.pop()
                 continue
-            if when <= now_ms:
+            if when < now_ms:
                 self._expire(key)
                 pool[i] = pool[-1]
                 pool.pop()
@@ -248,15 +250,18 @@ class Keyspace:
         self.dirty += 1
 
     def swap_contents(self, other: "Keyspace") -> None:
-        """SWAPDB: exchange data; each database keeps its watchers (touched)."""
+        """SWAPDB: exchange data; each database keeps its watchers. A watched
+        key present in either database before the swap has changed."""
+        changed = [(db, key) for db in (self, other) for key in db.watchers
+                   if self.lookup(key) is not None or other.lookup(key) is not None]
         for name in ("data", "expires", "slots", "expiry_pool"):
             mine, theirs = getattr(self, name), getattr(other, name)
             setattr(self, name, theirs)
             setattr(other, name, mine)
         self.dirty += 1
         other.dirty += 1
-        self.touch_all()
-        other.touch_all()
+        for db, key in changed:
+            db.touch(key)
 
     def keys(self) -> Iterator[bytes]:
         """All keys, including expired ones not yet reclaimed (callers check)."""
@@ -280,6 +285,14 @@ class Keyspace:
 
     # -- WATCH -------------------------------------------------------------
 
+    def modified(self, key: bytes) -> None:
+        """Redis's signalModifiedKey: count the change, fail the WATCHes on
+        key. Every change to a key goes through here (commands that change a
+        value in place call it themselves)."""
+        self.dirty += 1
+        if self.watchers:
+            self.touch(key)
+
     def touch(self, key: bytes) -> None:
         """signalModifiedKey: fail the transactions of sessions watching key."""
         sessions = self.watchers.get(key)
@@ -291,7 +304,3 @@ class Keyspace:
         if self.watchers:
             self.touch(key)
 
-    def touch_all(self) -> None:
-        for sessions in self.watchers.values():
-            for session in sessions:
-                session.dirty_cas = True

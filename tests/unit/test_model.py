@@ -226,39 +226,6 @@ def harness():
     return InProcess()
 
 
-def _expires_at_equal_time() -> bool:
-    """Does ringcache drop a key at the very millisecond of its expiry time?
-    (Redis keeps it until the clock is past it.) Known difference, tracked by
-    test_key_lives_through_its_expiry_millisecond below; while it stands the
-    model follows ringcache on this one point, so that the property test
-    keeps looking for other differences."""
-    probe = InProcess()
-    session = probe.fresh()
-    probe.execute(session, [b"SET", b"probe", b"v", b"PX", b"100"])
-    probe.clock.advance(100)
-    return probe.execute(session, [b"GET", b"probe"]) is None
-
-
-EXPIRES_AT_EQUAL = _expires_at_equal_time()
-
-
-def _touches_all_key_arguments() -> bool:
-    """Does a write fail the WATCH on a key argument it did not change
-    (DEL of an existing and a missing key, the missing one watched)?
-    Known difference, tracked by test_watch_survives_deleting_a_missing_key."""
-    probe = InProcess()
-    session = probe.fresh()
-    for argv in ([b"SET", b"a", b"1"], [b"WATCH", b"b"], [b"DEL", b"a", b"b"], [b"MULTI"]):
-        probe.execute(session, argv)
-    return probe.execute(session, [b"EXEC"]) is NULL_ARRAY
-
-
-TOUCHES_ALL_KEYS = _touches_all_key_arguments()
-
-
-@pytest.mark.xfail(TOUCHES_ALL_KEYS, strict=True,
-                   reason="server/dispatch.py touches every key argument of a write that changed "
-                          "anything; Redis only the keys it changed (signalModifiedKey)")
 def test_watch_survives_deleting_a_missing_key(harness):
     session = harness.fresh()
     for argv in ([b"SET", b"a", b"1"], [b"SET", b"src", b"1"], [b"WATCH", b"b", b"src"],
@@ -267,9 +234,6 @@ def test_watch_survives_deleting_a_missing_key(harness):
     assert harness.execute(session, [b"EXEC"]) == []
 
 
-@pytest.mark.xfail(EXPIRES_AT_EQUAL, strict=True,
-                   reason="storage/keyspace.py expires a key when now == its expiry time; Redis "
-                          "when now > expiry time (keyIsExpired)")
 def test_key_lives_through_its_expiry_millisecond(harness):
     session = harness.fresh()
     harness.execute(session, [b"SET", b"k", b"v", b"PX", b"100"])
@@ -287,8 +251,7 @@ NAMES = available_commands()
 @given(steps=steps_strategy(NAMES))
 def test_command_layer_matches_the_model(harness, steps):
     session = harness.fresh()
-    model = Model(int(harness.clock.ms()), expired_at_equal=EXPIRES_AT_EQUAL,
-                  touch_all_keys=TOUCHES_ALL_KEYS)
+    model = Model(int(harness.clock.ms()))
     log: list[str] = []
     for kind, payload in steps:
         if kind == "advance":

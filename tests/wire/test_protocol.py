@@ -320,8 +320,6 @@ def test_auth_without_a_password_configured(conn):
     c.expect(b"+OK\r\n")
 
 
-@pytest.mark.xfail(strict=True, reason="commands/connection.py: AUTH <other user> without "
-                   "requirepass answers the no-password error; Redis answers WRONGPASS")
 def test_auth_unknown_user_without_a_password_configured(conn):
     c = conn()
     c.send("AUTH", "bob", "x")
@@ -380,8 +378,6 @@ def test_select_and_swapdb(conn, node):
     client.close()
 
 
-@pytest.mark.xfail(strict=True, reason="commands/connection.py: SWAPDB says 'first' for a bad "
-                   "second index")
 def test_swapdb_bad_second_index(conn):
     c = conn()
     c.send("SWAPDB", "0", "x")

@@ -285,8 +285,6 @@ def test_swapdb_aborts_when_the_key_is_in_either_database(conn, other):
     assert run_exec(c) == b"*-1\r\n"
 
 
-@pytest.mark.xfail(strict=True, reason="storage/keyspace.py: swap_contents touches every watched "
-                   "key; Redis only those present in one of the two databases")
 def test_swapdb_does_not_abort_when_the_key_is_in_neither(conn, other):
     c = conn()
     watched_exec(c, "none")

@@ -237,8 +237,8 @@ def copy(session: Any, argv: list) -> Any:
     if expire is not None:
         dst_db.set_expire(dst, expire)
     if dst_db is not src_db:
-        # The dispatcher counts changes in the selected database only: move
-        # its counter so the write is noticed (server.dirty, propagation).
+        # The dispatcher watches the selected database's counter (client
+        # tracking, and propagation later): let it see this write.
         src_db.dirty += 1
     if dst_db.notify_flags:
         notify(server, dst_db.index, NOTIFY_GENERIC, b"copy_to", dst)

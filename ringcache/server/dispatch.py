@@ -7,9 +7,8 @@
   3. gates, only for sessions that need them (`session.gated`):
      authentication, RESP2 subscribed mode, MULTI queueing, CLIENT REPLY
   4. call(): run the handler, time it, count it (INFO commandstats), log it
-     if slow (SLOWLOG), feed MONITOR, and when the database changed
-     (`db.dirty` moved) count the change (the keyspace itself fails the
-     WATCHes on the keys it changed: Keyspace.modified).
+     if slow (SLOWLOG), feed MONITOR. Changes are counted and WATCHes failed
+     by the keyspace itself (Keyspace.modified), key by key.
 
 The hot path, a plain client running a plain command, costs two dict lookups,
 an arity test, one flag test and the call itself.
@@ -150,8 +149,6 @@ class Dispatcher:
                 spec.time_s += elapsed
                 if elapsed > threshold:
                     self._slowlog_add(session, spec, argv, elapsed)
-                if db.dirty != dirty_before:
-                    self._changed(db, dirty_before, spec, argv)
                 if tracking:  # [pubsub/tracking] invalidate writes, remember reads
                     self.server.tracking.after_command(session, spec, argv, db.dirty != dirty_before)
                 if monitors:
@@ -258,8 +255,6 @@ class Dispatcher:
         spec.time_s += elapsed
         if elapsed > self.slowlog_threshold:
             self._slowlog_add(session, spec, argv, elapsed)
-        if db.dirty != dirty_before:
-            self._changed(db, dirty_before, spec, argv)
         if self.tracking_active:  # [pubsub/tracking] invalidate writes, remember reads
             self.server.tracking.after_command(session, spec, argv, db.dirty != dirty_before)
         if self.monitors:
@@ -275,11 +270,6 @@ class Dispatcher:
         # A bug must not take the node down: log it, answer with an error.
         log.error("command %s failed", spec.fullname, exc_info=exc)
         return CommandError(f"ERR internal error in '{spec.fullname}': {type(exc).__name__}")
-
-    def _changed(self, db: Any, dirty_before: int, spec: CommandSpec, argv: list) -> None:
-        """The command changed db: count it (the keyspace itself failed the
-        WATCHes on the keys it changed)."""
-        self.server.dirty += db.dirty - dirty_before
 
     def exec_transaction(self, session: "Session") -> Any:
         """EXEC: run the queue atomically, or abort (EXECABORT / WATCH)."""

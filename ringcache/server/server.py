@@ -67,7 +67,7 @@ class Server:
         self.clients: dict[int, Session] = {}
         self.monitors: set[Session] = set()
         self._next_client_id = 0
-        self.dirty = 0  # changes since the last save (INFO persistence)
+        self.dirty_at_save = 0  # `dirty` when the last snapshot was taken
         self.start_time = time.time()
         self.start_monotonic = time.monotonic()
         self.pause_end = 0.0  # monotonic time CLIENT PAUSE ends; 0 = not paused
@@ -111,6 +111,12 @@ class Server:
 
     def live_dbs(self) -> list[Keyspace]:
         return [db for db in self.dbs if db is not None]
+
+    @property
+    def dirty(self) -> int:
+        """Changes since the last save (INFO rdb_changes_since_last_save):
+        summed from the databases' counters, so no command pays for it."""
+        return sum(db.dirty for db in self.live_dbs()) - self.dirty_at_save
 
     # -- clients -----------------------------------------------------------
 

@@ -97,7 +97,13 @@ def sunsubscribe(session: Any, argv: list) -> Any:
                     "and M is the total number of subscribed patterns (by any client).",
          acl="@pubsub @fast")
 def publish(session: Any, argv: list) -> Any:
-    return session.server.pubsub.publish(argv[1], argv[2])
+    receivers = session.server.pubsub.publish(argv[1], argv[2])
+    return _COUNTS[receivers] if receivers < 1024 else receivers
+
+
+# Encoded integer replies: the dispatcher copies a Raw reply as it is, where
+# an int would go through the generic encoder (measurable at 150k PUBLISH/s).
+_COUNTS = [Raw(b":%d\r\n" % n) for n in range(1024)]
 
 
 @command("spublish", 3, "pubsub loading stale fast may_replicate", (1, 1, 1), group="pubsub",
@@ -105,7 +111,8 @@ def publish(session: Any, argv: list) -> Any:
          complexity="O(N) where N is the number of clients subscribed to the receiving shard channel.",
          acl="@pubsub @fast")
 def spublish(session: Any, argv: list) -> Any:
-    return session.server.pubsub.spublish(argv[1], argv[2])
+    receivers = session.server.pubsub.spublish(argv[1], argv[2])
+    return _COUNTS[receivers] if receivers < 1024 else receivers
 
 
 # -- PUBSUB introspection ----------------------------------------------------------------

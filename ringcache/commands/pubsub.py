@@ -122,18 +122,6 @@ PUBSUB = container("pubsub", -2, group="pubsub", since="2.8.0",
 PUBSUB.acl_categories = ("@slow",)
 
 
-def _pubsub_sub(name: str, arity: int, flags: str, **kwargs: Any) -> Any:
-    register = subcommand(PUBSUB, name, arity, flags, **kwargs)
-
-    def wrap(handler: Any) -> Any:
-        register(handler)
-        spec = PUBSUB.subcommands[name.encode()]
-        spec.acl_categories = ("@pubsub", "@slow") if "pubsub" in flags else ("@slow",)
-        return handler
-
-    return wrap
-
-
 def _channel_list(argv: list, table: dict) -> list:
     if len(argv) > 3:
         raise CommandError(errors.subcommand_syntax(argv[1], "pubsub"))
@@ -153,7 +141,7 @@ def _numsub(argv: list, table: dict) -> list:
     return out
 
 
-@_pubsub_sub("channels", -2, "pubsub loading stale", since="2.8.0",
+@subcommand(PUBSUB, "channels", -2, "pubsub loading stale", acl="@pubsub @slow", since="2.8.0",
              summary="Returns the active channels.",
              complexity="O(N) where N is the number of active channels, and assuming constant "
                         "time pattern matching (relatively short channels and patterns)")
@@ -161,20 +149,20 @@ def pubsub_channels(session: Any, argv: list) -> Any:
     return _channel_list(argv, session.server.pubsub.channels)
 
 
-@_pubsub_sub("numsub", -2, "pubsub loading stale", since="2.8.0",
+@subcommand(PUBSUB, "numsub", -2, "pubsub loading stale", acl="@pubsub @slow", since="2.8.0",
              summary="Returns a count of subscribers to channels.",
              complexity="O(N) for the NUMSUB subcommand, where N is the number of requested channels")
 def pubsub_numsub(session: Any, argv: list) -> Any:
     return _numsub(argv, session.server.pubsub.channels)
 
 
-@_pubsub_sub("numpat", 2, "pubsub loading stale", since="2.8.0",
+@subcommand(PUBSUB, "numpat", 2, "pubsub loading stale", acl="@pubsub @slow", since="2.8.0",
              summary="Returns a count of unique pattern subscriptions.", complexity="O(1)")
 def pubsub_numpat(session: Any, argv: list) -> Any:
     return len(session.server.pubsub.patterns)
 
 
-@_pubsub_sub("shardchannels", -2, "pubsub loading stale", since="7.0.0",
+@subcommand(PUBSUB, "shardchannels", -2, "pubsub loading stale", acl="@pubsub @slow", since="7.0.0",
              summary="Returns the active shard channels.",
              complexity="O(N) where N is the number of active shard channels, and assuming "
                         "constant time pattern matching (relatively short shard channels).")
@@ -182,7 +170,7 @@ def pubsub_shardchannels(session: Any, argv: list) -> Any:
     return _channel_list(argv, session.server.pubsub.shard_channels)
 
 
-@_pubsub_sub("shardnumsub", -2, "pubsub loading stale", since="7.0.0",
+@subcommand(PUBSUB, "shardnumsub", -2, "pubsub loading stale", acl="@pubsub @slow", since="7.0.0",
              summary="Returns the count of subscribers of shard channels.",
              complexity="O(N) for the SHARDNUMSUB subcommand, where N is the number of requested "
                         "shard channels")
@@ -207,7 +195,7 @@ _PUBSUB_HELP = (
 )
 
 
-@_pubsub_sub("help", 2, "loading stale", since="6.2.0",
+@subcommand(PUBSUB, "help", 2, "loading stale", acl="@slow", since="6.2.0",
              summary="Returns helpful text about the different subcommands.", complexity="O(1)")
 def pubsub_help(session: Any, argv: list) -> Any:
     head = (f"{argv[0].decode('utf-8', 'replace').upper()} <subcommand> [<arg> [value] [opt] ...]. "
@@ -221,17 +209,6 @@ CLIENT = COMMANDS[b"client"]
 _CONN = "noscript loading stale"
 
 
-def _client_sub(name: str, arity: int, **kwargs: Any) -> Any:
-    register = subcommand(CLIENT, name, arity, _CONN, **kwargs)
-
-    def wrap(handler: Any) -> Any:
-        register(handler)
-        CLIENT.subcommands[name.encode()].acl_categories = ("@slow", "@connection")
-        return handler
-
-    return wrap
-
-
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
@@ -242,7 +219,7 @@ def _overlap(a: bytes, b: bytes) -> bool:
     return a[:n] == b[:n]
 
 
-@_client_sub("tracking", -3, since="6.0.0",
+@subcommand(CLIENT, "tracking", -3, _CONN, acl="@slow @connection", since="6.0.0",
              summary="Controls server-assisted client-side caching for the connection.",
              complexity="O(1). Some options may introduce additional complexity.")
 def client_tracking(session: Any, argv: list) -> Any:
@@ -314,7 +291,7 @@ def client_tracking(session: Any, argv: list) -> Any:
     return OK
 
 
-@_client_sub("caching", 3, since="6.0.0",
+@subcommand(CLIENT, "caching", 3, _CONN, acl="@slow @connection", since="6.0.0",
              summary="Instructs the server whether to track the keys in the next request.",
              complexity="O(1)")
 def client_caching(session: Any, argv: list) -> Any:
@@ -337,7 +314,7 @@ def client_caching(session: Any, argv: list) -> Any:
     return OK
 
 
-@_client_sub("getredir", 2, since="6.0.0",
+@subcommand(CLIENT, "getredir", 2, _CONN, acl="@slow @connection", since="6.0.0",
              summary="Returns the client ID to which the connection's tracking notifications "
                      "are redirected.",
              complexity="O(1)")
@@ -345,7 +322,7 @@ def client_getredir(session: Any, argv: list) -> Any:
     return session.server.tracking.redirect_of(session)
 
 
-@_client_sub("trackinginfo", 2, since="6.2.0",
+@subcommand(CLIENT, "trackinginfo", 2, _CONN, acl="@slow @connection", since="6.2.0",
              summary="Returns information about server-assisted client-side caching for the "
                      "connection.",
              complexity="O(1)")

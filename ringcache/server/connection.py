@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from ..protocol.errors import CommandError, ProtocolError
 from ..protocol.parser import RequestReader
-from ..protocol.resp import Raw, encode2
+from ..protocol.resp import encode2
 from .session import Session
 
 if TYPE_CHECKING:

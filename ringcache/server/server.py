@@ -242,6 +242,7 @@ class Server:
             sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            assert self._loop is not None
             connection = Connection(self, sock, self._loop)
             self.connections.add(connection)
             connection.start()
@@ -285,9 +286,11 @@ class Server:
         log.warning("User requested shutdown...")
         if self._cron_task is not None:
             self._cron_task.cancel()
+        assert self._loop is not None
         for listener in self._listeners:
             self._loop.remove_reader(listener.fileno())
             listener.close()
+        self.pubsub.flush()  # messages queued for the next loop turn go out too
         for connection in list(self.connections):
             connection.flush_blocking(timeout=1.0)
         log.warning("ringcache is now ready to exit, bye bye...")

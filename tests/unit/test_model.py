@@ -25,7 +25,7 @@ from model import Model  # noqa: E402
 from ringcache.commands import load_all  # noqa: E402
 from ringcache.commands.registry import COMMANDS  # noqa: E402
 from ringcache.config import Config  # noqa: E402
-from ringcache.protocol.resp import NULL_ARRAY, encode  # noqa: E402
+from ringcache.protocol.resp import encode  # noqa: E402
 from ringcache.server.server import Server  # noqa: E402
 from ringcache.server.session import Session  # noqa: E402
 from ringcache.storage.clock import ManualClock  # noqa: E402

@@ -1,0 +1,135 @@
+"""Pieces shared by the sync and the asyncio cache: no I/O here.
+
+Stored entry format ("envelope"). Every value the cache writes is wrapped:
+
+    b"\\x00RC1" | flags (1 byte) | delta (float64, seconds) | soft expiry (float64) | payload
+
+* ``flags & 1``: the cached result is ``None`` (negative caching); payload empty.
+* ``delta``: how long the loader took (XFetch needs it).
+* ``soft expiry``: when the value stops being fresh, by the cache's clock (0 = never).
+
+The server-side TTL (PX) is the soft TTL plus ``stale_ttl``: between the two the
+entry is *stale* — not served as a hit, but available to callers waiting on a
+lock, who may take it instead of waiting. Keeping expiry in the envelope (and not
+only as a server TTL) is what lets tests drive time with an injected clock, and
+lets XFetch know the expiry without an extra PTTL round trip.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any, Callable, Final, Literal
+
+from .serializers import SerializationError, Serializer, serializer_name
+
+MAGIC: Final = b"\x00RC1"
+_HEADER = struct.Struct(">4sBdd")
+FLAG_NONE: Final = 1
+
+StampedeMode = Literal["lock", "xfetch"] | None
+STAMPEDE_MODES: Final = ("lock", "xfetch", None)
+
+
+class _Missing:
+    """The MISS sentinel: "no value cached", distinct from a cached None."""
+
+    _instance: "_Missing | None" = None
+
+    def __new__(cls) -> "_Missing":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISS"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "MISS"
+
+
+MISS: Final = _Missing()
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Final = _Default()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    value: Any
+    delta: float
+    expires_at: float  # 0.0: never
+
+    def fresh(self, now: float) -> bool:
+        return self.expires_at == 0.0 or now < self.expires_at
+
+
+def encode(key: str, value: Any, serializer: Serializer, delta: float, expires_at: float) -> bytes:
+    if value is None:
+        return _HEADER.pack(MAGIC, FLAG_NONE, delta, expires_at)
+    try:
+        payload = serializer.dumps(value)
+    except Exception as exc:
+        raise SerializationError(key, type(value), serializer_name(serializer), str(exc)) from exc
+    if not isinstance(payload, (bytes, bytearray)):
+        raise SerializationError(key, type(value), serializer_name(serializer),
+                                 f"dumps() returned {type(payload).__name__}, not bytes")
+    return _HEADER.pack(MAGIC, 0, delta, expires_at) + bytes(payload)
+
+
+def decode(data: bytes, serializer: Serializer) -> Entry | None:
+    """The entry, or None for bytes this cache did not write (treated as a miss)."""
+    if len(data) < _HEADER.size or not data.startswith(MAGIC):
+        return None
+    _, flags, delta, expires_at = _HEADER.unpack_from(data)
+    if flags & FLAG_NONE:
+        return Entry(None, delta, expires_at)
+    return Entry(serializer.loads(data[_HEADER.size:]), delta, expires_at)
+
+
+def jittered(ttl: float, jitter: float, rand: Callable[[], float]) -> float:
+    """Shorten ttl by up to ``jitter`` (a fraction): keys written together spread out
+    their expiry, and no key ever lives longer than asked."""
+    if jitter <= 0:
+        return ttl
+    return ttl * (1.0 - jitter * rand())
+
+
+def xfetch_due(entry: Entry, now: float, beta: float, rand: Callable[[], float]) -> bool:
+    """XFetch (Vattani, Chierichetti, Lowenstein, VLDB 2015).
+
+    Recompute early when ``now - delta * beta * ln(u) >= expiry`` with u uniform in
+    (0, 1]. -ln(u) is exponentially distributed, so the chance of an early recompute
+    rises smoothly as expiry approaches, faster for values that are slow to load
+    (large delta); beta > 1 favours earlier recomputation. Among many readers the
+    first to "win" recomputes while the others keep getting the fresh value.
+    """
+    if entry.expires_at == 0.0 or entry.delta <= 0.0:
+        return False
+    u = rand()
+    if u <= 0.0:
+        return True
+    return now - entry.delta * beta * math.log(u) >= entry.expires_at
+
+
+def to_key(key: str | bytes) -> str:
+    if isinstance(key, bytes):
+        return key.decode("utf-8", "surrogateescape")
+    if isinstance(key, str):
+        return key
+    raise TypeError(f"cache keys are str or bytes, not {type(key).__name__}")
+
+
+def check_mode(mode: Any) -> StampedeMode:
+    if mode not in STAMPEDE_MODES:
+        raise ValueError(f"stampede must be 'lock', 'xfetch' or None, not {mode!r}")
+    return mode  # type: ignore[no-any-return]

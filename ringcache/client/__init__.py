@@ -1,0 +1,21 @@
+"""ringcache.client: caching patterns on top of redis-py.
+
+Entry points: :class:`Cache` (sync) and :class:`AsyncCache` (asyncio), built from
+a URL or an existing redis-py client, with the same method names; the
+:func:`cached` decorator; :class:`WriteThrough`; :class:`VersionedNamespace`.
+See docs/client.md for each pattern, how it fails, and which to choose.
+"""
+
+from ._core import MISS, DEFAULT
+from .aio import AsyncCache
+from .cache import Cache
+from .decorator import cached
+from .keys import UnrenderableArgument
+from .metrics import Metrics
+from .serializers import SerializationError, Serializer
+from .versioned import AsyncVersionedNamespace, VersionedNamespace
+from .write_through import AsyncWriteThrough, CacheWriteError, WriteThrough
+
+__all__ = ["MISS", "DEFAULT", "Cache", "AsyncCache", "cached", "UnrenderableArgument", "Metrics",
+           "SerializationError", "Serializer", "WriteThrough", "AsyncWriteThrough", "CacheWriteError",
+           "VersionedNamespace", "AsyncVersionedNamespace"]

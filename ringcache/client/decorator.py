@@ -1,0 +1,90 @@
+"""``@cached``: cache-aside for function results, sync and async.
+
+    @cached(cache, ttl=60)
+    def user(user_id: int) -> dict: ...
+
+    user(7)                 # get_or_set("fn:module.user:user_id=i7", lambda: user(7))
+    user.invalidate(7)      # delete the cached result
+    user.refresh(7)         # call the function now and store its result
+    user.key(7)             # the cache key, for logs and debugging
+
+The key comes from :func:`ringcache.client.keys.call_key`: the call bound to the
+signature (defaults applied, keyword arguments sorted) and rendered canonically,
+so ``user(7)`` and ``user(user_id=7)`` share one entry. Sync functions need a
+:class:`Cache`, coroutine functions an :class:`AsyncCache`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Iterable
+
+from ._core import DEFAULT, StampedeMode
+from .keys import call_key
+
+
+def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
+           beta: float | None = None, key: Callable[..., str] | None = None,
+           ignore: Iterable[str] = ()) -> Callable[[Callable[..., Any]], Any]:
+    """Decorate a function so its results are cached in ``cache``.
+
+    ``key``: a function of the same arguments returning the key (replaces the
+    rendering). ``ignore``: argument names left out of the key (``"self"`` for
+    methods whose instance does not change the result).
+    """
+    from .aio import AsyncCache
+    from .cache import Cache
+
+    ignored = tuple(ignore)
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        signature = inspect.signature(fn)
+        is_async = inspect.iscoroutinefunction(fn)
+        if is_async and not isinstance(cache, AsyncCache):
+            raise TypeError(f"{fn.__qualname__} is a coroutine function: cache it with an AsyncCache")
+        if not is_async and not isinstance(cache, Cache):
+            raise TypeError(f"{fn.__qualname__} is a plain function: cache it with a Cache")
+
+        def make_key(*args: Any, **kwargs: Any) -> str:
+            if key is not None:
+                return key(*args, **kwargs)
+            return call_key(fn, signature, args, kwargs, ignored)
+
+        if is_async:
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return await cache.get_or_set(make_key(*args, **kwargs), lambda: fn(*args, **kwargs),
+                                              ttl, stampede=stampede, beta=beta)
+
+            async def async_invalidate(*args: Any, **kwargs: Any) -> bool:
+                return bool(await cache.delete(make_key(*args, **kwargs)))
+
+            async def async_refresh(*args: Any, **kwargs: Any) -> Any:
+                value = await fn(*args, **kwargs)
+                await cache.set(make_key(*args, **kwargs), value, ttl)
+                return value
+
+            wrapper: Any = async_wrapper
+            wrapper.invalidate, wrapper.refresh = async_invalidate, async_refresh
+        else:
+            @functools.wraps(fn)
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return cache.get_or_set(make_key(*args, **kwargs), lambda: fn(*args, **kwargs),
+                                        ttl, stampede=stampede, beta=beta)
+
+            def sync_invalidate(*args: Any, **kwargs: Any) -> bool:
+                return bool(cache.delete(make_key(*args, **kwargs)))
+
+            def sync_refresh(*args: Any, **kwargs: Any) -> Any:
+                value = fn(*args, **kwargs)
+                cache.set(make_key(*args, **kwargs), value, ttl)
+                return value
+
+            wrapper = sync_wrapper
+            wrapper.invalidate, wrapper.refresh = sync_invalidate, sync_refresh
+        wrapper.key = make_key
+        wrapper.cache = cache
+        return wrapper
+
+    return decorate

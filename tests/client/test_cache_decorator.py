@@ -1,0 +1,158 @@
+"""The @cached decorator: stable keys, invalidate/refresh, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sqlite3
+from typing import Any
+
+import pytest
+import redis
+
+from ringcache.client import AsyncCache, Cache, UnrenderableArgument, cached
+from ringcache.client.keys import call_key, render
+
+
+def _key(fn: Any, *args: Any, **kwargs: Any) -> str:
+    return call_key(fn, inspect.signature(fn), args, kwargs)
+
+
+def f(a: int, b: str = "x", *rest: Any, flag: bool = False, **extra: Any) -> None: ...
+
+
+def test_keys_bind_the_signature() -> None:
+    base = _key(f, 1)
+    assert base == _key(f, a=1) == _key(f, 1, "x") == _key(f, 1, b="x", flag=False)
+    assert base.startswith(f"fn:{__name__}.f:")
+    assert _key(f, 1) != _key(f, "1")          # types are part of the rendering
+    assert _key(f, 1) != _key(f, 1.0)
+    assert _key(f, True) != _key(f, 1)
+    assert _key(f, 1, z=1, y=2) == _key(f, 1, y=2, z=1)  # **kwargs sorted
+    assert _key(f, {"b": 1, "a": 2}) == _key(f, {"a": 2, "b": 1})  # dict order ignored
+    assert _key(f, {3, 1, 2}) == _key(f, {1, 2, 3})
+    assert _key(f, [1, 2]) != _key(f, (1, 2)) != _key(f, [2, 1])
+    assert _key(f, 'a"b') != _key(f, 'a\\"b')   # quoting is unambiguous
+    long = _key(f, "x" * 1000)
+    assert len(long) < 120 and long == _key(f, "x" * 1000)  # long renderings are hashed
+
+
+def test_unrenderable_arguments_are_explained() -> None:
+    with pytest.raises(UnrenderableArgument, match=r"argument 'a' of type object.*__cache_key__"):
+        _key(f, object())
+    with pytest.raises(UnrenderableArgument, match="argument 'extra'|argument 'k'"):
+        _key(f, 1, k=[object()])
+
+    class User:
+        def __init__(self, uid: int) -> None:
+            self.uid = uid
+
+        def __cache_key__(self) -> int:
+            return self.uid
+
+    assert _key(f, User(3)) == _key(f, User(3)) != _key(f, User(4))
+    assert render(float("nan")) == render(float("nan"))
+    with pytest.raises(TypeError):
+        _key(f)  # missing required argument: the call itself is wrong
+
+
+@pytest.fixture
+def db() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    conn.execute("create table users (id integer primary key, name text)")
+    conn.executemany("insert into users values (?, ?)", [(1, "ada"), (2, "bob")])
+    return conn
+
+
+def test_decorator_caches_invalidates_and_refreshes(url: str, raw: redis.Redis, db) -> None:
+    calls = []
+    with Cache(url, namespace="t:") as cache:
+        @cache.cached(ttl=60)
+        def user(uid: int, upper: bool = False) -> dict | None:
+            calls.append(uid)
+            row = db.execute("select name from users where id = ?", (uid,)).fetchone()
+            if row is None:
+                return None
+            return {"id": uid, "name": row[0].upper() if upper else row[0]}
+
+        assert user(1) == {"id": 1, "name": "ada"}
+        assert user(uid=1) == {"id": 1, "name": "ada"}
+        assert user(1, False) == {"id": 1, "name": "ada"}
+        assert calls == [1]
+        assert raw.exists("t:" + user.key(1))
+        assert user.__name__ == "user"
+
+        db.execute("update users set name = 'ada lovelace' where id = 1")
+        assert user(1) == {"id": 1, "name": "ada"}  # still cached
+        assert user.invalidate(1) is True
+        assert user.invalidate(1) is False
+        assert user(1) == {"id": 1, "name": "ada lovelace"}
+        assert calls == [1, 1]
+
+        db.execute("update users set name = 'ada l.' where id = 1")
+        assert user.refresh(1) == {"id": 1, "name": "ada l."}
+        assert user(1) == {"id": 1, "name": "ada l."}
+        assert calls == [1, 1, 1]
+
+        assert user(9) is None and user(9) is None  # None is not cached by default
+        assert calls[-2:] == [9, 9]
+
+
+def test_decorator_custom_key_and_ignore(url: str) -> None:
+    with Cache(url) as cache:
+        class Repo:
+            def __init__(self) -> None:
+                self.calls = 0
+
+            @cached(cache, ignore=("self",))
+            def get(self, uid: int) -> int:
+                self.calls += 1
+                return uid * 10
+
+        a, b = Repo(), Repo()
+        assert a.get(2) == 20 and b.get(2) == 20
+        assert a.calls + b.calls == 1  # the instance is not part of the key
+
+        @cached(cache, key=lambda uid, **_: f"user:{uid}")
+        def by_id(uid: int, verbose: bool = False) -> int:
+            return uid
+
+        assert by_id(5) == 5 and by_id.key(5) == "user:5"
+        assert cache.get("user:5") == 5
+
+
+def test_decorator_checks_sync_async_pairing(url: str) -> None:
+    with Cache(url) as cache:
+        with pytest.raises(TypeError, match="AsyncCache"):
+            @cached(cache)
+            async def coro() -> int:
+                return 1
+    acache = AsyncCache(url)
+    with pytest.raises(TypeError, match="a Cache"):
+        @cached(acache)
+        def plain() -> int:
+            return 1
+
+
+def test_async_decorator(url: str, db) -> None:
+    async def main() -> None:
+        calls = []
+        async with AsyncCache(url) as cache:
+            @cache.cached(ttl=60)
+            async def name(uid: int) -> str:
+                calls.append(uid)
+                await asyncio.sleep(0)
+                return str(db.execute("select name from users where id = ?", (uid,)).fetchone()[0])
+
+            assert await name(2) == "bob"
+            assert await name(uid=2) == "bob"
+            assert calls == [2]
+            db.execute("update users set name = 'robert' where id = 2")
+            assert await name.invalidate(2) is True
+            assert await name(2) == "robert"
+            db.execute("update users set name = 'rob' where id = 2")
+            assert await name.refresh(2) == "rob"
+            assert await name(2) == "rob"
+            assert calls == [2, 2, 2]
+
+    asyncio.run(main())

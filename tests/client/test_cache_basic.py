@@ -11,6 +11,8 @@ import pickle
 import pytest
 import redis
 import redis.asyncio as aredis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ringcache.client import MISS, AsyncCache, Cache, SerializationError
 from ringcache.client._core import MISS as CORE_MISS
@@ -176,7 +178,8 @@ def test_foreign_or_undecodable_values_are_misses(url: str, raw: redis.Redis) ->
 
 def test_fail_open_when_the_server_is_down() -> None:
     calls = []
-    client = redis.Redis(port=1, socket_connect_timeout=0.2)  # nothing listens on port 1
+    # nothing listens on port 1; no retries, so the test does not wait out redis-py's backoff
+    client = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     with Cache(client, stampede="lock") as cache:
         assert cache.get_or_set("k", lambda: calls.append(1) or "db") == "db"
         assert cache.get("k") is MISS

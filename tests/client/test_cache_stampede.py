@@ -152,7 +152,7 @@ def test_waiter_gets_stale_value_while_another_loads(url: str, raw: redis.Redis,
         assert cache.get_or_set("k", lambda: "new", stampede="lock") == "new"
     with Cache(url, clock=clock, stale_ttl=60, serve_stale=False, lock_wait=0.03,
                backoff=(0.01, 0.01)) as cache:
-        clock.advance(100)
+        clock.advance(400)  # past the default 300 s TTL of "new"
         raw.set("k:lock", "other-process", px=60_000)
         assert cache.get_or_set("k", lambda: "newer", stampede="lock") == "newer"
 

@@ -1,0 +1,97 @@
+"""Instructions per pipelined command on the node's in-process path, counted
+by valgrind's callgrind: unlike times, the counts stay the same on a shared,
+noisy machine, so a change to the hot path can be judged by them.
+
+    .venv/bin/python benchmarks/instructions.py          # needs valgrind (apt-get install valgrind)
+
+For GET and SET it runs the same script twice under callgrind, once only
+preparing 1,000 batches of 16 pipelined commands (100,000 keys loaded) and
+once also feeding them through the parser and Dispatcher.execute_batch, and
+prints the difference per command. `--parse-only` counts the parser alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCHES = 1000
+PER_BATCH = 16
+KEYS = 100_000
+
+
+def workload(kind: str, run: bool, parse_only: bool) -> None:
+    """The measured program (run under valgrind by main())."""
+    sys.path.insert(0, str(ROOT))
+    gc.disable()
+    from ringcache.protocol.parser import RequestReader
+    from ringcache.server.server import Server
+    from ringcache.server.session import Session
+
+    server = Server()
+    session = Session(server, 1, "a:1", "b:2")
+    reader = RequestReader()
+    rnd = random.Random(1)
+    for i in range(KEYS):
+        server.db(0).set(b"key:%012d" % i, b"x" * 32)
+
+    def command() -> bytes:
+        key = b"key:%012d" % rnd.randrange(KEYS)
+        if kind == "get":
+            return b"*2\r\n$3\r\nGET\r\n$16\r\n%s\r\n" % key
+        return b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$32\r\n%s\r\n" % (key, b"x" * 32)
+
+    batches = [b"".join(command() for _ in range(PER_BATCH)) for _ in range(BATCHES)]
+    if not run:
+        return
+    execute_batch = server.dispatcher.execute_batch
+    for data in batches:
+        commands = reader.feed(data)
+        if not parse_only:
+            execute_batch(session, commands)
+
+
+def count(kind: str, run: bool, parse_only: bool) -> int:
+    args = [sys.executable, __file__, "--workload", kind]
+    if run:
+        args.append("--run")
+    if parse_only:
+        args.append("--parse-only")
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args],
+                         capture_output=True, text=True, check=True).stderr
+    match = re.search(r"Collected : (\d+)", out)
+    if not match:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{out[-2000:]}")
+    return int(match.group(1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workload", choices=("get", "set"))
+    parser.add_argument("--run", action="store_true")
+    parser.add_argument("--parse-only", action="store_true")
+    args = parser.parse_args()
+    if args.workload:
+        workload(args.workload, args.run, args.parse_only)
+        return 0
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed: apt-get install -y valgrind", file=sys.stderr)
+        return 1
+    what = "parsing only" if args.parse_only else "parse + execute_batch + encode"
+    print(f"instructions per pipelined command ({what}; {BATCHES} batches of {PER_BATCH}):")
+    for kind in ("get", "set"):
+        base = count(kind, False, args.parse_only)
+        full = count(kind, True, args.parse_only)
+        print(f"  {kind.upper()}: {(full - base) // (BATCHES * PER_BATCH):,}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from support import RawConn, connections
+
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(rb"Ready to accept connections tcp on \S+ port (\d+)")
 
@@ -49,22 +51,33 @@ class Node:
         return self.proc.returncode
 
 
-def _spawn(args: list[str], log_path: Path, timeout: float = 15.0) -> Node:
-    cmd = [sys.executable, "-m", "ringcache", "server", "--port", "0", "--save", "",
-           "--enable-debug-command", "yes", *args]
-    log_file = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, cwd=log_path.parent, stdout=log_file, stderr=subprocess.STDOUT,
+def spawn(args: list[str], cwd: Path) -> tuple[subprocess.Popen, Path]:
+    """`ringcache server ARGS` run in cwd, logging to cwd/node.log."""
+    log = cwd / "node.log"
+    proc = subprocess.Popen([sys.executable, "-m", "ringcache", "server", *args], cwd=cwd,
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return proc, log
+
+
+def wait_ready(proc: subprocess.Popen, log: Path, timeout: float = 15.0) -> int:
+    """The port the node reports once it accepts connections."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        match = READY.search(log_path.read_bytes())
+        match = READY.search(log.read_bytes())
         if match:
-            return Node(proc, int(match.group(1)), log_path)
+            return int(match.group(1))
         if proc.poll() is not None:
-            raise RuntimeError(f"node exited with {proc.returncode}:\n{log_path.read_text()}")
+            raise RuntimeError(f"node exited with {proc.returncode}:\n{log.read_text()}")
         time.sleep(0.02)
     proc.kill()
-    raise RuntimeError(f"node did not start:\n{log_path.read_text()}")
+    raise RuntimeError(f"node did not start:\n{log.read_text()}")
+
+
+def _spawn(args: list[str], log_path: Path, timeout: float = 15.0) -> Node:
+    proc, log = spawn(["--port", "0", "--save", "", "--enable-debug-command", "yes", *args],
+                      log_path.parent)
+    return Node(proc, wait_ready(proc, log, timeout), log)
 
 
 @contextlib.contextmanager
@@ -107,3 +120,9 @@ def r2(node):
     client = node.client()
     yield client
     client.close()
+
+
+@pytest.fixture
+def conn(node):
+    """conn(protocol=2) -> a RawConn to the node (closed after the test)."""
+    yield from connections(RawConn, node)

@@ -49,6 +49,7 @@ class AsyncCache(CacheBase):
             self._owns_client = False
         self._flight = AsyncSingleFlight()
         self._refresher: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
         self._closed = False
 
     # -- lifecycle --------------------------------------------------------------
@@ -56,11 +57,15 @@ class AsyncCache(CacheBase):
         """Cancel the refresh-ahead task; close the client if this cache created it."""
         self._closed = True
         if self._refresher is not None:
-            self._refresher.cancel()
-            try:
-                await self._refresher
-            except asyncio.CancelledError:
-                pass
+            # Ask the loop to stop between passes rather than cancel it mid-command:
+            # a cancel delivered inside redis-py's own timeout handling can be absorbed.
+            # Cancel only if a pass does not finish in time.
+            assert self._stop is not None
+            self._stop.set()
+            done, _ = await asyncio.wait([self._refresher], timeout=max(1.0, self.lock_ttl))
+            if not done:
+                self._refresher.cancel()
+                await asyncio.wait([self._refresher])
             self._refresher = None
         if self._owns_client:
             await self.client.aclose()
@@ -209,7 +214,7 @@ class AsyncCache(CacheBase):
             self.metrics.incr("errors")
             log.warning("cache read of %r failed; treating as a miss", full, exc_info=True)
             return None
-        return self.unpack(full, data)
+        return self.unpack(full, data)  # type: ignore[arg-type]
 
     async def _store(self, full: str, value: Any, ttl: Any, delta: float) -> None:
         blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), delta)
@@ -231,6 +236,7 @@ class AsyncCache(CacheBase):
         hot = HotKey(self.full_key(key), loader, float(ttl), ahead * ttl if ahead < 1 else ahead)
         self._hot[hot.key] = hot
         if start and self._refresher is None and not self._closed:
+            self._stop = asyncio.Event()
             self._refresher = asyncio.get_running_loop().create_task(
                 self._refresh_loop(), name="ringcache-refresh-ahead")
 
@@ -264,9 +270,12 @@ class AsyncCache(CacheBase):
             await self._unlock(lock, token)
 
     async def _refresh_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_interval)
-            await self.refresh_hot()
+        assert self._stop is not None
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.refresh_interval)
+            except TimeoutError:
+                await self.refresh_hot()
 
     def cached(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
         from .decorator import cached

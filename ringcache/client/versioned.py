@@ -35,7 +35,7 @@ class _VersionedBase:
         self._read_at = 0.0
 
     def _vkey(self, cache: Any) -> str:
-        return cache.full_key(f"{self.name}:__version__")
+        return str(cache.full_key(f"{self.name}:__version__"))
 
     def _versioned(self, version: int, key: str | bytes) -> str:
         return f"{self.name}:v{version}:{to_key(key)}"
@@ -67,7 +67,7 @@ class VersionedNamespace(_VersionedBase):
     def bump(self) -> int:
         """Invalidate every key of the namespace; returns the new version."""
         self.version()  # creates the counter if missing, so INCR never restarts at 1
-        self._version = int(self.cache.client.incr(self._vkey(self.cache)))  # type: ignore[arg-type]
+        self._version = int(self.cache.client.incr(self._vkey(self.cache)))
         self._read_at = self.cache.clock()
         return self._version
 

@@ -294,7 +294,7 @@ def keys(session: Any, argv: list) -> Any:
         match = compile_glob(pattern)
         names = [key for key in db.data if match(key)]
     if expires:
-        names = [key for key in names if not (key in expires and expires[key] <= now)]
+        names = [key for key in names if not (key in expires and expires[key] < now)]
     return names
 
 

@@ -8,12 +8,12 @@ shared node unpauses it before it ends.
 from __future__ import annotations
 
 import re
-import select
-import socket
 import time
 
 import pytest
 import redis
+
+from support import RawConn, error_text
 
 # The Redis 7.4 CLIENT LIST line, field by field, in order.
 LINE = re.compile(
@@ -25,101 +25,6 @@ LINE = re.compile(
 )
 
 
-class RawClient:
-    """A socket speaking RESP by hand, to see exact reply bytes."""
-
-    def __init__(self, node, protocol: int = 2) -> None:
-        self.sock = socket.create_connection((node.host, node.port), timeout=5)
-        self.buf = b""
-        if protocol == 3:
-            self.send("HELLO", "3")
-            self.read_until(b"ringcache_version")
-            self.buf = b""
-
-    def send(self, *args) -> None:
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            arg = arg if isinstance(arg, bytes) else str(arg).encode()
-            parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
-        self.sock.sendall(b"".join(parts))
-
-    def _fill(self) -> bool:
-        data = self.sock.recv(65536)
-        self.buf += data
-        return bool(data)
-
-    def read_until(self, marker: bytes) -> bytes:
-        while marker not in self.buf:
-            if not self._fill():
-                raise AssertionError(f"connection closed waiting for {marker!r}: {self.buf!r}")
-        return self.buf
-
-    def expect(self, data: bytes) -> None:
-        while len(self.buf) < len(data):
-            if not self._fill():
-                break
-        got, self.buf = self.buf[: len(data)], self.buf[len(data):]
-        assert got == data
-
-    def read_text(self) -> bytes:
-        """One bulk ($) or verbatim (=) reply; its payload."""
-        self.read_until(b"\r\n")
-        head, rest = self.buf.split(b"\r\n", 1)
-        assert head[:1] in (b"$", b"="), self.buf
-        size = int(head[1:])
-        while len(rest) < size + 2:
-            self._fill()
-            rest = self.buf.split(b"\r\n", 1)[1]
-        self.buf = rest[size + 2:]
-        return rest[:size]
-
-    def is_closed(self, timeout: float = 5.0) -> bool:
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    return True
-                self.buf += data
-        except socket.timeout:
-            return False
-        except ConnectionResetError:
-            return True
-
-    def quiet(self, wait: float = 0.1) -> bool:
-        """True if nothing arrives within `wait` seconds."""
-        if self.buf:
-            return False
-        ready, _, _ = select.select([self.sock], [], [], wait)
-        return not ready
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def r2(node):
-    """A RESP2 client. (Overrides conftest's: redis-py 8 speaks RESP3 unless
-    told otherwise, and these tests check RESP2 reply shapes.)"""
-    client = node.client(protocol=2)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def raw(node):
-    clients = []
-
-    def make(protocol: int = 2) -> RawClient:
-        client = RawClient(node, protocol)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-
-
 @pytest.fixture
 def unpause(node):
     yield
@@ -128,13 +33,7 @@ def unpause(node):
     client.close()
 
 
-def error_text(fn, *args) -> str:
-    with pytest.raises(redis.ResponseError) as exc:
-        fn(*args)
-    return str(exc.value)
-
-
-def raw_id(client: RawClient) -> int:
+def raw_id(client: RawConn) -> int:
     client.send("CLIENT", "ID")
     reply = client.read_until(b"\r\n")
     line, client.buf = reply.split(b"\r\n", 1)
@@ -201,8 +100,8 @@ def test_setinfo_from_redis_py_handshake_and_by_hand(r):
 # -- LIST and INFO ---------------------------------------------------------------
 
 
-def test_client_info_line_format(raw):
-    client = raw(2)
+def test_client_info_line_format(conn):
+    client = conn(2)
     client.send("CLIENT", "INFO")
     text = client.read_text().decode()
     assert text.endswith("\n") and text.count("\n") == 1
@@ -212,15 +111,15 @@ def test_client_info_line_format(raw):
     assert fields["multi"] == "-1" and fields["resp"] == "2"
 
 
-def test_client_list_and_info_are_verbatim_in_resp3(raw):
-    client = raw(3)
+def test_client_list_and_info_are_verbatim_in_resp3(conn):
+    client = conn(3)
     client.send("CLIENT", "INFO")
     head = client.read_until(b"\r\n")
     assert head.startswith(b"=") and b"\r\ntxt:id=" in client.read_until(b"txt:id=")
 
 
-def test_client_list_shows_every_client(node, r2, raw):
-    others = [raw(2), raw(3), raw(2)]
+def test_client_list_shows_every_client(node, r2, conn):
+    others = [conn(2), conn(3), conn(2)]
     ids = [raw_id(c) for c in others]
     lines = client_lines(r2)
     by_id = {int(line["id"]): line for line in lines}
@@ -233,8 +132,8 @@ def test_client_list_shows_every_client(node, r2, raw):
     assert me["laddr"].endswith(f":{node.port}")
 
 
-def test_client_list_reflects_session_state(node, r2, raw):
-    busy = raw(2)
+def test_client_list_reflects_session_state(node, r2, conn):
+    busy = conn(2)
     busy_id = raw_id(busy)
     busy.send("SELECT", "3")
     busy.expect(b"+OK\r\n")
@@ -258,8 +157,8 @@ def test_client_list_reflects_session_state(node, r2, raw):
     assert line["multi"] == "-1" and line["watch"] == "0" and line["flags"] == "N"
 
 
-def test_client_list_filters(r2, raw):
-    a, b = raw(2), raw(2)
+def test_client_list_filters(r2, conn):
+    a, b = conn(2), conn(2)
     a_id, b_id = raw_id(a), raw_id(b)
     text = r2.execute_command("CLIENT", "LIST", "ID", a_id, b_id, 999999)
     ids = [int(LINE.fullmatch(line)["id"]) for line in text.decode().splitlines()]
@@ -284,53 +183,53 @@ def test_client_list_parsed_by_redis_py(r):
 # -- KILL ----------------------------------------------------------------------
 
 
-def test_kill_old_form_by_address(r2, raw):
-    victim = raw(2)
+def test_kill_old_form_by_address(r2, conn):
+    victim = conn(2)
     victim_id = raw_id(victim)
     [line] = [line for line in client_lines(r2) if int(line["id"]) == victim_id]
     assert r2.execute_command("CLIENT", "KILL", line["addr"]) in (True, b"OK")
-    assert victim.is_closed()
+    assert victim.closed()
     assert victim_id not in [int(line["id"]) for line in client_lines(r2)]
     assert error_text(r2.execute_command, "CLIENT", "KILL", "1.2.3.4:5") == "No such client"
     assert error_text(r2.execute_command, "CLIENT", "KILL", "ID") == "No such client"
 
 
-def test_kill_yourself_old_form_replies_then_closes(raw):
-    me = raw(2)
+def test_kill_yourself_old_form_replies_then_closes(conn):
+    me = conn(2)
     me.send("CLIENT", "INFO")
     addr = LINE.fullmatch(me.read_text().decode()[:-1])["addr"]
     me.send("CLIENT", "KILL", addr)
     me.send("PING")  # never runs: the connection closes after the reply
     me.expect(b"+OK\r\n")
-    assert me.is_closed()
+    assert me.closed()
     assert me.buf == b""
 
 
-def test_kill_filters(r2, raw):
-    a, b, c = raw(2), raw(2), raw(2)
+def test_kill_filters(r2, conn):
+    a, b, c = conn(2), conn(2), conn(2)
     a_id, b_id, c_id = raw_id(a), raw_id(b), raw_id(c)
     lines = {int(line["id"]): line for line in client_lines(r2)}
     assert r2.execute_command("CLIENT", "KILL", "ID", 999999) == 0
     assert r2.execute_command("CLIENT", "KILL", "ID", a_id) == 1
-    assert a.is_closed()
+    assert a.closed()
     assert r2.execute_command("CLIENT", "KILL", "ADDR", lines[b_id]["addr"], "TYPE", "normal") == 1
-    assert b.is_closed()
+    assert b.closed()
     # Filters are ANDed: the right id with another address matches nothing.
     assert r2.execute_command("CLIENT", "KILL", "ID", c_id, "ADDR", "1.2.3.4:5") == 0
     assert r2.execute_command("CLIENT", "KILL", "ID", c_id, "MAXAGE", 1000) == 0  # c is young
     assert r2.execute_command("CLIENT", "KILL", "ID", c_id, "USER", "default",
                               "LADDR", lines[c_id]["laddr"], "SKIPME", "yes") == 1
-    assert c.is_closed()
+    assert c.closed()
 
 
-def test_kill_skipme(r2, raw):
-    me = raw(2)
+def test_kill_skipme(r2, conn):
+    me = conn(2)
     my_id = raw_id(me)
     me.send("CLIENT", "KILL", "ID", my_id)  # SKIPME defaults to yes
     me.expect(b":0\r\n")
     me.send("CLIENT", "KILL", "ID", my_id, "SKIPME", "no")
     me.expect(b":1\r\n")
-    assert me.is_closed()
+    assert me.closed()
 
 
 def test_kill_errors(r2):
@@ -354,8 +253,8 @@ def test_kill_errors(r2):
 # -- PAUSE ---------------------------------------------------------------------
 
 
-def test_pause_write_holds_writes_until_unpause(r2, raw, unpause):
-    writer, reader = raw(2), raw(2)
+def test_pause_write_holds_writes_until_unpause(r2, conn, unpause):
+    writer, reader = conn(2), conn(2)
     assert r2.execute_command("CLIENT", "PAUSE", 100000, "WRITE") in (True, b"OK")
     reader.send("GET", "k")  # reads go on
     reader.expect(b"$-1\r\n")
@@ -369,8 +268,8 @@ def test_pause_write_holds_writes_until_unpause(r2, raw, unpause):
     assert r2.get("k") == b"v"
 
 
-def test_pause_all_ends_by_itself(raw, r2, unpause):
-    client = raw(2)
+def test_pause_all_ends_by_itself(conn, r2, unpause):
+    client = conn(2)
     started = time.monotonic()
     assert r2.execute_command("CLIENT", "PAUSE", 200) in (True, b"OK")
     client.send("PING")
@@ -393,8 +292,8 @@ def test_pause_errors(r2):
 # -- REPLY ---------------------------------------------------------------------
 
 
-def test_reply_off_on(raw):
-    client = raw(2)
+def test_reply_off_on(conn):
+    client = conn(2)
     client.send("CLIENT", "REPLY", "OFF")
     client.send("SET", "x", "1")
     client.send("GET", "x")
@@ -405,8 +304,8 @@ def test_reply_off_on(raw):
     assert client.quiet(0.05)
 
 
-def test_reply_skip_drops_exactly_one(raw):
-    client = raw(2)
+def test_reply_skip_drops_exactly_one(conn):
+    client = conn(2)
     client.send("CLIENT", "REPLY", "SKIP")
     client.send("PING", "a")
     client.send("PING", "b")
@@ -415,8 +314,8 @@ def test_reply_skip_drops_exactly_one(raw):
     assert client.quiet(0.05)
 
 
-def test_reply_skip_while_off_changes_nothing(raw):
-    client = raw(3)
+def test_reply_skip_while_off_changes_nothing(conn):
+    client = conn(3)
     client.send("CLIENT", "REPLY", "OFF")
     client.send("CLIENT", "REPLY", "SKIP")
     client.send("PING", "dropped")
@@ -444,8 +343,8 @@ def test_no_evict_and_no_touch_flags(r):
     assert error_text(r.execute_command, "CLIENT", "NO-TOUCH", "maybe") == "syntax error"
 
 
-def test_reset_clears_client_settings(raw):
-    client = raw(2)
+def test_reset_clears_client_settings(conn):
+    client = conn(2)
     client.send("CLIENT", "NO-TOUCH", "ON")
     client.send("CLIENT", "SETNAME", "temp")
     client.send("RESET")

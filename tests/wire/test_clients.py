@@ -9,38 +9,17 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from conftest import ROOT, READY, start_node
-from test_protocol import RawConn
+from conftest import ROOT, spawn, start_node, wait_ready
+from support import RawConn
 
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-
-
-def spawn(args: list[str], cwd: Path) -> tuple[subprocess.Popen, Path]:
-    log = cwd / "node.log"
-    proc = subprocess.Popen([sys.executable, "-m", "ringcache", "server", *args], cwd=cwd,
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return proc, log
-
-
-def wait_ready(proc: subprocess.Popen, log: Path, timeout: float = 15.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        match = READY.search(log.read_bytes())
-        if match:
-            return int(match.group(1))
-        assert proc.poll() is None, log.read_text()
-        time.sleep(0.02)
-    proc.kill()
-    raise AssertionError("node did not start:\n" + log.read_text())
 
 
 # -- start-up -----------------------------------------------------------------

@@ -10,36 +10,10 @@ import random
 import pytest
 import redis
 
+from support import advance, error, raw, server_ms
+
 NOT_INTEGER = "ERR value is not an integer or out of range"
 SYNTAX = "ERR syntax error"
-
-
-def raw(client: redis.Redis, *args):
-    """The parsed reply without redis-py's per-command conversions."""
-    conn = client.connection_pool.get_connection()
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        client.connection_pool.release(conn)
-
-
-def error(client: redis.Redis, *args) -> str:
-    with pytest.raises(redis.ResponseError) as info:
-        raw(client, *args)
-    return "ERR " + str(info.value)
-
-
-def advance(client: redis.Redis, ms: int) -> None:
-    assert raw(client, "DEBUG", "ADVANCE-CLOCK", ms) == b"OK"
-
-
-def server_ms(client: redis.Redis) -> int:
-    """The node's clock (DEBUG ADVANCE-CLOCK moves it away from ours)."""
-    client.set("__clock__", "x", px=10_000_000)
-    ms = client.pexpiretime("__clock__") - 10_000_000
-    client.delete("__clock__")
-    return ms
 
 
 # -- DEL, UNLINK, EXISTS, TOUCH, TYPE ------------------------------------------------

@@ -28,7 +28,7 @@ from test_model import (  # noqa: E402
     command_strategies,
     steps_strategy,
 )
-from test_protocol import RawConn  # noqa: E402
+from support import RawConn  # noqa: E402
 
 from ringcache.protocol.resp import encode  # noqa: E402
 
@@ -72,11 +72,8 @@ def matches(argv: list[bytes], expected, actual) -> bool:
 
 class WireClient:
     def __init__(self, node, protocol: int) -> None:
-        self.conn = RawConn(node)
+        self.conn = RawConn(node, protocol)
         self.protocol = protocol
-        if protocol == 3:
-            self.conn.send("HELLO", "3")
-            self.conn.read_reply()
 
     def execute(self, argv: list[bytes]) -> bytes:
         self.conn.send(*argv)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
 import shutil
 import socket
 import subprocess
@@ -19,102 +18,7 @@ import redis
 import redis.asyncio
 
 from conftest import start_node
-
-
-class RawConn:
-    """A socket speaking RESP by hand, to see exact reply bytes."""
-
-    def __init__(self, node, timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection((node.host, node.port), timeout=timeout)
-        self.buf = b""
-
-    @staticmethod
-    def encode(*args) -> bytes:
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            arg = arg if isinstance(arg, bytes) else str(arg).encode()
-            parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
-        return b"".join(parts)
-
-    def send(self, *args) -> None:
-        self.sock.sendall(self.encode(*args))
-
-    def send_raw(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def _fill(self) -> bool:
-        try:
-            data = self.sock.recv(1 << 20)
-        except ConnectionResetError:
-            data = b""
-        self.buf += data
-        return bool(data)
-
-    def read_exactly(self, size: int) -> bytes:
-        while len(self.buf) < size:
-            if not self._fill():
-                raise AssertionError(f"closed after {self.buf!r}")
-        out, self.buf = self.buf[:size], self.buf[size:]
-        return out
-
-    def expect(self, data: bytes) -> None:
-        # Fail as soon as what arrived differs, rather than wait for more.
-        while len(self.buf) < len(data) and data.startswith(self.buf):
-            if not self._fill():
-                break
-        got, self.buf = self.buf[: len(data)], self.buf[len(data):]
-        assert got == data
-
-    def read_reply(self) -> bytes:
-        """One complete reply, raw (nested aggregates included)."""
-        out, need = b"", 1
-        while need:
-            while b"\r\n" not in self.buf:
-                if not self._fill():
-                    raise AssertionError(f"closed after {out + self.buf!r}")
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            out += line + b"\r\n"
-            need -= 1
-            kind = line[:1]
-            if kind in b"$=" and line[1:] != b"-1":
-                out += self.read_exactly(int(line[1:]) + 2)
-            elif kind in b"*~>" and int(line[1:]) > 0:
-                need += int(line[1:])
-            elif kind == b"%":
-                need += 2 * int(line[1:])
-        return out
-
-    def closed(self, timeout: float = 5.0) -> bool:
-        """True once the node closed the connection (what it sent first is
-        kept in buf)."""
-        self.sock.settimeout(timeout)
-        try:
-            while self._fill():
-                pass
-            return True
-        except socket.timeout:
-            return False
-
-    def quiet(self, wait: float = 0.2) -> bool:
-        ready, _, _ = select.select([self.sock], [], [], wait)
-        return not ready and not self.buf
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def conn(node):
-    conns: list[RawConn] = []
-
-    def make() -> RawConn:
-        c = RawConn(node)
-        conns.append(c)
-        return c
-
-    yield make
-    for c in conns:
-        c.close()
+from support import RawConn, proc_status
 
 
 def node_alive(node) -> None:
@@ -387,14 +291,6 @@ def test_swapdb_bad_second_index(conn):
 # -- flow control: a client that never reads -----------------------------------
 
 
-def _rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_client_that_never_reads_cannot_grow_the_node(tmp_path):
     with start_node(tmp_path) as node:
         setup = node.client()
@@ -411,9 +307,9 @@ def test_client_that_never_reads_cannot_grow_the_node(tmp_path):
                 sent += 100
             except BlockingIOError:
                 time.sleep(0.05)
-            peak = max(peak, _rss(node.proc.pid))
+            peak = max(peak, proc_status(node.proc.pid, "VmRSS"))
         time.sleep(0.3)
-        peak = max(peak, _rss(node.proc.pid))
+        peak = max(peak, proc_status(node.proc.pid, "VmRSS"))
         # Thousands of 100 KB replies were asked for; the node stopped
         # reading instead of producing them all.
         assert sent >= 2000

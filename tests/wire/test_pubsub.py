@@ -11,135 +11,7 @@ import pytest
 import redis
 
 from conftest import start_node
-
-
-class _More(Exception):
-    """The buffer ends inside a reply."""
-
-
-class Resp:
-    """A raw RESP connection: send commands, read replies exactly.
-
-    `call` skips push messages that arrive before its reply (RESP3 clients
-    get them at any time) and keeps them, with their exact bytes, for
-    `read` and `expect`."""
-
-    def __init__(self, node, protocol: int = 2) -> None:
-        self.sock = socket.create_connection((node.host, node.port), timeout=5)
-        self.buf = b""
-        self.stash: list[tuple] = []  # (value, raw bytes) of pushes skipped by call()
-        if protocol == 3:
-            assert self.call("HELLO", "3")["proto"] == 3
-
-    def send(self, *args) -> None:
-        out = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            arg = arg if isinstance(arg, bytes) else str(arg).encode()
-            out.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
-        self.sock.sendall(b"".join(out))
-
-    def _fill(self) -> None:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed")
-        self.buf += chunk
-
-    def take(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            self._fill()
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def expect(self, data: bytes) -> None:
-        """The next bytes (kept pushes first, then the wire) are exactly data."""
-        kept = b"".join(raw for _, raw in self.stash)
-        self.stash.clear()
-        got = kept[:len(data)]
-        assert len(kept) <= len(data), (kept, data)
-        assert got + self.take(len(data) - len(got)) == data
-
-    def _parse(self, pos: int):
-        end = self.buf.find(b"\r\n", pos)
-        if end < 0:
-            raise _More
-        kind, rest, pos = self.buf[pos:pos + 1], self.buf[pos + 1:end], end + 2
-        if kind in (b"+", b"-"):
-            return (rest if kind == b"+" else Exception(rest.decode())), pos
-        if kind == b":":
-            return int(rest), pos
-        if kind == b"_":
-            return None, pos
-        if kind in (b"$", b"="):
-            if rest == b"-1":
-                return None, pos
-            size = int(rest)
-            if len(self.buf) < pos + size + 2:
-                raise _More
-            data = self.buf[pos:pos + size]
-            return (data[4:] if kind == b"=" else data), pos + size + 2  # '=': "txt:" first
-        if kind in (b"*", b">", b"~", b"%"):
-            if rest == b"-1":
-                return None, pos
-            count = int(rest) * (2 if kind == b"%" else 1)
-            items = []
-            for _ in range(count):
-                item, pos = self._parse(pos)
-                items.append(item)
-            if kind == b">":
-                return ("push", items), pos
-            if kind == b"%":
-                return {(k.decode() if isinstance(k, bytes) else k): v
-                        for k, v in zip(items[0::2], items[1::2])}, pos
-            return items, pos
-        raise AssertionError(f"unexpected reply {self.buf[pos:]!r}")
-
-    def _next(self) -> tuple:
-        while True:
-            try:
-                value, end = self._parse(0)
-            except _More:
-                self._fill()
-                continue
-            raw, self.buf = self.buf[:end], self.buf[end:]
-            return value, raw
-
-    def read(self):
-        """The next reply or push, parsed: push -> ('push', [...]), map -> dict."""
-        if self.stash:
-            return self.stash.pop(0)[0]
-        return self._next()[0]
-
-    def call(self, *args):
-        self.send(*args)
-        while True:
-            value, raw = self._next()
-            if isinstance(value, tuple):
-                self.stash.append((value, raw))
-                continue
-            return value
-
-    def nothing_pending(self, wait: float = 0.05) -> bool:
-        if self.stash or self.buf:
-            return False
-        self.sock.settimeout(wait)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return True
-        finally:
-            self.sock.settimeout(5)
-        self.buf += data
-        return False
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def sub_reply(kind: bytes, name: bytes | None, count: int, protocol: int = 2) -> bytes:
-    head = b">3\r\n" if protocol == 3 else b"*3\r\n"
-    null = b"_\r\n" if protocol == 3 else b"$-1\r\n"
-    body = null if name is None else b"$%d\r\n%b\r\n" % (len(name), name)
-    return head + b"$%d\r\n%b\r\n" % (len(kind), kind) + body + b":%d\r\n" % count
+from support import RawConn, Resp, connections, proc_status, sub_reply
 
 
 def msg(channel: bytes, payload: bytes, protocol: int = 2, kind: bytes = b"message") -> bytes:
@@ -156,16 +28,8 @@ def pmsg(pattern: bytes, channel: bytes, payload: bytes, protocol: int = 2) -> b
 
 @pytest.fixture
 def clients(node):
-    made = []
-
-    def make(protocol: int = 2) -> Resp:
-        conn = Resp(node, protocol)
-        made.append(conn)
-        return conn
-
-    yield make
-    for conn in made:
-        conn.close()
+    """clients(protocol=2) -> a Resp connection (closed after the test)."""
+    yield from connections(Resp, node)
 
 
 # -- shapes -------------------------------------------------------------------------
@@ -214,7 +78,7 @@ def test_messages_of_each_kind(clients, protocol):
     sub.expect(msg(b"shard", b"x", protocol, b"smessage"))
     assert pub.call("PUBLISH", "zzz", "x") == 0
     assert pub.call("SPUBLISH", "news", "x") == 0  # shard and plain channels are apart
-    assert sub.nothing_pending()
+    assert sub.quiet()
 
 
 def test_binary_channel_and_payload(clients):
@@ -279,9 +143,9 @@ def test_pubsub_introspection(clients, r2):
     a.send("SSUBSCRIBE", "s1")
     b.send("SUBSCRIBE", "c1")
     b.send("PSUBSCRIBE", "p*")
-    a.take(len(sub_reply(b"subscribe", b"c1", 1)) * 3 + len(sub_reply(b"psubscribe", b"p*", 4)) * 2
+    a.read_exactly(len(sub_reply(b"subscribe", b"c1", 1)) * 3 + len(sub_reply(b"psubscribe", b"p*", 4)) * 2
            + len(sub_reply(b"ssubscribe", b"s1", 1)))
-    b.take(len(sub_reply(b"subscribe", b"c1", 1)) + len(sub_reply(b"psubscribe", b"p*", 2)))
+    b.read_exactly(len(sub_reply(b"subscribe", b"c1", 1)) + len(sub_reply(b"psubscribe", b"p*", 2)))
     assert sorted(r2.execute_command("PUBSUB", "CHANNELS")) == [b"c1", b"c2", b"other"]
     assert sorted(r2.execute_command("PUBSUB", "CHANNELS", "c*")) == [b"c1", b"c2"]
     # NUMSUB is a flat array (names may repeat), in RESP3 too.
@@ -366,12 +230,16 @@ def test_redis_py_pubsub(node, protocol):
 # -- a subscriber that never reads ---------------------------------------------------------
 
 
-def _vm(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError(field)
+def slow_subscriber(node, pub: redis.Redis, channel: str) -> socket.socket:
+    """A socket with a small receive buffer, subscribed to channel, that the
+    test never reads from; returns once the node counts it (seen via pub)."""
+    slow = socket.create_connection((node.host, node.port))
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.sendall(RawConn.encode("SUBSCRIBE", channel))
+    deadline = time.monotonic() + 10
+    while pub.execute_command("PUBSUB", "NUMSUB", channel)[1] != 1:
+        assert time.monotonic() < deadline
+    return slow
 
 
 def test_slow_subscriber_is_disconnected_and_memory_stays_bounded(tmp_path):
@@ -381,14 +249,9 @@ def test_slow_subscriber_is_disconnected_and_memory_stays_bounded(tmp_path):
     below what was published."""
     with start_node(tmp_path) as node:
         pid = node.proc.pid
-        slow = socket.create_connection((node.host, node.port))
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nfeed\r\n")
         pub = node.client()
-        deadline = time.monotonic() + 10
-        while pub.execute_command("PUBSUB", "NUMSUB", "feed")[1] != 1:
-            assert time.monotonic() < deadline
-        baseline = _vm(pid, "VmRSS")
+        slow = slow_subscriber(node, pub, "feed")
+        baseline = proc_status(pid, "VmRSS")
         payload = b"x" * 65536
         published = 0
         pipe = pub.pipeline(transaction=False)
@@ -403,7 +266,7 @@ def test_slow_subscriber_is_disconnected_and_memory_stays_bounded(tmp_path):
         assert published < 100 * 1024 * 1024
         assert pub.execute_command("PUBSUB", "NUMSUB", "feed") == [b"feed", 0]
         assert pub.ping()
-        peak = _vm(pid, "VmHWM")
+        peak = proc_status(pid, "VmHWM")
         # 32 MB of backlog plus what was in flight; nowhere near `published`.
         assert peak - baseline < 80 * 1024 * 1024, (peak - baseline, published)
         assert "closed for overcoming of output buffer limits" in node.log()
@@ -415,13 +278,8 @@ def test_pubsub_limit_is_configurable(tmp_path):
     """A smaller pubsub class limit applies to subscribers only; a normal
     client holding a larger backlog is left alone (normal class: no limit)."""
     with start_node(tmp_path, "--client-output-buffer-limit", "pubsub 1mb 512kb 60") as node:
-        slow = socket.create_connection((node.host, node.port))
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\nf\r\n")
         pub = node.client()
-        deadline = time.monotonic() + 10
-        while pub.execute_command("PUBSUB", "NUMSUB", "f")[1] != 1:
-            assert time.monotonic() < deadline
+        slow = slow_subscriber(node, pub, "f")
         for _ in range(400):
             if pub.publish("f", b"y" * 32768) == 0:
                 break

@@ -9,8 +9,6 @@ a node start their own.
 from __future__ import annotations
 
 import re
-import select
-import socket
 import time
 
 import pytest
@@ -23,105 +21,10 @@ from ringcache.commands import load_all
 from ringcache.commands.registry import COMMANDS, KNOWN_FLAGS
 
 from conftest import start_node
+from support import RawConn, error_text, raw
 
 
 # -- helpers -----------------------------------------------------------------
-
-
-class RawClient:
-    """A socket speaking RESP by hand, to see exact reply bytes."""
-
-    def __init__(self, node, protocol: int = 2) -> None:
-        self.sock = socket.create_connection((node.host, node.port), timeout=5)
-        self.buf = b""
-        if protocol == 3:
-            self.send("HELLO", "3")
-            self.read_until(b"ringcache_version")
-            self.drain()
-
-    def send(self, *args) -> None:
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            arg = arg if isinstance(arg, bytes) else str(arg).encode()
-            parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
-        self.sock.sendall(b"".join(parts))
-
-    def _fill(self) -> bool:
-        data = self.sock.recv(65536)
-        self.buf += data
-        return bool(data)
-
-    def read_until(self, marker: bytes) -> bytes:
-        while marker not in self.buf:
-            if not self._fill():
-                raise AssertionError(f"connection closed waiting for {marker!r}: {self.buf!r}")
-        return self.buf
-
-    def expect(self, data: bytes) -> None:
-        while len(self.buf) < len(data):
-            if not self._fill():
-                break
-        got, self.buf = self.buf[: len(data)], self.buf[len(data):]
-        assert got == data
-
-    def read_bulk_text(self) -> bytes:
-        """One bulk or verbatim reply; returns its payload."""
-        self.read_until(b"\r\n")
-        head, rest = self.buf.split(b"\r\n", 1)
-        assert head[:1] in (b"$", b"="), self.buf
-        size = int(head[1:])
-        while len(rest) < size + 2:
-            self._fill()
-            rest = self.buf.split(b"\r\n", 1)[1]
-        self.buf = rest[size + 2:]
-        return rest[:size]
-
-    def drain(self) -> None:
-        self.buf = b""
-
-    def is_closed(self, timeout: float = 5.0) -> bool:
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    return True
-                self.buf += data
-        except socket.timeout:
-            return False
-        except ConnectionResetError:
-            return True
-
-    def quiet(self, wait: float = 0.1) -> bool:
-        """True if nothing arrives within `wait` seconds."""
-        ready, _, _ = select.select([self.sock], [], [], wait)
-        return not ready
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def r2(node):
-    """A RESP2 client. (Overrides conftest's: redis-py 8 speaks RESP3 unless
-    told otherwise, and these tests check RESP2 reply shapes.)"""
-    client = node.client(protocol=2)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def raw(node):
-    clients = []
-
-    def make(protocol: int = 2) -> RawClient:
-        client = RawClient(node, protocol)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture
@@ -141,10 +44,10 @@ def restore_config(node):
 
 
 def info_text(node, *sections: str) -> str:
-    client = RawClient(node)
+    client = RawConn(node)
     try:
         client.send("INFO", *sections)
-        return client.read_bulk_text().decode()
+        return client.read_text().decode()
     finally:
         client.close()
 
@@ -158,26 +61,9 @@ def parse_info(text: str) -> dict[str, str]:
     return out
 
 
-def call(client, *args):
-    """Send a command and return the reply as parsed by the protocol only
-    (redis-py's per-command callbacks would reshape COMMAND's replies)."""
-    connection = client.connection_pool.get_connection()
-    try:
-        connection.send_command(*args)
-        return connection.read_response()
-    finally:
-        client.connection_pool.release(connection)
-
-
 def as_dict(reply) -> dict:
     """A map reply as a dict, whether it came as a RESP3 map or a flat array."""
     return reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2]))
-
-
-def error_text(fn, *args) -> str:
-    with pytest.raises(redis.ResponseError) as exc:
-        fn(*args)
-    return str(exc.value)
 
 
 # -- INFO --------------------------------------------------------------------
@@ -197,8 +83,8 @@ def test_info_default_text_layout(node):
     assert "cmdstat_" not in text
 
 
-def test_info_is_verbatim_text_in_resp3(raw):
-    client = raw(3)
+def test_info_is_verbatim_text_in_resp3(conn):
+    client = conn(3)
     client.send("INFO", "server")
     head = client.read_until(b"txt:# Server\r\nredis_version:")
     assert re.match(rb"=\d+\r\ntxt:# Server\r\n", head)
@@ -334,14 +220,14 @@ def test_config_set_get_round_trip(r, restore_config):
     assert r.info("server")["hz"] == 15
 
 
-def test_config_get_glob_and_reply_types(node, r, raw):
+def test_config_get_glob_and_reply_types(node, r, conn):
     matched = r.config_get("maxmemory*")
     assert {"maxmemory", "maxmemory-policy", "maxmemory-samples"} <= set(matched)
     assert r.config_get("nosuchparam*") == {}
-    client = raw(3)
+    client = conn(3)
     client.send("CONFIG", "GET", "hz")
     client.expect(b"%1\r\n$2\r\nhz\r\n$2\r\n10\r\n")
-    client2 = raw(2)
+    client2 = conn(2)
     client2.send("CONFIG", "GET", "hz")
     client2.expect(b"*2\r\n$2\r\nhz\r\n$2\r\n10\r\n")
 
@@ -427,13 +313,13 @@ def test_registry_walk_in_process():
 
 
 def test_command_walks_the_whole_table(r):
-    names = [n.decode() if isinstance(n, bytes) else n for n in call(r, "COMMAND", "LIST")]
+    names = [n.decode() if isinstance(n, bytes) else n for n in raw(r, "COMMAND", "LIST")]
     top = [n for n in names if "|" not in n]
-    assert call(r, "COMMAND", "COUNT") == len(top) == len(COMMANDS)
+    assert raw(r, "COMMAND", "COUNT") == len(top) == len(COMMANDS)
     table = r.command()  # redis-py parses the whole reply
     assert set(table) == set(top)
     for name in names:
-        info = call(r, "COMMAND", "INFO", name)
+        info = raw(r, "COMMAND", "INFO", name)
         assert len(info) == 1 and info[0] is not None, name
         entry = info[0]
         assert entry[0] in (name.encode(), name)
@@ -449,24 +335,24 @@ def test_command_walks_the_whole_table(r):
 
 
 def test_command_info_shape_resp2(r2):
-    [get] = call(r2, "COMMAND", "INFO", "get")
+    [get] = raw(r2, "COMMAND", "INFO", "get")
     assert get == [b"get", 2, [b"readonly", b"fast"], 1, 1, 1, [b"@read", b"@string", b"@fast"], [],
                    [[b"flags", [b"RO", b"access"],
                      b"begin_search", [b"type", b"index", b"spec", [b"index", 1]],
                      b"find_keys", [b"type", b"range", b"spec",
                                     [b"lastkey", 0, b"keystep", 1, b"limit", 0]]]],
                    []]
-    [config] = call(r2, "COMMAND", "INFO", "config")
+    [config] = raw(r2, "COMMAND", "INFO", "config")
     assert config[:8] == [b"config", -2, [], 0, 0, 0, [b"@slow"], []]
     subs = {sub[0]: sub for sub in config[9]}
     assert subs[b"config|get"][1] == -3
     assert subs[b"config|get"][2] == [b"admin", b"noscript", b"loading", b"stale"]
     assert subs[b"config|get"][6] == [b"@admin", b"@slow", b"@dangerous"]
-    assert call(r2, "COMMAND", "INFO", "nosuch", "config|get")[0] is None
+    assert raw(r2, "COMMAND", "INFO", "nosuch", "config|get")[0] is None
 
 
-def test_command_info_resp3_uses_sets_and_maps(raw):
-    client = raw(3)
+def test_command_info_resp3_uses_sets_and_maps(conn):
+    client = conn(3)
     client.send("COMMAND", "INFO", "get")
     client.expect(b"*1\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n"
                   b"~3\r\n+@read\r\n+@string\r\n+@fast\r\n~0\r\n*1\r\n%3\r\n$5\r\nflags\r\n"
@@ -476,48 +362,48 @@ def test_command_info_resp3_uses_sets_and_maps(raw):
     client.expect(b"*1\r\n_\r\n")
 
 
-def test_command_no_args_lists_all(r2, raw):
-    client = raw(2)
+def test_command_no_args_lists_all(r2, conn):
+    client = conn(2)
     client.send("COMMAND")
     client.expect(b"*%d\r\n*10\r\n" % len(COMMANDS))
-    assert len(call(r2, "COMMAND", "INFO")) == len(COMMANDS)
+    assert len(raw(r2, "COMMAND", "INFO")) == len(COMMANDS)
 
 
 def test_command_docs(r2, r):
-    docs = call(r2, "COMMAND", "DOCS", "get", "nosuch")
+    docs = raw(r2, "COMMAND", "DOCS", "get", "nosuch")
     assert docs[0] == b"get"
     fields = dict(zip(docs[1][::2], docs[1][1::2]))
     assert fields[b"group"] == b"string" and fields[b"since"] == b"1.0.0"
     assert fields[b"summary"]
-    docs = call(r, "COMMAND", "DOCS", "config")
+    docs = raw(r, "COMMAND", "DOCS", "config")
     docs = docs if isinstance(docs, dict) else {docs[0]: docs[1]}
     config = docs[b"config"]
     config = config if isinstance(config, dict) else dict(zip(config[::2], config[1::2]))
     subs = config[b"subcommands"]
     subs = subs if isinstance(subs, dict) else dict(zip(subs[::2], subs[1::2]))
     assert b"config|get" in subs and b"config|set" in subs
-    everything = call(r2, "COMMAND", "DOCS")
+    everything = raw(r2, "COMMAND", "DOCS")
     assert len(everything) == 2 * len(COMMANDS)
 
 
 def test_command_list_filters(r2):
-    pattern = call(r2, "COMMAND", "LIST", "FILTERBY", "PATTERN", "conf*")
+    pattern = raw(r2, "COMMAND", "LIST", "FILTERBY", "PATTERN", "conf*")
     assert set(pattern) == {b"config", b"config|get", b"config|set", b"config|resetstat",
                             b"config|rewrite", b"config|help"}
-    admin = set(call(r2, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "admin"))
+    admin = set(raw(r2, "COMMAND", "LIST", "FILTERBY", "ACLCAT", "admin"))
     assert {b"config|set", b"client|kill", b"shutdown", b"debug"} <= admin
     assert b"get" not in admin
-    assert b"get" in call(r2, "COMMAND", "LIST", "FILTERBY", "aclcat", "READ")
-    assert call(r2, "COMMAND", "LIST", "FILTERBY", "MODULE", "x") == []
+    assert b"get" in raw(r2, "COMMAND", "LIST", "FILTERBY", "aclcat", "READ")
+    assert raw(r2, "COMMAND", "LIST", "FILTERBY", "MODULE", "x") == []
     assert error_text(r2.execute_command, "COMMAND", "LIST", "FILTERBY", "FOO", "x") == "syntax error"
     assert error_text(r2.execute_command, "COMMAND", "LIST", "x") == "syntax error"
 
 
 def test_command_getkeys(r2):
-    assert call(r2, "COMMAND", "GETKEYS", "SET", "k", "v", "EX", "5") == [b"k"]
-    assert call(r2, "COMMAND", "GETKEYS", "GET", "k") == [b"k"]
-    assert call(r2, "COMMAND", "GETKEYSANDFLAGS", "SET", "k", "v") == [[b"k", [b"RW", b"update"]]]
-    assert call(r2, "COMMAND", "GETKEYSANDFLAGS", "GET", "k") == [[b"k", [b"RO", b"access"]]]
+    assert raw(r2, "COMMAND", "GETKEYS", "SET", "k", "v", "EX", "5") == [b"k"]
+    assert raw(r2, "COMMAND", "GETKEYS", "GET", "k") == [b"k"]
+    assert raw(r2, "COMMAND", "GETKEYSANDFLAGS", "SET", "k", "v") == [[b"k", [b"RW", b"update"]]]
+    assert raw(r2, "COMMAND", "GETKEYSANDFLAGS", "GET", "k") == [[b"k", [b"RO", b"access"]]]
     assert error_text(r2.execute_command, "COMMAND", "GETKEYS", "nosuch", "x") == "Invalid command specified"
     assert error_text(r2.execute_command, "COMMAND", "GETKEYS", "SET", "k") == \
         "Invalid number of arguments specified for command"
@@ -530,7 +416,7 @@ def test_command_getkeys(r2):
 
 
 def test_command_help_and_errors(r2):
-    lines = call(r2, "COMMAND", "HELP")
+    lines = raw(r2, "COMMAND", "HELP")
     assert lines[0] == b"COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     assert b"GETKEYS <full-command>" in lines
     assert error_text(r2.execute_command, "COMMAND", "FOO") == "unknown subcommand 'FOO'. Try COMMAND HELP."
@@ -551,8 +437,8 @@ def test_time_and_lastsave(r2):
     assert error_text(r2.execute_command, "TIME", "x") == "wrong number of arguments for 'time' command"
 
 
-def test_time_reply_types(raw):
-    client = raw(2)
+def test_time_reply_types(conn):
+    client = conn(2)
     client.send("TIME")
     reply = client.read_until(b"\r\n")
     assert reply.startswith(b"*2\r\n$10\r\n")
@@ -569,7 +455,7 @@ def test_slowlog_records_every_command_at_threshold_zero(r, restore_config, node
     r.client_setname("slowpoke")
     r.config_set("slowlog-log-slower-than", 0)
     r.set("key", "value")
-    entries = call(r, "SLOWLOG", "GET")
+    entries = raw(r, "SLOWLOG", "GET")
     r.config_set("slowlog-log-slower-than", -1)
     # Newest first: the CONFIG SET that enabled logging came before SET.
     newest, older = entries[0], entries[1]
@@ -593,7 +479,7 @@ def test_slowlog_limits_and_truncation(r2, restore_config):
     r2.execute_command("ECHO", "x" * 200)
     r2.execute_command("PING", "a" * 130)
     r2.config_set("slowlog-log-slower-than", -1)
-    entries = call(r2, "SLOWLOG", "GET", "10")
+    entries = raw(r2, "SLOWLOG", "GET", "10")
     by_cmd = {entry[3][0]: entry for entry in entries}
     assert by_cmd[b"ECHO"][3] == [b"ECHO", b"x" * 128 + b"... (72 more bytes)"]
     assert by_cmd[b"PING"][3][1].endswith(b"... (2 more bytes)")
@@ -613,7 +499,7 @@ def test_slowlog_many_arguments_are_summarised(r2, restore_config):
         r2.execute_command("ECHO", *range(40))  # wrong arity: never logged
     r2.execute_command("CONFIG", "GET", *[f"p{i}" for i in range(40)])
     r2.config_set("slowlog-log-slower-than", -1)
-    entry = next(e for e in call(r2, "SLOWLOG", "GET", "-1") if e[3][0] == b"CONFIG")
+    entry = next(e for e in raw(r2, "SLOWLOG", "GET", "-1") if e[3][0] == b"CONFIG")
     assert len(entry[3]) == 32 and entry[3][-1] == b"... (11 more arguments)"
 
 
@@ -655,19 +541,19 @@ def test_monitor_streams_commands(node, r2):
     client.close()
 
 
-def test_monitor_raw_line_format(node, raw):
-    watcher = raw(2)
+def test_monitor_raw_line_format(node, conn):
+    watcher = conn(2)
     watcher.send("MONITOR")
     watcher.expect(b"+OK\r\n")
-    writer = raw(2)
+    writer = conn(2)
     writer.send("SET", "a\nb", "\x01\"")
     writer.expect(b"+OK\r\n")
     line = watcher.read_until(b"\r\n")
     assert re.fullmatch(rb'\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "SET" "a\\nb" "\\x01\\""\r\n', line), line
 
 
-def test_monitor_inside_multi_is_refused(raw):
-    client = raw(2)
+def test_monitor_inside_multi_is_refused(conn):
+    client = conn(2)
     client.send("MULTI")
     client.send("MONITOR")
     client.send("EXEC")
@@ -696,20 +582,20 @@ def test_shutdown_exits_cleanly(tmp_path):
     with start_node(tmp_path) as node:
         # No retries: redis-py would otherwise try to reconnect to a node that is gone.
         client = node.client(retry=Retry(NoBackoff(), 0))
-        bystander = RawClient(node)
+        bystander = RawConn(node)
         client.set("k", "v")
         assert client.shutdown(nosave=True) is None  # redis-py: connection closed = success
         assert node.proc.wait(10) == 0
-        assert bystander.is_closed()
+        assert bystander.closed()
         assert "ready to exit" in node.log()
         bystander.close()
 
 
 def test_shutdown_raw_connection_closes_without_reply(tmp_path):
     with start_node(tmp_path) as node:
-        client = RawClient(node)
+        client = RawConn(node)
         client.send("SHUTDOWN")
-        assert client.is_closed()
+        assert client.closed()
         assert client.buf == b""
         assert node.proc.wait(10) == 0
         client.close()
@@ -735,8 +621,8 @@ def test_debug_sleep_error_object(r2):
     assert error_text(r2.execute_command, "DEBUG", "OBJECT", "missing") == "no such key"
 
 
-def test_debug_error_raw_reply(raw):
-    client = raw(2)
+def test_debug_error_raw_reply(conn):
+    client = conn(2)
     client.send("DEBUG", "ERROR", "OOPS a\r\nb")
     client.expect(b"-OOPS a  b\r\n")
 

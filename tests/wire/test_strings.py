@@ -12,33 +12,12 @@ import subprocess
 import pytest
 import redis
 
+from support import advance, error, raw, server_ms
+
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
 NOT_FLOAT = "ERR value is not a valid float"
 SYNTAX = "ERR syntax error"
-
-
-def raw(client: redis.Redis, *args):
-    """The reply as the protocol parser gives it, without redis-py's
-    per-command conversions (so types and texts are the node's own)."""
-    conn = client.connection_pool.get_connection()
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        client.connection_pool.release(conn)
-
-
-def error(client: redis.Redis, *args) -> str:
-    with pytest.raises(redis.ResponseError) as info:
-        raw(client, *args)
-    text = str(info.value)
-    # redis-py strips the "ERR " prefix but keeps other codes (WRONGTYPE).
-    return text if text.startswith("WRONGTYPE") else "ERR " + text
-
-
-def advance(client: redis.Redis, ms: int) -> None:
-    assert raw(client, "DEBUG", "ADVANCE-CLOCK", ms) == b"OK"
 
 
 def make_hash(client: redis.Redis, key: str) -> None:
@@ -128,11 +107,11 @@ def test_getex(r):
     assert 4900 <= r.pttl("k") <= 5000
     assert raw(r, "GETEX", "k", "PERSIST") == b"v"
     assert r.ttl("k") == -1
-    server_ms = _server_ms(r)
-    assert raw(r, "GETEX", "k", "PXAT", server_ms + 60_000) == b"v"
-    assert r.pexpiretime("k") == server_ms + 60_000
-    assert raw(r, "GETEX", "k", "EXAT", server_ms // 1000 + 100) == b"v"
-    assert r.expiretime("k") == server_ms // 1000 + 100
+    now = server_ms(r)
+    assert raw(r, "GETEX", "k", "PXAT", now + 60_000) == b"v"
+    assert r.pexpiretime("k") == now + 60_000
+    assert raw(r, "GETEX", "k", "EXAT", now // 1000 + 100) == b"v"
+    assert r.expiretime("k") == now // 1000 + 100
     assert raw(r, "GETEX", "k", "EXAT", 1) == b"v"  # already past: the key goes
     assert r.exists("k") == 0
     assert raw(r, "GETEX", "missing", "EX", 10) is None
@@ -155,14 +134,6 @@ def test_getex_ttl_runs_out(r):
     r.execute_command("GETEX", "k", "PX", 50)
     advance(r, 50)
     assert r.get("k") is None
-
-
-def _server_ms(client: redis.Redis) -> int:
-    """The node's clock in ms (DEBUG ADVANCE-CLOCK may have moved it)."""
-    client.set("__clock__", "x", px=10_000_000)
-    ms = client.pexpiretime("__clock__") - 10_000_000
-    client.delete("__clock__")
-    return ms
 
 
 # -- APPEND, STRLEN, SETRANGE, GETRANGE ---------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 import redis
 from redis.cache import CacheConfig
 
-from test_pubsub import Resp, sub_reply
+from support import Resp, connections, sub_reply
 
 
 def inval(*keys: bytes) -> bytes:
@@ -24,16 +24,8 @@ FLUSHED = b">2\r\n$10\r\ninvalidate\r\n_\r\n"
 
 @pytest.fixture
 def clients(node):
-    made = []
-
-    def make(protocol: int = 3) -> Resp:
-        conn = Resp(node, protocol)
-        made.append(conn)
-        return conn
-
-    yield make
-    for conn in made:
-        conn.close()
+    """clients(protocol=3) -> a Resp connection (closed after the test)."""
+    yield from connections(Resp, node, protocol=3)
 
 
 def test_default_mode_invalidates_each_read_key_once(clients):
@@ -46,7 +38,7 @@ def test_default_mode_invalidates_each_read_key_once(clients):
     assert writer.call("MSET", "k2", "v", "k3", "v") == b"OK"
     reader.expect(inval(b"k2") + inval(b"k3"))
     assert writer.call("SET", "k1", "again") == b"OK"
-    assert reader.nothing_pending()  # not read since: not tracked any more
+    assert reader.quiet()  # not read since: not tracked any more
     # Writes by the tracking client itself are reported too (after its reply).
     assert reader.call("GET", "k1") == b"again"
     assert reader.call("SET", "k1", "x") == b"OK"
@@ -59,7 +51,7 @@ def test_noloop_skips_own_writes(clients):
     reader.call("GET", "a")
     reader.call("GET", "b")
     assert reader.call("SET", "a", "1") == b"OK"
-    assert reader.nothing_pending()
+    assert reader.quiet()
     writer.call("SET", "b", "1")
     reader.expect(inval(b"b"))
 
@@ -101,7 +93,7 @@ def test_optin_and_optout(clients):
     for key in ("o1", "o2", "o3"):
         writer.call("SET", key, "1")
     reader.expect(inval(b"o2"))
-    assert reader.nothing_pending()
+    assert reader.quiet()
     # In a transaction the choice covers everything up to EXEC.
     reader.call("CLIENT", "CACHING", "YES")
     reader.call("MULTI")
@@ -136,7 +128,7 @@ def test_flush_and_swapdb_send_the_null_invalidation(clients):
     reader.expect(FLUSHED)
     bcast.expect(FLUSHED)
     writer.call("SET", "k", "1")  # the flush emptied the table
-    assert reader.nothing_pending()
+    assert reader.quiet()
 
 
 def test_expiry_invalidates(clients, r2):
@@ -148,7 +140,7 @@ def test_expiry_invalidates(clients, r2):
     assert r2.get("e") is None  # another client's read finds it expired (or the cron did)
     reader.expect(inval(b"e"))
     reader.call("GET", "e")
-    assert reader.nothing_pending()
+    assert reader.quiet()
 
 
 def test_redirect_to_a_resp2_subscriber(clients):

@@ -10,30 +10,15 @@ from __future__ import annotations
 import pytest
 import redis
 
-from test_protocol import RawConn
+from support import RawConn
 
 EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"
 
 
 @pytest.fixture
-def conn(node):
-    conns: list[RawConn] = []
-
-    def make() -> RawConn:
-        c = RawConn(node)
-        conns.append(c)
-        return c
-
-    yield make
-    for c in conns:
-        c.close()
-
-
-@pytest.fixture
-def other(node):
-    client = node.client()
-    yield client
-    client.close()
+def other(r2):
+    """A second client, beside the raw connection under test."""
+    return r2
 
 
 def watched_exec(c: RawConn, *keys: str) -> None:

@@ -1,0 +1,106 @@
+"""Every ringcache.client pattern in one runnable script, with SQLite as the database.
+
+    .venv/bin/python examples/client_patterns.py [redis://127.0.0.1:6379/0]
+
+Works against a ringcache node or redis-server. Uses keys under "example:" and
+deletes them at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import threading
+import time
+
+from ringcache.client import (MISS, AsyncCache, Cache, VersionedNamespace, WriteThrough, cached)
+
+URL = sys.argv[1] if len(sys.argv) > 1 else "redis://127.0.0.1:6379/0"
+
+db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+db.execute("create table users (id integer primary key, name text not null)")
+db.executemany("insert into users values (?, ?)", [(1, "ada"), (2, "grace")])
+db_lock = threading.Lock()
+
+
+def load_user(uid: int) -> dict | None:
+    with db_lock:
+        row = db.execute("select id, name from users where id = ?", (uid,)).fetchone()
+    return None if row is None else {"id": row[0], "name": row[1]}
+
+
+def save_user(key: str, value: dict) -> None:
+    with db_lock:
+        db.execute("insert into users values (?, ?) on conflict(id) do update set name = excluded.name",
+                   (value["id"], value["name"]))
+
+
+def main() -> None:
+    cache = Cache(URL, namespace="example:", default_ttl=300, jitter=0.1, none_ttl=30)
+
+    # 1. cache-aside
+    print("get_or_set:", cache.get_or_set("user:1", lambda: load_user(1), ttl=60))
+    print("get (hit):", cache.get("user:1"), "| absent:", cache.get("user:999"))
+    assert cache.get("user:999") is MISS
+    print("negative caching:", cache.get_or_set("user:999", lambda: load_user(999)), "->",
+          cache.get("user:999"))  # None is cached for none_ttl seconds
+
+    # 2. decorator
+    @cache.cached(ttl=60)
+    def user(uid: int) -> dict | None:
+        return load_user(uid)
+
+    print("decorated:", user(2), user(uid=2), "key:", user.key(2))
+    user.invalidate(2)
+
+    # 3. stampede protection: 50 threads, one load (single flight + lock)
+    calls = []
+
+    def slow_report() -> str:
+        calls.append(1)
+        time.sleep(0.05)
+        return "report"
+
+    threads = [threading.Thread(target=cache.get_or_set, args=("report", slow_report),
+                                kwargs={"stampede": "lock"}) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("50 concurrent readers, loader calls:", len(calls))
+    print("xfetch:", cache.get_or_set("stats", lambda: {"n": 1}, ttl=60, stampede="xfetch"))
+
+    # 4. refresh-ahead for a hot key, refreshed by the cache's background thread
+    cache.register_hot("hot:config", lambda: {"flags": ["a"]}, ttl=10, ahead=0.2)
+
+    # 5. write-through: database first, then cache
+    users = WriteThrough(cache, save_user, ttl=60)
+    users.write("user:1", {"id": 1, "name": "ada lovelace"})
+    print("after write-through:", cache.get("user:1"), load_user(1))
+
+    # 6. versioned namespace: one INCR invalidates all of it
+    reports = VersionedNamespace(cache, "reports")
+    reports.set("q1", [1, 2, 3], ttl=60)
+    reports.bump()
+    print("after bump:", reports.get("q1"))
+
+    # 7. asyncio: the same names, awaited
+    async def async_part() -> None:
+        async with AsyncCache(URL, namespace="example:") as acache:
+            async def load() -> dict | None:
+                await asyncio.sleep(0)
+                return load_user(2)
+            print("async get_or_set:", await acache.get_or_set("user:2", load, ttl=60))
+
+    asyncio.run(async_part())
+
+    print("metrics:", {k: round(v, 3) for k, v in cache.metrics.as_dict().items()})
+    keys = list(cache.client.scan_iter("example:*"))
+    if keys:
+        cache.client.delete(*keys)
+    cache.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -117,15 +117,22 @@ class AsyncCache(CacheBase):
         self.metrics.incr("misses")
         if not self.single_flight:
             return await self._load(full, loader, ttl, mode, stale)  # type: ignore[no-any-return]
-        value, shared = await self._flight.do(full, lambda: self._load(full, loader, ttl, mode, stale))
+        value, shared = await self._flight.do(full, lambda: self._load(full, loader, ttl, mode, stale, True))
         if shared:
             self.metrics.incr("singleflight_shared")
         return value  # type: ignore[no-any-return]
 
     async def _load(self, full: str, loader: Loader, ttl: Any, mode: StampedeMode,
-                    stale: Entry | None) -> Any:
+                    stale: Entry | None, recheck: bool = False) -> Any:
         if mode == "lock":
-            return await self._load_locked(full, loader, ttl, stale)
+            return await self._load_locked(full, loader, ttl, stale)  # re-checks under the lock
+        if recheck:
+            # A single-flight leader: a caller that read the miss just before the
+            # previous flight stored its value would otherwise load a second time.
+            entry = await self._read(full)
+            if entry is not None and entry.fresh(self.clock()) \
+                    and (stale is None or entry.expires_at != stale.expires_at):
+                return entry.value
         return await self._load_store(full, loader, ttl)
 
     async def _load_store(self, full: str, loader: Loader, ttl: Any) -> Any:

@@ -123,15 +123,22 @@ class Cache(CacheBase):
         self.metrics.incr("misses")
         if not self.single_flight:
             return self._load(full, loader, ttl, mode, stale)  # type: ignore[no-any-return]
-        value, shared = self._flight.do(full, lambda: self._load(full, loader, ttl, mode, stale))
+        value, shared = self._flight.do(full, lambda: self._load(full, loader, ttl, mode, stale, True))
         if shared:
             self.metrics.incr("singleflight_shared")
         return value  # type: ignore[no-any-return]
 
     def _load(self, full: str, loader: Callable[[], Any], ttl: Any, mode: StampedeMode,
-              stale: Entry | None) -> Any:
+              stale: Entry | None, recheck: bool = False) -> Any:
         if mode == "lock":
-            return self._load_locked(full, loader, ttl, stale)
+            return self._load_locked(full, loader, ttl, stale)  # re-checks under the lock
+        if recheck:
+            # A single-flight leader: a caller that read the miss just before the
+            # previous flight stored its value would otherwise load a second time.
+            entry = self._read(full)
+            if entry is not None and entry.fresh(self.clock()) \
+                    and (stale is None or entry.expires_at != stale.expires_at):
+                return entry.value
         return self._load_store(full, loader, ttl)
 
     def _load_store(self, full: str, loader: Callable[[], Any], ttl: Any) -> Any:

@@ -157,9 +157,11 @@ def test_waiter_gets_stale_value_while_another_loads(url: str, raw: redis.Redis,
         assert cache.get_or_set("k", lambda: "newer", stampede="lock") == "newer"
 
 
-def test_lock_holder_double_checks_before_loading(url: str, clock) -> None:
-    """A caller that missed, then got the lock after another process stored the
-    value, returns the stored value instead of loading again."""
+@pytest.mark.parametrize("mode", ["lock", None])
+def test_loader_double_checks_before_loading(url: str, clock, mode) -> None:
+    """A caller that missed, then got the lock (or led the single flight) after
+    another process or flight stored the value, returns the stored value instead
+    of loading again."""
     with Cache(url, clock=clock, jitter=0) as cache, Cache(url, clock=clock, jitter=0) as other:
         stored = threading.Event()
 
@@ -179,7 +181,7 @@ def test_lock_holder_double_checks_before_loading(url: str, clock) -> None:
             return entry
 
         cache._read = read_then_other_stores  # type: ignore[method-assign]
-        assert cache.get_or_set("k", Hook(), stampede="lock") == "loaded-by-other"
+        assert cache.get_or_set("k", Hook(), stampede=mode) == "loaded-by-other"
         assert stored.is_set() and cache.metrics.as_dict()["loads"] == 0
 
 

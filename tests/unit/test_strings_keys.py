@@ -646,6 +646,8 @@ def test_keys(n):
     assert sorted(n("keys", "**")) == [b"other", b"user:1", b"user:2"]  # not the empty key
     n("pexpire", "other", 10)
     n.advance(10)
+    assert sorted(n("keys", "*")) == [b"", b"other", b"user:1", b"user:2"]  # lives until now > expiry
+    n.advance(1)
     assert sorted(n("keys", "*")) == [b"", b"user:1", b"user:2"]
 
 

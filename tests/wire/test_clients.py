@@ -15,7 +15,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from conftest import ROOT, spawn, start_node, wait_ready
+from nodes import ROOT, spawn, start_node, wait_ready
 from support import RawConn
 
 NOAUTH = b"-NOAUTH Authentication required.\r\n"

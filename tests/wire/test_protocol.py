@@ -17,7 +17,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from conftest import start_node
+from nodes import start_node
 from support import RawConn, proc_status
 
 

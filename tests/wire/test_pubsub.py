@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from conftest import start_node
+from nodes import start_node
 from support import RawConn, Resp, connections, proc_status, sub_reply
 
 

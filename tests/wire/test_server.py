@@ -20,7 +20,7 @@ from ringcache import REDIS_VERSION
 from ringcache.commands import load_all
 from ringcache.commands.registry import COMMANDS, KNOWN_FLAGS
 
-from conftest import start_node
+from nodes import start_node
 from support import RawConn, error_text, raw
 
 

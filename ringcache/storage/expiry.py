@@ -51,13 +51,22 @@ def active_expire_cycle(db: Keyspace, budget_s: float, effort: int = 1) -> int:
     expired_total = 0
     while True:
         sampled = expired = 0
+        ttl_sum = 0.0
         for _ in range(min(per_round, len(expires))):
-            key, did_expire = db.sample_expiring(now)
+            key, ttl = db.sample_expiring(now)
             if key is None:
                 break
             sampled += 1
-            expired += did_expire
+            if ttl < 0:
+                expired += 1
+            else:
+                ttl_sum += ttl
         expired_total += expired
+        if sampled > expired:
+            # INFO keyspace avg_ttl: Redis's running estimate, each round's
+            # average weighing 2 %.
+            average = ttl_sum / (sampled - expired)
+            db.avg_ttl = average if not db.avg_ttl else db.avg_ttl * 0.98 + average * 0.02
         if sampled == 0:
             return expired_total
         db.stats.expired_stale_perc = expired / sampled

@@ -208,10 +208,11 @@ class Keyspace:
         if self.on_expired is not None:
             self.on_expired(self, key)
 
-    def sample_expiring(self, now_ms: float) -> tuple[bytes | None, bool]:
+    def sample_expiring(self, now_ms: float) -> tuple[bytes | None, float]:
         """Pick a random key with a TTL; expire it if due.
 
-        Returns (key or None if there is none, whether it expired)."""
+        Returns (key or None if there is none, its remaining TTL in ms;
+        negative when it expired)."""
         pool = self.expiry_pool
         expires = self.expires
         while pool:
@@ -226,9 +227,9 @@ class Keyspace:
                 self._expire(key)
                 pool[i] = pool[-1]
                 pool.pop()
-                return key, True
-            return key, False
-        return None, False
+                return key, when - now_ms
+            return key, when - now_ms
+        return None, 0.0
 
     # -- whole-database operations ----------------------------------------
 

@@ -147,3 +147,15 @@ def test_expiry_pool_released_when_no_ttl_is_left():
     assert not db.expires
     active_expire_cycle(db, BUDGET)
     assert db.expiry_pool == []  # no dead key kept alive
+
+
+def test_cycle_estimates_the_average_ttl():
+    db, clock = make(200, 0)  # TTLs of 10 s, 101 ms of which have passed
+    assert db.avg_ttl == 0  # no cycle yet
+    active_expire_cycle(db, BUDGET)
+    assert db.avg_ttl == pytest.approx(10_000 - 101)
+    clock.advance(5_000)
+    for _ in range(50):
+        active_expire_cycle(db, BUDGET)
+    # A running estimate (each round weighs 2 %): moving towards 4,899 ms.
+    assert 4_899 < db.avg_ttl < 9_899

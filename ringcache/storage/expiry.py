@@ -42,6 +42,7 @@ def active_expire_cycle(db: Keyspace, budget_s: float, effort: int = 1) -> int:
     if len(db.expiry_pool) > 2 * len(expires) + 64:
         db.expiry_pool = list(expires)
     if not expires:
+        db.avg_ttl = 0.0
         return 0
     extra = effort - 1  # active-expire-effort 1..10, as Redis's 0..9
     per_round = KEYS_PER_ROUND + KEYS_PER_ROUND // 4 * extra

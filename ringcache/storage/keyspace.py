@@ -248,6 +248,7 @@ class Keyspace:
         self.expires = {}
         self.slots.clear()
         self.expiry_pool = []
+        self.avg_ttl = 0.0
         self.dirty += 1
 
     def swap_contents(self, other: "Keyspace") -> None:
@@ -255,7 +256,7 @@ class Keyspace:
         key present in either database before the swap has changed."""
         changed = [(db, key) for db in (self, other) for key in db.watchers
                    if self.lookup(key) is not None or other.lookup(key) is not None]
-        for name in ("data", "expires", "slots", "expiry_pool"):
+        for name in ("data", "expires", "slots", "expiry_pool", "avg_ttl"):
             mine, theirs = getattr(self, name), getattr(other, name)
             setattr(self, name, theirs)
             setattr(other, name, mine)

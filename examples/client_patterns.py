@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 
-from ringcache.client import (MISS, AsyncCache, Cache, VersionedNamespace, WriteThrough, cached)
+from ringcache.client import MISS, AsyncCache, Cache, NearCache, VersionedNamespace, WriteThrough
+from ringcache.client.near_cache import wait_for
 
 URL = sys.argv[1] if len(sys.argv) > 1 else "redis://127.0.0.1:6379/0"
 
@@ -85,7 +86,15 @@ def main() -> None:
     reports.bump()
     print("after bump:", reports.get("q1"))
 
-    # 7. asyncio: the same names, awaited
+    # 7. near cache (L1) kept fresh by CLIENT TRACKING: another client's write evicts it
+    with NearCache(cache, max_entries=1000, ttl=5) as near, Cache(URL, namespace="example:") as other:
+        other.set("flag", "on")
+        near.get("flag"); near.get("flag")                 # the second read is served from L1
+        other.set("flag", "off")
+        wait_for(lambda: "flag" not in near)
+        print("near cache after another client's write:", near.get("flag"), near.stats()["hit_ratio"])
+
+    # 8. asyncio: the same names, awaited
     async def async_part() -> None:
         async with AsyncCache(URL, namespace="example:") as acache:
             async def load() -> dict | None:

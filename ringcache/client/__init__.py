@@ -12,10 +12,11 @@ from .cache import Cache
 from .decorator import cached
 from .keys import UnrenderableArgument
 from .metrics import Metrics
+from .near_cache import AsyncNearCache, NearCache
 from .serializers import SerializationError, Serializer
 from .versioned import AsyncVersionedNamespace, VersionedNamespace
 from .write_through import AsyncWriteThrough, CacheWriteError, WriteThrough
 
 __all__ = ["MISS", "DEFAULT", "Cache", "AsyncCache", "cached", "UnrenderableArgument", "Metrics",
-           "SerializationError", "Serializer", "WriteThrough", "AsyncWriteThrough", "CacheWriteError",
+           "SerializationError", "Serializer", "NearCache", "AsyncNearCache", "WriteThrough", "AsyncWriteThrough", "CacheWriteError",
            "VersionedNamespace", "AsyncVersionedNamespace"]

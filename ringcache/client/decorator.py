@@ -62,7 +62,10 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
 
             async def async_refresh(*args: Any, **kwargs: Any) -> Any:
                 value = await fn(*args, **kwargs)
-                await cache.set(make_key(*args, **kwargs), value, ttl)
+                if cache.should_cache(value):
+                    await cache.set(make_key(*args, **kwargs), value, ttl)
+                else:  # as get_or_set: a None result is not cached without none_ttl
+                    await cache.delete(make_key(*args, **kwargs))
                 return value
 
             wrapper: Any = async_wrapper
@@ -78,7 +81,10 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
 
             def sync_refresh(*args: Any, **kwargs: Any) -> Any:
                 value = fn(*args, **kwargs)
-                cache.set(make_key(*args, **kwargs), value, ttl)
+                if cache.should_cache(value):
+                    cache.set(make_key(*args, **kwargs), value, ttl)
+                else:  # as get_or_set: a None result is not cached without none_ttl
+                    cache.delete(make_key(*args, **kwargs))
                 return value
 
             wrapper = sync_wrapper

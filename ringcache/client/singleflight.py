@@ -81,7 +81,7 @@ class AsyncSingleFlight:
                 fut.cancel()
             else:
                 fut.set_exception(exc)
-            fut.exception() if not fut.cancelled() else None  # mark retrieved: no "never retrieved" warning
+                fut.exception()  # mark it retrieved: no "never retrieved" warning without waiters
             raise
         else:
             fut.set_result(value)

@@ -96,6 +96,8 @@ def test_decorator_caches_invalidates_and_refreshes(url: str, raw: redis.Redis, 
 
         assert user(9) is None and user(9) is None  # None is not cached by default
         assert calls[-2:] == [9, 9]
+        cache.set(user.key(3), "stale")
+        assert user.refresh(3) is None and not raw.exists("t:" + user.key(3))
 
 
 def test_decorator_custom_key_and_ignore(url: str) -> None:

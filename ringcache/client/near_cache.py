@@ -1,0 +1,513 @@
+"""Near cache (L1): an in-process copy of hot entries, kept fresh by the server.
+
+Theory of operation. The L1 is an LRU dict bounded by entries and by bytes (the
+size of the stored envelopes), each entry also bounded by a short TTL (by the
+cache's clock) and by the entry's own soft expiry. Freshness comes from CLIENT
+TRACKING in RESP2 redirect mode, which works on redis-server and on a ringcache
+node alike:
+
+* a *listener* connection S asks ``CLIENT ID`` and SUBSCRIBEs to
+  ``__redis__:invalidate``; a background thread owned by the NearCache (a task
+  owned by the AsyncNearCache) reads it;
+* a *reader* connection C runs ``CLIENT TRACKING ON REDIRECT <S's id>`` (plus
+  ``BCAST PREFIX <namespace>`` in broadcast mode) and performs every read that
+  fills the L1, so the server remembers the keys this process holds;
+* when any client modifies such a key, the server publishes its name to S and
+  the listener drops it from the L1. A null message (FLUSHALL/FLUSHDB) empties it.
+
+Default mode tracks exactly the keys read (server memory per key); BCAST tracks
+every key under the namespace prefix (no server memory per key, more messages).
+
+Failure handling. If S drops, invalidations may have been lost: the whole L1 is
+flushed, reads bypass it (``connected`` is False) until S is back and a new C
+tracks with the new redirect id. A read racing with an invalidation of the same
+key is not inserted (an invalidation sequence number is compared before and
+after the read), so a value read just before a write cannot outlive it in L1.
+The remaining window is the invalidation's flight time (sub-millisecond on one
+host, see benchmarks/RESULTS.md, "invalidation latency").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable
+
+import redis
+
+from ._base import log
+from ._core import DEFAULT, MISS, Entry, StampedeMode
+from .aio import AsyncCache
+from .cache import Cache
+
+CHANNEL = b"__redis__:invalidate"
+
+
+class _L1Base:
+    """The L1 itself (no I/O): LRU bounded by entries, bytes and TTL; the
+    invalidation sequence number; counters. Shared by the sync and async caches."""
+
+    def __init__(self, cache: Any, max_entries: int, max_bytes: int, ttl: float, bcast: bool,
+                 reconnect_delay: float) -> None:
+        if max_entries <= 0 or max_bytes <= 0 or ttl <= 0:
+            raise ValueError("max_entries, max_bytes and ttl must be positive")
+        self.cache = cache
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.bcast = bcast
+        self.reconnect_delay = reconnect_delay
+        self._l1: OrderedDict[str, tuple[Entry, float, int]] = OrderedDict()  # key -> entry, until, size
+        self._bytes = 0
+        self._lock = threading.Lock()          # guards _l1, _bytes, _seq, counters (never held across I/O)
+        self._seq = 0                          # bumped by every invalidation
+        self._stats = {"l1_hits": 0, "l1_misses": 0, "invalidations": 0, "flushes": 0,
+                       "evictions": 0, "reconnects": 0}
+        self._listener_id = 0
+
+    def _tracking_args(self, listener_id: int) -> list[Any]:
+        args: list[Any] = ["CLIENT", "TRACKING", "ON", "REDIRECT", listener_id]
+        if self.bcast:
+            args += ["BCAST", "PREFIX", self.cache.namespace] if self.cache.namespace else ["BCAST"]
+        return args
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        # RESP2 on these two connections whatever the client uses (redis-py 8
+        # defaults to RESP3, where invalidations would arrive as pushes instead).
+        return {**self.cache.client.connection_pool.connection_kwargs, "protocol": 2}
+
+    def _on_message(self, message: Any) -> None:
+        if not isinstance(message, list) or len(message) < 3 or message[0] != b"message":
+            return
+        keys = message[2]
+        if keys is None:  # FLUSHALL / FLUSHDB
+            self.flush()
+            return
+        with self._lock:
+            self._seq += 1
+            for raw in keys:
+                key = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else str(raw)
+                self._stats["invalidations"] += 1
+                self._drop(key)
+
+    def _count(self, name: str) -> int:
+        """Increment a counter; returns the invalidation sequence number."""
+        with self._lock:
+            self._stats[name] += 1
+            return self._seq
+
+    def _forget(self, keys: tuple[str | bytes, ...]) -> None:
+        with self._lock:
+            self._seq += 1
+            for key in keys:
+                self._drop(self.cache.full_key(key))
+
+    # -- L1 ----------------------------------------------------------------------------
+    def _drop(self, full: str) -> None:
+        item = self._l1.pop(full, None)
+        if item is not None:
+            self._bytes -= item[2]
+
+    def flush(self) -> None:
+        with self._lock:
+            self._seq += 1
+            self._l1.clear()
+            self._bytes = 0
+            self._stats["flushes"] += 1
+
+    def _l1_get(self, full: str, now: float) -> Entry | None:
+        with self._lock:
+            item = self._l1.get(full)
+            if item is None:
+                return None
+            entry, until, _ = item
+            if now >= until or not entry.fresh(now):
+                self._drop(full)
+                return None
+            self._l1.move_to_end(full)
+            return entry
+
+    def _l1_put(self, full: str, entry: Entry, size: int, seq: int, now: float) -> None:
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if seq != self._seq:
+                return  # an invalidation arrived during the read: the value may be old
+            self._drop(full)
+            until = now + self.ttl
+            if entry.expires_at:
+                until = min(until, entry.expires_at)
+            self._l1[full] = (entry, until, size)
+            self._bytes += size
+            while len(self._l1) > self.max_entries or self._bytes > self.max_bytes:
+                _, (_, _, dropped) = self._l1.popitem(last=False)
+                self._bytes -= dropped
+                self._stats["evictions"] += 1
+
+    def __contains__(self, key: str | bytes) -> bool:
+        """Whether key is held in L1 now (fresh or not): for tests and debugging."""
+        with self._lock:
+            return self.cache.full_key(key) in self._l1
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._l1)
+
+    def stats(self) -> dict[str, float]:
+        with self._lock:
+            out: dict[str, float] = dict(self._stats)
+            out["entries"] = len(self._l1)
+            out["bytes"] = self._bytes
+        reads = out["l1_hits"] + out["l1_misses"]
+        out["hit_ratio"] = out["l1_hits"] / reads if reads else 0.0
+        return out
+
+
+class NearCache(_L1Base):
+    """An L1 in front of a :class:`Cache`: ``NearCache(cache, max_entries=..., ttl=...)``.
+
+    ``get`` and ``get_or_set`` serve from L1 when they can; writes go to the
+    server (and drop the local copy). Call :meth:`close` (or use ``with``) to stop
+    the listener thread; the underlying cache is not closed.
+    """
+
+    def __init__(self, cache: Cache, *, max_entries: int = 10_000, max_bytes: int = 64 << 20,
+                 ttl: float = 5.0, bcast: bool = False, reconnect_delay: float = 0.1) -> None:
+        super().__init__(cache, max_entries, max_bytes, ttl, bcast, reconnect_delay)
+        self._reader_lock = threading.Lock()   # one read at a time on the tracked connection
+        self._listener: Any = None
+        self._reader: Any = None
+        self._connected = threading.Event()
+        self._stop = threading.Event()
+        self._connect()
+        self._thread = threading.Thread(target=self._listen, daemon=True, name="ringcache-near-cache")
+        self._thread.start()
+
+    # -- connections -------------------------------------------------------------------
+    def _new_connection(self) -> Any:
+        conn = self.cache.client.connection_pool.connection_class(**self._connection_kwargs())
+        conn.connect()
+        return conn
+
+    def _connect(self) -> None:
+        listener = self._new_connection()
+        listener.send_command("CLIENT", "ID")
+        listener_id = int(listener.read_response())
+        listener.send_command("SUBSCRIBE", CHANNEL)
+        listener.read_response()  # [subscribe, channel, 1]
+        reader = self._new_reader(listener_id)
+        with self._reader_lock:
+            self._listener, self._reader, self._listener_id = listener, reader, listener_id
+        self._connected.set()
+
+    def _new_reader(self, listener_id: int) -> Any:
+        reader = self._new_connection()
+        reader.send_command(*self._tracking_args(listener_id))
+        reader.read_response()
+        return reader
+
+    def _disconnect(self) -> None:
+        self._connected.clear()
+        with self._reader_lock:
+            for conn in (self._listener, self._reader):
+                if conn is not None:
+                    try:
+                        conn.disconnect()
+                    except Exception:  # pragma: no cover - closing a dead socket
+                        pass
+            self._listener = self._reader = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            listener = self._listener
+            try:
+                if listener is None:
+                    raise redis.ConnectionError("not connected")
+                if not listener.can_read(timeout=0.05):
+                    continue
+                message = listener.read_response()
+            except (redis.RedisError, OSError):
+                if self._stop.is_set():
+                    return
+                # Invalidations may have been lost: nothing in L1 can be trusted.
+                log.warning("near cache: invalidation connection lost; flushing L1 and reconnecting")
+                self._disconnect()
+                self.flush()
+                while not self._stop.wait(self.reconnect_delay):
+                    try:
+                        self._connect()
+                        with self._lock:
+                            self._stats["reconnects"] += 1
+                        break
+                    except (redis.RedisError, OSError):
+                        continue
+                continue
+            self._on_message(message)
+
+    def _tracked_read(self, full: str) -> tuple[Entry | None, int] | None:
+        """(entry, size) read through the tracked connection; None if not connected."""
+        with self._reader_lock:
+            if not self._connected.is_set() or self._listener is None:
+                return None  # the listener thread is reconnecting: bypass L1
+            if self._reader is None:
+                try:
+                    self._reader = self._new_reader(self._listener_id)
+                except (redis.RedisError, OSError):
+                    return None
+            reader = self._reader
+            try:
+                if getattr(reader, "_sock", True) is None:
+                    # redis-py would silently reconnect a closed connection, and
+                    # the new one would not be tracked: treat it as lost instead.
+                    raise redis.ConnectionError("tracked connection closed")
+                reader.send_command("GET", full)
+                data = reader.read_response()
+            except (redis.RedisError, OSError):
+                # The server forgets a closed connection's tracked keys: no more
+                # invalidations will come for what L1 holds. Flush; the next read
+                # opens a new tracked connection.
+                log.warning("near cache: tracked connection lost; flushing L1")
+                try:
+                    reader.disconnect()
+                except Exception:  # pragma: no cover
+                    pass
+                self._reader = None
+                self.flush()
+                return None
+        if data is None:
+            return None, 0
+        return self.cache.unpack(full, data), len(data)
+
+    def get(self, key: str | bytes, default: Any = MISS) -> Any:
+        full = self.cache.full_key(key)
+        now = self.cache.clock()
+        entry = self._l1_get(full, now)
+        if entry is not None:
+            self._count("l1_hits")
+            return entry.value
+        seq = self._count("l1_misses")
+        result = self._tracked_read(full)
+        if result is None:  # disconnected: bypass L1
+            return self.cache.get(key, default)
+        entry, size = result
+        if entry is None or not entry.fresh(now):
+            self.cache.metrics.incr("misses")
+            return default
+        self.cache.metrics.incr("hits")
+        self._l1_put(full, entry, size, seq, now)
+        return entry.value
+
+    def get_or_set(self, key: str | bytes, loader: Callable[[], Any], ttl: float | None | Any = DEFAULT,
+                   *, stampede: StampedeMode | Any = DEFAULT) -> Any:
+        value = self.get(key)
+        if value is not MISS:
+            return value
+        # Loaded values reach L1 on the next read, through the tracked connection.
+        return self.cache.get_or_set(key, loader, ttl, stampede=stampede)
+
+    def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
+        self._forget((key,))
+        self.cache.set(key, value, ttl)
+
+    def delete(self, *keys: str | bytes) -> int:
+        self._forget(keys)
+        return self.cache.delete(*keys)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._disconnect()
+        self.flush()
+
+    def __enter__(self) -> "NearCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll predicate until true or timeout (helper for examples and tests)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+class AsyncNearCache(_L1Base):
+    """The asyncio near cache: the same methods as :class:`NearCache`, awaited.
+
+    ``async with AsyncNearCache(acache) as near`` (or ``await near.start()``)
+    opens the two connections and starts the listener task, owned by the near
+    cache and stopped by :meth:`aclose`. Before start() and while reconnecting,
+    reads bypass the L1.
+    """
+
+    def __init__(self, cache: AsyncCache, *, max_entries: int = 10_000, max_bytes: int = 64 << 20,
+                 ttl: float = 5.0, bcast: bool = False, reconnect_delay: float = 0.1) -> None:
+        super().__init__(cache, max_entries, max_bytes, ttl, bcast, reconnect_delay)
+        self.cache: AsyncCache = cache
+        self._listener: Any = None
+        self._reader: Any = None
+        self._reader_lock: asyncio.Lock | None = None
+        self._connected = False
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        self._reader_lock = asyncio.Lock()
+        await self._connect()
+        self._task = asyncio.get_running_loop().create_task(self._listen(), name="ringcache-near-cache")
+
+    async def _new_connection(self) -> Any:
+        conn = self.cache.client.connection_pool.connection_class(**self._connection_kwargs())
+        await conn.connect()
+        return conn
+
+    async def _new_reader(self, listener_id: int) -> Any:
+        reader = await self._new_connection()
+        await reader.send_command(*self._tracking_args(listener_id))
+        await reader.read_response()
+        return reader
+
+    async def _connect(self) -> None:
+        listener = await self._new_connection()
+        await listener.send_command("CLIENT", "ID")
+        listener_id = int(await listener.read_response())
+        await listener.send_command("SUBSCRIBE", CHANNEL)
+        await listener.read_response()
+        reader = await self._new_reader(listener_id)
+        self._listener, self._reader, self._listener_id = listener, reader, listener_id
+        self._connected = True
+
+    async def _disconnect(self) -> None:
+        self._connected = False
+        for conn in (self._listener, self._reader):
+            if conn is not None:
+                try:
+                    await conn.disconnect()
+                except Exception:  # pragma: no cover - closing a dead socket
+                    pass
+        self._listener = self._reader = None
+
+    async def _listen(self) -> None:
+        while not self._closing:
+            try:
+                message = await self._listener.read_response()
+            except (redis.RedisError, OSError, AttributeError):
+                if self._closing:
+                    return
+                log.warning("near cache: invalidation connection lost; flushing L1 and reconnecting")
+                await self._disconnect()
+                self.flush()
+                while not self._closing:
+                    await asyncio.sleep(self.reconnect_delay)
+                    try:
+                        await self._connect()
+                        self._count("reconnects")
+                        break
+                    except (redis.RedisError, OSError):
+                        continue
+                continue
+            self._on_message(message)
+
+    async def _tracked_read(self, full: str) -> tuple[Entry | None, int] | None:
+        if self._reader_lock is None:
+            return None
+        async with self._reader_lock:
+            if not self._connected:
+                return None
+            if self._reader is None:
+                try:
+                    self._reader = await self._new_reader(self._listener_id)
+                except (redis.RedisError, OSError):
+                    return None
+            reader = self._reader
+            try:
+                if not reader.is_connected:
+                    raise redis.ConnectionError("tracked connection closed")  # see NearCache
+                await reader.send_command("GET", full)
+                data = await reader.read_response()
+            except (redis.RedisError, OSError):
+                log.warning("near cache: tracked connection lost; flushing L1")
+                try:
+                    await reader.disconnect()
+                except Exception:  # pragma: no cover
+                    pass
+                self._reader = None
+                self.flush()
+                return None
+        if data is None:
+            return None, 0
+        return self.cache.unpack(full, data), len(data)
+
+    async def get(self, key: str | bytes, default: Any = MISS) -> Any:
+        full = self.cache.full_key(key)
+        now = self.cache.clock()
+        entry = self._l1_get(full, now)
+        if entry is not None:
+            self._count("l1_hits")
+            return entry.value
+        seq = self._count("l1_misses")
+        result = await self._tracked_read(full)
+        if result is None:
+            return await self.cache.get(key, default)
+        entry, size = result
+        if entry is None or not entry.fresh(now):
+            self.cache.metrics.incr("misses")
+            return default
+        self.cache.metrics.incr("hits")
+        self._l1_put(full, entry, size, seq, now)
+        return entry.value
+
+    async def get_or_set(self, key: str | bytes, loader: Callable[[], Any], ttl: float | None | Any = DEFAULT,
+                         *, stampede: StampedeMode | Any = DEFAULT) -> Any:
+        value = await self.get(key)
+        if value is not MISS:
+            return value
+        return await self.cache.get_or_set(key, loader, ttl, stampede=stampede)
+
+    async def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
+        self._forget((key,))
+        await self.cache.set(key, value, ttl)
+
+    async def delete(self, *keys: str | bytes) -> int:
+        self._forget(keys)
+        return await self.cache.delete(*keys)
+
+    async def aclose(self) -> None:
+        """Stop the listener task (by closing its connection, not by cancelling it
+        mid-read) and empty the L1; the underlying cache is not closed."""
+        self._closing = True
+        task, self._task = self._task, None
+        await self._disconnect()
+        if task is not None:
+            done, _ = await asyncio.wait([task], timeout=2.0)
+            if not done:
+                task.cancel()
+                await asyncio.wait([task])
+        self.flush()
+
+    close = aclose
+
+    async def __aenter__(self) -> "AsyncNearCache":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -194,9 +194,11 @@ class Connection:
             if sent == len(data):
                 return
             self.loop.add_writer(self.fd, self.on_writable)
-            data = data[sent:]
-        self.out_pending.append(memoryview(data))
-        self.out_pending_size += len(data)
+        else:
+            sent = 0
+        view = memoryview(data)[sent:]  # no copy of what the kernel did not take
+        self.out_pending.append(view)
+        self.out_pending_size += len(view)
         if self.out_pending_size > OUTPUT_HIGH_WATER:
             self._pause_reading()
         limits = self.server.output_limits

@@ -81,9 +81,9 @@ def _status_set(session: Any, items: Iterable[str]) -> Raw:
 
 
 def _bulk_set(session: Any, items: Iterable[str]) -> Raw:
-    items = [_bytes(item) for item in items]
+    values = [_bytes(item) for item in items]
     head = b"~%d\r\n" if session.protocol == 3 else b"*%d\r\n"
-    return Raw(head % len(items) + b"".join(b"$%d\r\n%b\r\n" % (len(i), i) for i in items))
+    return Raw(head % len(values) + b"".join(b"$%d\r\n%b\r\n" % (len(v), v) for v in values))
 
 
 def all_specs() -> Iterable[CommandSpec]:

@@ -474,7 +474,8 @@ class CarefulParser:
         reader = hiredis.Reader()
         reader.feed(b"*%d\r\n" % count)
         with memoryview(self._buf) as view:
-            reader.feed(view[self._pos : self._pos + BATCH_WINDOW])
+            # (hiredis takes any buffer; its stub says bytes: no copy wanted)
+            reader.feed(view[self._pos : self._pos + BATCH_WINDOW])  # type: ignore[arg-type]
         try:
             batch = reader.gets()
             if batch is False or batch.__class__ is not list:

@@ -143,7 +143,10 @@ class PubSubHub:
     def _next_turn(self) -> None:
         """First turn: let the loop poll once more before the flush (see the
         module docstring)."""
-        self.schedule(self.flush)
+        if self.schedule is None:
+            self.flush()
+        else:
+            self.schedule(self.flush)
 
     def flush(self) -> None:
         """Send every session its queued pushes, one write each."""

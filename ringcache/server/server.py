@@ -32,6 +32,8 @@ from .dispatch import Dispatcher
 from .session import Session
 
 if TYPE_CHECKING:
+    from ..pubsub.hub import PubSubHub
+    from ..pubsub.tracking import Tracking
     from .connection import Connection
 
 log = logging.getLogger("ringcache")
@@ -88,6 +90,9 @@ class Server:
         self.disconnect_hooks: list[Callable[[Session], None]] = []
         self.pubsub_output_limits: tuple[int, int, int] | None = None
         # Sets self.pubsub (the hub), self.tracking, self.notify_flags.
+        self.pubsub: PubSubHub
+        self.tracking: Tracking
+        self.notify_flags: int
         pubsub.install(self)
         # --- end pubsub ---
         self._listeners: list[socket.socket] = []

@@ -202,7 +202,7 @@ class Connection:
         if self.out_pending_size > OUTPUT_HIGH_WATER:
             self._pause_reading()
         limits = self.server.output_limits
-        if self.session.subscriptions:  # [pubsub] a subscriber: the pubsub class limits
+        if self.session.subscriptions:  # a subscriber: the pubsub class limits
             limits = self.server.pubsub_output_limits
         if limits is not None:
             self._check_output_limits(*limits)

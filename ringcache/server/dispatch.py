@@ -75,7 +75,7 @@ class Dispatcher:
         self.total_errors = 0
         self.monitors = server.monitors  # the same set, read on every call
         self.table = fast_table()
-        # [pubsub/tracking] True while any client has CLIENT TRACKING on
+        # True while any client has CLIENT TRACKING on
         # (set by pubsub.tracking): the one test the command path pays for it.
         self.tracking_active = False
 
@@ -122,7 +122,7 @@ class Dispatcher:
         append = out.append
         table = self.table
         monitors = self.monitors
-        # [pubsub/tracking] Only the slow path (CLIENT TRACKING has
+        # Only the slow path (CLIENT TRACKING has
         # subcommands) can turn tracking on: read again after it.
         tracking = self.tracking_active
         threshold = self.slowlog_threshold
@@ -137,7 +137,7 @@ class Dispatcher:
                     or ((len(argv) != spec.arity) if spec.arity > 0 else (len(argv) < -spec.arity))):
                 reply = self.execute(session, argv)
                 previous = clock()
-                tracking = self.tracking_active  # [pubsub/tracking]
+                tracking = self.tracking_active
             else:
                 db = session.db
                 dirty_before = db.dirty
@@ -152,7 +152,7 @@ class Dispatcher:
                 spec.time_s += elapsed
                 if elapsed > threshold:
                     self._slowlog_add(session, spec, argv, elapsed)
-                if tracking:  # [pubsub/tracking] invalidate writes, remember reads
+                if tracking:  # client tracking: invalidate writes, remember reads
                     self.server.tracking.after_command(session, spec, argv, db.dirty != dirty_before)
                 if monitors:
                     self.server.feed_monitors(session, argv, spec)
@@ -190,7 +190,7 @@ class Dispatcher:
         argc = len(argv)
         if (argc != arity) if arity > 0 else (argc < -arity):
             return self._reject(session, errors.wrong_arity(spec.name), spec)
-        # [hook for commands/server.py] `and argc > 1`: COMMAND (arity -1) runs
+        # `and argc > 1`: COMMAND (arity -1) runs
         # its container handler when called without a subcommand.
         if spec.subcommands and argc > 1:
             sub = spec.subcommands.get(argv[1].lower())
@@ -258,7 +258,7 @@ class Dispatcher:
         spec.time_s += elapsed
         if elapsed > self.slowlog_threshold:
             self._slowlog_add(session, spec, argv, elapsed)
-        if self.tracking_active:  # [pubsub/tracking] invalidate writes, remember reads
+        if self.tracking_active:  # client tracking: invalidate writes, remember reads
             self.server.tracking.after_command(session, spec, argv, db.dirty != dirty_before)
         if self.monitors:
             self.server.feed_monitors(session, argv, spec)

@@ -79,11 +79,10 @@ class Server:
         self.output_limits: tuple[int, int, int] | None = None
         self.port = 0
         self.run_id = os.urandom(20).hex()
-        # --- hook for commands/server.py: DEBUG SET-ACTIVE-EXPIRE 0|1 ---
+        # DEBUG SET-ACTIVE-EXPIRE 0|1
         self.active_expire_enabled = True
-        # --- end hook ---
         self.dispatcher = Dispatcher(self)
-        # --- pub/sub, keyspace notifications, client tracking (pubsub/) ---
+        # Pub/sub, keyspace notifications, client tracking (pubsub/).
         # Callbacks run by RESET (commands/connection.py) and by
         # remove_client, with the session: client state kept elsewhere.
         self.reset_hooks: list[Callable[[Session], None]] = []
@@ -94,7 +93,6 @@ class Server:
         self.tracking: Tracking
         self.notify_flags: int
         pubsub.install(self)
-        # --- end pubsub ---
         self._listeners: list[socket.socket] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connections: set["Connection"] = set()
@@ -111,7 +109,7 @@ class Server:
         db = self.dbs[index]
         if db is None:
             db = self.dbs[index] = Keyspace(index, self.clock, self.stats)
-            pubsub.attach_database(self, db)  # [pubsub] notification/tracking hooks
+            pubsub.attach_database(self, db)  # notification/tracking hooks
         return db
 
     def live_dbs(self) -> list[Keyspace]:
@@ -142,7 +140,7 @@ class Server:
         self.connections.discard(session.connection)
         self.monitors.discard(session)
         session.unwatch_all()
-        for hook in self.disconnect_hooks:  # [pubsub] subscriptions, tracking
+        for hook in self.disconnect_hooks:  # subscriptions, tracking
             hook(session)
 
     def feed_monitors(self, session: Session, argv: list, spec: Any) -> None:
@@ -202,7 +200,7 @@ class Server:
         self.limits.query_buffer_limit = self.config["client-query-buffer-limit"]
         normal = _output_limit(self.config["client-output-buffer-limit"], "normal")
         self.output_limits = normal if normal and any(normal) else None
-        # [pubsub] subscribed clients are in the pubsub class (connection.write)
+        # subscribed clients are in the pubsub class (connection.write)
         limits = _output_limit(self.config["client-output-buffer-limit"], "pubsub")
         self.pubsub_output_limits = limits if limits and any(limits) else None
 
@@ -265,10 +263,9 @@ class Server:
         effort = self.config["active-expire-effort"]
         dbs = self.live_dbs()
         budget = cycle_budget_seconds(hz, effort) / max(len(dbs), 1)
-        # --- hook for commands/server.py: DEBUG SET-ACTIVE-EXPIRE 0 stops the active cycle ---
+        # DEBUG SET-ACTIVE-EXPIRE 0 stops the active cycle
         if not self.active_expire_enabled:
             dbs = []
-        # --- end hook ---
         for db in dbs:
             active_expire_cycle(db, budget, effort)
         if self.pause_end and time.monotonic() >= self.pause_end:

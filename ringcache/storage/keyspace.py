@@ -65,7 +65,7 @@ class Keyspace:
         "dirty",
         "watchers",
         "avg_ttl",
-        # [pubsub] keyspace notifications and client tracking (pubsub/):
+        # keyspace notifications and client tracking (pubsub/):
         # set by the server (pubsub.notifications.sync_databases); 0 / None
         # when nothing listens, so each costs one slot test where it is read.
         "notify_flags",  # effective notify-keyspace-events bits, tested by write commands

@@ -32,7 +32,6 @@ from typing import Any, Callable, TypeVar
 
 import redis
 
-from . import _core
 from ._base import CacheBase, HotKey, log
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from .singleflight import SingleFlight

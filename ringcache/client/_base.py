@@ -116,6 +116,23 @@ class CacheBase:
     def early(self, entry: Entry, now: float, mode: StampedeMode, beta: float | None) -> bool:
         return mode == "xfetch" and _core.xfetch_due(entry, now, beta or self.beta, self.rand)
 
+    def classify(self, entry: Entry | None, mode: StampedeMode,
+                 beta: float | None) -> tuple[bool, Entry | None]:
+        """What get_or_set does with what it read: (hit, stale). A hit is a fresh
+        entry XFetch does not pick for early recomputation; anything else is a
+        miss, and a present entry is kept as the stale value. Counts both."""
+        stale: Entry | None = None
+        if entry is not None:
+            now = self.clock()
+            if entry.fresh(now):
+                if not self.early(entry, now, mode, beta):
+                    self.metrics.incr("hits")
+                    return True, entry
+                self.metrics.incr("early_recomputes")
+            stale = entry
+        self.metrics.incr("misses")
+        return False, stale
+
     def hot_due(self, hot: HotKey, entry: Entry | None, now: float) -> bool:
         return entry is None or (entry.expires_at != 0.0 and entry.expires_at - now <= hot.ahead)
 

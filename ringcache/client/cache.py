@@ -110,16 +110,9 @@ class Cache(CacheBase):
         full = self.full_key(key)
         mode = self.mode(stampede)
         entry = self._read(full)
-        now = self.clock()
-        stale: Entry | None = None
-        if entry is not None:
-            if entry.fresh(now):
-                if not self.early(entry, now, mode, beta):
-                    self.metrics.incr("hits")
-                    return entry.value  # type: ignore[no-any-return]
-                self.metrics.incr("early_recomputes")
-            stale = entry
-        self.metrics.incr("misses")
+        hit, stale = self.classify(entry, mode, beta)
+        if hit:
+            return entry.value  # type: ignore[union-attr,no-any-return]
         if not self.single_flight:
             return self._load(full, loader, ttl, mode, stale)  # type: ignore[no-any-return]
         value, shared = self._flight.do(full, lambda: self._load(full, loader, ttl, mode, stale, True))

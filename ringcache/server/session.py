@@ -54,6 +54,12 @@ class Session:
         self.no_touch = False
         self.monitor = False
         self.closing = False  # QUIT, CLIENT KILL: close once this batch's replies are out
+        # Propagation (append-only file, replicas): a write command whose effect
+        # is not fixed by its arguments (SPOP, EXPIRE with a relative time, a
+        # blocking pop, INCRBYFLOAT) sets this to the argv lists that reproduce
+        # its effect; None means "propagate the command as it came". The
+        # dispatcher reads it after the command and resets it.
+        self.propagate: list[list[bytes]] | None = None
         self.gated = not self.authenticated
         self.connection: Any = None  # the server.connection.Connection, if any
         # Set by the connection: push bytes to this client asynchronously.

@@ -1,0 +1,48 @@
+"""The contract between blocking commands and the dispatcher.
+
+A blocking command (BLPOP, BLMOVE, BZPOPMIN, BZMPOP, ...) that finds nothing
+to serve returns `BlockOn(keys, timeout)` instead of a reply. The dispatcher
+(server/blocking.py) then parks the client: it reads no more of its commands,
+and once one of `keys` in the client's database is changed by another
+command (after that command, or after the EXEC that contained it), it runs
+the same argv again, clients blocked on one key served first come, first
+served. When `timeout` seconds pass (0 = forever) the client gets a null
+array. Inside MULTI/EXEC (and in scripts) a command never blocks: the
+dispatcher answers a BlockOn there with the timeout reply at once, as Redis.
+
+Handlers only ever build the sentinel; they know nothing of sockets or timers.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..protocol.errors import CommandError
+
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+TIMEOUT_OUT_OF_RANGE = "ERR timeout is out of range"
+
+
+class BlockOn:
+    __slots__ = ("keys", "timeout")
+
+    def __init__(self, keys: list[bytes], timeout: float) -> None:
+        self.keys = keys
+        self.timeout = timeout  # seconds; 0 = wait forever
+
+
+def parse_timeout(arg: bytes) -> float:
+    """A blocking command's timeout in seconds, as Redis's
+    getTimeoutFromObjectOrReply reads it (a float with sub-second precision)."""
+    try:
+        value = float(arg)
+    except ValueError:
+        raise CommandError(TIMEOUT_NOT_FLOAT) from None
+    if math.isnan(value) or math.isinf(value) or b"_" in arg or arg[:1].isspace() or arg[-1:].isspace():
+        raise CommandError(TIMEOUT_NOT_FLOAT)
+    if value < 0:
+        raise CommandError(TIMEOUT_NEGATIVE)
+    if value * 1000 > 2**63 - 1:
+        raise CommandError(TIMEOUT_OUT_OF_RANGE)
+    return value

@@ -7,8 +7,20 @@ and once one of `keys` in the client's database is changed by another
 command (after that command, or after the EXEC that contained it), it runs
 the same argv again, clients blocked on one key served first come, first
 served. When `timeout` seconds pass (0 = forever) the client gets a null
-array. Inside MULTI/EXEC (and in scripts) a command never blocks: the
-dispatcher answers a BlockOn there with the timeout reply at once, as Redis.
+array (Redis 7.4's replyToBlockedClientTimedOut, for BLMOVE too). Inside
+MULTI/EXEC (and in scripts) a command never blocks: the dispatcher answers
+a BlockOn there with its `deny_reply` at once (a null array, but a null
+bulk for BLMOVE/BRPOPLPUSH, as Redis).
+
+`wants` is the class of value the command can serve from (a deque for the
+list commands, ZSet for the sorted-set ones): a waiting key is only ready
+when it holds that type, so a key overwritten with another type keeps its
+clients waiting, as Redis 7.2+ (which matches the blocked type, not the
+command). None: any value makes the key ready.
+
+The served re-run is an ordinary call of the handler: it sets
+`session.propagate` (BLPOP -> LPOP ...) exactly as when it served at once.
+See server/blocking.py for the queues, timers and bounds.
 
 Handlers only ever build the sentinel; they know nothing of sockets or timers.
 """
@@ -17,7 +29,10 @@ from __future__ import annotations
 
 import math
 
+from typing import Any
+
 from ..protocol.errors import CommandError
+from ..protocol.resp import NULL_ARRAY
 
 TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
@@ -25,11 +40,14 @@ TIMEOUT_OUT_OF_RANGE = "ERR timeout is out of range"
 
 
 class BlockOn:
-    __slots__ = ("keys", "timeout")
+    __slots__ = ("keys", "timeout", "wants", "deny_reply")
 
-    def __init__(self, keys: list[bytes], timeout: float) -> None:
+    def __init__(self, keys: list[bytes], timeout: float, wants: type | None = None,
+                 deny_reply: Any = NULL_ARRAY) -> None:
         self.keys = keys
         self.timeout = timeout  # seconds; 0 = wait forever
+        self.wants = wants  # the value class that can serve (deque, ZSet), None = any
+        self.deny_reply = deny_reply  # the reply where blocking is not allowed (MULTI)
 
 
 def parse_timeout(arg: bytes) -> float:

@@ -230,13 +230,13 @@ def _clients_section(server: Any) -> list[tuple[str, Any]]:
         ("maxclients", server.config["maxclients"]),
         ("client_recent_max_input_buffer", max_in),
         ("client_recent_max_output_buffer", max_out),
-        ("blocked_clients", 0),  # no blocking commands yet
+        ("blocked_clients", server.blocking.clients),
         ("tracking_clients", info_fields(server).get("tracking_clients", 0)),
         ("pubsub_clients", sum(1 for s in sessions if s.subscriptions)),
         ("watching_clients", sum(1 for s in sessions if s.watched)),
         ("clients_in_timeout_table", 0),
         ("total_watched_keys", sum(len(db.watchers) for db in server.live_dbs())),
-        ("total_blocking_keys", 0),
+        ("total_blocking_keys", server.blocking.blocking_keys()),
         ("total_blocking_keys_on_nokey", 0),
     ]
 
@@ -556,6 +556,8 @@ def _flags(session: Any, tracking: str = "") -> str:
         flags += "P"
     if session.multi is not None:
         flags += "x"
+    if session.blocked is not None:  # waiting in BLPOP & co (server/blocking.py)
+        flags += "b"
     flags += tracking  # t, R, B (client tracking, pubsub.tracking)
     if session.dirty_cas:
         flags += "d"
@@ -747,6 +749,22 @@ def client_kill(session: Any, argv: list) -> Any:
     return len(victims)
 
 
+@subcommand(CLIENT, "unblock", -3, _ADMIN, acl=_CONN_ADMIN_ACL, since="5.0.0",
+      summary="Unblocks a client blocked by a blocking command from a different connection.",
+      complexity="O(log N) where N is the number of client connections")
+def client_unblock(session: Any, argv: list) -> Any:
+    if len(argv) > 4:
+        raise CommandError(errors.subcommand_syntax(argv[1], "client"))
+    client_id = parse_int(argv[2])
+    error = False
+    if len(argv) == 4:
+        reason = argv[3].lower()
+        if reason not in (b"timeout", b"error"):
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = reason == b"error"
+    return int(session.server.blocking.unblock(client_id, error))
+
+
 @subcommand(CLIENT, "pause", -3, _ADMIN, acl=_CONN_ADMIN_ACL, since="3.0.0",
       summary="Suspends commands processing.", complexity="O(1)")
 def client_pause(session: Any, argv: list) -> Any:
@@ -864,6 +882,8 @@ _CLIENT_HELP = (
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
     "    * LIB-VER: the client lib version.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
     "         [OPTIN] [OPTOUT] [NOLOOP]",
     "    Control server assisted client side caching.",

@@ -24,6 +24,12 @@ Flow control, so that a client cannot make the node hold unbounded memory:
 
 While the server is paused (CLIENT PAUSE) commands that must wait are kept in
 `pending`, in order, and run when the pause ends.
+
+While the client is blocked (BLPOP ..., `session.blocked`, server/blocking.py)
+the same queue holds what it pipelined after the blocking command; reading
+goes on, so that a hang-up is seen and the client leaves the queues at once,
+and the queued input is bounded by client-query-buffer-limit. Once served
+(or timed out) `resume_unblocked` runs the queue.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
+from ..commands._blocking import BlockOn
 from ..protocol.errors import CommandError, ProtocolError
 from ..protocol.parser import RequestReader
 from ..protocol.resp import encode2
@@ -61,6 +68,7 @@ class Connection:
         self.closed = False
         self.reading = False
         self.soft_limit_since = 0.0
+        self.blocked_input = 0  # bytes read while blocked (bounded: on_readable)
         try:
             peer = sock.getpeername()
             local = sock.getsockname()
@@ -112,6 +120,14 @@ class Connection:
             self.close()
             return
         session = self.session
+        if session.blocked is not None:
+            # Blocked: input waits in `pending`, within the query buffer limit.
+            self.blocked_input += len(data)
+            if self.blocked_input > self.server.limits.query_buffer_limit:
+                log.warning("Closing client that reached max query buffer length while blocked: "
+                            "id=%d addr=%s", session.id, session.addr)
+                self.close()
+                return
         self.reader.authenticated = session.authenticated
         try:
             commands = self.reader.feed(data)
@@ -125,7 +141,7 @@ class Connection:
         if not commands:
             return
         session.last_interaction = time.monotonic()
-        if self.pending or self.server.pause_end:
+        if self.pending or self.server.pause_end or session.blocked is not None:
             self.pending.extend(commands)
             self.run_pending()
             return
@@ -134,6 +150,10 @@ class Connection:
             self.write(replies)
         if session.closing:
             self.close()
+        elif session.blocked is not None:
+            # A blocking command parked the client: the rest of the batch
+            # waits for it to be served; reading goes on (see the header).
+            self.pending.extend(commands[done:])
         elif done < len(commands):
             # The replies filled the output budget: the rest waits for the
             # client to read (on_writable resumes it).
@@ -151,7 +171,8 @@ class Connection:
         server = self.server
         out: list = []
         size = 0
-        while self.pending and not self.closed:
+        ready = server.blocking.ready
+        while self.pending and not self.closed and session.blocked is None:
             argv = self.pending[0]
             if server.must_wait(session, argv):
                 server.wait_for_unpause(self)
@@ -159,17 +180,32 @@ class Connection:
             if size + self.out_pending_size > OUTPUT_HIGH_WATER:
                 break  # on_writable calls us again once the client drained
             self.pending.popleft()
+            reply = server.dispatcher.execute(session, argv)
+            if reply.__class__ is BlockOn:
+                server.blocking.block(session, argv, reply)
+                break
             first = len(out)
-            session.encode(out, server.dispatcher.execute(session, argv))
+            session.encode(out, reply)
             size += sum(map(len, out[first:]))
+            if ready:  # serve clients blocked on keys this command changed
+                server.blocking.serve()
             if session.closing:
                 break
         self._flush(out)
-        # Queued commands hold the client's place: read no more until they ran.
-        if self.pending:
+        # Queued commands hold the client's place: read no more until they
+        # ran -- unless the client is blocked: then reading goes on so that a
+        # hang-up is seen (on_readable bounds what it queues meanwhile).
+        if self.pending and session.blocked is None:
             self._pause_reading()
         elif self.out_pending_size <= OUTPUT_HIGH_WATER:
             self._resume_reading()
+
+    def resume_unblocked(self) -> None:
+        """The blocked command was answered (server/blocking.py): run what the
+        client pipelined after it, on a loop turn of its own."""
+        self.blocked_input = 0
+        if not self.closed and self.session.blocked is None:
+            self.run_pending()
 
     def _flush(self, out: list) -> None:
         if out and not self.closed:

@@ -11,6 +11,9 @@ processCommand order:
   4. call(): run the handler, time it, count it (INFO commandstats), log it
      if slow (SLOWLOG), feed MONITOR. Changes are counted and WATCHes failed
      by the keyspace itself (Keyspace.modified), key by key.
+  5. blocking commands (server/blocking.py): a handler's BlockOn parks the
+     client and ends its batch; after each top-level command (so after EXEC,
+     not inside it) the clients waiting on keys it changed are served.
 
 The hot path, a plain client running a plain command, is inlined in
 execute_batch: a table lookup, an arity test, one flag test, the call, one
@@ -25,6 +28,7 @@ from collections import deque
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+from ..commands._blocking import BlockOn
 from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
 from ..protocol.errors import CommandError
@@ -130,6 +134,9 @@ class Dispatcher:
         previous = clock()
         size_out = 0
         done = 0
+        # Keys blocked clients wait on that changed (server/blocking.py): the
+        # same deque for the node's life, one truthiness test per command.
+        ready = self.server.blocking.ready
         for argv in commands:
             done += 1
             spec = table.get(argv[0])
@@ -171,11 +178,16 @@ class Dispatcher:
                 append(reply)
             elif reply is None:
                 append(session.null)
+            elif klass is BlockOn:  # parked: its later commands wait (the connection keeps them)
+                self.server.blocking.block(session, argv, reply)
+                break
             else:
                 first = len(out)
                 session.encode(out, reply)  # (not cached: HELLO may switch it)
                 for i in range(first, len(out)):
                     size_out += len(out[i])
+            if ready:  # serve clients blocked on keys this command changed
+                self.server.blocking.serve()
             if session.closing or size_out > reply_budget:
                 break
         return b"".join(out), done
@@ -230,6 +242,8 @@ class Dispatcher:
             session.multi.append((spec, argv))
             return QUEUED
         reply = self.call(session, spec, argv)
+        if reply.__class__ is BlockOn:  # parked: CLIENT REPLY applies to the later reply
+            return reply
         if session.reply_mode != "on":
             return self._quiet(session, spec, reply)
         return reply
@@ -290,7 +304,10 @@ class Dispatcher:
         session.update_gate()
         replies = []
         for spec, argv in queued:
-            replies.append(self.call(session, spec, argv))
+            reply = self.call(session, spec, argv)
+            if reply.__class__ is BlockOn:  # never blocks inside MULTI (Redis: CLIENT_DENY_BLOCKING)
+                reply = reply.deny_reply
+            replies.append(reply)
         session.reset_multi()
         return replies
 

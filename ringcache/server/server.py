@@ -28,6 +28,7 @@ from ..protocol.parser import Limits
 from ..storage.clock import Clock
 from ..storage.expiry import active_expire_cycle, cycle_budget_seconds
 from ..storage.keyspace import Keyspace, KeyspaceStats
+from .blocking import Blocking
 from .dispatch import Dispatcher
 from .session import Session
 
@@ -88,6 +89,8 @@ class Server:
         self.reset_hooks: list[Callable[[Session], None]] = []
         self.disconnect_hooks: list[Callable[[Session], None]] = []
         self.pubsub_output_limits: tuple[int, int, int] | None = None
+        # Clients blocked on keys (BLPOP, BZPOPMIN ...): server/blocking.py.
+        self.blocking = Blocking(self)
         # Sets self.pubsub (the hub), self.tracking, self.notify_flags.
         self.pubsub: PubSubHub
         self.tracking: Tracking

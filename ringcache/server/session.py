@@ -54,6 +54,9 @@ class Session:
         self.no_touch = False
         self.monitor = False
         self.closing = False  # QUIT, CLIENT KILL: close once this batch's replies are out
+        # The server.blocking.Blocked record while a blocking command waits
+        # (BLPOP ...): the connection runs none of this client's commands.
+        self.blocked: Any = None
         # Propagation (append-only file, replicas): a write command whose effect
         # is not fixed by its arguments (SPOP, EXPIRE with a relative time, a
         # blocking pop, INCRBYFLOAT) sets this to the argv lists that reproduce

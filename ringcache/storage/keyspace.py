@@ -72,6 +72,10 @@ class Keyspace:
         "on_new",  # callback(db, key) when a key is created ("new" events)
         "on_expired",  # callback(db, key) after a key expired (lazily or actively)
         "on_keymiss",  # callback(db, key) when a read finds no key ("keymiss" events)
+        # blocking commands (server/blocking.py): key -> {Blocked record: None},
+        # first come first served; empty unless a client waits on a key here.
+        "blocked",
+        "on_ready",  # callback(db, key) when a key somebody waits on changed
     )
 
     def __init__(self, index: int, clock: Clock, stats: KeyspaceStats) -> None:
@@ -90,6 +94,8 @@ class Keyspace:
         self.on_new: Callable[[Keyspace, bytes], None] | None = None
         self.on_expired: Callable[[Keyspace, bytes], None] | None = None
         self.on_keymiss: Callable[[Keyspace, bytes], None] | None = None
+        self.blocked: dict[bytes, dict] = {}
+        self.on_ready: Callable[[Keyspace, bytes], None] | None = None
 
     # -- lookups -----------------------------------------------------------
 
@@ -264,6 +270,13 @@ class Keyspace:
         other.dirty += 1
         for db, key in changed:
             db.touch(key)
+        # Blocked clients stay with their database number (as Redis): those
+        # whose key exists after the swap are served.
+        for db in (self, other):
+            if db.blocked:
+                for key in list(db.blocked):
+                    if db.lookup(key) is not None:
+                        db.on_ready(db, key)  # type: ignore[misc]
 
     def keys(self) -> Iterator[bytes]:
         """All keys, including expired ones not yet reclaimed (callers check)."""
@@ -294,6 +307,8 @@ class Keyspace:
         self.dirty += 1
         if self.watchers:
             self.touch(key)
+        if self.blocked and key in self.blocked:  # wake blocked clients (after the command)
+            self.on_ready(self, key)  # type: ignore[misc]
 
     def touch(self, key: bytes) -> None:
         """signalModifiedKey: fail the transactions of sessions watching key."""

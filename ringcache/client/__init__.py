@@ -2,7 +2,7 @@
 
 Entry points: :class:`Cache` (sync) and :class:`AsyncCache` (asyncio), built from
 a URL or an existing redis-py client, with the same method names; the
-:func:`cached` decorator; :class:`WriteThrough`; :class:`VersionedNamespace`.
+:func:`cached` decorator; :class:`WriteThrough`; :class:`WriteBehind`; :class:`VersionedNamespace`.
 See docs/client.md for each pattern, how it fails, and which to choose.
 """
 
@@ -15,8 +15,10 @@ from .metrics import Metrics
 from .near_cache import AsyncNearCache, NearCache
 from .serializers import SerializationError, Serializer
 from .versioned import AsyncVersionedNamespace, VersionedNamespace
+from .write_behind import AsyncWriteBehind, DeadLetter, WriteBehind, WriteBehindFull
 from .write_through import AsyncWriteThrough, CacheWriteError, WriteThrough
 
 __all__ = ["MISS", "DEFAULT", "Cache", "AsyncCache", "cached", "UnrenderableArgument", "Metrics",
            "SerializationError", "Serializer", "NearCache", "AsyncNearCache", "WriteThrough", "AsyncWriteThrough", "CacheWriteError",
-           "VersionedNamespace", "AsyncVersionedNamespace"]
+           "VersionedNamespace", "AsyncVersionedNamespace", "WriteBehind", "AsyncWriteBehind",
+           "WriteBehindFull", "DeadLetter"]

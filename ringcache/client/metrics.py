@@ -1,33 +1,67 @@
 """Counters kept by a cache, readable as a dict (and by prometheus_client if installed).
 
 Counters are updated under a lock: the sync cache is used from many threads and
-``+=`` on an attribute is not atomic across threads.
+``+=`` on an attribute is not atomic across threads. Gauges (write-behind queue
+depth) are not counted but read when a snapshot is taken: a component registers a
+callable under a name, and the snapshot sums the callables of each name (two
+write-behind queues on one cache report their total depth).
+
+Groups: the cache's reads (``hits``/``misses``, ``hit_ratio``), the near cache's
+L1 (``l1_hits``/``l1_misses``, ``l1_hit_ratio``, ``l1_invalidations``,
+``l1_flushes``), write-behind (``wb_*``) and hot keys (``hot_*``).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 FIELDS = ("hits", "misses", "stale_hits", "loads", "load_errors", "load_time", "stampede_waits",
-          "lock_timeouts", "early_recomputes", "refreshes", "errors", "singleflight_shared")
+          "lock_timeouts", "early_recomputes", "refreshes", "errors", "singleflight_shared",
+          # near cache (L1)
+          "l1_hits", "l1_misses", "l1_invalidations", "l1_flushes",
+          # write-behind: writes accepted, rows delivered to the database, batches, failed
+          # database calls, retries, writes moved to the dead-letter list, writers blocked
+          # by a full queue
+          "wb_writes", "wb_flushed", "wb_batches", "wb_failures", "wb_retries", "wb_dead_letters",
+          "wb_backpressure_waits",
+          # hot keys: promotions to replicated, reads served by a copy
+          "hot_promotions", "hot_demotions", "hot_copy_reads")
+GAUGES = ("wb_queue_depth",)
 
 
 class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: dict[str, float] = {name: 0 for name in FIELDS}
+        self._gauges: dict[str, list[Callable[[], float]]] = {name: [] for name in GAUGES}
 
     def incr(self, name: str, amount: float = 1) -> None:
         with self._lock:
             self._values[name] += amount
 
+    def add_gauge(self, name: str, read: Callable[[], float]) -> None:
+        with self._lock:
+            self._gauges.setdefault(name, []).append(read)
+
+    def remove_gauge(self, name: str, read: Callable[[], float]) -> None:
+        with self._lock:
+            readers = self._gauges.get(name, [])
+            if read in readers:
+                readers.remove(read)
+
     def as_dict(self) -> dict[str, float]:
-        """A snapshot; ``hit_ratio`` is hits / (hits + misses), 0.0 before any read."""
+        """A snapshot; ``hit_ratio`` is hits / (hits + misses), ``l1_hit_ratio`` the
+        same for the near cache, 0.0 before any read."""
         with self._lock:
             out = dict(self._values)
+            gauges = {name: list(readers) for name, readers in self._gauges.items()}
+        for name, readers in gauges.items():
+            out[name] = sum(read() for read in readers)
         reads = out["hits"] + out["misses"]
         out["hit_ratio"] = out["hits"] / reads if reads else 0.0
+        l1_reads = out["l1_hits"] + out["l1_misses"]
+        out["l1_hit_ratio"] = out["l1_hits"] / l1_reads if l1_reads else 0.0
         return out
 
     def reset(self) -> None:

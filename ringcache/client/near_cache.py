@@ -43,6 +43,8 @@ from .aio import AsyncCache
 from .cache import Cache
 
 CHANNEL = b"__redis__:invalidate"
+# near-cache counters also kept in cache.metrics, under these names
+_FOLDED = {"l1_hits": "l1_hits", "l1_misses": "l1_misses"}
 
 
 class _L1Base:
@@ -91,9 +93,12 @@ class _L1Base:
                 key = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else str(raw)
                 self._stats["invalidations"] += 1
                 self._drop(key)
+        self.cache.metrics.incr("l1_invalidations", len(keys))
 
     def _count(self, name: str) -> int:
         """Increment a counter; returns the invalidation sequence number."""
+        if name in _FOLDED:
+            self.cache.metrics.incr(_FOLDED[name])  # the cache's metrics carry the L1's too
         with self._lock:
             self._stats[name] += 1
             return self._seq
@@ -116,6 +121,7 @@ class _L1Base:
             self._l1.clear()
             self._bytes = 0
             self._stats["flushes"] += 1
+        self.cache.metrics.incr("l1_flushes")
 
     def _l1_get(self, full: str, now: float) -> Entry | None:
         with self._lock:

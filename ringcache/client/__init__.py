@@ -2,7 +2,7 @@
 
 Entry points: :class:`Cache` (sync) and :class:`AsyncCache` (asyncio), built from
 a URL or an existing redis-py client, with the same method names; the
-:func:`cached` decorator; :class:`WriteThrough`; :class:`WriteBehind`; :class:`VersionedNamespace`.
+:func:`cached` decorator; :class:`WriteThrough`; :class:`WriteBehind`; :class:`HotKeys`; :class:`VersionedNamespace`.
 See docs/client.md for each pattern, how it fails, and which to choose.
 """
 
@@ -10,6 +10,7 @@ from ._core import MISS, DEFAULT
 from .aio import AsyncCache
 from .cache import Cache
 from .decorator import cached
+from .hot_keys import AsyncHotKeys, HotKeyDetector, HotKeys, TopK
 from .keys import UnrenderableArgument
 from .metrics import Metrics
 from .near_cache import AsyncNearCache, NearCache
@@ -21,4 +22,4 @@ from .write_through import AsyncWriteThrough, CacheWriteError, WriteThrough
 __all__ = ["MISS", "DEFAULT", "Cache", "AsyncCache", "cached", "UnrenderableArgument", "Metrics",
            "SerializationError", "Serializer", "NearCache", "AsyncNearCache", "WriteThrough", "AsyncWriteThrough", "CacheWriteError",
            "VersionedNamespace", "AsyncVersionedNamespace", "WriteBehind", "AsyncWriteBehind",
-           "WriteBehindFull", "DeadLetter"]
+           "WriteBehindFull", "DeadLetter", "HotKeys", "AsyncHotKeys", "HotKeyDetector", "TopK"]

@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 
-from ringcache.client import MISS, AsyncCache, Cache, NearCache, VersionedNamespace, WriteThrough
+from ringcache.client import (MISS, AsyncCache, AsyncWriteBehind, Cache, HotKeyDetector, HotKeys, NearCache,
+                              VersionedNamespace, WriteBehind, WriteThrough)
 from ringcache.client.near_cache import wait_for
 
 URL = sys.argv[1] if len(sys.argv) > 1 else "redis://127.0.0.1:6379/0"
@@ -22,6 +23,7 @@ URL = sys.argv[1] if len(sys.argv) > 1 else "redis://127.0.0.1:6379/0"
 db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
 db.execute("create table users (id integer primary key, name text not null)")
 db.executemany("insert into users values (?, ?)", [(1, "ada"), (2, "grace")])
+db.execute("create table stock (sku text primary key, qty integer not null check (qty >= 0))")
 db_lock = threading.Lock()
 
 
@@ -35,6 +37,24 @@ def save_user(key: str, value: dict) -> None:
     with db_lock:
         db.execute("insert into users values (?, ?) on conflict(id) do update set name = excluded.name",
                    (value["id"], value["name"]))
+
+
+def save_stock(items: list[tuple[str, int]]) -> None:
+    """The write-behind writer: one call per batch, an idempotent upsert."""
+    with db_lock:
+        db.execute("begin")
+        try:
+            db.executemany("insert into stock values (?, ?) on conflict(sku) do update set qty = excluded.qty",
+                           items)
+            db.execute("commit")
+        except BaseException:
+            db.execute("rollback")
+            raise
+
+
+def stock_rows() -> dict[str, int]:
+    with db_lock:
+        return dict(db.execute("select sku, qty from stock order by sku").fetchall())
 
 
 def main() -> None:
@@ -94,18 +114,42 @@ def main() -> None:
         wait_for(lambda: "flag" not in near)
         print("near cache after another client's write:", near.get("flag"), near.stats()["hit_ratio"])
 
-    # 8. asyncio: the same names, awaited
+    # 8. write-behind: the cache at once, SQLite in batches; coalesced; bad rows dead-lettered
+    with WriteBehind(cache, save_stock, writer_id="example", max_batch=50, max_delay=0.5,
+                     max_attempts=2, backoff=(0.001, 0.001)) as stock:
+        for qty in (10, 9, 8):
+            stock.write("apple", qty)                       # three writes, one database row
+        stock.write("pear", 3)
+        stock.write("broken", -1)                           # the CHECK constraint refuses it
+        print("write-behind, cache now:", cache.get("apple"), "| pending keys:", stock.pending)
+        stock.flush()
+        print("write-behind, database after flush:", stock_rows())
+        print("dead letters:", [(d.key, d.value) for d in stock.dead_letters()])
+        stock.clear_dead()
+
+    # 9. hot keys: 4 copies on 4 slots, found by the top-k sketch
+    hot = HotKeys(cache, copies=4, auto=True, detector=HotKeyDetector(window=200, threshold=0.05))
+    hot.set("home", "<html>")
+    for i in range(400):
+        hot.get("home" if i % 3 == 0 else f"page:{i}")
+    print("hot keys replicated:", hot.replicated(), "copy reads:", cache.metrics.as_dict()["hot_copy_reads"] > 0)
+    hot.unreplicate("home")
+
+    # 10. asyncio: the same names, awaited
     async def async_part() -> None:
         async with AsyncCache(URL, namespace="example:") as acache:
             async def load() -> dict | None:
                 await asyncio.sleep(0)
                 return load_user(2)
             print("async get_or_set:", await acache.get_or_set("user:2", load, ttl=60))
+            async with AsyncWriteBehind(acache, save_stock, writer_id="example-async") as astock:
+                await astock.write("plum", 5)
+            print("async write-behind, after close:", stock_rows().get("plum"))
 
     asyncio.run(async_part())
 
     print("metrics:", {k: round(v, 3) for k, v in cache.metrics.as_dict().items()})
-    keys = list(cache.client.scan_iter("example:*"))
+    keys = list(cache.client.scan_iter("example:*")) + list(cache.client.scan_iter("{rcwb:example:*"))
     if keys:
         cache.client.delete(*keys)
     cache.close()

@@ -49,6 +49,21 @@ def test_own_writes_drop_the_local_copy(url: str) -> None:
         assert near.get("k") == 3 and near.get("k") == 3
 
 
+def test_near_cache_counters_are_in_the_cache_metrics(url: str, raw: redis.Redis) -> None:
+    with Cache(url) as cache, NearCache(cache) as near:
+        cache.set("k", 1)
+        near.get("k")                      # L1 miss, server hit
+        near.get("k")                      # L1 hit
+        near.get("k")
+        m = cache.metrics.as_dict()
+        assert (m["l1_hits"], m["l1_misses"]) == (2, 1) and m["l1_hit_ratio"] == pytest.approx(2 / 3)
+        assert m["hits"] == 1              # the one server read
+        raw.set("k", b"x")
+        assert wait_for(lambda: cache.metrics.as_dict()["l1_invalidations"] >= 1)
+        near.flush()
+        assert cache.metrics.as_dict()["l1_flushes"] == near.stats()["flushes"] >= 1
+
+
 def test_bounded_by_entries_bytes_and_ttl(url: str, clock) -> None:
     with Cache(url, clock=clock, jitter=0) as cache:
         with NearCache(cache, max_entries=3, ttl=5) as near:

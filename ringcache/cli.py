@@ -16,6 +16,7 @@ import time
 from .config import Config, ConfigError
 
 USAGE = """usage: ringcache server [CONFIG-FILE] [--config FILE] [--NAME VALUE ...]
+       ringcache check-aof [--fix] FILE
        ringcache --version
 
 Starts a ringcache node. Any configuration parameter can be given as a flag,
@@ -80,11 +81,16 @@ def run_server(args: list[str]) -> int:
     setup_logging(config)
     from .server.server import Server
 
+    from .persistence import LoadError
+
     server = Server(config)
     try:
         # The stdlib loop, not uvloop: with raw sockets on add_reader it was
         # the faster of the two here (benchmarks/RESULTS.md).
         asyncio.run(server.serve_forever())
+    except LoadError as exc:  # never start empty over data that could not be read
+        logging.getLogger("ringcache").warning("%s", exc)
+        return 1
     except OSError as exc:
         logging.getLogger("ringcache").warning("Failed listening on port %s: %s", config["port"], exc)
         return 1
@@ -103,5 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[0] == "server":
         return run_server(argv[1:])
+    if argv[0] == "check-aof":
+        from .persistence.aof import check_aof_main
+
+        return check_aof_main(argv[1:])
     print(f"unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr, end="")
     return 2

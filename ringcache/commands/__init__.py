@@ -3,7 +3,7 @@ commands in the table (commands.registry)."""
 
 import importlib
 
-FAMILIES = ("connection", "strings", "keys", "transactions", "server", "pubsub", "zsets")
+FAMILIES = ("connection", "strings", "keys", "transactions", "server", "pubsub", "zsets", "persistence")
 
 
 def load_all() -> None:

@@ -155,4 +155,6 @@ def swapdb(session: Any, argv: list) -> Any:
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     if first != second:
         session.server.db(first).swap_contents(session.server.db(second))
+        # Neither may be the selected database, whose counter the dispatcher reads.
+        session.propagate = [list(argv)]
     return OK

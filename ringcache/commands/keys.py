@@ -480,9 +480,12 @@ def _expire(session: Any, argv: list, unit_ms: int, relative: bool, name: str) -
     if when <= now:
         db.delete(key)  # already past: delete now (propagated as a DEL by Redis)
         event = b"del"
+        session.propagate = [[b"DEL", key]]
     else:
         db.set_expire(key, when)
         event = b"expire"
+        # Relative times and the NX/XX/GT/LT checks are settled: the absolute time.
+        session.propagate = [[b"PEXPIREAT", key, b"%d" % when]]
     if db.notify_flags:
         notify(session.server, db.index, NOTIFY_GENERIC, event, key)
     return 1

@@ -1311,8 +1311,12 @@ def shutdown(session: Any, argv: list) -> Any:
     if b"abort" in options:
         # A shutdown here is immediate: there is never one in progress.
         raise CommandError(errors.SHUTDOWN_ABORT_FAILED)
-    # Nothing to save until persistence exists; SAVE/NOSAVE/NOW/FORCE are
-    # accepted for compatibility. The connection closes without a reply.
+    # SAVE / NOSAVE override the save points; NOW and FORCE are accepted (a
+    # shutdown here never waits for replicas). The connection closes
+    # without a reply. FORCE: exit even if the final save failed.
+    save = True if b"save" in options else False if b"nosave" in options else None
+    if not session.server.persistence.prepare_shutdown(save) and b"force" not in options:
+        raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
     session.server.shutdown()
     return NO_REPLY
 

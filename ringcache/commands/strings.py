@@ -122,6 +122,8 @@ def set_(session: Any, argv: list) -> Any:
     db.set(key, argv[2], keep_ttl=keep_ttl)
     if expire_at is not None:
         db.set_expire(key, expire_at)
+        # A relative time means another instant on replay: propagate the absolute one.
+        session.propagate = [[b"SET", key, argv[2], b"PXAT", b"%d" % expire_at]]
     if db.notify_flags:
         _notify_set(session, db, key, expire_at is not None)
     return old if get_old else OK
@@ -184,6 +186,7 @@ def _setex(session: Any, argv: list, unit_ms: int, name: str) -> Any:
     when = _relative_expire(argv[2], unit_ms, int(db.clock.ms()), name)
     db.set(argv[1], argv[3])
     db.set_expire(argv[1], when)
+    session.propagate = [[b"SET", argv[1], argv[3], b"PXAT", b"%d" % when]]  # the absolute time
     if db.notify_flags:
         _notify_set(session, db, argv[1], True)
     return OK
@@ -309,14 +312,18 @@ def getex(session: Any, argv: list) -> Any:
         if argv[unit_at].upper() in (b"EXAT", b"PXAT") and expire_at <= now:
             db.delete(key)  # a time already past: the key goes now (checkAlreadyExpired)
             event = b"del"
+            session.propagate = [[b"DEL", key]]
         else:
             db.set_expire(key, expire_at)
             event = b"expire"
+            session.propagate = [[b"PEXPIREAT", key, b"%d" % expire_at]]
         if db.notify_flags:
             notify(session.server, db.index, NOTIFY_GENERIC, event, key)
     elif persist:
-        if db.persist(key) and db.notify_flags:
-            notify(session.server, db.index, NOTIFY_GENERIC, b"persist", key)
+        if db.persist(key):
+            session.propagate = [[b"PERSIST", key]]
+            if db.notify_flags:
+                notify(session.server, db.index, NOTIFY_GENERIC, b"persist", key)
     return value
 
 
@@ -486,6 +493,8 @@ def incrbyfloat(session: Any, argv: list) -> Any:
         db.set(key, text)
     else:
         db.replace(key, text)
+    # The sum as the node computed it (float formatting must not differ on replay).
+    session.propagate = [[b"SET", key, text, b"KEEPTTL"]]
     if db.notify_flags:
         notify(session.server, db.index, NOTIFY_STRING, b"incrbyfloat", key)
     return text

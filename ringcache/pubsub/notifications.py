@@ -76,7 +76,9 @@ def sync_databases(server: Any, dbs: "list[Keyspace] | None" = None) -> None:
     hooks = server.pubsub_hooks
     on_new = hooks.on_new if flags & NOTIFY_NEW else None
     on_keymiss = hooks.on_keymiss if flags & NOTIFY_KEY_MISS else None
-    on_expired = hooks.on_expired if (flags & NOTIFY_EXPIRED or tracking) else None
+    # (propagating: the append-only file logs a DEL for each expired key)
+    propagating = getattr(server.dispatcher, "propagating", False)
+    on_expired = hooks.on_expired if (flags & NOTIFY_EXPIRED or tracking or propagating) else None
     for db in server.live_dbs() if dbs is None else dbs:
         db.notify_flags = flags
         db.on_new = on_new
@@ -106,6 +108,8 @@ class KeyspaceHooks:
             notify(server, db.index, NOTIFY_EXPIRED, b"expired", key)
         if server.dispatcher.tracking_active:
             server.tracking.invalidate_key(key, None)
+        if server.dispatcher.propagating:
+            server.persistence.expired(db.index, key)
 
     def on_evicted(self, db: "Keyspace", key: bytes) -> None:
         """For eviction (maxmemory): the "evicted" event and an invalidation,

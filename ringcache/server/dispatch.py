@@ -82,6 +82,9 @@ class Dispatcher:
         # True while any client has CLIENT TRACKING on
         # (set by pubsub.tracking): the one test the command path pays for it.
         self.tracking_active = False
+        # True while writes are propagated (the append-only file is on; set
+        # by persistence.manager): the one test the command path pays for it.
+        self.propagating = False
 
     @property
     def total_commands(self) -> int:
@@ -129,6 +132,7 @@ class Dispatcher:
         # Only the slow path (CLIENT TRACKING has
         # subcommands) can turn tracking on: read again after it.
         tracking = self.tracking_active
+        propagating = self.propagating  # (likewise: CONFIG SET appendonly)
         threshold = self.slowlog_threshold
         clock = perf_counter
         previous = clock()
@@ -142,9 +146,10 @@ class Dispatcher:
             spec = table.get(argv[0])
             if (spec is None or spec.subcommands or session.gated
                     or ((len(argv) != spec.arity) if spec.arity > 0 else (len(argv) < -spec.arity))):
-                reply = self.execute(session, argv)
+                reply = self._execute(session, argv)
                 previous = clock()
                 tracking = self.tracking_active
+                propagating = self.propagating
             else:
                 db = session.db
                 dirty_before = db.dirty
@@ -161,6 +166,8 @@ class Dispatcher:
                     self._slowlog_add(session, spec, argv, elapsed)
                 if tracking:  # client tracking: invalidate writes, remember reads
                     self.server.tracking.after_command(session, spec, argv, db.dirty != dirty_before)
+                if propagating:  # append-only file: log the writes that changed something
+                    self.propagate(session, spec, argv, db, dirty_before)
                 if monitors:
                     self.server.feed_monitors(session, argv, spec)
                 session.last_command = argv[0]
@@ -190,9 +197,19 @@ class Dispatcher:
                 self.server.blocking.serve()
             if session.closing or size_out > reply_budget:
                 break
+        if self.propagating:  # the writes reach the AOF before their replies leave
+            self.server.persistence.flush()
         return b"".join(out), done
 
     def execute(self, session: "Session", argv: list) -> Any:
+        """Run one command (any caller outside execute_batch); its writes
+        reach the append-only file before this returns."""
+        reply = self._execute(session, argv)
+        if self.propagating:
+            self.server.persistence.flush()
+        return reply
+
+    def _execute(self, session: "Session", argv: list) -> Any:
         spec = self.table.get(argv[0])
         if spec is None:
             spec = lookup(argv[0])
@@ -274,10 +291,32 @@ class Dispatcher:
             self._slowlog_add(session, spec, argv, elapsed)
         if self.tracking_active:  # client tracking: invalidate writes, remember reads
             self.server.tracking.after_command(session, spec, argv, db.dirty != dirty_before)
+        if self.propagating:
+            self.propagate(session, spec, argv, db, dirty_before)
         if self.monitors:
             self.server.feed_monitors(session, argv, spec)
         session.last_command = argv[0]
         return reply
+
+    def propagate(self, session: "Session", spec: CommandSpec, argv: list, db: Any,
+                  dirty_before: int) -> None:
+        """Hand a write to the append-only file: what the command set in
+        session.propagate (its effect, when argv does not fix it), else argv
+        itself when the command changed the data (Redis logs nothing for a
+        write that changed nothing). Only write commands: EXEC propagates
+        the commands it ran, each on its own, inside MULTI ... EXEC."""
+        commands = session.propagate
+        if commands is not None:
+            session.propagate = None
+            feed = self.server.persistence.feed
+            if len(commands) > 1:
+                self.server.persistence.begin_exec()
+            for command in commands:
+                feed(db.index, command)
+            if len(commands) > 1:
+                self.server.persistence.end_exec()
+        elif spec.is_write and db.dirty != dirty_before:
+            self.server.persistence.feed(db.index, argv)
 
     def _failed(self, spec: CommandSpec, exc: Exception) -> CommandError:
         spec.failed_calls += 1
@@ -303,11 +342,16 @@ class Dispatcher:
         session.multi = None
         session.update_gate()
         replies = []
+        propagating = self.propagating
+        if propagating:  # the transaction's writes go to the AOF inside MULTI ... EXEC
+            self.server.persistence.begin_exec()
         for spec, argv in queued:
             reply = self.call(session, spec, argv)
             if reply.__class__ is BlockOn:  # never blocks inside MULTI (Redis: CLIENT_DENY_BLOCKING)
                 reply = reply.deny_reply
             replies.append(reply)
+        if propagating:
+            self.server.persistence.end_exec()
         session.reset_multi()
         return replies
 

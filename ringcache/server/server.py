@@ -29,6 +29,7 @@ from ..storage.clock import Clock
 from ..storage.expiry import active_expire_cycle, cycle_budget_seconds
 from ..storage.keyspace import Keyspace, KeyspaceStats
 from .blocking import Blocking
+from ..persistence import Persistence
 from .dispatch import Dispatcher
 from .session import Session
 
@@ -96,6 +97,9 @@ class Server:
         self.tracking: Tracking
         self.notify_flags: int
         pubsub.install(self)
+        # Snapshots and the append-only file (persistence/manager.py).
+        self.lastsave = time.time()  # LASTSAVE (kept by persistence)
+        self.persistence = Persistence(self)
         self._listeners: list[socket.socket] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connections: set["Connection"] = set()
@@ -212,6 +216,8 @@ class Server:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        # The data on disk first (persistence.LoadError: the node must not start).
+        self.persistence.load_at_startup()
         bind = self.config["bind"]
         hosts = bind.split() if isinstance(bind, str) else list(bind)
         port = self.config["port"]
@@ -283,6 +289,7 @@ class Server:
                     session.close()
         self.stats.ops_samples.append((time.monotonic(), self.dispatcher.total_commands))
         del self.stats.ops_samples[:-16]
+        self.persistence.cron()  # save points, the child, AOF fsync and rewrites
 
     def shutdown(self) -> None:
         """Stop accepting, flush and close every client, then stop serving."""
@@ -312,6 +319,10 @@ class Server:
     def _on_signal(self, sig: int) -> None:
         name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
         log.warning("Received %s scheduling shutdown...", name)
+        if not self.persistence.prepare_shutdown():
+            log.warning("%s received but errors trying to shut down the server, check the logs "
+                        "for more information", name)
+            return
         self.shutdown()
 
     # -- facts for INFO ----------------------------------------------------

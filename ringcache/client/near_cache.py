@@ -18,6 +18,15 @@ node alike:
 Default mode tracks exactly the keys read (server memory per key); BCAST tracks
 every key under the namespace prefix (no server memory per key, more messages).
 
+RESP3 (``NearCache(cache, protocol=3)``, sync only): one connection C speaks
+RESP3 (HELLO 3) and runs ``CLIENT TRACKING ON`` without a redirect, so the
+invalidations arrive on C itself as push frames. redis-py's parser hands a push
+that precedes a reply to our handler before returning the reply; pushes that
+arrive while C is idle wait in its socket, so every L1 access first drains C
+without blocking (one ``poll`` of the socket, no round trip). No listener thread
+or second connection is needed; a lost C is noticed at the next access (the
+socket reads as closed) and flushes the L1 the same way.
+
 Failure handling. If S drops, invalidations may have been lost: the whole L1 is
 flushed, reads bypass it (``connected`` is False) until S is back and a new C
 tracks with the new redirect id. A read racing with an invalidation of the same
@@ -69,16 +78,24 @@ class _L1Base:
                        "evictions": 0, "reconnects": 0}
         self._listener_id = 0
 
-    def _tracking_args(self, listener_id: int) -> list[Any]:
-        args: list[Any] = ["CLIENT", "TRACKING", "ON", "REDIRECT", listener_id]
+    def _tracking_args(self, listener_id: int | None) -> list[Any]:
+        args: list[Any] = ["CLIENT", "TRACKING", "ON"]
+        if listener_id is not None:  # RESP2: invalidations go to the listener connection
+            args += ["REDIRECT", listener_id]
         if self.bcast:
             args += ["BCAST", "PREFIX", self.cache.namespace] if self.cache.namespace else ["BCAST"]
         return args
 
-    def _connection_kwargs(self) -> dict[str, Any]:
-        # RESP2 on these two connections whatever the client uses (redis-py 8
-        # defaults to RESP3, where invalidations would arrive as pushes instead).
-        return {**self.cache.client.connection_pool.connection_kwargs, "protocol": 2}
+    def _connection_kwargs(self, protocol: int = 2) -> dict[str, Any]:
+        # The protocol of these connections is ours to choose, whatever the client
+        # uses: in RESP2 mode invalidations are pub/sub messages on the listener,
+        # in RESP3 mode pushes on the tracked connection itself.
+        return {**self.cache.client.connection_pool.connection_kwargs, "protocol": protocol}
+
+    def _on_push(self, push: Any) -> Any:
+        """A RESP3 ``>invalidate`` push: [b"invalidate", keys or None]."""
+        self._on_message([b"message", CHANNEL, push[1] if len(push) > 1 else None])
+        return push
 
     def _on_message(self, message: Any) -> None:
         if not isinstance(message, list) or len(message) < 3 or message[0] != b"message":
@@ -180,20 +197,30 @@ class NearCache(_L1Base):
     """
 
     def __init__(self, cache: Cache, *, max_entries: int = 10_000, max_bytes: int = 64 << 20,
-                 ttl: float = 5.0, bcast: bool = False, reconnect_delay: float = 0.1) -> None:
+                 ttl: float = 5.0, bcast: bool = False, reconnect_delay: float = 0.1,
+                 protocol: int = 2) -> None:
+        if protocol not in (2, 3):
+            raise ValueError("protocol is 2 (RESP2 redirect to a listener) or 3 (RESP3 pushes)")
         super().__init__(cache, max_entries, max_bytes, ttl, bcast, reconnect_delay)
+        self.protocol = protocol
         self._reader_lock = threading.Lock()   # one read at a time on the tracked connection
         self._listener: Any = None
         self._reader: Any = None
         self._connected = threading.Event()
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if protocol == 3:
+            with self._reader_lock:
+                self._reader = self._new_reader(None)
+            self._connected.set()
+            return
         self._connect()
         self._thread = threading.Thread(target=self._listen, daemon=True, name="ringcache-near-cache")
         self._thread.start()
 
     # -- connections -------------------------------------------------------------------
-    def _new_connection(self) -> Any:
-        conn = self.cache.client.connection_pool.connection_class(**self._connection_kwargs())
+    def _new_connection(self, protocol: int = 2) -> Any:
+        conn = self.cache.client.connection_pool.connection_class(**self._connection_kwargs(protocol))
         conn.connect()
         return conn
 
@@ -208,11 +235,30 @@ class NearCache(_L1Base):
             self._listener, self._reader, self._listener_id = listener, reader, listener_id
         self._connected.set()
 
-    def _new_reader(self, listener_id: int) -> Any:
-        reader = self._new_connection()
+    def _new_reader(self, listener_id: int | None) -> Any:
+        """The tracked connection: redirected to the listener (RESP2), or receiving
+        its own invalidations as pushes (RESP3, listener_id None)."""
+        if listener_id is None:
+            reader = self._new_connection(3)
+            reader._parser.set_invalidation_push_handler(self._on_push)
+        else:
+            reader = self._new_connection(2)
         reader.send_command(*self._tracking_args(listener_id))
         reader.read_response()
         return reader
+
+    def _drain(self) -> None:
+        """RESP3: apply the invalidations waiting in the tracked connection's socket
+        before serving from L1 (never blocks). A closed connection flushes the L1."""
+        with self._reader_lock:
+            reader = self._reader
+            if reader is None:
+                return
+            try:
+                while reader.can_read(timeout=0):
+                    reader.read_response(push_request=True)
+            except (redis.RedisError, OSError):
+                self._lost_reader(reader)
 
     def _disconnect(self) -> None:
         self._connected.clear()
@@ -228,6 +274,18 @@ class NearCache(_L1Base):
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    def _lost_reader(self, reader: Any) -> None:
+        """The tracked connection is gone (called under _reader_lock). The server
+        forgets a closed connection's tracked keys: no more invalidations will come
+        for what L1 holds. Flush; the next read opens a new tracked connection."""
+        log.warning("near cache: tracked connection lost; flushing L1")
+        try:
+            reader.disconnect()
+        except Exception:  # pragma: no cover - closing a dead socket
+            pass
+        self._reader = None
+        self.flush()
 
     def _listen(self) -> None:
         while not self._stop.is_set():
@@ -259,11 +317,11 @@ class NearCache(_L1Base):
     def _tracked_read(self, full: str) -> tuple[Entry | None, int] | None:
         """(entry, size) read through the tracked connection; None if not connected."""
         with self._reader_lock:
-            if not self._connected.is_set() or self._listener is None:
+            if not self._connected.is_set() or (self.protocol == 2 and self._listener is None):
                 return None  # the listener thread is reconnecting: bypass L1
             if self._reader is None:
                 try:
-                    self._reader = self._new_reader(self._listener_id)
+                    self._reader = self._new_reader(self._listener_id if self.protocol == 2 else None)
                 except (redis.RedisError, OSError):
                     return None
             reader = self._reader
@@ -275,16 +333,7 @@ class NearCache(_L1Base):
                 reader.send_command("GET", full)
                 data = reader.read_response()
             except (redis.RedisError, OSError):
-                # The server forgets a closed connection's tracked keys: no more
-                # invalidations will come for what L1 holds. Flush; the next read
-                # opens a new tracked connection.
-                log.warning("near cache: tracked connection lost; flushing L1")
-                try:
-                    reader.disconnect()
-                except Exception:  # pragma: no cover
-                    pass
-                self._reader = None
-                self.flush()
+                self._lost_reader(reader)
                 return None
         if data is None:
             return None, 0
@@ -293,6 +342,8 @@ class NearCache(_L1Base):
     def get(self, key: str | bytes, default: Any = MISS) -> Any:
         full = self.cache.full_key(key)
         now = self.cache.clock()
+        if self.protocol == 3:
+            self._drain()
         entry = self._l1_get(full, now)
         if entry is not None:
             self._count("l1_hits")
@@ -326,9 +377,26 @@ class NearCache(_L1Base):
         return self.cache.delete(*keys)
 
     # -- lifecycle ---------------------------------------------------------------------
+    # RESP3: what the L1 holds is only known once the pending pushes are applied
+    def __contains__(self, key: str | bytes) -> bool:
+        if self.protocol == 3:
+            self._drain()
+        return super().__contains__(key)
+
+    def __len__(self) -> int:
+        if self.protocol == 3:
+            self._drain()
+        return super().__len__()
+
+    def stats(self) -> dict[str, float]:
+        if self.protocol == 3:
+            self._drain()
+        return super().stats()
+
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         self._disconnect()
         self.flush()
 

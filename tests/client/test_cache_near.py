@@ -10,10 +10,11 @@ from ringcache.client import MISS, Cache
 from ringcache.client.near_cache import NearCache, wait_for
 
 
+@pytest.mark.parametrize("protocol", [2, 3], ids=["resp2-redirect", "resp3-push"])
 @pytest.mark.parametrize("bcast", [False, True], ids=["default", "bcast"])
-def test_write_from_another_client_evicts_l1(url: str, raw: redis.Redis, bcast: bool) -> None:
+def test_write_from_another_client_evicts_l1(url: str, raw: redis.Redis, bcast: bool, protocol: int) -> None:
     with Cache(url, namespace="app:") as cache, Cache(url, namespace="app:") as other, \
-            NearCache(cache, bcast=bcast) as near:
+            NearCache(cache, bcast=bcast, protocol=protocol) as near:
         other.set("k", "v1")
         # L1 miss, read through the tracked connection. In BCAST mode the
         # invalidation of this very write may arrive during the read, and then the
@@ -173,3 +174,23 @@ def test_async_write_from_another_client_evicts_l1(url: str, raw: redis.Redis, b
             assert near._task is None and len(near) == 0
 
     asyncio.run(main())
+
+
+def test_resp3_push_mode_needs_no_listener_and_survives_a_killed_connection(url: str, raw: redis.Redis) -> None:
+    with Cache(url) as cache, NearCache(cache, protocol=3) as near:
+        assert near._thread is None                      # no listener thread, one connection
+        cache.set("k", 1)
+        assert near.get("k") == 1 and near.get("k") == 1 and "k" in near
+        tracked = [c["id"] for c in raw.client_list() if "t" in c.get("flags", "")]
+        assert len(tracked) == 1 and not any(c.get("sub") == "1" for c in raw.client_list())
+        cache.set("k", 2)
+        # the push waits in the socket until the next access drains it: never served stale
+        assert near.get("k") == 2
+        raw.client_kill_filter(_id=tracked[0])
+        assert wait_for(lambda: "k" not in near)         # the closed socket flushed the L1
+        assert near.stats()["flushes"] >= 1
+        assert near.get("k") == 2 and near.get("k") == 2 and "k" in near   # a new tracked connection
+        cache.set("k", 3)
+        assert near.get("k") == 3
+    with pytest.raises(ValueError):
+        NearCache(Cache(url), protocol=1)

@@ -1,0 +1,704 @@
+"""Set commands (t_set.c): a set is stored as a plain Python `set[bytes]`.
+
+Representation
+--------------
+One `set` per key, nothing around it: membership, add and remove are the C
+hash table's O(1), and the algebra (SINTER, SUNION, SDIFF) runs in C over
+whole sets. OBJECT ENCODING answers "hashtable", which is what a Python set
+is. Redis would say "intset" or "listpack" for small sets; we have no such
+compact forms, so naming one would be a lie about memory and speed. An empty
+set never stays in the keyspace: the command that empties it deletes the key.
+
+Random members (SPOP, SRANDMEMBER)
+----------------------------------
+A Python set cannot be sampled: there is no way to reach its k-th element
+other than iterating k times, ~40 ns per member for a big set (every step
+touches a member object: a cache miss), so ~20 ms to reach the middle of a
+1M-member set. `random.sample(tuple(s), k)` is O(N) for the same reason.
+Small sets (at most SMALL_SET members) are sampled that way; it is cheaper
+than anything else at that size.
+
+A bigger set gets a *sampling pool* the first time it is sampled (one O(N)
+pass, `list(s)`), kept beside it in `_POOLS` (by id, dropped by a weakref
+callback when the set is freed) and updated by every command of this module
+that changes the set:
+
+    pool.members  a list holding every member of the set exactly once, plus
+                  stale entries: members removed since (by SREM, SMOVE)
+    pool.gone     the members of those stale entries (= members \\ set)
+
+A draw picks a random index of `members` and retries on a stale entry
+(deleting it from the list by swapping in the last entry), so each live
+member is equally likely. SPOP removes the drawn entry the same way, so it
+leaves nothing stale. A member added back while it still has a stale entry
+just leaves `gone`; any other new member is appended. The pool is dropped
+(rebuilt at the next draw) once stale entries outnumber live ones, so a draw
+takes at most ~2 tries on average. Cost: an O(N) pass on the first draw and
+after heavy removal, then O(1) per member drawn; memory: 8 bytes per member
+(plus `gone`) for sets that were sampled, none for the others. Redis's draws
+are O(1) with no such pass; its docs warn its distribution is not uniform
+either, ours is uniform.
+
+With a count, as Redis (srandmemberWithCountCommand, spopWithCountCommand):
+a negative SRANDMEMBER count draws with repeats (O(count)); a count of at
+least the size returns the whole set; a positive count of more than half
+the size copies the set and samples the copy (O(N), but N < 2 x count, so
+O(count)); a smaller count draws distinct members from the pool (O(count)).
+
+SSCAN cursors
+-------------
+A set smaller than max(COUNT, SMALL_SET) is returned whole with cursor 0, as
+Redis does for its compact encodings. A bigger one is scanned over a
+*snapshot*: cursor 0 takes `tuple(s)` (O(N) once per full iteration, ~40 ns a
+member) and registers it under a scan id; the cursor the client gets back
+is `scan_id << 32 | offset`, and each call examines COUNT entries of the
+snapshot from that offset, returning those still in the set (and matching
+MATCH). A member that stays in the set for the whole scan is in the snapshot
+and is returned exactly once; members added during the scan are not
+returned, members removed are not returned once removed: Redis's guarantee,
+minus its duplicates. Snapshots hold references only (8 bytes per member)
+and are bounded (SCAN_MAX_SNAPSHOTS scans, SCAN_MAX_ENTRIES entries in all,
+least recently used dropped first). A cursor the node does not know (its
+snapshot was dropped, the node restarted, the key now holds another set)
+starts the scan over from the beginning with a new snapshot: the client may
+then see members twice (which Redis allows too) but never misses one.
+
+Propagation
+-----------
+SPOP's effect is not fixed by its arguments: it sets `session.propagate` to
+SREM of the members it removed (in batches of 1024, as Redis), or to DEL
+(UNLINK with lazyfree-lazy-server-del) when it took the whole set.
+"""
+
+from __future__ import annotations
+
+import random
+import weakref
+from collections import OrderedDict
+from typing import Any, Callable
+
+from ..glob import compile_glob
+from ..protocol import errors
+from ..protocol.errors import CommandError
+from ..config import NOTIFY_GENERIC, NOTIFY_SET
+from ..pubsub.notifications import notify
+from ._args import parse_int
+from .keys import _parse_cursor, register_type
+from .registry import command
+
+WRONGTYPE = CommandError(errors.WRONGTYPE)
+NUMKEYS_POSITIVE = "ERR numkeys should be greater than 0"
+NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
+LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
+COUNT_POSITIVE = "ERR value is out of range, must be positive"
+COUNT_RANGE = ("ERR value is out of range, value must between "
+               "-9223372036854775807 and 9223372036854775807")
+LONG_MAX = 2**63 - 1
+
+SMALL_SET = 128  # up to this size: sample by copying; SSCAN returns it whole
+SPOP_PROPAGATE_BATCH = 1024  # members per propagated SREM (Redis's batch size)
+SCAN_MAX_SNAPSHOTS = 256
+SCAN_MAX_ENTRIES = 16_000_000  # ~128 MB of references across all snapshots
+OFFSET_BITS = 32
+
+# A Python set is a hash table; see the module header for why not intset/listpack.
+register_type(set, b"set", lambda value: b"hashtable")
+
+
+def _read_set(db: Any, key: bytes) -> set | None:
+    """The set at key for a read command, None if missing, WRONGTYPE otherwise."""
+    value = db.lookup_read(key)
+    if value is None or value.__class__ is set:
+        return value
+    raise WRONGTYPE
+
+
+def _write_set(db: Any, key: bytes) -> set | None:
+    value = db.lookup(key)
+    if value is None or value.__class__ is set:
+        return value
+    raise WRONGTYPE
+
+
+# -- sampling pools (see the module header) ---------------------------------------
+
+
+class _Pool:
+    __slots__ = ("members", "gone")
+
+    def __init__(self, members: list) -> None:
+        self.members = members
+        self.gone: set = set()
+
+
+_POOLS: dict[int, _Pool] = {}
+_POOL_REFS: dict[int, weakref.ref] = {}
+
+
+def _forget_pool(set_id: int) -> None:
+    _POOLS.pop(set_id, None)
+    _POOL_REFS.pop(set_id, None)
+
+
+def _forgetter(set_id: int) -> Callable[[Any], None]:
+    """The weakref callback that drops a pool when its set is freed."""
+    return lambda ref: _forget_pool(set_id)
+
+
+def _pool_of(value: set) -> _Pool:
+    """The sampling pool of a big set, built (O(N)) when missing or stale."""
+    set_id = id(value)
+    pool = _POOLS.get(set_id)
+    # The size check catches a set changed behind this module's back.
+    if pool is None or len(pool.members) - len(pool.gone) != len(value):
+        pool = _Pool(list(value))
+        if set_id not in _POOL_REFS:
+            _POOL_REFS[set_id] = weakref.ref(value, _forgetter(set_id))
+        _POOLS[set_id] = pool
+    return pool
+
+
+def _pool_added(value: set, member: bytes) -> None:
+    """A member just entered the set (call only when _POOLS is not empty)."""
+    pool = _POOLS.get(id(value))
+    if pool is not None:
+        if member in pool.gone:
+            pool.gone.discard(member)  # its old entry is live again
+        else:
+            pool.members.append(member)
+
+
+def _pool_removed(value: set, member: bytes) -> None:
+    """A member just left the set (call only when _POOLS is not empty)."""
+    pool = _POOLS.get(id(value))
+    if pool is not None:
+        pool.gone.add(member)
+        if len(pool.gone) > len(value) + SMALL_SET:
+            _forget_pool(id(value))  # mostly stale: rebuild at the next draw
+
+
+def _draw(value: set, pool: _Pool) -> int:
+    """Index in pool.members of a uniformly random live member."""
+    members = pool.members
+    gone = pool.gone
+    randbelow = random.randrange
+    while True:
+        i = randbelow(len(members))
+        member = members[i]
+        if member in value:
+            return i
+        last = members.pop()  # a stale entry: drop it and draw again
+        if i < len(members):
+            members[i] = last
+        gone.discard(member)
+
+
+def _take(members: list, i: int) -> bytes:
+    """Remove and return members[i] (swapping the last entry in)."""
+    member = members[i]
+    last = members.pop()
+    if i < len(members):
+        members[i] = last
+    return member
+
+
+def _random_distinct(value: set, count: int) -> list:
+    """count distinct random members, 0 < count < len(value)."""
+    if len(value) <= SMALL_SET or 2 * count > len(value):
+        return random.sample(tuple(value), count)
+    pool = _pool_of(value)
+    members = pool.members
+    chosen: set = set()
+    while len(chosen) < count:
+        chosen.add(members[_draw(value, pool)])
+    return list(chosen)
+
+
+# -- adding, removing, testing ----------------------------------------------------
+
+
+@command("sadd", -3, "write denyoom fast", (1, 1, 1), group="set", since="1.0.0",
+         summary="Adds one or more members to a set. Creates the key if it doesn't exist.",
+         complexity="O(1) for each element added, so O(N) to add N elements when the command "
+                    "is called with multiple arguments.",
+         acl="@write @set @fast")
+def sadd(session: Any, argv: list) -> Any:
+    db = session.db
+    key = argv[1]
+    value = _write_set(db, key)
+    if value is None:
+        value = set(argv[2:])
+        db.set(key, value)
+        added = len(value)
+    else:
+        size = len(value)
+        if _POOLS and id(value) in _POOLS:
+            for member in argv[2:]:
+                if member not in value:
+                    value.add(member)
+                    _pool_added(value, member)
+        else:
+            value.update(argv[2:])
+        added = len(value) - size
+        if not added:
+            return 0
+        db.modified(key)
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_SET, b"sadd", key)
+    return added
+
+
+@command("srem", -3, "write fast", (1, 1, 1), group="set", since="1.0.0",
+         summary="Removes one or more members from a set. Deletes the set if the last member "
+                 "was removed.",
+         complexity="O(N) where N is the number of members to be removed.",
+         acl="@write @set @fast")
+def srem(session: Any, argv: list) -> Any:
+    db = session.db
+    key = argv[1]
+    value = _write_set(db, key)
+    if value is None:
+        return 0
+    size = len(value)
+    if _POOLS and id(value) in _POOLS:
+        for member in argv[2:]:
+            if member in value:
+                value.remove(member)
+                _pool_removed(value, member)
+    else:
+        value.difference_update(argv[2:])
+    removed = size - len(value)
+    if not removed:
+        return 0
+    _changed_or_emptied(session, db, key, value, b"srem")
+    return removed
+
+
+def _changed_or_emptied(session: Any, db: Any, key: bytes, value: set, event: bytes) -> None:
+    """After members left the set at key: count the change, send `event`,
+    and delete the key (with a "del" event) if the set is now empty."""
+    if value:
+        db.modified(key)
+    else:
+        db.delete(key)
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_SET, event, key)
+        if not value:
+            notify(session.server, db.index, NOTIFY_GENERIC, b"del", key)
+
+
+@command("sismember", 3, "readonly fast", (1, 1, 1), group="set", since="1.0.0",
+         summary="Determines whether a member belongs to a set.", complexity="O(1)",
+         acl="@read @set @fast")
+def sismember(session: Any, argv: list) -> Any:
+    value = _read_set(session.db, argv[1])
+    return 1 if value is not None and argv[2] in value else 0
+
+
+@command("smismember", -3, "readonly fast", (1, 1, 1), group="set", since="6.2.0",
+         summary="Determines whether multiple members belong to a set.",
+         complexity="O(N) where N is the number of elements being checked for membership",
+         acl="@read @set @fast")
+def smismember(session: Any, argv: list) -> Any:
+    value = _read_set(session.db, argv[1])
+    if value is None:
+        return [0] * (len(argv) - 2)
+    return [1 if member in value else 0 for member in argv[2:]]
+
+
+@command("scard", 2, "readonly fast", (1, 1, 1), group="set", since="1.0.0",
+         summary="Returns the number of members in a set.", complexity="O(1)",
+         acl="@read @set @fast")
+def scard(session: Any, argv: list) -> Any:
+    value = _read_set(session.db, argv[1])
+    return 0 if value is None else len(value)
+
+
+@command("smembers", 2, "readonly", (1, 1, 1), group="set", since="1.0.0",
+         summary="Returns all members of a set.",
+         complexity="O(N) where N is the set cardinality.", acl="@read @set @slow")
+def smembers(session: Any, argv: list) -> Any:
+    value = _read_set(session.db, argv[1])
+    # A copy: inside MULTI the reply is encoded after later commands ran.
+    return set() if value is None else set(value)
+
+
+@command("smove", 4, "write fast", (1, 2, 1), group="set", since="1.0.0",
+         summary="Moves a member from one set to another.", complexity="O(1)",
+         acl="@write @set @fast")
+def smove(session: Any, argv: list) -> Any:
+    db = session.db
+    src_key, dst_key, member = argv[1], argv[2], argv[3]
+    src = db.lookup(src_key)
+    dst = db.lookup(dst_key)
+    if src is None:
+        return 0  # (even when the destination has the wrong type, as Redis)
+    if src.__class__ is not set or (dst is not None and dst.__class__ is not set):
+        raise WRONGTYPE
+    if src is dst:
+        return 1 if member in src else 0
+    if member not in src:
+        return 0
+    src.remove(member)
+    if _POOLS:
+        _pool_removed(src, member)
+    _changed_or_emptied(session, db, src_key, src, b"srem")
+    if dst is None:
+        db.set(dst_key, {member})
+    elif member in dst:
+        return 1
+    else:
+        dst.add(member)
+        if _POOLS:
+            _pool_added(dst, member)
+        db.modified(dst_key)
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_SET, b"sadd", dst_key)
+    return 1
+
+
+# -- random members ---------------------------------------------------------------
+
+
+@command("spop", -2, "write fast", (1, 1, 1), group="set", since="1.0.0",
+         summary="Returns one or more random members from a set after removing them. "
+                 "Deletes the set if the last member was popped.",
+         complexity="Without the count argument O(1), otherwise O(N) where N is the value of "
+                    "the passed count.",
+         acl="@write @set @fast")
+def spop(session: Any, argv: list) -> Any:
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    db = session.db
+    key = argv[1]
+    if len(argv) == 3:
+        return _spop_count(session, db, key, parse_int(argv[2], COUNT_POSITIVE))
+    value = _write_set(db, key)
+    if value is None:
+        return None
+    if len(value) <= SMALL_SET:
+        member = random.choice(tuple(value))
+        value.remove(member)
+        if _POOLS:
+            _pool_removed(value, member)
+    else:
+        pool = _pool_of(value)
+        member = _take(pool.members, _draw(value, pool))
+        value.remove(member)
+    session.propagate = [[b"SREM", key, member]]
+    _changed_or_emptied(session, db, key, value, b"spop")
+    return member
+
+
+def _spop_count(session: Any, db: Any, key: bytes, count: int) -> Any:
+    if count < 0:
+        raise CommandError(COUNT_POSITIVE)
+    value = _write_set(db, key)
+    if value is None or count == 0:
+        return set()
+    if count >= len(value):
+        # The whole set: the key goes, and so does the set object, which can
+        # therefore be the reply itself.
+        db.delete(key)
+        lazy = session.server.config["lazyfree-lazy-server-del"]
+        session.propagate = [[b"UNLINK" if lazy else b"DEL", key]]
+        if db.notify_flags:
+            notify(session.server, db.index, NOTIFY_SET, b"spop", key)
+            notify(session.server, db.index, NOTIFY_GENERIC, b"del", key)
+        return value
+    if len(value) <= SMALL_SET or 2 * count > len(value):
+        popped = random.sample(tuple(value), count)
+        value.difference_update(popped)
+        if _POOLS:
+            _forget_pool(id(value))  # most of it went: rebuild if sampled again
+    else:
+        pool = _pool_of(value)
+        members = pool.members
+        popped = []
+        for _ in range(count):
+            member = _take(members, _draw(value, pool))
+            value.remove(member)
+            popped.append(member)
+    session.propagate = [[b"SREM", key, *popped[i:i + SPOP_PROPAGATE_BATCH]]
+                         for i in range(0, count, SPOP_PROPAGATE_BATCH)]
+    _changed_or_emptied(session, db, key, value, b"spop")
+    return set(popped)
+
+
+@command("srandmember", -2, "readonly", (1, 1, 1), group="set", since="1.0.0",
+         summary="Get one or multiple random members from a set",
+         complexity="Without the count argument O(1), otherwise O(N) where N is the absolute "
+                    "value of the passed count.",
+         acl="@read @set @slow")
+def srandmember(session: Any, argv: list) -> Any:
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    db = session.db
+    if len(argv) == 2:
+        value = _read_set(db, argv[1])
+        if value is None:
+            return None
+        if len(value) <= SMALL_SET:
+            return random.choice(tuple(value))
+        pool = _pool_of(value)
+        return pool.members[_draw(value, pool)]
+    count = parse_int(argv[2])
+    if count < -LONG_MAX:
+        raise CommandError(COUNT_RANGE)
+    value = _read_set(db, argv[1])
+    if value is None or count == 0:
+        return []
+    if count < 0:  # with repeats
+        if len(value) <= SMALL_SET:
+            return random.choices(tuple(value), k=-count)
+        pool = _pool_of(value)
+        members = pool.members
+        return [members[_draw(value, pool)] for _ in range(-count)]
+    if count >= len(value):
+        return list(value)
+    return _random_distinct(value, count)
+
+
+# -- algebra ----------------------------------------------------------------------
+
+
+def _sources(db: Any, keys: list, store: bool) -> list:
+    """The sets at keys (None where missing), every key type-checked first,
+    as Redis does. A STORE variant looks up for writing (no hit/miss count)."""
+    lookup = db.lookup if store else db.lookup_read
+    found = []
+    for key in keys:
+        value = lookup(key)
+        if value is not None and value.__class__ is not set:
+            raise WRONGTYPE
+        found.append(value)
+    return found
+
+
+def _intersection(sets: list) -> set:
+    if not sets or any(value is None for value in sets):
+        return set()
+    sets = sorted(sets, key=len)
+    return sets[0].intersection(*sets[1:])
+
+
+def _union(sets: list) -> set:
+    return set().union(*(value for value in sets if value is not None))
+
+
+def _difference(sets: list) -> set:
+    first = sets[0]
+    if first is None:
+        return set()
+    return first.difference(*(value for value in sets[1:] if value is not None))
+
+
+def _store(session: Any, dst: bytes, result: set, event: bytes) -> int:
+    """Store result at dst (replacing any value, clearing its TTL), or delete
+    dst when the result is empty."""
+    db = session.db
+    if not result:
+        if db.delete(dst) and db.notify_flags:
+            notify(session.server, db.index, NOTIFY_GENERIC, b"del", dst)
+        return 0
+    db.lookup(dst)  # an expired destination is reclaimed first (a "new" key then)
+    db.set(dst, result)
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_SET, event, dst)
+    return len(result)
+
+
+@command("sinter", -2, "readonly", (1, -1, 1), group="set", since="1.0.0",
+         summary="Returns the intersect of multiple sets.",
+         complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is "
+                    "the number of sets.",
+         acl="@read @set @slow")
+def sinter(session: Any, argv: list) -> Any:
+    sets = _sources(session.db, argv[1:], store=False)
+    if len(sets) == 1:
+        return set() if sets[0] is None else set(sets[0])
+    return _intersection(sets)
+
+
+@command("sinterstore", -3, "write denyoom", (1, -1, 1), group="set", since="1.0.0",
+         summary="Stores the intersect of multiple sets in a key.",
+         complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is "
+                    "the number of sets.",
+         acl="@write @set @slow")
+def sinterstore(session: Any, argv: list) -> Any:
+    sets = _sources(session.db, argv[2:], store=True)
+    result = set(sets[0]) if len(sets) == 1 and sets[0] is not None else _intersection(sets)
+    return _store(session, argv[1], result, b"sinterstore")
+
+
+def _sintercard_keys(argv: list) -> list[int]:
+    """Key positions of SINTERCARD (sintercardGetKeys): numkeys keys from 2."""
+    try:
+        numkeys = parse_int(argv[1])
+    except CommandError:
+        return []
+    if numkeys < 1 or numkeys > len(argv) - 2:
+        return []
+    return list(range(2, 2 + numkeys))
+
+
+@command("sintercard", -3, "readonly", group="set", since="7.0.0",
+         summary="Returns the number of members of the intersect of multiple sets.",
+         complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is "
+                    "the number of sets.",
+         acl="@read @set @slow", keys_fn=_sintercard_keys)
+def sintercard(session: Any, argv: list) -> Any:
+    numkeys = parse_int(argv[1], NUMKEYS_POSITIVE)
+    if numkeys < 1:
+        raise CommandError(NUMKEYS_POSITIVE)
+    if numkeys > len(argv) - 2:
+        raise CommandError(NUMKEYS_TOO_MANY)
+    limit = 0
+    i = 2 + numkeys
+    while i < len(argv):
+        if argv[i].lower() == b"limit" and i + 1 < len(argv):
+            limit = parse_int(argv[i + 1], LIMIT_NEGATIVE)
+            if limit < 0:
+                raise CommandError(LIMIT_NEGATIVE)
+            i += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    sets = _sources(session.db, argv[2:2 + numkeys], store=False)
+    if any(value is None for value in sets):
+        return 0
+    sets.sort(key=len)
+    smallest, others = sets[0], sets[1:]
+    if not limit or limit >= len(smallest):
+        return len(smallest.intersection(*others)) if others else len(smallest)
+    # Stop at LIMIT: walk the smallest set, as Redis does.
+    found = 0
+    for member in smallest:
+        for other in others:
+            if member not in other:
+                break
+        else:
+            found += 1
+            if found == limit:
+                break
+    return found
+
+
+@command("sunion", -2, "readonly", (1, -1, 1), group="set", since="1.0.0",
+         summary="Returns the union of multiple sets.",
+         complexity="O(N) where N is the total number of elements in all given sets.",
+         acl="@read @set @slow")
+def sunion(session: Any, argv: list) -> Any:
+    return _union(_sources(session.db, argv[1:], store=False))
+
+
+@command("sunionstore", -3, "write denyoom", (1, -1, 1), group="set", since="1.0.0",
+         summary="Stores the union of multiple sets in a key.",
+         complexity="O(N) where N is the total number of elements in all given sets.",
+         acl="@write @set @slow")
+def sunionstore(session: Any, argv: list) -> Any:
+    result = _union(_sources(session.db, argv[2:], store=True))
+    return _store(session, argv[1], result, b"sunionstore")
+
+
+@command("sdiff", -2, "readonly", (1, -1, 1), group="set", since="1.0.0",
+         summary="Returns the difference of multiple sets.",
+         complexity="O(N) where N is the total number of elements in all given sets.",
+         acl="@read @set @slow")
+def sdiff(session: Any, argv: list) -> Any:
+    sets = _sources(session.db, argv[1:], store=False)
+    if len(sets) == 1:
+        return set() if sets[0] is None else set(sets[0])
+    return _difference(sets)
+
+
+@command("sdiffstore", -3, "write denyoom", (1, -1, 1), group="set", since="1.0.0",
+         summary="Stores the difference of multiple sets in a key.",
+         complexity="O(N) where N is the total number of elements in all given sets.",
+         acl="@write @set @slow")
+def sdiffstore(session: Any, argv: list) -> Any:
+    sets = _sources(session.db, argv[2:], store=True)
+    result = set(sets[0]) if len(sets) == 1 and sets[0] is not None else _difference(sets)
+    return _store(session, argv[1], result, b"sdiffstore")
+
+
+# -- SSCAN (see the module header for the cursor) ---------------------------------
+
+
+class _Scan:
+    __slots__ = ("ref", "members")
+
+    def __init__(self, value: set) -> None:
+        self.ref = weakref.ref(value)
+        self.members = tuple(value)
+
+
+_SCANS: "OrderedDict[int, _Scan]" = OrderedDict()  # scan id -> snapshot, oldest first
+_scan_state = {"next_id": 1, "entries": 0}
+
+
+def _new_scan(value: set) -> tuple[int, _Scan]:
+    scan = _Scan(value)
+    scan_id = _scan_state["next_id"]
+    # Ids stay below 2**32 so that a cursor fits the 64 bits clients expect.
+    _scan_state["next_id"] = scan_id % (2**32 - 1) + 1
+    _SCANS[scan_id] = scan
+    _scan_state["entries"] += len(scan.members)
+    while len(_SCANS) > 1 and (len(_SCANS) > SCAN_MAX_SNAPSHOTS
+                               or _scan_state["entries"] > SCAN_MAX_ENTRIES):
+        _drop_scan(next(iter(_SCANS)))
+    return scan_id, scan
+
+
+def _drop_scan(scan_id: int) -> None:
+    scan = _SCANS.pop(scan_id, None)
+    if scan is not None:
+        _scan_state["entries"] -= len(scan.members)
+
+
+@command("sscan", -3, "readonly", (1, 1, 1), group="set", since="2.8.0",
+         summary="Iterates over members of a set.",
+         complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
+                    "calls for the cursor to return back to 0. N is the number of elements inside "
+                    "the collection.",
+         acl="@read @set @slow")
+def sscan(session: Any, argv: list) -> Any:
+    cursor = _parse_cursor(argv[2])
+    value = _read_set(session.db, argv[1])
+    if value is None:
+        return [b"0", []]  # options are not even parsed (as Redis)
+    count = 10
+    match = None
+    i, n = 3, len(argv)
+    while i < n:
+        option = argv[i].lower()
+        if i + 1 >= n:
+            raise CommandError(errors.SYNTAX)
+        if option == b"count":
+            count = parse_int(argv[i + 1])
+            if count < 1:
+                raise CommandError(errors.SYNTAX)
+        elif option == b"match":
+            pattern = argv[i + 1]
+            match = None if pattern == b"*" else compile_glob(pattern)
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 2
+    scan = _SCANS.get(cursor >> OFFSET_BITS) if cursor else None
+    if scan is not None and scan.ref() is not value:
+        scan = None  # another key's cursor, or the set was replaced: start over
+    if scan is None:
+        if len(value) <= max(count, SMALL_SET):
+            members = list(value)
+            return [b"0", members if match is None else [m for m in members if match(m)]]
+        scan_id, scan = _new_scan(value)
+        offset = 0
+    else:
+        scan_id, offset = cursor >> OFFSET_BITS, cursor & ((1 << OFFSET_BITS) - 1)
+        _SCANS.move_to_end(scan_id)
+    end = min(offset + count, len(scan.members))
+    out = [member for member in scan.members[offset:end]
+           if member in value and (match is None or match(member))]
+    if end >= len(scan.members):
+        _drop_scan(scan_id)
+        return [b"0", out]
+    return [b"%d" % (scan_id << OFFSET_BITS | end), out]

@@ -61,10 +61,25 @@ _TYPE_REPLIES = {name: SimpleString(name) for name, _ in TYPES.values()}
 _NONE = SimpleString(b"none")
 
 
-def register_type(cls: type, name: bytes, encoding: Callable[[Any], bytes]) -> None:
-    """Teach the generic commands a value class (TYPE name, OBJECT ENCODING)."""
+# class -> hook(db, key, value) run when RENAME, COPY or MOVE store a value of
+# that class under a key (a hash with field TTLs re-queues itself there).
+STORE_HOOKS: dict[type, Callable[[Any, bytes, Any], None]] = {}
+
+
+def register_type(cls: type, name: bytes, encoding: Callable[[Any], bytes],
+                  on_store: Callable[[Any, bytes, Any], None] | None = None) -> None:
+    """Teach the generic commands a value class (TYPE name, OBJECT ENCODING,
+    and optionally a hook for when RENAME/COPY/MOVE store it under a key)."""
     TYPES[cls] = (name, encoding)
     _TYPE_REPLIES[name] = SimpleString(name)
+    if on_store is not None:
+        STORE_HOOKS[cls] = on_store
+
+
+def _stored(db: Any, key: bytes, value: Any) -> None:
+    hook = STORE_HOOKS.get(value.__class__)
+    if hook is not None:
+        hook(db, key, value)
 
 
 def type_name(value: Any) -> bytes:
@@ -176,6 +191,7 @@ def _rename(session: Any, argv: list, nx: bool) -> Any:
         db.delete(dst)
     db.delete(src)
     db.set(dst, value)
+    _stored(db, dst, value)
     if expire is not None:
         db.set_expire(dst, expire)  # the TTL moves with the value
     if db.notify_flags:
@@ -233,7 +249,9 @@ def copy(session: Any, argv: list) -> Any:
         if not replace:
             return 0
         dst_db.delete(dst)
-    dst_db.set(dst, copy_value(value))
+    value = copy_value(value)
+    dst_db.set(dst, value)
+    _stored(dst_db, dst, value)
     if expire is not None:
         dst_db.set_expire(dst, expire)
     if dst_db is not src_db:
@@ -265,6 +283,7 @@ def move(session: Any, argv: list) -> Any:
     if dst_db.lookup(key) is not None:
         return 0
     dst_db.set(key, value)
+    _stored(dst_db, key, value)
     if expire is not None:
         dst_db.set_expire(key, expire)
     src_db.delete(key)

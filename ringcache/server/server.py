@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import __version__, pubsub
 from ..commands import load_all
+from ..commands.hashes import active_expire_fields
 from ..config import Config
 from ..protocol.parser import Limits
 from ..storage.clock import Clock
@@ -277,6 +278,8 @@ class Server:
             dbs = []
         for db in dbs:
             active_expire_cycle(db, budget, effort)
+            if db.hash_field_queue:  # hashes whose fields have TTLs
+                active_expire_fields(self, db)
         if self.pause_end and time.monotonic() >= self.pause_end:
             self.unpause()
         timeout = self.config["timeout"]

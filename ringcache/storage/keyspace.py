@@ -34,6 +34,7 @@ import random
 from typing import Any, Callable, Iterator
 
 from .clock import Clock
+from .hashes import FieldExpiryQueue
 from .slots import SLOTS, SlotIndex
 
 
@@ -76,6 +77,8 @@ class Keyspace:
         # first come first served; empty unless a client waits on a key here.
         "blocked",
         "on_ready",  # callback(db, key) when a key somebody waits on changed
+        # hashes with field TTLs, by next field expiry (storage/hashes.py)
+        "hash_field_queue",
     )
 
     def __init__(self, index: int, clock: Clock, stats: KeyspaceStats) -> None:
@@ -96,6 +99,7 @@ class Keyspace:
         self.on_keymiss: Callable[[Keyspace, bytes], None] | None = None
         self.blocked: dict[bytes, dict] = {}
         self.on_ready: Callable[[Keyspace, bytes], None] | None = None
+        self.hash_field_queue = FieldExpiryQueue()
 
     # -- lookups -----------------------------------------------------------
 
@@ -254,6 +258,7 @@ class Keyspace:
         self.expires = {}
         self.slots.clear()
         self.expiry_pool = []
+        self.hash_field_queue = FieldExpiryQueue()
         self.avg_ttl = 0.0
         self.dirty += 1
 
@@ -262,7 +267,7 @@ class Keyspace:
         key present in either database before the swap has changed."""
         changed = [(db, key) for db in (self, other) for key in db.watchers
                    if self.lookup(key) is not None or other.lookup(key) is not None]
-        for name in ("data", "expires", "slots", "expiry_pool", "avg_ttl"):
+        for name in ("data", "expires", "slots", "expiry_pool", "avg_ttl", "hash_field_queue"):
             mine, theirs = getattr(self, name), getattr(other, name)
             setattr(self, name, theirs)
             setattr(other, name, mine)

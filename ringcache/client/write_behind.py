@@ -44,6 +44,11 @@ writer that would exceed it waits for the flusher (backpressure), up to
 leaving the ``with`` block, and interpreter exit) flushes everything;
 :meth:`WriteBehind.flush_on_signal` flushes on a signal.
 
+Each flow (enqueue, claim, deliver with retries, acknowledge, recover) is written
+once, as a sans-I/O step in the shared base (see ``_steps``); the sync class
+drives the steps under a ``threading.Condition``, the asyncio class awaits them
+under an ``asyncio.Condition``.
+
 What remains: the pending writes are only as durable as the cache node. If the
 node dies before a write is flushed, the write is lost unless the node persists
 it (append-only file: up to ~1 s with ``appendfsync everysec``) or a replica has
@@ -62,18 +67,20 @@ import os
 import secrets
 import signal
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, Sequence, cast
+from typing import Any, Awaitable, Callable, Final, Iterator, Sequence, TypeVar
 
 import redis
 
 from . import _core
 from ._base import log
 from ._core import DEFAULT, MISS
-from .aio import AsyncCache, _call
+from ._steps import UNHANDLED, Call, Pipeline, Steps, aperform, arun, perform, run
+from .aio import AsyncCache
 from .cache import Cache
+
+T = TypeVar("T")
 
 SET, DELETE = b"S", b"D"
 _VERSION_LEN = 16
@@ -107,8 +114,26 @@ class _Claimed:
         return b"" if self.record is None else self.record[1:1 + _VERSION_LEN]
 
 
+@dataclass(frozen=True, slots=True)
+class _Wait:
+    """Step request: wait, releasing the mirror lock, until predicate() holds or
+    timeout seconds pass; the reply says whether it holds."""
+    predicate: Callable[[], bool]
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Sleep:
+    """Step request: back off (the write-behind's own sleep, which tests replace)."""
+    seconds: float
+
+
+_NOTIFY: Final = "notify"  # step request: wake the writers waiting for room
+
+
 class _WriteBehindBase:
-    """State and decisions shared by the sync and asyncio write-behind (no I/O)."""
+    """State, decisions and the flows (as sans-I/O steps, see ``_steps``) shared by
+    the sync and the asyncio write-behind, which only drive them."""
 
     def __init__(self, cache: Any, writer: Any, deleter: Any, *, name: str, writer_id: str,
                  max_batch: int, max_delay: float, max_pending: int, put_timeout: float,
@@ -119,6 +144,7 @@ class _WriteBehindBase:
         if max_delay < 0 or put_timeout < 0:
             raise ValueError("max_delay and put_timeout must be >= 0")
         self.cache = cache
+        self.client: Any = cache.client
         self.writer = writer
         self.deleter = deleter
         self.name = name
@@ -145,6 +171,9 @@ class _WriteBehindBase:
         self._closed = False
         cache.metrics.add_gauge("wb_queue_depth", self._depth)
 
+    def _wake_flusher(self) -> None:
+        raise NotImplementedError
+
     # -- records ------------------------------------------------------------------
     def _next_version(self) -> bytes:
         # Unique across incarnations: a restarted writer must not reuse a version
@@ -152,14 +181,20 @@ class _WriteBehindBase:
         self._counter += 1
         return self._incarnation + b"%08x" % (self._counter & 0xFFFFFFFF)
 
-    def _prepare(self, key: str | bytes, value: Any, ttl: Any) -> tuple[str, str, bytes, int | None, bytes]:
-        """(key name, full cache key, envelope, PX, record); serialises first, so a
-        value that cannot be stored raises before anything is written."""
+    def _prepare(self, key: str | bytes, value: Any, ttl: Any) -> tuple[str, Callable[[Any], Any], bytes]:
+        """(key name, the cache SET to queue on a pipeline, record); serialises first,
+        so a value that cannot be stored raises before anything is written."""
         name = _core.to_key(key)
         full = self.cache.full_key(key)
         ttl = self.ttl if ttl is DEFAULT else ttl
         blob, px = self.cache.pack(full, value, self.cache.resolve_ttl(ttl, value), 0.0)
-        return name, full, blob, px, SET + self._next_version() + blob
+        return name, lambda pipe: pipe.set(full, blob, px=px), SET + self._next_version() + blob
+
+    def _prepare_delete(self, key: str | bytes) -> tuple[str, Callable[[Any], Any], bytes]:
+        if self.deleter is None:
+            raise TypeError(f"this {type(self).__name__} has no deleter")
+        full = self.cache.full_key(key)
+        return _core.to_key(key), lambda pipe: pipe.delete(full), DELETE + self._next_version()
 
     def _decode(self, key: str, record: bytes) -> Any:
         entry = _core.decode(record[1 + _VERSION_LEN:], self.cache.serializer)
@@ -219,9 +254,6 @@ class _WriteBehindBase:
         oldest = next(iter(self._queued.values()))
         return max(0.0, oldest + self.max_delay - now)
 
-    def _head(self) -> list[str]:
-        return list(self._queued)[:self.max_batch]
-
     def _plan_recovery(self, queue: list[bytes], processing: list[bytes],
                        data: dict[bytes, bytes]) -> list[str]:
         """Rebuild the mirror from the server's lists; returns the queue as it must
@@ -236,20 +268,197 @@ class _WriteBehindBase:
         self._queued = OrderedDict((k, now) for k in keys)
         return keys
 
-    def _backoff_delays(self) -> Iterable[float]:
+    def _backoff_delays(self) -> Iterator[float]:
         delay, cap = self.backoff
         while True:
             yield delay
             delay = min(delay * 2, cap)
 
-    def _after_ack(self, done: Sequence[_Claimed]) -> list[str]:
-        """Forget the acknowledged versions; returns the keys whose record to HDEL."""
-        drop = []
-        for item in done:
-            if item.record is not None and self._latest.get(item.key) == item.version:
-                del self._latest[item.key]
-                drop.append(item.key)
-        return drop
+    # -- the flows, as steps ------------------------------------------------------------
+    # Steps marked "locked" run holding the mirror lock (the driver takes it); the
+    # delivery runs without it, since the database may be slow.
+    def _io(self, request: Any) -> Steps[Any]:
+        """Perform a server request. After an error it is unknown whether EXEC ran,
+        so the mirror is rebuilt from the server before its next use."""
+        try:
+            return (yield request)
+        except redis.RedisError:
+            self._ready = False
+            raise
+
+    def _ready_steps(self) -> Steps[None]:  # locked
+        if not self._ready:
+            yield from self._recover_steps()
+
+    def _recover_steps(self) -> Steps[None]:  # locked
+        def read(pipe: Any) -> None:
+            pipe.lrange(self.queue_key, 0, -1)
+            pipe.lrange(self.processing_key, 0, -1)
+            pipe.hgetall(self.data_key)
+
+        queue, processing, data = yield from self._io(Pipeline(read))
+        keys = self._plan_recovery(queue, processing, data)
+        if processing or len(keys) != len(queue):
+            def rewrite(pipe: Any) -> None:
+                pipe.delete(self.queue_key, self.processing_key)
+                if keys:
+                    pipe.rpush(self.queue_key, *keys)
+
+            yield from self._io(Pipeline(rewrite))
+            log.info("write-behind %r: recovered %d claimed and %d queued keys",
+                     self.queue_key, len(processing), len(keys))
+        self._ready = True
+        yield _NOTIFY
+
+    def _enqueue_steps(self, name: str, cache_op: Callable[[Any], Any], record: bytes) -> Steps[None]:  # locked
+        if self._closed:
+            raise RuntimeError(f"this {type(self).__name__} is closed")
+        yield from self._ready_steps()
+        if self._full_for(name):
+            self.cache.metrics.incr("wb_backpressure_waits")
+            self._wake_flusher()
+            if not (yield _Wait(lambda: not self._full_for(name), self.put_timeout)):
+                raise WriteBehindFull(f"write-behind queue {self.queue_key!r} held {self.max_pending} "
+                                      f"keys for {self.put_timeout}s: the database is not keeping up")
+            yield from self._ready_steps()
+        queued = name in self._queued
+
+        def write(pipe: Any) -> None:  # one MULTI: the cache entry, the record, the queue
+            cache_op(pipe)
+            pipe.hset(self.data_key, name, record)
+            if not queued:
+                pipe.rpush(self.queue_key, name)
+
+        yield from self._io(Pipeline(write))
+        self._latest[name] = record[1:1 + _VERSION_LEN]
+        if not queued:
+            self._queued[name] = self.clock()
+        self.cache.metrics.incr("wb_writes")
+        if len(self._queued) >= self.max_batch:
+            self._wake_flusher()
+
+    def _get_steps(self, key: str | bytes, default: Any) -> Steps[Any]:
+        value = yield Call(self.cache.get, key)
+        if value is not MISS:
+            return value
+        name = _core.to_key(key)
+        record = yield Call(self.client.hget, self.data_key, name)
+        if record is None or bytes(record)[:1] == DELETE:
+            return default
+        return self._decode(name, bytes(record))
+
+    def _has_work_steps(self, everything: bool) -> Steps[bool]:  # locked
+        yield from self._ready_steps()
+        return bool(self._queued) if everything else self._due(self.clock())
+
+    def _claim_steps(self) -> Steps[list[_Claimed]]:  # locked
+        yield from self._ready_steps()
+        keys = list(self._queued)[:self.max_batch]
+        if not keys:
+            return []
+
+        def claim(pipe: Any) -> None:
+            for _ in keys:
+                pipe.lmove(self.queue_key, self.processing_key, "LEFT", "RIGHT")
+            pipe.hmget(self.data_key, keys)
+
+        result = yield from self._io(Pipeline(claim))
+        moved = [m.decode("utf-8", "surrogateescape") if isinstance(m, bytes) else m for m in result[:-1]]
+        for key in keys:
+            del self._queued[key]
+        if moved != keys:  # someone else touched our queue: trust the server, not the mirror
+            log.warning("write-behind %r: the queue differs from this process's view; recovering",
+                        self.queue_key)
+            self._ready = False
+        return [_Claimed(k, None if r is None else bytes(r)) for k, r in zip(keys, result[-1])]
+
+    def _deliver_steps(self, batch: list[_Claimed]) -> Steps[list[tuple[_Claimed, bytes]]]:  # not locked
+        """Write a batch to the database with retries; returns its dead letters."""
+        work = [item for item in batch if item.record is not None]
+        if not work:
+            return []
+        delays = self._backoff_delays()
+        last: BaseException = RuntimeError("no attempt")
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                yield from self._write_db_steps(work)
+                return []
+            except Exception as exc:
+                last = exc
+                self.cache.metrics.incr("wb_failures")
+                log.warning("write-behind: batch of %d failed (attempt %d/%d): %s", len(work), attempt,
+                            self.max_attempts, exc)
+                if attempt < self.max_attempts:
+                    self.cache.metrics.incr("wb_retries")
+                    yield _Sleep(next(delays))
+        if len(work) == 1:
+            return [(work[0], self._dead_letter(work[0], last, self.max_attempts))]
+        # Isolate: each write alone, once; only those that still fail are dead letters.
+        dead = []
+        for item in work:
+            try:
+                yield from self._write_db_steps([item])
+            except Exception as exc:
+                self.cache.metrics.incr("wb_failures")
+                dead.append((item, self._dead_letter(item, exc, self.max_attempts + 1)))
+        return dead
+
+    def _write_db_steps(self, items: list[_Claimed]) -> Steps[None]:
+        sets, deletes = self._split(items)
+        if sets:
+            yield Call(self.writer, sets)
+        if deletes:
+            yield Call(self.deleter, deletes)
+        self.cache.metrics.incr("wb_flushed", len(items))
+
+    def _ack_steps(self, batch: list[_Claimed], dead: list[tuple[_Claimed, bytes]]) -> Steps[None]:  # locked
+        def ack(pipe: Any) -> None:
+            for item in batch:
+                pipe.lrem(self.processing_key, 1, item.key)
+            for _, letter in dead:
+                pipe.rpush(self.dead_key, letter)
+            if drop:
+                pipe.hdel(self.data_key, *drop)
+
+        # HDEL only the records still the ones flushed: a write that came after the
+        # claim re-queued its key and keeps its newer record.
+        drop = [item.key for item in batch
+                if item.record is not None and self._latest.get(item.key) == item.version]
+        # Delivered but not acknowledged if this fails: redelivered after recovery.
+        yield from self._io(Pipeline(ack))
+        for key in drop:
+            del self._latest[key]
+        self.cache.metrics.incr("wb_batches")
+        if dead:
+            self.cache.metrics.incr("wb_dead_letters", len(dead))
+            log.error("write-behind: %d writes moved to the dead-letter list %r", len(dead), self.dead_key)
+        yield _NOTIFY
+
+    def _dead_letters_steps(self) -> Steps[list[DeadLetter]]:
+        raws = yield Call(self.client.lrange, self.dead_key, 0, -1)
+        return [self._parse_dead(bytes(raw))[0] for raw in raws]
+
+    def _requeue_dead_steps(self) -> Steps[int]:  # locked
+        yield from self._ready_steps()
+        raws = yield Call(self.client.lrange, self.dead_key, 0, -1)
+        requeue: dict[str, bytes] = {}
+        for raw in raws:
+            letter, record = self._parse_dead(bytes(raw))
+            if letter.key not in self._latest:  # a key written since keeps its newer write
+                requeue[letter.key] = record[:1] + self._next_version() + record[1 + _VERSION_LEN:]
+
+        def move(pipe: Any) -> None:
+            for key, record in requeue.items():
+                pipe.hset(self.data_key, key, record)
+                if key not in self._queued:
+                    pipe.rpush(self.queue_key, key)
+            pipe.ltrim(self.dead_key, len(raws), -1)
+
+        yield from self._io(Pipeline(move))
+        for key, record in requeue.items():
+            self._latest[key] = record[1:1 + _VERSION_LEN]
+            self._queued.setdefault(key, self.clock())
+        return len(requeue)
 
 
 class WriteBehind(_WriteBehindBase):
@@ -275,14 +484,13 @@ class WriteBehind(_WriteBehindBase):
                          max_batch=max_batch, max_delay=max_delay, max_pending=max_pending,
                          put_timeout=put_timeout, max_attempts=max_attempts, backoff=backoff,
                          ttl=ttl, clock=clock)
-        self.client: redis.Redis = cache.client
         self._cond = threading.Condition()       # guards the mirror; never held across a database call
         self._flush_lock = threading.Lock()      # one delivery at a time
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._flush_all = threading.Event()      # set by a signal: flush everything
         self._kill_after: int | None = None
-        self._sleep = sleep or self._stop_aware_sleep
+        self._sleep = sleep or self._stop.wait
         self._thread: threading.Thread | None = None
         self.recover()
         atexit.register(self.close)
@@ -290,243 +498,82 @@ class WriteBehind(_WriteBehindBase):
             self._thread = threading.Thread(target=self._run, daemon=True, name="ringcache-write-behind")
             self._thread.start()
 
-    # -- writes ---------------------------------------------------------------------
+    # -- driving the steps ------------------------------------------------------------
+    def _perform(self, request: Any) -> Any:
+        return perform(self.client, request, self._perform_own)
+
+    def _perform_own(self, request: Any) -> Any:
+        if isinstance(request, _Wait):
+            return self._cond.wait_for(request.predicate, request.timeout)
+        if isinstance(request, _Sleep):
+            self._sleep(request.seconds)
+            return None
+        if request is _NOTIFY:
+            self._cond.notify_all()
+            return None
+        return UNHANDLED
+
+    def _locked(self, steps: Steps[T]) -> T:
+        with self._cond:
+            return run(steps, self._perform)
+
+    def _wake_flusher(self) -> None:
+        self._wake.set()
+
+    # -- the API ------------------------------------------------------------------------
     def write(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
         """Store value in the cache now and queue it for the database. Returns once
         the server holds both (the write is then safe from a crash of this process)."""
-        name, full, blob, px, record = self._prepare(key, value, ttl)
-        self._enqueue(name, record, lambda pipe: pipe.set(full, blob, px=px))
+        self._locked(self._enqueue_steps(*self._prepare(key, value, ttl)))
 
     def delete(self, key: str | bytes) -> None:
         """Delete from the cache now and queue the delete for the database."""
-        if self.deleter is None:
-            raise TypeError("this WriteBehind has no deleter")
-        full = self.cache.full_key(key)
-        self._enqueue(_core.to_key(key), DELETE + self._next_version(), lambda pipe: pipe.delete(full))
-
-    def _enqueue(self, name: str, record: bytes, cache_op: Callable[[Any], Any]) -> None:
-        if self._closed:
-            raise RuntimeError("this WriteBehind is closed")
-        with self._cond:
-            self._ensure_ready()
-            if self._full_for(name):
-                self.cache.metrics.incr("wb_backpressure_waits")
-                self._wake.set()
-                if not self._cond.wait_for(lambda: not self._full_for(name), self.put_timeout):
-                    raise WriteBehindFull(f"write-behind queue {self.queue_key!r} held {self.max_pending} "
-                                          f"keys for {self.put_timeout}s: the database is not keeping up")
-                self._ensure_ready()
-            queued = name in self._queued
-            try:
-                with self.client.pipeline(transaction=True) as pipe:
-                    cache_op(pipe)
-                    pipe.hset(self.data_key, name, record)
-                    if not queued:
-                        pipe.rpush(self.queue_key, name)
-                    pipe.execute()
-            except redis.RedisError:
-                self._ready = False  # did EXEC run? the mirror is rebuilt before the next use
-                raise
-            self._latest[name] = record[1:1 + _VERSION_LEN]
-            if not queued:
-                self._queued[name] = self.clock()
-            self.cache.metrics.incr("wb_writes")
-            if len(self._queued) >= self.max_batch:
-                self._wake.set()
+        self._locked(self._enqueue_steps(*self._prepare_delete(key)))
 
     def get(self, key: str | bytes, default: Any = MISS) -> Any:
         """The cached value; if the cache lost it (eviction), this writer's pending one."""
-        value = self.cache.get(key)
-        if value is not MISS:
-            return value
-        record = self.client.hget(self.data_key, _core.to_key(key))
-        if record is None or bytes(record)[:1] == DELETE:  # type: ignore[arg-type]
-            return default
-        return self._decode(_core.to_key(key), bytes(record))  # type: ignore[arg-type]
+        return run(self._get_steps(key, default), self._perform)
 
-    # -- mirror ---------------------------------------------------------------------
     def recover(self) -> None:
         """Rebuild the mirror from the server: re-queue unacknowledged claims (a
         crashed incarnation's, or ours after an error) ahead of the queue."""
-        with self._cond:
-            self._recover_locked()
+        self._locked(self._recover_steps())
 
-    def _ensure_ready(self) -> None:
-        if not self._ready:
-            self._recover_locked()
-
-    def _recover_locked(self) -> None:
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.lrange(self.queue_key, 0, -1)
-            pipe.lrange(self.processing_key, 0, -1)
-            pipe.hgetall(self.data_key)
-            queue, processing, data = pipe.execute()
-        keys = self._plan_recovery(queue, processing, data)
-        if processing or len(keys) != len(queue):
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self.queue_key, self.processing_key)
-                if keys:
-                    pipe.rpush(self.queue_key, *keys)
-                pipe.execute()
-            log.info("write-behind %r: recovered %d claimed and %d queued keys",
-                     self.queue_key, len(processing), len(keys))
-        self._ready = True
-        self._cond.notify_all()
-
-    # -- flushing --------------------------------------------------------------------
     def tick(self) -> int:
         """Flush the batches that are due now (batch full or oldest past max_delay);
         returns how many keys reached the database or the dead-letter list."""
-        done = 0
-        while True:
-            with self._cond:
-                if not self._due(self.clock()):
-                    return done
-            done += self._flush_batch()
+        return self._flush_while(everything=False)
 
     def flush(self) -> int:
         """Flush everything queued now, however young; returns the keys handled."""
+        return self._flush_while(everything=True)
+
+    def _flush_while(self, everything: bool) -> int:
         done = 0
-        while True:
-            with self._cond:
-                self._ensure_ready()
-                if not self._queued:
-                    return done
-            done += self._flush_batch()
+        while self._locked(self._has_work_steps(everything)):
+            with self._flush_lock:
+                batch = self._locked(self._claim_steps())
+                if not batch:
+                    break
+                dead = run(self._deliver_steps(batch), self._perform)  # without the lock
+                self._locked(self._ack_steps(batch, dead))
+            done += len(batch)
+        return done
 
-    def _flush_batch(self) -> int:
-        with self._flush_lock:
-            batch = self._claim()
-            if not batch:
-                return 0
-            work = [item for item in batch if item.record is not None]
-            dead = self._deliver(work) if work else []
-            self._ack(batch, dead)
-            self.cache.metrics.incr("wb_batches")
-            return len(batch)
-
-    def _claim(self) -> list[_Claimed]:
-        with self._cond:
-            self._ensure_ready()
-            keys = self._head()
-            if not keys:
-                return []
-            try:
-                with self.client.pipeline(transaction=True) as pipe:
-                    for _ in keys:
-                        pipe.lmove(self.queue_key, self.processing_key, "LEFT", "RIGHT")
-                    pipe.hmget(self.data_key, keys)
-                    result = pipe.execute()
-            except redis.RedisError:
-                self._ready = False
-                raise
-            moved = [m.decode("utf-8", "surrogateescape") if isinstance(m, bytes) else m for m in result[:-1]]
-            for key in keys:
-                del self._queued[key]
-            if moved != keys:  # someone else touched our queue: trust the server, not the mirror
-                log.warning("write-behind %r: queue differs from this process's view; recovering",
-                            self.queue_key)
-                self._ready = False
-            return [_Claimed(k, None if r is None else bytes(r)) for k, r in zip(keys, result[-1])]
-
-    def _deliver(self, work: list[_Claimed]) -> list[tuple[_Claimed, bytes]]:
-        """Write a batch to the database with retries; returns the dead letters."""
-        delays = iter(self._backoff_delays())
-        last: BaseException = RuntimeError("no attempt")
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                self._write_db(work)
-                return []
-            except Exception as exc:
-                last = exc
-                self.cache.metrics.incr("wb_failures")
-                log.warning("write-behind: batch of %d failed (attempt %d/%d): %s", len(work), attempt,
-                            self.max_attempts, exc)
-                if attempt < self.max_attempts:
-                    self.cache.metrics.incr("wb_retries")
-                    self._sleep(next(delays))
-        if len(work) == 1:
-            return [(work[0], self._dead_letter(work[0], last, self.max_attempts))]
-        # Isolate: each write alone, once; only those that still fail are dead letters.
-        dead = []
-        for item in work:
-            try:
-                self._write_db([item])
-            except Exception as exc:
-                self.cache.metrics.incr("wb_failures")
-                dead.append((item, self._dead_letter(item, exc, self.max_attempts + 1)))
-        return dead
-
-    def _write_db(self, items: list[_Claimed]) -> None:
-        sets, deletes = self._split(items)
-        if sets:
-            self.writer(sets)
-        if deletes:
-            assert self.deleter is not None
-            self.deleter(deletes)
-        self.cache.metrics.incr("wb_flushed", len(items))
-
-    def _ack(self, batch: list[_Claimed], dead: list[tuple[_Claimed, bytes]]) -> None:
-        with self._cond:
-            try:
-                with self.client.pipeline(transaction=True) as pipe:
-                    for item in batch:
-                        pipe.lrem(self.processing_key, 1, item.key)
-                    for _, letter in dead:
-                        pipe.rpush(self.dead_key, letter)
-                    drop = self._after_ack(batch)
-                    if drop:
-                        pipe.hdel(self.data_key, *drop)
-                    pipe.execute()
-            except redis.RedisError:
-                # Delivered but not acknowledged: redelivered after recovery (at least once).
-                self._ready = False
-                raise
-            if dead:
-                self.cache.metrics.incr("wb_dead_letters", len(dead))
-                log.error("write-behind: %d writes moved to the dead-letter list %r", len(dead), self.dead_key)
-            self._cond.notify_all()
-
-    # -- dead letters ------------------------------------------------------------------
     def dead_letters(self) -> list[DeadLetter]:
-        raws = cast(list[bytes], self.client.lrange(self.dead_key, 0, -1))
-        return [self._parse_dead(bytes(raw))[0] for raw in raws]
+        return run(self._dead_letters_steps(), self._perform)
 
     def requeue_dead(self) -> int:
-        """Queue the dead letters again (after fixing the cause). A key written since
-        keeps its newer pending write; the dead letter of such a key is dropped.
-        Note that a dead letter replays an old value over any newer one already
+        """Queue the dead letters again (after fixing the cause); returns how many.
+        A key written since keeps its newer pending write and its dead letter is
+        dropped. A dead letter replays an old value over any newer one already
         flushed: look at :meth:`dead_letters` first."""
-        with self._cond:
-            self._ensure_ready()
-            raws = cast(list[bytes], self.client.lrange(self.dead_key, 0, -1))
-            with self.client.pipeline(transaction=True) as pipe:
-                count = 0
-                for raw in raws:
-                    letter, record = self._parse_dead(bytes(raw))
-                    if letter.key in self._latest:
-                        continue
-                    record = record[:1] + self._next_version() + record[1 + _VERSION_LEN:]
-                    pipe.hset(self.data_key, letter.key, record)
-                    pipe.rpush(self.queue_key, letter.key)
-                    self._latest[letter.key] = record[1:1 + _VERSION_LEN]
-                    self._queued[letter.key] = self.clock()
-                    count += 1
-                pipe.ltrim(self.dead_key, len(raws), -1)
-                try:
-                    pipe.execute()
-                except redis.RedisError:
-                    self._ready = False
-                    raise
-            return count
+        return self._locked(self._requeue_dead_steps())
 
     def clear_dead(self) -> int:
         return int(self.client.delete(self.dead_key))
 
     # -- background thread, signals, close ----------------------------------------------
-    def _stop_aware_sleep(self, seconds: float) -> None:
-        self._stop.wait(seconds)
-
     def _run(self) -> None:
         while not self._stop.is_set():
             with self._cond:
@@ -616,9 +663,9 @@ class AsyncWriteBehind(_WriteBehindBase):
                          max_batch=max_batch, max_delay=max_delay, max_pending=max_pending,
                          put_timeout=put_timeout, max_attempts=max_attempts, backoff=backoff,
                          ttl=ttl, clock=clock)
-        self.client: Any = cache.client
         self._autostart = start
         self._sleep = sleep or asyncio.sleep
+        # created by start(), on the loop that will use them
         self._cond: asyncio.Condition | None = None
         self._flush_lock: asyncio.Lock | None = None
         self._wake: asyncio.Event | None = None
@@ -635,243 +682,89 @@ class AsyncWriteBehind(_WriteBehindBase):
         if self._autostart and self._task is None and not self._closed:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ringcache-write-behind")
 
-    def _locks(self) -> tuple[asyncio.Condition, asyncio.Lock, asyncio.Event]:
-        if self._cond is None or self._flush_lock is None or self._wake is None:
+    # -- driving the steps ------------------------------------------------------------
+    def _condition(self) -> asyncio.Condition:
+        if self._cond is None:
             raise RuntimeError("AsyncWriteBehind not started: use 'async with' or await start()")
-        return self._cond, self._flush_lock, self._wake
+        return self._cond
 
+    async def _perform(self, request: Any) -> Any:
+        return await aperform(self.client, request, self._perform_own)
+
+    async def _perform_own(self, request: Any) -> Any:
+        if isinstance(request, _Wait):
+            try:
+                await asyncio.wait_for(self._condition().wait_for(request.predicate), request.timeout)
+                return True
+            except TimeoutError:
+                return False
+        if isinstance(request, _Sleep):
+            await self._sleep(request.seconds)
+            return None
+        if request is _NOTIFY:
+            self._condition().notify_all()
+            return None
+        return UNHANDLED
+
+    async def _locked(self, steps: Steps[T]) -> T:
+        async with self._condition():
+            return await arun(steps, self._perform)
+
+    def _wake_flusher(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- the API ------------------------------------------------------------------------
     async def write(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
-        name, full, blob, px, record = self._prepare(key, value, ttl)
-        await self._enqueue(name, record, lambda pipe: pipe.set(full, blob, px=px))
+        await self._locked(self._enqueue_steps(*self._prepare(key, value, ttl)))
 
     async def delete(self, key: str | bytes) -> None:
-        if self.deleter is None:
-            raise TypeError("this AsyncWriteBehind has no deleter")
-        full = self.cache.full_key(key)
-        await self._enqueue(_core.to_key(key), DELETE + self._next_version(), lambda pipe: pipe.delete(full))
-
-    async def _enqueue(self, name: str, record: bytes, cache_op: Callable[[Any], Any]) -> None:
-        if self._closed:
-            raise RuntimeError("this AsyncWriteBehind is closed")
-        cond, _, wake = self._locks()
-        async with cond:
-            await self._ensure_ready()
-            if self._full_for(name):
-                self.cache.metrics.incr("wb_backpressure_waits")
-                wake.set()
-                try:
-                    await asyncio.wait_for(cond.wait_for(lambda: not self._full_for(name)), self.put_timeout)
-                except TimeoutError:
-                    raise WriteBehindFull(f"write-behind queue {self.queue_key!r} held {self.max_pending} "
-                                          f"keys for {self.put_timeout}s: the database is not keeping up") from None
-                await self._ensure_ready()
-            queued = name in self._queued
-            try:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    cache_op(pipe)
-                    pipe.hset(self.data_key, name, record)
-                    if not queued:
-                        pipe.rpush(self.queue_key, name)
-                    await pipe.execute()
-            except redis.RedisError:
-                self._ready = False
-                raise
-            self._latest[name] = record[1:1 + _VERSION_LEN]
-            if not queued:
-                self._queued[name] = self.clock()
-            self.cache.metrics.incr("wb_writes")
-            if len(self._queued) >= self.max_batch:
-                wake.set()
+        await self._locked(self._enqueue_steps(*self._prepare_delete(key)))
 
     async def get(self, key: str | bytes, default: Any = MISS) -> Any:
-        value = await self.cache.get(key)
-        if value is not MISS:
-            return value
-        record = await self.client.hget(self.data_key, _core.to_key(key))
-        if record is None or bytes(record)[:1] == DELETE:
-            return default
-        return self._decode(_core.to_key(key), bytes(record))
+        return await arun(self._get_steps(key, default), self._perform)
 
     async def recover(self) -> None:
-        cond, _, _ = self._locks()
-        async with cond:
-            await self._recover_locked()
-
-    async def _ensure_ready(self) -> None:
-        if not self._ready:
-            await self._recover_locked()
-
-    async def _recover_locked(self) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.lrange(self.queue_key, 0, -1)
-            pipe.lrange(self.processing_key, 0, -1)
-            pipe.hgetall(self.data_key)
-            queue, processing, data = await pipe.execute()
-        keys = self._plan_recovery(queue, processing, data)
-        if processing or len(keys) != len(queue):
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self.queue_key, self.processing_key)
-                if keys:
-                    pipe.rpush(self.queue_key, *keys)
-                await pipe.execute()
-        self._ready = True
-        assert self._cond is not None
-        self._cond.notify_all()
+        await self._locked(self._recover_steps())
 
     async def tick(self) -> int:
-        cond, _, _ = self._locks()
-        done = 0
-        while True:
-            async with cond:
-                if not self._due(self.clock()):
-                    return done
-            done += await self._flush_batch()
+        return await self._flush_while(everything=False)
 
     async def flush(self) -> int:
-        cond, _, _ = self._locks()
+        return await self._flush_while(everything=True)
+
+    async def _flush_while(self, everything: bool) -> int:
+        assert self._flush_lock is not None
         done = 0
-        while True:
-            async with cond:
-                await self._ensure_ready()
-                if not self._queued:
-                    return done
-            done += await self._flush_batch()
-
-    async def _flush_batch(self) -> int:
-        _, flush_lock, _ = self._locks()
-        async with flush_lock:
-            batch = await self._claim()
-            if not batch:
-                return 0
-            work = [item for item in batch if item.record is not None]
-            dead = await self._deliver(work) if work else []
-            await self._ack(batch, dead)
-            self.cache.metrics.incr("wb_batches")
-            return len(batch)
-
-    async def _claim(self) -> list[_Claimed]:
-        cond, _, _ = self._locks()
-        async with cond:
-            await self._ensure_ready()
-            keys = self._head()
-            if not keys:
-                return []
-            try:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    for _ in keys:
-                        pipe.lmove(self.queue_key, self.processing_key, "LEFT", "RIGHT")
-                    pipe.hmget(self.data_key, keys)
-                    result = await pipe.execute()
-            except redis.RedisError:
-                self._ready = False
-                raise
-            moved = [m.decode("utf-8", "surrogateescape") if isinstance(m, bytes) else m for m in result[:-1]]
-            for key in keys:
-                del self._queued[key]
-            if moved != keys:
-                log.warning("write-behind %r: queue differs from this process's view; recovering",
-                            self.queue_key)
-                self._ready = False
-            return [_Claimed(k, None if r is None else bytes(r)) for k, r in zip(keys, result[-1])]
-
-    async def _deliver(self, work: list[_Claimed]) -> list[tuple[_Claimed, bytes]]:
-        delays = iter(self._backoff_delays())
-        last: BaseException = RuntimeError("no attempt")
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                await self._write_db(work)
-                return []
-            except Exception as exc:
-                last = exc
-                self.cache.metrics.incr("wb_failures")
-                log.warning("write-behind: batch of %d failed (attempt %d/%d): %s", len(work), attempt,
-                            self.max_attempts, exc)
-                if attempt < self.max_attempts:
-                    self.cache.metrics.incr("wb_retries")
-                    await self._sleep(next(delays))
-        if len(work) == 1:
-            return [(work[0], self._dead_letter(work[0], last, self.max_attempts))]
-        # Isolate: each write alone, once; only those that still fail are dead letters.
-        dead = []
-        for item in work:
-            try:
-                await self._write_db([item])
-            except Exception as exc:
-                self.cache.metrics.incr("wb_failures")
-                dead.append((item, self._dead_letter(item, exc, self.max_attempts + 1)))
-        return dead
-
-    async def _write_db(self, items: list[_Claimed]) -> None:
-        sets, deletes = self._split(items)
-        if sets:
-            await _call(lambda: self.writer(sets))
-        if deletes:
-            deleter = self.deleter
-            assert deleter is not None
-            await _call(lambda: deleter(deletes))
-        self.cache.metrics.incr("wb_flushed", len(items))
-
-    async def _ack(self, batch: list[_Claimed], dead: list[tuple[_Claimed, bytes]]) -> None:
-        cond, _, _ = self._locks()
-        async with cond:
-            try:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    for item in batch:
-                        pipe.lrem(self.processing_key, 1, item.key)
-                    for _, letter in dead:
-                        pipe.rpush(self.dead_key, letter)
-                    drop = self._after_ack(batch)
-                    if drop:
-                        pipe.hdel(self.data_key, *drop)
-                    await pipe.execute()
-            except redis.RedisError:
-                self._ready = False
-                raise
-            if dead:
-                self.cache.metrics.incr("wb_dead_letters", len(dead))
-                log.error("write-behind: %d writes moved to the dead-letter list %r", len(dead), self.dead_key)
-            cond.notify_all()
+        while await self._locked(self._has_work_steps(everything)):
+            async with self._flush_lock:
+                batch = await self._locked(self._claim_steps())
+                if not batch:
+                    break
+                dead = await arun(self._deliver_steps(batch), self._perform)
+                await self._locked(self._ack_steps(batch, dead))
+            done += len(batch)
+        return done
 
     async def dead_letters(self) -> list[DeadLetter]:
-        return [self._parse_dead(bytes(raw))[0] for raw in await self.client.lrange(self.dead_key, 0, -1)]
+        return await arun(self._dead_letters_steps(), self._perform)
 
     async def requeue_dead(self) -> int:
-        cond, _, _ = self._locks()
-        async with cond:
-            await self._ensure_ready()
-            raws = await self.client.lrange(self.dead_key, 0, -1)
-            count = 0
-            async with self.client.pipeline(transaction=True) as pipe:
-                for raw in raws:
-                    letter, record = self._parse_dead(bytes(raw))
-                    if letter.key in self._latest:
-                        continue
-                    record = record[:1] + self._next_version() + record[1 + _VERSION_LEN:]
-                    pipe.hset(self.data_key, letter.key, record)
-                    pipe.rpush(self.queue_key, letter.key)
-                    self._latest[letter.key] = record[1:1 + _VERSION_LEN]
-                    self._queued[letter.key] = self.clock()
-                    count += 1
-                pipe.ltrim(self.dead_key, len(raws), -1)
-                try:
-                    await pipe.execute()
-                except redis.RedisError:
-                    self._ready = False
-                    raise
-            return count
+        return await self._locked(self._requeue_dead_steps())
 
     async def clear_dead(self) -> int:
         return int(await self.client.delete(self.dead_key))
 
+    # -- background task, signals, close ------------------------------------------------
     async def _run(self) -> None:
-        cond, _, wake = self._locks()
+        assert self._wake is not None
         while not self._closed:
             hint = self._wait_hint(self.clock())
             try:
-                await asyncio.wait_for(wake.wait(), min(max(hint, 0.001), 1.0))
+                await asyncio.wait_for(self._wake.wait(), min(max(hint, 0.001), 1.0))
             except TimeoutError:
                 pass
-            wake.clear()
+            self._wake.clear()
             if self._closed:
                 break
             try:
@@ -891,8 +784,7 @@ class AsyncWriteBehind(_WriteBehindBase):
 
         def request() -> None:
             self._flush_all = True
-            if self._wake is not None:
-                self._wake.set()
+            self._wake_flusher()
 
         for signum in signums or (signal.SIGTERM,):
             loop.add_signal_handler(signum, request)
@@ -904,8 +796,7 @@ class AsyncWriteBehind(_WriteBehindBase):
         self._closed = True
         task, self._task = self._task, None
         if task is not None:
-            assert self._wake is not None
-            self._wake.set()
+            self._wake_flusher()
             done, _ = await asyncio.wait([task], timeout=5.0)
             if not done:
                 task.cancel()

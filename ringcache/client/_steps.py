@@ -1,0 +1,118 @@
+"""Sans-I/O steps: one implementation of a flow serves the sync and the asyncio API.
+
+A *step* is a generator that yields requests and receives their replies; it
+never performs I/O itself. A driver runs it: :func:`run` performs each request
+directly, :func:`arun` awaits it. So a flow such as "claim a batch, then
+acknowledge it" is written once, and the two public classes only choose the
+driver (``return run(...)`` / ``return await arun(...)``).
+
+Requests understood by :func:`perform` / :func:`aperform`:
+
+* :class:`Call` ``(fn, *args, **kwargs)``: call ``fn``; the asyncio driver awaits
+  the result when it is awaitable (so ``Call(cache.get, key)`` works with a
+  ``Cache`` and an ``AsyncCache``, and a user's writer may be sync or async);
+* :class:`Pipeline` ``(build, transaction)``: ``build(pipe)`` queues commands on a
+  redis-py pipeline (queueing is synchronous in both redis-py APIs), which is then
+  executed; the reply is the list of command replies.
+
+A component adds its own requests (a wait on its condition, a sleep it lets
+tests replace) by passing an ``extra`` performer that returns :data:`UNHANDLED`
+for requests it does not know. An exception raised while performing a request
+is thrown into the step at its ``yield``, where the step may handle it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Final, Generator, TypeVar
+
+T = TypeVar("T")
+Steps = Generator[Any, Any, T]
+
+
+class _Unhandled:
+    def __repr__(self) -> str:
+        return "UNHANDLED"
+
+
+UNHANDLED: Final = _Unhandled()
+
+
+class Call:
+    __slots__ = ("fn", "args", "kwargs")
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+
+@dataclass(slots=True)
+class Pipeline:
+    build: Callable[[Any], Any]
+    transaction: bool = True
+
+
+def perform(client: Any, request: Any, extra: Callable[[Any], Any] | None = None) -> Any:
+    if isinstance(request, Call):
+        return request.fn(*request.args, **request.kwargs)
+    if isinstance(request, Pipeline):
+        with client.pipeline(transaction=request.transaction) as pipe:
+            request.build(pipe)
+            return pipe.execute()
+    if extra is not None:
+        reply = extra(request)
+        if reply is not UNHANDLED:
+            return reply
+    raise TypeError(f"unknown step request {request!r}")
+
+
+async def aperform(client: Any, request: Any,
+                   extra: Callable[[Any], Awaitable[Any]] | None = None) -> Any:
+    if isinstance(request, Call):
+        result = request.fn(*request.args, **request.kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    if isinstance(request, Pipeline):
+        async with client.pipeline(transaction=request.transaction) as pipe:
+            request.build(pipe)
+            return await pipe.execute()
+    if extra is not None:
+        reply = await extra(request)
+        if reply is not UNHANDLED:
+            return reply
+    raise TypeError(f"unknown step request {request!r}")
+
+
+def run(steps: Steps[T], performer: Callable[[Any], Any]) -> T:
+    """Drive a step to its end, performing each request with ``performer``."""
+    reply: Any = None
+    error: Exception | None = None
+    while True:
+        try:
+            request = steps.send(reply) if error is None else steps.throw(error)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        reply, error = None, None
+        try:
+            reply = performer(request)
+        except Exception as exc:  # handed to the step, which re-raises what it does not handle
+            error = exc
+
+
+async def arun(steps: Steps[T], performer: Callable[[Any], Awaitable[Any]]) -> T:
+    """The asyncio driver: as :func:`run`, awaiting each request."""
+    reply: Any = None
+    error: Exception | None = None
+    while True:
+        try:
+            request = steps.send(reply) if error is None else steps.throw(error)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        reply, error = None, None
+        try:
+            reply = await performer(request)
+        except Exception as exc:
+            error = exc

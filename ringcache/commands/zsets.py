@@ -85,7 +85,13 @@ def parse_score(arg: bytes, message: str = errors.NOT_FLOAT) -> float:
     """A score argument as Redis's getDoubleFromObject (string2d) reads it."""
     if not arg or arg[:1] in _BLANKS:
         raise CommandError(message)
-    value = _strtod(arg)
+    try:
+        value: float | None = float(arg)  # the common case: a plain decimal
+    except ValueError:
+        value = _strtod(arg)  # hex, or nothing strtod reads either
+    else:
+        if b"_" in arg or arg[-1:] in _BLANKS:
+            raise CommandError(message)  # float() accepts these, strtod does not
     if value is None or value != value:
         raise CommandError(message)
     if math.isinf(value) and b"inf" not in arg.lower():
@@ -716,7 +722,7 @@ def _bzpop(session: Any, argv: list, where: int) -> Any:
             members, scores = _pop(session, db, key, zset, where, 1)
             _propagate_pop(session, key, where, None)
             return [key, members[0], scores[0]]
-    return BlockOn(keys, timeout)
+    return BlockOn(keys, timeout, ZSet)  # only a sorted set at a key wakes it (Redis 7.2+)
 
 
 @command("bzpopmin", -3, "write noscript blocking fast", (1, -2, 1), group="sorted_set",
@@ -813,7 +819,7 @@ def bzmpop(session: Any, argv: list) -> Any:
     keys, where, count = _parse_mpop(argv, 2)
     timeout = parse_timeout(argv[1])
     result = _mpop(session, keys, where, count)
-    return BlockOn(keys, timeout) if result is None else result
+    return BlockOn(keys, timeout, ZSet) if result is None else result
 
 
 # -- random members ---------------------------------------------------------------------------

@@ -581,6 +581,17 @@ def test_bzpop_timeout_and_multi(conn, r2):
     assert error(r2, "BZMPOP", "0", "0", "k", "MIN") == "ERR numkeys should be greater than 0"
 
 
+def test_bzpop_waits_while_the_key_holds_another_type(conn, r2):
+    c = conn()
+    c.send("BZPOPMAX", "k", "0")
+    _wait_blocked(r2, 1)
+    r2.set("k", "string")  # Redis 7.2+: the client keeps waiting for a sorted set
+    assert c.quiet(0.05) and _blocked_clients(r2) == 1
+    r2.delete("k")
+    r2.zadd("k", {"a": 1, "b": 2})
+    assert c.read_reply() == b"*3\r\n$1\r\nk\r\n$1\r\nb\r\n$1\r\n2\r\n"
+
+
 def test_bzpop_woken_by_zunionstore_and_transaction(conn, r2):
     c = conn()
     c.send("BZPOPMIN", "dst", "0")
@@ -675,3 +686,45 @@ def test_property_random_sequences(r2, ops):
         ordered = sorted(model, key=lambda m: (model[m], m))
         assert r2.zrange("p", 0, -1, withscores=True) == [(m, model[m]) for m in ordered]
     assert r2.exists("p") == (1 if model else 0)
+
+
+# -- propagation: what the append-only file records ---------------------------------------------
+
+
+def _aof_text(directory) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted((directory / "appendonlydir").glob("*.aof")))
+
+
+def _resp(*args) -> bytes:
+    return b"".join([b"*%d\r\n" % len(args)] + [b"$%d\r\n%b\r\n" % (len(a), a) for a in args])
+
+
+def test_pops_are_propagated_as_zpopmin_zpopmax(tmp_path):
+    from nodes import start_node
+
+    with start_node(tmp_path, "--appendonly", "yes", "--appendfsync", "always",
+                    "--dir", str(tmp_path)) as node:
+        c = node.client()
+        c.zadd("z", {f"m{i}": i for i in range(10)})
+        c.zpopmin("z")
+        c.zpopmax("z", 2)
+        c.execute_command("ZMPOP", "2", "nokey", "z", "MIN", "COUNT", "3")
+        c.execute_command("BZPOPMAX", "nokey", "z", "0")
+        c.execute_command("BZMPOP", "0", "1", "z", "MIN", "COUNT", "100")  # 3 left
+        blocked = node.client()
+        waiter = threading.Thread(target=blocked.execute_command, args=("BZPOPMIN", "w", "0"))
+        waiter.start()
+        _wait_blocked(c, 1)
+        c.zadd("w", {"a": 1, "b": 2})
+        waiter.join(5)
+        c.zadd("kept", {"x": 1.5, "y": -2})
+        text = _aof_text(tmp_path)
+        for command in ([b"ZPOPMIN", b"z"], [b"ZPOPMAX", b"z", b"2"], [b"ZPOPMIN", b"z", b"3"],
+                        [b"ZPOPMAX", b"z"], [b"ZPOPMIN", b"z", b"3"], [b"ZPOPMIN", b"w"]):
+            assert _resp(*command) in text, command
+        assert b"ZMPOP" not in text and b"BZ" not in text
+    with start_node(tmp_path, "--appendonly", "yes", "--dir", str(tmp_path)) as node:
+        c = node.client()
+        assert not c.exists("z")
+        assert c.zrange("w", 0, -1, withscores=True) == [(b"b", 2.0)]
+        assert c.zrange("kept", 0, -1, withscores=True) == [(b"y", -2.0), (b"x", 1.5)]

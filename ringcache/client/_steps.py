@@ -13,7 +13,8 @@ Requests understood by :func:`perform` / :func:`aperform`:
   ``Cache`` and an ``AsyncCache``, and a user's writer may be sync or async);
 * :class:`Pipeline` ``(build, transaction)``: ``build(pipe)`` queues commands on a
   redis-py pipeline (queueing is synchronous in both redis-py APIs), which is then
-  executed; the reply is the list of command replies.
+  executed; the reply is the list of command replies;
+* :class:`Watched` ``(keys, build)``: WATCH/GET/MULTI/EXEC, retried on a conflict.
 
 A component adds its own requests (a wait on its condition, a sleep it lets
 tests replace) by passing an ``extra`` performer that returns :data:`UNHANDLED`
@@ -26,6 +27,8 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Final, Generator, TypeVar
+
+from redis.exceptions import WatchError
 
 T = TypeVar("T")
 Steps = Generator[Any, Any, T]
@@ -54,6 +57,15 @@ class Pipeline:
     transaction: bool = True
 
 
+@dataclass(slots=True)
+class Watched:
+    """An optimistic transaction: WATCH ``keys``, GET each, then ``build(values,
+    pipe)`` queues the MULTI's commands; EXEC, retried from the WATCH when a
+    watched key changed (WatchError). The reply is EXEC's list of replies."""
+    keys: tuple[str, ...]
+    build: Callable[[list[Any], Any], Any]
+
+
 def perform(client: Any, request: Any, extra: Callable[[Any], Any] | None = None) -> Any:
     if isinstance(request, Call):
         return request.fn(*request.args, **request.kwargs)
@@ -61,6 +73,17 @@ def perform(client: Any, request: Any, extra: Callable[[Any], Any] | None = None
         with client.pipeline(transaction=request.transaction) as pipe:
             request.build(pipe)
             return pipe.execute()
+    if isinstance(request, Watched):
+        with client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(*request.keys)
+                    values = [pipe.get(key) for key in request.keys]
+                    pipe.multi()
+                    request.build(values, pipe)
+                    return pipe.execute()
+                except WatchError:
+                    continue
     if extra is not None:
         reply = extra(request)
         if reply is not UNHANDLED:
@@ -79,6 +102,17 @@ async def aperform(client: Any, request: Any,
         async with client.pipeline(transaction=request.transaction) as pipe:
             request.build(pipe)
             return await pipe.execute()
+    if isinstance(request, Watched):
+        async with client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(*request.keys)
+                    values = [await pipe.get(key) for key in request.keys]
+                    pipe.multi()
+                    request.build(values, pipe)
+                    return await pipe.execute()
+                except WatchError:
+                    continue
     if extra is not None:
         reply = await extra(request)
         if reply is not UNHANDLED:

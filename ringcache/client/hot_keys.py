@@ -33,21 +33,27 @@ estimates. Every ``window`` reads, keys whose estimate is at least ``threshold``
 of the window's reads are promoted; replicated keys that fell below half of it
 (hysteresis: no flapping at the boundary) are demoted; then every counter is
 halved, so the sketch follows the recent past.
+
+Each flow is written once, as sans-I/O steps in ``_HotKeysBase`` (see ``_steps``);
+:class:`HotKeys` runs them, :class:`AsyncHotKeys` awaits them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import redis
 from redis.crc import key_slot
 
 from . import _core
 from ._core import DEFAULT, MISS, StampedeMode
+from ._steps import Call, Pipeline, Steps, Watched, aperform, arun, perform, run
 from .aio import AsyncCache
 from .cache import Cache
+
+T = TypeVar("T")
 
 REGISTRY = "__hotkeys__"
 
@@ -168,6 +174,9 @@ class HotKeyDetector:
 
 
 class _HotKeysBase:
+    """Decisions and flows (sans-I/O steps, see ``_steps``) shared by the sync and
+    the asyncio class, which only drive them."""
+
     def __init__(self, cache: Any, *, copies: int, copy_ttl: float, auto: bool,
                  detector: HotKeyDetector | None, sync_interval: float, promote_for: float) -> None:
         if copies < 2:
@@ -175,6 +184,7 @@ class _HotKeysBase:
         if copy_ttl <= 0 or promote_for <= 0:
             raise ValueError("copy_ttl and promote_for must be positive")
         self.cache = cache
+        self.client: Any = cache.client
         self.copies = copies
         self.copy_ttl = copy_ttl
         self.auto = auto
@@ -193,6 +203,7 @@ class _HotKeysBase:
         """The keys replicated as this process knows them: key -> copies."""
         return {k: len(v) for k, v in self._replicated.items()}
 
+    # -- decisions ------------------------------------------------------------------------
     def _apply(self, raw: bytes | None, now: float) -> None:
         doc = json.loads(raw) if raw else {}
         self._replicated = {k: copy_keys(k, int(c), self.cache.namespace)
@@ -208,9 +219,6 @@ class _HotKeysBase:
             doc.pop(k, None)
         doc.update({k: list(v) for k, v in add.items()})
         return json.dumps(doc, sort_keys=True).encode()
-
-    def _sync_due(self, now: float) -> bool:
-        return now - self._synced_at >= self.sync_interval
 
     def _pick(self, key: str) -> str:
         copies = self._replicated.get(key)
@@ -232,6 +240,108 @@ class _HotKeysBase:
         cap = max(1, int(self.copy_ttl * 1000))
         return cap if px is None or px < 0 else max(1, min(px, cap))
 
+    # -- the shared map of replicated keys --------------------------------------------------
+    def _sync_steps(self) -> Steps[None]:
+        self._apply((yield Call(self.client.get, self.registry_key)), self.cache.clock())
+
+    def _maybe_sync_steps(self) -> Steps[None]:
+        if self.cache.clock() - self._synced_at >= self.sync_interval:
+            try:
+                yield from self._sync_steps()
+            except redis.RedisError:
+                self._synced_at = self.cache.clock()  # keep the last map; retry next interval
+
+    def _change_steps(self, add: dict[str, tuple[int, float]], remove: list[str]) -> Steps[None]:
+        def edit(values: list[Any], pipe: Any) -> None:
+            pipe.set(self.registry_key, self._edit(values[0], add, remove, self.cache.clock()))
+
+        yield Watched((self.registry_key,), edit)
+        yield from self._sync_steps()
+
+    def _replicate_steps(self, keys: tuple[str | bytes, ...]) -> Steps[None]:
+        until = self.cache.clock() + self.promote_for
+        yield from self._change_steps({_core.to_key(k): (self.copies, until) for k in keys}, [])
+
+    def _unreplicate_steps(self, keys: Iterable[str | bytes]) -> Steps[None]:
+        names = [_core.to_key(k) for k in keys]
+        extra = [c for k in names for c in self._replicated.get(k, [k])[1:]]
+        yield from self._change_steps({}, names)
+        if extra:
+            yield Call(self.cache.delete, *extra)
+
+    # -- reads ---------------------------------------------------------------------------
+    def _observe_steps(self, key: str) -> Steps[None]:
+        if self.detector is None or not self.auto:
+            return
+        decision = self.detector.observe(key, self._replicated)
+        if decision:
+            promote, demote = decision
+            if promote:
+                yield from self._replicate_steps(tuple(promote))
+                self.cache.metrics.incr("hot_promotions", len(promote))
+            if demote:
+                yield from self._unreplicate_steps(demote)
+                self.cache.metrics.incr("hot_demotions", len(demote))
+
+    def _get_steps(self, key: str | bytes, default: Any) -> Steps[Any]:
+        name = _core.to_key(key)
+        yield from self._maybe_sync_steps()
+        yield from self._observe_steps(name)
+        copy = self._pick(name)
+        if copy == name:
+            return (yield Call(self.cache.get, name, default))
+        value = yield Call(self.cache.get, copy)
+        if value is not MISS:
+            self.cache.metrics.incr("hot_copy_reads")
+            return value
+        return self._value((yield from self._fill_steps(name, copy)), name, default)
+
+    def _get_or_set_steps(self, key: str | bytes, loader: Callable[[], Any], ttl: Any,
+                          stampede: Any) -> Steps[Any]:
+        value = yield from self._get_steps(key, MISS)
+        if value is not MISS:
+            return value
+        name = _core.to_key(key)
+        value = yield Call(self.cache.get_or_set, name, loader, ttl, stampede=stampede)
+        for copy in self._targets(name)[1:]:
+            yield from self._fill_steps(name, copy)
+        return value
+
+    def _fill_steps(self, name: str, copy: str) -> Steps[bytes | None]:
+        """Copy copy 0's stored bytes to a copy, with the remaining TTL capped at
+        copy_ttl; returns them (None: copy 0 is missing too)."""
+        full = self.cache.full_key(name)
+
+        def read(pipe: Any) -> None:
+            pipe.get(full)
+            pipe.pttl(full)
+
+        data, pttl = yield Pipeline(read, transaction=False)
+        if data is not None:
+            yield Call(self.client.set, self.cache.full_key(copy), data, px=self._copy_px(int(pttl)))
+        return data  # type: ignore[no-any-return]
+
+    # -- writes: every copy -----------------------------------------------------------------
+    def _set_steps(self, key: str | bytes, value: Any, ttl: Any) -> Steps[None]:
+        name = _core.to_key(key)
+        yield from self._maybe_sync_steps()
+        blob, px = self.cache.pack(self.cache.full_key(name), value, self.cache.resolve_ttl(ttl, value), 0.0)
+
+        def write(pipe: Any) -> None:
+            for i, target in enumerate(self._targets(name)):
+                pipe.set(self.cache.full_key(target), blob, px=px if i == 0 else self._copy_px(px))
+
+        yield Pipeline(write, transaction=False)
+
+    def _delete_steps(self, keys: tuple[str | bytes, ...]) -> Steps[int]:
+        yield from self._maybe_sync_steps()
+        names = [_core.to_key(k) for k in keys]
+        extra = [c for n in names for c in self._targets(n)[1:]]
+        deleted = yield Call(self.cache.delete, *names)
+        if extra:
+            yield Call(self.cache.delete, *extra)
+        return int(deleted)
+
 
 class HotKeys(_HotKeysBase):
     """``HotKeys(cache, copies=4)``: get/get_or_set/set/delete like the cache, with
@@ -244,119 +354,36 @@ class HotKeys(_HotKeysBase):
                  promote_for: float = 300.0) -> None:
         super().__init__(cache, copies=copies, copy_ttl=copy_ttl, auto=auto, detector=detector,
                          sync_interval=sync_interval, promote_for=promote_for)
-        self.cache: Cache = cache
-        self.client: redis.Redis = cache.client
 
-    # -- the shared map of replicated keys ------------------------------------------
+    def _run(self, steps: Steps[T]) -> T:
+        return run(steps, lambda request: perform(self.client, request))
+
     def sync(self) -> None:
         """Re-read the map of replicated keys from the server now."""
-        self._apply(self.client.get(self.registry_key), self.cache.clock())  # type: ignore[arg-type]
-
-    def _maybe_sync(self) -> None:
-        if self._sync_due(self.cache.clock()):
-            try:
-                self.sync()
-            except redis.RedisError:
-                self._synced_at = self.cache.clock()  # keep the last map; retry next interval
-
-    def _change(self, add: dict[str, tuple[int, float]], remove: Iterable[str]) -> None:
-        remove = list(remove)
-        with self.client.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(self.registry_key)
-                    raw = pipe.get(self.registry_key)
-                    pipe.multi()
-                    pipe.set(self.registry_key, self._edit(raw, add, remove, self.cache.clock()))  # type: ignore[arg-type]
-                    pipe.execute()
-                    break
-                except redis.WatchError:
-                    continue
-        self.sync()
+        self._run(self._sync_steps())
 
     def replicate(self, *keys: str | bytes) -> None:
         """Replicate keys (every process picks this up within sync_interval); the
         copies fill from copy 0 as they are read."""
-        until = self.cache.clock() + self.promote_for
-        self._change({_core.to_key(k): (self.copies, until) for k in keys}, ())
+        self._run(self._replicate_steps(keys))
 
     def unreplicate(self, *keys: str | bytes) -> None:
         """Stop replicating keys and delete their copies (copy 0 stays)."""
-        names = [_core.to_key(k) for k in keys]
-        extra = [c for k in names for c in self._replicated.get(k, [k])[1:]]
-        self._change({}, names)
-        if extra:
-            self.cache.delete(*extra)
-
-    # -- reads ----------------------------------------------------------------------
-    def _observe(self, key: str) -> None:
-        if self.detector is None or not self.auto:
-            return
-        decision = self.detector.observe(key, self._replicated)
-        if decision:
-            promote, demote = decision
-            if promote:
-                self.replicate(*promote)
-                self.cache.metrics.incr("hot_promotions", len(promote))
-            if demote:
-                self.unreplicate(*demote)
-                self.cache.metrics.incr("hot_demotions", len(demote))
+        self._run(self._unreplicate_steps(keys))
 
     def get(self, key: str | bytes, default: Any = MISS) -> Any:
-        name = _core.to_key(key)
-        self._maybe_sync()
-        self._observe(name)
-        copy = self._pick(name)
-        if copy == name:
-            return self.cache.get(name, default)
-        value = self.cache.get(copy)
-        if value is not MISS:
-            self.cache.metrics.incr("hot_copy_reads")
-            return value
-        return self._value(self._fill(name, copy), name, default)
+        return self._run(self._get_steps(key, default))
 
     def get_or_set(self, key: str | bytes, loader: Callable[[], Any], ttl: float | None | Any = DEFAULT,
                    *, stampede: StampedeMode | Any = DEFAULT) -> Any:
-        value = self.get(key)
-        if value is not MISS:
-            return value
-        name = _core.to_key(key)
-        value = self.cache.get_or_set(name, loader, ttl, stampede=stampede)
-        for copy in self._targets(name)[1:]:
-            self._fill(name, copy)
-        return value
+        return self._run(self._get_or_set_steps(key, loader, ttl, stampede))
 
-    def _fill(self, name: str, copy: str) -> bytes | None:
-        """Copy copy 0's stored bytes to a copy, with the remaining TTL capped at
-        copy_ttl; returns them (None: copy 0 is missing too)."""
-        full = self.cache.full_key(name)
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.get(full)
-            pipe.pttl(full)
-            data, pttl = pipe.execute()
-        if data is not None:
-            self.client.set(self.cache.full_key(copy), data, px=self._copy_px(int(pttl)))
-        return data  # type: ignore[no-any-return]
-
-    # -- writes: every copy -----------------------------------------------------------
     def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
-        name = _core.to_key(key)
-        self._maybe_sync()
-        blob, px = self.cache.pack(self.cache.full_key(name), value, self.cache.resolve_ttl(ttl, value), 0.0)
-        with self.client.pipeline(transaction=False) as pipe:
-            for i, target in enumerate(self._targets(name)):
-                pipe.set(self.cache.full_key(target), blob, px=px if i == 0 else self._copy_px(px))
-            pipe.execute()
+        self._run(self._set_steps(key, value, ttl))
 
     def delete(self, *keys: str | bytes) -> int:
         """Delete keys and all their copies; returns how many of ``keys`` existed."""
-        self._maybe_sync()
-        names = [_core.to_key(k) for k in keys]
-        extra = [c for n in names for c in self._targets(n)[1:]]
-        deleted = self.cache.delete(*names)
-        if extra:
-            self.cache.delete(*extra)
-        return deleted
+        return self._run(self._delete_steps(keys))
 
 
 class AsyncHotKeys(_HotKeysBase):
@@ -367,106 +394,28 @@ class AsyncHotKeys(_HotKeysBase):
                  promote_for: float = 300.0) -> None:
         super().__init__(cache, copies=copies, copy_ttl=copy_ttl, auto=auto, detector=detector,
                          sync_interval=sync_interval, promote_for=promote_for)
-        self.cache: AsyncCache = cache
-        self.client: Any = cache.client
+
+    async def _run(self, steps: Steps[T]) -> T:
+        return await arun(steps, lambda request: aperform(self.client, request))
 
     async def sync(self) -> None:
-        self._apply(await self.client.get(self.registry_key), self.cache.clock())
-
-    async def _maybe_sync(self) -> None:
-        if self._sync_due(self.cache.clock()):
-            try:
-                await self.sync()
-            except redis.RedisError:
-                self._synced_at = self.cache.clock()
-
-    async def _change(self, add: dict[str, tuple[int, float]], remove: Iterable[str]) -> None:
-        remove = list(remove)
-        async with self.client.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(self.registry_key)
-                    raw = await pipe.get(self.registry_key)
-                    pipe.multi()
-                    pipe.set(self.registry_key, self._edit(raw, add, remove, self.cache.clock()))
-                    await pipe.execute()
-                    break
-                except redis.WatchError:
-                    continue
-        await self.sync()
+        await self._run(self._sync_steps())
 
     async def replicate(self, *keys: str | bytes) -> None:
-        until = self.cache.clock() + self.promote_for
-        await self._change({_core.to_key(k): (self.copies, until) for k in keys}, ())
+        await self._run(self._replicate_steps(keys))
 
     async def unreplicate(self, *keys: str | bytes) -> None:
-        names = [_core.to_key(k) for k in keys]
-        extra = [c for k in names for c in self._replicated.get(k, [k])[1:]]
-        await self._change({}, names)
-        if extra:
-            await self.cache.delete(*extra)
-
-    async def _observe(self, key: str) -> None:
-        if self.detector is None or not self.auto:
-            return
-        decision = self.detector.observe(key, self._replicated)
-        if decision:
-            promote, demote = decision
-            if promote:
-                await self.replicate(*promote)
-                self.cache.metrics.incr("hot_promotions", len(promote))
-            if demote:
-                await self.unreplicate(*demote)
-                self.cache.metrics.incr("hot_demotions", len(demote))
+        await self._run(self._unreplicate_steps(keys))
 
     async def get(self, key: str | bytes, default: Any = MISS) -> Any:
-        name = _core.to_key(key)
-        await self._maybe_sync()
-        await self._observe(name)
-        copy = self._pick(name)
-        if copy == name:
-            return await self.cache.get(name, default)
-        value = await self.cache.get(copy)
-        if value is not MISS:
-            self.cache.metrics.incr("hot_copy_reads")
-            return value
-        return self._value(await self._fill(name, copy), name, default)
+        return await self._run(self._get_steps(key, default))
 
     async def get_or_set(self, key: str | bytes, loader: Callable[[], Any], ttl: float | None | Any = DEFAULT,
                          *, stampede: StampedeMode | Any = DEFAULT) -> Any:
-        value = await self.get(key)
-        if value is not MISS:
-            return value
-        name = _core.to_key(key)
-        value = await self.cache.get_or_set(name, loader, ttl, stampede=stampede)
-        for copy in self._targets(name)[1:]:
-            await self._fill(name, copy)
-        return value
-
-    async def _fill(self, name: str, copy: str) -> bytes | None:
-        full = self.cache.full_key(name)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.get(full)
-            pipe.pttl(full)
-            data, pttl = await pipe.execute()
-        if data is not None:
-            await self.client.set(self.cache.full_key(copy), data, px=self._copy_px(int(pttl)))
-        return data  # type: ignore[no-any-return]
+        return await self._run(self._get_or_set_steps(key, loader, ttl, stampede))
 
     async def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
-        name = _core.to_key(key)
-        await self._maybe_sync()
-        blob, px = self.cache.pack(self.cache.full_key(name), value, self.cache.resolve_ttl(ttl, value), 0.0)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for i, target in enumerate(self._targets(name)):
-                pipe.set(self.cache.full_key(target), blob, px=px if i == 0 else self._copy_px(px))
-            await pipe.execute()
+        await self._run(self._set_steps(key, value, ttl))
 
     async def delete(self, *keys: str | bytes) -> int:
-        await self._maybe_sync()
-        names = [_core.to_key(k) for k in keys]
-        extra = [c for n in names for c in self._targets(n)[1:]]
-        deleted = await self.cache.delete(*names)
-        if extra:
-            await self.cache.delete(*extra)
-        return deleted
+        return await self._run(self._delete_steps(keys))

@@ -952,18 +952,19 @@ class Persistence:
 
 
 def install_key(db: Any, key: bytes, value: Any, expire: float | None) -> None:
-    """Put a loaded key into a database without counting it as a change
-    (a freshly loaded dataset has nothing to save)."""
-    data = db.data
-    if key not in data:
-        db.slots.add(key)
-    data[key] = value
+    """Put a loaded key into a database through the keyspace's own entry
+    points (memory accounting, the slot index, the expiry pool, a hash's
+    field-TTL queue all stay right); the caller resets the change counter
+    afterwards (a freshly loaded dataset has nothing to save)."""
+    db.set(key, value)
     if expire is not None:
-        if key not in db.expires:
-            db.expiry_pool.append(key)
-        db.expires[key] = expire
-    else:
-        db.expires.pop(key, None)
+        db.set_expire(key, expire)
+    if value.__class__ is not bytes:
+        from ..commands import keys  # (its STORE_HOOKS: a hash re-queues its field TTLs)
+
+        hook = getattr(keys, "STORE_HOOKS", {}).get(value.__class__)
+        if hook is not None:
+            hook(db, key, value)
 
 
 def private_dirty_bytes(pid: int) -> int:

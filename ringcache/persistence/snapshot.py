@@ -242,9 +242,20 @@ class SnapshotReader:
 
     def _read(self, n: int, what: str) -> bytes:
         data = self.source.read(n)
+        if data is not None and len(data) < n and data:
+            # A pipe or a socket may return less than asked before its end.
+            parts = [data]
+            got = len(data)
+            while got < n:
+                more = self.source.read(n - got)
+                if not more:
+                    break
+                parts.append(more)
+                got += len(more)
+            data = b"".join(parts)
         if data is None or len(data) < n:
             got = 0 if not data else len(data)
-            raise SnapshotError(f"truncated: {what} needs {n} bytes, the file has {got} more",
+            raise SnapshotError(f"truncated: {what} needs {n} bytes, the stream has {got} more",
                                 self.offset + got, self.name)
         self.offset += n
         return data
@@ -427,7 +438,8 @@ def _field_ttl_hash(fields: dict[bytes, bytes], field_expires: dict[bytes, float
     from ..storage.hashes import FieldTTLHash
 
     value = FieldTTLHash(fields)
-    value.field_expires.update(field_expires)
+    for field, when in field_expires.items():
+        value.set_field_expire(field, when)
     return value
 
 

@@ -328,8 +328,8 @@ def _stats_section(server: Any) -> list[tuple[str, Any]]:
         ("keyspace_misses", stats.misses),
         *((name, pubsub_info.get(name, 0)) for name in
           ("pubsub_channels", "pubsub_patterns", "pubsubshard_channels")),
-        ("latest_fork_usec", 0),
-        ("total_forks", 0),
+        ("latest_fork_usec", server.persistence.latest_fork_usec),
+        ("total_forks", server.persistence.total_forks),
         *((name, pubsub_info.get(name, 0)) for name in
           ("tracking_total_keys", "tracking_total_items", "tracking_total_prefixes")),
         ("unexpected_error_replies", 0),
@@ -834,6 +834,7 @@ def client_no_evict(session: Any, argv: list) -> Any:
       complexity="O(1)")
 def client_no_touch(session: Any, argv: list) -> Any:
     session.no_touch = _on_off(argv[2])
+    session.update_gate()  # (a no-touch client's commands take the checked path)
     return OK
 
 
@@ -1364,6 +1365,7 @@ def _debug_set_active_expire(session: Any, argv: list) -> Any:
 
 def _debug_advance_clock(session: Any, argv: list) -> Any:
     session.server.clock.advance(parse_int(argv[2]))
+    session.server.refresh_lru_clock()  # (the cron's LRU clock follows at once)
     return OK
 
 

@@ -192,6 +192,8 @@ class Blocking:
         if reply.__class__ is BlockOn:
             self.block(session, record.argv, reply, record.deadline)
             return
+        if self.server.dispatcher.propagating:  # the pop reaches the AOF before its reply
+            self.server.persistence.flush()
         self._answer(session, reply)
 
     def _timed_out(self, record: Blocked) -> None:

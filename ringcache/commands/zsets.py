@@ -141,9 +141,71 @@ def _lex_rank(zset: ZSet, bound: tuple[int, bytes, bool], is_max: bool) -> int:
 
 
 def _lex_range(zset: ZSet, low: tuple, high: tuple) -> tuple[int, int]:
+    """The ranks [lo, hi) of a lex range (ZLEXCOUNT, ZREMRANGEBYLEX)."""
+    if len(zset) <= LINEAR_LEX:
+        return _lex_scan(zset, low, high, False, 0, -1)
     lo = _lex_rank(zset, low, False)
     hi = _lex_rank(zset, high, True)
     return lo, max(lo, hi)
+
+
+# Lex ranges are meant for sets whose scores are all equal; on other sets the
+# answer is Redis's implementation detail. For a set this small Redis holds a
+# listpack and walks it: from the first element (in score order) whose member
+# is >= min, skip `offset`, take while the member is <= max (backwards for
+# REV: from the last element <= max, while >= min). Doing the same walk here
+# gives Redis's exact answers on small mixed-score sets; bigger sets use the
+# O(log N) rank search, which agrees whenever members ascend with the order.
+LINEAR_LEX = 128  # zset-max-listpack-entries
+
+
+def _lex_key(bound: tuple) -> tuple:
+    infinite, name, _ = bound
+    return (1 + infinite, name)  # '-' < any name < '+'
+
+
+def _ge_min(member: bytes, low: tuple) -> bool:
+    infinite, name, exclusive = low
+    if infinite:
+        return infinite < 0
+    return member > name if exclusive else member >= name
+
+
+def _le_max(member: bytes, high: tuple) -> bool:
+    infinite, name, exclusive = high
+    if infinite:
+        return infinite > 0
+    return member < name if exclusive else member <= name
+
+
+def _lex_scan(zset: ZSet, low: tuple, high: tuple, reverse: bool, offset: int,
+              limit: int) -> tuple[int, int]:
+    """The listpack walk (zzlFirstInLexRange / zzlLastInLexRange and the
+    loops after them): the ranks [lo, hi) it yields (contiguous in rank)."""
+    size = len(zset)
+    low_key, high_key = _lex_key(low), _lex_key(high)
+    if not size or low_key > high_key or (low_key == high_key and (low[2] or high[2])):
+        return 0, 0
+    members = zset.slice(0, size)[0]
+    if not _ge_min(members[-1], low) or not _le_max(members[0], high):
+        return 0, 0
+    if not reverse:
+        start = next((i for i, m in enumerate(members) if _ge_min(m, low)), size)
+        if start == size or not _le_max(members[start], high):
+            return 0, 0
+        i = start + offset
+        stop = i
+        while stop < size and limit != stop - i and _le_max(members[stop], high):
+            stop += 1
+        return (i, stop) if stop > i else (0, 0)
+    last = next((i for i in range(size - 1, -1, -1) if _le_max(members[i], high)), -1)
+    if last < 0 or not _ge_min(members[last], low):
+        return 0, 0
+    i = last - offset
+    first = i
+    while first >= 0 and limit != i - first and _ge_min(members[first], low):
+        first -= 1
+    return (first + 1, i + 1) if i > first else (0, 0)
 
 
 def _positive(arg: bytes) -> int:
@@ -231,11 +293,11 @@ def _zadd(session: Any, argv: list, incr: bool) -> Any:
     zset = _write(db, key)
     added = updated = processed = 0
     score = 0.0
-    if zset is None:
+    created = zset is None
+    if created:
         if xx:
             return None if incr else 0
-        zset = ZSet()
-        db.set(key, zset)
+        zset = ZSet()  # stored once filled (a new key always gets a member here)
     d = zset.dict
     for j, score in enumerate(scores):
         member = argv[i + 1 + 2 * j]
@@ -261,8 +323,11 @@ def _zadd(session: Any, argv: list, incr: bool) -> Any:
             zset.add(member, score)
             added += 1
             processed += 1
-    if added or updated:
+    if created:
+        db.set(key, zset)  # ("new" event first, as Redis's dbAdd)
+    elif added or updated:
         db.modified(key)
+    if added or updated:
         if db.notify_flags:
             _notify(session, db, b"zincr" if incr else b"zadd", key)
     if incr:
@@ -478,6 +543,11 @@ def _zrange(session: Any, argv: list, start: int, store: bool, kind: int,
         return members, scores, withscores
     if offset < 0 or (offset > 0 and offset >= size):
         return [], [], withscores
+    if kind == _LEX and size <= LINEAR_LEX:
+        begin, stop = _lex_scan(zset, lex_low, lex_high, reverse, offset, limit)
+        if reverse:
+            return (*zset.slice_rev(begin, stop), withscores)
+        return (*zset.slice(begin, stop), withscores)
     lo, hi = _score_range(zset, low, high) if kind == _SCORE else _lex_range(zset, lex_low, lex_high)
     if reverse:
         stop = hi - offset
@@ -972,13 +1042,16 @@ def _setop(session: Any, argv: list, numkeys_index: int, op: int, store: bool,
             for member, score in _source_items(first):
                 if not any(_source_score(s, member) is not None for s in others):
                     result[member] = score
-    zset = ZSet.from_items(result.items())
     if store:
-        return _store(session, db, argv[1], zset, _EVENTS[op])
-    members = [m for m, _ in zset.items()]
+        return _store(session, db, argv[1], ZSet.from_items(result.items()), _EVENTS[op])
+    # A reply straight from the result, in (score, member) order: a -0 total
+    # stays -0 here, as Redis's temporary skiplist keeps it (a stored set
+    # holds 0, as its listpack does).
+    ordered = sorted(result.items(), key=lambda pair: (pair[1], pair[0]))
+    members = [m for m, _ in ordered]
     if not withscores:
         return members
-    return _with_scores(session, members, [s for _, s in zset.items()])
+    return _with_scores(session, members, [s for _, s in ordered])
 
 
 def _positive_limit(arg: bytes) -> int:

@@ -15,6 +15,9 @@ first and a skiplist with span counts for the second. Here:
   dict holds. Inside a block `bisect` (in C) finds a position: first by
   score, then by member among equal scores, which is the (score, member)
   order Redis's skiplist keeps.
+* `_maxes`: the last score of each block, so that `bisect` over it (in C)
+  picks the block for a score; among blocks that end on the same score (a
+  run of equal scores across blocks, as in lex sets) the member decides.
 * `_tree`: a Fenwick (binary indexed) tree over the block sizes. The rank of
   an element is the size of the blocks before its block (a prefix sum,
   O(log B) for B blocks) plus its position in the block; the element at a
@@ -39,6 +42,7 @@ Invariants
 * No block is empty; the set with no members has no blocks.
 * Blocks concatenated are sorted by (score, member), with no duplicate member.
 * `_scores[i][j]` is `dict[_members[i][j]]` (the same float object).
+* `_maxes[i]` is `_scores[i][-1]`.
 * Scores are never NaN (the commands refuse NaN before they get here).
 
 This module is pure: no I/O, no knowledge of commands or replies.
@@ -57,12 +61,13 @@ LOAD = 1000
 
 
 class ZSet:
-    __slots__ = ("dict", "_scores", "_members", "_tree")
+    __slots__ = ("dict", "_scores", "_members", "_maxes", "_tree")
 
     def __init__(self) -> None:
         self.dict: dict[bytes, float] = {}
         self._scores: list[list[float]] = []
         self._members: list[list[bytes]] = []
+        self._maxes: list[float] = []
         self._tree: list[int] = [0]
 
     # -- the contract every family relies on ---------------------------------------
@@ -87,6 +92,7 @@ class ZSet:
         other.dict = self.dict.copy()
         other._scores = [block[:] for block in self._scores]
         other._members = [block[:] for block in self._members]
+        other._maxes = self._maxes[:]
         other._tree = self._tree[:]
         return other
 
@@ -171,28 +177,17 @@ class ZSet:
     def score_rank(self, score: float, after: bool) -> int:
         """How many elements have a score < score (after=False) or
         <= score (after=True): the rank where that score bound falls."""
-        all_scores = self._scores
-        lo, hi = 0, len(all_scores)
-        # First block whose last score is >= score (> score when after).
+        # The first block whose last score is >= score (> score when after).
+        maxes = self._maxes
         if after:
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if all_scores[mid][-1] <= score:
-                    lo = mid + 1
-                else:
-                    hi = mid
-        else:
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if all_scores[mid][-1] < score:
-                    lo = mid + 1
-                else:
-                    hi = mid
-        if lo == len(all_scores):
+            i = bisect_right(maxes, score)
+            if i == len(maxes):
+                return len(self.dict)
+            return self._offset(i) + bisect_right(self._scores[i], score)
+        i = bisect_left(maxes, score)
+        if i == len(maxes):
             return len(self.dict)
-        block = all_scores[lo]
-        pos = bisect_right(block, score) if after else bisect_left(block, score)
-        return self._offset(lo) + pos
+        return self._offset(i) + bisect_left(self._scores[i], score)
 
     def lex_rank(self, member: bytes, after: bool) -> int:
         """How many elements have a member < member (after=False) or
@@ -248,6 +243,7 @@ class ZSet:
         if i - first == 1 and all_members[first] and (
                 len(all_members[first]) >= LOAD // 2 or len(all_members) == 1):
             self._tree_add(first, -len(removed_members))  # one block, still healthy
+            self._maxes[first] = all_scores[first][-1]
         else:
             self._compact(first, i)
         return removed_members, removed_scores
@@ -262,6 +258,7 @@ class ZSet:
         if not all_scores:
             self._scores = [[score]]
             self._members = [[member]]
+            self._maxes = [score]
             self._tree = [0, 1]
             return
         i = self._locate(score, member)
@@ -271,6 +268,8 @@ class ZSet:
         pos = bisect_left(members, member, lo, hi) if lo != hi else lo
         scores.insert(pos, score)
         members.insert(pos, member)
+        if pos == len(scores) - 1:
+            self._maxes[i] = score
         if len(members) > 2 * LOAD:
             half = len(members) >> 1
             all_scores[i + 1:i + 1] = [scores[half:]]
@@ -289,6 +288,8 @@ class ZSet:
         del scores[pos]
         if len(members) >= LOAD // 2 or len(self._members) == 1 and members:
             self._tree_add(i, -1)
+            if pos == len(scores):
+                self._maxes[i] = scores[-1]
         else:
             self._compact(i, i + 1)
 
@@ -316,16 +317,21 @@ class ZSet:
     def _locate(self, score: float, member: bytes) -> int:
         """The block where (score, member) is or belongs: the first whose
         last element is >= it (the last block if none)."""
-        all_scores, all_members = self._scores, self._members
-        lo, hi = 0, len(all_scores) - 1
+        maxes = self._maxes
+        lo = bisect_left(maxes, score)
+        last = len(maxes) - 1
+        if lo >= last or maxes[lo] != score:
+            return min(lo, last)
+        # Blocks lo .. hi - 1 all end on this score: the member decides.
+        hi = bisect_right(maxes, score, lo)
+        all_members = self._members
         while lo < hi:
             mid = (lo + hi) >> 1
-            last = all_scores[mid][-1]
-            if last < score or (last == score and all_members[mid][-1] < member):
+            if all_members[mid][-1] < member:
                 lo = mid + 1
             else:
                 hi = mid
-        return lo
+        return min(lo, last)
 
     def _position(self, score: float, member: bytes) -> tuple[int, int]:
         """(block, index) of an element that is in the set."""
@@ -339,6 +345,7 @@ class ZSet:
     # sizes of blocks (k - lowbit(k), k].
 
     def _rebuild(self) -> None:
+        self._maxes = [scores[-1] for scores in self._scores]
         n = len(self._members)
         tree = [0] * (n + 1)
         for k, block in enumerate(self._members, 1):

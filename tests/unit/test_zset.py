@@ -24,6 +24,7 @@ def check(z: ZSet, model: dict) -> None:
     assert all(z._members), "no empty block"
     assert all(len(b) <= 2 * zset_module.LOAD for b in z._members)
     assert z._offset(len(z._members)) == len(model)
+    assert z._maxes == [b[-1] for b in z._scores]
     for rank, (s, m) in enumerate(ordered):
         assert z.rank(m) == rank
         assert z.at(rank) == (m, s)
@@ -52,6 +53,24 @@ def test_add_update_remove_random():
         if step % 50 == 0:
             check(z, model)
     check(z, model)
+
+
+def test_equal_scores_across_blocks():
+    # A lex-style set: every score equal, so blocks are told apart by member.
+    rng = random.Random(11)
+    z, model = ZSet(), {}
+    names = [b"n%03d" % i for i in range(80)]
+    for step in range(600):
+        member = rng.choice(names)
+        if rng.random() < 0.7:
+            z.add(member, 0.0)
+            model[member] = 0.0
+        else:
+            z.remove(member)
+            model.pop(member, None)
+    check(z, model)
+    for member in names[::7]:
+        assert z.lex_rank(member, False) == sum(1 for m in model if m < member)
 
 
 def test_ranges_and_bounds():

@@ -99,7 +99,10 @@ def main() -> None:
         procs = Processes(Path(logdir), args.pin)
         try:
             for round_ in range(args.rounds):
-                for name, template in (("redis", REDIS_CMD), ("ringcache", args.ringcache_cmd)):
+                # --dir: a fresh directory, so no dump file lying in the repository is loaded
+                servers = (("redis", REDIS_CMD + f" --dir {logdir}"),
+                           ("ringcache", args.ringcache_cmd + f" --dir {logdir}"))
+                for name, template in servers:
                     log(f"round {round_ + 1}: {name}, {args.fields:,} fields")
                     result = measure_once(procs, name, template, args.fields,
                                           args.ttl and name == "ringcache")

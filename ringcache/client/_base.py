@@ -1,15 +1,26 @@
-"""Configuration and pure helpers common to Cache and AsyncCache."""
+"""Configuration, decisions and the cache-aside flows common to Cache and AsyncCache.
+
+The flows (read, store, get_or_set with its lock loop, refresh-ahead) are
+written once here as sans-I/O steps (see ``_steps``): generators that yield the
+server calls, loader calls, sleeps and single-flight sections they need.
+:class:`~ringcache.client.Cache` runs them, :class:`~ringcache.client.AsyncCache`
+awaits them; each class adds only how to sleep and how to share a flight.
+"""
 
 from __future__ import annotations
 
 import logging
 import random as _random
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import redis
+
 from . import _core
 from ._core import DEFAULT, Entry, StampedeMode
+from ._steps import Call, Steps, Watched
 from .metrics import Metrics
 from .serializers import Serializer, resolve
 
@@ -27,8 +38,28 @@ class HotKey:
     ahead: float  # seconds before soft expiry at which the refresh is due
 
 
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Step request: back off for this many seconds (``time.sleep`` / ``asyncio.sleep``)."""
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Flight:
+    """Step request: run ``steps()`` as the single flight of ``key`` in this process
+    (or wait for the one running); the reply is ``(value, shared)``."""
+    key: str
+    steps: Callable[[], Steps[Any]]
+
+
 class CacheBase:
-    """Everything but the I/O: keys, TTLs, envelopes, options, metrics."""
+    """Everything but the I/O: keys, TTLs, envelopes, options, metrics, and the
+    flows as steps. Subclasses set ``client`` and drive the steps."""
+
+    client: Any
+    # The subclasses' driven steps (sync: a value; asyncio: an awaitable of one).
+    _read: Callable[[str], Any]
+    _unlock: Callable[[str, str], Any]
 
     def __init__(self, *, namespace: str = "", serializer: str | Serializer = "json",
                  default_ttl: float | None = 300.0, jitter: float = 0.1,
@@ -142,3 +173,168 @@ class CacheBase:
             # full jitter: waiters do not wake in lockstep and hammer the server together
             yield delay * (0.5 + 0.5 * self.rand())
             delay = min(delay * 2, cap)
+
+    # -- the flows, as steps -----------------------------------------------------------
+    # Server and loader calls are yielded as Call(...); the sync driver calls them, the
+    # asyncio one also awaits the result. ``self._read`` and ``self._unlock`` are the
+    # subclasses' driven versions of the steps below, called through Call so that
+    # tests can wrap them.
+    def _server_error(self, message: str, key: str) -> None:
+        """Called while handling a redis error: re-raise it (``fail_open=False``) or
+        count and log it, and let the caller carry on as the cache being absent."""
+        if not self.fail_open:
+            raise  # the redis error being handled
+        self.metrics.incr("errors")
+        log.warning(message, key, exc_info=True)
+
+    def _store_steps(self, full: str, value: Any, ttl: Any, delta: float) -> Steps[None]:
+        blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), delta)
+        try:
+            yield Call(self.client.set, full, blob, px=px)
+        except redis.RedisError:
+            self._server_error("cache write of %r failed", full)
+
+    def _miss_steps(self, full: str, loader: Callable[[], Any], ttl: Any, mode: StampedeMode,
+                    stale: Entry | None) -> Steps[Any]:
+        """get_or_set after its first read missed (the hit path stays a direct call:
+        driving steps costs a few microseconds a call)."""
+        if not self.single_flight:
+            return (yield from self._load_steps(full, loader, ttl, mode, stale))
+        value, shared = yield Flight(full, lambda: self._load_steps(full, loader, ttl, mode, stale, True))
+        if shared:
+            self.metrics.incr("singleflight_shared")
+        return value
+
+    def _fresh_since(self, entry: Entry | None, stale: Entry | None) -> bool:
+        """Whether a re-read found a value stored since we missed (by another process
+        or the previous flight): then it is returned instead of loading again."""
+        return entry is not None and entry.fresh(self.clock()) \
+            and (stale is None or entry.expires_at != stale.expires_at)
+
+    def _load_steps(self, full: str, loader: Callable[[], Any], ttl: Any, mode: StampedeMode,
+                    stale: Entry | None, recheck: bool = False) -> Steps[Any]:
+        if mode == "lock":
+            return (yield from self._load_locked_steps(full, loader, ttl, stale))  # re-checks under the lock
+        if recheck:
+            # A single-flight leader: a caller that read the miss just before the
+            # previous flight stored its value would otherwise load a second time.
+            entry = yield Call(self._read, full)
+            if self._fresh_since(entry, stale):
+                return entry.value  # type: ignore[union-attr]
+        return (yield from self._load_store_steps(full, loader, ttl))
+
+    def _load_store_steps(self, full: str, loader: Callable[[], Any], ttl: Any) -> Steps[Any]:
+        start = self.clock()
+        try:
+            value = yield Call(loader)
+        except BaseException:
+            self.metrics.incr("load_errors")
+            raise
+        delta = max(0.0, self.clock() - start)
+        self.metrics.incr("loads")
+        self.metrics.incr("load_time", delta)
+        if self.should_cache(value):
+            yield from self._store_steps(full, value, ttl, delta)
+        return value
+
+    def _load_locked_steps(self, full: str, loader: Callable[[], Any], ttl: Any,
+                           stale: Entry | None) -> Steps[Any]:
+        lock = self.lock_key(full)
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + self.lock_wait
+        delays = self.backoff_delays()
+        while True:
+            acquired = yield from self._try_lock_steps(lock, token)
+            if acquired is None:  # the server failed: load unprotected (fail open)
+                return (yield from self._load_store_steps(full, loader, ttl))
+            if acquired:
+                try:
+                    # Double check: the previous holder may have stored just before we locked.
+                    entry = yield Call(self._read, full)
+                    if self._fresh_since(entry, stale):
+                        return entry.value  # type: ignore[union-attr]
+                    return (yield from self._load_store_steps(full, loader, ttl))
+                finally:
+                    yield Call(self._unlock, lock, token)
+            if stale is not None and self.serve_stale:
+                self.metrics.incr("stale_hits")
+                return stale.value
+            if time.monotonic() >= deadline:
+                self.metrics.incr("lock_timeouts")
+                log.warning("waited %.3fs for the lock on %r; loading without it", self.lock_wait, full)
+                return (yield from self._load_store_steps(full, loader, ttl))
+            self.metrics.incr("stampede_waits")
+            yield Sleep(next(delays))
+            entry = yield Call(self._read, full)
+            if entry is not None and entry.fresh(self.clock()):
+                return entry.value
+
+    def _try_lock_steps(self, lock: str, token: str) -> Steps[bool | None]:
+        try:
+            return bool((yield Call(self.client.set, lock, token, nx=True,
+                                    px=max(1, int(self.lock_ttl * 1000)))))
+        except redis.RedisError:
+            self._server_error("cannot take lock %r", lock)
+            return None
+
+    def _unlock_steps(self, lock: str, token: str) -> Steps[bool]:
+        """Delete the lock only if it still holds our token (WATCH/GET/MULTI/DEL/EXEC).
+
+        A holder slower than lock_ttl has lost the lock to someone else; deleting it
+        blindly would free *their* lock. If the value changes between our GET and
+        EXEC, EXEC aborts and the retry's GET sees the other token: left to its owner.
+        """
+        ours = False
+
+        def delete_if_ours(values: list[Any], pipe: Any) -> None:
+            nonlocal ours
+            current = values[0]
+            ours = current is not None and _as_str(current) == token
+            if ours:
+                pipe.delete(lock)
+
+        try:
+            yield Watched((lock,), delete_if_ours)
+        except redis.RedisError:
+            self._server_error("cannot release lock %r; it expires by itself", lock)
+            return False
+        return ours
+
+    # -- refresh-ahead -------------------------------------------------------------------
+    def _make_hot(self, key: str | bytes, loader: Callable[[], Any], ttl: float | None,
+                  ahead: float) -> HotKey:
+        ttl = self.default_ttl if ttl is None else ttl
+        if ttl is None:
+            raise ValueError("refresh-ahead needs a TTL")
+        return HotKey(self.full_key(key), loader, float(ttl), ahead * ttl if ahead < 1 else ahead)
+
+    def _refresh_hot_steps(self, hot_keys: list[HotKey]) -> Steps[int]:
+        done = 0
+        for hot in hot_keys:
+            try:
+                if (yield from self._refresh_one_steps(hot)):
+                    done += 1
+            except Exception:
+                self.metrics.incr("errors")
+                log.exception("refresh-ahead of %r failed", hot.key)
+        return done
+
+    def _refresh_one_steps(self, hot: HotKey) -> Steps[bool]:
+        if not self.hot_due(hot, (yield Call(self._read, hot.key)), self.clock()):
+            return False
+        lock, token = self.lock_key(hot.key), secrets.token_hex(16)
+        if not (yield from self._try_lock_steps(lock, token)):
+            return False  # another process is refreshing it
+        try:
+            # re-check under the lock: the other process may have refreshed already
+            if not self.hot_due(hot, (yield Call(self._read, hot.key)), self.clock()):
+                return False
+            yield Flight(hot.key, lambda: self._load_store_steps(hot.key, hot.loader, hot.ttl))
+            self.metrics.incr("refreshes")
+            return True
+        finally:
+            yield Call(self._unlock, lock, token)
+
+
+def _as_str(value: Any) -> str:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)

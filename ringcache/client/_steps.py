@@ -123,7 +123,7 @@ async def aperform(client: Any, request: Any,
 def run(steps: Steps[T], performer: Callable[[Any], Any]) -> T:
     """Drive a step to its end, performing each request with ``performer``."""
     reply: Any = None
-    error: Exception | None = None
+    error: BaseException | None = None
     while True:
         try:
             request = steps.send(reply) if error is None else steps.throw(error)
@@ -132,14 +132,17 @@ def run(steps: Steps[T], performer: Callable[[Any], Any]) -> T:
         reply, error = None, None
         try:
             reply = performer(request)
-        except Exception as exc:  # handed to the step, which re-raises what it does not handle
+        except BaseException as exc:
+            # Handed to the step, which re-raises what it does not handle. BaseException
+            # too: a KeyboardInterrupt or a task's cancellation must run the step's
+            # ``finally`` clauses (releasing a lock), which may themselves yield requests.
             error = exc
 
 
 async def arun(steps: Steps[T], performer: Callable[[Any], Awaitable[Any]]) -> T:
     """The asyncio driver: as :func:`run`, awaiting each request."""
     reply: Any = None
-    error: Exception | None = None
+    error: BaseException | None = None
     while True:
         try:
             request = steps.send(reply) if error is None else steps.throw(error)
@@ -148,5 +151,5 @@ async def arun(steps: Steps[T], performer: Callable[[Any], Awaitable[Any]]) -> T
         reply, error = None, None
         try:
             reply = await performer(request)
-        except Exception as exc:
+        except BaseException as exc:  # including CancelledError: see run()
             error = exc

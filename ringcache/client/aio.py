@@ -1,7 +1,7 @@
 """The asyncio cache: the same API as :class:`ringcache.client.Cache`, awaited.
 
-See :mod:`ringcache.client.cache` for the theory of operation; this module mirrors
-it method for method with ``await`` so the two are easy to compare. Differences:
+See :mod:`ringcache.client.cache` for the theory of operation. The flows are the
+same code: the steps of :class:`CacheBase`, which this class awaits. Differences:
 single flight uses asyncio futures (one load per key per event loop), backoff uses
 ``asyncio.sleep``, and refresh-ahead is an asyncio task owned by the cache and
 cancelled by :meth:`AsyncCache.aclose`.
@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import secrets
-import time
 from typing import Any, Awaitable, Callable, TypeVar
 
 import redis
 import redis.asyncio as aredis
 
-from ._base import CacheBase, HotKey, log
+from ._base import CacheBase, Flight, Sleep
 from ._core import DEFAULT, MISS, Entry, StampedeMode
+from ._steps import UNHANDLED, Steps, aperform, arun
 from .singleflight import AsyncSingleFlight
 
 T = TypeVar("T")
@@ -52,6 +51,22 @@ class AsyncCache(CacheBase):
         self._stop: asyncio.Event | None = None
         self._closed = False
 
+    # -- driving the steps ------------------------------------------------------------
+    async def _run(self, steps: Steps[T]) -> T:
+        return await arun(steps, self._perform)
+
+    async def _perform(self, request: Any) -> Any:
+        return await aperform(self.client, request, self._perform_own)
+
+    async def _perform_own(self, request: Any) -> Any:
+        if isinstance(request, Sleep):
+            await asyncio.sleep(request.seconds)
+            return None
+        if isinstance(request, Flight):
+            steps = request.steps
+            return await self._flight.do(request.key, lambda: self._run(steps()))
+        return UNHANDLED
+
     # -- lifecycle --------------------------------------------------------------
     async def aclose(self) -> None:
         """Cancel the refresh-ahead task; close the client if this cache created it."""
@@ -80,8 +95,7 @@ class AsyncCache(CacheBase):
 
     # -- plain operations -------------------------------------------------------
     async def get(self, key: str | bytes, default: Any = MISS, *, allow_stale: bool = False) -> Any:
-        full = self.full_key(key)
-        entry = await self._read(full)
+        entry = await self._read(self.full_key(key))
         if entry is not None and (allow_stale or entry.fresh(self.clock())):
             self.metrics.incr("hits")
             return entry.value
@@ -108,132 +122,24 @@ class AsyncCache(CacheBase):
         hit, stale = self.classify(entry, mode, beta)
         if hit:
             return entry.value  # type: ignore[union-attr,no-any-return]
-        if not self.single_flight:
-            return await self._load(full, loader, ttl, mode, stale)  # type: ignore[no-any-return]
-        value, shared = await self._flight.do(full, lambda: self._load(full, loader, ttl, mode, stale, True))
-        if shared:
-            self.metrics.incr("singleflight_shared")
-        return value  # type: ignore[no-any-return]
-
-    async def _load(self, full: str, loader: Loader, ttl: Any, mode: StampedeMode,
-                    stale: Entry | None, recheck: bool = False) -> Any:
-        if mode == "lock":
-            return await self._load_locked(full, loader, ttl, stale)  # re-checks under the lock
-        if recheck:
-            # A single-flight leader: a caller that read the miss just before the
-            # previous flight stored its value would otherwise load a second time.
-            entry = await self._read(full)
-            if entry is not None and entry.fresh(self.clock()) \
-                    and (stale is None or entry.expires_at != stale.expires_at):
-                return entry.value
-        return await self._load_store(full, loader, ttl)
-
-    async def _load_store(self, full: str, loader: Loader, ttl: Any) -> Any:
-        start = self.clock()
-        try:
-            value = await _call(loader)
-        except BaseException:
-            self.metrics.incr("load_errors")
-            raise
-        delta = max(0.0, self.clock() - start)
-        self.metrics.incr("loads")
-        self.metrics.incr("load_time", delta)
-        if self.should_cache(value):
-            await self._store(full, value, ttl, delta)
-        return value
-
-    async def _load_locked(self, full: str, loader: Loader, ttl: Any, stale: Entry | None) -> Any:
-        lock = self.lock_key(full)
-        token = secrets.token_hex(16)
-        deadline = time.monotonic() + self.lock_wait
-        delays = self.backoff_delays()
-        while True:
-            acquired = await self._try_lock(lock, token)
-            if acquired is None:
-                return await self._load_store(full, loader, ttl)
-            if acquired:
-                try:
-                    entry = await self._read(full)
-                    if entry is not None and entry.fresh(self.clock()) \
-                            and (stale is None or entry.expires_at != stale.expires_at):
-                        return entry.value
-                    return await self._load_store(full, loader, ttl)
-                finally:
-                    await self._unlock(lock, token)
-            if stale is not None and self.serve_stale:
-                self.metrics.incr("stale_hits")
-                return stale.value
-            if time.monotonic() >= deadline:
-                self.metrics.incr("lock_timeouts")
-                log.warning("waited %.3fs for the lock on %r; loading without it", self.lock_wait, full)
-                return await self._load_store(full, loader, ttl)
-            self.metrics.incr("stampede_waits")
-            await asyncio.sleep(next(delays))
-            entry = await self._read(full)
-            if entry is not None and entry.fresh(self.clock()):
-                return entry.value
-
-    async def _try_lock(self, lock: str, token: str) -> bool | None:
-        try:
-            return bool(await self.client.set(lock, token, nx=True, px=max(1, int(self.lock_ttl * 1000))))
-        except redis.RedisError:
-            if not self.fail_open:
-                raise
-            self.metrics.incr("errors")
-            log.warning("cannot take lock %r", lock, exc_info=True)
-            return None
-
-    async def _unlock(self, lock: str, token: str) -> bool:
-        """Compare-and-delete with WATCH/MULTI/EXEC (see Cache._unlock)."""
-        try:
-            async with self.client.pipeline(transaction=True) as pipe:
-                await pipe.watch(lock)
-                current = await pipe.get(lock)
-                if current is None or _as_str(current) != token:
-                    await pipe.unwatch()
-                    return False
-                pipe.multi()
-                pipe.delete(lock)
-                await pipe.execute()
-                return True
-        except redis.WatchError:
-            return False
-        except redis.RedisError:
-            if not self.fail_open:
-                raise
-            self.metrics.incr("errors")
-            log.warning("cannot release lock %r; it expires by itself", lock, exc_info=True)
-            return False
+        return await self._run(self._miss_steps(full, loader, ttl, mode, stale))  # type: ignore[no-any-return]
 
     async def _read(self, full: str) -> Entry | None:
         try:
             data = await self.client.get(full)
         except redis.RedisError:
-            if not self.fail_open:
-                raise
-            self.metrics.incr("errors")
-            log.warning("cache read of %r failed; treating as a miss", full, exc_info=True)
+            self._server_error("cache read of %r failed; treating as a miss", full)
             return None
         return self.unpack(full, data)  # type: ignore[arg-type]
 
-    async def _store(self, full: str, value: Any, ttl: Any, delta: float) -> None:
-        blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), delta)
-        try:
-            await self.client.set(full, blob, px=px)
-        except redis.RedisError:
-            if not self.fail_open:
-                raise
-            self.metrics.incr("errors")
-            log.warning("cache write of %r failed", full, exc_info=True)
+    async def _unlock(self, lock: str, token: str) -> bool:
+        return await self._run(self._unlock_steps(lock, token))
 
     # -- refresh-ahead ---------------------------------------------------------------
     def register_hot(self, key: str | bytes, loader: Loader, ttl: float | None = None,
                      *, ahead: float = 0.2, start: bool = True) -> None:
         """As Cache.register_hot; the task starts on the running loop (if any)."""
-        ttl = self.default_ttl if ttl is None else ttl
-        if ttl is None:
-            raise ValueError("refresh-ahead needs a TTL")
-        hot = HotKey(self.full_key(key), loader, float(ttl), ahead * ttl if ahead < 1 else ahead)
+        hot = self._make_hot(key, loader, ttl, ahead)
         self._hot[hot.key] = hot
         if start and self._refresher is None and not self._closed:
             self._stop = asyncio.Event()
@@ -244,30 +150,7 @@ class AsyncCache(CacheBase):
         self._hot.pop(self.full_key(key), None)
 
     async def refresh_hot(self) -> int:
-        done = 0
-        for hot in list(self._hot.values()):
-            try:
-                if await self._refresh_one(hot):
-                    done += 1
-            except Exception:
-                self.metrics.incr("errors")
-                log.exception("refresh-ahead of %r failed", hot.key)
-        return done
-
-    async def _refresh_one(self, hot: HotKey) -> bool:
-        if not self.hot_due(hot, await self._read(hot.key), self.clock()):
-            return False
-        lock, token = self.lock_key(hot.key), secrets.token_hex(16)
-        if not await self._try_lock(lock, token):
-            return False
-        try:
-            if not self.hot_due(hot, await self._read(hot.key), self.clock()):
-                return False
-            await self._flight.do(hot.key, lambda: self._load_store(hot.key, hot.loader, hot.ttl))
-            self.metrics.incr("refreshes")
-            return True
-        finally:
-            await self._unlock(lock, token)
+        return await self._run(self._refresh_hot_steps(list(self._hot.values())))
 
     async def _refresh_loop(self) -> None:
         assert self._stop is not None
@@ -280,10 +163,6 @@ class AsyncCache(CacheBase):
     def cached(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
         from .decorator import cached
         return cached(self, ttl=ttl, **options)
-
-
-def _as_str(value: Any) -> str:
-    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 __all__ = ["AsyncCache", "MISS"]

@@ -313,3 +313,27 @@ def test_async_lock_and_refresh_ahead(url: str, clock) -> None:
         assert task.done() and cache._refresher is None
 
     asyncio.run(main())
+
+
+def test_cancelled_loader_releases_the_lock(url: str, raw: redis.Redis) -> None:
+    """A task cancelled while it holds the stampede lock releases it on the way
+    out (the step's finally runs its UNLOCK through the driver), so other
+    processes do not wait lock_ttl for nothing."""
+    async def main() -> None:
+        async with AsyncCache(url, lock_ttl=60, single_flight=False) as cache:
+            started = asyncio.Event()
+
+            async def slow() -> str:
+                started.set()
+                await asyncio.sleep(60)
+                return "never"
+
+            task = asyncio.ensure_future(cache.get_or_set("k", slow, stampede="lock"))
+            await started.wait()
+            assert raw.exists("k:lock")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert not raw.exists("k:lock") and cache.metrics.as_dict()["load_errors"] == 1
+
+    asyncio.run(main())

@@ -18,7 +18,7 @@ node alike:
 Default mode tracks exactly the keys read (server memory per key); BCAST tracks
 every key under the namespace prefix (no server memory per key, more messages).
 
-RESP3 (``NearCache(cache, protocol=3)``, sync only): one connection C speaks
+RESP3 (``NearCache(cache, protocol=3)``, also ``AsyncNearCache``): one connection C speaks
 RESP3 (HELLO 3) and runs ``CLIENT TRACKING ON`` without a redirect, so the
 invalidations arrive on C itself as push frames. redis-py's parser hands a push
 that precedes a reply to our handler before returning the reply; pushes that
@@ -423,12 +423,18 @@ class AsyncNearCache(_L1Base):
     ``async with AsyncNearCache(acache) as near`` (or ``await near.start()``)
     opens the two connections and starts the listener task, owned by the near
     cache and stopped by :meth:`aclose`. Before start() and while reconnecting,
-    reads bypass the L1.
+    reads bypass the L1. With ``protocol=3`` there is one RESP3 connection and no
+    task: ``get`` drains the pending invalidation pushes first, and :meth:`poll`
+    does only that (``in``/``len``/``stats`` cannot await: poll before them).
     """
 
     def __init__(self, cache: AsyncCache, *, max_entries: int = 10_000, max_bytes: int = 64 << 20,
-                 ttl: float = 5.0, bcast: bool = False, reconnect_delay: float = 0.1) -> None:
+                 ttl: float = 5.0, bcast: bool = False, reconnect_delay: float = 0.1,
+                 protocol: int = 2) -> None:
+        if protocol not in (2, 3):
+            raise ValueError("protocol is 2 (RESP2 redirect to a listener) or 3 (RESP3 pushes)")
         super().__init__(cache, max_entries, max_bytes, ttl, bcast, reconnect_delay)
+        self.protocol = protocol
         self.cache: AsyncCache = cache
         self._listener: Any = None
         self._reader: Any = None
@@ -442,22 +448,59 @@ class AsyncNearCache(_L1Base):
         return self._connected
 
     async def start(self) -> None:
-        if self._task is not None:
+        if self._task is not None or self._reader_lock is not None:
             return
         self._reader_lock = asyncio.Lock()
+        if self.protocol == 3:
+            self._reader = await self._new_reader(None)
+            self._connected = True
+            return
         await self._connect()
         self._task = asyncio.get_running_loop().create_task(self._listen(), name="ringcache-near-cache")
 
-    async def _new_connection(self) -> Any:
-        conn = self.cache.client.connection_pool.connection_class(**self._connection_kwargs())
+    async def _new_connection(self, protocol: int = 2) -> Any:
+        conn = self.cache.client.connection_pool.connection_class(**self._connection_kwargs(protocol))
         await conn.connect()
         return conn
 
-    async def _new_reader(self, listener_id: int) -> Any:
-        reader = await self._new_connection()
+    async def _new_reader(self, listener_id: int | None) -> Any:
+        if listener_id is None:  # RESP3: the invalidations come to this connection as pushes
+            reader = await self._new_connection(3)
+            reader._parser.set_invalidation_push_handler(self._apush)
+        else:
+            reader = await self._new_connection(2)
         await reader.send_command(*self._tracking_args(listener_id))
         await reader.read_response()
         return reader
+
+    async def _apush(self, push: Any) -> Any:
+        return self._on_push(push)  # redis.asyncio awaits its push handlers
+
+    async def poll(self) -> None:
+        """RESP3: apply the invalidation pushes the connection has received (asyncio
+        reads them into its buffer as they come; parsing them needs this call).
+        A closed connection flushes the L1. RESP2: nothing to do (the task listens)."""
+        if self.protocol != 3 or self._reader_lock is None:
+            return
+        async with self._reader_lock:
+            reader = self._reader
+            if reader is None:
+                return
+            try:
+                while await reader.can_read():
+                    await reader.read_response(push_request=True)
+            except (redis.RedisError, OSError):
+                await self._lost_reader(reader)
+
+    async def _lost_reader(self, reader: Any) -> None:
+        """See NearCache._lost_reader (called under the reader lock)."""
+        log.warning("near cache: tracked connection lost; flushing L1")
+        try:
+            await reader.disconnect()
+        except Exception:  # pragma: no cover - closing a dead socket
+            pass
+        self._reader = None
+        self.flush()
 
     async def _connect(self) -> None:
         listener = await self._new_connection()
@@ -508,7 +551,7 @@ class AsyncNearCache(_L1Base):
                 return None
             if self._reader is None:
                 try:
-                    self._reader = await self._new_reader(self._listener_id)
+                    self._reader = await self._new_reader(self._listener_id if self.protocol == 2 else None)
                 except (redis.RedisError, OSError):
                     return None
             reader = self._reader
@@ -518,13 +561,7 @@ class AsyncNearCache(_L1Base):
                 await reader.send_command("GET", full)
                 data = await reader.read_response()
             except (redis.RedisError, OSError):
-                log.warning("near cache: tracked connection lost; flushing L1")
-                try:
-                    await reader.disconnect()
-                except Exception:  # pragma: no cover
-                    pass
-                self._reader = None
-                self.flush()
+                await self._lost_reader(reader)
                 return None
         if data is None:
             return None, 0
@@ -533,6 +570,8 @@ class AsyncNearCache(_L1Base):
     async def get(self, key: str | bytes, default: Any = MISS) -> Any:
         full = self.cache.full_key(key)
         now = self.cache.clock()
+        if self.protocol == 3:
+            await self.poll()
         entry = self._l1_get(full, now)
         if entry is not None:
             self._count("l1_hits")

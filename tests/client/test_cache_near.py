@@ -194,3 +194,64 @@ def test_resp3_push_mode_needs_no_listener_and_survives_a_killed_connection(url:
         assert near.get("k") == 3
     with pytest.raises(ValueError):
         NearCache(Cache(url), protocol=1)
+
+
+@pytest.mark.parametrize("bcast", [False, True], ids=["default", "bcast"])
+def test_async_resp3_push_mode(url: str, raw: redis.Redis, bcast: bool) -> None:
+    import asyncio
+
+    from ringcache.client import AsyncCache, AsyncNearCache
+
+    async def until(predicate) -> bool:
+        for _ in range(1000):
+            if await predicate():
+                return True
+            await asyncio.sleep(0.002)
+        return False
+
+    async def main() -> None:
+        async with AsyncCache(url, namespace="app:") as cache, AsyncCache(url, namespace="app:") as other:
+            async with AsyncNearCache(cache, protocol=3, bcast=bcast) as near:
+                assert near._task is None                   # no listener task: one connection
+
+                async def cached(value: str) -> bool:
+                    return await near.get("k") == value and "k" in near
+
+                async def evicted() -> bool:
+                    await near.poll()
+                    return "k" not in near
+
+                await other.set("k", "v1")
+                assert await until(lambda: cached("v1"))
+                hits = near.stats()["l1_hits"]
+                assert await near.get("k") == "v1" and near.stats()["l1_hits"] == hits + 1
+                await other.set("k", "v2")
+                assert await near.get("k") == "v2"           # get drains the push first
+                assert await until(lambda: cached("v2"))
+                await other.set("k", "v3")
+                assert await until(evicted)
+                raw.flushall()
+
+                async def flushed() -> bool:
+                    await near.poll()
+                    return near.stats()["flushes"] >= 1
+
+                assert await until(flushed)
+                await other.set("k", "v4")
+                assert await until(lambda: cached("v4"))
+                [tracked] = [c["id"] for c in raw.client_list() if "t" in c.get("flags", "")]
+                raw.client_kill_filter(_id=tracked)
+                flushes = near.stats()["flushes"]
+
+                async def noticed() -> bool:
+                    await near.poll()
+                    return near.stats()["flushes"] > flushes
+
+                assert await until(noticed) and len(near) == 0
+                await other.set("k", "v5")
+                assert await until(lambda: cached("v5"))      # a new tracked connection
+                await other.set("k", "v6")
+                assert await near.get("k") == "v6"
+            assert len(near) == 0
+
+    asyncio.run(main())

@@ -148,8 +148,8 @@ def unlink(session: Any, argv: list) -> Any:
          summary="Determines whether one or more keys exist.",
          complexity="O(N) where N is the number of keys to check.", acl="@keyspace @read @fast")
 def exists(session: Any, argv: list) -> Any:
-    lookup_read = session.db.lookup_read
-    return sum(1 for key in argv[1:] if lookup_read(key) is not None)  # repeats count
+    peek_read = session.db.peek_read  # (Redis: LOOKUP_NOTOUCH, the LRU/LFU stays)
+    return sum(1 for key in argv[1:] if peek_read(key) is not None)  # repeats count
 
 
 @command("touch", -2, "readonly fast", (1, -1, 1), since="3.2.1",
@@ -166,7 +166,7 @@ def touch(session: Any, argv: list) -> Any:
          summary="Determines the type of value stored at a key.", complexity="O(1)",
          acl="@keyspace @read @fast")
 def type_(session: Any, argv: list) -> Any:
-    value = session.db.lookup_read(argv[1])
+    value = session.db.peek_read(argv[1])  # (LOOKUP_NOTOUCH)
     if value is None:
         return _NONE
     name = type_name(value)
@@ -630,7 +630,7 @@ def _lfu_policy(session: Any) -> bool:
 @subcommand(OBJECT, "encoding", 3, "readonly", (2, 2, 1), since="2.2.3",
             summary="Returns the internal encoding of a Redis object.", complexity="O(1)")
 def object_encoding(session: Any, argv: list) -> Any:
-    value = session.db.lookup_read(argv[2])
+    value = session.db.peek_read(argv[2])  # (LOOKUP_NOTOUCH)
     if value is None:
         return None
     entry = TYPES.get(value.__class__)
@@ -643,28 +643,30 @@ def object_encoding(session: Any, argv: list) -> Any:
             summary="Returns the logarithmic access frequency counter of a Redis object.",
             complexity="O(1)")
 def object_freq(session: Any, argv: list) -> Any:
-    if session.db.lookup_read(argv[2]) is None:
+    db = session.db
+    if db.peek_read(argv[2]) is None:  # (OBJECT never touches: LOOKUP_NOTOUCH)
         return None
     if not _lfu_policy(session):
         raise CommandError(errors.LFU_NOT_SELECTED)
-    return 0  # access frequency is not tracked yet
+    return db.lfu_counter(argv[2])  # the decayed counter (storage/access.py)
 
 
 @subcommand(OBJECT, "idletime", 3, "readonly", (2, 2, 1), since="2.2.3",
             summary="Returns the time since the last access to a Redis object.",
             complexity="O(1)")
 def object_idletime(session: Any, argv: list) -> Any:
-    if session.db.lookup_read(argv[2]) is None:
+    db = session.db
+    if db.peek_read(argv[2]) is None:
         return None
     if _lfu_policy(session):
         raise CommandError(errors.LFU_SELECTED)
-    return 0  # access time is not tracked yet
+    return db.idle_ms(argv[2]) // 1000  # seconds, from the LRU clock (storage/access.py)
 
 
 @subcommand(OBJECT, "refcount", 3, "readonly", (2, 2, 1), since="2.2.3",
             summary="Returns the reference count of a value of a key.", complexity="O(1)")
 def object_refcount(session: Any, argv: list) -> Any:
-    if session.db.lookup_read(argv[2]) is None:
+    if session.db.peek_read(argv[2]) is None:
         return None
     return 1
 

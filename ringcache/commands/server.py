@@ -834,6 +834,7 @@ def client_no_evict(session: Any, argv: list) -> Any:
       complexity="O(1)")
 def client_no_touch(session: Any, argv: list) -> Any:
     session.no_touch = _on_off(argv[2])
+    session.update_gate()  # (a no-touch client's commands take the checked path)
     return OK
 
 
@@ -1364,6 +1365,7 @@ def _debug_set_active_expire(session: Any, argv: list) -> Any:
 
 def _debug_advance_clock(session: Any, argv: list) -> Any:
     session.server.clock.advance(parse_int(argv[2]))
+    session.server.refresh_lru_clock()  # (the cron's LRU clock follows at once)
     return OK
 
 

@@ -51,6 +51,12 @@ def get(session: Any, argv: list) -> Any:
         value = db.lookup_read(key)
     else:
         db.stats.hits += 1
+        # The access (storage/access.py): one store into the metadata table.
+        if db.lfu:
+            db.touch_lfu(key)
+        else:
+            h = hash(key)
+            db.cells[h & db.cells_mask] = (h >> 24) & 0xFF000000 | db.lru_now
     if value is None or value.__class__ is bytes:
         return value
     raise WRONGTYPE
@@ -81,14 +87,22 @@ def set_(session: Any, argv: list) -> Any:
     db = session.db
     key = argv[1]
     if len(argv) == 3:
-        # Keyspace.set, inlined for the common case: an existing key without
-        # a TTL (a new key takes the method, which indexes its slot).
+        # Keyspace.set, inlined for the common case: an existing string
+        # without a TTL (a new key takes the method, which indexes its slot).
         data = db.data
-        if key in data and not (db.expires and key in db.expires):
-            data[key] = argv[2]
+        old = data.get(key)
+        if old.__class__ is bytes and not (db.expires and key in db.expires):
+            value = argv[2]
+            data[key] = value
+            db.mem += len(value) - len(old)  # (memory: a string costs its length + constant)
             db.dirty += 1  # (Keyspace.modified, inlined too)
             if db.watchers:
                 db.touch(key)
+            if db.lfu:  # the access, as Keyspace.set
+                db.touch_lfu(key)
+            else:
+                h = hash(key)
+                db.cells[h & db.cells_mask] = (h >> 24) & 0xFF000000 | db.lru_now
         else:
             db.set(key, argv[2])
         if db.notify_flags:  # keyspace notifications: one slot test when off

@@ -33,6 +33,7 @@ from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import NULL_ARRAY, QUEUED, Raw
+from ..storage.eviction import EVICT_FAIL
 from .session import REPLY_SKIP
 
 if TYPE_CHECKING:
@@ -85,6 +86,10 @@ class Dispatcher:
         # True while writes are propagated (the append-only file is on; set
         # by persistence.manager): the one test the command path pays for it.
         self.propagating = False
+        # True while maxmemory is set (server._configure_eviction): then every
+        # command takes the checked path, which evicts first and refuses
+        # denyoom commands with -OOM when nothing can be freed.
+        self.maxmemory = False
 
     @property
     def total_commands(self) -> int:
@@ -133,6 +138,7 @@ class Dispatcher:
         # subcommands) can turn tracking on: read again after it.
         tracking = self.tracking_active
         propagating = self.propagating  # (likewise: CONFIG SET appendonly)
+        maxmemory = self.maxmemory  # (and CONFIG SET maxmemory)
         threshold = self.slowlog_threshold
         clock = perf_counter
         previous = clock()
@@ -144,12 +150,13 @@ class Dispatcher:
         for argv in commands:
             done += 1
             spec = table.get(argv[0])
-            if (spec is None or spec.subcommands or session.gated
+            if (spec is None or spec.subcommands or session.gated or maxmemory
                     or ((len(argv) != spec.arity) if spec.arity > 0 else (len(argv) < -spec.arity))):
                 reply = self._execute(session, argv)
                 previous = clock()
                 tracking = self.tracking_active
                 propagating = self.propagating
+                maxmemory = self.maxmemory
             else:
                 db = session.db
                 dirty_before = db.dirty
@@ -228,6 +235,8 @@ class Dispatcher:
             if not sub.check_arity(argc):
                 return self._reject(session, errors.wrong_arity(sub.fullname), sub)
             spec = sub
+        if self.maxmemory and session.authenticated and self._out_of_memory(session, spec):
+            return self._reject(session, errors.OOM, spec)
         if session.gated:
             return self._gated(session, spec, argv)
         return self.call(session, spec, argv)
@@ -241,6 +250,22 @@ class Dispatcher:
         if session.reply_mode != "on":
             return self._quiet(session, spec, None)
         return CommandError(message)
+
+    def _out_of_memory(self, session: "Session", spec: CommandSpec) -> bool:
+        """processCommand's maxmemory step: evict (bounded), then refuse a
+        denyoom command, an EXEC of queued denyoom commands, or anything
+        queued inside MULTI, when memory is still over and nothing could
+        be freed."""
+        if self.server.evictor.before_command() != EVICT_FAIL:
+            return False
+        if spec.denyoom:
+            return True
+        if session.multi is not None:
+            name = spec.parent.name if spec.parent else spec.name
+            if name == "exec":
+                return any(queued.denyoom for queued, _ in session.multi)
+            return name not in ("discard", "quit", "reset")
+        return False
 
     def _gated(self, session: "Session", spec: CommandSpec, argv: list) -> Any:
         name = spec.parent.name if spec.parent else spec.name
@@ -258,7 +283,15 @@ class Dispatcher:
                 return self._reject(session, "ERR Command not allowed inside a transaction", spec)
             session.multi.append((spec, argv))
             return QUEUED
-        reply = self.call(session, spec, argv)
+        if session.no_touch and name != "touch":  # CLIENT NO-TOUCH: reads leave LRU/LFU alone
+            db = session.db
+            db.suspend_touch()
+            try:
+                reply = self.call(session, spec, argv)
+            finally:
+                db.resume_touch()
+        else:
+            reply = self.call(session, spec, argv)
         if reply.__class__ is BlockOn:  # parked: CLIENT REPLY applies to the later reply
             return reply
         if session.reply_mode != "on":

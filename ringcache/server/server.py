@@ -26,7 +26,9 @@ from ..commands import load_all
 from ..commands.hashes import active_expire_fields
 from ..config import Config
 from ..protocol.parser import Limits
+from ..storage.access import AccessPolicy
 from ..storage.clock import Clock
+from ..storage.eviction import Evictor
 from ..storage.expiry import active_expire_cycle, cycle_budget_seconds
 from ..storage.keyspace import Keyspace, KeyspaceStats
 from .blocking import Blocking
@@ -40,6 +42,10 @@ if TYPE_CHECKING:
     from .connection import Connection
 
 log = logging.getLogger("ringcache")
+
+# Per database in use: the slot index's table of 16384 buckets and its
+# occupancy bytes (storage/slots.py), counted in used_memory.
+SLOT_TABLES_BYTES = 16384 * 8 + 16384
 
 
 class ServerStats(KeyspaceStats):
@@ -85,6 +91,14 @@ class Server:
         # DEBUG SET-ACTIVE-EXPIRE 0|1
         self.active_expire_enabled = True
         self.dispatcher = Dispatcher(self)
+        # maxmemory and eviction (storage/eviction.py); memory accounting
+        # (storage/memory.py) is kept by each Keyspace, summed by used_memory().
+        self.access_policy = AccessPolicy()  # lfu-log-factor, lfu-decay-time for every db
+        self.evictor = Evictor(self.live_dbs, self.used_memory, self._evicted)
+        self._configure_eviction()
+        for name in ("maxmemory", "maxmemory-policy", "maxmemory-samples",
+                     "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time"):
+            self.config.on_change(name, lambda _value: self._configure_eviction())
         # Pub/sub, keyspace notifications, client tracking (pubsub/).
         # Callbacks run by RESET (commands/connection.py) and by
         # remove_client, with the session: client state kept elsewhere.
@@ -117,6 +131,8 @@ class Server:
         db = self.dbs[index]
         if db is None:
             db = self.dbs[index] = Keyspace(index, self.clock, self.stats)
+            db.access_policy = self.access_policy
+            db.lfu = self.config["maxmemory-policy"].endswith("lfu")
             pubsub.attach_database(self, db)  # notification/tracking hooks
         return db
 
@@ -270,6 +286,9 @@ class Server:
                 log.exception("cron step failed")
 
     def cron_step(self, hz: int) -> None:
+        self.refresh_lru_clock()
+        if self.evictor.maxmemory:  # Redis's evictionTimeProc: free what commands left
+            self.evictor.background_step(cycle_budget_seconds(hz))
         effort = self.config["active-expire-effort"]
         dbs = self.live_dbs()
         budget = cycle_budget_seconds(hz, effort) / max(len(dbs), 1)
@@ -327,6 +346,44 @@ class Server:
                         "for more information", name)
             return
         self.shutdown()
+
+    # -- memory and eviction -------------------------------------------------
+
+    def used_memory(self) -> int:
+        """Bytes the data set holds (storage/memory.py): every database's
+        running `mem`, its access-metadata cells and its slot tables."""
+        total = 0
+        for db in self.dbs:
+            if db is not None:
+                total += db.mem + (len(db.cells) << 2) + SLOT_TABLES_BYTES
+        return total
+
+    def refresh_lru_clock(self) -> None:
+        for db in self.dbs:
+            if db is not None:
+                db.refresh_clock()
+
+    def _configure_eviction(self) -> None:
+        config = self.config
+        policy = config["maxmemory-policy"]
+        self.access_policy.log_factor = config["lfu-log-factor"]
+        self.access_policy.decay_time = config["lfu-decay-time"]
+        lfu = policy.endswith("lfu")
+        for db in self.live_dbs():
+            db.lfu = lfu
+        self.evictor.configure(config["maxmemory"], policy, config["maxmemory-samples"],
+                               config["maxmemory-eviction-tenacity"])
+        self.dispatcher.maxmemory = bool(config["maxmemory"])
+        # A lower limit evicts down to it now, within the time limit; the
+        # cron's background step does the rest (Redis: startEvictionTimeProc).
+        self.evictor.perform_evictions()
+
+    def _evicted(self, db: Keyspace, key: bytes) -> None:
+        """After each eviction: the "evicted" event and tracking invalidation,
+        and a DEL for the append-only file (Redis's propagateDeletion)."""
+        pubsub.key_evicted(self, db, key)
+        if getattr(self.dispatcher, "propagating", False):
+            self.persistence.expired(db.index, key)
 
     # -- facts for INFO ----------------------------------------------------
 

@@ -77,6 +77,7 @@ class Session:
             or not self.authenticated
             or self.reply_mode != REPLY_ON
             or (self.subscriptions > 0 and self.protocol == 2)
+            or self.no_touch  # (dispatch._gated keeps its reads from touching keys)
         )
 
     def select(self, index: int) -> None:

@@ -15,6 +15,13 @@ Layout (each choice measured; see benchmarks/RESULTS.md)
   sample at random (a dict cannot be sampled). Entries whose key lost its TTL
   are dropped when sampled; the pool is rebuilt when it is more than twice
   the size of `expires`, so it stays bounded.
+* `mem`: what this database holds, in bytes, kept as keys change
+  (storage.memory explains the constants): strings by length, containers
+  by an O(1) estimate redone in `modified()` and remembered in `sizes`.
+* `cells`: access metadata (storage.access): per key the 24 bits Redis keeps
+  in each object (LRU clock, or LFU counter and decay time) plus an 8-bit
+  fingerprint, in an array indexed by the key's hash, at least two cells a
+  key. A read records its access with one store (GET and SET inline it).
 
 Invariants
 ----------
@@ -33,9 +40,18 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterator
 
+from .access import (FP_MASK, LFU_INIT_VAL, META_MASK, MIN_CELLS, SINK, AccessPolicy,
+                     lfu_decayed, lfu_log_incr, lfu_minutes, lru_clock, lru_idle_ms, new_cells)
 from .clock import Clock
 from .hashes import FieldExpiryQueue
+from .memory import BYTES_HEADER, BYTES_ROUNDING, EXPIRE_OVERHEAD, KEY_OVERHEAD, value_size
 from .slots import SLOTS, SlotIndex
+
+# A string of length n costs n + STRING_COST (storage.memory.bytes_size);
+# a new key KEY_COST + len(key) on top of its value.
+STRING_COST = BYTES_HEADER + BYTES_ROUNDING
+KEY_COST = KEY_OVERHEAD + BYTES_HEADER + BYTES_ROUNDING
+_SHARED_POLICY = AccessPolicy()
 
 
 class KeyspaceStats:
@@ -79,6 +95,17 @@ class Keyspace:
         "on_ready",  # callback(db, key) when a key somebody waits on changed
         # hashes with field TTLs, by next field expiry (storage/hashes.py)
         "hash_field_queue",
+        # memory accounting (storage/memory.py)
+        "mem",  # bytes held by this database's keys, values and TTLs
+        "sizes",  # container key -> its estimate included in mem
+        # access metadata (storage/access.py)
+        "cells",  # array('I'): fingerprint << 24 | LRU clock or LFU ldt << 8 | counter
+        "cells_mask",  # len(cells) - 1
+        "cells_limit",  # grow cells when the database has more keys than this
+        "cells_saved",  # (cells, mask) while a CLIENT NO-TOUCH command runs
+        "lru_now",  # LRU_CLOCK(), refreshed by the cron (1 s resolution, as Redis)
+        "lfu",  # True under an LFU maxmemory-policy (metadata is a counter)
+        "access_policy",  # lfu-log-factor, lfu-decay-time (shared by the server)
     )
 
     def __init__(self, index: int, clock: Clock, stats: KeyspaceStats) -> None:
@@ -100,11 +127,36 @@ class Keyspace:
         self.blocked: dict[bytes, dict] = {}
         self.on_ready: Callable[[Keyspace, bytes], None] | None = None
         self.hash_field_queue = FieldExpiryQueue()
+        self.mem = 0
+        self.sizes: dict[bytes, int] = {}
+        self.cells = new_cells(MIN_CELLS)
+        self.cells_mask = MIN_CELLS - 1
+        self.cells_limit = MIN_CELLS // 2
+        self.cells_saved: tuple | None = None
+        self.lru_now = lru_clock(clock.ms())
+        self.lfu = False
+        self.access_policy = _SHARED_POLICY
 
     # -- lookups -----------------------------------------------------------
 
     def lookup(self, key: bytes) -> Any:
-        """The live value of key, or None. An expired key is deleted here."""
+        """The live value of key, or None. An expired key is deleted here.
+        Records the access (LRU/LFU), as Redis's lookupKeyWrite."""
+        value = self.data.get(key)
+        if value is not None:
+            expires = self.expires
+            if expires and key in expires and expires[key] < self.clock.ms():
+                self._expire(key)
+                return None
+            if self.lfu:
+                self.touch_lfu(key)
+            else:
+                h = hash(key)
+                self.cells[h & self.cells_mask] = (h >> 24) & 0xFF000000 | self.lru_now
+        return value
+
+    def peek(self, key: bytes) -> Any:
+        """lookup() without recording an access (Redis's LOOKUP_NOTOUCH)."""
         value = self.data.get(key)
         if value is not None:
             expires = self.expires
@@ -131,44 +183,93 @@ class Keyspace:
                 self.on_keymiss(self, key)
             return None
         self.stats.hits += 1
+        if self.lfu:
+            self.touch_lfu(key)
+        else:
+            h = hash(key)
+            self.cells[h & self.cells_mask] = (h >> 24) & 0xFF000000 | self.lru_now
+        return value
+
+    def peek_read(self, key: bytes) -> Any:
+        """lookup_read() without recording an access (EXISTS, TYPE, OBJECT:
+        Redis's LOOKUP_NOTOUCH); hits and misses are counted."""
+        value = self.peek(key)
+        if value is None:
+            self.stats.misses += 1
+            if self.on_keymiss is not None:
+                self.on_keymiss(self, key)
+            return None
+        self.stats.hits += 1
         return value
 
     def exists(self, key: bytes) -> bool:
-        return self.lookup(key) is not None
+        return self.peek(key) is not None
 
     # -- changes -----------------------------------------------------------
 
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
         """Store value under key; the TTL is cleared unless keep_ttl."""
         data = self.data
-        size = len(data)
+        old = data.get(key)
         data[key] = value
-        if len(data) != size:
+        # (a container's size is added by modified(), below)
+        mem = len(value) + STRING_COST if value.__class__ is bytes else 0
+        if old is None:
             self.slots.add(key)
+            self.mem += mem + KEY_COST + len(key)
+            if len(data) > self.cells_limit:
+                self._grow_cells()
+            self._record_new(key)
             if self.on_new is not None:
                 self.on_new(self, key)
-        elif not keep_ttl:
-            expires = self.expires
-            if expires and key in expires:
-                del expires[key]
+        else:
+            if old.__class__ is bytes:
+                mem -= len(old) + STRING_COST
+            else:
+                mem -= self.sizes.pop(key, 0)
+            if not keep_ttl:
+                expires = self.expires
+                if expires and key in expires:
+                    del expires[key]
+                    mem -= EXPIRE_OVERHEAD
+            self.mem += mem
+            # An overwrite is an access (Redis: lookupKeyWrite, then
+            # dbOverwrite keeps the LFU counter).
+            if self.lfu:
+                self.touch_lfu(key)
+            else:
+                h = hash(key)
+                self.cells[h & self.cells_mask] = (h >> 24) & 0xFF000000 | self.lru_now
         self.modified(key)
 
     def replace(self, key: bytes, value: Any) -> None:
         """Change the value of an existing key, keeping its TTL (APPEND, INCR)."""
-        self.data[key] = value
+        data = self.data
+        old = data.get(key)
+        data[key] = value
+        if old is not None:
+            self.mem -= len(old) + STRING_COST if old.__class__ is bytes else self.sizes.pop(key, 0)
+        if value.__class__ is bytes:
+            self.mem += len(value) + STRING_COST
         self.modified(key)
 
     def delete(self, key: bytes) -> bool:
         """Delete key; False if it did not exist (or had already expired)."""
         data = self.data
-        if key not in data:
+        value = data.get(key)
+        if value is None:
             return False
         expires = self.expires
         expired = False
+        mem = KEY_COST + len(key)
         if expires and key in expires:
             expired = expires.pop(key) < self.clock.ms()
+            mem += EXPIRE_OVERHEAD
         del data[key]
         self.slots.remove(key)
+        self.mem -= mem + (len(value) + STRING_COST if value.__class__ is bytes
+                           else self.sizes.pop(key, 0))
+        self._forget(key)
         if expired:
             # It was logically gone already: this is an expiry, not a delete.
             self.stats.expired_keys += 1
@@ -178,6 +279,48 @@ class Keyspace:
             return False
         self.modified(key)
         return True
+
+    def evict(self, key: bytes) -> bool:
+        """Remove key for maxmemory (storage/eviction.py notifies and
+        propagates): counted in evicted_keys, WATCHes fail; not a change of
+        the data set (dirty), as in Redis."""
+        value = self.data.pop(key, None)
+        if value is None:
+            return False
+        mem = KEY_COST + len(key)
+        if self.expires.pop(key, None) is not None:
+            mem += EXPIRE_OVERHEAD
+        self.slots.remove(key)
+        self.mem -= mem + (len(value) + STRING_COST if value.__class__ is bytes
+                           else self.sizes.pop(key, 0))
+        self._forget(key)
+        self.stats.evicted_keys += 1
+        self._touch_if_watched(key)
+        return True
+
+    def install(self, key: bytes, value: Any, expire: float | None) -> None:
+        """Put a loaded key (snapshot, AOF) in place without counting a
+        change: the accounting and access metadata of set(), no events."""
+        data = self.data
+        old = data.get(key)
+        if old is not None:
+            self.evict(key)
+            self.stats.evicted_keys -= 1
+        data[key] = value
+        self.slots.add(key)
+        self.mem += KEY_COST + len(key) + (
+            len(value) + STRING_COST if value.__class__ is bytes else 0)
+        if value.__class__ is not bytes:
+            size = value_size(value)
+            self.sizes[key] = size
+            self.mem += size
+        if len(data) > self.cells_limit:
+            self._grow_cells()
+        self._record_new(key)
+        if expire is not None:
+            self.expiry_pool.append(key)
+            self.expires[key] = expire
+            self.mem += EXPIRE_OVERHEAD
 
     def pop(self, key: bytes) -> Any:
         """Remove key and return its live value (None if absent)."""
@@ -196,6 +339,7 @@ class Keyspace:
         """Set the absolute expiry of an existing key (the caller checked)."""
         expires = self.expires
         if key not in expires:
+            self.mem += EXPIRE_OVERHEAD
             self.expiry_pool.append(key)
             if len(self.expiry_pool) > 2 * len(expires) + 64:
                 self.expiry_pool = list(expires)
@@ -206,13 +350,17 @@ class Keyspace:
     def persist(self, key: bytes) -> bool:
         if self.expires.pop(key, None) is None:
             return False
+        self.mem -= EXPIRE_OVERHEAD
         self.modified(key)
         return True
 
     def _expire(self, key: bytes) -> None:
-        del self.data[key]
+        value = self.data.pop(key)
         del self.expires[key]
         self.slots.remove(key)
+        self.mem -= KEY_COST + len(key) + EXPIRE_OVERHEAD + (
+            len(value) + STRING_COST if value.__class__ is bytes else self.sizes.pop(key, 0))
+        self._forget(key)
         self.stats.expired_keys += 1
         self._touch_if_watched(key)
         if self.on_expired is not None:
@@ -252,12 +400,18 @@ class Keyspace:
     def flush(self) -> None:
         if self.watchers:
             for key in list(self.watchers):
-                if self.lookup(key) is not None:
+                if self.peek(key) is not None:
                     self.touch(key)
         self.data = {}
         self.expires = {}
         self.slots.clear()
         self.expiry_pool = []
+        self.mem = 0
+        self.sizes = {}
+        self.resume_touch()
+        self.cells = new_cells(MIN_CELLS)
+        self.cells_mask = MIN_CELLS - 1
+        self.cells_limit = MIN_CELLS // 2
         self.hash_field_queue = FieldExpiryQueue()
         self.avg_ttl = 0.0
         self.dirty += 1
@@ -266,8 +420,11 @@ class Keyspace:
         """SWAPDB: exchange data; each database keeps its watchers. A watched
         key present in either database before the swap has changed."""
         changed = [(db, key) for db in (self, other) for key in db.watchers
-                   if self.lookup(key) is not None or other.lookup(key) is not None]
-        for name in ("data", "expires", "slots", "expiry_pool", "avg_ttl", "hash_field_queue"):
+                   if self.peek(key) is not None or other.peek(key) is not None]
+        self.resume_touch()
+        other.resume_touch()
+        for name in ("data", "expires", "slots", "expiry_pool", "avg_ttl", "hash_field_queue",
+                     "mem", "sizes", "cells", "cells_mask", "cells_limit"):
             mine, theirs = getattr(self, name), getattr(other, name)
             setattr(self, name, theirs)
             setattr(other, name, mine)
@@ -297,7 +454,7 @@ class Keyspace:
                 slot = self.slots.next_nonempty(0)
             bucket = self.slots.keys(slot)
             key = bucket[random.randrange(len(bucket))]
-            if self.lookup(key) is not None:
+            if self.peek(key) is not None:
                 return key
             if not self.data:
                 return None
@@ -308,10 +465,17 @@ class Keyspace:
     def modified(self, key: bytes) -> None:
         """Redis's signalModifiedKey: count the change, fail the WATCHes on
         key. Every change to a key goes through here (commands that change a
-        value in place call it themselves)."""
+        value in place call it themselves). A container is re-estimated
+        here (storage.memory: O(1))."""
         self.dirty += 1
         if self.watchers:
             self.touch(key)
+        value = self.data.get(key)
+        if value is not None and value.__class__ is not bytes:
+            size = value_size(value)
+            sizes = self.sizes
+            self.mem += size - sizes.get(key, 0)
+            sizes[key] = size
         if self.blocked and key in self.blocked:  # wake blocked clients (after the command)
             self.on_ready(self, key)  # type: ignore[misc]
 
@@ -325,4 +489,104 @@ class Keyspace:
     def _touch_if_watched(self, key: bytes) -> None:
         if self.watchers:
             self.touch(key)
+
+    # -- access metadata (storage/access.py) -------------------------------
+
+    def touch_lfu(self, key: bytes) -> None:
+        """Redis's updateLFU for one access: decay, then a logarithmic
+        increment; the cell goes to the key with the higher counter."""
+        h = hash(key)
+        cells = self.cells
+        i = h & self.cells_mask
+        fp = (h >> 24) & FP_MASK
+        cell = cells[i]
+        policy = self.access_policy
+        now = lfu_minutes(self.clock.ms())
+        owner = lfu_decayed(cell & META_MASK, now, policy.decay_time)
+        counter = owner if cell & FP_MASK == fp else LFU_INIT_VAL
+        counter = lfu_log_incr(counter, policy.log_factor, policy.random())
+        if counter >= owner or cell & FP_MASK == fp:
+            cells[i] = fp | now << 8 | counter
+
+    def _record_new(self, key: bytes) -> None:
+        """A new key's metadata: the LRU clock, or LFU_INIT_VAL (taking the
+        cell only from a key whose counter is not above it)."""
+        h = hash(key)
+        fp = (h >> 24) & FP_MASK
+        i = h & self.cells_mask
+        if not self.lfu:
+            self.cells[i] = fp | self.lru_now
+            return
+        cells = self.cells
+        cell = cells[i]
+        now = lfu_minutes(self.clock.ms())
+        if (cell & FP_MASK == fp or
+                lfu_decayed(cell & META_MASK, now, self.access_policy.decay_time) <= LFU_INIT_VAL):
+            cells[i] = fp | now << 8 | LFU_INIT_VAL
+
+    def _forget(self, key: bytes) -> None:
+        """A deleted key leaves its cell empty (no stale counter for the next)."""
+        h = hash(key)
+        cells, mask = self.cells_saved or (self.cells, self.cells_mask)
+        i = h & mask
+        if cells[i] & FP_MASK == (h >> 24) & FP_MASK:
+            cells[i] = 0
+
+    def access_meta(self, key: bytes) -> int | None:
+        """The 24 Redis bits recorded for key, or None if its cell holds
+        another key's (it lost the cell to a later or more frequent access)."""
+        h = hash(key)
+        cells, mask = self.cells_saved or (self.cells, self.cells_mask)
+        cell = cells[h & mask]
+        if cell & FP_MASK != (h >> 24) & FP_MASK:
+            return None
+        return cell & META_MASK
+
+    def idle_ms(self, key: bytes) -> int:
+        """estimateObjectIdleTime; for a key without its cell, the cell's
+        idle time (a lower bound: the key was last used before that)."""
+        h = hash(key)
+        cells, mask = self.cells_saved or (self.cells, self.cells_mask)
+        return lru_idle_ms(cells[h & mask] & META_MASK, self.lru_now)
+
+    def lfu_counter(self, key: bytes) -> int:
+        """LFUDecrAndReturn (OBJECT FREQ); 0 for a key without its cell."""
+        meta = self.access_meta(key)
+        if meta is None:
+            return 0
+        return lfu_decayed(meta, lfu_minutes(self.clock.ms()), self.access_policy.decay_time)
+
+    def refresh_clock(self) -> None:
+        """The cron's LRU clock update (Redis's server.lruclock)."""
+        self.lru_now = lru_clock(self.clock.ms())
+
+    def _grow_cells(self) -> None:
+        """Double the table until it has two cells a key. Doubling keeps every
+        key's metadata: its new index is the old one or old + size, and both
+        halves start as copies."""
+        if self.cells_saved is not None:
+            return  # (a NO-TOUCH command: the next new key grows it)
+        cells = self.cells
+        while len(self.data) > self.cells_limit:
+            cells.extend(cells)  # array: extend with itself copies first
+            self.cells_limit = len(cells) // 2
+        self.cells_mask = len(cells) - 1
+
+    def cells_bytes(self) -> int:
+        cells = self.cells_saved[0] if self.cells_saved else self.cells
+        return len(cells) * cells.itemsize
+
+    def suspend_touch(self) -> None:
+        """CLIENT NO-TOUCH: until resume_touch(), accesses are not recorded
+        (they go to a one-cell sink; the hot path keeps its single store)."""
+        if self.cells_saved is None:
+            self.cells_saved = (self.cells, self.cells_mask)
+            self.cells = SINK
+            self.cells_mask = 0
+
+    def resume_touch(self) -> None:
+        saved = self.cells_saved
+        if saved is not None:
+            self.cells, self.cells_mask = saved
+            self.cells_saved = None
 

@@ -8,6 +8,7 @@ CRC16-XMODEM, computed in C.
 
 from __future__ import annotations
 
+import random
 from binascii import crc_hqx
 
 SLOTS = 16384
@@ -38,16 +39,20 @@ class SlotIndex:
     evenly over 16384 slots stay in small lists).
     """
 
-    __slots__ = ("buckets",)
+    __slots__ = ("buckets", "occupied")
 
     def __init__(self) -> None:
         self.buckets: list[list[bytes] | set[bytes] | None] = [None] * SLOTS
+        # 1 for each slot holding keys: bytearray.find() skips empty slots in C
+        # (eviction sampling, RANDOMKEY and SCAN on sparse databases).
+        self.occupied = bytearray(SLOTS)
 
     def add(self, key: bytes) -> None:
         slot = key_slot(key)
         bucket = self.buckets[slot]
         if bucket is None:
             self.buckets[slot] = [key]
+            self.occupied[slot] = 1
         elif bucket.__class__ is list:
             bucket.append(key)  # type: ignore[union-attr]
             if len(bucket) > LIST_MAX:
@@ -63,6 +68,7 @@ class SlotIndex:
         bucket.remove(key)
         if not bucket:
             self.buckets[slot] = None
+            self.occupied[slot] = 0
 
     def keys(self, slot: int) -> list[bytes]:
         bucket = self.buckets[slot]
@@ -74,10 +80,22 @@ class SlotIndex:
 
     def clear(self) -> None:
         self.buckets = [None] * SLOTS
+        self.occupied = bytearray(SLOTS)
 
     def next_nonempty(self, slot: int) -> int:
         """The first slot >= slot holding keys, or SLOTS if none."""
-        buckets = self.buckets
-        while slot < SLOTS and not buckets[slot]:
-            slot += 1
-        return slot
+        if slot >= SLOTS:
+            return SLOTS
+        found = self.occupied.find(1, slot)
+        return SLOTS if found < 0 else found
+
+    def random_bucket(self) -> list[bytes] | set[bytes] | None:
+        """The keys of a random non-empty slot (the first one at or after a
+        random slot), or None when there are no keys."""
+        occupied = self.occupied
+        found = occupied.find(1, random.randrange(SLOTS))
+        if found < 0:
+            found = occupied.find(1)
+            if found < 0:
+                return None
+        return self.buckets[found]

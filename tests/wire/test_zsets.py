@@ -769,3 +769,75 @@ def test_large_lex_set_against_model(r2):
     assert r2.zrangebylex("lex", "-", "+") == names
     assert r2.zremrangebylex("lex", "-", "[n01000") == sum(1 for n in names if n <= b"n01000")
     assert r2.zrange("lex", 0, 0) == [min(n for n in names if n > b"n01000")]
+
+
+# -- redis-py on both protocols: its parsed results must come out the same -----------------------
+
+
+def _pairs(result) -> list:
+    """redis-py parses some WITHSCORES replies per protocol (flat in RESP2,
+    lists in RESP3): (member, score) tuples either way."""
+    if result and not isinstance(result[0], (list, tuple)):
+        return [(result[i], float(result[i + 1])) for i in range(0, len(result), 2)]
+    return [(m, float(s)) for m, s in result]
+
+
+def test_redis_py_results_both_protocols(r):
+    assert r.zadd("z", {"a": 1, "b": 2.5, "c": -1}) == 3
+    assert r.zadd("z", {"a": 5}, xx=True, ch=True) == 1
+    assert r.zadd("z", {"a": 1}, incr=True) == 6.0
+    assert r.zincrby("z", 1.5, "c") == 0.5
+    assert r.zscore("z", "b") == 2.5 and r.zscore("z", "nosuch") is None
+    assert r.zmscore("z", ["a", "nosuch"]) == [6.0, None]
+    assert _pairs(r.zrange("z", 0, -1, withscores=True)) == [(b"c", 0.5), (b"b", 2.5), (b"a", 6.0)]
+    assert r.zrange("z", 0, -1, desc=True) == [b"a", b"b", b"c"]
+    assert _pairs(r.zrangebyscore("z", "(0.5", "+inf", withscores=True)) == [(b"b", 2.5), (b"a", 6.0)]
+    assert r.zrevrangebyscore("z", 10, 0, start=0, num=1) == [b"a"]
+    assert r.zrank("z", "a") == 2 and r.zrevrank("z", "a") == 0
+    assert r.zcount("z", 1, 10) == 2 and r.zcard("z") == 3
+    assert _pairs(r.zunion(["z", "z"], withscores=True)) == [(b"c", 1.0), (b"b", 5.0), (b"a", 12.0)]
+    assert r.zinter(["z", "z"], aggregate="MAX") == [b"c", b"b", b"a"]
+    assert _pairs(r.zdiff(["z", "nokey"], withscores=True)) == [(b"c", 0.5), (b"b", 2.5), (b"a", 6.0)]
+    assert r.zintercard(2, ["z", "z"]) == 3
+    assert r.zrangestore("dst", "z", 0, 1) == 2
+    assert _pairs(r.zpopmin("dst")) == [(b"c", 0.5)]
+    assert _pairs(r.zpopmax("z", 2)) == [(b"a", 6.0), (b"b", 2.5)]
+    key, member, score = r.bzpopmin(["nokey", "dst"], timeout=1)
+    assert (key, member, float(score)) == (b"dst", b"b", 2.5)
+    r.zadd("m", {"x": 1, "y": 2})
+    key, popped = r.zmpop(1, ["m"], max=True, count=5)
+    assert (key, _pairs(popped)) == (b"m", [(b"y", 2.0), (b"x", 1.0)])
+    r.zadd("m", {"x": 1})
+    key, popped = r.bzmpop(1, 1, ["m"], min=True)
+    assert (key, _pairs(popped)) == (b"m", [(b"x", 1.0)])
+    r.zadd("r", {"only": 3})
+    assert _pairs(r.zrandmember("r", 2, withscores=True)) == [(b"only", 3.0)]
+    r.zadd("one", {"c": 0.5})
+    assert r.zscan("one", 0) == (0, [(b"c", 0.5)])
+    r.zadd("lex", {"a": 0, "b": 0, "c": 0})
+    assert r.zrangebylex("lex", "(a", "+") == [b"b", b"c"]
+    assert r.zlexcount("lex", "-", "[b") == 2
+    assert r.zremrangebylex("lex", "[c", "+") == 1
+    assert r.zremrangebyrank("lex", 0, 0) == 1 and r.zremrangebyscore("lex", 0, 0) == 1
+    assert not r.exists("lex")
+
+
+def test_watch_sees_changes_not_noops(r2, node):
+    other = node.client()
+    r2.zadd("z", {"a": 1})
+    with r2.pipeline() as pipe:
+        pipe.watch("z")
+        other.zadd("z", {"a": 1})  # nothing changes: the transaction still runs
+        other.zadd("z", {"b": 1}, xx=True)
+        other.zrem("z", "nosuch")
+        pipe.multi()
+        pipe.zcard("z")
+        assert pipe.execute() == [1]
+    with r2.pipeline() as pipe:
+        pipe.watch("z")
+        other.zincrby("z", 1, "a")
+        pipe.multi()
+        pipe.zcard("z")
+        with pytest.raises(redis.WatchError):
+            pipe.execute()
+    other.close()

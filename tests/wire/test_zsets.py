@@ -322,7 +322,7 @@ TRANSCRIPT = [
 ]
 
 NOTIFICATIONS = [
-    ('zadd z 1 a 2 b 3 c', ['zadd z']),
+    ('zadd z 1 a 2 b 3 c', ['new z', 'zadd z']),
     ('zadd z 1 a', []),
     ('zadd z xx 5 nosuch', []),
     ('zadd z incr 1 a', ['zincr z']),
@@ -335,24 +335,46 @@ NOTIFICATIONS = [
     ('zremrangebyscore z 1 1', ['zremrangebyscore z']),
     ('zremrangebyrank z 0 0', ['zremrangebyrank z']),
     ('zremrangebylex z - +', ['zremrangebylex z', 'del z']),
-    ('zadd z 1 a 2 b 3 c', ['zadd z']),
+    ('zadd z 1 a 2 b 3 c', ['new z', 'zadd z']),
     ('zpopmin z', ['zpopmin z']),
     ('zpopmax z 5', ['zpopmax z', 'del z']),
-    ('zadd z 1 a 2 b 3 c', ['zadd z']),
-    ('zunionstore d 1 z', ['zunionstore d']),
+    ('zadd z 1 a 2 b 3 c', ['new z', 'zadd z']),
+    ('zunionstore d 1 z', ['new d', 'zunionstore d']),
     ('zinterstore d 1 z', ['zinterstore d']),
     ('zdiffstore d 1 z', ['zdiffstore d']),
     ('zrangestore d z 0 0', ['zrangestore d']),
     ('zrangestore d z 5 6', ['del d']),
-    ('zunionstore d 1 nokey', []),
+    ('zunionstore d 1 nokey', ['keymiss nokey']),
     ('zmpop 1 z min count 2', ['zpopmin z']),
     ('bzpopmin z 0', ['zpopmin z', 'del z']),
-    ('zadd z 1 a', ['zadd z']),
+    ('zadd z 1 a', ['new z', 'zadd z']),
     ('zrem z a', ['zrem z', 'del z']),
-    ('zadd z 1 a', ['zadd z']),
-    ('set d x', ['set d']),
+    ('zadd z 1 a', ['new z', 'zadd z']),
+    ('set d x', ['new d', 'set d']),
     ('zunionstore d 1 z', ['zunionstore d']),
     ('zintercard 1 z', []),
+    ('zscore nokey a', ['keymiss nokey']),
+    ('zmscore nokey a b', ['keymiss nokey']),
+    ('zcard nokey', ['keymiss nokey']),
+    ('zrange nokey 0 -1', ['keymiss nokey']),
+    ('zrangebyscore nokey 0 1', ['keymiss nokey']),
+    ('zrank nokey a', ['keymiss nokey']),
+    ('zcount nokey 0 1', ['keymiss nokey']),
+    ('zlexcount nokey - +', ['keymiss nokey']),
+    ('zrandmember nokey', ['keymiss nokey']),
+    ('zscan nokey 0', ['keymiss nokey']),
+    ('zunion 2 nokey z', ['keymiss nokey']),
+    ('zinter 2 z nokey', ['keymiss nokey']),
+    ('zdiff 2 nokey z', ['keymiss nokey']),
+    ('zintercard 2 nokey z', ['keymiss nokey']),
+    ('zrangestore d nokey 0 -1', ['keymiss nokey', 'del d']),
+    ('zpopmin nokey', []),
+    ('zrem nokey a', []),
+    ('zremrangebyrank nokey 0 1', []),
+    ('zmpop 2 nokey nokey2 min', []),
+    ('zadd nokey xx 1 a', []),
+    ('zincrby nk2 1 a', ['new nk2', 'zincr nk2']),
+    ('exists nk2', []),
 ]
 
 
@@ -455,7 +477,7 @@ def test_store_replaces_destination_and_its_ttl(r):
 def test_notifications(node):
     client = node.client()
     listener = node.client()
-    client.config_set("notify-keyspace-events", "KEA")
+    client.config_set("notify-keyspace-events", "KEAnm")  # with "new" and "keymiss"
     ps = listener.pubsub()
     ps.psubscribe("__key*__:*")
     ps.subscribe("~s~")

@@ -8,7 +8,8 @@ so a cluster keeps them in one slot and MULTI works):
                    (``S``/``D`` | 16-byte version | cache envelope for a set);
 * ``…:queue``      list  keys waiting to be flushed, each at most once;
 * ``…:processing`` list  keys claimed by the flusher, not yet acknowledged;
-* ``…:dead``       list  writes that kept failing (JSON), for a person to look at.
+* ``…:dead``       hash  key -> its last write, which kept failing (JSON), for a
+                   person to look at; a newer write of the key supersedes it.
 
 ``write(key, value)`` runs one MULTI: ``SET`` the cache entry, ``HSET`` the record,
 and ``RPUSH`` the key unless it is already queued. When EXEC has answered, the write
@@ -37,7 +38,7 @@ idempotent (an upsert), which a batch of "latest value per key" naturally is.
 
 Failures. A failing batch is retried ``max_attempts`` times with exponential
 backoff; then each of its writes is tried alone once, so one bad row does not
-hold back the others, and the ones that still fail move to the dead-letter list
+hold back the others, and the ones that still fail move to the dead letters
 (atomically with their acknowledgement). ``max_pending`` bounds the queue: a
 writer that would exceed it waits for the flusher (backpressure), up to
 ``put_timeout`` seconds, then gets :class:`WriteBehindFull`. ``close()`` (and
@@ -328,6 +329,9 @@ class _WriteBehindBase:
             pipe.hset(self.data_key, name, record)
             if not queued:
                 pipe.rpush(self.queue_key, name)
+            # A dead letter is the key's last write; this one supersedes it (replaying
+            # it later would put an older value over this one).
+            pipe.hdel(self.dead_key, name)
 
         yield from self._io(Pipeline(write))
         self._latest[name] = record[1:1 + _VERSION_LEN]
@@ -415,15 +419,18 @@ class _WriteBehindBase:
         def ack(pipe: Any) -> None:
             for item in batch:
                 pipe.lrem(self.processing_key, 1, item.key)
-            for _, letter in dead:
-                pipe.rpush(self.dead_key, letter)
+            for item, letter in dead:
+                pipe.hset(self.dead_key, item.key, letter)
             if drop:
                 pipe.hdel(self.data_key, *drop)
 
         # HDEL only the records still the ones flushed: a write that came after the
-        # claim re-queued its key and keeps its newer record.
-        drop = [item.key for item in batch
-                if item.record is not None and self._latest.get(item.key) == item.version]
+        # claim re-queued its key and keeps its newer record (and a failure of the
+        # older one is no dead letter: the newer write will be tried).
+        current = {item.key for item in batch
+                   if item.record is not None and self._latest.get(item.key) == item.version}
+        drop = sorted(current)
+        dead = [(item, letter) for item, letter in dead if item.key in current]
         # Delivered but not acknowledged if this fails: redelivered after recovery.
         yield from self._io(Pipeline(ack))
         for key in drop:
@@ -431,20 +438,20 @@ class _WriteBehindBase:
         self.cache.metrics.incr("wb_batches")
         if dead:
             self.cache.metrics.incr("wb_dead_letters", len(dead))
-            log.error("write-behind: %d writes moved to the dead-letter list %r", len(dead), self.dead_key)
+            log.error("write-behind: %d writes moved to the dead letters %r", len(dead), self.dead_key)
         yield _NOTIFY
 
     def _dead_letters_steps(self) -> Steps[list[DeadLetter]]:
-        raws = yield Call(self.client.lrange, self.dead_key, 0, -1)
-        return [self._parse_dead(bytes(raw))[0] for raw in raws]
+        raws = yield Call(self.client.hvals, self.dead_key)
+        return sorted((self._parse_dead(bytes(raw))[0] for raw in raws), key=lambda d: (d.failed_at, d.key))
 
     def _requeue_dead_steps(self) -> Steps[int]:  # locked
         yield from self._ready_steps()
-        raws = yield Call(self.client.lrange, self.dead_key, 0, -1)
+        raws = yield Call(self.client.hvals, self.dead_key)
         requeue: dict[str, bytes] = {}
         for raw in raws:
             letter, record = self._parse_dead(bytes(raw))
-            if letter.key not in self._latest:  # a key written since keeps its newer write
+            if letter.key not in self._latest:  # (a write since has removed its dead letter)
                 requeue[letter.key] = record[:1] + self._next_version() + record[1 + _VERSION_LEN:]
 
         def move(pipe: Any) -> None:
@@ -452,7 +459,7 @@ class _WriteBehindBase:
                 pipe.hset(self.data_key, key, record)
                 if key not in self._queued:
                     pipe.rpush(self.queue_key, key)
-            pipe.ltrim(self.dead_key, len(raws), -1)
+                pipe.hdel(self.dead_key, key)
 
         yield from self._io(Pipeline(move))
         for key, record in requeue.items():
@@ -565,9 +572,7 @@ class WriteBehind(_WriteBehindBase):
 
     def requeue_dead(self) -> int:
         """Queue the dead letters again (after fixing the cause); returns how many.
-        A key written since keeps its newer pending write and its dead letter is
-        dropped. A dead letter replays an old value over any newer one already
-        flushed: look at :meth:`dead_letters` first."""
+        Each is its key's last write: a write since would have superseded it."""
         return self._locked(self._requeue_dead_steps())
 
     def clear_dead(self) -> int:

@@ -26,7 +26,7 @@ from ringcache.client.near_cache import wait_for
 from ringcache.client.write_behind import AsyncWriteBehind, WriteBehind, WriteBehindFull
 
 ROOT = Path(__file__).resolve().parents[2]
-NEEDED = ("lmove", "lrem", "rpush", "lrange", "ltrim", "hset", "hget", "hmget", "hdel", "hgetall")
+NEEDED = ("lmove", "lrem", "rpush", "lrange", "hset", "hget", "hmget", "hdel", "hgetall", "hvals")
 
 
 @pytest.fixture
@@ -309,3 +309,68 @@ def test_async_write_behind(wb_url: str, db: Db) -> None:
                 assert db.rows().get("kiwi") == 1
 
     asyncio.run(main())
+
+
+# -- a property: whatever happens, the database ends with each key's last write ------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+KEYS = st.sampled_from(["a", "b", "c", "d"])
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("write"), KEYS, st.integers(0, 9)),
+    st.tuples(st.just("delete"), KEYS),
+    st.tuples(st.just("tick")),                # flush what is due (max_batch 2)
+    st.tuples(st.just("flush_failing")),       # the database is down: retries, dead letters
+    st.tuples(st.just("crash")),               # claim a batch, then the process dies
+), max_size=30)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_property_the_database_ends_with_the_last_writes(wb_url: str, ops: list[tuple]) -> None:
+    url = wb_url
+    raw_client = redis.Redis.from_url(url)
+    raw_client.flushall()
+    db = Db()
+    cache = Cache(url, namespace="p:")
+    model: dict[str, int | None] = {}           # key -> last write (None: deleted)
+    dead: set[str] = set()                       # keys whose last write was dead-lettered
+
+    def new_writer() -> WriteBehind:
+        return WriteBehind(cache, db.write, db.delete, writer_id="prop", max_batch=2, max_delay=3600,
+                           max_attempts=2, sleep=lambda s: None, start=False)
+
+    wb = new_writer()
+    for op in ops:
+        if op[0] == "write":
+            wb.write(op[1], op[2])
+            model[op[1]] = op[2]
+            dead.discard(op[1])
+        elif op[0] == "delete":
+            wb.delete(op[1])
+            model[op[1]] = None
+            dead.discard(op[1])
+        elif op[0] == "tick":
+            wb.tick()
+        elif op[0] == "flush_failing":
+            db.down = True
+            keys = set(wb._queued)
+            wb.flush()
+            db.down = False
+            # only sets fail in an outage here (deletes still work): those are dead letters
+            dead |= {k for k in keys if model.get(k) is not None}
+            assert {d.key for d in wb.dead_letters()} == dead
+        else:
+            wb._locked(wb._claim_steps())        # claimed, never acknowledged
+            wb._closed = True                     # the process is gone: no flush at close
+            import atexit
+            atexit.unregister(wb.close)
+            cache.metrics.remove_gauge("wb_queue_depth", wb._depth)
+            wb = new_writer()                     # the restart re-claims the processing list
+    wb.requeue_dead()
+    wb.close()
+    expected = {k: v for k, v in model.items() if v is not None}
+    assert db.rows() == expected
+    assert wb.dead_letters() == [] and wb.pending == 0
+    cache.close()
+    raw_client.close()

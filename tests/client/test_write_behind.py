@@ -374,3 +374,22 @@ def test_property_the_database_ends_with_the_last_writes(wb_url: str, ops: list[
     assert wb.dead_letters() == [] and wb.pending == 0
     cache.close()
     raw_client.close()
+
+
+def test_async_flush_on_signal(wb_url: str, db: Db) -> None:
+    async def main() -> None:
+        async with AsyncCache(wb_url, namespace="s:") as cache:
+            async with AsyncWriteBehind(cache, db.write, max_delay=3600) as wb:
+                wb.flush_on_signal(signal.SIGUSR2)
+                try:
+                    await wb.write("apple", 1)
+                    os.kill(os.getpid(), signal.SIGUSR2)
+                    for _ in range(1000):
+                        if db.rows() == {"apple": 1}:
+                            break
+                        await asyncio.sleep(0.002)
+                    assert db.rows() == {"apple": 1} and wb.pending == 0
+                finally:
+                    asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR2)
+
+    asyncio.run(main())

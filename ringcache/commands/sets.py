@@ -32,8 +32,8 @@ A draw picks a random index of `members` and retries on a stale entry
 member is equally likely. SPOP removes the drawn entry the same way, so it
 leaves nothing stale. A member added back while it still has a stale entry
 just leaves `gone`; any other new member is appended. The pool is dropped
-(rebuilt at the next draw) once stale entries outnumber live ones, so a draw
-takes at most ~2 tries on average. Cost: an O(N) pass on the first draw and
+(rebuilt at the next draw) once stale entries outnumber live ones (plus a
+slack of SMALL_SET), so a draw takes about 2 tries at worst on average. Cost: an O(N) pass on the first draw and
 after heavy removal, then O(1) per member drawn; memory: 8 bytes per member
 (plus `gone`) for sets that were sampled, none for the others. Redis's draws
 are O(1) with no such pass; its docs warn its distribution is not uniform
@@ -47,9 +47,9 @@ O(count)); a smaller count draws distinct members from the pool (O(count)).
 
 SSCAN cursors
 -------------
-A set smaller than max(COUNT, SMALL_SET) is returned whole with cursor 0, as
-Redis does for its compact encodings. A bigger one is scanned over a
-*snapshot*: cursor 0 takes `tuple(s)` (O(N) once per full iteration, ~40 ns a
+A set of at most max(COUNT, SMALL_SET) members is returned whole with
+cursor 0, as Redis does for its compact encodings. A bigger one is scanned
+over a *snapshot*: cursor 0 takes `tuple(s)` (O(N) once per full iteration, ~40 ns a
 member) and registers it under a scan id; the cursor the client gets back
 is `scan_id << 32 | offset`, and each call examines COUNT entries of the
 snapshot from that offset, returning those still in the set (and matching
@@ -58,10 +58,11 @@ and is returned exactly once; members added during the scan are not
 returned, members removed are not returned once removed: Redis's guarantee,
 minus its duplicates. Snapshots hold references only (8 bytes per member)
 and are bounded (SCAN_MAX_SNAPSHOTS scans, SCAN_MAX_ENTRIES entries in all,
-least recently used dropped first). A cursor the node does not know (its
-snapshot was dropped, the node restarted, the key now holds another set)
-starts the scan over from the beginning with a new snapshot: the client may
-then see members twice (which Redis allows too) but never misses one.
+least recently used dropped first; a snapshot also goes when its set is
+freed). A cursor the node does not know (its snapshot was dropped, the node
+restarted, the key now holds another set) starts the scan over from the
+beginning with a new snapshot: the client may then see members twice (which
+Redis allows too) but never misses one.
 
 Propagation
 -----------
@@ -86,6 +87,7 @@ from ..pubsub.notifications import notify
 from ._args import parse_int
 from .keys import _parse_cursor, register_type
 from .registry import command
+from .server import TIPS
 
 WRONGTYPE = CommandError(errors.WRONGTYPE)
 NUMKEYS_POSITIVE = "ERR numkeys should be greater than 0"
@@ -100,11 +102,15 @@ SMALL_SET = 128  # up to this size SSCAN returns a set whole
 SAMPLE_BY_COPY = 32  # up to this size a set is sampled from a copy, without a pool
 SPOP_PROPAGATE_BATCH = 1024  # members per propagated SREM (Redis's batch size)
 SCAN_MAX_SNAPSHOTS = 256
-SCAN_MAX_ENTRIES = 16_000_000  # ~128 MB of references across all snapshots
+SCAN_MAX_ENTRIES = 4_000_000  # ~32 MB of references across all snapshots
 OFFSET_BITS = 32
 
 # A Python set is a hash table; see the module header for why not intset/listpack.
 register_type(set, b"set", lambda value: b"hashtable")
+# COMMAND INFO/DOCS tips, as Redis's command table has them.
+TIPS.update({name: ("nondeterministic_output_order",)
+             for name in ("smembers", "sinter", "sunion", "sdiff")})
+TIPS.update({name: ("nondeterministic_output",) for name in ("spop", "srandmember", "sscan")})
 
 
 def _read_set(db: Any, key: bytes) -> set | None:
@@ -646,9 +652,14 @@ def sdiffstore(session: Any, argv: list) -> Any:
 class _Scan:
     __slots__ = ("ref", "members")
 
-    def __init__(self, value: set) -> None:
-        self.ref = weakref.ref(value)
+    def __init__(self, value: set, scan_id: int) -> None:
+        # The snapshot goes with its set: a later call would start over anyway.
+        self.ref = weakref.ref(value, _scan_dropper(scan_id))
         self.members = tuple(value)
+
+
+def _scan_dropper(scan_id: int) -> Callable[[Any], None]:
+    return lambda ref: _drop_scan(scan_id)
 
 
 _SCANS: "OrderedDict[int, _Scan]" = OrderedDict()  # scan id -> snapshot, oldest first
@@ -656,8 +667,8 @@ _scan_state = {"next_id": 1, "entries": 0}
 
 
 def _new_scan(value: set) -> tuple[int, _Scan]:
-    scan = _Scan(value)
     scan_id = _scan_state["next_id"]
+    scan = _Scan(value, scan_id)
     # Ids stay below 2**32 so that a cursor fits the 64 bits clients expect.
     _scan_state["next_id"] = scan_id % (2**32 - 1) + 1
     _SCANS[scan_id] = scan

@@ -507,3 +507,11 @@ def test_set_command_events(events):
     run = events("KEA" + "n")
     for command, expected in SET_EVENTS:
         assert run(*command) == expected, command
+
+
+def test_command_info_as_redis(r2):
+    smembers, sintercard, spop = raw(r2, "COMMAND", "INFO", "smembers", "sintercard", "spop")
+    assert smembers[:7] == [b"smembers", 2, [b"readonly"], 1, 1, 1, [b"@read", b"@set", b"@slow"]]
+    assert smembers[7] == [b"nondeterministic_output_order"]
+    assert sintercard[:6] == [b"sintercard", -3, [b"readonly", b"movablekeys"], 0, 0, 0]
+    assert spop[2] == [b"write", b"fast"] and spop[7] == [b"nondeterministic_output"]

@@ -10,7 +10,6 @@ cancelled by :meth:`AsyncCache.aclose`.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from typing import Any, Awaitable, Callable, TypeVar
 
 import redis
@@ -23,13 +22,6 @@ from .singleflight import AsyncSingleFlight
 
 T = TypeVar("T")
 Loader = Callable[[], Any]  # returns a value or an awaitable of one
-
-
-async def _call(loader: Loader) -> Any:
-    result = loader()
-    if inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 class AsyncCache(CacheBase):

@@ -20,19 +20,24 @@ A race that remains (and the reason for ``invalidate_only=True``): a reader that
 loaded the *old* row just before our database write can store it after our SET.
 Deleting instead of setting (write-invalidate) narrows this to the loader's
 read-to-store window; a short TTL bounds it.
+
+The flow is written once, as sans-I/O steps in ``_WriteThroughBase`` (see
+``_steps``); :class:`WriteThrough` runs them, :class:`AsyncWriteThrough` awaits them.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 import redis
 
 from ._base import log
 from ._core import DEFAULT
-from .aio import AsyncCache, _call
+from ._steps import Call, Steps, aperform, arun, perform, run
+from .aio import AsyncCache
 from .cache import Cache
+
+T = TypeVar("T")
 
 
 class CacheWriteError(RuntimeError):
@@ -45,128 +50,107 @@ class CacheWriteError(RuntimeError):
                          "is retried on the next write")
 
 
-class WriteThrough:
-    """``WriteThrough(cache, writer, deleter=None, ttl=...)``; ``write(key, value)``."""
+def _name(key: str | bytes) -> str:
+    return key.decode() if isinstance(key, bytes) else key
 
-    def __init__(self, cache: Cache, writer: Callable[[str, Any], None],
-                 deleter: Callable[[str], None] | None = None, ttl: float | None | Any = DEFAULT,
-                 *, invalidate_only: bool = False) -> None:
+
+class _WriteThroughBase:
+    def __init__(self, cache: Any, writer: Callable[..., Any], deleter: Callable[..., Any] | None,
+                 ttl: float | None | Any, invalidate_only: bool) -> None:
         self.cache = cache
         self.writer = writer
         self.deleter = deleter
         self.ttl = ttl
         self.invalidate_only = invalidate_only
+        # Full keys whose stale entry could not be deleted yet. A set's add, discard
+        # and copy are each atomic under the GIL, which is all the threads need here.
         self._pending: set[str] = set()
-        self._lock = threading.Lock()
 
     @property
     def pending(self) -> frozenset[str]:
         """Full keys whose stale cache entry could not be deleted yet."""
-        with self._lock:
-            return frozenset(self._pending)
-
-    def retry_pending(self) -> int:
-        """Retry the deletes that failed; returns how many are still pending."""
-        with self._lock:
-            keys = list(self._pending)
-        for full in keys:
-            try:
-                self.cache.client.delete(full)
-            except redis.RedisError:
-                continue
-            with self._lock:
-                self._pending.discard(full)
-        return len(self.pending)
-
-    def write(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
-        self.retry_pending()
-        cache = self.cache
-        full = cache.full_key(key)
-        blob, px = cache.pack(full, value, cache.resolve_ttl(self.ttl if ttl is DEFAULT else ttl, value), 0.0)
-        self.writer(str(key) if not isinstance(key, bytes) else key.decode(), value)
-        self._update(full, None if self.invalidate_only else blob, px)
-
-    def delete(self, key: str | bytes) -> None:
-        if self.deleter is None:
-            raise TypeError("this WriteThrough has no deleter")
-        self.retry_pending()
-        self.deleter(str(key) if not isinstance(key, bytes) else key.decode())
-        self._update(self.cache.full_key(key), None, None)
-
-    def _update(self, full: str, blob: bytes | None, px: int | None) -> None:
-        try:
-            if blob is None:
-                self.cache.client.delete(full)
-            else:
-                self.cache.client.set(full, blob, px=px)
-            return
-        except redis.RedisError:
-            self.cache.metrics.incr("errors")
-            log.warning("write-through: cache update of %r failed; deleting it", full, exc_info=True)
-        try:
-            self.cache.client.delete(full)
-        except redis.RedisError:
-            with self._lock:
-                self._pending.add(full)
-            raise CacheWriteError(full) from None
-
-
-class AsyncWriteThrough:
-    """The asyncio mirror of :class:`WriteThrough` (writer may be async or sync)."""
-
-    def __init__(self, cache: AsyncCache, writer: Callable[[str, Any], Any | Awaitable[Any]],
-                 deleter: Callable[[str], Any | Awaitable[Any]] | None = None,
-                 ttl: float | None | Any = DEFAULT, *, invalidate_only: bool = False) -> None:
-        self.cache = cache
-        self.writer = writer
-        self.deleter = deleter
-        self.ttl = ttl
-        self.invalidate_only = invalidate_only
-        self._pending: set[str] = set()
-
-    @property
-    def pending(self) -> frozenset[str]:
         return frozenset(self._pending)
 
-    async def retry_pending(self) -> int:
+    def _retry_steps(self) -> Steps[int]:
         for full in list(self._pending):
             try:
-                await self.cache.client.delete(full)
+                yield Call(self.cache.client.delete, full)
             except redis.RedisError:
                 continue
             self._pending.discard(full)
         return len(self._pending)
 
-    async def write(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
-        await self.retry_pending()
+    def _write_steps(self, key: str | bytes, value: Any, ttl: Any) -> Steps[None]:
+        yield from self._retry_steps()
         cache = self.cache
         full = cache.full_key(key)
+        # serialise first: a value the cache cannot hold fails before the database is written
         blob, px = cache.pack(full, value, cache.resolve_ttl(self.ttl if ttl is DEFAULT else ttl, value), 0.0)
-        name = key.decode() if isinstance(key, bytes) else key
-        await _call(lambda: self.writer(name, value))
-        await self._update(full, None if self.invalidate_only else blob, px)
+        yield Call(self.writer, _name(key), value)
+        yield from self._update_steps(full, None if self.invalidate_only else blob, px)
 
-    async def delete(self, key: str | bytes) -> None:
-        deleter = self.deleter
-        if deleter is None:
-            raise TypeError("this AsyncWriteThrough has no deleter")
-        await self.retry_pending()
-        name = key.decode() if isinstance(key, bytes) else key
-        await _call(lambda: deleter(name))
-        await self._update(self.cache.full_key(key), None, None)
+    def _delete_steps(self, key: str | bytes) -> Steps[None]:
+        if self.deleter is None:
+            raise TypeError(f"this {type(self).__name__} has no deleter")
+        yield from self._retry_steps()
+        yield Call(self.deleter, _name(key))
+        yield from self._update_steps(self.cache.full_key(key), None, None)
 
-    async def _update(self, full: str, blob: bytes | None, px: int | None) -> None:
+    def _update_steps(self, full: str, blob: bytes | None, px: int | None) -> Steps[None]:
         try:
             if blob is None:
-                await self.cache.client.delete(full)
+                yield Call(self.cache.client.delete, full)
             else:
-                await self.cache.client.set(full, blob, px=px)
+                yield Call(self.cache.client.set, full, blob, px=px)
             return
         except redis.RedisError:
             self.cache.metrics.incr("errors")
             log.warning("write-through: cache update of %r failed; deleting it", full, exc_info=True)
         try:
-            await self.cache.client.delete(full)
+            yield Call(self.cache.client.delete, full)
         except redis.RedisError:
             self._pending.add(full)
             raise CacheWriteError(full) from None
+
+
+class WriteThrough(_WriteThroughBase):
+    """``WriteThrough(cache, writer, deleter=None, ttl=...)``; ``write(key, value)``."""
+
+    def __init__(self, cache: Cache, writer: Callable[[str, Any], None],
+                 deleter: Callable[[str], None] | None = None, ttl: float | None | Any = DEFAULT,
+                 *, invalidate_only: bool = False) -> None:
+        super().__init__(cache, writer, deleter, ttl, invalidate_only)
+
+    def _run(self, steps: Steps[T]) -> T:
+        return run(steps, lambda request: perform(self.cache.client, request))
+
+    def retry_pending(self) -> int:
+        """Retry the deletes that failed; returns how many are still pending."""
+        return self._run(self._retry_steps())
+
+    def write(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
+        self._run(self._write_steps(key, value, ttl))
+
+    def delete(self, key: str | bytes) -> None:
+        self._run(self._delete_steps(key))
+
+
+class AsyncWriteThrough(_WriteThroughBase):
+    """The asyncio mirror of :class:`WriteThrough` (writer may be async or sync)."""
+
+    def __init__(self, cache: AsyncCache, writer: Callable[[str, Any], Any | Awaitable[Any]],
+                 deleter: Callable[[str], Any | Awaitable[Any]] | None = None,
+                 ttl: float | None | Any = DEFAULT, *, invalidate_only: bool = False) -> None:
+        super().__init__(cache, writer, deleter, ttl, invalidate_only)
+
+    async def _run(self, steps: Steps[T]) -> T:
+        return await arun(steps, lambda request: aperform(self.cache.client, request))
+
+    async def retry_pending(self) -> int:
+        return await self._run(self._retry_steps())
+
+    async def write(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
+        await self._run(self._write_steps(key, value, ttl))
+
+    async def delete(self, key: str | bytes) -> None:
+        await self._run(self._delete_steps(key))

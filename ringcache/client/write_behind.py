@@ -12,7 +12,8 @@ so a cluster keeps them in one slot and MULTI works):
                    person to look at; a newer write of the key supersedes it.
 
 ``write(key, value)`` runs one MULTI: ``SET`` the cache entry, ``HSET`` the record,
-and ``RPUSH`` the key unless it is already queued. When EXEC has answered, the write
+``RPUSH`` the key unless it is already queued, and ``HDEL`` a dead letter of the
+key (this write supersedes it). When EXEC has answered, the write
 is acknowledged: it is in the server, and no crash of this process can lose it.
 A second write of a queued key only replaces its record — repeated writes to one
 key are coalesced into one database write, and the queue's length counts distinct
@@ -43,7 +44,9 @@ hold back the others, and the ones that still fail move to the dead letters
 writer that would exceed it waits for the flusher (backpressure), up to
 ``put_timeout`` seconds, then gets :class:`WriteBehindFull`. ``close()`` (and
 leaving the ``with`` block, and interpreter exit) flushes everything;
-:meth:`WriteBehind.flush_on_signal` flushes on a signal.
+:meth:`WriteBehind.flush_on_signal` flushes on a signal. Once closing, the
+backoff no longer waits (a process that is stopping should stop): during a
+database outage the writes then end as dead letters, still in the server.
 
 Each flow (enqueue, claim, deliver with retries, acknowledge, recover) is written
 once, as a sans-I/O step in the shared base (see ``_steps``); the sync class

@@ -707,7 +707,8 @@ class AsyncWriteBehind(_WriteBehindBase):
             except TimeoutError:
                 return False
         if isinstance(request, _Sleep):
-            await self._sleep(request.seconds)
+            if not self._closed:  # closing: retry without waiting (see the module notes)
+                await self._sleep(request.seconds)
             return None
         if request is _NOTIFY:
             self._condition().notify_all()

@@ -101,7 +101,17 @@ def _fields_expired(server: Any, db: Any, key: bytes, value: FieldTTLHash) -> bo
     return False
 
 
+def _loading(session: Any) -> bool:
+    """Replaying the append-only file: field TTLs in the past are kept and
+    fields are not reclaimed, as Redis does while loading, so the replay
+    sees each field as the original commands did (they expire afterwards)."""
+    persistence = getattr(session.server, "persistence", None)
+    return persistence is not None and persistence.loading
+
+
 def _purge(session: Any, db: Any, key: bytes, value: FieldTTLHash) -> Any:
+    if _loading(session):
+        return value
     expired = value.purge(int(db.clock.ms()))
     if expired and _fields_expired(session.server, db, key, value):
         return None
@@ -392,6 +402,10 @@ def hincrbyfloat(session: Any, argv: list) -> Any:
     _notify(session, b"hincrbyfloat", key)
     # Replicas and the AOF get the result, not the arithmetic (as Redis).
     session.propagate = [[b"HSET", key, field, text]]
+    if value is not None and value.__class__ is FieldTTLHash:
+        when = value.field_expires.get(field)
+        if when is not None:  # HSET clears a TTL: give it back
+            session.propagate.append([b"HPEXPIREAT", key, b"%d" % when, b"FIELDS", b"1", field])
     return text
 
 
@@ -536,6 +550,7 @@ def _hexpire(session: Any, argv: list, unit_ms: int, relative: bool) -> Any:
         return [-2] * len(fields)
     expires = value.field_expires if value.__class__ is FieldTTLHash else {}
     when_ms = float(when)  # one float object for all the fields
+    loading = when <= now and _loading(session)
     codes = []
     updated: list[bytes] = []
     deleted: list[bytes] = []
@@ -552,7 +567,7 @@ def _hexpire(session: Any, argv: list, unit_ms: int, relative: bool) -> Any:
               or (condition == _LT and current <= when)):
             codes.append(0)
             continue
-        if when <= now:  # not in the future: the field goes now
+        if when <= now and not loading:  # not in the future: the field goes now
             del value[field]
             expires.pop(field, None)
             deleted.append(field)

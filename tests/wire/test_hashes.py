@@ -525,3 +525,66 @@ def test_active_expiry_notifies(events):
     events("HPEXPIRE", "h", "100", "FIELDS", "1", "a")
     events("DEBUG", "ADVANCE-CLOCK", "200")
     assert events.until(2) == [("hexpired", "h"), ("del", "h")]
+
+
+# -- propagation and restart (append-only file, snapshot) ------------------------------
+
+
+def _aof_text(directory) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted((directory / "appendonlydir").glob("*.aof")))
+
+
+def _resp(*args) -> bytes:
+    return b"".join([b"*%d\r\n" % len(args)] + [b"$%d\r\n%b\r\n" % (len(a), a) for a in args])
+
+
+def test_propagation_and_aof_replay(tmp_path):
+    from nodes import start_node
+
+    flags = ("--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path))
+    with start_node(tmp_path, *flags) as node:
+        c = node.client()
+        c.hset("h", mapping={"f": "1.5", "g": "1", "x": "1", "y": "1"})
+        assert raw(c, "HPEXPIRE", "h", "100000", "FIELDS", "3", "f", "nope", "g") == [1, -2, 1]
+        assert c.hincrbyfloat("h", "f", 1) == 2.5
+        assert raw(c, "HEXPIRE", "h", "0", "FIELDS", "1", "x") == [2]
+        assert raw(c, "HEXPIRE", "h", "10", "XX", "FIELDS", "1", "y") == [0]
+        # a field that expires soon, incremented while it lives
+        c.hset("soon", mapping={"n": "1", "other": "v"})
+        raw(c, "HPEXPIRE", "soon", "500", "FIELDS", "1", "n")
+        assert c.hincrby("soon", "n", 1) == 2
+        deadline = time.time() * 1000 + 500  # (the node's clock is the real one here)
+        text = _aof_text(tmp_path)
+        assert _resp(b"HSET", b"h", b"f", b"2.5") in text  # the result, not HINCRBYFLOAT
+        assert b"HINCRBYFLOAT" not in text and b"HPEXPIRE\r\n" not in text
+        assert b"$10\r\nHPEXPIREAT\r\n$1\r\nh\r\n" in text
+        assert _resp(b"HDEL", b"h", b"x") in text
+        assert b"XX" not in text  # a condition that set nothing propagates nothing
+    while time.time() * 1000 < deadline + 50:  # the restart must come after n's time
+        time.sleep(0.05)
+    with start_node(tmp_path, *flags) as node:
+        c = node.client()
+        assert c.hgetall("h") == {b"f": b"2.5", b"g": b"1", b"y": b"1"}
+        ttls = raw(c, "HPTTL", "h", "FIELDS", "3", "f", "g", "y")
+        assert 90_000 < ttls[0] <= 100_000 and 90_000 < ttls[1] <= 100_000 and ttls[2] == -1
+        # replayed as it ran (loading keeps past TTLs), then expired: not a fresh n=1
+        assert c.hgetall("soon") == {b"other": b"v"}
+
+
+def test_snapshot_keeps_field_ttls(tmp_path):
+    from nodes import start_node
+
+    with start_node(tmp_path, "--dir", str(tmp_path), "--save", "") as node:
+        c = node.client()
+        c.hset("h", mapping={"a": "1", "b": "2"})
+        raw(c, "HPEXPIRE", "h", "100000", "FIELDS", "1", "a")
+        c.hset("only", "a", "1")
+        raw(c, "HPEXPIRE", "only", "100000", "FIELDS", "1", "a")
+        assert c.save() is True
+    with start_node(tmp_path, "--dir", str(tmp_path), "--save", "") as node:
+        c = node.client()
+        assert c.hgetall("h") == {b"a": b"1", b"b": b"2"}
+        assert 90_000 < raw(c, "HPTTL", "h", "FIELDS", "1", "a")[0] <= 100_000
+        advance(c, 200_000)
+        wait_for(lambda: c.dbsize() == 1)  # "only" went by the active cycle: queued on load
+        assert c.hgetall("h") == {b"b": b"2"}

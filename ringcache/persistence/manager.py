@@ -205,6 +205,7 @@ class Persistence:
         self._cow_sampled = 0.0
         self._enable_failed_at = 0.0
         self._exec_depth = 0
+        self._held: list[Any] = []  # connections whose replies wait for the group fsync
         config.on_change("appendonly", self._on_appendonly)
 
     # -- paths ---------------------------------------------------------------
@@ -513,7 +514,7 @@ class Persistence:
                 written = os.write(aof.fd, view)
                 view = view[written:]
             if self.config["appendfsync"] == "always":
-                os.fdatasync(aof.fd)
+                self._sync_before_replies(aof)
             else:
                 aof.unsynced = True
             aof.write_ok = True
@@ -526,6 +527,39 @@ class Persistence:
                             "'always'. Exiting...")
                 os._exit(1)
         aof.size += len(data) - len(view)
+
+    def _sync_before_replies(self, aof: AppendOnlyFile) -> None:
+        """appendfsync always, as a group commit: the replies of every client
+        served in this loop turn are held (Connection.write keeps them as
+        unsent output) and released after one fdatasync at the start of the
+        next turn, before any new request is read -- Redis's fsync in
+        beforeSleep. Without a running loop (tests, start-up) at once."""
+        loop = self.server._loop
+        if loop is None or not loop.is_running():
+            os.fdatasync(aof.fd)
+            return
+        if not self.server.replies_held:
+            self.server.replies_held = True
+            loop.call_soon(self._group_fsync)
+
+    def hold(self, connection: Any) -> None:
+        self._held.append(connection)
+
+    def _group_fsync(self) -> None:
+        aof = self.aof
+        try:
+            if aof is not None and aof.fd >= 0:
+                os.fdatasync(aof.fd)
+        except OSError as exc:
+            log.warning("Can't fsync the AOF (%s) with appendfsync always. Exiting...", exc)
+            os._exit(1)
+        finally:
+            self.server.replies_held = False
+        held, self._held = self._held, []
+        for connection in held:
+            if not connection.closed and connection.out_pending:
+                connection.loop.add_writer(connection.fd, connection.on_writable)
+                connection.on_writable()
 
     # -- AOF: turning it on and off ----------------------------------------------
 

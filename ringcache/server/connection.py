@@ -220,16 +220,22 @@ class Connection:
         if self.closed or not data:
             return
         if not self.out_pending:
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
+            if self.server.replies_held:
+                # appendfsync always: replies wait for the one fsync of this
+                # loop turn (persistence.manager); kept as unsent output.
+                self.server.persistence.hold(self)
                 sent = 0
-            except OSError:
-                self.close()
-                return
-            if sent == len(data):
-                return
-            self.loop.add_writer(self.fd, self.on_writable)
+            else:
+                try:
+                    sent = self.sock.send(data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError:
+                    self.close()
+                    return
+                if sent == len(data):
+                    return
+                self.loop.add_writer(self.fd, self.on_writable)
         else:
             sent = 0
         view = memoryview(data)[sent:]  # no copy of what the kernel did not take

@@ -115,6 +115,9 @@ class Server:
         # Snapshots and the append-only file (persistence/manager.py).
         self.lastsave = time.time()  # LASTSAVE (kept by persistence)
         self.persistence = Persistence(self)
+        # True while replies wait for an fsync (appendfsync always): tested
+        # by Connection.write once per batch.
+        self.replies_held = False
         self._listeners: list[socket.socket] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connections: set["Connection"] = set()

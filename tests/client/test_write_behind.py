@@ -385,7 +385,7 @@ def test_async_flush_on_signal(wb_url: str, db: Db) -> None:
                     await wb.write("apple", 1)
                     os.kill(os.getpid(), signal.SIGUSR2)
                     for _ in range(1000):
-                        if db.rows() == {"apple": 1}:
+                        if db.rows() == {"apple": 1} and wb.pending == 0:   # written and acknowledged
                             break
                         await asyncio.sleep(0.002)
                     assert db.rows() == {"apple": 1} and wb.pending == 0

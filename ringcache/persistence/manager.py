@@ -88,16 +88,24 @@ class FsyncThread:
     def __init__(self) -> None:
         self._wake = threading.Condition()
         self._fd = -1
+        self._since = 0.0
         self._busy = False
         self._stop = False
+        # How long the oldest write of each fsync waited for it (ms): what an
+        # OS crash just before that fsync would have lost (INFO).
+        self.last_lag_ms = 0.0
+        self.max_lag_ms = 0.0
         self.thread = threading.Thread(target=self._run, name="aof-fsync", daemon=True)
         self.thread.start()
 
-    def request(self, fd: int) -> bool:
+    def request(self, fd: int, unsynced_since: float) -> bool:
+        """fsync fd; unsynced_since: when the oldest write it covers was made
+        (monotonic), to measure how long writes stayed unsynced."""
         with self._wake:
             if self._busy:
                 return False
             self._fd = fd
+            self._since = unsynced_since
             self._busy = True
             self._wake.notify()
             return True
@@ -129,6 +137,9 @@ class FsyncThread:
                 os.fdatasync(fd)
             except OSError as exc:
                 log.warning("Fsync of the append only file failed: %s", exc)
+            lag = (time.monotonic() - self._since) * 1000.0
+            self.last_lag_ms = lag
+            self.max_lag_ms = max(self.max_lag_ms, lag)
             with self._wake:
                 self._busy = False
                 self._wake.notify_all()
@@ -148,6 +159,7 @@ class AppendOnlyFile:
         self.size = 0  # bytes of the whole AOF (base + incr files)
         self.base_size = 0  # the size right after the last rewrite
         self.unsynced = False
+        self.unsynced_since = 0.0  # monotonic time of the oldest write not yet fsynced
         self.last_fsync = time.monotonic()
         self.write_ok = True
         self.pending_multi = False  # EXEC running: MULTI goes before its first write
@@ -428,7 +440,7 @@ class Persistence:
             if aof.unsynced and self.config["appendfsync"] == "everysec":
                 now = time.monotonic()
                 if now - aof.last_fsync >= 1.0 and self.fsync_thread is not None:
-                    if self.fsync_thread.request(aof.fd):
+                    if self.fsync_thread.request(aof.fd, aof.unsynced_since):
                         aof.unsynced = False
                         aof.last_fsync = now
         if self.child is not None:
@@ -515,8 +527,9 @@ class Persistence:
                 view = view[written:]
             if self.config["appendfsync"] == "always":
                 self._sync_before_replies(aof)
-            else:
+            elif not aof.unsynced:
                 aof.unsynced = True
+                aof.unsynced_since = time.monotonic()
             aof.write_ok = True
         except OSError as exc:
             aof.write_ok = False
@@ -981,6 +994,10 @@ class Persistence:
                 ("aof_buffer_length", sum(map(len, aof.buf))),
                 ("aof_pending_bio_fsync", int(self.fsync_thread is not None and self.fsync_thread.busy)),
                 ("aof_delayed_fsync", 0),
+                # ringcache's own: how long writes waited for the everysec
+                # fsync (the last one, the longest since start-up), in ms.
+                ("aof_fsync_lag_last_ms", int(self.fsync_thread.last_lag_ms) if self.fsync_thread else 0),
+                ("aof_fsync_lag_max_ms", int(self.fsync_thread.max_lag_ms) if self.fsync_thread else 0),
             ]
         return fields
 

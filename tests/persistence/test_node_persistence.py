@@ -287,6 +287,10 @@ def test_everysec_kill9_loses_no_acknowledged_write(tmp_path):
     for i in range(2000):
         pipe.incr("n")
     pipe.execute()
+    # The fsync thread runs about once a second: the writes waited ~1 s for it
+    # (what an OS crash could lose), never much longer.
+    wait_for(lambda: info(c)["aof_fsync_lag_last_ms"] > 0, timeout=5)
+    assert 0 < info(c)["aof_fsync_lag_max_ms"] < 2500
     kill9(node)
     node = start(tmp_path, "--appendonly", "yes")
     try:

@@ -1,0 +1,18 @@
+"""The client package passes mypy (issue 7: type hints throughout)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_client_package_passes_mypy() -> None:
+    pytest.importorskip("mypy", reason="mypy is in the test extra: pip install -e '.[test]'")
+    result = subprocess.run([sys.executable, "-m", "mypy", "ringcache/client"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr

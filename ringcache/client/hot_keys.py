@@ -192,6 +192,7 @@ class _HotKeysBase:
         self.sync_interval = sync_interval
         self.promote_for = promote_for
         self._replicated: dict[str, list[str]] = {}  # key -> its copy keys (namespace not included)
+        self._until: dict[str, float] = {}            # key -> when its promotion lapses
         self._synced_at = float("-inf")
         copy_keys("probe", copies, cache.namespace)  # a namespace with a hash tag fails here, early
 
@@ -208,6 +209,7 @@ class _HotKeysBase:
         doc = json.loads(raw) if raw else {}
         self._replicated = {k: copy_keys(k, int(c), self.cache.namespace)
                             for k, (c, until) in doc.items() if until > now}
+        self._until = {k: until for k, (_, until) in doc.items() if until > now}
         self._synced_at = now
 
     @staticmethod
@@ -282,8 +284,11 @@ class _HotKeysBase:
         decision = self.detector.observe(key, self._replicated)
         if decision:
             promote, demote = decision
-            if promote:
-                yield from self._replicate_steps(tuple(promote))
+            # keys still warm whose promotion is past half its life are renewed with them
+            renew = [k for k, until in self._until.items()
+                     if k not in demote and until - self.cache.clock() < self.promote_for / 2]
+            if promote or renew:
+                yield from self._replicate_steps((*promote, *renew))
                 self.cache.metrics.incr("hot_promotions", len(promote))
             if demote:
                 yield from self._unreplicate_steps(demote)
@@ -353,7 +358,8 @@ class HotKeys(_HotKeysBase):
     """``HotKeys(cache, copies=4)``: get/get_or_set/set/delete like the cache, with
     replicated keys spread over ``copies`` slots. ``replicate(key)`` by hand, or
     ``auto=True`` (optionally ``detector=HotKeyDetector(...)``) to promote keys
-    the sketch finds hot. Promotions last ``promote_for`` seconds unless renewed."""
+    the sketch finds hot. A promotion lasts ``promote_for`` seconds; with ``auto``
+    a key still warm is renewed, one replicated by hand needs another replicate()."""
 
     def __init__(self, cache: Cache, *, copies: int = 4, copy_ttl: float = 5.0, auto: bool = False,
                  detector: HotKeyDetector | None = None, sync_interval: float = 1.0,

@@ -147,7 +147,7 @@ def test_the_replication_map_is_shared_between_processes(cache: Cache, url: str,
         assert c.replicated() == {}
 
 
-def test_auto_detection_replicates_the_hot_key(cache: Cache, raw: redis.Redis) -> None:
+def test_auto_detection_replicates_the_hot_key(cache: Cache, raw: redis.Redis, clock: ManualClock) -> None:
     detector = HotKeyDetector(window=200, threshold=0.1, min_count=10, seed=2)
     hot = HotKeys(cache, copies=3, auto=True, detector=detector, sync_interval=3600)
     cache.set("popular", "yes")
@@ -156,6 +156,11 @@ def test_auto_detection_replicates_the_hot_key(cache: Cache, raw: redis.Redis) -
         hot.get("popular" if rng.random() < 0.4 else f"user:{rng.randrange(1000)}")
     assert hot.replicated() == {"popular": 3}
     assert cache.metrics.as_dict()["hot_promotions"] == 1
+    until = hot._until["popular"]
+    clock.advance(hot.promote_for * 0.6)          # past half its life, and still hot: renewed
+    for _ in range(200):
+        hot.get("popular" if rng.random() < 0.4 else f"user:{rng.randrange(1000)}")
+    assert hot._until["popular"] > until and cache.metrics.as_dict()["hot_promotions"] == 1
     for _ in range(20):
         assert hot.get("popular") == "yes"        # copies fill from copy 0 as they are read
     assert cache.metrics.as_dict()["hot_copy_reads"] > 0

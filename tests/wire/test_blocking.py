@@ -314,3 +314,41 @@ def test_keyspace_events_of_a_served_pop(resp, ctl, node):
         assert events == [b"__keyevent@0__:rpush", b"__keyevent@0__:lpop", b"__keyevent@0__:del"]
     finally:
         ctl.config_set("notify-keyspace-events", "")
+
+
+def test_served_pops_are_propagated_as_non_blocking_forms(tmp_path, resp):
+    from nodes import start_node
+
+    def aof() -> bytes:
+        return b"".join(p.read_bytes() for p in sorted((tmp_path / "appendonlydir").glob("*.aof")))
+
+    def command(*args) -> bytes:
+        return b"".join([b"*%d\r\n" % len(args)] + [b"$%d\r\n%b\r\n" % (len(a), a) for a in args])
+
+    with start_node(tmp_path, "--appendonly", "yes", "--appendfsync", "always",
+                    "--dir", str(tmp_path)) as node:
+        ctl = node.client()
+        waiters = []
+        for i, args in enumerate((("BLPOP", "a", 0), ("BRPOP", "b", 0), ("BLMOVE", "c", "d", "RIGHT", "LEFT", 0),
+                                  ("BRPOPLPUSH", "e", "f", 0), ("BLMPOP", 0, 1, "g", "LEFT", "COUNT", 5))):
+            c = Resp(node)
+            c.send(*args)
+            waiters.append(c)
+            wait_blocked(ctl, i + 1)
+        for key in "abceg":
+            ctl.rpush(key, "x", "y")
+        for c in waiters:
+            c.read()
+            c.close()
+        ctl.rpush("a", "z")  # a write after them: they were logged before it
+        text = aof()
+        for expected in ((b"LPOP", b"a"), (b"RPOP", b"b"), (b"LMOVE", b"c", b"d", b"RIGHT", b"LEFT"),
+                         (b"RPOPLPUSH", b"e", b"f"), (b"LPOP", b"g", b"2")):
+            assert command(*expected) in text, expected
+        assert b"BL" not in text and b"BR" not in text and b"LMPOP" not in text
+        before = {key: ctl.lrange(key, 0, -1) for key in "abcdefg"}
+        ctl.close()
+    with start_node(tmp_path, "--appendonly", "yes", "--dir", str(tmp_path)) as node:
+        ctl = node.client()
+        assert {key: ctl.lrange(key, 0, -1) for key in "abcdefg"} == before
+        ctl.close()

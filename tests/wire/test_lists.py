@@ -367,3 +367,42 @@ def test_binary_elements(r):
 def test_arity(r, command, arity):
     args = ["x"] * (arity - 1)
     assert error(r, command, *args) == f"ERR wrong number of arguments for '{command.lower()}' command"
+
+
+# The command sequence and the events redis-server 7.0 sent for it (keyevent channel).
+EVENT_COMMANDS = [
+    ("RPUSH", "l", "a", "b", "c"), ("LPUSH", "l", "z"), ("LPOP", "l"), ("RPOP", "l", "1"),
+    ("LSET", "l", "0", "q"), ("LINSERT", "l", "BEFORE", "q", "w"), ("LINSERT", "l", "BEFORE", "nope", "w"),
+    ("LREM", "l", "0", "w"), ("LREM", "l", "0", "nope"), ("LTRIM", "l", "0", "-1"),
+    ("LMOVE", "l", "m", "LEFT", "RIGHT"), ("RPOPLPUSH", "m", "m"), ("LMPOP", "1", "m", "LEFT", "COUNT", "5"),
+    ("RPUSH", "l", "x"), ("BLPOP", "l", "0"), ("RPUSH", "l", "x", "y"), ("LTRIM", "l", "5", "6"),
+    ("RPUSHX", "l", "a"), ("LPUSHX", "zz", "a"), ("RPUSH", "l", "x"), ("RPOPLPUSH", "l", "l"),
+    ("LPOP", "l", "0"), ("RPUSH", "l", "a"), ("LREM", "l", "0", "a"), ("RPUSH", "l", "a"),
+    ("BLMPOP", "0", "1", "l", "RIGHT"), ("RPUSH", "l", "a", "b"), ("BRPOPLPUSH", "l", "n", "0"),
+    ("BLMOVE", "l", "n", "LEFT", "LEFT", "0"),
+]
+EVENTS = [
+    ("rpush", "l"), ("lpush", "l"), ("lpop", "l"), ("rpop", "l"), ("lset", "l"), ("linsert", "l"),
+    ("lrem", "l"), ("ltrim", "l"), ("rpush", "m"), ("lpop", "l"), ("lpush", "m"), ("rpop", "m"),
+    ("lpop", "m"), ("del", "m"), ("rpush", "l"), ("lpop", "l"), ("rpush", "l"), ("ltrim", "l"),
+    ("del", "l"), ("rpush", "l"), ("lpush", "l"), ("rpop", "l"), ("rpush", "l"), ("lrem", "l"),
+    ("rpush", "l"), ("rpop", "l"), ("rpush", "l"), ("lpush", "n"), ("rpop", "l"), ("lpush", "n"),
+    ("lpop", "l"),
+]
+
+
+def test_keyspace_events(resp, r2):
+    r2.config_set("notify-keyspace-events", "EA")
+    try:
+        sub = resp(2)
+        sub.call("PSUBSCRIBE", "__keyevent@0__:*")
+        for command in EVENT_COMMANDS:
+            raw(r2, *command)
+        got = []
+        for _ in EVENTS:
+            _, _, channel, key = sub.read()
+            got.append((channel.split(b":", 1)[1].decode(), key.decode()))
+        assert got == EVENTS
+        assert sub.quiet(0.1)
+    finally:
+        r2.config_set("notify-keyspace-events", "")

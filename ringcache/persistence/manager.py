@@ -844,19 +844,32 @@ class Persistence:
         self.loading = True
         valid = len(data)
         in_multi_at = -1
+        queued: list | None = None  # inside MULTI: the commands EXEC will run
         try:
             for offset, argv in iter_commands(data):
                 spec = lookup(argv[0])
                 if spec is None:
                     raise LoadError(f"Unknown command '{argv[0].decode('utf-8', 'replace')}' reading "
                                     f"the append only file {path} at offset {offset}")
+                if spec.subcommands and len(argv) > 1:
+                    spec = spec.subcommands.get(argv[1].lower(), spec)
+                # Straight to the command, as Redis's fake client: no OOM
+                # check, no eviction, no client state in the way.
                 name = spec.name
                 if name == "multi":
                     in_multi_at = offset
+                    queued = []
                 elif name == "exec":
                     in_multi_at = -1
-                dispatcher.execute(session, argv)
-                session.propagate = None
+                    for queued_spec, queued_argv in queued or ():
+                        dispatcher.call(session, queued_spec, queued_argv)
+                        session.propagate = None
+                    queued = None
+                elif queued is not None:
+                    queued.append((spec, argv))
+                else:
+                    dispatcher.call(session, spec, argv)
+                    session.propagate = None
         except AOFFormatError as exc:
             if exc.truncated and last and self.config["aof-load-truncated"]:
                 valid = exc.command_offset
@@ -881,7 +894,6 @@ class Persistence:
         if in_multi_at >= 0:
             # Redis reverts an incomplete MULTI: its commands were only queued.
             log.warning("Revert incomplete MULTI/EXEC transaction in AOF file %s", path)
-            session.reset_multi()
             if last:
                 self._truncate(path, in_multi_at)
                 valid = in_multi_at
@@ -926,18 +938,22 @@ class Persistence:
                         else "There is a child rewriting the AOF. Killing it!")
             self.kill_child()
         if self.aof is not None:
+            # (left open: what the clients' last pipelined commands write while
+            # the node drains them still reaches the kernel)
             self.flush()
             log.info("Calling fsync() on the AOF file.")
-            self._close_fd(self.aof, sync=True)
+            if self.fsync_thread is not None:
+                self.fsync_thread.wait_idle()
+            try:
+                os.fdatasync(self.aof.fd)
+            except OSError as exc:
+                log.warning("Error fsyncing the AOF at shutdown: %s", exc)
         if save is None:
             save = bool(self.config["save"])
         if save:
             log.info("Saving the final RDB snapshot before exiting.")
             if not self.save():
                 log.warning("Error trying to save the DB, can't exit.")
-                if self.aof is not None:  # keep appending: the node goes on
-                    name = [f for f in self.aof.files if f.kind == "i"][-1].name
-                    self.aof.fd = os.open(self.aof.path(name), os.O_WRONLY | os.O_APPEND)
                 return False
         if self.fsync_thread is not None:
             self.fsync_thread.stop()

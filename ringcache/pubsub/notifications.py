@@ -119,3 +119,5 @@ class KeyspaceHooks:
             notify(server, db.index, NOTIFY_EVICTED, b"evicted", key)
         if server.dispatcher.tracking_active:
             server.tracking.invalidate_key(key, None)
+        if server.dispatcher.propagating:  # the AOF logs a DEL, as Redis propagates evictions
+            server.persistence.expired(db.index, key)

@@ -527,3 +527,68 @@ def test_every_family_survives_a_snapshot(tmp_path):
             assert 400_000 < c.execute_command("HPTTL", "fh", "FIELDS", 1, "a")[0] <= 500_000
     finally:
         node.stop()
+
+
+def test_debug_loadaof_and_appendonly_off(tmp_path):
+    node = start(tmp_path, "--appendonly", "yes")
+    try:
+        c = node.client()
+        fill_every_type(c)
+        c.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", 0)
+        assert c.execute_command("DEBUG", "LOADAOF") == b"OK"
+        check_every_type(c)
+        c.config_set("appendonly", "no")
+        assert info(c)["aof_enabled"] == 0
+        size = aof_files(tmp_path)[-1].stat().st_size
+        c.set("not-logged", "1")
+        assert aof_files(tmp_path)[-1].stat().st_size == size
+    finally:
+        node.stop()
+
+
+def test_auto_rewrite_on_growth(tmp_path):
+    node = start(tmp_path, "--appendonly", "yes", "--auto-aof-rewrite-min-size", "1kb",
+                 "--auto-aof-rewrite-percentage", "100")
+    try:
+        c = node.client()
+        c.mset({f"k{i}": "v" * 20 for i in range(200)})  # far past twice the empty base
+        wait_for(lambda: info(c)["aof_rewrites"] >= 1 and not info(c)["aof_rewrite_in_progress"])
+        assert "Starting automatic rewriting of AOF on" in node.log()
+        assert info(c)["aof_base_size"] == info(c)["aof_current_size"]
+    finally:
+        node.stop()
+
+
+def test_failed_bgsave_is_reported(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    node = start(tmp_path)
+    try:
+        c = node.client()
+        c.set("a", "1")
+        c.config_set("dir", str(gone))
+        gone.rmdir()  # the child cannot create its temp file
+        assert c.bgsave() is True
+        wait_for(lambda: info(c)["rdb_bgsave_in_progress"] == 0)
+        assert info(c)["rdb_last_bgsave_status"] == "err"
+        assert info(c)["rdb_changes_since_last_save"] == 1
+        with pytest.raises(redis.ResponseError):
+            c.save()
+    finally:
+        node.stop()
+
+
+def test_unfinished_transaction_at_the_end_is_reverted(tmp_path):
+    node = start(tmp_path, "--appendonly", "yes")
+    node.client().set("before", "1")
+    kill9(node)
+    incr = aof_files(tmp_path)[-1]
+    with open(incr, "ab") as f:  # the crash came between MULTI ... and EXEC
+        f.write(encode_command([b"MULTI"]) + encode_command([b"SET", b"half", b"1"]))
+    node = start(tmp_path, "--appendonly", "yes")
+    try:
+        c = node.client()
+        assert c.get("before") == b"1" and c.get("half") is None
+        assert "Revert incomplete MULTI/EXEC transaction" in node.log()
+    finally:
+        node.stop()

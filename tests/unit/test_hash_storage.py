@@ -140,3 +140,30 @@ def test_pools_draw_only_present_fields():
     drawn = pools.draw(h, 500)
     assert set(drawn) <= set(h)
     assert any(f.startswith(b"n") for f in drawn)  # rebuilt after the misses
+
+
+def test_a_growing_hash_is_promoted_before_its_first_ttl():
+    """Past PROMOTE_AT fields a hash is stored as a FieldTTLHash already, so
+    the first HEXPIRE on a big hash does not copy it."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_model import InProcess
+
+    from ringcache.commands.hashes import PROMOTE_AT
+
+    harness = InProcess()
+    session = harness.fresh()
+    for i in range(PROMOTE_AT):
+        harness.execute(session, [b"HSET", b"h", b"f%d" % i, b"v"])
+    assert session.db.data[b"h"].__class__ is dict
+    harness.execute(session, [b"HINCRBY", b"h", b"counter", b"1"])
+    big = session.db.data[b"h"]
+    assert big.__class__ is FieldTTLHash and not big.field_expires
+    assert harness.execute(session, [b"HPEXPIRE", b"h", b"100", b"FIELDS", b"1", b"f0"]) == [1]
+    assert session.db.data[b"h"] is big  # no copy
+    assert harness.execute(session, [b"HLEN", b"h"]) == PROMOTE_AT + 1
+    harness.execute(session, [b"HSET", b"many", *[x for i in range(PROMOTE_AT + 1)
+                                                  for x in (b"f%d" % i, b"v")]])
+    assert session.db.data[b"many"].__class__ is FieldTTLHash

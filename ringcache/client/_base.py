@@ -176,9 +176,9 @@ class CacheBase:
 
     # -- the flows, as steps -----------------------------------------------------------
     # Server and loader calls are yielded as Call(...); the sync driver calls them, the
-    # asyncio one also awaits the result. ``self._read`` and ``self._unlock`` are the
-    # subclasses' driven versions of the steps below, called through Call so that
-    # tests can wrap them.
+    # asyncio one also awaits the result. ``self._read`` (a direct read) and
+    # ``self._unlock`` (the unlock steps, driven) are the subclasses' methods, called
+    # through Call so that tests can wrap them.
     def _server_error(self, message: str, key: str) -> None:
         """Called while handling a redis error: re-raise it (``fail_open=False``) or
         count and log it, and let the caller carry on as the cache being absent."""

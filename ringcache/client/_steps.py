@@ -16,6 +16,12 @@ Requests understood by :func:`perform` / :func:`aperform`:
   executed; the reply is the list of command replies;
 * :class:`Watched` ``(keys, build)``: WATCH/GET/MULTI/EXEC, retried on a conflict.
 
+Cost: driving a step costs CPU — measured with a no-op fake client (process
+time, on a loaded 2-core machine), a ``get_or_set`` miss went from about 15-20 µs
+to 23-29 µs. That is small against what a miss does (a loader call and two or
+more round trips), so the miss paths use steps, while the hit paths
+(``Cache.get``, the first read of ``get_or_set``, L1 hits) stay direct calls.
+
 A component adds its own requests (a wait on its condition, a sleep it lets
 tests replace) by passing an ``extra`` performer that returns :data:`UNHANDLED`
 for requests it does not know. An exception raised while performing a request
@@ -131,7 +137,10 @@ def run(steps: Steps[T], performer: Callable[[Any], Any]) -> T:
             return done.value  # type: ignore[no-any-return]
         reply, error = None, None
         try:
-            reply = performer(request)
+            if type(request) is Call:  # the common request, without the dispatch
+                reply = request.fn(*request.args, **request.kwargs)
+            else:
+                reply = performer(request)
         except BaseException as exc:
             # Handed to the step, which re-raises what it does not handle. BaseException
             # too: a KeyboardInterrupt or a task's cancellation must run the step's
@@ -150,6 +159,11 @@ async def arun(steps: Steps[T], performer: Callable[[Any], Awaitable[Any]]) -> T
             return done.value  # type: ignore[no-any-return]
         reply, error = None, None
         try:
-            reply = await performer(request)
+            if type(request) is Call:  # the common request, without the dispatch
+                reply = request.fn(*request.args, **request.kwargs)
+                if inspect.isawaitable(reply):
+                    reply = await reply
+            else:
+                reply = await performer(request)
         except BaseException as exc:  # including CancelledError: see run()
             error = exc

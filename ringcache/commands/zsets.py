@@ -59,6 +59,10 @@ _MIN, _MAX = 0, 1
 
 
 _BLANKS = b" \t\n\v\f\r"
+# The same as byte values. (`arg[0] in _BLANK_BYTES` rather than
+# `arg[:1] in _BLANKS`: in CPython 3.11 `bytes in bytes` first tries the
+# left side as an integer and builds a TypeError, ~1,800 instructions.)
+_BLANK_BYTES = frozenset(_BLANKS)
 
 
 def _strtod(text: bytes) -> float | None:
@@ -68,9 +72,9 @@ def _strtod(text: bytes) -> float | None:
     body = text.lstrip(_BLANKS)
     if not body:
         return 0.0 if text == body else None  # "" reads as 0 (nothing parsed, nothing left)
-    if body[-1:] in _BLANKS or b"_" in body:
+    if body[-1] in _BLANK_BYTES or body.find(b"_") >= 0:
         return None
-    unsigned = body[1:] if body[:1] in b"+-" else body
+    unsigned = body[1:] if body[0] in (43, 45) else body  # '+', '-'
     try:
         if unsigned[:2].lower() == b"0x":
             value = float.fromhex(body.decode("ascii"))
@@ -83,22 +87,27 @@ def _strtod(text: bytes) -> float | None:
 
 def parse_score(arg: bytes, message: str = errors.NOT_FLOAT) -> float:
     """A score argument as Redis's getDoubleFromObject (string2d) reads it."""
-    if not arg or arg[:1] in _BLANKS:
+    if not arg or arg[0] in _BLANK_BYTES:
         raise CommandError(message)
     try:
         value: float | None = float(arg)  # the common case: a plain decimal
     except ValueError:
         value = _strtod(arg)  # hex, or nothing strtod reads either
     else:
-        if b"_" in arg or arg[-1:] in _BLANKS:
+        if arg[-1] in _BLANK_BYTES or arg.find(b"_") >= 0:
             raise CommandError(message)  # float() accepts these, strtod does not
     if value is None or value != value:
         raise CommandError(message)
-    if math.isinf(value) and b"inf" not in arg.lower():
+    if math.isinf(value) and arg.lower().find(b"inf") < 0:
         raise CommandError(message)  # overflow (ERANGE)
-    if value == 0.0 and any(c in b"123456789" for c in arg.split(b"e")[0].split(b"E")[0]):
+    if value == 0.0 and _mantissa(arg).strip(b"+-0.x") != b"":
         raise CommandError(message)  # underflow to zero (ERANGE)
     return value
+
+
+def _mantissa(arg: bytes) -> bytes:
+    text = arg.lower()
+    return text.split(b"p")[0] if text.find(b"x") >= 0 else text.split(b"e")[0]
 
 
 def _score_bound(arg: bytes) -> tuple[float, bool]:
@@ -341,7 +350,33 @@ def _zadd(session: Any, argv: list, incr: bool) -> Any:
          complexity="O(log(N)) for each item added, where N is the number of elements in the "
                     "sorted set.", acl="@write @sortedset @fast")
 def zadd(session: Any, argv: list) -> Any:
+    if len(argv) == 4 and argv[2].lower() not in _ZADD_FLAGS:
+        return _zadd_one(session, argv)
     return _zadd(session, argv, False)
+
+
+def _zadd_one(session: Any, argv: list) -> int:
+    """ZADD key score member, the common form, without the option machinery
+    (the same steps as _zadd)."""
+    score = parse_score(argv[2])
+    db = session.db
+    key = argv[1]
+    member = argv[3]
+    zset = _write(db, key)
+    if zset is None:
+        zset = ZSet()
+        zset.add(member, score)
+        db.set(key, zset)
+        added = 1
+    else:
+        old = zset.add(member, score)
+        if old is not None and old == score:
+            return 0  # nothing changed: no notification, WATCH holds
+        db.modified(key)
+        added = 1 if old is None else 0
+    if db.notify_flags:
+        _notify(session, db, b"zadd", key)
+    return added
 
 
 @command("zincrby", 4, "write denyoom fast", (1, 1, 1), group="sorted_set", since="1.2.0",

@@ -393,3 +393,41 @@ def test_async_flush_on_signal(wb_url: str, db: Db) -> None:
                     asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR2)
 
     asyncio.run(main())
+
+
+SIGTERMED_WRITER = textwrap.dedent("""
+    import sqlite3, sys, time
+    from ringcache.client import Cache
+    from ringcache.client.write_behind import WriteBehind
+
+    db = sqlite3.connect(sys.argv[2], check_same_thread=False, isolation_level=None)
+    db.execute("create table stock (sku text primary key, qty integer)")
+
+    def writer(items):
+        with db:
+            db.executemany("insert or replace into stock values (?, ?)", items)
+
+    wb = WriteBehind(Cache(sys.argv[1], namespace="t:"), writer, writer_id="term", max_delay=3600)
+    wb.flush_on_signal()            # SIGTERM: flush, then die of it as before
+    wb.write("apple", 1)
+    wb.write("pear", 2)
+    print("ready", flush=True)
+    time.sleep(30)                  # the signal ends this
+""")
+
+
+def test_sigterm_flushes_then_terminates(wb_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "stock.db"
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERMED_WRITER, wb_url, str(path)],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == -signal.SIGTERM          # the default action still happens
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    rows = dict(sqlite3.connect(path).execute("select sku, qty from stock").fetchall())
+    assert rows == {"apple": 1, "pear": 2}

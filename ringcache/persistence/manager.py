@@ -380,6 +380,10 @@ class Persistence:
             self._sample_cow(child)
             return
         self.child = None
+        # Back to normal collection: objects frozen at the fork may since have
+        # become cyclic garbage (a closed client's session and connection).
+        # This also thaws what Server.start froze; the cost is that the next
+        # full collections walk those start-up objects again.
         gc.unfreeze()
         ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
         if not ok and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGUSR1:

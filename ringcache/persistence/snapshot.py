@@ -366,7 +366,7 @@ def _length(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def _items(buf: bytes, pos: int, count: int) -> tuple[list[bytes], int]:
-    out = []
+    out: list[bytes] = []
     append = out.append
     for _ in range(count):
         n, pos = _length(buf, pos)

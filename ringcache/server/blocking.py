@@ -188,7 +188,14 @@ class Blocking:
         self._release(record)
         if session.closing:
             return  # killed, closing once its output drains: serve nobody dead
-        reply = self.server.dispatcher.call(session, record.spec, record.argv)
+        dispatcher = self.server.dispatcher
+        # MONITOR saw the command when it arrived: not again when it is
+        # re-run (Redis 7.2+ skips reprocessed commands too).
+        monitors, dispatcher.monitors = dispatcher.monitors, set()
+        try:
+            reply = dispatcher.call(session, record.spec, record.argv)
+        finally:
+            dispatcher.monitors = monitors
         if reply.__class__ is BlockOn:
             self.block(session, record.argv, reply, record.deadline)
             return

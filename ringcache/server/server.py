@@ -308,8 +308,10 @@ class Server:
         if timeout:
             now = time.monotonic()
             for session in list(self.clients.values()):
+                # (a blocked client waits for its own timeout, as in Redis)
                 if (now - session.last_interaction > timeout and not session.monitor
-                        and not session.subscriptions and session.close is not None):
+                        and not session.subscriptions and session.blocked is None
+                        and session.close is not None):
                     log.debug("Closing idle client id=%d", session.id)
                     session.close()
         self.stats.ops_samples.append((time.monotonic(), self.dispatcher.total_commands))

@@ -352,3 +352,30 @@ def test_served_pops_are_propagated_as_non_blocking_forms(tmp_path, resp):
         ctl = node.client()
         assert {key: ctl.lrange(key, 0, -1) for key in "abcdefg"} == before
         ctl.close()
+
+
+def test_monitor_shows_a_blocked_command_once(resp, ctl):
+    monitor = resp(2)
+    assert monitor.call("MONITOR") == b"OK"
+    c = block(resp, ctl, "BLPOP", "k", 0)
+    ctl.rpush("k", "v")
+    c.expect(pair(b"k", b"v"))
+    ctl.ping()  # a marker after them
+    lines = monitor.read_until(b'"PING"').split(b"\r\n")
+    assert sum(b'"BLPOP"' in line for line in lines) == 1, lines
+
+
+def test_idle_timeout_spares_blocked_clients(tmp_path):
+    from nodes import start_node
+
+    with start_node(tmp_path, "--timeout", "1") as node:
+        ctl = node.client()
+        c = Resp(node)
+        c.send("BLPOP", "k", 0)
+        wait_blocked(ctl, 1)
+        time.sleep(2.2)  # the idle timeout is in whole seconds: real time must pass
+        assert info_clients(ctl)["blocked_clients"] == 1
+        ctl.rpush("k", "v")
+        c.expect(pair(b"k", b"v"))
+        c.close()
+        ctl.close()

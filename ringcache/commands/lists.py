@@ -314,15 +314,27 @@ def lpos(session: Any, argv: list) -> Any:
     matches: list[int] = []
     wanted = count if count > 0 else (1 if count < 0 else size)
     skip = abs(rank) - 1
-    items = dq if rank > 0 else reversed(dq)
-    if maxlen:
-        items = islice(items, maxlen)
+    if rank > 0:
+        # From the head: deque.index scans in C, resuming after each match.
+        limit = min(size, maxlen) if maxlen else size
+        index = -1
+        while len(matches) < wanted:
+            try:
+                index = dq.index(element, index + 1, limit)
+            except ValueError:
+                break
+            if skip:
+                skip -= 1
+            else:
+                matches.append(index)
+        return matches if count >= 0 else (matches[0] if matches else None)
+    items = islice(reversed(dq), maxlen) if maxlen else reversed(dq)
     for offset, item in enumerate(items):
         if item == element:
             if skip:
                 skip -= 1
                 continue
-            matches.append(offset if rank > 0 else size - 1 - offset)
+            matches.append(size - 1 - offset)
             if len(matches) >= wanted:
                 break
     if count >= 0:
@@ -435,6 +447,12 @@ def ltrim(session: Any, argv: list) -> Any:
         left, right = start, size - 1 - min(stop, size - 1)
     if left >= size:
         dq.clear()
+    elif size - left - right < left + right:
+        # Keeping fewer than it removes: copy the kept span out (in C) and
+        # refill, rather than pop each removed element in Python.
+        kept = _range(dq, left, size - 1 - right)
+        dq.clear()
+        dq.extend(kept)
     else:
         for _ in range(left):
             dq.popleft()

@@ -2,8 +2,8 @@
 
     .venv/bin/python examples/client_patterns.py [redis://127.0.0.1:6379/0]
 
-Works against a ringcache node or redis-server. Uses keys under "example:" and
-deletes them at the end.
+Works against a ringcache node or redis-server. Uses keys under "example:" (and
+the write-behind queues under "{rcwb:example:") and deletes them at the end.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Entry points: :class:`Cache` (sync) and :class:`AsyncCache` (asyncio), built from
 a URL or an existing redis-py client, with the same method names; the
-:func:`cached` decorator; :class:`WriteThrough`; :class:`WriteBehind`; :class:`HotKeys`; :class:`VersionedNamespace`.
-See docs/client.md for each pattern, how it fails, and which to choose.
+:func:`cached` decorator; :class:`WriteThrough`; :class:`WriteBehind`;
+:class:`HotKeys`; :class:`VersionedNamespace`; :class:`NearCache`. Each has an
+asyncio twin with the same methods (``Async...``). See docs/client.md for each
+pattern, how it fails, and which to choose.
 """
 
 from ._core import MISS, DEFAULT

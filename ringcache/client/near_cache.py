@@ -169,6 +169,16 @@ class _L1Base:
                 self._bytes -= dropped
                 self._stats["evictions"] += 1
 
+    def _keep(self, full: str, result: tuple[Entry | None, int], seq: int, now: float, default: Any) -> Any:
+        """What a read through the tracked connection returns; a fresh entry enters L1."""
+        entry, size = result
+        if entry is None or not entry.fresh(now):
+            self.cache.metrics.incr("misses")
+            return default
+        self.cache.metrics.incr("hits")
+        self._l1_put(full, entry, size, seq, now)
+        return entry.value
+
     def __contains__(self, key: str | bytes) -> bool:
         """Whether key is held in L1 now (fresh or not): for tests and debugging."""
         with self._lock:
@@ -352,13 +362,7 @@ class NearCache(_L1Base):
         result = self._tracked_read(full)
         if result is None:  # disconnected: bypass L1
             return self.cache.get(key, default)
-        entry, size = result
-        if entry is None or not entry.fresh(now):
-            self.cache.metrics.incr("misses")
-            return default
-        self.cache.metrics.incr("hits")
-        self._l1_put(full, entry, size, seq, now)
-        return entry.value
+        return self._keep(full, result, seq, now, default)
 
     def get_or_set(self, key: str | bytes, loader: Callable[[], Any], ttl: float | None | Any = DEFAULT,
                    *, stampede: StampedeMode | Any = DEFAULT) -> Any:
@@ -578,15 +582,9 @@ class AsyncNearCache(_L1Base):
             return entry.value
         seq = self._count("l1_misses")
         result = await self._tracked_read(full)
-        if result is None:
+        if result is None:  # disconnected: bypass L1
             return await self.cache.get(key, default)
-        entry, size = result
-        if entry is None or not entry.fresh(now):
-            self.cache.metrics.incr("misses")
-            return default
-        self.cache.metrics.incr("hits")
-        self._l1_put(full, entry, size, seq, now)
-        return entry.value
+        return self._keep(full, result, seq, now, default)
 
     async def get_or_set(self, key: str | bytes, loader: Callable[[], Any], ttl: float | None | Any = DEFAULT,
                          *, stampede: StampedeMode | Any = DEFAULT) -> Any:

@@ -239,7 +239,8 @@ class Persistence:
         from .. import __version__
 
         aux = {b"ringcache-ver": __version__.encode(), b"ctime": b"%d" % int(time.time())}
-        return snapshot_chunks(self._databases(), self.server.clock.ms(), aux)
+        return snapshot_chunks(self._databases(), self.server.clock.ms(), aux,
+                               compress=self.config["rdbcompression"])
 
     def _total_dirty(self) -> int:
         return sum(db.dirty for db in self.server.live_dbs())

@@ -91,13 +91,22 @@ class SnapshotError(Exception):
 # Writing
 
 
-def _frame(payload: bytes | bytearray) -> bytes:
-    head = _U32.pack(len(payload))
+COMPRESSED = 0x80000000  # bit 31 of a frame's length: the payload is zlib-compressed
+
+
+def _frame(payload: bytes | bytearray, compress: bool = False) -> bytes:
+    length = len(payload)
+    if compress and length > 256:
+        packed = zlib.compress(payload, 1)  # level 1: most of the gain, little CPU
+        if len(packed) < length - length // 8:
+            payload = packed
+            length = len(packed) | COMPRESSED
+    head = _U32.pack(length)
     return b"".join((head, payload, _U32.pack(zlib.crc32(payload, zlib.crc32(head)))))
 
 
 def snapshot_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
-                    aux: dict[bytes, bytes] | None = None) -> Iterator[bytes]:
+                    aux: dict[bytes, bytes] | None = None, compress: bool = False) -> Iterator[bytes]:
     """The snapshot of `databases` ((index, data, expires) triples) as byte
     chunks: the header, then one frame per chunk. Keys already expired at
     now_ms are left out. Runs in the child of a fork (BGSAVE) or on the loop
@@ -139,11 +148,11 @@ def snapshot_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
                 buf += _encode_container(key, value, klass, zset_class, field_ttl_class)
             written += 1
             if len(buf) >= FRAME_TARGET:
-                yield _frame(buf)
+                yield _frame(buf, compress)
                 buf = bytearray()
     buf.append(OP_EOF)
     buf += _U64.pack(written)
-    yield _frame(buf)
+    yield _frame(buf, compress)
 
 
 def _container_classes() -> tuple[type | None, type | None]:
@@ -264,7 +273,9 @@ class SnapshotReader:
         return SnapshotError(message, offset, self.name)
 
     def frames(self) -> Iterator[tuple[int, bytes]]:
-        """(stream offset of the payload, payload) of each checked frame."""
+        """(stream offset of the payload, payload) of each checked frame; for
+        a compressed frame the offset is the frame's own, negated (positions
+        in its decompressed payload are not file offsets)."""
         header = self._read(len(HEADER), "the header")
         if header[:len(MAGIC)] != MAGIC:
             raise self._fail("not a ringcache snapshot (bad magic)", 0)
@@ -276,11 +287,19 @@ class SnapshotReader:
             start = self.offset
             head = self._read(4, "a frame header")
             length = _U32.unpack(head)[0]
-            payload = self._read(length, f"the frame at offset {start}")
+            payload = self._read(length & ~COMPRESSED, f"the frame at offset {start}")
             crc = _U32.unpack(self._read(4, f"the checksum of the frame at offset {start}"))[0]
             if zlib.crc32(payload, zlib.crc32(head)) != crc:
                 raise self._fail(f"checksum mismatch in the frame at offset {start}", start)
-            yield start + 4, payload
+            if length & COMPRESSED:
+                try:
+                    payload = zlib.decompress(payload)
+                except zlib.error as exc:
+                    raise self._fail(f"the compressed frame at offset {start} is damaged ({exc})",
+                                     start) from None
+                yield -start, payload
+            else:
+                yield start + 4, payload
 
     def load(self, sink: Sink, now_ms: float) -> dict[bytes, bytes]:
         aux: dict[bytes, bytes] = {}
@@ -328,17 +347,17 @@ class SnapshotReader:
                         count = _U64.unpack_from(payload, pos)[0]
                         pos += 8
                         if pos != end:
-                            raise self._fail("records after the end marker", base + pos)
+                            raise self._fail("records after the end marker", _at(base, pos))
                         if count != self.keys_loaded + self.keys_expired:
                             raise self._fail(f"the end marker counts {count} keys, the file holds "
-                                             f"{self.keys_loaded + self.keys_expired}", base + record)
+                                             f"{self.keys_loaded + self.keys_expired}", _at(base, record))
                         if self.source.read(1):
                             raise self._fail("trailing bytes after the last frame", self.offset)
                         return aux
                     else:
-                        raise self._fail(f"unknown record type 0x{op:02x}", base + record)
+                        raise self._fail(f"unknown record type 0x{op:02x}", _at(base, record))
                 except (IndexError, struct.error):
-                    raise self._fail("a record runs past the end of its frame", base + record) from None
+                    raise self._fail("a record runs past the end of its frame", _at(base, record)) from None
                 expect_key = False
                 if value is None or (expire is not None and expire < now_ms):
                     self.keys_expired += 1  # expired while the node was down
@@ -347,8 +366,14 @@ class SnapshotReader:
                     sink(db, key, value, expire)
                 expire = None
             if expect_key:
-                raise self._fail("an expiry time without its key", base + end)
+                raise self._fail("an expiry time without its key", _at(base, end))
         raise AssertionError("unreachable")  # frames() raises at the end of the stream
+
+
+def _at(base: int, pos: int) -> int:
+    """The stream offset of position pos of a frame's payload (a compressed
+    frame, base < 0, reports the frame's own offset)."""
+    return -base if base < 0 else base + pos
 
 
 def _length(buf: bytes, pos: int) -> tuple[int, int]:

@@ -18,8 +18,8 @@ from ringcache.persistence.snapshot import SnapshotError, SnapshotReader, read_s
 NOW = 1_700_000_000_000.0
 
 
-def _image(databases, now=NOW, aux=None) -> bytes:
-    return b"".join(snapshot_chunks(databases, now, aux))
+def _image(databases, now=NOW, aux=None, compress=False) -> bytes:
+    return b"".join(snapshot_chunks(databases, now, aux, compress))
 
 
 def _plain_values() -> dict:
@@ -34,10 +34,14 @@ def _plain_values() -> dict:
     }
 
 
-def test_round_trip_plain_types_and_databases():
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "zlib"])
+def test_round_trip_plain_types_and_databases(compress):
     db0 = _plain_values()
     db5 = {b"k%d" % i: b"%d" % i for i in range(5000)}  # several frames
-    data, aux = read_snapshot(io.BytesIO(_image([(0, db0, {}), (5, db5, {})], aux={b"a": b"b"})), NOW)
+    image = _image([(0, db0, {}), (5, db5, {})], aux={b"a": b"b"}, compress=compress)
+    if compress:  # (the random 70 KB value stays as it is: it does not compress)
+        assert len(image) < len(_image([(0, db0, {}), (5, db5, {})], aux={b"a": b"b"})) - 20_000
+    data, aux = read_snapshot(io.BytesIO(image), NOW)
     assert aux == {b"a": b"b"}
     got0 = {key: value for db, key, value, _ in data if db == 0}
     got5 = {key: value for db, key, value, _ in data if db == 5}
@@ -77,16 +81,19 @@ def test_zset_and_field_ttl_hash_round_trip():
     assert h.field_expires == {b"f": NOW + 1000}
 
 
-def test_every_truncation_is_refused_with_its_offset():
-    image = _image([(0, _plain_values() | {b"big": b"x" * 100}, {b"s": NOW + 1})])
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "zlib"])
+def test_every_truncation_is_refused_with_its_offset(compress):
+    image = _image([(0, _plain_values() | {b"big": b"x" * 400}, {b"s": NOW + 1})], compress=compress)
     for cut in range(len(image)):
         with pytest.raises(SnapshotError) as info:
             read_snapshot(io.BytesIO(image[:cut]), NOW)
         assert 0 <= info.value.offset <= cut, cut
 
 
-def test_every_flipped_byte_is_refused():
-    image = _image([(0, {b"a": b"1", b"l": deque([b"x", b"y"])}, {b"a": NOW + 1})])
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "zlib"])
+def test_every_flipped_byte_is_refused(compress):
+    image = _image([(0, {b"a": b"1", b"l": deque([b"x" * 300, b"y"])}, {b"a": NOW + 1})], compress=compress)
+    assert compress == (b"x" * 300 not in image)
     for i in range(len(image)):
         damaged = bytearray(image)
         damaged[i] ^= 0x41

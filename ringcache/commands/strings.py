@@ -55,8 +55,7 @@ def get(session: Any, argv: list) -> Any:
         if db.lfu:
             db.touch_lfu(key)
         else:
-            h = hash(key)
-            db.cells[h & db.cells_mask] = (h >> 24) & 0xFF000000 | db.lru_now
+            db.cells[hash(key) & db.cells_mask] = db.lru_now
     if value is None or value.__class__ is bytes:
         return value
     raise WRONGTYPE
@@ -101,8 +100,7 @@ def set_(session: Any, argv: list) -> Any:
             if db.lfu:  # the access, as Keyspace.set
                 db.touch_lfu(key)
             else:
-                h = hash(key)
-                db.cells[h & db.cells_mask] = (h >> 24) & 0xFF000000 | db.lru_now
+                db.cells[hash(key) & db.cells_mask] = db.lru_now
         else:
             db.set(key, argv[2])
         if db.notify_flags:  # keyspace notifications: one slot test when off

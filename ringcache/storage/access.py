@@ -14,30 +14,30 @@ Where we keep it
 ----------------
 A Python object cannot grow a field cheaply, and a second dict key -> int
 costs ~42 bytes a key (benchmarks/RESULTS.md). So each database keeps an
-`array('I')` of 32-bit cells, indexed by the low bits of the key's Python
-hash (bytes cache their hash, so a GET that just looked the key up pays one
-shift and one mask), holding
+`array('I')` of 32-bit cells indexed by the low bits of the key's Python
+hash (bytes cache their hash, so a GET that just looked the key up pays a
+mask and one store), with at least twice as many cells as keys: 4-8 bytes a
+key instead of 42. The table grows by doubling, which keeps every cell
+valid: a key's new index is its old one or old + size, and both halves
+start as copies.
 
-    cell = fingerprint (8 bits: hash bits 48..55) << 24 | the 24 Redis bits
+Two keys can share a cell:
 
-The table has at least twice as many cells as the database has keys
-(grown by doubling, which keeps every cell valid: a key's new index is its
-old one or old + size, and both copies carry the old cell), so 4-8 bytes a
-key instead of 42. Two keys can share a cell; the fingerprint tells whose
-metadata the cell holds (wrongly for 1 in 256 sharing pairs):
+* LRU: the cell holds the 24-bit LRU clock of the latest access of the keys
+  that share it, so a key may look more recent than it is (OBJECT IDLETIME
+  is then a lower bound), never older. A fingerprint here would tell the
+  keys apart, but the shifts and masks to store one cost ~1,100 more CPython
+  instructions per GET (callgrind) for ~0.2 pp of hit ratio (the model below).
+* LFU: `fingerprint << 24 | ldt << 8 | counter`, the fingerprint being hash
+  bits 48..55. An access takes the cell only if the key's new counter is at
+  least the owner's decayed counter, so the more frequent key keeps it; a
+  key without its cell counts as frequency 0 (evicted first, OBJECT FREQ 0).
 
-* LRU: an access overwrites the cell. A key whose fingerprint does not
-  match lost its cell to a later access of another key: it is older than
-  the cell says, so eviction treats it as the oldest (IDLE_UNKNOWN) and
-  OBJECT IDLETIME reports the cell's idle time, a lower bound.
-* LFU: an access takes the cell only if the key's new counter is at least
-  the owner's (decayed) counter, so the more frequent key keeps it; a key
-  without its cell counts as frequency 0 (evicted first).
-
-A pure-Python model of the eviction loop (1/10 of the hit-ratio benchmark's
-sizes) lost 0.5 pp of hit ratio to sharing against exact per-key metadata at
-this density, and 1.2 pp at one cell per key; benchmarks/hit_ratio.py
-measures the real thing against redis-server.
+A pure-Python model of the eviction loop (1/5 of the hit-ratio benchmark's
+sizes, 0.3 keys a cell) lost 0.65 pp of LRU hit ratio and 0.5 pp of LFU hit
+ratio to sharing against exact per-key metadata, and 1.2 pp at one cell
+per key; benchmarks/hit_ratio.py measures the real thing against
+redis-server.
 """
 
 from __future__ import annotations
@@ -52,9 +52,7 @@ FP_MASK = 0xFF000000
 LFU_INIT_VAL = 5
 MIN_CELLS = 1 << 14  # 64 KB: sharing among a handful of keys is rare (~k^2/2^15)
 
-# The index of an unrecorded key in eviction order: older than any LRU time
-# (in ms, as estimateObjectIdleTime) and below LFU counter 0.
-IDLE_UNKNOWN_LRU = (LRU_CLOCK_MAX + 1) * LRU_CLOCK_RESOLUTION_MS
+# The eviction score of an LFU key without its cell: below counter 0.
 IDLE_UNKNOWN_LFU = 256
 
 # Written instead of the real table while a CLIENT NO-TOUCH client runs a

@@ -26,8 +26,9 @@ Choosing a victim, per `maxmemory-policy`:
 Keys are sampled from the slot index (all keys) or from the expiry pool
 (keys with a TTL): Python dicts cannot be sampled, and both structures exist
 anyway (storage.keyspace). Access metadata comes from each database's cells
-(storage.access): a key whose cell another key took counts as the oldest /
-least frequent, so it goes first.
+(storage.access): under LFU a key whose cell a more frequent key took counts
+as the least frequent, so it goes first; an LRU cell shared by two keys
+holds the later access of the two.
 
 Each evicted key counts in INFO evicted_keys, fails WATCHes, is propagated
 as DEL (append-only file, replicas), sends the "evicted" keyspace event and
@@ -41,8 +42,7 @@ import time
 from bisect import bisect_left
 from typing import Any, Callable
 
-from .access import (FP_MASK, IDLE_UNKNOWN_LFU, IDLE_UNKNOWN_LRU, META_MASK, lfu_decayed,
-                     lfu_minutes, lru_idle_ms)
+from .access import FP_MASK, IDLE_UNKNOWN_LFU, META_MASK, lfu_decayed, lfu_minutes, lru_idle_ms
 
 EVPOOL_SIZE = 16
 POLICIES = ("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
@@ -188,12 +188,7 @@ class Evictor:
             decay = db.access_policy.decay_time
         for key in sample_keys(db, self.samples, volatile):
             if policy.endswith("lru"):
-                h = hash(key)
-                cell = cells[h & mask]
-                if cell & FP_MASK == (h >> 24) & FP_MASK:
-                    score = lru_idle_ms(cell & META_MASK, db.lru_now)
-                else:
-                    score = IDLE_UNKNOWN_LRU
+                score = lru_idle_ms(cells[hash(key) & mask] & META_MASK, db.lru_now)
             elif policy.endswith("lfu"):
                 h = hash(key)
                 cell = cells[h & mask]

@@ -19,8 +19,8 @@ Layout (each choice measured; see benchmarks/RESULTS.md)
   (storage.memory explains the constants): strings by length, containers
   by an O(1) estimate redone in `modified()` and remembered in `sizes`.
 * `cells`: access metadata (storage.access): per key the 24 bits Redis keeps
-  in each object (LRU clock, or LFU counter and decay time) plus an 8-bit
-  fingerprint, in an array indexed by the key's hash, at least two cells a
+  in each object (LRU clock, or LFU counter and decay time with an 8-bit
+  fingerprint), in an array indexed by the key's hash, at least two cells a
   key. A read records its access with one store (GET and SET inline it).
 
 Invariants
@@ -99,13 +99,14 @@ class Keyspace:
         "mem",  # bytes held by this database's keys, values and TTLs
         "sizes",  # container key -> its estimate included in mem
         # access metadata (storage/access.py)
-        "cells",  # array('I'): fingerprint << 24 | LRU clock or LFU ldt << 8 | counter
+        "cells",  # array('I'): LRU clock, or LFU fingerprint << 24 | ldt << 8 | counter
         "cells_mask",  # len(cells) - 1
         "cells_limit",  # grow cells when the database has more keys than this
         "cells_saved",  # (cells, mask) while a CLIENT NO-TOUCH command runs
         "lru_now",  # LRU_CLOCK(), refreshed by the cron (1 s resolution, as Redis)
         "lfu",  # True under an LFU maxmemory-policy (metadata is a counter)
         "access_policy",  # lfu-log-factor, lfu-decay-time (shared by the server)
+        "recent_expiries",  # expiry time -> the float object last stored for it
     )
 
     def __init__(self, index: int, clock: Clock, stats: KeyspaceStats) -> None:
@@ -136,6 +137,7 @@ class Keyspace:
         self.lru_now = lru_clock(clock.ms())
         self.lfu = False
         self.access_policy = _SHARED_POLICY
+        self.recent_expiries: dict[float, float] = {}
 
     # -- lookups -----------------------------------------------------------
 
@@ -151,8 +153,7 @@ class Keyspace:
             if self.lfu:
                 self.touch_lfu(key)
             else:
-                h = hash(key)
-                self.cells[h & self.cells_mask] = (h >> 24) & 0xFF000000 | self.lru_now
+                self.cells[hash(key) & self.cells_mask] = self.lru_now
         return value
 
     def peek(self, key: bytes) -> Any:
@@ -186,8 +187,7 @@ class Keyspace:
         if self.lfu:
             self.touch_lfu(key)
         else:
-            h = hash(key)
-            self.cells[h & self.cells_mask] = (h >> 24) & 0xFF000000 | self.lru_now
+            self.cells[hash(key) & self.cells_mask] = self.lru_now
         return value
 
     def peek_read(self, key: bytes) -> Any:
@@ -238,8 +238,7 @@ class Keyspace:
             if self.lfu:
                 self.touch_lfu(key)
             else:
-                h = hash(key)
-                self.cells[h & self.cells_mask] = (h >> 24) & 0xFF000000 | self.lru_now
+                self.cells[hash(key) & self.cells_mask] = self.lru_now
         self.modified(key)
 
     def replace(self, key: bytes, value: Any) -> None:
@@ -344,7 +343,19 @@ class Keyspace:
             if len(self.expiry_pool) > 2 * len(expires) + 64:
                 self.expiry_pool = list(expires)
                 self.expiry_pool.append(key)
-        expires[key] = float(when_ms)
+        # Keys given a TTL in the same millisecond (a pipelined burst of
+        # SET ... EX) share one float object, as Redis shares small integers:
+        # 32 bytes a key saved (benchmarks/RESULTS.md, memory layouts).
+        when = float(when_ms)
+        recent = self.recent_expiries
+        shared = recent.get(when)
+        if shared is None:
+            if len(recent) >= 64:
+                recent.clear()
+            recent[when] = when
+        else:
+            when = shared
+        expires[key] = when
         self.modified(key)
 
     def persist(self, key: bytes) -> bool:
@@ -512,11 +523,11 @@ class Keyspace:
         """A new key's metadata: the LRU clock, or LFU_INIT_VAL (taking the
         cell only from a key whose counter is not above it)."""
         h = hash(key)
-        fp = (h >> 24) & FP_MASK
         i = h & self.cells_mask
         if not self.lfu:
-            self.cells[i] = fp | self.lru_now
+            self.cells[i] = self.lru_now
             return
+        fp = (h >> 24) & FP_MASK
         cells = self.cells
         cell = cells[i]
         now = lfu_minutes(self.clock.ms())
@@ -525,7 +536,10 @@ class Keyspace:
             cells[i] = fp | now << 8 | LFU_INIT_VAL
 
     def _forget(self, key: bytes) -> None:
-        """A deleted key leaves its cell empty (no stale counter for the next)."""
+        """A deleted key leaves its LFU cell empty (no stale counter for the
+        next key there). LRU cells have no owner: they stay."""
+        if not self.lfu:
+            return
         h = hash(key)
         cells, mask = self.cells_saved or (self.cells, self.cells_mask)
         i = h & mask
@@ -533,8 +547,8 @@ class Keyspace:
             cells[i] = 0
 
     def access_meta(self, key: bytes) -> int | None:
-        """The 24 Redis bits recorded for key, or None if its cell holds
-        another key's (it lost the cell to a later or more frequent access)."""
+        """The LFU bits recorded for key, or None if its cell holds another
+        key's (it lost the cell to a more frequent key)."""
         h = hash(key)
         cells, mask = self.cells_saved or (self.cells, self.cells_mask)
         cell = cells[h & mask]
@@ -543,8 +557,8 @@ class Keyspace:
         return cell & META_MASK
 
     def idle_ms(self, key: bytes) -> int:
-        """estimateObjectIdleTime; for a key without its cell, the cell's
-        idle time (a lower bound: the key was last used before that)."""
+        """estimateObjectIdleTime from key's cell: exact unless another key
+        shares the cell and was used later (then a lower bound)."""
         h = hash(key)
         cells, mask = self.cells_saved or (self.cells, self.cells_mask)
         return lru_idle_ms(cells[h & mask] & META_MASK, self.lru_now)

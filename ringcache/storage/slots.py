@@ -9,6 +9,7 @@ CRC16-XMODEM, computed in C.
 from __future__ import annotations
 
 import random
+from array import array
 from binascii import crc_hqx
 
 SLOTS = 16384
@@ -39,13 +40,17 @@ class SlotIndex:
     evenly over 16384 slots stay in small lists).
     """
 
-    __slots__ = ("buckets", "occupied")
+    __slots__ = ("buckets", "occupied", "nonempty", "nonempty_at")
 
     def __init__(self) -> None:
         self.buckets: list[list[bytes] | set[bytes] | None] = [None] * SLOTS
         # 1 for each slot holding keys: bytearray.find() skips empty slots in C
         # (eviction sampling, RANDOMKEY and SCAN on sparse databases).
         self.occupied = bytearray(SLOTS)
+        # The non-empty slots in no order, and each one's index there: a
+        # uniform random non-empty slot in O(1) (eviction samples keys).
+        self.nonempty = array("H")
+        self.nonempty_at = array("H", bytes(2 * SLOTS))
 
     def add(self, key: bytes) -> None:
         slot = key_slot(key)
@@ -53,6 +58,8 @@ class SlotIndex:
         if bucket is None:
             self.buckets[slot] = [key]
             self.occupied[slot] = 1
+            self.nonempty_at[slot] = len(self.nonempty)
+            self.nonempty.append(slot)
         elif bucket.__class__ is list:
             bucket.append(key)  # type: ignore[union-attr]
             if len(bucket) > LIST_MAX:
@@ -69,6 +76,12 @@ class SlotIndex:
         if not bucket:
             self.buckets[slot] = None
             self.occupied[slot] = 0
+            nonempty = self.nonempty
+            last = nonempty.pop()
+            if last != slot:
+                i = self.nonempty_at[slot]
+                nonempty[i] = last
+                self.nonempty_at[last] = i
 
     def keys(self, slot: int) -> list[bytes]:
         bucket = self.buckets[slot]
@@ -81,6 +94,8 @@ class SlotIndex:
     def clear(self) -> None:
         self.buckets = [None] * SLOTS
         self.occupied = bytearray(SLOTS)
+        self.nonempty = array("H")
+        self.nonempty_at = array("H", bytes(2 * SLOTS))
 
     def next_nonempty(self, slot: int) -> int:
         """The first slot >= slot holding keys, or SLOTS if none."""
@@ -90,12 +105,9 @@ class SlotIndex:
         return SLOTS if found < 0 else found
 
     def random_bucket(self) -> list[bytes] | set[bytes] | None:
-        """The keys of a random non-empty slot (the first one at or after a
-        random slot), or None when there are no keys."""
-        occupied = self.occupied
-        found = occupied.find(1, random.randrange(SLOTS))
-        if found < 0:
-            found = occupied.find(1)
-            if found < 0:
-                return None
-        return self.buckets[found]
+        """The keys of a random non-empty slot (uniformly among the non-empty
+        ones), or None when there are no keys."""
+        nonempty = self.nonempty
+        if not nonempty:
+            return None
+        return self.buckets[nonempty[random.randrange(len(nonempty))]]

@@ -234,7 +234,7 @@ def _clients_section(server: Any) -> list[tuple[str, Any]]:
         ("tracking_clients", info_fields(server).get("tracking_clients", 0)),
         ("pubsub_clients", sum(1 for s in sessions if s.subscriptions)),
         ("watching_clients", sum(1 for s in sessions if s.watched)),
-        ("clients_in_timeout_table", 0),
+        ("clients_in_timeout_table", server.blocking.timed),
         ("total_watched_keys", sum(len(db.watchers) for db in server.live_dbs())),
         ("total_blocking_keys", server.blocking.blocking_keys()),
         ("total_blocking_keys_on_nokey", 0),

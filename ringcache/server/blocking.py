@@ -103,6 +103,7 @@ class Blocking:
         self.ready: deque[tuple["Keyspace", bytes]] = deque()
         self._queued: set[tuple[int, bytes]] = set()  # (db.index, key) in `ready`
         self.clients = 0  # blocked clients (INFO blocked_clients)
+        self.timed = 0  # of which with a timeout (INFO clients_in_timeout_table)
         server.disconnect_hooks.append(self.remove)
 
     # -- parking -----------------------------------------------------------
@@ -128,6 +129,7 @@ class Blocking:
             waiters[record] = None
         if deadline and loop is not None:
             record.timer = loop.call_at(deadline, self._timed_out, record)
+            self.timed += 1
         session.blocked = record
         self.clients += 1
         spec.calls -= 1  # counted once, when served or timed out
@@ -144,6 +146,7 @@ class Blocking:
         if record.timer is not None:
             record.timer.cancel()
             record.timer = None
+            self.timed -= 1
         if record.session.blocked is record:
             record.session.blocked = None
             self.clients -= 1

@@ -243,11 +243,13 @@ def test_info_and_client_list(resp, ctl):
     assert info_clients(ctl)["blocked_clients"] == 0
     block(resp, ctl, "BLPOP", "k", "j", 0, blocked=1)
     block(resp, ctl, "BRPOP", "k", 0, blocked=2)
+    block(resp, ctl, "BRPOP", "k", 100, blocked=3)
     clients = info_clients(ctl)
-    assert clients["blocked_clients"] == 2
+    assert clients["blocked_clients"] == 3
     assert clients["total_blocking_keys"] == 2
+    assert clients["clients_in_timeout_table"] == 1  # only the one with a timeout
     flags = sorted(e["flags"] for e in ctl.client_list())
-    assert flags.count("b") == 2
+    assert flags.count("b") == 3
 
 
 def test_key_of_another_type_keeps_clients_waiting(resp, ctl):
@@ -379,3 +381,21 @@ def test_idle_timeout_spares_blocked_clients(tmp_path):
         c.expect(pair(b"k", b"v"))
         c.close()
         ctl.close()
+
+
+def test_input_of_a_blocked_client_is_bounded(resp, ctl):
+    ctl.config_set("client-query-buffer-limit", "1mb")
+    try:
+        c = block(resp, ctl, "BLPOP", "k", 0)
+        ping = c.encode("PING")
+        c.send_raw(ping * (600_000 // len(ping)))  # queued, under the limit
+        assert c.quiet(0.2)
+        assert info_clients(ctl)["blocked_clients"] == 1
+        try:
+            c.send_raw(ping * (600_000 // len(ping)))  # past it: closed
+        except OSError:
+            pass
+        assert c.closed()
+        wait_blocked(ctl, 0)
+    finally:
+        ctl.config_set("client-query-buffer-limit", "1gb")

@@ -390,44 +390,6 @@ class Server:
         if getattr(self.dispatcher, "propagating", False):
             self.persistence.expired(db.index, key)
 
-    # -- memory and eviction -------------------------------------------------
-
-    def used_memory(self) -> int:
-        """Bytes the data set holds (storage/memory.py): every database's
-        running `mem`, its access-metadata cells and its slot tables."""
-        total = 0
-        for db in self.dbs:
-            if db is not None:
-                total += db.mem + (len(db.cells) << 2) + SLOT_TABLES_BYTES
-        return total
-
-    def refresh_lru_clock(self) -> None:
-        for db in self.dbs:
-            if db is not None:
-                db.refresh_clock()
-
-    def _configure_eviction(self) -> None:
-        config = self.config
-        policy = config["maxmemory-policy"]
-        self.access_policy.log_factor = config["lfu-log-factor"]
-        self.access_policy.decay_time = config["lfu-decay-time"]
-        lfu = policy.endswith("lfu")
-        for db in self.live_dbs():
-            db.lfu = lfu
-        self.evictor.configure(config["maxmemory"], policy, config["maxmemory-samples"],
-                               config["maxmemory-eviction-tenacity"])
-        self.dispatcher.maxmemory = bool(config["maxmemory"])
-        # A lower limit evicts down to it now, within the time limit; the
-        # cron's background step does the rest (Redis: startEvictionTimeProc).
-        self.evictor.perform_evictions()
-
-    def _evicted(self, db: Keyspace, key: bytes) -> None:
-        """After each eviction: the "evicted" event and tracking invalidation,
-        and a DEL for the append-only file (Redis's propagateDeletion)."""
-        pubsub.key_evicted(self, db, key)
-        if self.dispatcher.propagating:
-            self.persistence.expired(db.index, key)
-
     # -- facts for INFO ----------------------------------------------------
 
     def uptime(self) -> float:

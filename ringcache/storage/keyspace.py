@@ -106,7 +106,6 @@ class Keyspace:
         "lru_now",  # LRU_CLOCK(), refreshed by the cron (1 s resolution, as Redis)
         "lfu",  # True under an LFU maxmemory-policy (metadata is a counter)
         "access_policy",  # lfu-log-factor, lfu-decay-time (shared by the server)
-        "recent_expiries",  # expiry time -> the float object last stored for it
     )
 
     def __init__(self, index: int, clock: Clock, stats: KeyspaceStats) -> None:
@@ -137,7 +136,6 @@ class Keyspace:
         self.lru_now = lru_clock(clock.ms())
         self.lfu = False
         self.access_policy = _SHARED_POLICY
-        self.recent_expiries: dict[float, float] = {}
 
     # -- lookups -----------------------------------------------------------
 
@@ -343,19 +341,7 @@ class Keyspace:
             if len(self.expiry_pool) > 2 * len(expires) + 64:
                 self.expiry_pool = list(expires)
                 self.expiry_pool.append(key)
-        # Keys given a TTL in the same millisecond (a pipelined burst of
-        # SET ... EX) share one float object, as Redis shares small integers:
-        # 32 bytes a key saved (benchmarks/RESULTS.md, memory layouts).
-        when = float(when_ms)
-        recent = self.recent_expiries
-        shared = recent.get(when)
-        if shared is None:
-            if len(recent) >= 64:
-                recent.clear()
-            recent[when] = when
-        else:
-            when = shared
-        expires[key] = when
+        expires[key] = float(when_ms)
         self.modified(key)
 
     def persist(self, key: bytes) -> bool:

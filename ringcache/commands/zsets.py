@@ -362,13 +362,15 @@ def _zadd_one(session: Any, argv: list) -> int:
     db = session.db
     key = argv[1]
     member = argv[3]
-    zset = _write(db, key)
+    zset = db.lookup(key)  # (_write inlined)
     if zset is None:
         zset = ZSet()
         zset.add(member, score)
         db.set(key, zset)
         added = 1
     else:
+        if zset.__class__ is not ZSet:
+            raise WRONGTYPE
         old = zset.add(member, score)
         if old is not None and old == score:
             return 0  # nothing changed: no notification, WATCH holds
@@ -423,8 +425,12 @@ def zrem(session: Any, argv: list) -> Any:
          summary="Returns the score of a member in a sorted set.", complexity="O(1)",
          acl="@read @sortedset @fast")
 def zscore(session: Any, argv: list) -> Any:
-    zset = _read(session.db, argv[1])
-    return None if zset is None else zset.dict.get(argv[2])
+    zset = session.db.lookup_read(argv[1])
+    if zset is None:
+        return None
+    if zset.__class__ is not ZSet:
+        raise WRONGTYPE
+    return zset.dict.get(argv[2])
 
 
 @command("zmscore", -3, "readonly fast", (1, 1, 1), group="sorted_set", since="6.2.0",
@@ -455,7 +461,9 @@ def _zrank(session: Any, argv: list, reverse: bool) -> Any:
         if argv[3].lower() != b"withscore":
             raise CommandError(errors.SYNTAX)
         withscore = True
-    zset = _read(session.db, argv[1])
+    zset = session.db.lookup_read(argv[1])  # (_read inlined)
+    if zset is not None and zset.__class__ is not ZSet:
+        raise WRONGTYPE
     rank = None if zset is None else zset.rank(argv[2])
     if rank is None:
         return NULL_ARRAY if withscore else None

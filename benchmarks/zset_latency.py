@@ -112,12 +112,15 @@ def run_phase(client: redis.Redis, stat: str, commands: list) -> tuple[float, fl
 
 
 def measure_servers(args: argparse.Namespace) -> str:
-    procs = Processes(Path(tempfile.mkdtemp(prefix="zset-bench-")), pin=True)
+    workdir = Path(tempfile.mkdtemp(prefix="zset-bench-"))
+    procs = Processes(workdir, pin=True)
     lines = []
     try:
         servers = {}
         memory = {}
+        # --dir: a file left in the repository (dump.rdb) must not be loaded.
         for name, template in (("redis", REDIS_CMD), ("ringcache", DEFAULT_RINGCACHE_CMD)):
+            template += f" --dir {workdir}"
             server = procs.start(name, template)
             client = redis.Redis(port=server.port, socket_timeout=600)
             before = rss_bytes(server.pid)

@@ -119,12 +119,14 @@ def calibrate(procs: compare.Processes, name: str, template: str, keys: int, fra
 
 
 def replay(procs: compare.Processes, name: str, template: str, policy: str, maxmemory: int,
-           trace: list[int], warmup: int) -> dict:
+           trace: list[int], warmup: int, decay: int | None = None) -> dict:
     server = procs.start(name, template)
     try:
         client = Client(server.port)
         client.run([[b"CONFIG", b"SET", b"maxmemory-policy", policy.encode()],
                     [b"CONFIG", b"SET", b"maxmemory", b"%d" % maxmemory]])
+        if decay is not None:  # LFU decay is per wall-clock minute: a slower replay decays more
+            client.run([[b"CONFIG", b"SET", b"lfu-decay-time", b"%d" % decay]])
         hits = gets = 0
         start = time.perf_counter()
         for i in range(0, len(trace), BATCH):
@@ -156,6 +158,9 @@ def main() -> int:
     parser.add_argument("--policies", default="allkeys-lru,allkeys-lfu")
     parser.add_argument("--fraction", type=float, default=0.10)
     parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--lfu-decay-time", type=int, help="set on both servers")
+    parser.add_argument("--equal-keys-only", action="store_true",
+                        help="skip the equal-maxmemory run of ringcache")
     parser.add_argument("--ringcache-cmd", default=compare.DEFAULT_RINGCACHE_CMD)
     args = parser.parse_args()
     warmup = args.requests // 3 if args.warmup is None else args.warmup
@@ -180,9 +185,12 @@ def main() -> int:
                             ("redis", "redis", budget["redis"]),
                             ("ringcache, equal maxmemory", "ringcache", budget["redis"]),
                             ("ringcache, equal resident keys", "ringcache", budget["ringcache"])):
+                        if args.equal_keys_only and label == "ringcache, equal maxmemory":
+                            runs[label] = {"hit": float("nan"), "resident": 0, "seconds": 0}
+                            continue
                         compare.log(f"skew {skew} {policy}: {label} (maxmemory {maxmemory})")
                         runs[label] = replay(procs, name, templates[name], policy, maxmemory,
-                                             trace, warmup)
+                                             trace, warmup, args.lfu_decay_time)
                         compare.log(f"  -> {runs[label]}")
                     rows.append((skew, policy, runs))
         finally:
@@ -190,15 +198,15 @@ def main() -> int:
     report = build_report(args, warmup, budget, rows)
     print(report)
     if not args.no_write:
-        compare.write_results(compare.DEFAULT_RESULTS,
-                              f"{datetime.date.today().isoformat()} — hit ratio under maxmemory",
-                              report)
+        extra = f", lfu-decay-time {args.lfu_decay_time}" if args.lfu_decay_time is not None else ""
+        heading = f"## {datetime.date.today().isoformat()} — hit ratio under maxmemory{extra}"
+        compare.write_results(compare.DEFAULT_RESULTS, heading, heading + "\n\n" + report)
     return 0
 
 
 def build_report(args, warmup: int, budget: dict, rows: list) -> str:
     lines = [
-        f"Command: `.venv/bin/python benchmarks/hit_ratio.py --requests {args.requests}` (in /work/main)",
+        "Command: `.venv/bin/python benchmarks/hit_ratio.py " + " ".join(sys.argv[1:]) + "` (in /work/main)",
         "",
         f"- ringcache tree: {compare.git_revision()}",
         f"- trace: {args.keys:,} distinct keys `key:%09d`, Zipf ranks, {args.requests:,} GETs "

@@ -99,9 +99,8 @@ def main() -> int:
     report = "\n".join(lines) + "\n"
     print(report)
     if not args.no_write:
-        compare.write_results(compare.DEFAULT_RESULTS,
-                              f"{datetime.date.today().isoformat()} — RSS under maxmemory",
-                              report)
+        heading = f"## {datetime.date.today().isoformat()} — RSS under maxmemory"
+        compare.write_results(compare.DEFAULT_RESULTS, heading, heading + "\n\n" + report)
     return 0
 
 

@@ -149,9 +149,8 @@ def main() -> int:
     report = build_report(args, layouts, servers)
     print(report)
     if not args.no_write:
-        compare.write_results(compare.DEFAULT_RESULTS,
-                              f"{datetime.date.today().isoformat()} — memory per key, layouts",
-                              report)
+        heading = f"## {datetime.date.today().isoformat()} — memory per key, layouts"
+        compare.write_results(compare.DEFAULT_RESULTS, heading, heading + "\n\n" + report)
     return 0
 
 

@@ -22,8 +22,8 @@ Method (DESIGN.md section 5):
   values, and the ringcache/redis ratio. The machine is shared by other jobs:
   the numbers drift between runs, the ratios less.
 
-The report is printed and written into RESULTS.md as a section "Persistence
-(DATE)"; rerunning on the same day replaces that section.
+The report is printed and written into RESULTS.md as a section "DATE —
+persistence"; rerunning on the same day replaces that section.
 """
 
 from __future__ import annotations
@@ -282,7 +282,7 @@ def main() -> int:
 
     r = results
     lines = [
-        f"## Persistence ({datetime.date.today().isoformat()})",
+        f"## {datetime.date.today().isoformat()} — persistence (benchmarks/persistence.py)",
         "",
         f"`{' '.join(shlex.quote(a) for a in sys.argv)}` on {platform.node()} "
         f"({os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -322,15 +322,20 @@ def main() -> int:
 
 
 def write_section(path: Path, report: str) -> None:
-    """Replace today's "## Persistence" section (if any) in RESULTS.md, else append."""
-    text = path.read_text() if path.exists() else "# Results\n"
+    """Replace today's "## Persistence" section in RESULTS.md, else insert it
+    before the first section (the file is newest first)."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
     heading = report.splitlines()[0]
     start = text.find(heading)
     if start >= 0:
         end = text.find("\n## ", start + len(heading))
         text = text[:start] + report.rstrip("\n") + ("\n" + text[end:] if end >= 0 else "\n")
     else:
-        text = text.rstrip("\n") + "\n\n" + report
+        first = text.find("\n## ")
+        if first < 0:
+            text = text.rstrip("\n") + "\n\n" + report
+        else:
+            text = text[:first + 1] + report.rstrip("\n") + "\n\n" + text[first + 1:]
     path.write_text(text)
 
 

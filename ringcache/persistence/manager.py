@@ -772,6 +772,10 @@ class Persistence:
                 log.info("DB loaded from append only file: %.3f seconds", time.monotonic() - start)
             else:
                 os.makedirs(directory, exist_ok=True)
+                if os.path.exists(self.snapshot_path()):
+                    log.warning("appendonly is on and there is no AOF yet: %s is not loaded (the AOF "
+                                "is the truth when on; CONFIG SET appendonly yes on a running node "
+                                "keeps its data)", self.snapshot_path())
             self._open_aof_at_startup(aof)
             return
         path = self.snapshot_path()

@@ -86,9 +86,10 @@ class Dispatcher:
         # True while writes are propagated (the append-only file is on; set
         # by persistence.manager): the one test the command path pays for it.
         self.propagating = False
-        # True while maxmemory is set (server._configure_eviction): then every
-        # command takes the checked path, which evicts first and refuses
-        # denyoom commands with -OOM when nothing can be freed.
+        # True while maxmemory is set (server._configure_eviction): then a
+        # command that arrives while the node is over the limit takes the
+        # checked path, which evicts first and refuses denyoom commands
+        # with -OOM when nothing can be freed (see _memory_pressed).
         self.maxmemory = False
 
     @property
@@ -150,8 +151,9 @@ class Dispatcher:
         for argv in commands:
             done += 1
             spec = table.get(argv[0])
-            if (spec is None or spec.subcommands or session.gated or maxmemory
-                    or ((len(argv) != spec.arity) if spec.arity > 0 else (len(argv) < -spec.arity))):
+            if (spec is None or spec.subcommands or session.gated
+                    or ((len(argv) != spec.arity) if spec.arity > 0 else (len(argv) < -spec.arity))
+                    or (maxmemory and self._memory_pressed())):
                 reply = self._execute(session, argv)
                 previous = clock()
                 tracking = self.tracking_active
@@ -215,6 +217,16 @@ class Dispatcher:
         if self.propagating:
             self.server.persistence.flush()
         return reply
+
+    def _memory_pressed(self) -> bool:
+        """Whether maxmemory is set and the node is over it: only then does
+        a command leave the fast path for the checked one (processCommand's
+        performEvictions). Sending every command through the checked path
+        while maxmemory was set cost ~1.7 us a command."""
+        if not self.maxmemory:
+            return False
+        evictor = self.server.evictor
+        return evictor.used_memory() > evictor.maxmemory
 
     def _execute(self, session: "Session", argv: list) -> Any:
         spec = self.table.get(argv[0])

@@ -75,6 +75,7 @@ class Server:
         self.clock = clock or Clock()
         self.stats = ServerStats()
         self.dbs: list[Keyspace | None] = [None] * self.config["databases"]
+        self.created_dbs: list[Keyspace] = []  # the databases in use, in creation order
         self.clients: dict[int, Session] = {}
         self.monitors: set[Session] = set()
         self._next_client_id = 0
@@ -134,6 +135,7 @@ class Server:
         db = self.dbs[index]
         if db is None:
             db = self.dbs[index] = Keyspace(index, self.clock, self.stats)
+            self.created_dbs.append(db)
             db.access_policy = self.access_policy
             db.lfu = self.config["maxmemory-policy"].endswith("lfu")
             pubsub.attach_database(self, db)  # notification/tracking hooks
@@ -358,9 +360,8 @@ class Server:
         """Bytes the data set holds (storage/memory.py): every database's
         running `mem`, its access-metadata cells and its slot tables."""
         total = 0
-        for db in self.dbs:
-            if db is not None:
-                total += db.mem + (len(db.cells) << 2) + SLOT_TABLES_BYTES
+        for db in self.created_dbs:
+            total += db.mem + (len(db.cells) << 2) + SLOT_TABLES_BYTES
         return total
 
     def refresh_lru_clock(self) -> None:

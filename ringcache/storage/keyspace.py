@@ -44,7 +44,8 @@ from .access import (FP_MASK, LFU_INIT_VAL, META_MASK, MIN_CELLS, SINK, AccessPo
                      lfu_decayed, lfu_log_incr, lfu_minutes, lru_clock, lru_idle_ms, new_cells)
 from .clock import Clock
 from .hashes import FieldExpiryQueue
-from .memory import BYTES_HEADER, BYTES_ROUNDING, EXPIRE_OVERHEAD, KEY_OVERHEAD, value_size
+from .memory import (BYTES_HEADER, BYTES_ROUNDING, EXPIRE_OVERHEAD, KEY_OVERHEAD, SizeEstimate,
+                     container_estimate)
 from .slots import SLOTS, SlotIndex
 
 # A string of length n costs n + STRING_COST (storage.memory.bytes_size);
@@ -128,7 +129,7 @@ class Keyspace:
         self.on_ready: Callable[[Keyspace, bytes], None] | None = None
         self.hash_field_queue = FieldExpiryQueue()
         self.mem = 0
-        self.sizes: dict[bytes, int] = {}
+        self.sizes: dict[bytes, SizeEstimate] = {}  # containers only (storage.memory)
         self.cells = new_cells(MIN_CELLS)
         self.cells_mask = MIN_CELLS - 1
         self.cells_limit = MIN_CELLS // 2
@@ -224,7 +225,7 @@ class Keyspace:
             if old.__class__ is bytes:
                 mem -= len(old) + STRING_COST
             else:
-                mem -= self.sizes.pop(key, 0)
+                mem -= self._pop_size(key)
             if not keep_ttl:
                 expires = self.expires
                 if expires and key in expires:
@@ -245,7 +246,7 @@ class Keyspace:
         old = data.get(key)
         data[key] = value
         if old is not None:
-            self.mem -= len(old) + STRING_COST if old.__class__ is bytes else self.sizes.pop(key, 0)
+            self.mem -= len(old) + STRING_COST if old.__class__ is bytes else self._pop_size(key)
         if value.__class__ is bytes:
             self.mem += len(value) + STRING_COST
         self.modified(key)
@@ -265,7 +266,7 @@ class Keyspace:
         del data[key]
         self.slots.remove(key)
         self.mem -= mem + (len(value) + STRING_COST if value.__class__ is bytes
-                           else self.sizes.pop(key, 0))
+                           else self._pop_size(key))
         self._forget(key)
         if expired:
             # It was logically gone already: this is an expiry, not a delete.
@@ -289,7 +290,7 @@ class Keyspace:
             mem += EXPIRE_OVERHEAD
         self.slots.remove(key)
         self.mem -= mem + (len(value) + STRING_COST if value.__class__ is bytes
-                           else self.sizes.pop(key, 0))
+                           else self._pop_size(key))
         self._forget(key)
         self.stats.evicted_keys += 1
         self._touch_if_watched(key)
@@ -308,9 +309,9 @@ class Keyspace:
         self.mem += KEY_COST + len(key) + (
             len(value) + STRING_COST if value.__class__ is bytes else 0)
         if value.__class__ is not bytes:
-            size = value_size(value)
-            self.sizes[key] = size
-            self.mem += size
+            estimate = container_estimate(value, None)
+            self.sizes[key] = estimate
+            self.mem += estimate[0]
         if len(data) > self.cells_limit:
             self._grow_cells()
         self._record_new(key)
@@ -356,7 +357,7 @@ class Keyspace:
         del self.expires[key]
         self.slots.remove(key)
         self.mem -= KEY_COST + len(key) + EXPIRE_OVERHEAD + (
-            len(value) + STRING_COST if value.__class__ is bytes else self.sizes.pop(key, 0))
+            len(value) + STRING_COST if value.__class__ is bytes else self._pop_size(key))
         self._forget(key)
         self.stats.expired_keys += 1
         self._touch_if_watched(key)
@@ -469,10 +470,11 @@ class Keyspace:
             self.touch(key)
         value = self.data.get(key)
         if value is not None and value.__class__ is not bytes:
-            size = value_size(value)
             sizes = self.sizes
-            self.mem += size - sizes.get(key, 0)
-            sizes[key] = size
+            previous = sizes.get(key)
+            estimate = container_estimate(value, previous)
+            self.mem += estimate[0] - (previous[0] if previous is not None else 0)
+            sizes[key] = estimate
         if self.blocked and key in self.blocked:  # wake blocked clients (after the command)
             self.on_ready(self, key)  # type: ignore[misc]
 
@@ -520,6 +522,11 @@ class Keyspace:
         if (cell & FP_MASK == fp or
                 lfu_decayed(cell & META_MASK, now, self.access_policy.decay_time) <= LFU_INIT_VAL):
             cells[i] = fp | now << 8 | LFU_INIT_VAL
+
+    def _pop_size(self, key: bytes) -> int:
+        """Forget a container's size estimate; what it was."""
+        estimate = self.sizes.pop(key, None)
+        return 0 if estimate is None else estimate[0]
 
     def _forget(self, key: bytes) -> None:
         """A deleted key leaves its LFU cell empty (no stale counter for the

@@ -19,7 +19,8 @@ A container (hash, list, set, sorted set) changes in place; every change
 calls `Keyspace.modified(key)`, which re-estimates it in O(1): the table's
 own size (sys.getsizeof is O(1) for dict, set and deque) plus its length
 times the per-element overhead and the mean size of up to 5 sampled
-elements, as Redis's MEMORY USAGE samples 5 elements.
+elements, as Redis's MEMORY USAGE samples 5 elements. The mean is kept with
+the estimate and sampled again only now and then (`container_estimate`).
 """
 
 from __future__ import annotations
@@ -52,36 +53,29 @@ def element_size(element: Any) -> int:
     return sys.getsizeof(element)
 
 
-def value_size(value: Any, samples: int = SAMPLES) -> int:
-    """The memory of a value: exact for strings; for containers the table
-    plus len × (slot overhead + mean size of `samples` sampled elements;
-    samples 0 = all of them, as MEMORY USAGE SAMPLES 0)."""
-    klass = value.__class__
-    if klass is bytes:
-        return len(value) + BYTES_HEADER + BYTES_ROUNDING
-    try:
-        n = len(value)
-    except TypeError:
-        return sys.getsizeof(value)
-    if not n:
-        return sys.getsizeof(value)
+def table_size(value: Any) -> int:
+    """The memory of a container's own tables, without its elements (O(1):
+    sys.getsizeof is O(1) for dict, set and deque)."""
+    size = sys.getsizeof(value)
+    extra = getattr(value, "field_expires", None)  # hashes with field TTLs
+    if extra:
+        size += sys.getsizeof(extra) + 32 * len(extra)
+    return size
+
+
+def element_mean(value: Any, samples: int = SAMPLES) -> float:
+    """The mean memory of one element of a non-empty container, from
+    `samples` elements (0 = all of them), slot overhead included."""
+    n = len(value)
     limit = n if samples <= 0 else min(samples, n)
+    overhead = 0
     if isinstance(value, dict):
         picked = [element_size(k) + element_size(v) for k, v in islice(value.items(), limit)]
-        overhead = 0  # the dict's table is in getsizeof
-        base = sys.getsizeof(value)
-        extra = getattr(value, "field_expires", None)  # hashes with field TTLs
-        if extra:
-            base += sys.getsizeof(extra) + 32 * len(extra)
-    elif klass is deque:
+    elif value.__class__ is deque:
         picked = [element_size(value[0]), element_size(value[-1])] if limit < n else \
             [element_size(e) for e in value]
-        overhead = 0
-        base = sys.getsizeof(value)
     elif isinstance(value, (set, frozenset)):
         picked = [element_size(e) for e in islice(value, limit)]
-        overhead = 0
-        base = sys.getsizeof(value)
     else:
         items = getattr(value, "items", None)
         try:
@@ -90,9 +84,46 @@ def value_size(value: Any, samples: int = SAMPLES) -> int:
         except TypeError:
             picked = []
         overhead = DEFAULT_ELEMENT_OVERHEAD
-        base = sys.getsizeof(value)
-    mean = sum(picked) / len(picked) if picked else 0
-    return int(base + n * (overhead + mean))
+    return overhead + (sum(picked) / len(picked) if picked else 0)
+
+
+def value_size(value: Any, samples: int = SAMPLES) -> int:
+    """The memory of a value: exact for strings; for containers the table
+    plus len × (slot overhead + mean size of `samples` sampled elements;
+    samples 0 = all of them, as MEMORY USAGE SAMPLES 0)."""
+    if value.__class__ is bytes:
+        return len(value) + BYTES_HEADER + BYTES_ROUNDING
+    try:
+        n = len(value)
+    except TypeError:
+        return sys.getsizeof(value)
+    if not n:
+        return sys.getsizeof(value)
+    return int(table_size(value) + n * element_mean(value, samples))
+
+
+# A container's estimate as the keyspace keeps it:
+# (size, mean element size, length when sampled, changes since sampled).
+SizeEstimate = tuple[int, float, int, int]
+RESAMPLE_AFTER = 32  # changes before the elements are sampled again
+
+
+def container_estimate(value: Any, previous: SizeEstimate | None) -> SizeEstimate:
+    """Re-estimate a container after a change (Keyspace.modified).
+
+    Sampling elements costs several microseconds in Python (it was half of
+    a ZADD's time), so the mean element size is sampled again only every
+    RESAMPLE_AFTER changes or once the length has halved or doubled since;
+    in between, a change costs a len() and a getsizeof()."""
+    n = len(value)
+    if previous is not None:
+        _, mean, sampled_n, age = previous
+        if age < RESAMPLE_AFTER and sampled_n <= 2 * n + 8 and n <= 2 * sampled_n + 8:
+            return int(table_size(value) + n * mean), mean, sampled_n, age + 1
+    if not n:
+        return sys.getsizeof(value), 0.0, 0, 0
+    mean = element_mean(value)
+    return int(table_size(value) + n * mean), mean, n, 0
 
 
 def key_size(key: bytes, value: Any, has_ttl: bool, samples: int = SAMPLES) -> int:

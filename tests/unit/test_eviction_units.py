@@ -13,7 +13,8 @@ from ringcache.storage.access import LFU_INIT_VAL, LRU_CLOCK_MAX, AccessPolicy
 from ringcache.storage.clock import ManualClock
 from ringcache.storage.eviction import EVICT_FAIL, EVICT_OK, EVPOOL_SIZE, Evictor, time_limit_us
 from ringcache.storage.keyspace import Keyspace, KeyspaceStats
-from ringcache.storage.memory import EXPIRE_OVERHEAD, KEY_OVERHEAD, bytes_size, value_size
+from ringcache.storage.memory import (EXPIRE_OVERHEAD, KEY_OVERHEAD, RESAMPLE_AFTER, bytes_size,
+                                     value_size)
 
 
 def keyspace(lfu: bool = False) -> Keyspace:
@@ -137,12 +138,31 @@ def test_lfu_cell_goes_to_the_more_frequent_key():
 
 
 def recount(db: Keyspace) -> int:
+    """What db.mem must be: strings exactly, containers by the estimate the
+    keyspace keeps for each (sampled again now and then, see below)."""
+    assert set(db.sizes) == {k for k, v in db.data.items() if v.__class__ is not bytes}
     total = 0
     for key, value in db.data.items():
-        total += KEY_OVERHEAD + bytes_size(len(key)) + value_size(value)
+        size = value_size(value) if value.__class__ is bytes else db.sizes[key][0]
+        total += KEY_OVERHEAD + bytes_size(len(key)) + size
         if key in db.expires:
             total += EXPIRE_OVERHEAD
     return total
+
+
+def test_container_estimate_follows_the_container():
+    db = keyspace()
+    db.set(b"h", {b"f": b"v"})
+    value = db.lookup(b"h")
+    for i in range(1000):  # fields grow: the length test resamples
+        value[b"field:%d" % i] = b"x" * 100
+        db.modified(b"h")
+    assert abs(db.sizes[b"h"][0] - value_size(value)) <= 0.05 * value_size(value)
+    for field in list(value)[:500]:  # same length, other values: resampled by age
+        value[field] = b""
+    for _ in range(RESAMPLE_AFTER + 1):
+        db.modified(b"h")
+    assert db.sizes[b"h"][0] == value_size(value)
 
 
 OPS = st.lists(st.tuples(

@@ -121,8 +121,9 @@ class Processes:
             with open(log_path, "wb") as out:
                 # taskset execs the server: proc.pid is the server's own PID (for VmRSS).
                 # Own session: a Ctrl-C reaches only this script, which stops the server.
+                # cwd: the log folder, so neither server meets a dump.rdb of the tree.
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                                        stderr=subprocess.STDOUT, cwd=self.logdir,
                                         start_new_session=True)
             server = Server(name, port, proc, log_path)
             self.started.append(server)

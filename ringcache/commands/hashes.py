@@ -44,7 +44,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..glob import compile_glob
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK
@@ -52,7 +51,7 @@ from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_HASH
 from ..storage.hashes import POOLS, SCANS, FieldTTLHash, expire_due, reschedule, track
 from ._args import INT64_MAX, INT64_MIN, parse_int
-from .keys import _parse_cursor, register_type
+from .keys import _parse_cursor, parse_scan_options, register_type
 from .registry import command
 from .strings import _INF, _LD_ZERO, _format_ld, _ld_add, _strtold
 
@@ -489,26 +488,7 @@ def hscan(session: Any, argv: list) -> Any:
     value = _read(session, key)
     if value is None:
         return [b"0", []]
-    count = 10
-    match = None
-    no_values = False
-    i, n = 3, len(argv)
-    while i < n:
-        option = argv[i].lower()
-        if option == b"count" and i + 1 < n:
-            count = parse_int(argv[i + 1])
-            if count < 1:
-                raise CommandError(errors.SYNTAX)
-            i += 2
-        elif option == b"match" and i + 1 < n:
-            pattern = argv[i + 1]
-            match = None if pattern == b"*" else compile_glob(pattern)
-            i += 2
-        elif option == b"novalues":
-            no_values = True
-            i += 1
-        else:
-            raise CommandError(errors.SYNTAX)
+    count, match, _, no_values = parse_scan_options(argv, 3, novalues=True)
     if len(value) <= SCANS.SMALL:
         next_cursor, fields = 0, list(value)
     else:

@@ -339,20 +339,25 @@ def _parse_cursor(arg: bytes) -> int:
     return (2**64 - value) % 2**64 if negative else value
 
 
-@command("scan", -2, "readonly", since="2.8.0",
-         summary="Iterates over the key names in the database.",
-         complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
-                    "calls for the cursor to return back to 0. N is the number of elements inside "
-                    "the collection.",
-         acl="@keyspace @read @slow")
-def scan(session: Any, argv: list) -> Any:
-    cursor = _parse_cursor(argv[1])
+def parse_scan_options(argv: list, i: int, *, scan_type: bool = False,
+                       novalues: bool = False) -> tuple[int, Callable | None, bytes | None, bool]:
+    """The options of SCAN, HSCAN, SSCAN and ZSCAN from argv[i:], read as
+    Redis's scanGenericCommand does: COUNT n (at least 1), MATCH pattern
+    ("*" filters nothing), TYPE name (SCAN only; an unknown name matches
+    nothing, as Redis 7.4 — 8.0 refuses it) and NOVALUES (HSCAN only, no
+    argument); anything else is a syntax error.
+    Returns (count, match or None, type or None, novalues)."""
     count = 10
     match = None
     wanted_type = None
-    i, n = 2, len(argv)
+    no_values = False
+    n = len(argv)
     while i < n:
         option = argv[i].lower()
+        if option == b"novalues" and novalues:
+            no_values = True
+            i += 1
+            continue
         if i + 1 >= n:
             raise CommandError(errors.SYNTAX)
         if option == b"count":
@@ -362,12 +367,23 @@ def scan(session: Any, argv: list) -> Any:
         elif option == b"match":
             pattern = argv[i + 1]
             match = None if pattern == b"*" else compile_glob(pattern)
-        elif option == b"type":
-            # An unknown type name matches nothing (Redis 7.4; 8.0 refuses it).
+        elif option == b"type" and scan_type:
             wanted_type = argv[i + 1].lower()
         else:
             raise CommandError(errors.SYNTAX)
         i += 2
+    return count, match, wanted_type, no_values
+
+
+@command("scan", -2, "readonly", since="2.8.0",
+         summary="Iterates over the key names in the database.",
+         complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
+                    "calls for the cursor to return back to 0. N is the number of elements inside "
+                    "the collection.",
+         acl="@keyspace @read @slow")
+def scan(session: Any, argv: list) -> Any:
+    cursor = _parse_cursor(argv[1])
+    count, match, wanted_type, _ = parse_scan_options(argv, 2, scan_type=True)
     if cursor >= SLOTS:
         return [b"0", []]
     db = session.db

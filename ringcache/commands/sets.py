@@ -79,13 +79,12 @@ import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
-from ..glob import compile_glob
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..config import NOTIFY_GENERIC, NOTIFY_SET
 from ..pubsub.notifications import notify
 from ._args import parse_int
-from .keys import _parse_cursor, register_type
+from .keys import _parse_cursor, parse_scan_options, register_type
 from .registry import command
 from .server import TIPS
 
@@ -696,23 +695,7 @@ def sscan(session: Any, argv: list) -> Any:
     value = _read_set(session.db, argv[1])
     if value is None:
         return [b"0", []]  # options are not even parsed (as Redis)
-    count = 10
-    match = None
-    i, n = 3, len(argv)
-    while i < n:
-        option = argv[i].lower()
-        if i + 1 >= n:
-            raise CommandError(errors.SYNTAX)
-        if option == b"count":
-            count = parse_int(argv[i + 1])
-            if count < 1:
-                raise CommandError(errors.SYNTAX)
-        elif option == b"match":
-            pattern = argv[i + 1]
-            match = None if pattern == b"*" else compile_glob(pattern)
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 2
+    count, match, _, _ = parse_scan_options(argv, 3)
     scan = _SCANS.get(cursor >> OFFSET_BITS) if cursor else None
     if scan is not None and scan.ref() is not value:
         scan = None  # another key's cursor, or the set was replaced: start over

@@ -34,10 +34,9 @@ from ..protocol.resp import NULL_ARRAY, format_double
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_ZSET
 from ..storage.zset import ZSet
-from ..glob import compile_glob
 from ._args import INT64_MAX, parse_int
 from ._blocking import BlockOn, parse_timeout
-from .keys import _parse_cursor, register_type
+from .keys import _parse_cursor, parse_scan_options, register_type
 from .registry import command
 
 WRONGTYPE = CommandError(errors.WRONGTYPE)
@@ -1203,23 +1202,7 @@ def zscan(session: Any, argv: list) -> Any:
     unless members ranked before the cursor are removed meanwhile (they
     shift it back); Redis's dict cursor does not have that gap."""
     cursor = _parse_cursor(argv[2])
-    count = 10
-    match = None
-    i, n = 3, len(argv)
-    while i < n:
-        option = argv[i].lower()
-        if i + 1 >= n:
-            raise CommandError(errors.SYNTAX)
-        if option == b"count":
-            count = parse_int(argv[i + 1])
-            if count < 1:
-                raise CommandError(errors.SYNTAX)
-        elif option == b"match":
-            pattern = argv[i + 1]
-            match = None if pattern == b"*" else compile_glob(pattern)
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 2
+    count, match, _, _ = parse_scan_options(argv, 3)
     zset = _read(session.db, argv[1])
     if zset is None:
         return [b"0", []]

@@ -32,11 +32,11 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..protocol.resp import BULK_HEADERS
 from .snapshot import SnapshotError, SnapshotReader
 
 _CRLF = b"\r\n"
 _PARTIAL_LENGTH = re.compile(rb"\d{0,20}\r?")  # a length line cut short by the end of the file
-BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
 
 
 def encode_command(argv: list[bytes]) -> bytes:

@@ -99,6 +99,8 @@ def _fpconv(value: float) -> str:
 
 
 Encoder = Callable[[list, Any], None]
+# "$<n>\r\n" for the common lengths, formatted once.
+BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
 
 
 def _bulk(out: list, value: bytes) -> None:
@@ -133,12 +135,26 @@ def _make_table(resp3: bool) -> tuple[dict[type, Encoder], Encoder]:
         fn(out, value)
 
     def array(out: list, value: Any) -> None:
-        out.append(b"*%d\r\n" % len(value))
+        # One chunk per array, bulk strings formatted inline: LRANGE 0 99
+        # spent most of its time in a call and an out entry per element (and
+        # in the dispatcher's sum over the entries for its reply budget).
+        parts = [b"*%d\r\n" % len(value)]
+        append = parts.append
         for item in value:
+            if item.__class__ is bytes:
+                size = len(item)
+                if size < 1024:  # three appends beat one % format
+                    append(BULK_HEADERS[size])
+                    append(item)
+                    append(b"\r\n")
+                else:
+                    append(b"$%d\r\n%b\r\n" % (size, item))
+                continue
             fn = table.get(type(item))
             if fn is None:
                 fn = _lookup_subclass(table, item)
-            fn(out, item)
+            fn(parts, item)
+        out.append(b"".join(parts))
 
     if resp3:
 

@@ -32,7 +32,7 @@ from ..commands._blocking import BlockOn
 from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
 from ..protocol.errors import CommandError
-from ..protocol.resp import NULL_ARRAY, QUEUED, Raw
+from ..protocol.resp import BULK_HEADERS, NULL_ARRAY, QUEUED, Raw
 from ..storage.eviction import EVICT_FAIL
 from .session import REPLY_SKIP
 
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("ringcache")
 
 NO_REPLY = Raw(b"")
-BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
 
 # Commands that run (are not queued) inside MULTI.
 _MULTI_IMMEDIATE = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})

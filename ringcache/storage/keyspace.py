@@ -222,10 +222,7 @@ class Keyspace:
             if self.on_new is not None:
                 self.on_new(self, key)
         else:
-            if old.__class__ is bytes:
-                mem -= len(old) + STRING_COST
-            else:
-                mem -= self._pop_size(key)
+            mem -= self._release(key, old)
             if not keep_ttl:
                 expires = self.expires
                 if expires and key in expires:
@@ -246,7 +243,7 @@ class Keyspace:
         old = data.get(key)
         data[key] = value
         if old is not None:
-            self.mem -= len(old) + STRING_COST if old.__class__ is bytes else self._pop_size(key)
+            self.mem -= self._release(key, old)
         if value.__class__ is bytes:
             self.mem += len(value) + STRING_COST
         self.modified(key)
@@ -265,8 +262,7 @@ class Keyspace:
             mem += EXPIRE_OVERHEAD
         del data[key]
         self.slots.remove(key)
-        self.mem -= mem + (len(value) + STRING_COST if value.__class__ is bytes
-                           else self._pop_size(key))
+        self.mem -= mem + self._release(key, value)
         self._forget(key)
         if expired:
             # It was logically gone already: this is an expiry, not a delete.
@@ -289,8 +285,7 @@ class Keyspace:
         if self.expires.pop(key, None) is not None:
             mem += EXPIRE_OVERHEAD
         self.slots.remove(key)
-        self.mem -= mem + (len(value) + STRING_COST if value.__class__ is bytes
-                           else self._pop_size(key))
+        self.mem -= mem + self._release(key, value)
         self._forget(key)
         self.stats.evicted_keys += 1
         self._touch_if_watched(key)
@@ -356,8 +351,7 @@ class Keyspace:
         value = self.data.pop(key)
         del self.expires[key]
         self.slots.remove(key)
-        self.mem -= KEY_COST + len(key) + EXPIRE_OVERHEAD + (
-            len(value) + STRING_COST if value.__class__ is bytes else self._pop_size(key))
+        self.mem -= KEY_COST + len(key) + EXPIRE_OVERHEAD + self._release(key, value)
         self._forget(key)
         self.stats.expired_keys += 1
         self._touch_if_watched(key)
@@ -523,8 +517,11 @@ class Keyspace:
                 lfu_decayed(cell & META_MASK, now, self.access_policy.decay_time) <= LFU_INIT_VAL):
             cells[i] = fp | now << 8 | LFU_INIT_VAL
 
-    def _pop_size(self, key: bytes) -> int:
-        """Forget a container's size estimate; what it was."""
+    def _release(self, key: bytes, value: Any) -> int:
+        """What the value leaving key was counted as in `mem` (a container's
+        estimate is forgotten with it)."""
+        if value.__class__ is bytes:
+            return len(value) + STRING_COST
         estimate = self.sizes.pop(key, None)
         return 0 if estimate is None else estimate[0]
 

@@ -235,7 +235,7 @@ class Server:
 
     # -- running -----------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, handle_signals: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
         # The data on disk first (persistence.LoadError: the node must not start).
@@ -259,6 +259,10 @@ class Server:
         gc.freeze()
         self._stopped = asyncio.Event()
         self._cron_task = loop.create_task(self.cron())
+        if handle_signals:
+            # Before "Ready": whoever waits for that line may signal at once.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_signal, sig)
         log.info("ringcache %s started, pid=%d", __version__, os.getpid())
         log.info("Ready to accept connections tcp on %s port %d", " ".join(hosts), self.port)
 
@@ -338,10 +342,7 @@ class Server:
         self._stopped.set()
 
     async def serve_forever(self) -> None:
-        await self.start()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+        await self.start(handle_signals=True)
         assert self._stopped is not None
         await self._stopped.wait()
 

@@ -45,6 +45,14 @@ def advance(client, ms: int) -> None:
     client.execute_command("DEBUG", "ADVANCE-CLOCK", ms)
 
 
+def start_of_second(client) -> None:
+    """Move the node's clock to just past a whole second, so that exact
+    OBJECT IDLETIME figures (whole seconds) do not depend on where in a
+    second real time happens to be: the next ~0.9 s stay in one second."""
+    _seconds, micros = client.time()
+    advance(client, 1000 - micros // 1000 + 50)
+
+
 # -- configuration -----------------------------------------------------------
 
 
@@ -274,6 +282,7 @@ def test_eviction_notifies_and_invalidates(mm, node):
 
 
 def test_object_idletime_and_touch(mm):
+    start_of_second(mm)
     mm.set("a", "1")
     mm.set("b", "1")
     advance(mm, 5_000)
@@ -290,6 +299,7 @@ def test_object_idletime_and_touch(mm):
 
 def test_client_no_touch(mm, node):
     client = node.client()
+    start_of_second(client)
     client.set("a", "1")
     advance(client, 3_000)
     assert client.execute_command("CLIENT", "NO-TOUCH", "ON") == b"OK"

@@ -69,6 +69,22 @@ def build_config(args: list[str]) -> Config:
     return config
 
 
+def fix_malloc_mmap_threshold() -> None:
+    """Keep glibc's mmap threshold at its 128 KiB default. Left dynamic, it
+    rises after the first large block is freed (a dict's old table when the
+    dict grows), so later tables come from the heap and the ones they replace
+    stay there as holes pymalloc cannot use: ~10 B a key at 1M keys with TTLs
+    (benchmarks/RESULTS.md). Fixed, every large table is its own mapping and
+    freeing it returns it to the system."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD (glibc only; absent elsewhere)
+    except (OSError, AttributeError):
+        pass
+
+
 def run_server(args: list[str]) -> int:
     try:
         config = build_config(args)
@@ -79,6 +95,7 @@ def run_server(args: list[str]) -> int:
         print(f"Fatal error, can't open config file '{exc.filename}': {exc.strerror}", file=sys.stderr)
         return 1
     setup_logging(config)
+    fix_malloc_mmap_threshold()
     from .server.server import Server
 
     from .persistence import LoadError

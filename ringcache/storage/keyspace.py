@@ -7,8 +7,11 @@ Layout (each choice measured; see benchmarks/RESULTS.md)
   One big dict is the fastest lookup Python has; 16384 per-slot dicts (Redis
   7.4's kvstore) cost the same memory but made GET ~25 % slower in a
   pipelined benchmark (two more cache misses and a CRC16 per lookup).
-* `expires`: key -> absolute expiry in ms (a float: 24 bytes, exact for whole
+* `expires`: key -> absolute expiry in whole ms (a float: exact for whole
   milliseconds), only for keys that have a TTL, as Redis's expires dict.
+  Keys given the same expiry share one float object (`expiry_objects`, a
+  small cache of recent ones): a burst of SET ... EX n within a millisecond
+  stores one float, not one per key (32 bytes a key with pymalloc).
 * `slots`: a SlotIndex (storage.slots) of the keys in each hash slot, kept
   from day one: cluster mode migrates slot by slot, and SCAN walks it.
 * `expiry_pool`: keys that were given a TTL, for the active expiry cycle to
@@ -78,6 +81,7 @@ class Keyspace:
         "expires",
         "slots",
         "expiry_pool",
+        "expiry_objects",
         "clock",
         "stats",
         "dirty",
@@ -115,6 +119,7 @@ class Keyspace:
         self.expires: dict[bytes, float] = {}
         self.slots = SlotIndex()
         self.expiry_pool: list[bytes] = []
+        self.expiry_objects: dict[float, float] = {}
         self.clock = clock
         self.stats = stats
         self.dirty = 0
@@ -312,7 +317,7 @@ class Keyspace:
         self._record_new(key)
         if expire is not None:
             self.expiry_pool.append(key)
-            self.expires[key] = expire
+            self.expires[key] = self._expiry_object(expire)
             self.mem += EXPIRE_OVERHEAD
 
     def pop(self, key: bytes) -> Any:
@@ -337,8 +342,19 @@ class Keyspace:
             if len(self.expiry_pool) > 2 * len(expires) + 64:
                 self.expiry_pool = list(expires)
                 self.expiry_pool.append(key)
-        expires[key] = float(when_ms)
+        expires[key] = self._expiry_object(when_ms)
         self.modified(key)
+
+    def _expiry_object(self, when_ms: float) -> float:
+        """when_ms as whole milliseconds (Redis keeps expiry times as integer
+        ms: a relative TTL counts from the current millisecond), and the same
+        float object as other recent keys with that expiry."""
+        when = float(int(when_ms))
+        objects = self.expiry_objects
+        shared = objects.setdefault(when, when)
+        if len(objects) > 64:
+            objects.clear()
+        return shared
 
     def persist(self, key: bytes) -> bool:
         if self.expires.pop(key, None) is None:

@@ -94,6 +94,22 @@ def test_lazy_expiry_on_lookup():
     check_slots(db)
 
 
+def test_expiry_times_are_whole_ms_and_shared():
+    db, clock = make()
+    for key in (b"a", b"b", b"c"):
+        db.set(key, b"v")
+    db.set_expire(b"a", clock.ms() + 100.7)
+    db.set_expire(b"b", clock.ms() + 100.2)
+    db.set_expire(b"c", clock.ms() + 101)
+    assert db.get_expire(b"a") == clock.ms() + 100  # floored, as Redis's integer ms
+    assert db.expires[b"a"] is db.expires[b"b"]  # one float for one expiry time
+    assert db.get_expire(b"c") == clock.ms() + 101
+    for i in range(200):  # the cache of shared floats stays small
+        db.set(b"k%d" % i, b"v")
+        db.set_expire(b"k%d" % i, clock.ms() + i)
+    assert len(db.expiry_objects) <= 65
+
+
 def test_lookup_read_counts_hits_and_misses():
     db, clock = make()
     db.set(b"k", b"v")

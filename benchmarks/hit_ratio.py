@@ -1,6 +1,6 @@
 """Hit ratio under maxmemory: a Zipf trace replayed against redis-server and ringcache.
 
-    .venv/bin/python benchmarks/hit_ratio.py [--requests N] [--skews 0.9,1.1]
+    .venv/bin/python benchmarks/hit_ratio.py [--requests N] [--skews 0.9,1.1] [--rate R]
                                              [--policies allkeys-lru,allkeys-lfu] [--no-write]
 
 The trace: `--keys` distinct keys (1M), ranks drawn from a Zipf distribution
@@ -10,6 +10,12 @@ key). Each request is a GET; a miss is followed by a SET of the key, as a
 cache-aside client does. Requests go in pipelined batches of 100 GETs, then
 the SETs for that batch's misses (the same for both servers). The first
 `--warmup` requests fill the cache and are not counted.
+
+Both servers get the trace at the same pace (`--rate` requests a second,
+default 20,000; 0 = as fast as each goes). LFU counters decay per minute of
+wall clock (lfu-decay-time), so a server replaying more slowly sees more
+decay per request; unpaced, the slower server's LFU is judged on a
+different workload.
 
 Two comparisons, each policy and skew:
 
@@ -119,7 +125,7 @@ def calibrate(procs: compare.Processes, name: str, template: str, keys: int, fra
 
 
 def replay(procs: compare.Processes, name: str, template: str, policy: str, maxmemory: int,
-           trace: list[int], warmup: int, decay: int | None = None) -> dict:
+           trace: list[int], warmup: int, decay: int | None = None, rate: float = 0) -> dict:
     server = procs.start(name, template)
     try:
         client = Client(server.port)
@@ -130,6 +136,10 @@ def replay(procs: compare.Processes, name: str, template: str, policy: str, maxm
         hits = gets = 0
         start = time.perf_counter()
         for i in range(0, len(trace), BATCH):
+            if rate:
+                late = start + i / rate - time.perf_counter()
+                if late > 0:
+                    time.sleep(late)
             ids = trace[i:i + BATCH]
             replies = client.run([[b"GET", key_name(k)] for k in ids])
             misses = [[b"SET", key_name(k), value_for(k)] for k, v in zip(ids, replies) if v is None]
@@ -159,6 +169,8 @@ def main() -> int:
     parser.add_argument("--fraction", type=float, default=0.10)
     parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--lfu-decay-time", type=int, help="set on both servers")
+    parser.add_argument("--rate", type=float, default=20_000,
+                        help="requests a second for both servers (0: unpaced)")
     parser.add_argument("--equal-keys-only", action="store_true",
                         help="skip the equal-maxmemory run of ringcache")
     parser.add_argument("--ringcache-cmd", default=compare.DEFAULT_RINGCACHE_CMD)
@@ -190,7 +202,7 @@ def main() -> int:
                             continue
                         compare.log(f"skew {skew} {policy}: {label} (maxmemory {maxmemory})")
                         runs[label] = replay(procs, name, templates[name], policy, maxmemory,
-                                             trace, warmup, args.lfu_decay_time)
+                                             trace, warmup, args.lfu_decay_time, args.rate)
                         compare.log(f"  -> {runs[label]}")
                     rows.append((skew, policy, runs))
         finally:
@@ -211,7 +223,8 @@ def build_report(args, warmup: int, budget: dict, rows: list) -> str:
         f"- ringcache tree: {compare.git_revision()}",
         f"- trace: {args.keys:,} distinct keys `key:%09d`, Zipf ranks, {args.requests:,} GETs "
         f"(SET on miss, values 16-512 bytes fixed per key), first {warmup:,} not counted; "
-        f"pipelined {BATCH} GETs then that batch's SETs",
+        f"pipelined {BATCH} GETs then that batch's SETs; "
+        + (f"paced at {args.rate:,.0f} requests/s for both servers" if args.rate else "unpaced"),
         f"- maxmemory: redis-server's used_memory with {args.fraction:.0%} of the keys loaded = "
         f"{budget['redis']:,} B; ringcache's own for the same keys = {budget['ringcache']:,} B "
         f"({budget['ringcache'] / budget['redis']:.2f}x)",

@@ -26,10 +26,10 @@ that for a dict. HRANDFIELD ... WITHVALUES answers pairs nested as
 HINCRBYFLOAT computes in the x87 long double as INCRBYFLOAT does
 (commands/strings.py) and is propagated as HSET with the result.
 
-HSCAN returns small hashes (up to storage.hashes.ScanSnapshots.SMALL
+HSCAN returns small hashes (up to storage.scan.ScanSnapshots.SMALL
 fields) in one call with cursor 0, as Redis does for listpacks; larger
 ones are walked over a snapshot of their field names taken at cursor 0, so
-a field present for the whole scan is returned (see ScanSnapshots).
+a field present for the whole scan is returned (storage/scan.py).
 
 Field TTLs (HEXPIRE HPEXPIRE HEXPIREAT HPEXPIREAT HTTL HPTTL HEXPIRETIME
 HPEXPIRETIME HPERSIST) follow t_hash.c of Redis 7.4: per-field codes -2 (no
@@ -49,7 +49,8 @@ from ..protocol.errors import CommandError
 from ..protocol.resp import OK
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_HASH
-from ..storage.hashes import POOLS, SCANS, FieldTTLHash, expire_due, reschedule, track
+from ..storage.hashes import POOLS, FieldTTLHash, expire_due, reschedule, track
+from ..storage.scan import SCANS
 from ._args import INT64_MAX, INT64_MIN, parse_int
 from .keys import _parse_cursor, parse_scan_options, register_type
 from .registry import command
@@ -489,10 +490,7 @@ def hscan(session: Any, argv: list) -> Any:
     if value is None:
         return [b"0", []]
     count, match, _, no_values = parse_scan_options(argv, 3, novalues=True)
-    if len(value) <= SCANS.SMALL:
-        next_cursor, fields = 0, list(value)
-    else:
-        next_cursor, fields = SCANS.fields_after(session.db, key, value, cursor, count)
+    next_cursor, fields = SCANS.chunk(session.db, key, value, cursor, count)
     out = []
     get = value.get
     for field in fields:

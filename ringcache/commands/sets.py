@@ -47,22 +47,12 @@ O(count)); a smaller count draws distinct members from the pool (O(count)).
 
 SSCAN cursors
 -------------
-A set of at most max(COUNT, SMALL_SET) members is returned whole with
-cursor 0, as Redis does for its compact encodings. A bigger one is scanned
-over a *snapshot*: cursor 0 takes `tuple(s)` (O(N) once per full iteration, ~40 ns a
-member) and registers it under a scan id; the cursor the client gets back
-is `scan_id << 32 | offset`, and each call examines COUNT entries of the
-snapshot from that offset, returning those still in the set (and matching
-MATCH). A member that stays in the set for the whole scan is in the snapshot
-and is returned exactly once; members added during the scan are not
-returned, members removed are not returned once removed: Redis's guarantee,
-minus its duplicates. Snapshots hold references only (8 bytes per member)
-and are bounded (SCAN_MAX_SNAPSHOTS scans, SCAN_MAX_ENTRIES entries in all,
-least recently used dropped first; a snapshot also goes when its set is
-freed). A cursor the node does not know (its snapshot was dropped, the node
-restarted, the key now holds another set) starts the scan over from the
-beginning with a new snapshot: the client may then see members twice (which
-Redis allows too) but never misses one.
+A set of at most max(COUNT, 128) members is returned whole with cursor 0,
+as Redis does for its compact encodings; a bigger one is scanned over a
+snapshot of its members taken at cursor 0, returning those still in the set
+(storage/scan.py, shared with HSCAN and ZSCAN): a member that stays in the
+set for the whole scan is returned exactly once, and a cursor the node does
+not know starts over (members may then come twice, never go missing).
 
 Propagation
 -----------
@@ -76,13 +66,13 @@ from __future__ import annotations
 import random
 from random import random as _random
 import weakref
-from collections import OrderedDict
 from typing import Any, Callable
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..config import NOTIFY_GENERIC, NOTIFY_SET
 from ..pubsub.notifications import notify
+from ..storage.scan import SCANS
 from ._args import parse_int
 from .keys import _parse_cursor, parse_scan_options, register_type
 from .registry import command
@@ -97,12 +87,9 @@ COUNT_RANGE = ("ERR value is out of range, value must between "
                "-9223372036854775807 and 9223372036854775807")
 LONG_MAX = 2**63 - 1
 
-SMALL_SET = 128  # up to this size SSCAN returns a set whole
+SMALL_SET = 128  # slack of the sampling pools; also storage.scan.ScanSnapshots.SMALL (SSCAN)
 SAMPLE_BY_COPY = 32  # up to this size a set is sampled from a copy, without a pool
 SPOP_PROPAGATE_BATCH = 1024  # members per propagated SREM (Redis's batch size)
-SCAN_MAX_SNAPSHOTS = 256
-SCAN_MAX_ENTRIES = 4_000_000  # ~32 MB of references across all snapshots
-OFFSET_BITS = 32
 
 # A Python set is a hash table; see the module header for why not intset/listpack.
 register_type(set, b"set", lambda value: b"hashtable")
@@ -645,43 +632,7 @@ def sdiffstore(session: Any, argv: list) -> Any:
     return _store(session, argv[1], result, b"sdiffstore")
 
 
-# -- SSCAN (see the module header for the cursor) ---------------------------------
-
-
-class _Scan:
-    __slots__ = ("ref", "members")
-
-    def __init__(self, value: set, scan_id: int) -> None:
-        # The snapshot goes with its set: a later call would start over anyway.
-        self.ref = weakref.ref(value, _scan_dropper(scan_id))
-        self.members = tuple(value)
-
-
-def _scan_dropper(scan_id: int) -> Callable[[Any], None]:
-    return lambda ref: _drop_scan(scan_id)
-
-
-_SCANS: "OrderedDict[int, _Scan]" = OrderedDict()  # scan id -> snapshot, oldest first
-_scan_state = {"next_id": 1, "entries": 0}
-
-
-def _new_scan(value: set) -> tuple[int, _Scan]:
-    scan_id = _scan_state["next_id"]
-    scan = _Scan(value, scan_id)
-    # Ids stay below 2**32 so that a cursor fits the 64 bits clients expect.
-    _scan_state["next_id"] = scan_id % (2**32 - 1) + 1
-    _SCANS[scan_id] = scan
-    _scan_state["entries"] += len(scan.members)
-    while len(_SCANS) > 1 and (len(_SCANS) > SCAN_MAX_SNAPSHOTS
-                               or _scan_state["entries"] > SCAN_MAX_ENTRIES):
-        _drop_scan(next(iter(_SCANS)))
-    return scan_id, scan
-
-
-def _drop_scan(scan_id: int) -> None:
-    scan = _SCANS.pop(scan_id, None)
-    if scan is not None:
-        _scan_state["entries"] -= len(scan.members)
+# -- SSCAN (storage/scan.py) ---------------------------------------------------------
 
 
 @command("sscan", -3, "readonly", (1, 1, 1), group="set", since="2.8.0",
@@ -696,22 +647,6 @@ def sscan(session: Any, argv: list) -> Any:
     if value is None:
         return [b"0", []]  # options are not even parsed (as Redis)
     count, match, _, _ = parse_scan_options(argv, 3)
-    scan = _SCANS.get(cursor >> OFFSET_BITS) if cursor else None
-    if scan is not None and scan.ref() is not value:
-        scan = None  # another key's cursor, or the set was replaced: start over
-    if scan is None:
-        if len(value) <= max(count, SMALL_SET):
-            members = list(value)
-            return [b"0", members if match is None else [m for m in members if match(m)]]
-        scan_id, scan = _new_scan(value)
-        offset = 0
-    else:
-        scan_id, offset = cursor >> OFFSET_BITS, cursor & ((1 << OFFSET_BITS) - 1)
-        _SCANS.move_to_end(scan_id)
-    end = min(offset + count, len(scan.members))
-    out = [member for member in scan.members[offset:end]
-           if member in value and (match is None or match(member))]
-    if end >= len(scan.members):
-        _drop_scan(scan_id)
-        return [b"0", out]
-    return [b"%d" % (scan_id << OFFSET_BITS | end), out]
+    next_cursor, members = SCANS.chunk(session.db, argv[1], value, cursor, count)
+    out = [member for member in members if member in value and (match is None or match(member))]
+    return [b"%d" % next_cursor, out]

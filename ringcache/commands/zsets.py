@@ -34,6 +34,7 @@ from ..protocol.resp import NULL_ARRAY, format_double
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_ZSET
 from ..storage.zset import ZSet
+from ..storage.scan import SCANS
 from ._args import INT64_MAX, parse_int
 from ._blocking import BlockOn, parse_timeout
 from .keys import _parse_cursor, parse_scan_options, register_type
@@ -1184,12 +1185,7 @@ def zintercard(session: Any, argv: list) -> Any:
     return _setop(session, argv, 1, _SET_INTER, False, cardinality_only=True)
 
 
-# -- ZSCAN --------------------------------------------------------------------------------------
-
-# A set this small is returned whole in one call with cursor 0, as Redis
-# does for its listpack encoding (zset-max-listpack-entries).
-_SCAN_WHOLE = 128
-
+# -- ZSCAN (storage/scan.py) --------------------------------------------------------------------------------------
 
 @command("zscan", -3, "readonly", (1, 1, 1), group="sorted_set", since="2.8.0",
          summary="Iterates over members and scores of a sorted set.",
@@ -1197,24 +1193,24 @@ _SCAN_WHOLE = 128
                     "calls for the cursor to return back to 0. N is the number of elements inside "
                     "the collection.", acl="@read @sortedset @slow")
 def zscan(session: Any, argv: list) -> Any:
-    """The cursor is a rank: each call returns COUNT members from it in
-    (score, member) order. A member present for the whole scan is returned
-    unless members ranked before the cursor are removed meanwhile (they
-    shift it back); Redis's dict cursor does not have that gap."""
+    """A small set (up to max(COUNT, 128) members) comes whole, in (score,
+    member) order as Redis's listpack; a bigger one is walked over a snapshot
+    of its members taken at cursor 0 (storage/scan.py), so a member present
+    for the whole scan is returned whatever is removed meanwhile."""
     cursor = _parse_cursor(argv[2])
     count, match, _, _ = parse_scan_options(argv, 3)
     zset = _read(session.db, argv[1])
     if zset is None:
         return [b"0", []]
-    size = len(zset)
-    if size <= _SCAN_WHOLE:
-        start, stop = 0, size
+    scores = zset.dict
+    if not cursor and len(scores) <= max(count, SCANS.SMALL):
+        next_cursor, members = 0, zset.slice(0, len(scores))[0]
     else:
-        start, stop = min(cursor, size), min(cursor + count, size)
-    members, scores = zset.slice(start, stop)
+        next_cursor, members = SCANS.chunk(session.db, argv[1], scores, cursor, count)
     out: list = []
-    for member, score in zip(members, scores):
-        if match is None or match(member):
+    for member in members:
+        score = scores.get(member)
+        if score is not None and (match is None or match(member)):
             out.append(member)
             out.append(format_double(score))  # bulk strings, also in RESP3 (as Redis)
-    return [b"0" if stop >= size else b"%d" % stop, out]
+    return [b"%d" % next_cursor, out]

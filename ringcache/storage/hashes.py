@@ -47,11 +47,11 @@ it is dropped when met, and the queue filters itself when stale entries
 pile up (FieldExpiryQueue). RENAME/COPY/MOVE re-queue the value under its new key
 (`track`, registered as the type's store hook in commands/keys.py).
 
-Auxiliary state for HSCAN and HRANDFIELD
-----------------------------------------
-A Python dict can neither resume an iteration across changes nor pick a
-random entry in O(1). `ScanSnapshots` and `FieldPools` (below) keep bounded,
-per-process helpers for large hashes; their headers say why and how.
+Auxiliary state for HRANDFIELD
+------------------------------
+A Python dict cannot pick a random entry in O(1). `FieldPools` (below) keeps
+bounded, per-process helpers for large hashes; its header says why and how.
+(HSCAN's cursors: storage/scan.py, shared with SSCAN and ZSCAN.)
 """
 
 from __future__ import annotations
@@ -244,76 +244,6 @@ def expire_due(db: Any, now: float, max_fields: int) -> list[tuple[bytes, FieldT
         if expired:
             done.append((key, value, expired))
     return done
-
-
-# -- HSCAN: resumable iteration over a changing dict ------------------------------
-
-
-class ScanSnapshots:
-    """Cursor state for HSCAN over large hashes.
-
-    Redis's guarantee: a field present from the start to the end of a full
-    iteration is returned at least once; fields added or removed meanwhile
-    may or may not be. A Python dict cannot resume an iteration after it
-    changed, and a position in its order shifts when earlier fields go, so
-    a cursor cannot be a plain offset. Instead the first call (cursor 0)
-    copies the hash's field references into a list (C speed, 8 bytes a
-    field, ~5 ns each) and the cursor is (snapshot id << 32) | offset in
-    that list: each call returns the next COUNT fields of the snapshot that
-    are still present. Small hashes (up to SMALL fields) are returned whole
-    in one call with cursor 0, as Redis does for listpack-encoded hashes,
-    and need no state.
-
-    Bounds: at most MAX_SNAPSHOTS snapshots and MAX_REFS field references in
-    all; the least recently used go first, and a finished scan frees its
-    own. A cursor whose snapshot is gone (evicted, a restart, a made-up
-    number) starts a fresh snapshot at offset 0: the scan returns some
-    fields twice, which Redis's contract allows, and still ends.
-    """
-
-    SMALL = 128
-    MAX_SNAPSHOTS = 64
-    MAX_REFS = 4_000_000
-
-    def __init__(self) -> None:
-        self._snapshots: OrderedDict[int, tuple[Any, bytes, list[bytes]]] = OrderedDict()
-        self._refs = 0
-        self._next_id = 0
-
-    def fields_after(self, db: Any, key: bytes, value: dict, cursor: int,
-                     count: int) -> tuple[int, list[bytes]]:
-        """(next cursor, candidate fields) for one HSCAN call on a large hash."""
-        scan_id, offset = cursor >> 32, cursor & 0xFFFFFFFF
-        entry = self._snapshots.get(scan_id) if cursor else None
-        if entry is None or entry[0] is not db or entry[1] != key or offset > len(entry[2]):
-            scan_id, offset = self._start(db, key, value)
-            entry = self._snapshots[scan_id]
-        else:
-            self._snapshots.move_to_end(scan_id)
-        fields = entry[2]
-        end = offset + count
-        chunk = fields[offset:end]
-        if end >= len(fields):
-            del self._snapshots[scan_id]
-            self._refs -= len(fields)
-            return 0, chunk
-        return (scan_id << 32) | end, chunk
-
-    def _start(self, db: Any, key: bytes, value: dict) -> tuple[int, int]:
-        fields = list(value)
-        self._next_id = self._next_id % 0x7FFFFFFF + 1
-        scan_id = self._next_id
-        self._snapshots.pop(scan_id, None)
-        self._snapshots[scan_id] = (db, key, fields)
-        self._refs += len(fields)
-        while len(self._snapshots) > 1 and (len(self._snapshots) > self.MAX_SNAPSHOTS
-                                            or self._refs > self.MAX_REFS):
-            _, (_, _, old) = self._snapshots.popitem(last=False)
-            self._refs -= len(old)
-        return scan_id, 0
-
-
-SCANS = ScanSnapshots()
 
 
 # -- HRANDFIELD: random fields of a dict -----------------------------------------

@@ -12,12 +12,12 @@ from ringcache.storage.hashes import (
     INF,
     FieldPools,
     FieldTTLHash,
-    ScanSnapshots,
     expire_due,
     reschedule,
     track,
 )
 from ringcache.storage.keyspace import Keyspace, KeyspaceStats
+from ringcache.storage.scan import ScanSnapshots
 
 
 def make_db() -> Keyspace:
@@ -112,7 +112,7 @@ def test_scan_snapshots_cover_stable_fields_and_stay_bounded():
     h = {b"f%d" % i: b"v" for i in range(1000)}
     cursor, seen = 0, set()
     while True:
-        cursor, chunk = scans.fields_after(db, b"k", h, cursor, 37)
+        cursor, chunk = scans.chunk(db, b"k", h, cursor, 37)
         seen.update(f for f in chunk if f in h)
         for i in range(5):  # churn: odd fields come and go, new ones arrive
             h.pop(b"f%d" % random.randrange(1, 1000, 2), None)
@@ -122,10 +122,10 @@ def test_scan_snapshots_cover_stable_fields_and_stay_bounded():
     assert {b"f%d" % i for i in range(0, 1000, 2)} <= seen
     assert scans._refs == 0 and not scans._snapshots  # a finished scan frees its snapshot
     scans.MAX_SNAPSHOTS = 3
-    cursors = [scans.fields_after(db, b"k", h, 0, 10)[0] for _ in range(5)]
+    cursors = [scans.chunk(db, b"k", h, 0, 10)[0] for _ in range(5)]
     assert len(scans._snapshots) == 3
     # the oldest cursor's snapshot is gone: it restarts from the beginning
-    again, chunk = scans.fields_after(db, b"k", h, cursors[0], 10)
+    again, chunk = scans.chunk(db, b"k", h, cursors[0], 10)
     assert again != 0 and len(chunk) == 10 and len(scans._snapshots) == 3
 
 

@@ -560,6 +560,24 @@ def test_zscan_large_set_returns_every_member_once(r2):
     assert raw(r2, "ZSCAN", "small", "0") == [b"0", [b"a", b"1", b"b", b"2.5"]]
 
 
+def test_zscan_keeps_members_when_lower_ranked_ones_go(r2):
+    # The scan must not depend on ranks: removing the lowest members between
+    # calls (what a rank cursor shifted back over) loses no stable member.
+    r2.zadd("churn", {b"m%04d" % i: i for i in range(1000)})
+    stable = {b"m%04d" % i for i in range(500, 1000)}
+    seen, cursor, low = [], 0, 0
+    while True:
+        cursor, page = r2.zscan("churn", cursor, count=40)
+        seen += [m for m, _ in page]
+        r2.zremrangebyrank("churn", 0, 19)  # the 20 lowest go
+        r2.zadd("churn", {b"new%04d" % low: -1})  # and a new lowest arrives
+        low += 1
+        if cursor == 0:
+            break
+    assert stable <= set(seen)
+    assert len([m for m in seen if m in stable]) == len(stable)  # each once
+
+
 def test_zrandmember_distinct_and_repeating(r):
     r.zadd("z", {f"m{i}": i for i in range(50)})
     picks = r.zrandmember("z", 20)

@@ -684,6 +684,20 @@ def client_info(session: Any, argv: list) -> Any:
     return Verbatim(_bytes(client_line(session, _current(argv)) + "\n"))
 
 
+# CLIENT KILL's filters, one function each (a lambda in the loop would see the
+# last value of a filter given twice).
+def _attribute_is(name: str, wanted: Any) -> Callable[[Any], bool]:
+    return lambda s: getattr(s, name) == wanted
+
+
+def _type_is(kind: Any) -> Callable[[Any], bool]:
+    return lambda s: client_type(s) == kind
+
+
+def _older_than(seconds: int) -> Callable[[Any], bool]:
+    return lambda s: time.monotonic() - s.created > seconds
+
+
 def _kill(session: Any, victims: list) -> None:
     """Close victims; the caller itself is closed after its reply is sent."""
     for victim in victims:
@@ -715,16 +729,16 @@ def client_kill(session: Any, argv: list) -> Any:
             wanted_id = parse_int(value, errors.CLIENT_ID_POSITIVE)
             if wanted_id < 1:
                 raise CommandError(errors.CLIENT_ID_POSITIVE)
-            tests.append(lambda s, wanted_id=wanted_id: s.id == wanted_id)
+            tests.append(_attribute_is("id", wanted_id))
         elif option == b"type":
             kind = _parse_type(value)
-            tests.append(lambda s, kind=kind: client_type(s) == kind)
+            tests.append(_type_is(kind))
         elif option == b"addr":
             addr = _text(value)
-            tests.append(lambda s, addr=addr: s.addr == addr)
+            tests.append(_attribute_is("addr", addr))
         elif option == b"laddr":
             laddr = _text(value)
-            tests.append(lambda s, laddr=laddr: s.laddr == laddr)
+            tests.append(_attribute_is("laddr", laddr))
         elif option == b"user":
             if value != b"default":  # the only user until ACLs exist
                 raise CommandError(errors.no_such_user(value))
@@ -739,7 +753,7 @@ def client_kill(session: Any, argv: list) -> Any:
             max_age = parse_int(value, errors.MAXAGE_NOT_INTEGER)
             if max_age <= 0:
                 raise CommandError(errors.MAXAGE_POSITIVE)
-            tests.append(lambda s, max_age=max_age: time.monotonic() - s.created > max_age)
+            tests.append(_older_than(max_age))
         else:
             raise CommandError(errors.SYNTAX)
         i += 2

@@ -303,7 +303,7 @@ def _zadd(session: Any, argv: list, incr: bool) -> Any:
     added = updated = processed = 0
     score = 0.0
     created = zset is None
-    if created:
+    if zset is None:
         if xx:
             return None if incr else 0
         zset = ZSet()  # stored once filled (a new key always gets a member here)

@@ -10,8 +10,11 @@ the same server on `add_reader` did ~0.9M (stdlib asyncio; uvloop's
 add_reader was a little slower still). See benchmarks/RESULTS.md.
 
 `on_readable` reads what arrived, parses it (protocol.parser), executes each
-complete command in order and sends all the replies of the batch with one
-`send`: a pipelined client costs one read and one write per batch.
+complete command in order and queues all the replies of the batch as one
+chunk. Every connection's queued output goes out at the end of the loop
+turn, back to back (`Server.flush_soon`, as Redis writes in beforeSleep): a
+pipelined client costs one read and one write per batch, and a client on
+another core is woken once per turn rather than once per reply.
 
 Flow control, so that a client cannot make the node hold unbounded memory:
 * a client that does not read its replies: what the kernel does not take is
@@ -63,7 +66,7 @@ class Connection:
         self.fd = sock.fileno()
         self.loop = loop
         self.pending: deque[list] = deque()  # commands waiting for CLIENT PAUSE to end
-        self.out_pending: deque[memoryview] = deque()  # replies the kernel has not taken
+        self.out_pending: deque = deque()  # output not yet sent (bytes, memoryview)
         self.out_pending_size = 0
         self.closed = False
         self.reading = False
@@ -216,31 +219,19 @@ class Connection:
     # -- writing -----------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Send data now if the kernel takes it, else keep it for on_writable."""
+        """Queue data to go out at the end of this loop turn, with every
+        other connection's replies (Server.flush_soon; see the header)."""
         if self.closed or not data:
             return
         if not self.out_pending:
             if self.server.replies_held:
                 # appendfsync always: replies wait for the one fsync of this
-                # loop turn (persistence.manager); kept as unsent output.
+                # loop turn (persistence.manager), which then sends them.
                 self.server.persistence.hold(self)
-                sent = 0
             else:
-                try:
-                    sent = self.sock.send(data)
-                except (BlockingIOError, InterruptedError):
-                    sent = 0
-                except OSError:
-                    self.close()
-                    return
-                if sent == len(data):
-                    return
-                self.loop.add_writer(self.fd, self.on_writable)
-        else:
-            sent = 0
-        view = memoryview(data)[sent:]  # no copy of what the kernel did not take
-        self.out_pending.append(view)
-        self.out_pending_size += len(view)
+                self.server.flush_soon(self)
+        self.out_pending.append(data)
+        self.out_pending_size += len(data)
         if self.out_pending_size > OUTPUT_HIGH_WATER:
             self._pause_reading()
         limits = self.server.output_limits
@@ -249,23 +240,46 @@ class Connection:
         if limits is not None:
             self._check_output_limits(*limits)
 
+    def flush(self) -> None:
+        """The end of the loop turn: send what the kernel takes, wait for
+        on_writable for the rest."""
+        if self.closed or not self.out_pending:
+            return
+        if self.server.replies_held:  # a write of this turn awaits its fsync
+            self.server.persistence.hold(self)
+            return
+        if self._send_pending():
+            self._drained()
+        elif not self.closed:
+            self.loop.add_writer(self.fd, self.on_writable)
+
     def on_writable(self) -> None:
+        if self._send_pending():
+            self.loop.remove_writer(self.fd)
+            self._drained()
+
+    def _send_pending(self) -> bool:
+        """Send queued output until the kernel takes no more; True when all
+        of it went. A send error means the peer is gone: nothing more can
+        reach it, so the connection ends at once."""
         pending = self.out_pending
         while pending:
             chunk = pending[0]
             try:
                 sent = self.sock.send(chunk)
             except (BlockingIOError, InterruptedError):
-                return
+                return False
             except OSError:
-                self.close()
-                return
+                self.abort()
+                return False
             self.out_pending_size -= sent
             if sent < len(chunk):
-                pending[0] = chunk[sent:]
-                return
+                pending[0] = memoryview(chunk)[sent:]  # no copy of what is left
+                return False
             pending.popleft()
-        self.loop.remove_writer(self.fd)
+        return True
+
+    def _drained(self) -> None:
         self.soft_limit_since = 0.0
         if self.session.closing:
             self.close()
@@ -308,7 +322,7 @@ class Connection:
         self.closed = True
         self._pause_reading()
         if self.out_pending:
-            self.loop.remove_writer(self.fd)
+            self.loop.remove_writer(self.fd)  # (a no-op when no writer was added)
             self.out_pending.clear()
             self.out_pending_size = 0
         try:

@@ -67,15 +67,14 @@ def memory_usage(session: Any, argv: list) -> Any:
             summary="Returns details about memory usage.", complexity="O(1)", acl="@slow")
 def memory_stats(session: Any, argv: list) -> Any:
     server = session.server
-    state = _state(server)
-    used = used_memory(server)
-    state.peak_memory = max(state.peak_memory, used)
+    used = used_memory(server)  # (also follows the peak)
+    peak = server.peak_memory
     rss = server.rss_bytes()
     # used_memory counts the data set only (not the interpreter), so what it
     # held at start-up is the empty slot tables: none until a database is used.
     startup = 0
     stats: dict[bytes, Any] = {
-        b"peak.allocated": state.peak_memory,
+        b"peak.allocated": peak,
         b"total.allocated": used,
         b"startup.allocated": startup,
         b"replication.backlog": 0,
@@ -108,7 +107,7 @@ def memory_stats(session: Any, argv: list) -> Any:
         b"keys.bytes-per-key": (used // keys) if keys else 0,
         b"dataset.bytes": dataset,
         b"dataset.percentage": 100.0 * dataset / used if used else 0.0,
-        b"peak.percentage": 100.0 * used / state.peak_memory if state.peak_memory else 100.0,
+        b"peak.percentage": 100.0 * used / peak if peak else 100.0,
         b"allocator.allocated": used,
         b"allocator.active": used,
         b"allocator.resident": rss,
@@ -154,12 +153,11 @@ def memory_doctor(session: Any, argv: list) -> Any:
     """Redis's getMemoryDoctorReport: the checks that apply to this node
     (peak, RSS against what the data set accounts for, big client buffers)."""
     server = session.server
-    state = _state(server)
     used = used_memory(server)
     if used < 5 * 1024 * 1024:
         return Verbatim(_EMPTY.encode())
     issues = []
-    if state.peak_memory > used * 1.5:
+    if server.peak_memory > used * 1.5:
         issues.append(
             " * Peak memory: In the past this instance used more than 150% the memory "
             "that is currently using. The allocator is normally not able to release memory "
@@ -170,7 +168,7 @@ def memory_doctor(session: Any, argv: list) -> Any:
             "memory peak was only occasional and you want to try to reclaim memory, please "
             "try the MEMORY PURGE command, otherwise the only other option is to shutdown "
             "and restart the instance.")
-    rss = server.rss_bytes() - state.baseline_rss
+    rss = server.rss_bytes() - _state(server).baseline_rss
     if rss > used * 1.4:
         issues.append(
             " * High total RSS: This instance has a memory fragmentation and RSS overhead "

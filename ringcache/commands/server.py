@@ -98,11 +98,10 @@ def all_specs() -> Iterable[CommandSpec]:
 
 
 class _AdminState:
-    __slots__ = ("baseline_rss", "peak_memory", "replid")
+    __slots__ = ("baseline_rss", "replid")
 
     def __init__(self) -> None:
         self.baseline_rss = _BASELINE_RSS
-        self.peak_memory = 0
         # The replication ID a master reports; real once replication exists.
         self.replid = os.urandom(20).hex()
 
@@ -245,8 +244,7 @@ def _memory_section(server: Any) -> list[tuple[str, Any]]:
     state = _state(server)
     used = used_memory(server)
     rss = server.rss_bytes()
-    state.peak_memory = max(state.peak_memory, used)
-    peak = state.peak_memory
+    peak = server.peak_memory  # (used_memory() follows it)
     maxmemory = server.config["maxmemory"]
     try:
         total_system = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -484,7 +482,7 @@ def reset_stats(server: Any) -> None:
         spec.time_s = 0.0
     # total_commands is the sum of the per-command counters reset above.
     server.dispatcher.total_errors = 0
-    _state(server).peak_memory = 0
+    server.peak_memory = 0
 
 
 @subcommand(CONFIG, "resetstat", 2, _ADMIN, acl=_ADMIN_ACL, since="2.0.0",

@@ -76,6 +76,7 @@ class Server:
         self.stats = ServerStats()
         self.dbs: list[Keyspace | None] = [None] * self.config["databases"]
         self.created_dbs: list[Keyspace] = []  # the databases in use, in creation order
+        self.peak_memory = 0  # the highest used_memory() seen (INFO used_memory_peak)
         self.clients: dict[int, Session] = {}
         self.monitors: set[Session] = set()
         self._next_client_id = 0
@@ -316,6 +317,10 @@ class Server:
 
     def cron_step(self, hz: int) -> None:
         self.refresh_lru_clock()
+        # Settles the containers' size estimates (Keyspace.settle_sizes: the
+        # set of changed keys stays small) and follows the peak, as Redis's
+        # serverCron does, whether or not anyone reads INFO.
+        self.used_memory()
         if self.evictor.maxmemory:  # Redis's evictionTimeProc: free what commands left
             self.evictor.background_step(cycle_budget_seconds(hz))
         effort = self.config["active-expire-effort"]
@@ -382,7 +387,10 @@ class Server:
         running `mem`, its access-metadata cells and its slot tables."""
         total = 0
         for db in self.created_dbs:
+            db.settle_sizes()
             total += db.mem + (len(db.cells) << 2) + SLOT_TABLES_BYTES
+        if total > self.peak_memory:
+            self.peak_memory = total
         return total
 
     def refresh_lru_clock(self) -> None:

@@ -20,7 +20,8 @@ Layout (each choice measured; see benchmarks/RESULTS.md)
   the size of `expires`, so it stays bounded.
 * `mem`: what this database holds, in bytes, kept as keys change
   (storage.memory explains the constants): strings by length, containers
-  by an O(1) estimate redone in `modified()` and remembered in `sizes`.
+  by an O(1) estimate remembered in `sizes`, redone for the containers that
+  `modified()` noted in `resized` when memory is next read (settle_sizes).
 * `cells`: access metadata (storage.access): per key the 24 bits Redis keeps
   in each object (LRU clock, or LFU counter and decay time with an 8-bit
   fingerprint), in an array indexed by the key's hash, at least two cells a
@@ -103,6 +104,7 @@ class Keyspace:
         # memory accounting (storage/memory.py)
         "mem",  # bytes held by this database's keys, values and TTLs
         "sizes",  # container key -> its estimate included in mem
+        "resized",  # containers changed since their estimate (settle_sizes)
         # access metadata (storage/access.py)
         "cells",  # array('I'): LRU clock, or LFU fingerprint << 24 | ldt << 8 | counter
         "cells_mask",  # len(cells) - 1
@@ -135,6 +137,7 @@ class Keyspace:
         self.hash_field_queue = FieldExpiryQueue()
         self.mem = 0
         self.sizes: dict[bytes, SizeEstimate] = {}  # containers only (storage.memory)
+        self.resized: set[bytes] = set()
         self.cells = new_cells(MIN_CELLS)
         self.cells_mask = MIN_CELLS - 1
         self.cells_limit = MIN_CELLS // 2
@@ -416,6 +419,7 @@ class Keyspace:
         self.expiry_pool = []
         self.mem = 0
         self.sizes = {}
+        self.resized = set()
         self.resume_touch()
         self.cells = new_cells(MIN_CELLS)
         self.cells_mask = MIN_CELLS - 1
@@ -432,7 +436,7 @@ class Keyspace:
         self.resume_touch()
         other.resume_touch()
         for name in ("data", "expires", "slots", "expiry_pool", "avg_ttl", "hash_field_queue",
-                     "mem", "sizes", "cells", "cells_mask", "cells_limit"):
+                     "mem", "sizes", "resized", "cells", "cells_mask", "cells_limit"):
             mine, theirs = getattr(self, name), getattr(other, name)
             setattr(self, name, theirs)
             setattr(other, name, mine)
@@ -473,18 +477,13 @@ class Keyspace:
     def modified(self, key: bytes) -> None:
         """Redis's signalModifiedKey: count the change, fail the WATCHes on
         key. Every change to a key goes through here (commands that change a
-        value in place call it themselves). A container is re-estimated
-        here (storage.memory: O(1))."""
+        value in place call it themselves). The key is noted for
+        settle_sizes(), which re-estimates a container when memory is next
+        read: one set insert here instead of an estimate per change."""
         self.dirty += 1
         if self.watchers:
             self.touch(key)
-        value = self.data.get(key)
-        if value is not None and value.__class__ is not bytes:
-            sizes = self.sizes
-            previous = sizes.get(key)
-            estimate = container_estimate(value, previous)
-            self.mem += estimate[0] - (previous[0] if previous is not None else 0)
-            sizes[key] = estimate
+        self.resized.add(key)
         if self.blocked and key in self.blocked:  # wake blocked clients (after the command)
             self.on_ready(self, key)  # type: ignore[misc]
 
@@ -532,6 +531,29 @@ class Keyspace:
         if (cell & FP_MASK == fp or
                 lfu_decayed(cell & META_MASK, now, self.access_policy.decay_time) <= LFU_INIT_VAL):
             cells[i] = fp | now << 8 | LFU_INIT_VAL
+
+    def settle_sizes(self) -> None:
+        """Bring `mem` up to date with the containers changed since the last
+        call (storage.memory's O(1) estimate each). Whoever reads `mem`
+        calls this first (Server.used_memory). Until then `mem` counts a
+        changed container at its previous estimate, and `_release` takes
+        that same figure away if the key goes meanwhile, so `mem` is always
+        the sum of what `sizes` and the strings say."""
+        resized = self.resized
+        if not resized:
+            return
+        data, sizes = self.data, self.sizes
+        delta = 0
+        for key in resized:
+            value = data.get(key)
+            if value is None or value.__class__ is bytes:
+                continue  # gone, or a string (counted when it was set)
+            previous = sizes.get(key)
+            estimate = container_estimate(value, previous)
+            delta += estimate[0] - (previous[0] if previous is not None else 0)
+            sizes[key] = estimate
+        self.mem += delta
+        resized.clear()
 
     def _release(self, key: bytes, value: Any) -> int:
         """What the value leaving key was counted as in `mem` (a container's

@@ -483,7 +483,9 @@ class Keyspace:
         self.dirty += 1
         if self.watchers:
             self.touch(key)
-        self.resized.add(key)
+        value = self.data.get(key)
+        if value is not None and value.__class__ is not bytes:  # (strings: counted when set)
+            self.resized.add(key)
         if self.blocked and key in self.blocked:  # wake blocked clients (after the command)
             self.on_ready(self, key)  # type: ignore[misc]
 
@@ -547,7 +549,7 @@ class Keyspace:
         for key in resized:
             value = data.get(key)
             if value is None or value.__class__ is bytes:
-                continue  # gone, or a string (counted when it was set)
+                continue  # gone, or replaced by a string (counted when it was set)
             previous = sizes.get(key)
             estimate = container_estimate(value, previous)
             delta += estimate[0] - (previous[0] if previous is not None else 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
@@ -11,21 +12,19 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
+# Redis's string2ll: an optional '-', then digits without a leading zero (or
+# "0" alone); no '+', spaces, underscores or "-0". 20 characters at most.
+_INTEGER = re.compile(rb"-?[1-9][0-9]{0,18}|0").fullmatch
+
+
 def parse_int(arg: bytes, message: str = errors.NOT_INTEGER) -> int:
-    """A signed 64-bit integer in Redis's strict format (no spaces, no '+')."""
-    if not arg or len(arg) > 20 or arg[0] in b" +" or arg[-1:] in (b" ",):
+    """A signed 64-bit integer in Redis's strict format."""
+    if _INTEGER(arg) is None:
         raise CommandError(message)
-    if arg[0] == 0x30 and len(arg) > 1:  # leading zeros are not accepted
-        raise CommandError(message)
-    if arg[:2] == b"-0":
-        raise CommandError(message)
-    try:
-        value = int(arg)
-    except ValueError:
-        raise CommandError(message) from None
-    if not INT64_MIN <= value <= INT64_MAX or b"_" in arg:
-        raise CommandError(message)
-    return value
+    value = int(arg)
+    if INT64_MIN <= value <= INT64_MAX:
+        return value
+    raise CommandError(message)
 
 
 def parse_float(arg: bytes, message: str = errors.NOT_FLOAT) -> float:

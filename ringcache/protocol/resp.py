@@ -101,6 +101,8 @@ def _fpconv(value: float) -> str:
 Encoder = Callable[[list, Any], None]
 # "$<n>\r\n" for the common lengths, formatted once.
 BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
+# Integer replies 0..1023 (counts, lengths, flags): a list index, not a format.
+INT_REPLIES = [b":%d\r\n" % n for n in range(1024)]
 
 
 def _bulk(out: list, value: bytes) -> None:

@@ -32,7 +32,7 @@ from ..commands._blocking import BlockOn
 from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
 from ..protocol.errors import CommandError
-from ..protocol.resp import BULK_HEADERS, NULL_ARRAY, QUEUED, Raw
+from ..protocol.resp import BULK_HEADERS, INT_REPLIES, NULL_ARRAY, QUEUED, Raw
 from ..storage.eviction import EVICT_FAIL
 from .session import REPLY_SKIP
 
@@ -189,6 +189,8 @@ class Dispatcher:
                 else:
                     append(b"$%d\r\n%b\r\n" % (size, reply))
                     size_out += size
+            elif klass is int:  # (not bool: its class is bool)
+                append(INT_REPLIES[reply] if 0 <= reply < 1024 else b":%d\r\n" % reply)
             elif klass is Raw:
                 append(reply)
             elif reply is None:

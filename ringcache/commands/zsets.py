@@ -765,7 +765,10 @@ def _pop(session: Any, db: Any, key: bytes, zset: ZSet, where: int, count: int) 
     notifications and key deletion as genericZpopCommand."""
     size = len(zset)
     take = min(count, size)
-    if where == _MIN:
+    if take == 1:
+        member, score = zset.pop(where != _MIN)
+        members, scores = [member], [score]
+    elif where == _MIN:
         members, scores = zset.remove_slice(0, take)
     else:
         members, scores = zset.remove_slice(size - take, size)

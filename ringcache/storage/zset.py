@@ -229,6 +229,25 @@ class ZSet:
         pos = bisect_right(block, member) if after else bisect_left(block, member)
         return self._offset(lo) + pos
 
+    def pop(self, last: bool) -> tuple[bytes, float]:
+        """Remove and return the lowest (or, if last, the highest) element of
+        a non-empty set: ZPOPMIN/ZPOPMAX's common case, without the rank
+        search of remove_slice."""
+        i = len(self._members) - 1 if last else 0
+        members, scores = self._members[i], self._scores[i]
+        if last:
+            member, score = members.pop(), scores.pop()
+        else:
+            member, score = members.pop(0), scores.pop(0)
+        del self.dict[member]
+        if len(members) >= LOAD // 2 or len(self._members) == 1 and members:
+            self._tree_add(i, -1)
+            if last:
+                self._maxes[i] = scores[-1]
+        else:
+            self._compact(i, i + 1)
+        return member, score
+
     def remove_slice(self, start: int, stop: int) -> tuple[list[bytes], list[float]]:
         """Remove ranks [start, stop); returns what was removed, ascending.
         O(log N + M), plus O(B) when whole blocks go."""

@@ -110,6 +110,23 @@ def test_remove_slice_random():
         check(z, model)
 
 
+def test_pop_from_either_end():
+    rng = random.Random(5)
+    model = {b"k%d" % i: float(rng.randrange(20)) for i in range(80)}
+    z = ZSet.from_items(model.items())
+    while model:
+        ordered = sorted((s, m) for m, s in model.items())
+        last = rng.random() < 0.5
+        score, member = ordered[-1] if last else ordered[0]
+        assert z.pop(last) == (member, score)
+        del model[member]
+        check(z, model)
+        if rng.random() < 0.2:  # and it goes on working between pops
+            z.add(b"n%d" % rng.randrange(1000), float(rng.randrange(20)))
+            model = dict(z.items())
+    assert not z._members
+
+
 def test_copy_is_independent():
     z = ZSet.from_items([(b"a", 1.0), (b"b", 2.0)])
     c = z.copy()

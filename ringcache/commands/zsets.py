@@ -1209,7 +1209,7 @@ def zscan(session: Any, argv: list) -> Any:
     if not cursor and len(scores) <= max(count, SCANS.SMALL):
         next_cursor, members = 0, zset.slice(0, len(scores))[0]
     else:
-        next_cursor, members = SCANS.chunk(session.db, argv[1], scores, cursor, count)
+        next_cursor, members = SCANS.chunk(session.db, argv[1], zset, cursor, count, scores)
     out: list = []
     for member in members:
         score = scores.get(member)

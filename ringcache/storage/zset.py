@@ -61,7 +61,8 @@ LOAD = 1000
 
 
 class ZSet:
-    __slots__ = ("dict", "_scores", "_members", "_maxes", "_tree")
+    # (__weakref__: a ZSCAN snapshot knows its set by a weak reference)
+    __slots__ = ("dict", "_scores", "_members", "_maxes", "_tree", "__weakref__")
 
     def __init__(self) -> None:
         self.dict: dict[bytes, float] = {}

@@ -1,7 +1,6 @@
 """storage/hashes.py in process: FieldTTLHash's buckets (purge order and
 limit, stale entries, rebuilding), the per-database queue (stale entries,
-self-filtering, RENAME-style re-queueing), HSCAN's snapshots (bounds,
-restart) and HRANDFIELD's pools (only present fields, rebuilt when stale)."""
+self-filtering, RENAME-style re-queueing) and HRANDFIELD's pools (only present fields, rebuilt when stale)."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from ringcache.storage.hashes import (
     track,
 )
 from ringcache.storage.keyspace import Keyspace, KeyspaceStats
-from ringcache.storage.scan import ScanSnapshots
 
 
 def make_db() -> Keyspace:
@@ -104,29 +102,6 @@ def test_queue_filters_itself():
             db.delete(key)
     assert len(queue) <= 2 * 300 + 1024
     assert {key for _, key in queue.heap} >= {b"k%d" % i for i in range(0, 3000, 10)}
-
-
-def test_scan_snapshots_cover_stable_fields_and_stay_bounded():
-    db = make_db()
-    scans = ScanSnapshots()
-    h = {b"f%d" % i: b"v" for i in range(1000)}
-    cursor, seen = 0, set()
-    while True:
-        cursor, chunk = scans.chunk(db, b"k", h, cursor, 37)
-        seen.update(f for f in chunk if f in h)
-        for i in range(5):  # churn: odd fields come and go, new ones arrive
-            h.pop(b"f%d" % random.randrange(1, 1000, 2), None)
-            h[b"new%d" % random.randrange(10**6)] = b"v"
-        if cursor == 0:
-            break
-    assert {b"f%d" % i for i in range(0, 1000, 2)} <= seen
-    assert scans._refs == 0 and not scans._snapshots  # a finished scan frees its snapshot
-    scans.MAX_SNAPSHOTS = 3
-    cursors = [scans.chunk(db, b"k", h, 0, 10)[0] for _ in range(5)]
-    assert len(scans._snapshots) == 3
-    # the oldest cursor's snapshot is gone: it restarts from the beginning
-    again, chunk = scans.chunk(db, b"k", h, cursors[0], 10)
-    assert again != 0 and len(chunk) == 10 and len(scans._snapshots) == 3
 
 
 def test_pools_draw_only_present_fields():

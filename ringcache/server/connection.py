@@ -248,6 +248,11 @@ class Connection:
         if self.server.replies_held:  # a write of this turn awaits its fsync
             self.server.persistence.hold(self)
             return
+        pending = self.out_pending
+        if len(pending) > 1:  # (this turn's output only: one send, not one per reply)
+            joined = b"".join(pending)
+            pending.clear()
+            pending.append(joined)
         if self._send_pending():
             self._drained()
         elif not self.closed:

@@ -96,7 +96,7 @@ def run_server(args: list[str]) -> int:
         return 1
     setup_logging(config)
     fix_malloc_mmap_threshold()
-    from .server.server import Server
+    from .server.server import Server, new_event_loop
 
     from .persistence import LoadError
 
@@ -104,7 +104,8 @@ def run_server(args: list[str]) -> int:
     try:
         # The stdlib loop, not uvloop: with raw sockets on add_reader it was
         # the faster of the two here (benchmarks/RESULTS.md).
-        asyncio.run(server.serve_forever())
+        with asyncio.Runner(loop_factory=lambda: new_event_loop(server)) as runner:
+            runner.run(server.serve_forever())
     except LoadError as exc:  # never start empty over data that could not be read
         logging.getLogger("ringcache").warning("%s", exc)
         return 1

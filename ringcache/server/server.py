@@ -16,6 +16,7 @@ import gc
 import logging
 import os
 import resource
+import selectors
 import signal
 import socket
 import time
@@ -120,8 +121,10 @@ class Server:
         # True while replies wait for an fsync (appendfsync always): tested
         # by Connection.write once per batch.
         self.replies_held = False
-        # Connections with output queued this loop turn (flush_soon).
+        # Connections with output queued this loop turn (flush_soon), and
+        # whether the loop's selector sends it before polling (start()).
         self._to_flush: list = []
+        self._flush_before_poll = False
         self._listeners: list[socket.socket] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connections: set["Connection"] = set()
@@ -241,6 +244,8 @@ class Server:
     async def start(self, handle_signals: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        selector = getattr(loop, "_selector", None)
+        self._flush_before_poll = isinstance(selector, FlushingSelector) and selector.server is self
         # The data on disk first (persistence.LoadError: the node must not start).
         self.persistence.load_at_startup()
         bind = self.config["bind"]
@@ -276,16 +281,21 @@ class Server:
         on another core go back to sleep between two replies, and waking it
         again cost more than the command: at redis-benchmark -P 1 -c 50,
         sends back to back took the node from ~62k to ~80k SET/s here
-        (benchmarks/RESULTS.md)."""
+        (benchmarks/RESULTS.md). Under the node's own loop (FlushingSelector)
+        the flush runs just before the loop polls; under any other loop, in
+        a callback of the next iteration (an extra poll per turn)."""
         to_flush = self._to_flush
-        if not to_flush:
-            connection.loop.call_soon(self._flush_replies)
+        if not to_flush and not self._flush_before_poll:
+            connection.loop.call_soon(self.flush_replies)
         to_flush.append(connection)
 
-    def _flush_replies(self) -> None:
-        connections, self._to_flush = self._to_flush, []
-        for connection in connections:
-            connection.flush()
+    def flush_replies(self) -> None:
+        """Send every connection's queued output (until none is queued: a
+        drained connection may run the commands it had waiting)."""
+        while self._to_flush:
+            connections, self._to_flush = self._to_flush, []
+            for connection in connections:
+                connection.flush()
 
     def _accept(self, listener: socket.socket) -> None:
         from .connection import Connection
@@ -470,3 +480,34 @@ def _monitor_quote(arg: bytes) -> bytes:
             out += b"\\x%02x" % c
     out += b'"'
     return bytes(out)
+
+
+class FlushingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """The node's event-loop selector: before each poll it sends the replies
+    the loop turn queued (Server.flush_replies), as Redis's beforeSleep
+    does, so that a turn costs one poll and all replies leave back to back."""
+
+    def __init__(self, server: "Server") -> None:
+        super().__init__()
+        self.server = server
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def select(self, timeout: float | None = None) -> list:
+        server = self.server
+        if server._to_flush:
+            server.flush_replies()
+            # What flushing set off (a drained client's waiting commands, an
+            # fsync for appendfsync always) must not wait for the poll's
+            # timeout. (`_ready`: the loop's callbacks due now, CPython's
+            # BaseEventLoop; without it, never block after a flush.)
+            if getattr(self.loop, "_ready", True):
+                timeout = 0
+        return super().select(timeout)
+
+
+def new_event_loop(server: Server) -> asyncio.AbstractEventLoop:
+    """The loop a node runs on: the stdlib selector loop with FlushingSelector."""
+    selector = FlushingSelector(server)
+    loop = asyncio.SelectorEventLoop(selector)
+    selector.loop = loop
+    return loop

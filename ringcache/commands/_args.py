@@ -59,3 +59,30 @@ def is_int_text(value: bytes) -> bool:
     except CommandError:
         return False
     return True
+
+
+_BLANKS = b" \t\n\v\f\r"
+# The same as byte values. (`arg[0] in _BLANK_BYTES` rather than
+# `arg[:1] in _BLANKS`: in CPython 3.11 `bytes in bytes` first tries the
+# left side as an integer and builds a TypeError, ~1,800 instructions.)
+_BLANK_BYTES = frozenset(_BLANKS)
+
+
+def _strtod(text: bytes) -> float | None:
+    """C strtod() over all of text (None if something is left over or it is
+    not a number). Python's float() differs: it allows '_' and surrounding
+    blanks, refuses hex and the empty string."""
+    body = text.lstrip(_BLANKS)
+    if not body:
+        return 0.0 if text == body else None  # "" reads as 0 (nothing parsed, nothing left)
+    if body[-1] in _BLANK_BYTES or body.find(b"_") >= 0:
+        return None
+    unsigned = body[1:] if body[0] in (43, 45) else body  # '+', '-'
+    try:
+        if unsigned[:2].lower() == b"0x":
+            value = float.fromhex(body.decode("ascii"))
+        else:
+            value = float(body)
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        return None
+    return value

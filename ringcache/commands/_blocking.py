@@ -33,6 +33,7 @@ from typing import Any
 
 from ..protocol.errors import CommandError
 from ..protocol.resp import NULL_ARRAY
+from ._args import _strtod
 
 TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
@@ -56,7 +57,11 @@ def parse_timeout(arg: bytes) -> float:
     try:
         value = float(arg)
     except ValueError:
-        raise CommandError(TIMEOUT_NOT_FLOAT) from None
+        # strtold also reads hex ("0x1p-2" is a quarter second)
+        parsed = _strtod(arg) if arg[:1] not in (b"", b" ", b"\t") else None
+        if parsed is None:
+            raise CommandError(TIMEOUT_NOT_FLOAT) from None
+        value = parsed
     if math.isnan(value) or b"_" in arg or arg[:1].isspace() or arg[-1:].isspace():
         raise CommandError(TIMEOUT_NOT_FLOAT)
     # Redis reads a long double: "inf" and 1e400 parse, and are then out of

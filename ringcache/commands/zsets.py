@@ -35,7 +35,7 @@ from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_ZSET
 from ..storage.zset import ZSet
 from ..storage.scan import SCANS
-from ._args import INT64_MAX, parse_int
+from ._args import _BLANK_BYTES, INT64_MAX, _strtod, parse_int
 from ._blocking import BlockOn, parse_timeout
 from .keys import _parse_cursor, parse_scan_options, register_type
 from .registry import command
@@ -56,33 +56,6 @@ _MIN, _MAX = 0, 1
 
 
 # -- argument parsing -----------------------------------------------------------------
-
-
-_BLANKS = b" \t\n\v\f\r"
-# The same as byte values. (`arg[0] in _BLANK_BYTES` rather than
-# `arg[:1] in _BLANKS`: in CPython 3.11 `bytes in bytes` first tries the
-# left side as an integer and builds a TypeError, ~1,800 instructions.)
-_BLANK_BYTES = frozenset(_BLANKS)
-
-
-def _strtod(text: bytes) -> float | None:
-    """C strtod() over all of text (None if something is left over or it is
-    not a number). Python's float() differs: it allows '_' and surrounding
-    blanks, refuses hex and the empty string."""
-    body = text.lstrip(_BLANKS)
-    if not body:
-        return 0.0 if text == body else None  # "" reads as 0 (nothing parsed, nothing left)
-    if body[-1] in _BLANK_BYTES or body.find(b"_") >= 0:
-        return None
-    unsigned = body[1:] if body[0] in (43, 45) else body  # '+', '-'
-    try:
-        if unsigned[:2].lower() == b"0x":
-            value = float.fromhex(body.decode("ascii"))
-        else:
-            value = float(body)
-    except (ValueError, UnicodeDecodeError, OverflowError):
-        return None
-    return value
 
 
 def parse_score(arg: bytes, message: str = errors.NOT_FLOAT) -> float:

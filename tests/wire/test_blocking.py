@@ -150,6 +150,16 @@ def test_short_and_fractional_timeouts(resp, ctl):
     assert info_clients(ctl)["blocked_clients"] == 0
 
 
+def test_hex_timeout_as_strtold_reads_it(resp, ctl):
+    c = resp(2)
+    start = time.monotonic()
+    c.send("BLPOP", "k", "0x1p-5")  # 1/32 s
+    c.expect(b"*-1\r\n")
+    assert time.monotonic() - start < 0.5
+    c.send("BLPOP", "k", "0xg")
+    c.expect(b"-ERR timeout is not a float or out of range\r\n")
+
+
 def test_timeout_zero_waits(resp, ctl):
     c = block(resp, ctl, "BLPOP", "k", 0)
     assert c.quiet(0.3)

@@ -127,6 +127,23 @@ def test_pop_from_either_end():
     assert not z._members
 
 
+def test_small_and_large_score_changes():
+    # ZINCRBY-style steps, big jumps across blocks, equal scores ordered by
+    # member, and -0 stored as 0.
+    rng = random.Random(9)
+    model = {b"p%03d" % i: float(i // 3) for i in range(60)}
+    z = ZSet.from_items(model.items())
+    for _ in range(400):
+        member = rng.choice(sorted(model))
+        step = rng.choice([1.0, -1.0, 0.5, 30.0, -30.0, -model[member]])
+        model[member] = model[member] + step
+        z.add(member, model[member])
+        check(z, model)
+    z.add(b"p000", -0.0)
+    model[b"p000"] = 0.0
+    check(z, model)
+
+
 def test_copy_is_independent():
     z = ZSet.from_items([(b"a", 1.0), (b"b", 2.0)])
     c = z.copy()

@@ -252,14 +252,8 @@ class Connection:
         if self.out_pending or self.server.replies_held:
             self.write(data)  # behind what is queued (or the turn's fsync)
             return
-        try:
-            sent = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            self.abort()
-            return
-        if sent < len(data):
+        sent = self._send(data)
+        if 0 <= sent < len(data):
             self.write(memoryview(data)[sent:])
 
     def flush(self) -> None:
@@ -273,18 +267,13 @@ class Connection:
             self.server.persistence.hold(self)
             return
         chunk = pending[0] if len(pending) == 1 else b"".join(pending)
-        try:
-            sent = self.sock.send(chunk)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            self.abort()
+        sent = self._send(chunk)
+        if sent < 0:
             return
         pending.clear()
         if sent == len(chunk):
             self.out_pending_size = 0
-            if self.session.closing or self.pending or not self.reading or self.soft_limit_since:
-                self._drained()
+            self._drained()
             return
         pending.append(memoryview(chunk)[sent:])  # no copy of what is left
         self.out_pending_size = len(chunk) - sent
@@ -295,19 +284,26 @@ class Connection:
             self.loop.remove_writer(self.fd)
             self._drained()
 
+    def _send(self, data: bytes | memoryview) -> int:
+        """One send: the bytes the kernel took (0 when its buffer is full), or
+        -1 after a send error. Such an error means the peer is gone: nothing
+        more can reach it, so the connection ends at once."""
+        try:
+            return self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError:
+            self.abort()
+            return -1
+
     def _send_pending(self) -> bool:
         """Send queued output until the kernel takes no more; True when all
-        of it went. A send error means the peer is gone: nothing more can
-        reach it, so the connection ends at once."""
+        of it went."""
         pending = self.out_pending
         while pending:
             chunk = pending[0]
-            try:
-                sent = self.sock.send(chunk)
-            except (BlockingIOError, InterruptedError):
-                return False
-            except OSError:
-                self.abort()
+            sent = self._send(chunk)
+            if sent <= 0:
                 return False
             self.out_pending_size -= sent
             if sent < len(chunk):

@@ -95,9 +95,6 @@ class ScanSnapshots:
             self._refs -= len(dropped)
         return scan_id
 
-    def __len__(self) -> int:
-        return len(self._snapshots)
-
 
 def _identity(container: Any) -> Any:
     try:

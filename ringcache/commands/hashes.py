@@ -45,7 +45,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..protocol import errors
-from ..protocol.errors import CommandError
+from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import OK
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_HASH
@@ -56,7 +56,6 @@ from .keys import _parse_cursor, parse_scan_options, register_type
 from .registry import command
 from .strings import _INF, _LD_ZERO, _format_ld, _ld_add, _strtold
 
-WRONGTYPE = CommandError(errors.WRONGTYPE)
 
 HASH_NOT_INTEGER = "ERR hash value is not an integer"
 HASH_NOT_FLOAT = "ERR hash value is not a float"
@@ -135,7 +134,7 @@ def _read(session: Any, key: bytes) -> Any:
         if value.due(int(db.clock.ms())):
             return _purge(session, db, key, value)
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 def _write(session: Any, key: bytes) -> Any:
@@ -152,7 +151,7 @@ def _write(session: Any, key: bytes) -> Any:
         if value.field_expires and value.due(int(db.clock.ms())):
             return _purge(session, db, key, value)
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 def active_expire_fields(server: Any, db: Any, max_fields: int = ACTIVE_FIELDS_PER_CYCLE) -> int:

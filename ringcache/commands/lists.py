@@ -43,7 +43,7 @@ from itertools import islice
 from typing import Any
 
 from ..protocol import errors
-from ..protocol.errors import CommandError
+from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import NULL_ARRAY, OK
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_LIST
@@ -52,7 +52,6 @@ from ._blocking import BlockOn, parse_timeout
 from .keys import register_type
 from .registry import command
 
-WRONGTYPE = CommandError(errors.WRONGTYPE)
 LONG_MAX = 2**63 - 1
 POSITIVE = "ERR value is out of range, must be positive"
 RANK_ZERO = ("ERR RANK can't be zero: use 1 to start from the first match, 2 from the "
@@ -75,14 +74,14 @@ def _read_list(db: Any, key: bytes) -> deque | None:
     value = db.lookup_read(key)
     if value is None or value.__class__ is deque:
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 def _write_list(db: Any, key: bytes) -> deque | None:
     value = db.lookup(key)
     if value is None or value.__class__ is deque:
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 def _where(arg: bytes) -> int:

@@ -69,7 +69,7 @@ import weakref
 from typing import Any, Callable
 
 from ..protocol import errors
-from ..protocol.errors import CommandError
+from ..protocol.errors import CommandError, WrongTypeError
 from ..config import NOTIFY_GENERIC, NOTIFY_SET
 from ..pubsub.notifications import notify
 from ..storage.scan import SCANS
@@ -78,7 +78,6 @@ from .keys import _parse_cursor, parse_scan_options, register_type
 from .registry import command
 from .server import TIPS
 
-WRONGTYPE = CommandError(errors.WRONGTYPE)
 NUMKEYS_POSITIVE = "ERR numkeys should be greater than 0"
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
 LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
@@ -104,14 +103,14 @@ def _read_set(db: Any, key: bytes) -> set | None:
     value = db.lookup_read(key)
     if value is None or value.__class__ is set:
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 def _write_set(db: Any, key: bytes) -> set | None:
     value = db.lookup(key)
     if value is None or value.__class__ is set:
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 # -- sampling pools (see the module header) ---------------------------------------
@@ -329,7 +328,7 @@ def smove(session: Any, argv: list) -> Any:
     if src is None:
         return 0  # (even when the destination has the wrong type, as Redis)
     if src.__class__ is not set or (dst is not None and dst.__class__ is not set):
-        raise WRONGTYPE
+        raise WrongTypeError
     if src is dst:
         return 1 if member in src else 0
     if member not in src:
@@ -481,7 +480,7 @@ def _sources(db: Any, keys: list, store: bool) -> list:
     for key in keys:
         value = lookup(key)
         if value is not None and value.__class__ is not set:
-            raise WRONGTYPE
+            raise WrongTypeError
         found.append(value)
     return found
 

@@ -17,13 +17,12 @@ import re
 from typing import Any
 
 from ..protocol import errors
-from ..protocol.errors import CommandError
+from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import OK
 from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_STRING, notify
 from ._args import INT64_MAX, INT64_MIN, parse_int
 from .registry import command
 
-WRONGTYPE = CommandError(errors.WRONGTYPE)
 
 
 def get_string(db: Any, key: bytes) -> bytes | None:
@@ -31,7 +30,7 @@ def get_string(db: Any, key: bytes) -> bytes | None:
     value = db.lookup_read(key)
     if value is None or value.__class__ is bytes:
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 @command("get", 2, "readonly fast", (1, 1, 1), group="string",
@@ -58,7 +57,7 @@ def get(session: Any, argv: list) -> Any:
             db.cells[hash(key) & db.cells_mask] = db.lru_now
     if value is None or value.__class__ is bytes:
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 def parse_expire_option(argv: list, i: int, now_ms: float, command_name: str) -> float:
@@ -128,7 +127,7 @@ def set_(session: Any, argv: list) -> Any:
         i += 1
     old = db.lookup(key)
     if get_old and old is not None and old.__class__ is not bytes:
-        raise WRONGTYPE
+        raise WrongTypeError
     if (nx and old is not None) or (xx and old is None):
         return old if get_old else None
     db.set(key, argv[2], keep_ttl=keep_ttl)
@@ -156,7 +155,7 @@ def _string_for_write(db: Any, key: bytes) -> bytes | None:
     value = db.lookup(key)
     if value is None or value.__class__ is bytes:
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 def _check_length(session: Any, total: int) -> None:

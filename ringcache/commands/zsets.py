@@ -29,7 +29,7 @@ import random
 from typing import Any
 
 from ..protocol import errors
-from ..protocol.errors import CommandError
+from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import NULL_ARRAY, format_double
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_ZSET
@@ -40,7 +40,6 @@ from ._blocking import BlockOn, parse_timeout
 from .keys import _parse_cursor, parse_scan_options, register_type
 from .registry import command
 
-WRONGTYPE = CommandError(errors.WRONGTYPE)
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
 RANGE_NOT_FLOAT = "ERR min or max is not a float"
 RANGE_NOT_LEX = "ERR min or max not valid string range item"
@@ -213,14 +212,14 @@ def _read(db: Any, key: bytes) -> ZSet | None:
     value = db.lookup_read(key)
     if value is None or value.__class__ is ZSet:
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 def _write(db: Any, key: bytes) -> ZSet | None:
     value = db.lookup(key)
     if value is None or value.__class__ is ZSet:
         return value
-    raise WRONGTYPE
+    raise WrongTypeError
 
 
 def _notify(session: Any, db: Any, event: bytes, key: bytes) -> None:
@@ -343,7 +342,7 @@ def _zadd_one(session: Any, argv: list) -> int:
         added = 1
     else:
         if zset.__class__ is not ZSet:
-            raise WRONGTYPE
+            raise WrongTypeError
         old = zset.add(member, score)
         if old is not None and old == score:
             return 0  # nothing changed: no notification, WATCH holds
@@ -402,7 +401,7 @@ def zscore(session: Any, argv: list) -> Any:
     if zset is None:
         return None
     if zset.__class__ is not ZSet:
-        raise WRONGTYPE
+        raise WrongTypeError
     return zset.dict.get(argv[2])
 
 
@@ -436,7 +435,7 @@ def _zrank(session: Any, argv: list, reverse: bool) -> Any:
         withscore = True
     zset = session.db.lookup_read(argv[1])  # (_read inlined)
     if zset is not None and zset.__class__ is not ZSet:
-        raise WRONGTYPE
+        raise WrongTypeError
     rank = None if zset is None else zset.rank(argv[2])
     if rank is None:
         return NULL_ARRAY if withscore else None
@@ -990,7 +989,7 @@ def _setop(session: Any, argv: list, numkeys_index: int, op: int, store: bool,
     for key in argv[numkeys_index + 1:numkeys_index + 1 + setnum]:
         value = db.lookup_read(key)
         if value is not None and value.__class__ is not ZSet and not isinstance(value, (set, frozenset)):
-            raise WRONGTYPE
+            raise WrongTypeError
         sources.append(value)
     weights = [1.0] * setnum
     aggregate = b"sum"

@@ -19,6 +19,18 @@ class CommandError(Exception):
         self.message = message
 
 
+class WrongTypeError(CommandError):
+    """WRONGTYPE. A class, raised as `raise WrongTypeError`, so that every raise
+    makes a new instance: a shared instance would collect the traceback of
+    every raise (Python chains them), and with it every frame, connection and
+    buffer it passed through, for good (issue 11)."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(WRONGTYPE)
+
+
 class ProtocolError(Exception):
     """The client broke the protocol: reply with the message, then close."""
 

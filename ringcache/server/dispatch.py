@@ -368,6 +368,9 @@ class Dispatcher:
         spec.failed_calls += 1
         self.total_errors += 1
         if isinstance(exc, CommandError):
+            # The reply keeps the error, not the frames it was raised through:
+            # a reply queued behind a slow client must not pin its stack.
+            exc.__traceback__ = None
             return exc
         # A bug must not take the node down: log it, answer with an error.
         log.error("command %s failed", spec.fullname, exc_info=exc)

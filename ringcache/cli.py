@@ -99,6 +99,7 @@ def run_server(args: list[str]) -> int:
     from .server.server import Server, new_event_loop
 
     from .persistence import LoadError
+    from .server.fdlimit import TooFewDescriptors
 
     server = Server(config)
     try:
@@ -106,7 +107,7 @@ def run_server(args: list[str]) -> int:
         # the faster of the two here (benchmarks/RESULTS.md).
         with asyncio.Runner(loop_factory=lambda: new_event_loop(server)) as runner:
             runner.run(server.serve_forever())
-    except LoadError as exc:  # never start empty over data that could not be read
+    except (LoadError, TooFewDescriptors) as exc:  # never start empty over data that could not be read
         logging.getLogger("ringcache").warning("%s", exc)
         return 1
     except OSError as exc:

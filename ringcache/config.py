@@ -548,6 +548,10 @@ def _no_activedefrag(value: bool) -> str | None:
 # -- the table ----------------------------------------------------------------------
 
 IMMUTABLE = 1  # CONFIG SET refuses it ("can't set immutable config"); startup only
+# CONFIG SET refuses it ("can't set protected config") unless
+# enable-protected-configs allows the client: these name files the node
+# writes, so a client that may change them may write where the process can.
+PROTECTED = 2
 
 
 @dataclass(frozen=True)
@@ -561,6 +565,10 @@ class Param:
     @property
     def immutable(self) -> bool:
         return bool(self.flags & IMMUTABLE)
+
+    @property
+    def protected(self) -> bool:
+        return bool(self.flags & PROTECTED)
 
 
 P = Param
@@ -598,6 +606,7 @@ PARAMS: tuple[Param, ...] = (
     P("logfile", String(), "", IMMUTABLE),
     P("always-show-logo", Bool(), False, IMMUTABLE),
     P("crash-log-enabled", Bool(), True),
+    P("enable-protected-configs", _PROTECTED_ACTION, "no", IMMUTABLE),
     P("enable-debug-command", _PROTECTED_ACTION, "no", IMMUTABLE),
     P("enable-module-command", _PROTECTED_ACTION, "no", IMMUTABLE),
     P("databases", Int(1, INT_MAX), 16, IMMUTABLE),
@@ -646,10 +655,9 @@ PARAMS: tuple[Param, ...] = (
     P("stream-node-max-entries", Int(0, LLONG_MAX), 100),
     # -- persistence
     P("save", Save(), ((3600, 1), (300, 100), (60, 10000))),
-    # Redis marks dir and dbfilename PROTECTED (refused unless
-    # enable-protected-configs); ringcache lets CONFIG SET change them.
-    P("dir", Dir(), "./"),  # the default is replaced by the absolute cwd
-    P("dbfilename", String(validate=_basename_check("dbfilename", "filename", True)), "dump.rdb"),
+    P("dir", Dir(), "./", PROTECTED),  # the default is replaced by the absolute cwd
+    P("dbfilename", String(validate=_basename_check("dbfilename", "filename", True)), "dump.rdb",
+      PROTECTED),
     P("rdbcompression", Bool(), True),
     P("rdbchecksum", Bool(), True, IMMUTABLE),
     P("stop-writes-on-bgsave-error", Bool(), True),
@@ -810,8 +818,8 @@ class Config:
     def set(self, name: str, value: str, *, startup: bool = False) -> None:
         """Set one parameter from its text. startup=True allows immutable
         parameters and calls no callback."""
-        if not startup:
-            self.set_many([(name, value)])
+        if not startup:  # code is trusted with the protected parameters
+            self.set_many([(name, value)], protected_allowed=True)
             return
         entry = self._entry(name)
         if entry is None:
@@ -830,8 +838,10 @@ class Config:
             return [value]
         return value.split(" ") if value else []
 
-    def set_many(self, pairs: list[tuple[str, str]]) -> None:
-        """CONFIG SET k v [k v ...]: all or nothing, Redis's checks and texts."""
+    def set_many(self, pairs: list[tuple[str, str]], *, protected_allowed: bool = False) -> None:
+        """CONFIG SET k v [k v ...]: all or nothing, Redis's checks and texts.
+        protected_allowed: enable-protected-configs lets this client change
+        the PROTECTED parameters."""
         # 1. Names. The first problem wins; Redis reports an unknown name
         #    with its own text, and refusals with the name as it was typed.
         unknown: str | None = None
@@ -846,6 +856,8 @@ class Config:
                 unknown = name
             elif entry.param.immutable:
                 refused = _set_failed(name, "can't set immutable config")
+            elif entry.param.protected and not protected_allowed:
+                refused = _set_failed(name, "can't set protected config")
             elif entry.name in seen:
                 # Redis compares table entries, and an alias is an entry of
                 # its own: `lua-time-limit 1 busy-reply-threshold 2` passes

@@ -16,7 +16,7 @@ from pathlib import Path
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-READY = re.compile(rb"Ready to accept connections tcp on \S+ port (\d+)")
+READY = re.compile(rb"Ready to accept connections tcp on [^\n]+? port (\d+)")
 
 
 class Node:

@@ -467,7 +467,8 @@ def config_set(session: Any, argv: list) -> Any:
         raise CommandError(errors.SYNTAX)
     pairs = [(_text(argv[i]), _text(argv[i + 1])) for i in range(2, len(argv), 2)]
     try:
-        session.server.config.set_many(pairs)
+        allowed = protected_action_allowed(session.server.config["enable-protected-configs"], session)
+        session.server.config.set_many(pairs, protected_allowed=allowed)
     except ConfigError as exc:
         raise CommandError(exc.message) from None
     return OK
@@ -1338,14 +1339,10 @@ def shutdown(session: Any, argv: list) -> Any:
 # DEBUG (only with enable-debug-command yes, or local from a local client)
 
 
-def _debug_allowed(session: Any) -> bool:
-    setting = session.server.config["enable-debug-command"]
-    if setting == "yes":
-        return True
-    if setting == "local":
-        host = session.addr.rsplit(":", 1)[0].strip("[]")
-        return host.startswith("127.") or host in ("::1", "localhost") or session.addr.startswith("/")
-    return False
+def protected_action_allowed(setting: str, session: Any) -> bool:
+    """enable-debug-command / enable-protected-configs: no, yes, or local
+    (only from a loopback or unix-socket client)."""
+    return setting == "yes" or (setting == "local" and session.is_local)
 
 
 _STRTOD = re.compile(rb"\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)")
@@ -1451,7 +1448,7 @@ _DEBUG: dict[bytes, tuple[Callable[[Any, list], Any], int]] = {
 @command("debug", -2, "admin noscript loading stale", group="server", since="1.0.0",
          acl="@admin @slow @dangerous", summary="A container for debugging commands.")
 def debug(session: Any, argv: list) -> Any:
-    if not _debug_allowed(session):
+    if not protected_action_allowed(session.server.config["enable-debug-command"], session):
         raise CommandError(errors.DEBUG_NOT_ALLOWED)
     sub = argv[1].lower()
     if sub == b"help" and len(argv) == 2:

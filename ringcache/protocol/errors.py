@@ -57,6 +57,24 @@ AUTH_NOT_CONFIGURED = (
 )
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
 
+# Connection refusals (sent as the connection's only reply, then closed)
+MAX_CLIENTS = "ERR max number of clients reached"
+DENIED_PROTECTED_MODE = (
+    "DENIED Redis is running in protected mode because protected mode is enabled and no password "
+    "is set for the default user. In this mode connections are only accepted from the loopback "
+    "interface. If you want to connect from external computers to Redis you may adopt one of the "
+    "following solutions: 1) Just disable protected mode sending the command 'CONFIG SET "
+    "protected-mode no' from the loopback interface by connecting to Redis from the same host the "
+    "server is running, however MAKE SURE Redis is not publicly accessible from internet if you do "
+    "so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable "
+    "the protected mode by editing the Redis configuration file, and setting the protected mode "
+    "option to 'no', and then restarting the server. 3) If you started the server manually just "
+    "for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication "
+    "password for the default user. NOTE: You only need to do one of the above things in order for "
+    "the server to start accepting connections from the outside."
+)
+MAXCLIENTS_OVER_FD_LIMIT = "The operating system is not able to handle the specified number of clients, try with {}"
+
 # Transactions
 MULTI_NESTED = "ERR MULTI calls can not be nested"
 EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI"

@@ -89,14 +89,16 @@ class Connection:
         session.query_buffer_size = self.reader.buffered
 
     def start(self) -> None:
-        if not self.server.accept_client(self.session):
+        refusal = self.server.accept_client(self.session)
+        if refusal is not None:
             try:
-                self.sock.send(b"-ERR max number of clients reached\r\n")
+                self.sock.send(b"-%s\r\n" % refusal.encode())
             except OSError:
                 pass
             self.closed = True
             self.sock.close()
             return
+        self.server.connections.add(self)
         self._resume_reading()
 
     # -- reading -----------------------------------------------------------

@@ -12,6 +12,7 @@ expiry, client timeouts, the end of CLIENT PAUSE) and is cancelled by
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import os
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from .. import __version__, pubsub
 from ..commands import load_all
 from ..commands.hashes import active_expire_fields
-from ..config import Config
+from ..config import Config, ConfigError
+from ..protocol import errors
 from ..protocol.parser import Limits
 from ..storage.access import AccessPolicy
 from ..storage.clock import Clock
@@ -35,6 +37,7 @@ from ..storage.keyspace import Keyspace, KeyspaceStats
 from .blocking import Blocking
 from ..persistence import Persistence
 from .dispatch import Dispatcher
+from .fdlimit import ACCEPT_BACKOFF_S, RESERVED_FDS, RateLimitedLog, TooFewDescriptors, fit_maxclients
 from .session import Session
 
 if TYPE_CHECKING:
@@ -133,6 +136,9 @@ class Server:
         self._apply_limits()
         for name in ("proto-max-bulk-len", "client-query-buffer-limit", "client-output-buffer-limit"):
             self.config.on_change(name, lambda _value: self._apply_limits())
+        self.config.on_change("maxclients", self._check_maxclients)
+        self._accept_failures = RateLimitedLog()
+        self._accept_paused = False
 
     # -- databases ---------------------------------------------------------
 
@@ -162,13 +168,22 @@ class Server:
         self._next_client_id += 1
         return self._next_client_id
 
-    def accept_client(self, session: Session) -> bool:
+    def accept_client(self, session: Session) -> str | None:
+        """Register a new client, or say why it is refused (the error line
+        it gets before it is closed). Redis's order: maxclients, then
+        protected mode, which serves only loopback clients while the
+        default user has no password."""
         self.stats.connections_received += 1
         if len(self.clients) >= self.config["maxclients"]:
-            self.stats.rejected_connections += 1
-            return False
-        self.clients[session.id] = session
-        return True
+            refusal = errors.MAX_CLIENTS
+        elif (self.config["protected-mode"] and not self.config["requirepass"]
+              and not session.is_local):
+            refusal = errors.DENIED_PROTECTED_MODE
+        else:
+            self.clients[session.id] = session
+            return None
+        self.stats.rejected_connections += 1
+        return refusal
 
     def remove_client(self, session: Session) -> None:
         self.clients.pop(session.id, None)
@@ -239,6 +254,23 @@ class Server:
         limits = _output_limit(self.config["client-output-buffer-limit"], "pubsub")
         self.pubsub_output_limits = limits if limits and any(limits) else None
 
+    def _fit_maxclients_to_descriptors(self) -> None:
+        wanted = self.config["maxclients"]
+        fitted = fit_maxclients(wanted)
+        if fitted == 0:
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            raise TooFewDescriptors(
+                f"Your current 'ulimit -n' of {soft} is not enough for the server to start. Please "
+                f"increase your open file limit to at least {1 + RESERVED_FDS}. Exiting.")
+        if fitted != wanted:
+            self.config.set("maxclients", str(fitted), startup=True)
+
+    def _check_maxclients(self, value: int) -> None:
+        """CONFIG SET maxclients: only as many as the descriptors allow."""
+        fitted = fit_maxclients(value)
+        if fitted < value:
+            raise ConfigError(errors.MAXCLIENTS_OVER_FD_LIMIT.format(fitted))
+
     # -- running -----------------------------------------------------------
 
     async def start(self, handle_signals: bool = False) -> None:
@@ -246,6 +278,7 @@ class Server:
         self._loop = loop
         selector = getattr(loop, "_selector", None)
         self._flush_before_poll = isinstance(selector, FlushingSelector) and selector.server is self
+        self._fit_maxclients_to_descriptors()
         # The data on disk first (persistence.LoadError: the node must not start).
         self.persistence.load_at_startup()
         bind = self.config["bind"]
@@ -306,15 +339,35 @@ class Server:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                log.warning("Accepting client connection: %s", exc)
+                self._accept_failures.warning("Accepting client connection: %s", exc)
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    self._pause_accepting()
                 return
             sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             assert self._loop is not None
-            connection = Connection(self, sock, self._loop)
-            self.connections.add(connection)
-            connection.start()
+            Connection(self, sock, self._loop).start()
+
+    def _pause_accepting(self) -> None:
+        """Out of descriptors: the listeners stay readable, so stop watching
+        them for a moment rather than spin (server/fdlimit.py)."""
+        loop = self._loop
+        assert loop is not None
+        if self._accept_paused:
+            return
+        self._accept_paused = True
+        for listener in self._listeners:
+            loop.remove_reader(listener.fileno())
+        loop.call_later(ACCEPT_BACKOFF_S, self._resume_accepting)
+
+    def _resume_accepting(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        self._accept_paused = False
+        for listener in self._listeners:
+            if listener.fileno() != -1:  # not closed by a shutdown meanwhile
+                loop.add_reader(listener.fileno(), self._accept, listener)
 
     async def cron(self) -> None:
         while True:

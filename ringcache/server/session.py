@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 REPLY_ON, REPLY_OFF, REPLY_SKIP = "on", "off", "skip"
 
 
+def is_local_address(addr: str) -> bool:
+    """Redis's connIsLocal: a unix socket, or a peer on the loopback
+    interface (any 127.x address, or ::1). `addr` is "ip:port" or a path."""
+    if addr.startswith("/"):
+        return True
+    host = addr.rsplit(":", 1)[0].strip("[]")
+    return host.startswith("127.") or host == "::1"
+
+
 class Session:
     def __init__(self, server: "Server", client_id: int, addr: str, laddr: str) -> None:
         self.server = server
@@ -40,6 +49,7 @@ class Session:
         self.encode: Callable[[list, Any], None] = encode2
         self.null = b"$-1\r\n"  # the null reply in this session's protocol
         self.authenticated = not server.config["requirepass"]
+        self.is_local = is_local_address(addr)  # protected mode, protected configs, DEBUG
         self.created = time.monotonic()
         self.last_interaction = self.created
         self.last_command = b"NULL"

@@ -562,7 +562,7 @@ def test_auto_rewrite_on_growth(tmp_path):
 def test_failed_bgsave_is_reported(tmp_path):
     gone = tmp_path / "gone"
     gone.mkdir()
-    node = start(tmp_path)
+    node = start(tmp_path, "--enable-protected-configs", "yes")
     try:
         c = node.client()
         c.set("a", "1")

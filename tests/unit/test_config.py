@@ -34,9 +34,9 @@ POLICIES = ("volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-
             "allkeys-random, noeviction")
 
 
-def set_error(config: Config, *pairs: tuple[str, str]) -> str:
+def set_error(config: Config, *pairs: tuple[str, str], protected_allowed: bool = True) -> str:
     with pytest.raises(ConfigError) as info:
-        config.set_many(list(pairs))
+        config.set_many(list(pairs), protected_allowed=protected_allowed)
     return info.value.message
 
 
@@ -330,6 +330,18 @@ def test_strings(config):
     assert config["requirepass"] == "s3cret pass"
     config.set("requirepass", "")
     assert config["requirepass"] == "" and config.get_text("requirepass") == ""
+
+
+def test_protected_configs_need_enable_protected_configs(config):
+    # Redis's order: the protection is checked before the value.
+    for name in ("dir", "dbfilename"):
+        assert set_error(config, (name, "x/y"), protected_allowed=False) == SET_FAILED.format(
+            name, "can't set protected config")
+    assert set_error(config, ("hz", "20"), ("dir", "."), protected_allowed=False) == SET_FAILED.format(
+        "dir", "can't set protected config")
+    assert config["hz"] == 10  # all or nothing
+    assert set_error(config, ("enable-protected-configs", "yes")) == SET_FAILED.format(
+        "enable-protected-configs", "can't set immutable config")
 
 
 def test_dbfilename_must_be_a_file_name(config):
@@ -908,7 +920,8 @@ def test_rewrite_keeps_the_layout_and_updates_in_place(tmp_path):
     config.set_many([("maxmemory", "1gb"), ("hz", "20"), ("notify-keyspace-events", "Ex"), ("loglevel", "warning"),
                      ("slowlog-max-len", "129"), ("client-output-buffer-limit", "pubsub 64mb 16mb 90 replica 1kb 1000 5"),
                      ("hash-max-ziplist-entries", "128"), ("save", "100 5"), ("dbfilename", 'a"b\tc.rdb'),
-                     ("maxmemory-policy", "allkeys-lfu"), ("lua-time-limit", "6000"), ("repl-backlog-size", "3000")])
+                     ("maxmemory-policy", "allkeys-lfu"), ("lua-time-limit", "6000"), ("repl-backlog-size", "3000")],
+                    protected_allowed=True)
     config.rewrite()
     text = (tmp_path / "redis.conf").read_text()
     assert text == f"""# top comment

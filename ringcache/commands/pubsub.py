@@ -18,7 +18,7 @@ from typing import Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
-from ..protocol.resp import OK, Raw, SimpleString
+from ..protocol.resp import OK, Raw, RawPush, SimpleString
 from ..pubsub.hub import CHANNEL, PATTERN, SHARD
 from . import server as _server  # noqa: F401  (defines the CLIENT container we extend)
 from ._args import parse_int
@@ -36,14 +36,14 @@ def _subscribe(session: Any, names: list, kind: int) -> Raw:
     hub = session.server.pubsub
     hub.flush_session(session)
     results = hub.subscribe(session, names, kind)
-    return Raw(hub.encode_replies(session, kind, True, results))
+    return RawPush(hub.encode_replies(session, kind, True, results))
 
 
 def _unsubscribe(session: Any, names: list, kind: int) -> Raw:
     hub = session.server.pubsub
     hub.flush_session(session)
     results = hub.unsubscribe(session, names or None, kind)
-    return Raw(hub.encode_replies(session, kind, False, results))
+    return RawPush(hub.encode_replies(session, kind, False, results))
 
 
 @command("subscribe", -2, _FLAGS, group="pubsub", since="2.0.0",

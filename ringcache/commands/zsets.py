@@ -1073,7 +1073,12 @@ def _setop(session: Any, argv: list, numkeys_index: int, op: int, store: bool,
 
 
 def _positive_limit(arg: bytes) -> int:
-    value = parse_int(arg)
+    # Redis's getPositiveLongFromObjectOrReply: one message for a negative
+    # number and for something that is not a number at all.
+    try:
+        value = parse_int(arg)
+    except CommandError:
+        value = -1
     if value < 0:
         raise CommandError("ERR LIMIT can't be negative")
     return value

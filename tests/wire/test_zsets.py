@@ -221,6 +221,7 @@ TRANSCRIPT = [
     ('zintercard 2 a b limit 1', b':1\r\n', b':1\r\n'),
     ('zintercard 2 a b limit 0', b':2\r\n', b':2\r\n'),
     ('zintercard 2 a b limit -1', b"-ERR LIMIT can't be negative\r\n", b"-ERR LIMIT can't be negative\r\n"),
+    ('zintercard 2 a b limit x', b"-ERR LIMIT can't be negative\r\n", b"-ERR LIMIT can't be negative\r\n"),
     ('zintercard 0 a', b"-ERR at least 1 input key is needed for 'zintercard' command\r\n", b"-ERR at least 1 input key is needed for 'zintercard' command\r\n"),
     ('zintercard 2 a b withscores', b'-ERR syntax error\r\n', b'-ERR syntax error\r\n'),
     ('zintercard 3 a b s', b':1\r\n', b':1\r\n'),

@@ -41,7 +41,7 @@ import sys
 import time
 from typing import Any, Callable, Iterable
 
-from .. import REDIS_VERSION, __version__
+from .. import REDIS_VERSION, __version__, allocator
 from ..config import ConfigError, format_memory_human, stringmatch
 from ..protocol import errors
 from ..protocol.errors import CommandError
@@ -266,7 +266,7 @@ def _memory_section(server: Any) -> list[tuple[str, Any]]:
         ("maxmemory_policy", server.config["maxmemory-policy"]),
         ("mem_fragmentation_ratio", "%.2f" % (rss / used if used else 0.0)),
         ("mem_fragmentation_bytes", rss - used),
-        ("mem_allocator", "pymalloc"),
+        ("mem_allocator", f"pymalloc+{allocator.active()}"),
         ("lazyfree_pending_objects", 0),
     ]
 

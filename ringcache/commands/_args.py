@@ -86,3 +86,13 @@ def _strtod(text: bytes) -> float | None:
     except (ValueError, UnicodeDecodeError, OverflowError):
         return None
     return value
+
+
+_STRTOD_PREFIX = re.compile(rb"\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)")
+
+
+def strtod_prefix(arg: bytes) -> float:
+    """C strtod() without the must-consume-everything check, as DEBUG reads
+    its numbers: the longest numeric prefix, 0 when there is none."""
+    match = _STRTOD_PREFIX.match(arg)
+    return float(match.group()) if match else 0.0

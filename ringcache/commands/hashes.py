@@ -224,16 +224,14 @@ def _hset(session: Any, argv: list) -> int:
 @command("hset", -4, "write denyoom fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Creates or modifies the value of a field in a hash.",
          complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs "
-                    "when the command is called with multiple field/value pairs.",
-         acl="@write @hash @fast")
+                    "when the command is called with multiple field/value pairs.")
 def hset(session: Any, argv: list) -> Any:
     return _hset(session, argv)
 
 
 @command("hmset", -4, "write denyoom fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Sets the values of multiple fields.",
-         complexity="O(N) where N is the number of fields being set.",
-         acl="@write @hash @fast")
+         complexity="O(N) where N is the number of fields being set.")
 def hmset(session: Any, argv: list) -> Any:
     _hset(session, argv)
     return OK
@@ -241,7 +239,7 @@ def hmset(session: Any, argv: list) -> Any:
 
 @command("hsetnx", 4, "write denyoom fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Sets the value of a field in a hash only when the field doesn't exist.",
-         complexity="O(1)", acl="@write @hash @fast")
+         complexity="O(1)")
 def hsetnx(session: Any, argv: list) -> Any:
     key, field = argv[1], argv[2]
     value = _write(session, key)
@@ -258,8 +256,7 @@ def hsetnx(session: Any, argv: list) -> Any:
 
 
 @command("hget", 3, "readonly fast", (1, 1, 1), group="hash", since="2.0.0",
-         summary="Returns the value of a field in a hash.", complexity="O(1)",
-         acl="@read @hash @fast")
+         summary="Returns the value of a field in a hash.", complexity="O(1)")
 def hget(session: Any, argv: list) -> Any:
     value = _read(session, argv[1])
     if value is None:
@@ -269,8 +266,7 @@ def hget(session: Any, argv: list) -> Any:
 
 @command("hmget", -3, "readonly fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Returns the values of all fields in a hash.",
-         complexity="O(N) where N is the number of fields being requested.",
-         acl="@read @hash @fast")
+         complexity="O(N) where N is the number of fields being requested.")
 def hmget(session: Any, argv: list) -> Any:
     value = _read(session, argv[1])
     if value is None:
@@ -281,7 +277,7 @@ def hmget(session: Any, argv: list) -> Any:
 
 @command("hgetall", 2, "readonly", (1, 1, 1), group="hash", since="2.0.0",
          summary="Returns all fields and values in a hash.",
-         complexity="O(N) where N is the size of the hash.", acl="@read @hash @slow")
+         complexity="O(N) where N is the size of the hash.")
 def hgetall(session: Any, argv: list) -> Any:
     value = _read(session, argv[1])
     # A copy: inside MULTI the reply is encoded after later commands ran.
@@ -290,7 +286,7 @@ def hgetall(session: Any, argv: list) -> Any:
 
 @command("hkeys", 2, "readonly", (1, 1, 1), group="hash", since="2.0.0",
          summary="Returns all fields in a hash.",
-         complexity="O(N) where N is the size of the hash.", acl="@read @hash @slow")
+         complexity="O(N) where N is the size of the hash.")
 def hkeys(session: Any, argv: list) -> Any:
     value = _read(session, argv[1])
     return [] if value is None else list(value)
@@ -298,7 +294,7 @@ def hkeys(session: Any, argv: list) -> Any:
 
 @command("hvals", 2, "readonly", (1, 1, 1), group="hash", since="2.0.0",
          summary="Returns all values in a hash.",
-         complexity="O(N) where N is the size of the hash.", acl="@read @hash @slow")
+         complexity="O(N) where N is the size of the hash.")
 def hvals(session: Any, argv: list) -> Any:
     value = _read(session, argv[1])
     return [] if value is None else list(value.values())
@@ -307,8 +303,7 @@ def hvals(session: Any, argv: list) -> Any:
 @command("hdel", -3, "write fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Deletes one or more fields and their values from a hash. Deletes the hash if "
                  "no fields remain.",
-         complexity="O(N) where N is the number of fields to be removed.",
-         acl="@write @hash @fast")
+         complexity="O(N) where N is the number of fields to be removed.")
 def hdel(session: Any, argv: list) -> Any:
     key = argv[1]
     value = _write(session, key)
@@ -337,24 +332,21 @@ def hdel(session: Any, argv: list) -> Any:
 
 
 @command("hexists", 3, "readonly fast", (1, 1, 1), group="hash", since="2.0.0",
-         summary="Determines whether a field exists in a hash.", complexity="O(1)",
-         acl="@read @hash @fast")
+         summary="Determines whether a field exists in a hash.", complexity="O(1)")
 def hexists(session: Any, argv: list) -> Any:
     value = _read(session, argv[1])
     return 1 if value is not None and argv[2] in value else 0
 
 
 @command("hlen", 2, "readonly fast", (1, 1, 1), group="hash", since="2.0.0",
-         summary="Returns the number of fields in a hash.", complexity="O(1)",
-         acl="@read @hash @fast")
+         summary="Returns the number of fields in a hash.", complexity="O(1)")
 def hlen(session: Any, argv: list) -> Any:
     value = _read(session, argv[1])
     return 0 if value is None else len(value)
 
 
 @command("hstrlen", 3, "readonly fast", (1, 1, 1), group="hash", since="3.2.0",
-         summary="Returns the length of the value of a field.", complexity="O(1)",
-         acl="@read @hash @fast")
+         summary="Returns the length of the value of a field.", complexity="O(1)")
 def hstrlen(session: Any, argv: list) -> Any:
     value = _read(session, argv[1])
     if value is None:
@@ -369,7 +361,7 @@ def hstrlen(session: Any, argv: list) -> Any:
 @command("hincrby", 4, "write denyoom fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Increments the integer value of a field in a hash by a number. Uses 0 as "
                  "initial value if the field doesn't exist.",
-         complexity="O(1)", acl="@write @hash @fast")
+         complexity="O(1)")
 def hincrby(session: Any, argv: list) -> Any:
     increment = parse_int(argv[3])
     key, field = argv[1], argv[2]
@@ -396,7 +388,7 @@ def hincrby(session: Any, argv: list) -> Any:
 @command("hincrbyfloat", 4, "write denyoom fast", (1, 1, 1), group="hash", since="2.6.0",
          summary="Increments the floating point value of a field by a number. Uses 0 as "
                  "initial value if the field doesn't exist.",
-         complexity="O(1)", acl="@write @hash @fast")
+         complexity="O(1)")
 def hincrbyfloat(session: Any, argv: list) -> Any:
     delta = _strtold(argv[3])
     if delta is _INF:
@@ -436,8 +428,7 @@ def hincrbyfloat(session: Any, argv: list) -> Any:
 
 @command("hrandfield", -2, "readonly", (1, 1, 1), group="hash", since="6.2.0",
          summary="Returns one or more random fields from a hash.",
-         complexity="O(N) where N is the number of fields returned",
-         acl="@read @hash @slow")
+         complexity="O(N) where N is the number of fields returned")
 def hrandfield(session: Any, argv: list) -> Any:
     if len(argv) == 2:
         value = _read(session, argv[1])
@@ -481,8 +472,7 @@ def hrandfield(session: Any, argv: list) -> Any:
          summary="Iterates over fields and values of a hash.",
          complexity="O(1) for every call. O(N) for a complete iteration, including enough "
                     "command calls for the cursor to return back to 0. N is the number of "
-                    "elements inside the collection.",
-         acl="@read @hash @slow")
+                    "elements inside the collection.")
 def hscan(session: Any, argv: list) -> Any:
     cursor = _parse_cursor(argv[2])
     key = argv[1]
@@ -605,32 +595,28 @@ def _hexpire(session: Any, argv: list, unit_ms: int, relative: bool) -> Any:
 
 @command("hexpire", -6, "write denyoom fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Set expiry for hash field using relative time to expire (seconds)",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@write @hash @fast")
+         complexity="O(N) where N is the number of specified fields")
 def hexpire(session: Any, argv: list) -> Any:
     return _hexpire(session, argv, 1000, True)
 
 
 @command("hpexpire", -6, "write denyoom fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Set expiry for hash field using relative time to expire (milliseconds)",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@write @hash @fast")
+         complexity="O(N) where N is the number of specified fields")
 def hpexpire(session: Any, argv: list) -> Any:
     return _hexpire(session, argv, 1, True)
 
 
 @command("hexpireat", -6, "write denyoom fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Set expiry for hash field using an absolute Unix timestamp (seconds)",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@write @hash @fast")
+         complexity="O(N) where N is the number of specified fields")
 def hexpireat(session: Any, argv: list) -> Any:
     return _hexpire(session, argv, 1000, False)
 
 
 @command("hpexpireat", -6, "write denyoom fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Set expiry for hash field using an absolute Unix timestamp (milliseconds)",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@write @hash @fast")
+         complexity="O(N) where N is the number of specified fields")
 def hpexpireat(session: Any, argv: list) -> Any:
     return _hexpire(session, argv, 1, False)
 
@@ -659,40 +645,35 @@ def _httl(session: Any, argv: list, in_ms: bool, absolute: bool) -> Any:
 
 @command("httl", -5, "readonly fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Returns the TTL in seconds of a hash field.",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@read @hash @fast")
+         complexity="O(N) where N is the number of specified fields")
 def httl(session: Any, argv: list) -> Any:
     return _httl(session, argv, False, False)
 
 
 @command("hpttl", -5, "readonly fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Returns the TTL in milliseconds of a hash field.",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@read @hash @fast")
+         complexity="O(N) where N is the number of specified fields")
 def hpttl(session: Any, argv: list) -> Any:
     return _httl(session, argv, True, False)
 
 
 @command("hexpiretime", -5, "readonly fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Returns the expiration time of a hash field as a Unix timestamp, in seconds.",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@read @hash @fast")
+         complexity="O(N) where N is the number of specified fields")
 def hexpiretime(session: Any, argv: list) -> Any:
     return _httl(session, argv, False, True)
 
 
 @command("hpexpiretime", -5, "readonly fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Returns the expiration time of a hash field as a Unix timestamp, in msec.",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@read @hash @fast")
+         complexity="O(N) where N is the number of specified fields")
 def hpexpiretime(session: Any, argv: list) -> Any:
     return _httl(session, argv, True, True)
 
 
 @command("hpersist", -5, "write fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Removes the expiration time for each specified field",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@write @hash @fast")
+         complexity="O(N) where N is the number of specified fields")
 def hpersist(session: Any, argv: list) -> Any:
     key = argv[1]
     value = _write(session, key)

@@ -89,6 +89,12 @@ def type_name(value: Any) -> bytes:
     return entry[0]
 
 
+def encoding_name(value: Any) -> bytes:
+    """OBJECT ENCODING's answer (DEBUG OBJECT prints the same)."""
+    entry = TYPES.get(value.__class__)
+    return b"raw" if entry is None else entry[1](value)
+
+
 def copy_value(value: Any) -> Any:
     """A value for COPY that shares nothing mutable with the original."""
     if value.__class__ is bytes:
@@ -111,8 +117,7 @@ def _parse_db(session: Any, arg: bytes) -> int:
 
 @command("del", -2, "write", (1, -1, 1), since="1.0.0",
          summary="Deletes one or more keys.",
-         complexity="O(N) where N is the number of keys that will be removed.",
-         acl="@keyspace @write @slow")
+         complexity="O(N) where N is the number of keys that will be removed.")
 def del_(session: Any, argv: list) -> Any:
     db = session.db
     if db.notify_flags:
@@ -133,8 +138,7 @@ def _delete_notifying(session: Any, db: Any, argv: list) -> int:
 
 @command("unlink", -2, "write fast", (1, -1, 1), since="4.0.0",
          summary="Asynchronously deletes one or more keys.",
-         complexity="O(1) for each key removed regardless of its size.",
-         acl="@keyspace @write @fast")
+         complexity="O(1) for each key removed regardless of its size.")
 def unlink(session: Any, argv: list) -> Any:
     # Memory is reclaimed by Python's refcounting at once: nothing to defer.
     db = session.db
@@ -146,7 +150,7 @@ def unlink(session: Any, argv: list) -> Any:
 
 @command("exists", -2, "readonly fast", (1, -1, 1), since="1.0.0",
          summary="Determines whether one or more keys exist.",
-         complexity="O(N) where N is the number of keys to check.", acl="@keyspace @read @fast")
+         complexity="O(N) where N is the number of keys to check.")
 def exists(session: Any, argv: list) -> Any:
     peek_read = session.db.peek_read  # (Redis: LOOKUP_NOTOUCH, the LRU/LFU stays)
     return sum(1 for key in argv[1:] if peek_read(key) is not None)  # repeats count
@@ -155,16 +159,14 @@ def exists(session: Any, argv: list) -> Any:
 @command("touch", -2, "readonly fast", (1, -1, 1), since="3.2.1",
          summary="Returns the number of existing keys out of those specified after updating "
                  "the time they were last accessed.",
-         complexity="O(N) where N is the number of keys that will be touched.",
-         acl="@keyspace @read @fast")
+         complexity="O(N) where N is the number of keys that will be touched.")
 def touch(session: Any, argv: list) -> Any:
     lookup_read = session.db.lookup_read
     return sum(1 for key in argv[1:] if lookup_read(key) is not None)
 
 
 @command("type", 2, "readonly fast", (1, 1, 1), since="1.0.0",
-         summary="Determines the type of value stored at a key.", complexity="O(1)",
-         acl="@keyspace @read @fast")
+         summary="Determines the type of value stored at a key.", complexity="O(1)")
 def type_(session: Any, argv: list) -> Any:
     value = session.db.peek_read(argv[1])  # (LOOKUP_NOTOUCH)
     if value is None:
@@ -201,15 +203,13 @@ def _rename(session: Any, argv: list, nx: bool) -> Any:
 
 
 @command("rename", 3, "write", (1, 2, 1), since="1.0.0",
-         summary="Renames a key and overwrites the destination.", complexity="O(1)",
-         acl="@keyspace @write @slow")
+         summary="Renames a key and overwrites the destination.", complexity="O(1)")
 def rename(session: Any, argv: list) -> Any:
     return _rename(session, argv, False)
 
 
 @command("renamenx", 3, "write fast", (1, 2, 1), since="1.0.0",
-         summary="Renames a key only when the target key name doesn't exist.", complexity="O(1)",
-         acl="@keyspace @write @fast")
+         summary="Renames a key only when the target key name doesn't exist.", complexity="O(1)")
 def renamenx(session: Any, argv: list) -> Any:
     return _rename(session, argv, True)
 
@@ -217,8 +217,7 @@ def renamenx(session: Any, argv: list) -> Any:
 @command("copy", -3, "write denyoom", (1, 2, 1), since="6.2.0",
          summary="Copies the value of a key to a new key.",
          complexity="O(N) worst case for collections, where N is the number of nested items. "
-                    "O(1) for string values.",
-         acl="@keyspace @write @slow")
+                    "O(1) for string values.")
 def copy(session: Any, argv: list) -> Any:
     server = session.server
     src_db = session.db
@@ -264,8 +263,7 @@ def copy(session: Any, argv: list) -> Any:
 
 
 @command("move", 3, "write fast", (1, 1, 1), since="1.0.0",
-         summary="Moves a key to another database.", complexity="O(1)",
-         acl="@keyspace @write @fast")
+         summary="Moves a key to another database.", complexity="O(1)")
 def move(session: Any, argv: list) -> Any:
     server = session.server
     if server.config["cluster-enabled"]:
@@ -297,10 +295,11 @@ def move(session: Any, argv: list) -> Any:
 
 
 @command("keys", 2, "readonly", since="1.0.0",
+         tips="request_policy:all_shards nondeterministic_output_order",
          summary="Returns all key names that match a pattern.",
          complexity="O(N) with N being the number of keys in the database, under the assumption "
                     "that the key names in the database and the given pattern have limited length.",
-         acl="@keyspace @read @slow @dangerous")
+         acl="@dangerous")
 def keys(session: Any, argv: list) -> Any:
     db = session.db
     pattern = argv[1]
@@ -376,11 +375,11 @@ def parse_scan_options(argv: list, i: int, *, scan_type: bool = False,
 
 
 @command("scan", -2, "readonly", since="2.8.0",
+         tips="nondeterministic_output request_policy:special response_policy:special",
          summary="Iterates over the key names in the database.",
          complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
                     "calls for the cursor to return back to 0. N is the number of elements inside "
-                    "the collection.",
-         acl="@keyspace @read @slow")
+                    "the collection.")
 def scan(session: Any, argv: list) -> Any:
     cursor = _parse_cursor(argv[1])
     count, match, wanted_type, _ = parse_scan_options(argv, 2, scan_type=True)
@@ -413,15 +412,16 @@ def scan(session: Any, argv: list) -> Any:
 
 
 @command("randomkey", 1, "readonly", since="1.0.0",
-         summary="Returns a random key name from the database.", complexity="O(1)",
-         acl="@keyspace @read @slow")
+         tips="request_policy:all_shards response_policy:special nondeterministic_output",
+         summary="Returns a random key name from the database.", complexity="O(1)")
 def randomkey(session: Any, argv: list) -> Any:
     return session.db.random_key()
 
 
 @command("dbsize", 1, "readonly fast", group="server", since="1.0.0",
+         tips="request_policy:all_shards response_policy:agg_sum",
          summary="Returns the number of keys in the database.", complexity="O(1)",
-         acl="@keyspace @read @fast")
+         acl="@keyspace")
 def dbsize(session: Any, argv: list) -> Any:
     # Like Redis, counts keys whose time has passed but that are not yet reclaimed.
     return session.db.size()
@@ -437,9 +437,10 @@ def _flush_mode(argv: list) -> None:
 
 
 @command("flushdb", -1, "write", group="server", since="1.0.0",
+         tips="request_policy:all_shards response_policy:all_succeeded",
          summary="Remove all keys from the current database.",
          complexity="O(N) where N is the number of keys in the selected database",
-         acl="@keyspace @write @slow @dangerous")
+         acl="@keyspace @dangerous")
 def flushdb(session: Any, argv: list) -> Any:
     _flush_mode(argv)
     session.db.flush()
@@ -447,9 +448,10 @@ def flushdb(session: Any, argv: list) -> Any:
 
 
 @command("flushall", -1, "write", group="server", since="1.0.0",
+         tips="request_policy:all_shards response_policy:all_succeeded",
          summary="Removes all keys from all databases.",
          complexity="O(N) where N is the total number of keys in all databases",
-         acl="@keyspace @write @slow @dangerous")
+         acl="@keyspace @dangerous")
 def flushall(session: Any, argv: list) -> Any:
     _flush_mode(argv)
     for db in session.server.live_dbs():
@@ -527,29 +529,26 @@ def _expire(session: Any, argv: list, unit_ms: int, relative: bool, name: str) -
 
 
 @command("expire", -3, "write fast", (1, 1, 1), since="1.0.0",
-         summary="Sets the expiration time of a key in seconds.", complexity="O(1)",
-         acl="@keyspace @write @fast")
+         summary="Sets the expiration time of a key in seconds.", complexity="O(1)")
 def expire(session: Any, argv: list) -> Any:
     return _expire(session, argv, 1000, True, "expire")
 
 
 @command("pexpire", -3, "write fast", (1, 1, 1), since="2.6.0",
-         summary="Sets the expiration time of a key in milliseconds.", complexity="O(1)",
-         acl="@keyspace @write @fast")
+         summary="Sets the expiration time of a key in milliseconds.", complexity="O(1)")
 def pexpire(session: Any, argv: list) -> Any:
     return _expire(session, argv, 1, True, "pexpire")
 
 
 @command("expireat", -3, "write fast", (1, 1, 1), since="1.2.0",
-         summary="Sets the expiration time of a key to a Unix timestamp.", complexity="O(1)",
-         acl="@keyspace @write @fast")
+         summary="Sets the expiration time of a key to a Unix timestamp.", complexity="O(1)")
 def expireat(session: Any, argv: list) -> Any:
     return _expire(session, argv, 1000, False, "expireat")
 
 
 @command("pexpireat", -3, "write fast", (1, 1, 1), since="2.6.0",
          summary="Sets the expiration time of a key to a Unix milliseconds timestamp.",
-         complexity="O(1)", acl="@keyspace @write @fast")
+         complexity="O(1)")
 def pexpireat(session: Any, argv: list) -> Any:
     return _expire(session, argv, 1, False, "pexpireat")
 
@@ -571,36 +570,32 @@ def _ttl(session: Any, key: bytes, in_ms: bool, absolute: bool) -> int:
 
 
 @command("ttl", 2, "readonly fast", (1, 1, 1), since="1.0.0",
-         summary="Returns the expiration time in seconds of a key.", complexity="O(1)",
-         acl="@keyspace @read @fast")
+         summary="Returns the expiration time in seconds of a key.", complexity="O(1)")
 def ttl(session: Any, argv: list) -> Any:
     return _ttl(session, argv[1], False, False)
 
 
 @command("pttl", 2, "readonly fast", (1, 1, 1), since="2.6.0",
-         summary="Returns the expiration time in milliseconds of a key.", complexity="O(1)",
-         acl="@keyspace @read @fast")
+         summary="Returns the expiration time in milliseconds of a key.", complexity="O(1)")
 def pttl(session: Any, argv: list) -> Any:
     return _ttl(session, argv[1], True, False)
 
 
 @command("expiretime", 2, "readonly fast", (1, 1, 1), since="7.0.0",
-         summary="Returns the expiration time of a key as a Unix timestamp.", complexity="O(1)",
-         acl="@keyspace @read @fast")
+         summary="Returns the expiration time of a key as a Unix timestamp.", complexity="O(1)")
 def expiretime(session: Any, argv: list) -> Any:
     return _ttl(session, argv[1], False, True)
 
 
 @command("pexpiretime", 2, "readonly fast", (1, 1, 1), since="7.0.0",
          summary="Returns the expiration time of a key as a Unix milliseconds timestamp.",
-         complexity="O(1)", acl="@keyspace @read @fast")
+         complexity="O(1)")
 def pexpiretime(session: Any, argv: list) -> Any:
     return _ttl(session, argv[1], True, True)
 
 
 @command("persist", 2, "write fast", (1, 1, 1), since="2.2.0",
-         summary="Removes the expiration time of a key.", complexity="O(1)",
-         acl="@keyspace @write @fast")
+         summary="Removes the expiration time of a key.", complexity="O(1)")
 def persist(session: Any, argv: list) -> Any:
     db = session.db
     if db.lookup(argv[1]) is None:
@@ -634,8 +629,7 @@ _OBJECT_HELP = [
         b"    Return the number of references of the value associated with the specified",
         b"    <key>.",
         b"HELP",
-        b"    Prints this help.",
-    )
+        b"    Prints this help.")
 ]
 
 
@@ -649,10 +643,7 @@ def object_encoding(session: Any, argv: list) -> Any:
     value = session.db.peek_read(argv[2])  # (LOOKUP_NOTOUCH)
     if value is None:
         return None
-    entry = TYPES.get(value.__class__)
-    if entry is None:
-        return getattr(value, "ENCODING", b"raw")
-    return entry[1](value)
+    return encoding_name(value)
 
 
 @subcommand(OBJECT, "freq", 3, "readonly", (2, 2, 1), since="4.0.0",

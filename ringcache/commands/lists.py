@@ -141,32 +141,28 @@ def _push(session: Any, argv: list, where: int, only_existing: bool) -> int:
 
 @command("lpush", -3, "write denyoom fast", (1, 1, 1), group="list",
          summary="Prepends one or more elements to a list. Creates the key if it doesn't exist.",
-         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-         acl="@write @list @fast")
+         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.")
 def lpush(session: Any, argv: list) -> Any:
     return _push(session, argv, LEFT, False)
 
 
 @command("rpush", -3, "write denyoom fast", (1, 1, 1), group="list",
          summary="Appends one or more elements to a list. Creates the key if it doesn't exist.",
-         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-         acl="@write @list @fast")
+         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.")
 def rpush(session: Any, argv: list) -> Any:
     return _push(session, argv, RIGHT, False)
 
 
 @command("lpushx", -3, "write denyoom fast", (1, 1, 1), group="list", since="2.2.0",
          summary="Prepends one or more elements to a list only when the list exists.",
-         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-         acl="@write @list @fast")
+         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.")
 def lpushx(session: Any, argv: list) -> Any:
     return _push(session, argv, LEFT, True)
 
 
 @command("rpushx", -3, "write denyoom fast", (1, 1, 1), group="list", since="2.2.0",
          summary="Appends an element to a list only when the list exists.",
-         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-         acl="@write @list @fast")
+         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.")
 def rpushx(session: Any, argv: list) -> Any:
     return _push(session, argv, RIGHT, True)
 
@@ -208,14 +204,14 @@ def _pop(session: Any, argv: list, where: int) -> Any:
 
 @command("lpop", -2, "write fast", (1, 1, 1), group="list",
          summary="Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
-         complexity="O(N) where N is the number of elements returned", acl="@write @list @fast")
+         complexity="O(N) where N is the number of elements returned")
 def lpop(session: Any, argv: list) -> Any:
     return _pop(session, argv, LEFT)
 
 
 @command("rpop", -2, "write fast", (1, 1, 1), group="list",
          summary="Returns and removes the last elements of the list. Deletes the list if the last element was popped.",
-         complexity="O(N) where N is the number of elements returned", acl="@write @list @fast")
+         complexity="O(N) where N is the number of elements returned")
 def rpop(session: Any, argv: list) -> Any:
     return _pop(session, argv, RIGHT)
 
@@ -224,7 +220,7 @@ def rpop(session: Any, argv: list) -> Any:
 
 
 @command("llen", 2, "readonly fast", (1, 1, 1), group="list",
-         summary="Returns the length of a list.", complexity="O(1)", acl="@read @list @fast")
+         summary="Returns the length of a list.", complexity="O(1)")
 def llen(session: Any, argv: list) -> Any:
     dq = _read_list(session.db, argv[1])
     return 0 if dq is None else len(dq)
@@ -243,8 +239,7 @@ def _range(dq: deque, start: int, stop: int) -> list:
 
 @command("lrange", 4, "readonly", (1, 1, 1), group="list",
          summary="Returns a range of elements from a list.",
-         complexity="O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
-         acl="@read @list @slow")
+         complexity="O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.")
 def lrange(session: Any, argv: list) -> Any:
     start = parse_int(argv[2])
     stop = parse_int(argv[3])
@@ -263,8 +258,7 @@ def lrange(session: Any, argv: list) -> Any:
 
 @command("lindex", 3, "readonly", (1, 1, 1), group="list",
          summary="Returns an element from a list by its index.",
-         complexity="O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).",
-         acl="@read @list @slow")
+         complexity="O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).")
 def lindex(session: Any, argv: list) -> Any:
     dq = _read_list(session.db, argv[1])
     if dq is None:
@@ -279,8 +273,7 @@ def lindex(session: Any, argv: list) -> Any:
 
 @command("lpos", -3, "readonly", (1, 1, 1), group="list", since="6.0.6",
          summary="Returns the index of matching elements in a list.",
-         complexity="O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.",
-         acl="@read @list @slow")
+         complexity="O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.")
 def lpos(session: Any, argv: list) -> Any:
     rank, count, maxlen = 1, -1, 0
     i = 3
@@ -346,8 +339,7 @@ def lpos(session: Any, argv: list) -> Any:
 
 @command("lset", 4, "write denyoom", (1, 1, 1), group="list",
          summary="Sets the value of an element in a list by its index.",
-         complexity="O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
-         acl="@write @list @slow")
+         complexity="O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).")
 def lset(session: Any, argv: list) -> Any:
     db = session.db
     key = argv[1]
@@ -368,8 +360,7 @@ def lset(session: Any, argv: list) -> Any:
 
 @command("linsert", 5, "write denyoom", (1, 1, 1), group="list", since="2.2.0",
          summary="Inserts an element before or after another element in a list.",
-         complexity="O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).",
-         acl="@write @list @slow")
+         complexity="O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).")
 def linsert(session: Any, argv: list) -> Any:
     where = argv[2].upper()
     if where not in (b"BEFORE", b"AFTER"):
@@ -392,8 +383,7 @@ def linsert(session: Any, argv: list) -> Any:
 
 @command("lrem", 4, "write", (1, 1, 1), group="list",
          summary="Removes elements from a list. Deletes the list if the last element was removed.",
-         complexity="O(N+M) where N is the length of the list and M is the number of elements removed.",
-         acl="@write @list @slow")
+         complexity="O(N+M) where N is the length of the list and M is the number of elements removed.")
 def lrem(session: Any, argv: list) -> Any:
     count = parse_int(argv[2])
     db = session.db
@@ -425,8 +415,7 @@ def lrem(session: Any, argv: list) -> Any:
 
 @command("ltrim", 4, "write", (1, 1, 1), group="list",
          summary="Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
-         complexity="O(N) where N is the number of elements to be removed by the operation.",
-         acl="@write @list @slow")
+         complexity="O(N) where N is the number of elements to be removed by the operation.")
 def ltrim(session: Any, argv: list) -> Any:
     start = parse_int(argv[2])
     stop = parse_int(argv[3])
@@ -491,7 +480,7 @@ def _move(session: Any, src: bytes, dst: bytes, wherefrom: int, whereto: int) ->
 
 @command("lmove", 5, "write denyoom", (1, 2, 1), group="list", since="6.2.0",
          summary="Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
-         complexity="O(1)", acl="@write @list @slow")
+         complexity="O(1)")
 def lmove(session: Any, argv: list) -> Any:
     wherefrom = _where(argv[3])
     whereto = _where(argv[4])
@@ -500,7 +489,7 @@ def lmove(session: Any, argv: list) -> Any:
 
 @command("rpoplpush", 3, "write denyoom", (1, 2, 1), group="list", since="1.2.0",
          summary="Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
-         complexity="O(1)", acl="@write @list @slow")
+         complexity="O(1)")
 def rpoplpush(session: Any, argv: list) -> Any:
     return _move(session, argv[1], argv[2], RIGHT, LEFT)
 
@@ -555,7 +544,7 @@ def _mpop_keys(numkeys_index: int) -> Any:
 @command("lmpop", -4, "write", (0, 0, 0), group="list", since="7.0.0",
          summary="Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
          complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
-         acl="@write @list @slow", keys_fn=_mpop_keys(1))
+         keys_fn=_mpop_keys(1))
 def lmpop(session: Any, argv: list) -> Any:
     keys, where, count = _mpop_args(argv, 1)
     reply = _mpop(session, keys, where, count)
@@ -584,14 +573,14 @@ def _blocking_pop(session: Any, argv: list, where: int) -> Any:
 
 @command("blpop", -3, "write noscript blocking", (1, -2, 1), group="list", since="2.0.0",
          summary="Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-         complexity="O(N) where N is the number of provided keys.", acl="@write @list @slow @blocking")
+         complexity="O(N) where N is the number of provided keys.")
 def blpop(session: Any, argv: list) -> Any:
     return _blocking_pop(session, argv, LEFT)
 
 
 @command("brpop", -3, "write noscript blocking", (1, -2, 1), group="list", since="2.0.0",
          summary="Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-         complexity="O(N) where N is the number of provided keys.", acl="@write @list @slow @blocking")
+         complexity="O(N) where N is the number of provided keys.")
 def brpop(session: Any, argv: list) -> Any:
     return _blocking_pop(session, argv, RIGHT)
 
@@ -609,7 +598,7 @@ def _blocking_move(session: Any, argv: list, wherefrom: int, whereto: int, timeo
 
 @command("blmove", 6, "write denyoom noscript blocking", (1, 2, 1), group="list", since="6.2.0",
          summary="Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
-         complexity="O(1)", acl="@write @list @slow @blocking")
+         complexity="O(1)")
 def blmove(session: Any, argv: list) -> Any:
     wherefrom = _where(argv[3])
     whereto = _where(argv[4])
@@ -619,7 +608,7 @@ def blmove(session: Any, argv: list) -> Any:
 
 @command("brpoplpush", 4, "write denyoom noscript blocking", (1, 2, 1), group="list", since="2.2.0",
          summary="Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
-         complexity="O(1)", acl="@write @list @slow @blocking")
+         complexity="O(1)")
 def brpoplpush(session: Any, argv: list) -> Any:
     return _blocking_move(session, argv, RIGHT, LEFT, argv[3], [b"RPOPLPUSH", argv[1], argv[2]])
 
@@ -627,7 +616,7 @@ def brpoplpush(session: Any, argv: list) -> Any:
 @command("blmpop", -5, "write blocking", (0, 0, 0), group="list", since="7.0.0",
          summary="Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
          complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
-         acl="@write @list @slow @blocking", keys_fn=_mpop_keys(2))
+         keys_fn=_mpop_keys(2))
 def blmpop(session: Any, argv: list) -> Any:
     timeout = parse_timeout(argv[1])
     keys, where, count = _mpop_args(argv, 2)

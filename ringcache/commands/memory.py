@@ -18,7 +18,6 @@ from ..protocol.resp import OK, Verbatim
 from ..storage.memory import EXPIRE_OVERHEAD, KEY_OVERHEAD, key_size
 from ._args import parse_int
 from .registry import container, subcommand
-from .server import _state, used_memory
 
 MEMORY = container("memory", -2, since="4.0.0",
                    summary="A container for memory diagnostics commands.")
@@ -43,7 +42,7 @@ _HELP = [
 
 @subcommand(MEMORY, "usage", -3, "readonly", (2, 2, 1), since="4.0.0",
             summary="Estimates the memory usage of a key.",
-            complexity="O(N) where N is the number of samples.", acl="@read @slow")
+            complexity="O(N) where N is the number of samples.")
 def memory_usage(session: Any, argv: list) -> Any:
     samples = 5
     i = 3
@@ -64,10 +63,10 @@ def memory_usage(session: Any, argv: list) -> Any:
 
 
 @subcommand(MEMORY, "stats", 2, "readonly", since="4.0.0",
-            summary="Returns details about memory usage.", complexity="O(1)", acl="@slow")
+            summary="Returns details about memory usage.", complexity="O(1)")
 def memory_stats(session: Any, argv: list) -> Any:
     server = session.server
-    used = used_memory(server)  # (also follows the peak)
+    used = server.used_memory()  # (also follows the peak)
     peak = server.peak_memory
     rss = server.rss_bytes()
     # used_memory counts the data set only (not the interpreter), so what it
@@ -124,19 +123,12 @@ def memory_stats(session: Any, argv: list) -> Any:
 
 
 def _clients_memory(server: Any) -> int:
-    total = 0
-    for session in server.clients.values():
-        try:
-            total += session.output_buffer_size() + session.query_buffer_size()
-        except Exception:  # a closing connection
-            continue
-    return total
+    return sum(sum(session.buffer_sizes()) for session in server.clients.values())
 
 
 def _aof_buffer(server: Any) -> int:
-    aof = getattr(getattr(server, "persistence", None), "aof", None)
-    buf = getattr(aof, "buf", None)
-    return sum(map(len, buf)) if buf else 0
+    aof = server.persistence.aof
+    return sum(map(len, aof.buf)) if aof is not None else 0
 
 
 _EMPTY = ("Hi Sam, this instance is empty or is using very little memory, my issues "
@@ -148,12 +140,12 @@ _FINE = ("Hi Sam, I can't find any memory issue in your instance. I can only acc
 
 
 @subcommand(MEMORY, "doctor", 2, "", since="4.0.0",
-            summary="Outputs a memory problems report.", complexity="O(1)", acl="@slow")
+            summary="Outputs a memory problems report.", complexity="O(1)")
 def memory_doctor(session: Any, argv: list) -> Any:
     """Redis's getMemoryDoctorReport: the checks that apply to this node
     (peak, RSS against what the data set accounts for, big client buffers)."""
     server = session.server
-    used = used_memory(server)
+    used = server.used_memory()
     if used < 5 * 1024 * 1024:
         return Verbatim(_EMPTY.encode())
     issues = []
@@ -168,7 +160,7 @@ def memory_doctor(session: Any, argv: list) -> Any:
             "memory peak was only occasional and you want to try to reclaim memory, please "
             "try the MEMORY PURGE command, otherwise the only other option is to shutdown "
             "and restart the instance.")
-    rss = server.rss_bytes() - _state(server).baseline_rss
+    rss = server.rss_bytes() - server.startup_rss
     if rss > used * 1.4:
         issues.append(
             " * High total RSS: This instance has a memory fragmentation and RSS overhead "
@@ -193,21 +185,20 @@ def memory_doctor(session: Any, argv: list) -> Any:
 
 @subcommand(MEMORY, "malloc-stats", 2, "", since="4.0.0",
             summary="Returns the allocator statistics.",
-            complexity="Depends on how much memory is allocated, could be slow", acl="@slow")
+            complexity="Depends on how much memory is allocated, could be slow")
 def memory_malloc_stats(session: Any, argv: list) -> Any:
     return Verbatim(b"Stats not supported for the current allocator")
 
 
 @subcommand(MEMORY, "purge", 2, "", since="4.0.0",
             summary="Asks the allocator to release memory.",
-            complexity="Depends on how much memory is allocated, could be slow", acl="@slow")
+            complexity="Depends on how much memory is allocated, could be slow")
 def memory_purge(session: Any, argv: list) -> Any:
     gc.collect()  # (pymalloc returns empty arenas to the OS by itself)
     return OK
 
 
 @subcommand(MEMORY, "help", 2, "loading stale", since="4.0.0",
-            summary="Returns helpful text about the different subcommands.", complexity="O(1)",
-            acl="@slow")
+            summary="Returns helpful text about the different subcommands.", complexity="O(1)")
 def memory_help(session: Any, argv: list) -> Any:
     return _HELP

@@ -4,7 +4,8 @@ persistence section, DEBUG RELOAD and DEBUG LOADAOF (rdb.c, aof.c, debug.c).
 The work is done by `server.persistence` (persistence/manager.py); these
 handlers only check the state and answer with Redis's texts (7.4). LASTSAVE
 is in commands/server.py and reads `server.lastsave`, which the manager
-keeps.
+keeps; the INFO persistence section (commands/info.py) is the manager's
+`info_fields()`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK, SimpleString
-from . import server as server_commands
+from .debug import debug_subcommand
 from .registry import command
 
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
@@ -26,7 +27,7 @@ REWRITE_FAILED = ("ERR Can't execute an AOF background rewriting. "
 
 
 @command("save", 1, "admin noscript no_multi", group="server", since="1.0.0",
-         acl="@admin @slow @dangerous",
+
          summary="Synchronously saves the database(s) to disk.",
          complexity="O(N) where N is the total number of keys in all databases")
 def save(session: Any, argv: list) -> Any:
@@ -40,7 +41,7 @@ def save(session: Any, argv: list) -> Any:
 
 
 @command("bgsave", -1, "admin noscript no_multi", group="server", since="1.0.0",
-         acl="@admin @slow @dangerous",
+
          summary="Asynchronously saves the database(s) to disk.", complexity="O(1)")
 def bgsave(session: Any, argv: list) -> Any:
     schedule = False
@@ -64,7 +65,7 @@ def bgsave(session: Any, argv: list) -> Any:
 
 
 @command("bgrewriteaof", 1, "admin noscript no_multi", group="server", since="1.0.0",
-         acl="@admin @slow @dangerous",
+
          summary="Asynchronously rewrites the append-only file to disk.", complexity="O(1)")
 def bgrewriteaof(session: Any, argv: list) -> Any:
     persistence = session.server.persistence
@@ -79,14 +80,10 @@ def bgrewriteaof(session: Any, argv: list) -> Any:
     return SimpleString(b"Background append only file rewriting started")
 
 
-# -- INFO persistence --------------------------------------------------------------
-
-server_commands.register_info_section("persistence", lambda server: server.persistence.info_fields())
-
-
 # -- DEBUG RELOAD / LOADAOF ------------------------------------------------------------
 
 
+@debug_subcommand("reload", 2)
 def _debug_reload(session: Any, argv: list) -> Any:
     """Save a snapshot, empty every database, load the snapshot back."""
     server = session.server
@@ -99,6 +96,7 @@ def _debug_reload(session: Any, argv: list) -> Any:
     return OK
 
 
+@debug_subcommand("loadaof", 2)
 def _debug_loadaof(session: Any, argv: list) -> Any:
     """Flush the AOF, empty every database, replay the AOF."""
     server = session.server
@@ -124,5 +122,3 @@ def _empty(server: Any) -> None:
         db.flush()
 
 
-server_commands._DEBUG[b"reload"] = (_debug_reload, 2)
-server_commands._DEBUG[b"loadaof"] = (_debug_loadaof, 2)

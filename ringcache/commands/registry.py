@@ -15,12 +15,26 @@ raises CommandError; it never touches the socket.
 Container commands (CONFIG, CLIENT, OBJECT, ...) register their subcommands
 with `@subcommand(parent, name, ...)`; the parent's handler routes to them and
 checks their arity, with Redis's error texts.
+
+The spec also carries what COMMAND INFO/DOCS report: the command tips
+(Redis's "tips": nondeterministic_output, request_policy:..., declared with
+`tips=`) and the ACL categories. Redis derives most categories from the
+flags and the group (setImplicitACLCategories: write -> @write, fast ->
+@fast, else @slow, admin -> @admin @dangerous, ...); a spec declares only
+the others (`acl=`), and declaring one the flags imply is refused at
+registration, so the table never says the same thing twice.
+
+Registration happens when a family module is imported. A module that
+extends another family's container (CLIENT TRACKING in commands/client.py,
+DEBUG RELOAD in commands/persistence.py) imports that module itself, so the
+table is the same whatever order the families are loaded in
+(commands.load_all loads them all).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
@@ -33,6 +47,47 @@ KNOWN_FLAGS = frozenset(
     "skip_monitor skip_slowlog fast no_auth may_replicate no_mandatory_keys "
     "no_multi movablekeys allow_busy".split()
 )
+
+
+# The order Redis prints ACL categories in.
+ACL_CATEGORIES = (
+    "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
+    "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking",
+    "dangerous", "connection", "transaction", "scripting",
+)
+# The category each command group implies (Redis declares it per command).
+_GROUP_CATEGORY = {
+    "generic": "keyspace", "string": "string", "list": "list", "set": "set",
+    "sorted_set": "sortedset", "sorted-set": "sortedset", "hash": "hash", "pubsub": "pubsub",
+    "connection": "connection", "transactions": "transaction", "scripting": "scripting",
+    "hyperloglog": "hyperloglog", "geo": "geo", "stream": "stream", "bitmap": "bitmap",
+}
+
+
+def implied_categories(flags: frozenset[str], group: str, is_container: bool,
+                       declared: set[str]) -> set[str]:
+    """The ACL categories Redis derives from a command's flags and group
+    (setImplicitACLCategories), given the ones it declares."""
+    cats = set()
+    if not is_container:  # a container declares nothing but its speed
+        group_cat = _GROUP_CATEGORY.get(group)
+        if group_cat:
+            cats.add(group_cat)
+    if "write" in flags:
+        cats.add("write")
+    if "readonly" in flags and "scripting" not in declared:
+        cats.add("read")
+    if "admin" in flags:
+        cats.update(("admin", "dangerous"))
+    if "pubsub" in flags:
+        cats.add("pubsub")
+    if "fast" in flags:
+        cats.add("fast")
+    if "blocking" in flags:
+        cats.add("blocking")
+    if "fast" not in cats and "fast" not in declared:
+        cats.add("slow")
+    return cats
 
 
 @dataclass(eq=False)
@@ -48,10 +103,14 @@ class CommandSpec:
     summary: str = ""
     since: str = "1.0.0"
     complexity: str = ""
-    acl_categories: tuple[str, ...] = ()
+    # The ACL categories this command declares, without '@': only those its
+    # flags and group do not imply (see acl_categories()).
+    declared_acl: tuple[str, ...] = ()
+    tips: tuple[str, ...] = ()  # COMMAND INFO/DOCS tips, in Redis's order
     keys_fn: Callable[[list], list[int]] | None = None
     parent: "CommandSpec | None" = None
     subcommands: dict[bytes, "CommandSpec"] = field(default_factory=dict)
+    is_container: bool = False  # registered with container(): routes to subcommands
     # Runtime statistics for INFO commandstats, reset by CONFIG RESETSTAT.
     calls: int = 0
     time_s: float = 0.0  # seconds spent in the handler
@@ -65,6 +124,21 @@ class CommandSpec:
         self.is_write = "write" in self.flags
         self.denyoom = "denyoom" in self.flags
         self.no_auth = "no_auth" in self.flags
+        declared = set(self.declared_acl)
+        repeated = declared & self._implied(declared)
+        if repeated:
+            raise ValueError(f"{self.name}: ACL categories {sorted(repeated)} follow from the "
+                             "flags and group; do not declare them")
+
+    def _implied(self, declared: set[str]) -> set[str]:
+        return implied_categories(self.flags, self.group, self.is_container, declared)
+
+    def acl_categories(self) -> list[str]:
+        """Declared plus implied categories, in Redis's order (no '@')."""
+        cats = set(self.declared_acl)
+        cats |= self._implied(cats)
+        ordered = [cat for cat in ACL_CATEGORIES if cat in cats]
+        return ordered + sorted(cats - set(ACL_CATEGORIES))
 
     @property
     def fullname(self) -> str:
@@ -103,9 +177,18 @@ def _make_spec(name: str, handler: Handler, arity: int, flags: str,
         last_key=keys[1],
         key_step=keys[2],
         summary=fields.pop("summary") or (handler.__doc__ or "").strip().split("\n")[0],
-        acl_categories=tuple(fields.pop("acl").split()),
+        declared_acl=tuple(cat.lstrip("@").lower() for cat in fields.pop("acl").split()),
+        tips=tuple(fields.pop("tips").split()),
         **fields,
     )
+
+
+def _add(name: str, spec: CommandSpec) -> None:
+    key = name.lower().encode()
+    if key in COMMANDS:
+        raise ValueError(f"command {name} registered twice")
+    COMMANDS[key] = spec
+    _ANY_CASE[key] = _ANY_CASE[key.upper()] = spec
 
 
 def command(
@@ -119,25 +202,24 @@ def command(
     since: str = "1.0.0",
     complexity: str = "",
     acl: str = "",
+    tips: str = "",
     keys_fn: Callable[[list], list[int]] | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register a top-level command. `keys` is (first, last, step) as in Redis."""
+    """Register a top-level command. `keys` is (first, last, step) as in Redis;
+    `acl` the categories the flags do not imply; `tips` Redis's command tips."""
 
     def register(handler: Handler) -> Handler:
-        spec = _make_spec(name, handler, arity, flags, keys, group=group, summary=summary,
-                          since=since, complexity=complexity, acl=acl, keys_fn=keys_fn)
-        key = name.lower().encode()
-        if key in COMMANDS:
-            raise ValueError(f"command {name} registered twice")
-        COMMANDS[key] = spec
-        _ANY_CASE[key] = _ANY_CASE[key.upper()] = spec
+        _add(name, _make_spec(name, handler, arity, flags, keys, group=group, summary=summary,
+                              since=since, complexity=complexity, acl=acl, tips=tips,
+                              keys_fn=keys_fn))
         return handler
 
     return register
 
 
 def container(name: str, arity: int = -2, flags: str = "", *, group: str = "generic",
-              summary: str = "", since: str = "1.0.0") -> CommandSpec:
+              summary: str = "", since: str = "1.0.0", complexity: str = "", acl: str = "",
+              tips: str = "") -> CommandSpec:
     """Register a command made of subcommands (CONFIG GET, CLIENT LIST, ...).
     The dispatcher resolves the subcommand (and checks its arity) itself;
     `route` serves callers that run a handler directly."""
@@ -150,8 +232,9 @@ def container(name: str, arity: int = -2, flags: str = "", *, group: str = "gene
             raise CommandError(errors.wrong_arity(sub.fullname))
         return sub.handler(session, argv)
 
-    command(name, arity, flags, group=group, summary=summary, since=since)(route)
-    spec = COMMANDS[name.lower().encode()]
+    spec = _make_spec(name, route, arity, flags, (0, 0, 0), group=group, summary=summary,
+                      since=since, complexity=complexity, acl=acl, tips=tips, is_container=True)
+    _add(name, spec)
     return spec
 
 
@@ -166,16 +249,38 @@ def subcommand(
     since: str = "1.0.0",
     complexity: str = "",
     acl: str = "",
+    tips: str = "",
 ) -> Callable[[Handler], Handler]:
     """Register `parent name` (CONFIG GET); its arity counts the parent too."""
 
     def register(handler: Handler) -> Handler:
-        parent.subcommands[name.lower().encode()] = _make_spec(
+        key = name.lower().encode()
+        if key in parent.subcommands:
+            raise ValueError(f"subcommand {parent.name} {name} registered twice")
+        parent.subcommands[key] = _make_spec(
             name, handler, arity, flags, keys, group=parent.group, summary=summary,
-            since=since, complexity=complexity, acl=acl, parent=parent)
+            since=since, complexity=complexity, acl=acl, tips=tips, parent=parent)
         return handler
 
     return register
+
+
+def all_specs() -> Iterable[CommandSpec]:
+    """Every command and subcommand in the table, parents first."""
+    for spec in COMMANDS.values():
+        yield spec
+        yield from spec.subcommands.values()
+
+
+def lookup_fullname(name: bytes) -> CommandSpec | None:
+    """A command by its full name: "get", "config|get" (lookupCommandBySds)."""
+    parts = name.lower().split(b"|")
+    if len(parts) > 2:
+        return None
+    spec = COMMANDS.get(parts[0])
+    if spec is None or len(parts) == 1:
+        return spec
+    return spec.subcommands.get(parts[1])
 
 
 def lookup(name: bytes) -> CommandSpec | None:

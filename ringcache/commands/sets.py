@@ -76,7 +76,6 @@ from ..storage.scan import SCANS
 from ._args import parse_int
 from .keys import _parse_cursor, parse_scan_options, register_type
 from .registry import command
-from .server import TIPS
 
 NUMKEYS_POSITIVE = "ERR numkeys should be greater than 0"
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
@@ -92,10 +91,6 @@ SPOP_PROPAGATE_BATCH = 1024  # members per propagated SREM (Redis's batch size)
 
 # A Python set is a hash table; see the module header for why not intset/listpack.
 register_type(set, b"set", lambda value: b"hashtable")
-# COMMAND INFO/DOCS tips, as Redis's command table has them.
-TIPS.update({name: ("nondeterministic_output_order",)
-             for name in ("smembers", "sinter", "sunion", "sdiff")})
-TIPS.update({name: ("nondeterministic_output",) for name in ("spop", "srandmember", "sscan")})
 
 
 def _read_set(db: Any, key: bytes) -> set | None:
@@ -214,8 +209,7 @@ def _random_distinct(value: set, count: int) -> list:
 @command("sadd", -3, "write denyoom fast", (1, 1, 1), group="set", since="1.0.0",
          summary="Adds one or more members to a set. Creates the key if it doesn't exist.",
          complexity="O(1) for each element added, so O(N) to add N elements when the command "
-                    "is called with multiple arguments.",
-         acl="@write @set @fast")
+                    "is called with multiple arguments.")
 def sadd(session: Any, argv: list) -> Any:
     db = session.db
     key = argv[1]
@@ -245,8 +239,7 @@ def sadd(session: Any, argv: list) -> Any:
 @command("srem", -3, "write fast", (1, 1, 1), group="set", since="1.0.0",
          summary="Removes one or more members from a set. Deletes the set if the last member "
                  "was removed.",
-         complexity="O(N) where N is the number of members to be removed.",
-         acl="@write @set @fast")
+         complexity="O(N) where N is the number of members to be removed.")
 def srem(session: Any, argv: list) -> Any:
     db = session.db
     key = argv[1]
@@ -282,8 +275,7 @@ def _changed_or_emptied(session: Any, db: Any, key: bytes, value: set, event: by
 
 
 @command("sismember", 3, "readonly fast", (1, 1, 1), group="set", since="1.0.0",
-         summary="Determines whether a member belongs to a set.", complexity="O(1)",
-         acl="@read @set @fast")
+         summary="Determines whether a member belongs to a set.", complexity="O(1)")
 def sismember(session: Any, argv: list) -> Any:
     value = _read_set(session.db, argv[1])
     return 1 if value is not None and argv[2] in value else 0
@@ -291,8 +283,7 @@ def sismember(session: Any, argv: list) -> Any:
 
 @command("smismember", -3, "readonly fast", (1, 1, 1), group="set", since="6.2.0",
          summary="Determines whether multiple members belong to a set.",
-         complexity="O(N) where N is the number of elements being checked for membership",
-         acl="@read @set @fast")
+         complexity="O(N) where N is the number of elements being checked for membership")
 def smismember(session: Any, argv: list) -> Any:
     value = _read_set(session.db, argv[1])
     if value is None:
@@ -301,16 +292,16 @@ def smismember(session: Any, argv: list) -> Any:
 
 
 @command("scard", 2, "readonly fast", (1, 1, 1), group="set", since="1.0.0",
-         summary="Returns the number of members in a set.", complexity="O(1)",
-         acl="@read @set @fast")
+         summary="Returns the number of members in a set.", complexity="O(1)")
 def scard(session: Any, argv: list) -> Any:
     value = _read_set(session.db, argv[1])
     return 0 if value is None else len(value)
 
 
 @command("smembers", 2, "readonly", (1, 1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output_order",
          summary="Returns all members of a set.",
-         complexity="O(N) where N is the set cardinality.", acl="@read @set @slow")
+         complexity="O(N) where N is the set cardinality.")
 def smembers(session: Any, argv: list) -> Any:
     value = _read_set(session.db, argv[1])
     # A copy: inside MULTI the reply is encoded after later commands ran.
@@ -318,8 +309,7 @@ def smembers(session: Any, argv: list) -> Any:
 
 
 @command("smove", 4, "write fast", (1, 2, 1), group="set", since="1.0.0",
-         summary="Moves a member from one set to another.", complexity="O(1)",
-         acl="@write @set @fast")
+         summary="Moves a member from one set to another.", complexity="O(1)")
 def smove(session: Any, argv: list) -> Any:
     db = session.db
     src_key, dst_key, member = argv[1], argv[2], argv[3]
@@ -355,11 +345,11 @@ def smove(session: Any, argv: list) -> Any:
 
 
 @command("spop", -2, "write fast", (1, 1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output",
          summary="Returns one or more random members from a set after removing them. "
                  "Deletes the set if the last member was popped.",
          complexity="Without the count argument O(1), otherwise O(N) where N is the value of "
-                    "the passed count.",
-         acl="@write @set @fast")
+                    "the passed count.")
 def spop(session: Any, argv: list) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
@@ -436,10 +426,10 @@ def _spop_count(session: Any, db: Any, key: bytes, count: int) -> Any:
 
 
 @command("srandmember", -2, "readonly", (1, 1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output",
          summary="Get one or multiple random members from a set",
          complexity="Without the count argument O(1), otherwise O(N) where N is the absolute "
-                    "value of the passed count.",
-         acl="@read @set @slow")
+                    "value of the passed count.")
 def srandmember(session: Any, argv: list) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
@@ -519,10 +509,10 @@ def _store(session: Any, dst: bytes, result: set, event: bytes) -> int:
 
 
 @command("sinter", -2, "readonly", (1, -1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output_order",
          summary="Returns the intersect of multiple sets.",
          complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is "
-                    "the number of sets.",
-         acl="@read @set @slow")
+                    "the number of sets.")
 def sinter(session: Any, argv: list) -> Any:
     sets = _sources(session.db, argv[1:], store=False)
     if len(sets) == 1:
@@ -533,8 +523,7 @@ def sinter(session: Any, argv: list) -> Any:
 @command("sinterstore", -3, "write denyoom", (1, -1, 1), group="set", since="1.0.0",
          summary="Stores the intersect of multiple sets in a key.",
          complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is "
-                    "the number of sets.",
-         acl="@write @set @slow")
+                    "the number of sets.")
 def sinterstore(session: Any, argv: list) -> Any:
     sets = _sources(session.db, argv[2:], store=True)
     result = set(sets[0]) if len(sets) == 1 and sets[0] is not None else _intersection(sets)
@@ -555,8 +544,7 @@ def _sintercard_keys(argv: list) -> list[int]:
 @command("sintercard", -3, "readonly", group="set", since="7.0.0",
          summary="Returns the number of members of the intersect of multiple sets.",
          complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is "
-                    "the number of sets.",
-         acl="@read @set @slow", keys_fn=_sintercard_keys)
+                    "the number of sets.", keys_fn=_sintercard_keys)
 def sintercard(session: Any, argv: list) -> Any:
     numkeys = parse_int(argv[1], NUMKEYS_POSITIVE)
     if numkeys < 1:
@@ -594,26 +582,25 @@ def sintercard(session: Any, argv: list) -> Any:
 
 
 @command("sunion", -2, "readonly", (1, -1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output_order",
          summary="Returns the union of multiple sets.",
-         complexity="O(N) where N is the total number of elements in all given sets.",
-         acl="@read @set @slow")
+         complexity="O(N) where N is the total number of elements in all given sets.")
 def sunion(session: Any, argv: list) -> Any:
     return _union(_sources(session.db, argv[1:], store=False))
 
 
 @command("sunionstore", -3, "write denyoom", (1, -1, 1), group="set", since="1.0.0",
          summary="Stores the union of multiple sets in a key.",
-         complexity="O(N) where N is the total number of elements in all given sets.",
-         acl="@write @set @slow")
+         complexity="O(N) where N is the total number of elements in all given sets.")
 def sunionstore(session: Any, argv: list) -> Any:
     result = _union(_sources(session.db, argv[2:], store=True))
     return _store(session, argv[1], result, b"sunionstore")
 
 
 @command("sdiff", -2, "readonly", (1, -1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output_order",
          summary="Returns the difference of multiple sets.",
-         complexity="O(N) where N is the total number of elements in all given sets.",
-         acl="@read @set @slow")
+         complexity="O(N) where N is the total number of elements in all given sets.")
 def sdiff(session: Any, argv: list) -> Any:
     sets = _sources(session.db, argv[1:], store=False)
     if len(sets) == 1:
@@ -623,8 +610,7 @@ def sdiff(session: Any, argv: list) -> Any:
 
 @command("sdiffstore", -3, "write denyoom", (1, -1, 1), group="set", since="1.0.0",
          summary="Stores the difference of multiple sets in a key.",
-         complexity="O(N) where N is the total number of elements in all given sets.",
-         acl="@write @set @slow")
+         complexity="O(N) where N is the total number of elements in all given sets.")
 def sdiffstore(session: Any, argv: list) -> Any:
     sets = _sources(session.db, argv[2:], store=True)
     result = set(sets[0]) if len(sets) == 1 and sets[0] is not None else _difference(sets)
@@ -635,11 +621,11 @@ def sdiffstore(session: Any, argv: list) -> Any:
 
 
 @command("sscan", -3, "readonly", (1, 1, 1), group="set", since="2.8.0",
+         tips="nondeterministic_output",
          summary="Iterates over members of a set.",
          complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
                     "calls for the cursor to return back to 0. N is the number of elements inside "
-                    "the collection.",
-         acl="@read @set @slow")
+                    "the collection.")
 def sscan(session: Any, argv: list) -> Any:
     cursor = _parse_cursor(argv[2])
     value = _read_set(session.db, argv[1])

@@ -34,7 +34,7 @@ def get_string(db: Any, key: bytes) -> bytes | None:
 
 
 @command("get", 2, "readonly fast", (1, 1, 1), group="string",
-         summary="Returns the string value of a key.", acl="@read @string @fast")
+         summary="Returns the string value of a key.")
 def get(session: Any, argv: list) -> Any:
     # Keyspace.lookup_read, inlined for the common case (a key without a
     # TTL): a method call costs as much as the rest of GET.
@@ -80,7 +80,7 @@ def parse_expire_option(argv: list, i: int, now_ms: float, command_name: str) ->
 
 @command("set", -3, "write denyoom", (1, 1, 1), group="string",
          summary="Sets the string value of a key, ignoring its type.",
-         complexity="O(1)", acl="@write @string @slow")
+         complexity="O(1)")
 def set_(session: Any, argv: list) -> Any:
     db = session.db
     key = argv[1]
@@ -181,7 +181,7 @@ def _relative_expire(arg: bytes, unit_ms: int, now_ms: float, command_name: str)
 
 @command("setnx", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Set the string value of a key only when the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
+         complexity="O(1)")
 def setnx(session: Any, argv: list) -> Any:
     db = session.db
     if db.lookup(argv[1]) is not None:  # a key of any type blocks it
@@ -205,7 +205,7 @@ def _setex(session: Any, argv: list, unit_ms: int, name: str) -> Any:
 
 @command("setex", 4, "write denyoom", (1, 1, 1), group="string", since="2.0.0",
          summary="Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
-         complexity="O(1)", acl="@write @string @slow")
+         complexity="O(1)")
 def setex(session: Any, argv: list) -> Any:
     return _setex(session, argv, 1000, "setex")
 
@@ -213,14 +213,14 @@ def setex(session: Any, argv: list) -> Any:
 @command("psetex", 4, "write denyoom", (1, 1, 1), group="string", since="2.6.0",
          summary="Sets both string value and expiration time in milliseconds of a key. "
                  "The key is created if it doesn't exist.",
-         complexity="O(1)", acl="@write @string @slow")
+         complexity="O(1)")
 def psetex(session: Any, argv: list) -> Any:
     return _setex(session, argv, 1, "psetex")
 
 
 @command("getset", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Returns the previous string value of a key after setting it to a new value.",
-         complexity="O(1)", acl="@write @string @fast")
+         complexity="O(1)")
 def getset(session: Any, argv: list) -> Any:
     db = session.db
     old = get_string(db, argv[1])
@@ -235,7 +235,7 @@ def getset(session: Any, argv: list) -> Any:
 
 @command("mget", -2, "readonly fast", (1, -1, 1), group="string", since="1.0.0",
          summary="Atomically returns the string values of one or more keys.",
-         complexity="O(N) where N is the number of keys to retrieve.", acl="@read @string @fast")
+         complexity="O(N) where N is the number of keys to retrieve.")
 def mget(session: Any, argv: list) -> Any:
     lookup_read = session.db.lookup_read
     out = []
@@ -248,7 +248,7 @@ def mget(session: Any, argv: list) -> Any:
 
 @command("mset", -3, "write denyoom", (1, -1, 2), group="string", since="1.0.1",
          summary="Atomically creates or modifies the string values of one or more keys.",
-         complexity="O(N) where N is the number of keys to set.", acl="@write @string @slow")
+         complexity="O(N) where N is the number of keys to set.")
 def mset(session: Any, argv: list) -> Any:
     if len(argv) % 2 == 0:
         raise CommandError(errors.wrong_arity("mset"))
@@ -262,7 +262,7 @@ def mset(session: Any, argv: list) -> Any:
 
 @command("msetnx", -3, "write denyoom", (1, -1, 2), group="string", since="1.0.1",
          summary="Atomically modifies the string values of one or more keys only when all keys don't exist.",
-         complexity="O(N) where N is the number of keys to set.", acl="@write @string @slow")
+         complexity="O(N) where N is the number of keys to set.")
 def msetnx(session: Any, argv: list) -> Any:
     if len(argv) % 2 == 0:
         raise CommandError(errors.wrong_arity("msetnx"))
@@ -282,7 +282,7 @@ def msetnx(session: Any, argv: list) -> Any:
 
 @command("getdel", 2, "write fast", (1, 1, 1), group="string", since="6.2.0",
          summary="Returns the string value of a key after deleting the key.",
-         complexity="O(1)", acl="@write @string @fast")
+         complexity="O(1)")
 def getdel(session: Any, argv: list) -> Any:
     db = session.db
     value = get_string(db, argv[1])
@@ -295,7 +295,7 @@ def getdel(session: Any, argv: list) -> Any:
 
 @command("getex", -2, "write fast", (1, 1, 1), group="string", since="6.2.0",
          summary="Returns the string value of a key after setting its expiration time.",
-         complexity="O(1)", acl="@write @string @fast")
+         complexity="O(1)")
 def getex(session: Any, argv: list) -> Any:
     db = session.db
     # Redis's order: the options' syntax, then the key (nil if missing,
@@ -344,8 +344,7 @@ def getex(session: Any, argv: list) -> Any:
 @command("append", 3, "write denyoom fast", (1, 1, 1), group="string", since="2.0.0",
          summary="Appends a string to the value of a key. Creates the key if it doesn't exist.",
          complexity="O(1). The amortized time complexity is O(1) assuming the appended value is "
-                    "small and the already present value is of any size.",
-         acl="@write @string @fast")
+                    "small and the already present value is of any size.")
 def append(session: Any, argv: list) -> Any:
     db = session.db
     key, tail = argv[1], argv[2]
@@ -367,8 +366,7 @@ def append(session: Any, argv: list) -> Any:
 @command("setrange", 4, "write denyoom", (1, 1, 1), group="string", since="2.2.0",
          summary="Overwrites a part of a string value with another by an offset. "
                  "Creates the key if it doesn't exist.",
-         complexity="O(1), not counting the time taken to copy the new string in place.",
-         acl="@write @string @slow")
+         complexity="O(1), not counting the time taken to copy the new string in place.")
 def setrange(session: Any, argv: list) -> Any:
     db = session.db
     key, piece = argv[1], argv[3]
@@ -401,8 +399,7 @@ def setrange(session: Any, argv: list) -> Any:
 
 
 @command("strlen", 2, "readonly fast", (1, 1, 1), group="string", since="2.2.0",
-         summary="Returns the length of a string value.", complexity="O(1)",
-         acl="@read @string @fast")
+         summary="Returns the length of a string value.", complexity="O(1)")
 def strlen(session: Any, argv: list) -> Any:
     value = get_string(session.db, argv[1])
     return 0 if value is None else len(value)
@@ -410,8 +407,7 @@ def strlen(session: Any, argv: list) -> Any:
 
 @command("getrange", 4, "readonly", (1, 1, 1), group="string", since="2.4.0",
          summary="Returns a substring of the string stored at a key.",
-         complexity="O(N) where N is the length of the returned string.",
-         acl="@read @string @slow")
+         complexity="O(N) where N is the length of the returned string.")
 def getrange(session: Any, argv: list) -> Any:
     start = parse_int(argv[2])
     end = parse_int(argv[3])
@@ -455,28 +451,28 @@ def _incr(session: Any, key: bytes, delta: int) -> int:
 
 @command("incr", 2, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
+         complexity="O(1)")
 def incr(session: Any, argv: list) -> Any:
     return _incr(session, argv[1], 1)
 
 
 @command("decr", 2, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
+         complexity="O(1)")
 def decr(session: Any, argv: list) -> Any:
     return _incr(session, argv[1], -1)
 
 
 @command("incrby", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
+         complexity="O(1)")
 def incrby(session: Any, argv: list) -> Any:
     return _incr(session, argv[1], parse_int(argv[2]))
 
 
 @command("decrby", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
+         complexity="O(1)")
 def decrby(session: Any, argv: list) -> Any:
     delta = parse_int(argv[2])
     if delta == INT64_MIN:  # -delta does not fit in 64 bits
@@ -487,7 +483,7 @@ def decrby(session: Any, argv: list) -> Any:
 @command("incrbyfloat", 3, "write denyoom fast", (1, 1, 1), group="string", since="2.6.0",
          summary="Increment the floating point value of a key by a number. "
                  "Uses 0 as initial value if the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
+         complexity="O(1)")
 def incrbyfloat(session: Any, argv: list) -> Any:
     db = session.db
     key = argv[1]

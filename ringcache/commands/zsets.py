@@ -320,7 +320,7 @@ def _zadd(session: Any, argv: list, incr: bool) -> Any:
          summary="Adds one or more members to a sorted set, or updates their scores. "
                  "Creates the key if it doesn't exist.",
          complexity="O(log(N)) for each item added, where N is the number of elements in the "
-                    "sorted set.", acl="@write @sortedset @fast")
+                    "sorted set.")
 def zadd(session: Any, argv: list) -> Any:
     if len(argv) == 4 and argv[2].lower() not in _ZADD_FLAGS:
         return _zadd_one(session, argv)
@@ -355,8 +355,7 @@ def _zadd_one(session: Any, argv: list) -> int:
 
 @command("zincrby", 4, "write denyoom fast", (1, 1, 1), group="sorted_set", since="1.2.0",
          summary="Increments the score of a member in a sorted set.",
-         complexity="O(log(N)) where N is the number of elements in the sorted set.",
-         acl="@write @sortedset @fast")
+         complexity="O(log(N)) where N is the number of elements in the sorted set.")
 def zincrby(session: Any, argv: list) -> Any:
     return _zadd(session, argv, True)
 
@@ -365,7 +364,7 @@ def zincrby(session: Any, argv: list) -> Any:
          summary="Removes one or more members from a sorted set. Deletes the sorted set if all "
                  "members were removed.",
          complexity="O(M*log(N)) with N being the number of elements in the sorted set and M the "
-                    "number of elements to be removed.", acl="@write @sortedset @fast")
+                    "number of elements to be removed.")
 def zrem(session: Any, argv: list) -> Any:
     db = session.db
     key = argv[1]
@@ -394,8 +393,7 @@ def zrem(session: Any, argv: list) -> Any:
 
 
 @command("zscore", 3, "readonly fast", (1, 1, 1), group="sorted_set", since="1.2.0",
-         summary="Returns the score of a member in a sorted set.", complexity="O(1)",
-         acl="@read @sortedset @fast")
+         summary="Returns the score of a member in a sorted set.", complexity="O(1)")
 def zscore(session: Any, argv: list) -> Any:
     zset = session.db.lookup_read(argv[1])
     if zset is None:
@@ -407,8 +405,7 @@ def zscore(session: Any, argv: list) -> Any:
 
 @command("zmscore", -3, "readonly fast", (1, 1, 1), group="sorted_set", since="6.2.0",
          summary="Returns the score of one or more members in a sorted set.",
-         complexity="O(N) where N is the number of members being requested.",
-         acl="@read @sortedset @fast")
+         complexity="O(N) where N is the number of members being requested.")
 def zmscore(session: Any, argv: list) -> Any:
     zset = _read(session.db, argv[1])
     if zset is None:
@@ -418,8 +415,7 @@ def zmscore(session: Any, argv: list) -> Any:
 
 
 @command("zcard", 2, "readonly fast", (1, 1, 1), group="sorted_set", since="1.2.0",
-         summary="Returns the number of members in a sorted set.", complexity="O(1)",
-         acl="@read @sortedset @fast")
+         summary="Returns the number of members in a sorted set.", complexity="O(1)")
 def zcard(session: Any, argv: list) -> Any:
     zset = _read(session.db, argv[1])
     return 0 if zset is None else len(zset)
@@ -448,14 +444,14 @@ def _zrank(session: Any, argv: list, reverse: bool) -> Any:
 
 @command("zrank", -3, "readonly fast", (1, 1, 1), group="sorted_set", since="2.0.0",
          summary="Returns the index of a member in a sorted set ordered by ascending scores.",
-         complexity="O(log(N))", acl="@read @sortedset @fast")
+         complexity="O(log(N))")
 def zrank(session: Any, argv: list) -> Any:
     return _zrank(session, argv, False)
 
 
 @command("zrevrank", -3, "readonly fast", (1, 1, 1), group="sorted_set", since="2.0.0",
          summary="Returns the index of a member in a sorted set ordered by descending scores.",
-         complexity="O(log(N))", acl="@read @sortedset @fast")
+         complexity="O(log(N))")
 def zrevrank(session: Any, argv: list) -> Any:
     return _zrank(session, argv, True)
 
@@ -465,8 +461,7 @@ def zrevrank(session: Any, argv: list) -> Any:
 
 @command("zcount", 4, "readonly fast", (1, 1, 1), group="sorted_set", since="2.0.0",
          summary="Returns the count of members in a sorted set that have scores within a range.",
-         complexity="O(log(N)) with N being the number of elements in the sorted set.",
-         acl="@read @sortedset @fast")
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
 def zcount(session: Any, argv: list) -> Any:
     low, high = _score_bound(argv[2]), _score_bound(argv[3])
     zset = _read(session.db, argv[1])
@@ -478,8 +473,7 @@ def zcount(session: Any, argv: list) -> Any:
 
 @command("zlexcount", 4, "readonly fast", (1, 1, 1), group="sorted_set", since="2.8.9",
          summary="Returns the number of members in a sorted set within a lexicographical range.",
-         complexity="O(log(N)) with N being the number of elements in the sorted set.",
-         acl="@read @sortedset @fast")
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
 def zlexcount(session: Any, argv: list) -> Any:
     low, high = _lex_bound(argv[2]), _lex_bound(argv[3])
     zset = _read(session.db, argv[1])
@@ -586,7 +580,7 @@ def _range_reply(session: Any, argv: list, kind: int, reverse: bool | None) -> A
 @command("zrange", -4, "readonly", (1, 1, 1), group="sorted_set", since="1.2.0",
          summary="Returns members in a sorted set within a range of indexes.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements returned.", acl="@read @sortedset @slow")
+                    "number of elements returned.")
 def zrange(session: Any, argv: list) -> Any:
     return _range_reply(session, argv, 0, None)
 
@@ -594,7 +588,7 @@ def zrange(session: Any, argv: list) -> Any:
 @command("zrevrange", -4, "readonly", (1, 1, 1), group="sorted_set", since="1.2.0",
          summary="Returns members in a sorted set within a range of indexes in reverse order.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements returned.", acl="@read @sortedset @slow")
+                    "number of elements returned.")
 def zrevrange(session: Any, argv: list) -> Any:
     return _range_reply(session, argv, _RANK, True)
 
@@ -606,28 +600,28 @@ _BY_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted
 
 @command("zrangebyscore", -4, "readonly", (1, 1, 1), group="sorted_set", since="1.0.5",
          summary="Returns members in a sorted set within a range of scores.",
-         complexity=_BY_COMPLEXITY, acl="@read @sortedset @slow")
+         complexity=_BY_COMPLEXITY)
 def zrangebyscore(session: Any, argv: list) -> Any:
     return _range_reply(session, argv, _SCORE, False)
 
 
 @command("zrevrangebyscore", -4, "readonly", (1, 1, 1), group="sorted_set", since="2.2.0",
          summary="Returns members in a sorted set within a range of scores in reverse order.",
-         complexity=_BY_COMPLEXITY, acl="@read @sortedset @slow")
+         complexity=_BY_COMPLEXITY)
 def zrevrangebyscore(session: Any, argv: list) -> Any:
     return _range_reply(session, argv, _SCORE, True)
 
 
 @command("zrangebylex", -4, "readonly", (1, 1, 1), group="sorted_set", since="2.8.9",
          summary="Returns members in a sorted set within a lexicographical range.",
-         complexity=_BY_COMPLEXITY, acl="@read @sortedset @slow")
+         complexity=_BY_COMPLEXITY)
 def zrangebylex(session: Any, argv: list) -> Any:
     return _range_reply(session, argv, _LEX, False)
 
 
 @command("zrevrangebylex", -4, "readonly", (1, 1, 1), group="sorted_set", since="2.8.9",
          summary="Returns members in a sorted set within a lexicographical range in reverse "
-                 "order.", complexity=_BY_COMPLEXITY, acl="@read @sortedset @slow")
+                 "order.", complexity=_BY_COMPLEXITY)
 def zrevrangebylex(session: Any, argv: list) -> Any:
     return _range_reply(session, argv, _LEX, True)
 
@@ -648,8 +642,7 @@ def _store(session: Any, db: Any, dst: bytes, result: ZSet, event: bytes) -> int
 @command("zrangestore", -5, "write denyoom", (1, 2, 1), group="sorted_set", since="6.2.0",
          summary="Stores a range of members from sorted set in a key.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements stored into the destination key.",
-         acl="@write @sortedset @slow")
+                    "number of elements stored into the destination key.")
 def zrangestore(session: Any, argv: list) -> Any:
     result = _zrange(session, argv, 2, True, 0, None)
     members, scores = (result[0], result[1]) if result is not None else ([], [])
@@ -706,7 +699,7 @@ def _zremrange(session: Any, argv: list, kind: int) -> Any:
          summary="Removes members in a sorted set within a range of indexes. Deletes the sorted "
                  "set if all members were removed.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements removed by the operation.", acl="@write @sortedset @slow")
+                    "number of elements removed by the operation.")
 def zremrangebyrank(session: Any, argv: list) -> Any:
     return _zremrange(session, argv, _RANK)
 
@@ -715,7 +708,7 @@ def zremrangebyrank(session: Any, argv: list) -> Any:
          summary="Removes members in a sorted set within a range of scores. Deletes the sorted "
                  "set if all members were removed.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements removed by the operation.", acl="@write @sortedset @slow")
+                    "number of elements removed by the operation.")
 def zremrangebyscore(session: Any, argv: list) -> Any:
     return _zremrange(session, argv, _SCORE)
 
@@ -724,7 +717,7 @@ def zremrangebyscore(session: Any, argv: list) -> Any:
          summary="Removes members in a sorted set within a lexicographical range. Deletes the "
                  "sorted set if all members were removed.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements removed by the operation.", acl="@write @sortedset @slow")
+                    "number of elements removed by the operation.")
 def zremrangebylex(session: Any, argv: list) -> Any:
     return _zremrange(session, argv, _LEX)
 
@@ -781,7 +774,7 @@ _RESP2 = _Resp2()
          summary="Returns the lowest-scoring members from a sorted set after removing them. "
                  "Deletes the sorted set if the last member was popped.",
          complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M "
-                    "being the number of elements popped.", acl="@write @sortedset @fast")
+                    "being the number of elements popped.")
 def zpopmin(session: Any, argv: list) -> Any:
     return _zpop(session, argv, _MIN)
 
@@ -790,7 +783,7 @@ def zpopmin(session: Any, argv: list) -> Any:
          summary="Returns the highest-scoring members from a sorted set after removing them. "
                  "Deletes the sorted set if the last member was popped.",
          complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M "
-                    "being the number of elements popped.", acl="@write @sortedset @fast")
+                    "being the number of elements popped.")
 def zpopmax(session: Any, argv: list) -> Any:
     return _zpop(session, argv, _MAX)
 
@@ -818,8 +811,7 @@ def _bzpop(session: Any, argv: list, where: int) -> Any:
          summary="Removes and returns the member with the lowest score from one or more sorted "
                  "sets. Blocks until a member is available otherwise. Deletes the sorted set if "
                  "the last element was popped.",
-         complexity="O(log(N)) with N being the number of elements in the sorted set.",
-         acl="@write @sortedset @fast @blocking")
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
 def bzpopmin(session: Any, argv: list) -> Any:
     return _bzpop(session, argv, _MIN)
 
@@ -829,8 +821,7 @@ def bzpopmin(session: Any, argv: list) -> Any:
          summary="Removes and returns the member with the highest score from one or more sorted "
                  "sets. Blocks until a member available otherwise.  Deletes the sorted set if the "
                  "last element was popped.",
-         complexity="O(log(N)) with N being the number of elements in the sorted set.",
-         acl="@write @sortedset @fast @blocking")
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
 def bzpopmax(session: Any, argv: list) -> Any:
     return _bzpop(session, argv, _MAX)
 
@@ -889,7 +880,7 @@ def _mpop_keys(numkeys_index: int):
                  "after removing them. Deletes the sorted set if the last member was popped.",
          complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
                     "number of elements in the sorted set, and M being the number of elements "
-                    "popped.", acl="@write @sortedset @slow", keys_fn=_mpop_keys(1))
+                    "popped.", keys_fn=_mpop_keys(1))
 def zmpop(session: Any, argv: list) -> Any:
     keys, where, count = _parse_mpop(argv, 1)
     result = _mpop(session, keys, where, count)
@@ -902,7 +893,7 @@ def zmpop(session: Any, argv: list) -> Any:
                  "element was popped.",
          complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
                     "number of elements in the sorted set, and M being the number of elements "
-                    "popped.", acl="@write @sortedset @slow @blocking", keys_fn=_mpop_keys(2))
+                    "popped.", keys_fn=_mpop_keys(2))
 def bzmpop(session: Any, argv: list) -> Any:
     keys, where, count = _parse_mpop(argv, 2)
     timeout = parse_timeout(argv[1])
@@ -915,8 +906,7 @@ def bzmpop(session: Any, argv: list) -> Any:
 
 @command("zrandmember", -2, "readonly", (1, 1, 1), group="sorted_set", since="6.2.0",
          summary="Returns one or more random members from a sorted set.",
-         complexity="O(N) where N is the number of members returned",
-         acl="@read @sortedset @slow")
+         complexity="O(N) where N is the number of members returned")
 def zrandmember(session: Any, argv: list) -> Any:
     n = len(argv)
     if n == 2:
@@ -1111,42 +1101,42 @@ _DIFF_COMPLEXITY = ("O(L + (N-K)log(N)) worst case where L is the total number o
 
 @command("zunion", -3, "readonly movablekeys", group="sorted_set", since="6.2.0",
          summary="Returns the union of multiple sorted sets.", complexity=_UNION_COMPLEXITY,
-         acl="@read @sortedset @slow", keys_fn=_setop_keys(1))
+         keys_fn=_setop_keys(1))
 def zunion(session: Any, argv: list) -> Any:
     return _setop(session, argv, 1, _SET_UNION, False)
 
 
 @command("zinter", -3, "readonly movablekeys", group="sorted_set", since="6.2.0",
          summary="Returns the intersect of multiple sorted sets.", complexity=_INTER_COMPLEXITY,
-         acl="@read @sortedset @slow", keys_fn=_setop_keys(1))
+         keys_fn=_setop_keys(1))
 def zinter(session: Any, argv: list) -> Any:
     return _setop(session, argv, 1, _SET_INTER, False)
 
 
 @command("zdiff", -3, "readonly movablekeys", group="sorted_set", since="6.2.0",
          summary="Returns the difference between multiple sorted sets.",
-         complexity=_DIFF_COMPLEXITY, acl="@read @sortedset @slow", keys_fn=_setop_keys(1))
+         complexity=_DIFF_COMPLEXITY, keys_fn=_setop_keys(1))
 def zdiff(session: Any, argv: list) -> Any:
     return _setop(session, argv, 1, _SET_DIFF, False)
 
 
 @command("zunionstore", -4, "write denyoom movablekeys", (1, 1, 1), group="sorted_set",
          since="2.0.0", summary="Stores the union of multiple sorted sets in a key.",
-         complexity=_UNION_COMPLEXITY, acl="@write @sortedset @slow", keys_fn=_setop_keys(2))
+         complexity=_UNION_COMPLEXITY, keys_fn=_setop_keys(2))
 def zunionstore(session: Any, argv: list) -> Any:
     return _setop(session, argv, 2, _SET_UNION, True)
 
 
 @command("zinterstore", -4, "write denyoom movablekeys", (1, 1, 1), group="sorted_set",
          since="2.0.0", summary="Stores the intersect of multiple sorted sets in a key.",
-         complexity=_INTER_COMPLEXITY, acl="@write @sortedset @slow", keys_fn=_setop_keys(2))
+         complexity=_INTER_COMPLEXITY, keys_fn=_setop_keys(2))
 def zinterstore(session: Any, argv: list) -> Any:
     return _setop(session, argv, 2, _SET_INTER, True)
 
 
 @command("zdiffstore", -4, "write denyoom movablekeys", (1, 1, 1), group="sorted_set",
          since="6.2.0", summary="Stores the difference of multiple sorted sets in a key.",
-         complexity=_DIFF_COMPLEXITY, acl="@write @sortedset @slow", keys_fn=_setop_keys(2))
+         complexity=_DIFF_COMPLEXITY, keys_fn=_setop_keys(2))
 def zdiffstore(session: Any, argv: list) -> Any:
     return _setop(session, argv, 2, _SET_DIFF, True)
 
@@ -1154,7 +1144,7 @@ def zdiffstore(session: Any, argv: list) -> Any:
 @command("zintercard", -3, "readonly movablekeys", group="sorted_set", since="7.0.0",
          summary="Returns the number of members of the intersect of multiple sorted sets.",
          complexity="O(N*K) worst case with N being the smallest input sorted set, K being the "
-                    "number of input sorted sets.", acl="@read @sortedset @slow",
+                    "number of input sorted sets.",
          keys_fn=_setop_keys(1))
 def zintercard(session: Any, argv: list) -> Any:
     return _setop(session, argv, 1, _SET_INTER, False, cardinality_only=True)
@@ -1166,7 +1156,7 @@ def zintercard(session: Any, argv: list) -> Any:
          summary="Iterates over members and scores of a sorted set.",
          complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
                     "calls for the cursor to return back to 0. N is the number of elements inside "
-                    "the collection.", acl="@read @sortedset @slow")
+                    "the collection.")
 def zscan(session: Any, argv: list) -> Any:
     """A small set (up to max(COUNT, 128) members) comes whole, in (score,
     member) order as Redis's listpack; a bigger one is walked over a snapshot

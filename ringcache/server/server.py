@@ -91,6 +91,12 @@ class Server:
         self.output_limits: tuple[int, int, int] | None = None
         self.port = 0
         self.run_id = os.urandom(20).hex()
+        # The replication ID this node reports as a master (INFO replication);
+        # replication/ takes it over.
+        self.replid = os.urandom(20).hex()
+        # What the process holds once the modules and the command table are
+        # loaded: the cost of an empty node (INFO used_memory_startup).
+        self.startup_rss = self.rss_bytes()
         # DEBUG SET-ACTIVE-EXPIRE 0|1
         self.active_expire_enabled = True
         self.dispatcher = Dispatcher(self)
@@ -248,8 +254,7 @@ class Server:
         self._flush_before_poll = isinstance(selector, FlushingSelector) and selector.server is self
         # The data on disk first (persistence.LoadError: the node must not start).
         self.persistence.load_at_startup()
-        bind = self.config["bind"]
-        hosts = bind.split() if isinstance(bind, str) else list(bind)
+        hosts = self.config["bind"]  # (a tuple: config.Bind)
         port = self.config["port"]
         for host in hosts:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET

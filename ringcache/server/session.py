@@ -71,6 +71,14 @@ class Session:
         self.output_buffer_size: Callable[[], int] = lambda: 0
         self.query_buffer_size: Callable[[], int] = lambda: 0
 
+    def buffer_sizes(self) -> tuple[int, int]:
+        """(query buffer, output buffer) bytes, for CLIENT LIST, INFO and
+        MEMORY STATS; zeros when the transport is closing and cannot say."""
+        try:
+            return self.query_buffer_size(), self.output_buffer_size()
+        except Exception:
+            return 0, 0
+
     def update_gate(self) -> None:
         self.gated = (
             self.multi is not None

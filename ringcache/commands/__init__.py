@@ -6,6 +6,8 @@ COMMAND lists them."""
 
 import importlib
 
+from .registry import order_table
+
 FAMILIES = (
     "connection", "strings", "keys", "transactions", "info", "config", "client", "introspection",
     "server", "debug", "pubsub", "sets", "hashes", "zsets", "lists", "persistence", "memory",
@@ -15,3 +17,4 @@ FAMILIES = (
 def load_all() -> None:
     for family in FAMILIES:
         importlib.import_module(f"{__name__}.{family}")
+    order_table([f"{__name__}.{family}" for family in FAMILIES])

@@ -9,7 +9,7 @@ from .. import REDIS_VERSION, __version__
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK, PONG, Push, SimpleString
-from ._args import parse_db_index
+from ._args import parse_db_index, parse_int32
 from .registry import command
 
 
@@ -144,13 +144,8 @@ def select(session: Any, argv: list) -> Any:
 @command("swapdb", 3, "write fast", group="server", since="4.0.0", summary="Swaps two Redis databases.")
 def swapdb(session: Any, argv: list) -> Any:
     count = len(session.server.dbs)
-    indexes = []
-    for arg, which in ((argv[1], "first"), (argv[2], "second")):
-        try:
-            indexes.append(int(arg))
-        except ValueError:
-            raise CommandError(f"ERR invalid {which} DB index") from None
-    first, second = indexes
+    first = parse_int32(argv[1], "ERR invalid first DB index")
+    second = parse_int32(argv[2], "ERR invalid second DB index")
     if not 0 <= first < count or not 0 <= second < count:
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     if first != second:

@@ -51,10 +51,9 @@ from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_HASH
 from ..storage.hashes import POOLS, FieldTTLHash, expire_due, reschedule, track
 from ..storage.scan import SCANS
-from ._args import INT64_MAX, INT64_MIN, parse_int
-from .keys import _parse_cursor, parse_scan_options, register_type
+from ._args import INT64_MAX, INT64_MIN, LD_INF, LD_ZERO, format_ld, ld_add, parse_cursor, parse_int, strtold
+from .keys import parse_scan_options, register_type
 from .registry import command
-from .strings import _INF, _LD_ZERO, _format_ld, _ld_add, _strtold
 
 
 HASH_NOT_INTEGER = "ERR hash value is not an integer"
@@ -390,23 +389,23 @@ def hincrby(session: Any, argv: list) -> Any:
                  "initial value if the field doesn't exist.",
          complexity="O(1)")
 def hincrbyfloat(session: Any, argv: list) -> Any:
-    delta = _strtold(argv[3])
-    if delta is _INF:
+    delta = strtold(argv[3])
+    if delta is LD_INF:
         raise CommandError(VALUE_NAN_INF)
     key, field = argv[1], argv[2]
     value = _write(session, key)
-    current = _LD_ZERO
+    current = LD_ZERO
     if value is not None:
         text = value.get(field)
         if text is not None:
             try:
-                current = _strtold(text)
+                current = strtold(text)
             except CommandError:
                 raise CommandError(HASH_NOT_FLOAT) from None
-    result = None if current is _INF else _ld_add(current, delta)
+    result = None if current is LD_INF else ld_add(current, delta)
     if result is None:
         raise CommandError(errors.INCR_NAN_INF)
-    text = _format_ld(result)
+    text = format_ld(result)
     db = session.db
     if value is None:
         db.set(key, {field: text})
@@ -474,7 +473,7 @@ def hrandfield(session: Any, argv: list) -> Any:
                     "command calls for the cursor to return back to 0. N is the number of "
                     "elements inside the collection.")
 def hscan(session: Any, argv: list) -> Any:
-    cursor = _parse_cursor(argv[2])
+    cursor = parse_cursor(argv[2])
     key = argv[1]
     value = _read(session, key)
     if value is None:

@@ -36,7 +36,7 @@ from ..protocol.errors import CommandError
 from ..protocol.resp import OK, SimpleString
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..storage.slots import SLOTS
-from ._args import INT64_MAX, is_int_text, parse_int
+from ._args import INT64_MAX, is_int_text, parse_cursor, parse_db_index, parse_int
 from ..glob import compile_glob
 from .registry import command, container, subcommand
 
@@ -100,16 +100,6 @@ def copy_value(value: Any) -> Any:
     if value.__class__ is bytes:
         return value
     return value.copy()
-
-
-def _parse_db(session: Any, arg: bytes) -> int:
-    """A database number argument (getIntFromObjectOrReply, then selectDb)."""
-    index = parse_int(arg)
-    if not -(2**31) <= index < 2**31:
-        raise CommandError(errors.INT_RANGE)
-    if not 0 <= index < len(session.server.dbs):
-        raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
-    return index
 
 
 # -- deleting and testing -----------------------------------------------------------
@@ -229,7 +219,7 @@ def copy(session: Any, argv: list) -> Any:
         if option == b"replace":
             replace = True
         elif option == b"db" and i + 1 < n:
-            dst_index = _parse_db(session, argv[i + 1])
+            dst_index = parse_db_index(argv[i + 1], len(session.server.dbs))
             i += 1
         else:
             raise CommandError(errors.SYNTAX)
@@ -268,7 +258,7 @@ def move(session: Any, argv: list) -> Any:
     server = session.server
     if server.config["cluster-enabled"]:
         raise CommandError(errors.MOVE_IN_CLUSTER)
-    dst_index = _parse_db(session, argv[2])
+    dst_index = parse_db_index(argv[2], len(session.server.dbs))
     src_db = session.db
     dst_db = server.db(dst_index)
     if dst_db is src_db:
@@ -316,28 +306,6 @@ def keys(session: Any, argv: list) -> Any:
     return names
 
 
-def _parse_cursor(arg: bytes) -> int:
-    """parseScanCursorOrReply (string2ull): a number in Redis's strict
-    format that is not negative, else whatever strtoull() reads in full
-    (leading blanks, a sign; a '-' wraps around as in C)."""
-    try:
-        value = parse_int(arg)
-    except CommandError:
-        pass
-    else:
-        if value < 0:
-            raise CommandError(errors.INVALID_CURSOR)
-        return value
-    text = arg.lstrip(b" \t\n\r\f\v")
-    negative = text[:1] == b"-"
-    if text[:1] in (b"+", b"-"):
-        text = text[1:]
-    if not text or not text.isdigit() or not text.isascii() or len(text) > 20 or int(text) >= 2**64:
-        raise CommandError(errors.INVALID_CURSOR)
-    value = int(text)
-    return (2**64 - value) % 2**64 if negative else value
-
-
 def parse_scan_options(argv: list, i: int, *, scan_type: bool = False,
                        novalues: bool = False) -> tuple[int, Callable | None, bytes | None, bool]:
     """The options of SCAN, HSCAN, SSCAN and ZSCAN from argv[i:], read as
@@ -381,7 +349,7 @@ def parse_scan_options(argv: list, i: int, *, scan_type: bool = False,
                     "calls for the cursor to return back to 0. N is the number of elements inside "
                     "the collection.")
 def scan(session: Any, argv: list) -> Any:
-    cursor = _parse_cursor(argv[1])
+    cursor = parse_cursor(argv[1])
     count, match, wanted_type, _ = parse_scan_options(argv, 2, scan_type=True)
     if cursor >= SLOTS:
         return [b"0", []]

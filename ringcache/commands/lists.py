@@ -47,8 +47,8 @@ from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import NULL_ARRAY, OK
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_LIST
-from ._args import parse_int
-from ._blocking import BlockOn, parse_timeout
+from ._args import parse_int, parse_timeout
+from ._blocking import BlockOn
 from .keys import register_type
 from .registry import command
 

@@ -17,9 +17,8 @@ from typing import Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
-from ..protocol.resp import OK, Raw, SimpleString
+from ..protocol.resp import Raw
 from ..pubsub.hub import CHANNEL, PATTERN, SHARD
-from ._args import parse_int
 from ..glob import compile_glob
 from ._admin import help_reply
 from .registry import command, container, subcommand

@@ -33,6 +33,7 @@ table is the same whatever order the families are loaded in
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -111,6 +112,7 @@ class CommandSpec:
     parent: "CommandSpec | None" = None
     subcommands: dict[bytes, "CommandSpec"] = field(default_factory=dict)
     is_container: bool = False  # registered with container(): routes to subcommands
+    module: str = ""  # the family module that registered it (the table's order)
     # Runtime statistics for INFO commandstats, reset by CONFIG RESETSTAT.
     calls: int = 0
     time_s: float = 0.0  # seconds spent in the handler
@@ -211,7 +213,7 @@ def command(
     def register(handler: Handler) -> Handler:
         _add(name, _make_spec(name, handler, arity, flags, keys, group=group, summary=summary,
                               since=since, complexity=complexity, acl=acl, tips=tips,
-                              keys_fn=keys_fn))
+                              keys_fn=keys_fn, module=handler.__module__))
         return handler
 
     return register
@@ -233,7 +235,8 @@ def container(name: str, arity: int = -2, flags: str = "", *, group: str = "gene
         return sub.handler(session, argv)
 
     spec = _make_spec(name, route, arity, flags, (0, 0, 0), group=group, summary=summary,
-                      since=since, complexity=complexity, acl=acl, tips=tips, is_container=True)
+                      since=since, complexity=complexity, acl=acl, tips=tips, is_container=True,
+                      module=sys._getframe(1).f_globals["__name__"])  # the caller's module
     _add(name, spec)
     return spec
 
@@ -263,6 +266,16 @@ def subcommand(
         return handler
 
     return register
+
+
+def order_table(modules: list[str]) -> None:
+    """Put the table in family order (modules: their names, in order),
+    keeping each family's own registration order, so that COMMAND lists
+    the same order whichever module happened to be imported first."""
+    rank = {name: i for i, name in enumerate(modules)}
+    ordered = sorted(COMMANDS.items(), key=lambda item: rank.get(item[1].module, len(rank)))
+    COMMANDS.clear()
+    COMMANDS.update(ordered)
 
 
 def all_specs() -> Iterable[CommandSpec]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK
-from ._admin import ADMIN_FLAGS, NO_REPLY, help_reply, to_bytes
+from ._admin import NO_REPLY, help_reply, to_bytes
 from ._args import parse_int
 from .registry import command, container, subcommand
 

@@ -73,8 +73,8 @@ from ..protocol.errors import CommandError, WrongTypeError
 from ..config import NOTIFY_GENERIC, NOTIFY_SET
 from ..pubsub.notifications import notify
 from ..storage.scan import SCANS
-from ._args import parse_int
-from .keys import _parse_cursor, parse_scan_options, register_type
+from ._args import parse_cursor, parse_int
+from .keys import parse_scan_options, register_type
 from .registry import command
 
 NUMKEYS_POSITIVE = "ERR numkeys should be greater than 0"
@@ -627,7 +627,7 @@ def sdiffstore(session: Any, argv: list) -> Any:
                     "calls for the cursor to return back to 0. N is the number of elements inside "
                     "the collection.")
 def sscan(session: Any, argv: list) -> Any:
-    cursor = _parse_cursor(argv[2])
+    cursor = parse_cursor(argv[2])
     value = _read_set(session.db, argv[1])
     if value is None:
         return [b"0", []]  # options are not even parsed (as Redis)

@@ -13,14 +13,13 @@ see the section at the end of this module.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import OK
 from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_STRING, notify
-from ._args import INT64_MAX, INT64_MIN, parse_int
+from ._args import INT64_MAX, INT64_MIN, LD_INF, LD_ZERO, format_ld, ld_add, parse_int, strtold
 from .registry import command
 
 
@@ -488,14 +487,14 @@ def incrbyfloat(session: Any, argv: list) -> Any:
     db = session.db
     key = argv[1]
     old = _string_for_write(db, key)
-    current = _LD_ZERO if old is None else _strtold(old)
-    delta = _strtold(argv[2])
-    if current is _INF or delta is _INF:
+    current = LD_ZERO if old is None else strtold(old)
+    delta = strtold(argv[2])
+    if current is LD_INF or delta is LD_INF:
         raise CommandError(errors.INCR_NAN_INF)
-    result = _ld_add(current, delta)
+    result = ld_add(current, delta)
     if result is None:
         raise CommandError(errors.INCR_NAN_INF)
-    text = _format_ld(result)
+    text = format_ld(result)
     if old is None:
         db.set(key, text)
     else:
@@ -505,151 +504,3 @@ def incrbyfloat(session: Any, argv: list) -> Any:
     if db.notify_flags:
         notify(session.server, db.index, NOTIFY_STRING, b"incrbyfloat", key)
     return text
-
-
-# -- x87 long double, exactly --------------------------------------------------
-#
-# Redis's INCRBYFLOAT reads both numbers with strtold(), adds them as C long
-# doubles and stores the sum printed with "%.17Lf" minus trailing zeros. On
-# x86-64 a long double is the x87 80-bit format: a 64-bit significand, normal
-# exponents down to 2**-16382, subnormals down to 2**-16445, overflow at
-# 2**16384. Python has no such type, so a value is kept exactly as a pair of
-# ints (m, q) meaning m * 2**q, with |m| < 2**64; every step (reading, adding)
-# rounds the exact result to that format, nearest with ties to even, as the
-# hardware does, and printing rounds the exact binary value to 17 decimals,
-# ties to even, as glibc does. So 10.5 + 0.1 gives "10.6" (0.1 is more
-# precise than a double) and 5010.6 gives "5010.60000000000000009", byte for
-# byte what redis-server answers (checked on random inputs, subnormals,
-# hexadecimal input and overflow included).
-
-_LD_SIGNIFICAND = 64
-_LD_MIN_QUANTUM = -16382 - 63  # log2 of the spacing of subnormals
-_LD_OVERFLOW = 16384  # log2 of the first value too large
-_LD_MAX_CHARS = 5 * 1024  # MAX_LONG_DOUBLE_CHARS: longer input is refused
-_LD_ZERO = (0, 0)
-_INF = (0, None)  # strtold() read an infinity (compared by identity)
-
-_DECIMAL = re.compile(rb"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
-_HEX = re.compile(rb"([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?\d+))?")
-_INFINITY = re.compile(rb"[+-]?(?:inf|infinity)", re.IGNORECASE)
-_CHUNK = 4000  # decimal digits converted at a time (Python caps int/str at 4300)
-_CHUNK_POW = 10**_CHUNK
-_TEN17 = 10**17
-
-
-def _strtold(text: bytes) -> Any:
-    """string2ld(): the long double strtold() would produce, as (m, q), or
-    _INF for an infinity; anything else Redis refuses raises NOT_FLOAT."""
-    if not text or len(text) >= _LD_MAX_CHARS:
-        raise CommandError(errors.NOT_FLOAT)
-    if _INFINITY.fullmatch(text):
-        return _INF
-    m = _HEX.fullmatch(text)
-    if m and (m.group(2) or m.group(3)):
-        sign, whole, frac, exp = m.groups()
-        frac = frac or b""
-        mantissa = int(whole + frac, 16)
-        exponent = _clamped_int(exp) - 4 * len(frac)
-        base = 2
-        # log2 of the leading bit: known before any big arithmetic.
-        top = mantissa.bit_length() - 1 + exponent
-        too_big, too_small = top >= _LD_OVERFLOW, top < _LD_MIN_QUANTUM - 2
-    else:
-        m = _DECIMAL.fullmatch(text)
-        if not m or not (m.group(2) or m.group(3)):
-            raise CommandError(errors.NOT_FLOAT)
-        sign, whole, frac, exp = m.groups()
-        frac = frac or b""
-        digits = (whole + frac).lstrip(b"0")
-        mantissa = _int_from_digits(digits) if digits else 0
-        exponent = _clamped_int(exp) - len(frac)
-        base = 10
-        # log10 of the leading digit: past 1.19e4932 overflows, below
-        # 1.8e-4951 (half the smallest subnormal) rounds to zero.
-        top = len(digits) - 1 + exponent
-        too_big, too_small = top > 4932, top < -4952
-    if mantissa == 0:
-        return _LD_ZERO
-    if too_big or too_small:  # strtold's ERANGE, which Redis refuses
-        raise CommandError(errors.NOT_FLOAT)
-    if exponent >= 0:
-        rounded = _ld_round(mantissa * base**exponent, 1)
-    else:
-        rounded = _ld_round(mantissa, base**-exponent)
-    if rounded is None or rounded[0] == 0:  # ERANGE again, found by rounding
-        raise CommandError(errors.NOT_FLOAT)
-    return (-rounded[0], rounded[1]) if sign == b"-" else rounded
-
-
-def _clamped_int(exp: bytes | None) -> int:
-    """An exponent; absurd ones are clamped (they over/underflow anyway)."""
-    if not exp:
-        return 0
-    digits = exp.lstrip(b"+-").lstrip(b"0")
-    value = int(digits or b"0") if len(digits) <= 7 else 10**7
-    return -value if exp[:1] == b"-" else value
-
-
-def _int_from_digits(digits: bytes) -> int:
-    if len(digits) <= _CHUNK:
-        return int(digits)
-    head, tail = digits[:-_CHUNK], digits[-_CHUNK:]
-    return _int_from_digits(head) * _CHUNK_POW + int(tail)
-
-
-def _digits_of(n: int) -> bytes:
-    if n < _CHUNK_POW:
-        return b"%d" % n
-    head, tail = divmod(n, _CHUNK_POW)
-    return _digits_of(head) + (b"%d" % tail).rjust(_CHUNK, b"0")
-
-
-def _ld_round(n: int, d: int) -> tuple[int, int] | None:
-    """The positive ratio n/d rounded to a long double (m, q); None on overflow."""
-    e = n.bit_length() - d.bit_length()
-    if (n << max(-e, 0)) < (d << max(e, 0)):
-        e -= 1  # now 2**e <= n/d < 2**(e+1)
-    q = max(e - (_LD_SIGNIFICAND - 1), _LD_MIN_QUANTUM)  # the spacing there is 2**q
-    if q >= 0:
-        d <<= q
-    else:
-        n <<= -q
-    m, rem = divmod(n, d)
-    if 2 * rem > d or (2 * rem == d and m & 1):
-        m += 1
-    if m.bit_length() + q > _LD_OVERFLOW:
-        return None
-    return m, q
-
-
-def _ld_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int] | None:
-    """a + b rounded to a long double; None on overflow (an infinity)."""
-    (ma, qa), (mb, qb) = a, b
-    q = min(qa, qb)
-    total = (ma << (qa - q)) + (mb << (qb - q))  # exact
-    if total == 0:
-        return _LD_ZERO
-    if q >= 0:
-        rounded = _ld_round(abs(total) << q, 1)
-    else:
-        rounded = _ld_round(abs(total), 1 << -q)
-    if rounded is None:
-        return None
-    return (-rounded[0], rounded[1]) if total < 0 else rounded
-
-
-def _format_ld(value: tuple[int, int]) -> bytes:
-    """ld2string(LD_STR_HUMAN): "%.17Lf", trailing zeros and dot removed."""
-    m, q = value
-    if q >= 0:
-        scaled = (abs(m) << q) * _TEN17
-    else:  # round the exact value to 17 decimals, ties to even like glibc
-        d = 1 << -q
-        scaled, rem = divmod(abs(m) * _TEN17, d)
-        if 2 * rem > d or (2 * rem == d and scaled & 1):
-            scaled += 1
-    if scaled == 0:
-        return b"0"  # also "-0" becomes "0"
-    digits = _digits_of(scaled).rjust(18, b"0")
-    text = (digits[:-17] + b"." + digits[-17:]).rstrip(b"0").rstrip(b".")
-    return b"-" + text if m < 0 else text

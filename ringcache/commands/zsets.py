@@ -24,7 +24,6 @@ rest is deterministic and goes as it came.
 
 from __future__ import annotations
 
-import math
 import random
 from typing import Any
 
@@ -35,9 +34,9 @@ from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..config import NOTIFY_ZSET
 from ..storage.zset import ZSet
 from ..storage.scan import SCANS
-from ._args import _BLANK_BYTES, INT64_MAX, _strtod, parse_int
-from ._blocking import BlockOn, parse_timeout
-from .keys import _parse_cursor, parse_scan_options, register_type
+from ._args import INT64_MAX, _strtod, parse_cursor, parse_int, parse_score, parse_timeout
+from ._blocking import BlockOn
+from .keys import parse_scan_options, register_type
 from .registry import command
 
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
@@ -55,31 +54,6 @@ _MIN, _MAX = 0, 1
 
 
 # -- argument parsing -----------------------------------------------------------------
-
-
-def parse_score(arg: bytes, message: str = errors.NOT_FLOAT) -> float:
-    """A score argument as Redis's getDoubleFromObject (string2d) reads it."""
-    if not arg or arg[0] in _BLANK_BYTES:
-        raise CommandError(message)
-    try:
-        value: float | None = float(arg)  # the common case: a plain decimal
-    except ValueError:
-        value = _strtod(arg)  # hex, or nothing strtod reads either
-    else:
-        if arg[-1] in _BLANK_BYTES or arg.find(b"_") >= 0:
-            raise CommandError(message)  # float() accepts these, strtod does not
-    if value is None or value != value:
-        raise CommandError(message)
-    if math.isinf(value) and arg.lower().find(b"inf") < 0:
-        raise CommandError(message)  # overflow (ERANGE)
-    if value == 0.0 and _mantissa(arg).strip(b"+-0.x") != b"":
-        raise CommandError(message)  # underflow to zero (ERANGE)
-    return value
-
-
-def _mantissa(arg: bytes) -> bytes:
-    text = arg.lower()
-    return text.split(b"p")[0] if text.find(b"x") >= 0 else text.split(b"e")[0]
 
 
 def _score_bound(arg: bytes) -> tuple[float, bool]:
@@ -1162,7 +1136,7 @@ def zscan(session: Any, argv: list) -> Any:
     member) order as Redis's listpack; a bigger one is walked over a snapshot
     of its members taken at cursor 0 (storage/scan.py), so a member present
     for the whole scan is returned whatever is removed meanwhile."""
-    cursor = _parse_cursor(argv[2])
+    cursor = parse_cursor(argv[2])
     count, match, _, _ = parse_scan_options(argv, 3)
     zset = _read(session.db, argv[1])
     if zset is None:

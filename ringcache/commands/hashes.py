@@ -47,8 +47,7 @@ from typing import Any
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import OK
-from ..pubsub.notifications import NOTIFY_GENERIC, notify
-from ..config import NOTIFY_HASH
+from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_HASH, notify
 from ..storage.hashes import POOLS, FieldTTLHash, expire_due, reschedule, track
 from ..storage.scan import SCANS
 from ._args import INT64_MAX, INT64_MIN, LD_INF, LD_ZERO, format_ld, ld_add, parse_cursor, parse_int, strtold

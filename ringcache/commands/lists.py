@@ -45,8 +45,7 @@ from typing import Any
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import NULL_ARRAY, OK
-from ..pubsub.notifications import NOTIFY_GENERIC, notify
-from ..config import NOTIFY_LIST
+from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_LIST, notify
 from ._args import parse_int, parse_timeout
 from ._blocking import BlockOn
 from .keys import register_type

@@ -70,8 +70,7 @@ from typing import Any, Callable
 
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
-from ..config import NOTIFY_GENERIC, NOTIFY_SET
-from ..pubsub.notifications import notify
+from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_SET, notify
 from ..storage.scan import SCANS
 from ._args import parse_cursor, parse_int
 from .keys import parse_scan_options, register_type

@@ -30,8 +30,7 @@ from typing import Any
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import NULL_ARRAY, format_double
-from ..pubsub.notifications import NOTIFY_GENERIC, notify
-from ..config import NOTIFY_ZSET
+from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_ZSET, notify
 from ..storage.zset import ZSet
 from ..storage.scan import SCANS
 from ._args import INT64_MAX, _strtod, parse_cursor, parse_int, parse_score, parse_timeout

@@ -179,23 +179,6 @@ def format_manifest(files: list[AOFFile]) -> str:
     return "".join(f"file {f.name} seq {f.seq} type {f.kind}\n" for f in files)
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """temp file, fsync, rename, fsync the directory."""
-    temp = f"{path}.tmp-{os.getpid()}"
-    with open(temp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
-    fsync_dir(os.path.dirname(path) or ".")
-
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -----------------------------------------------------------------------------

@@ -81,24 +81,19 @@ def key_evicted(server: Any, db: Any, key: bytes) -> None:
     server.pubsub_hooks.on_evicted(db, key)
 
 
-# -- for CLIENT LIST and INFO (commands/server.py) ------------------------------------
+# -- for CLIENT LIST and INFO (commands/client.py, commands/info.py) ------------------------------------
 
 
 def client_list_fields(session: Any) -> tuple[int, int, int, str, int]:
     """(sub, psub, ssub, tracking flags, redir) of one client."""
     server = session.server
-    hub = getattr(server, "pubsub", None)
-    if hub is None:
-        return session.subscriptions, 0, 0, "", -1
-    sub, psub, ssub = hub.counts(session)
+    sub, psub, ssub = server.pubsub.counts(session)
     tracking = server.tracking
     return sub, psub, ssub, tracking.list_flags(session), tracking.redirect_of(session)
 
 
 def info_fields(server: Any) -> dict[str, int]:
-    hub = getattr(server, "pubsub", None)
-    if hub is None:
-        return {}
+    hub = server.pubsub
     tracking = server.tracking
     return {
         "pubsub_channels": len(hub.channels),

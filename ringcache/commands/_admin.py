@@ -10,9 +10,10 @@ value.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..protocol.resp import Raw, SimpleString
+from .registry import CommandSpec, subcommand
 
 if TYPE_CHECKING:
     from ..server.session import Session
@@ -38,6 +39,19 @@ def help_reply(argv: list[bytes], lines: Iterable[str]) -> list[SimpleString]:
     """addReplyHelp: a header naming the command as sent, the lines, HELP."""
     head = f"{argv[0].decode('utf-8', 'replace').upper()} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     return [SimpleString(to_bytes(line)) for line in (head, *lines, "HELP", "    Prints this help.")]
+
+
+def help_subcommand(parent: CommandSpec, lines: Iterable[str], *, since: str, acl: str = "",
+                    summary: str = "Returns helpful text about the different subcommands.") -> None:
+    """Register `parent HELP`, answering help_reply with these lines."""
+    lines = tuple(lines)
+
+    def help_(session: Session, argv: list[bytes]) -> Any:
+        return help_reply(argv, lines)
+
+    help_.__name__ = f"{parent.name}_help"
+    subcommand(parent, "help", 2, "loading stale", since=since, acl=acl, summary=summary,
+               complexity="O(1)")(help_)
 
 
 def status_set(session: Session, items: Iterable[str]) -> Raw:

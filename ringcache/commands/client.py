@@ -23,7 +23,7 @@ from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK, Verbatim
 from ..pubsub import client_list_fields
-from ._admin import ADMIN_FLAGS, CONNECTION_FLAGS, NO_REPLY, bulk_set, help_reply, text, to_bytes
+from ._admin import ADMIN_FLAGS, CONNECTION_FLAGS, NO_REPLY, bulk_set, help_subcommand, text, to_bytes
 from ._args import parse_int
 from .connection import validate_client_name
 from .registry import CommandSpec, container, lookup, subcommand
@@ -409,10 +409,7 @@ _CLIENT_HELP = (
 )
 
 
-@subcommand(CLIENT, "help", 2, "loading stale", since="5.0.0",
-            summary="Returns helpful text about the different subcommands.", complexity="O(1)")
-def client_help(session: Session, argv: list[bytes]) -> Any:
-    return help_reply(argv, _CLIENT_HELP)
+help_subcommand(CLIENT, _CLIENT_HELP, since="5.0.0")
 
 
 # -- client tracking (pubsub/tracking.py keeps the table) ---------------------------
@@ -542,21 +539,15 @@ def client_trackinginfo(session: Session, argv: list[bytes]) -> Any:
     if state is None:
         flags = ["off"]
     else:
-        flags = ["on"]
-        if state.bcast:
-            flags.append("bcast")
-        if state.optin:
-            flags.append("optin")
-            if state.caching:
-                flags.append("caching-yes")
-        if state.optout:
-            flags.append("optout")
-            if state.caching:
-                flags.append("caching-no")
-        if state.noloop:
-            flags.append("noloop")
-        if state.broken_redirect:
-            flags.append("broken_redirect")
+        flags = ["on"] + [flag for flag, on in (
+            ("bcast", state.bcast),
+            ("optin", state.optin),
+            ("caching-yes", state.optin and state.caching),
+            ("optout", state.optout),
+            ("caching-no", state.optout and state.caching),
+            ("noloop", state.noloop),
+            ("broken_redirect", state.broken_redirect),
+        ) if on]
     return {
         b"flags": bulk_set(session, flags),  # a set in RESP3, in this order
         b"redirect": -1 if state is None else state.redirect,

@@ -15,7 +15,7 @@ from ..config import ConfigError
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK
-from ._admin import ADMIN_FLAGS, help_reply, text, to_bytes
+from ._admin import ADMIN_FLAGS, help_subcommand, text, to_bytes
 from .registry import all_specs, container, subcommand
 
 if TYPE_CHECKING:
@@ -96,9 +96,6 @@ _CONFIG_HELP = (
 )
 
 
-@subcommand(CONFIG, "help", 2, "loading stale", since="5.0.0",
-            summary="Returns helpful text about the different subcommands.", complexity="O(1)")
-def config_help(session: Session, argv: list[bytes]) -> Any:
-    return help_reply(argv, _CONFIG_HELP)
+help_subcommand(CONFIG, _CONFIG_HELP, since="5.0.0")
 
 

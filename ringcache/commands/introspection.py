@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import stringmatch
 from ..protocol import errors
 from ..protocol.errors import CommandError
-from ._admin import bulk_set, help_reply, status_set, text, to_bytes
+from ._admin import bulk_set, help_subcommand, status_set, text, to_bytes
 from .registry import COMMANDS, CommandSpec, all_specs, container, lookup, lookup_fullname, subcommand
 
 if TYPE_CHECKING:
@@ -108,6 +108,14 @@ def _command_all(session: Session, argv: list[bytes]) -> Any:
     return [command_info(session, spec) for spec in COMMANDS.values()]
 
 
+def _named(argv: list[bytes]) -> list[CommandSpec | None]:
+    """COMMAND INFO/DOCS: the commands argv[2:] names (None where unknown),
+    or every command when it names none."""
+    if len(argv) == 2:
+        return list(COMMANDS.values())
+    return [lookup_fullname(name) for name in argv[2:]]
+
+
 COMMAND = container("command", -1, "loading stale", group="server", since="2.8.13",
                     complexity="O(N) where N is the total number of Redis commands",
                     acl="@connection", tips="nondeterministic_output_order",
@@ -137,13 +145,7 @@ def command_count(session: Session, argv: list[bytes]) -> Any:
             summary="Returns information about one, multiple or all commands.",
             complexity="O(N) where N is the number of commands to look up")
 def command_info_cmd(session: Session, argv: list[bytes]) -> Any:
-    if len(argv) == 2:
-        return _command_all(session, argv)
-    out = []
-    for name in argv[2:]:
-        spec = lookup_fullname(name)
-        out.append(command_info(session, spec) if spec is not None else None)
-    return out
+    return [None if spec is None else command_info(session, spec) for spec in _named(argv)]
 
 
 @subcommand(COMMAND, "docs", -2, "loading stale", acl="@connection", since="7.0.0",
@@ -151,11 +153,7 @@ def command_info_cmd(session: Session, argv: list[bytes]) -> Any:
             summary="Returns documentary information about one, multiple or all commands.",
             complexity="O(N) where N is the number of commands to look up")
 def command_docs_cmd(session: Session, argv: list[bytes]) -> Any:
-    if len(argv) == 2:
-        specs = list(COMMANDS.values())
-    else:
-        specs = [spec for spec in map(lookup_fullname, argv[2:]) if spec is not None]
-    return {to_bytes(spec.fullname): command_docs(spec) for spec in specs}
+    return {to_bytes(spec.fullname): command_docs(spec) for spec in _named(argv) if spec is not None}
 
 
 @subcommand(COMMAND, "list", -2, "loading stale", acl="@connection", since="7.0.0",
@@ -240,9 +238,6 @@ _COMMAND_HELP = (
 )
 
 
-@subcommand(COMMAND, "help", 2, "loading stale", acl="@connection", since="5.0.0",
-            summary="Returns helpful text about the different subcommands.", complexity="O(1)")
-def command_help(session: Session, argv: list[bytes]) -> Any:
-    return help_reply(argv, _COMMAND_HELP)
+help_subcommand(COMMAND, _COMMAND_HELP, since="5.0.0", acl="@connection")
 
 

@@ -17,27 +17,25 @@ from ..protocol.errors import CommandError
 from ..protocol.resp import OK, Verbatim
 from ..storage.memory import EXPIRE_OVERHEAD, KEY_OVERHEAD, key_size
 from ._args import parse_int
+from ._admin import help_subcommand
 from .registry import container, subcommand
 
 MEMORY = container("memory", -2, since="4.0.0",
                    summary="A container for memory diagnostics commands.")
 
-_HELP = [
-    b"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    b"DOCTOR",
-    b"    Return memory problems reports.",
-    b"MALLOC-STATS",
-    b"    Return internal statistics report from the memory allocator.",
-    b"PURGE",
-    b"    Attempt to purge dirty pages for reclamation by the allocator.",
-    b"STATS",
-    b"    Return information about the memory usage of the server.",
-    b"USAGE <key> [SAMPLES <count>]",
-    b"    Return memory in bytes used by <key> and its value. Nested values are",
-    b"    sampled up to <count> times (default: 5, 0 means sample all).",
-    b"HELP",
-    b"    Prints this help.",
-]
+_HELP = (
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+)
 
 
 @subcommand(MEMORY, "usage", -3, "readonly", (2, 2, 1), since="4.0.0",
@@ -198,7 +196,5 @@ def memory_purge(session: Any, argv: list) -> Any:
     return OK
 
 
-@subcommand(MEMORY, "help", 2, "loading stale", since="4.0.0",
-            summary="Returns helpful text about the different subcommands.", complexity="O(1)")
-def memory_help(session: Any, argv: list) -> Any:
-    return _HELP
+# (status replies, as Redis's addReplyHelp sends them)
+help_subcommand(MEMORY, _HELP, since="4.0.0")

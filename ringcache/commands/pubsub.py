@@ -20,7 +20,7 @@ from ..protocol.errors import CommandError
 from ..protocol.resp import Raw
 from ..pubsub.hub import CHANNEL, PATTERN, SHARD
 from ..glob import compile_glob
-from ._admin import help_reply
+from ._admin import help_subcommand
 from .registry import command, container, subcommand
 
 _FLAGS = "pubsub noscript loading stale"
@@ -187,7 +187,4 @@ _PUBSUB_HELP = (
 )
 
 
-@subcommand(PUBSUB, "help", 2, "loading stale", since="6.2.0",
-             summary="Returns helpful text about the different subcommands.", complexity="O(1)")
-def pubsub_help(session: Any, argv: list) -> Any:
-    return help_reply(argv, _PUBSUB_HELP)
+help_subcommand(PUBSUB, _PUBSUB_HELP, since="6.2.0")

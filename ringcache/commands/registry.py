@@ -35,12 +35,19 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypedDict
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
 
-Handler = Callable[[Any, list], Any]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..server.session import Session
+
+# A command handler: (the client's session, argv) -> a reply value (see
+# protocol.resp) or BlockOn; it raises CommandError for an error reply.
+Handler = Callable[["Session", list[bytes]], Any]
 
 # Flags as Redis 7 reports them in COMMAND INFO.
 KNOWN_FLAGS = frozenset(
@@ -168,8 +175,18 @@ COMMANDS: dict[bytes, CommandSpec] = {}  # lowercase name -> spec
 _ANY_CASE: dict[bytes, CommandSpec] = {}
 
 
-def _make_spec(name: str, handler: Handler, arity: int, flags: str,
-               keys: tuple[int, int, int], **fields: Any) -> CommandSpec:
+class Doc(TypedDict, total=False):
+    """What COMMAND DOCS/INFO say about a command beyond its arity and flags."""
+
+    summary: str  # default: the first line of the handler's docstring
+    since: str  # the Redis version that added it (default 1.0.0)
+    complexity: str
+    acl: str  # the ACL categories its flags and group do not imply ("@dangerous")
+    tips: str  # Redis's command tips, space separated
+
+
+def _make_spec(name: str, handler: Handler, arity: int, flags: str, keys: tuple[int, int, int],
+               doc: Doc, **fields: Any) -> CommandSpec:
     return CommandSpec(
         name=name.lower(),
         handler=handler,
@@ -178,9 +195,11 @@ def _make_spec(name: str, handler: Handler, arity: int, flags: str,
         first_key=keys[0],
         last_key=keys[1],
         key_step=keys[2],
-        summary=fields.pop("summary") or (handler.__doc__ or "").strip().split("\n")[0],
-        declared_acl=tuple(cat.lstrip("@").lower() for cat in fields.pop("acl").split()),
-        tips=tuple(fields.pop("tips").split()),
+        summary=doc.get("summary") or (handler.__doc__ or "").strip().split("\n")[0],
+        since=doc.get("since", "1.0.0"),
+        complexity=doc.get("complexity", ""),
+        declared_acl=tuple(cat.lstrip("@").lower() for cat in doc.get("acl", "").split()),
+        tips=tuple(doc.get("tips", "").split()),
         **fields,
     )
 
@@ -193,26 +212,14 @@ def _add(name: str, spec: CommandSpec) -> None:
     _ANY_CASE[key] = _ANY_CASE[key.upper()] = spec
 
 
-def command(
-    name: str,
-    arity: int,
-    flags: str = "",
-    keys: tuple[int, int, int] = (0, 0, 0),
-    *,
-    group: str = "generic",
-    summary: str = "",
-    since: str = "1.0.0",
-    complexity: str = "",
-    acl: str = "",
-    tips: str = "",
-    keys_fn: Callable[[list], list[int]] | None = None,
-) -> Callable[[Handler], Handler]:
-    """Register a top-level command. `keys` is (first, last, step) as in Redis;
-    `acl` the categories the flags do not imply; `tips` Redis's command tips."""
+def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0), *,
+            group: str = "generic", keys_fn: Callable[[list], list[int]] | None = None,
+            **doc: Unpack[Doc]) -> Callable[[Handler], Handler]:
+    """Register a top-level command. `keys` is (first, last, step) as in
+    Redis, `keys_fn` finds them where they move (movablekeys)."""
 
     def register(handler: Handler) -> Handler:
-        _add(name, _make_spec(name, handler, arity, flags, keys, group=group, summary=summary,
-                              since=since, complexity=complexity, acl=acl, tips=tips,
+        _add(name, _make_spec(name, handler, arity, flags, keys, doc, group=group,
                               keys_fn=keys_fn, module=handler.__module__))
         return handler
 
@@ -220,13 +227,12 @@ def command(
 
 
 def container(name: str, arity: int = -2, flags: str = "", *, group: str = "generic",
-              summary: str = "", since: str = "1.0.0", complexity: str = "", acl: str = "",
-              tips: str = "") -> CommandSpec:
+              **doc: Unpack[Doc]) -> CommandSpec:
     """Register a command made of subcommands (CONFIG GET, CLIENT LIST, ...).
     The dispatcher resolves the subcommand (and checks its arity) itself;
     `route` serves callers that run a handler directly."""
 
-    def route(session: Any, argv: list) -> Any:
+    def route(session: Session, argv: list[bytes]) -> Any:
         sub = spec.subcommands.get(argv[1].lower())
         if sub is None:
             raise CommandError(errors.unknown_subcommand(argv[1], spec.name))
@@ -234,35 +240,22 @@ def container(name: str, arity: int = -2, flags: str = "", *, group: str = "gene
             raise CommandError(errors.wrong_arity(sub.fullname))
         return sub.handler(session, argv)
 
-    spec = _make_spec(name, route, arity, flags, (0, 0, 0), group=group, summary=summary,
-                      since=since, complexity=complexity, acl=acl, tips=tips, is_container=True,
+    spec = _make_spec(name, route, arity, flags, (0, 0, 0), doc, group=group, is_container=True,
                       module=sys._getframe(1).f_globals["__name__"])  # the caller's module
     _add(name, spec)
     return spec
 
 
-def subcommand(
-    parent: CommandSpec,
-    name: str,
-    arity: int,
-    flags: str = "",
-    keys: tuple[int, int, int] = (0, 0, 0),
-    *,
-    summary: str = "",
-    since: str = "1.0.0",
-    complexity: str = "",
-    acl: str = "",
-    tips: str = "",
-) -> Callable[[Handler], Handler]:
+def subcommand(parent: CommandSpec, name: str, arity: int, flags: str = "",
+               keys: tuple[int, int, int] = (0, 0, 0), **doc: Unpack[Doc]) -> Callable[[Handler], Handler]:
     """Register `parent name` (CONFIG GET); its arity counts the parent too."""
 
     def register(handler: Handler) -> Handler:
         key = name.lower().encode()
         if key in parent.subcommands:
             raise ValueError(f"subcommand {parent.name} {name} registered twice")
-        parent.subcommands[key] = _make_spec(
-            name, handler, arity, flags, keys, group=parent.group, summary=summary,
-            since=since, complexity=complexity, acl=acl, tips=tips, parent=parent)
+        parent.subcommands[key] = _make_spec(name, handler, arity, flags, keys, doc,
+                                             group=parent.group, parent=parent)
         return handler
 
     return register

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK
-from ._admin import NO_REPLY, help_reply, to_bytes
+from ._admin import NO_REPLY, help_subcommand, to_bytes
 from ._args import parse_int
 from .registry import command, container, subcommand
 
@@ -97,10 +97,8 @@ _SLOWLOG_HELP = (
 )
 
 
-@subcommand(SLOWLOG, "help", 2, "loading stale", since="6.2.0",
-            summary="Show helpful text about the different subcommands", complexity="O(1)")
-def slowloghelp_reply(session: Session, argv: list[bytes]) -> Any:
-    return help_reply(argv, _SLOWLOG_HELP)
+help_subcommand(SLOWLOG, _SLOWLOG_HELP, since="6.2.0",
+                summary="Show helpful text about the different subcommands")
 
 
 # -----------------------------------------------------------------------------

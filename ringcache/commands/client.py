@@ -107,7 +107,7 @@ def client_line(session: Session, current: tuple[str, list] | None = None) -> st
     )
 
 
-def _current(argv: list) -> tuple[str, list]:
+def _current(argv: list[bytes]) -> tuple[str, list]:
     return f"{argv[0].decode('utf-8', 'replace').lower()}|{argv[1].decode('utf-8', 'replace').lower()}", argv
 
 

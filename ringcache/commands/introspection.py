@@ -179,7 +179,7 @@ def command_list(session: Session, argv: list[bytes]) -> Any:
     return [to_bytes(spec.fullname) for spec in specs]
 
 
-def _getkeys(argv: list) -> tuple[CommandSpec, list, list[int]]:
+def _getkeys(argv: list[bytes]) -> tuple[CommandSpec, list, list[int]]:
     """COMMAND GETKEYS/GETKEYSANDFLAGS: the spec, the command and key indexes."""
     args = argv[2:]
     spec = lookup(args[0])

@@ -29,7 +29,7 @@ and expired keys met on the way are reclaimed and skipped.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
@@ -39,6 +39,10 @@ from ..storage.slots import SLOTS
 from ._args import INT64_MAX, is_int_text, parse_cursor, parse_db_index, parse_int
 from ..glob import compile_glob
 from .registry import command, container, subcommand
+
+if TYPE_CHECKING:
+    from ..server.session import Session
+    from ..storage.keyspace import Keyspace
 
 # -- types and encodings ---------------------------------------------------------
 
@@ -76,7 +80,7 @@ def register_type(cls: type, name: bytes, encoding: Callable[[Any], bytes],
         STORE_HOOKS[cls] = on_store
 
 
-def _stored(db: Any, key: bytes, value: Any) -> None:
+def _stored(db: Keyspace, key: bytes, value: Any) -> None:
     hook = STORE_HOOKS.get(value.__class__)
     if hook is not None:
         hook(db, key, value)
@@ -84,9 +88,7 @@ def _stored(db: Any, key: bytes, value: Any) -> None:
 
 def type_name(value: Any) -> bytes:
     entry = TYPES.get(value.__class__)
-    if entry is None:
-        return getattr(value, "TYPE_NAME", b"unknown")
-    return entry[0]
+    return b"unknown" if entry is None else entry[0]
 
 
 def encoding_name(value: Any) -> bytes:
@@ -108,7 +110,7 @@ def copy_value(value: Any) -> Any:
 @command("del", -2, "write", (1, -1, 1), since="1.0.0",
          summary="Deletes one or more keys.",
          complexity="O(N) where N is the number of keys that will be removed.")
-def del_(session: Any, argv: list) -> Any:
+def del_(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     if db.notify_flags:
         return _delete_notifying(session, db, argv)
@@ -116,7 +118,7 @@ def del_(session: Any, argv: list) -> Any:
     return sum(1 for key in argv[1:] if delete(key))
 
 
-def _delete_notifying(session: Any, db: Any, argv: list) -> int:
+def _delete_notifying(session: Session, db: Keyspace, argv: list[bytes]) -> int:
     """DEL / UNLINK with keyspace notifications on: a "del" event per key deleted."""
     deleted = 0
     for key in argv[1:]:
@@ -129,7 +131,7 @@ def _delete_notifying(session: Any, db: Any, argv: list) -> int:
 @command("unlink", -2, "write fast", (1, -1, 1), since="4.0.0",
          summary="Asynchronously deletes one or more keys.",
          complexity="O(1) for each key removed regardless of its size.")
-def unlink(session: Any, argv: list) -> Any:
+def unlink(session: Session, argv: list[bytes]) -> Any:
     # Memory is reclaimed by Python's refcounting at once: nothing to defer.
     db = session.db
     if db.notify_flags:
@@ -141,7 +143,7 @@ def unlink(session: Any, argv: list) -> Any:
 @command("exists", -2, "readonly fast", (1, -1, 1), since="1.0.0",
          summary="Determines whether one or more keys exist.",
          complexity="O(N) where N is the number of keys to check.")
-def exists(session: Any, argv: list) -> Any:
+def exists(session: Session, argv: list[bytes]) -> Any:
     peek_read = session.db.peek_read  # (Redis: LOOKUP_NOTOUCH, the LRU/LFU stays)
     return sum(1 for key in argv[1:] if peek_read(key) is not None)  # repeats count
 
@@ -150,14 +152,14 @@ def exists(session: Any, argv: list) -> Any:
          summary="Returns the number of existing keys out of those specified after updating "
                  "the time they were last accessed.",
          complexity="O(N) where N is the number of keys that will be touched.")
-def touch(session: Any, argv: list) -> Any:
+def touch(session: Session, argv: list[bytes]) -> Any:
     lookup_read = session.db.lookup_read
     return sum(1 for key in argv[1:] if lookup_read(key) is not None)
 
 
 @command("type", 2, "readonly fast", (1, 1, 1), since="1.0.0",
          summary="Determines the type of value stored at a key.", complexity="O(1)")
-def type_(session: Any, argv: list) -> Any:
+def type_(session: Session, argv: list[bytes]) -> Any:
     value = session.db.peek_read(argv[1])  # (LOOKUP_NOTOUCH)
     if value is None:
         return _NONE
@@ -168,7 +170,7 @@ def type_(session: Any, argv: list) -> Any:
 # -- renaming, copying, moving --------------------------------------------------------
 
 
-def _rename(session: Any, argv: list, nx: bool) -> Any:
+def _rename(session: Session, argv: list[bytes], nx: bool) -> Any:
     db = session.db
     src, dst = argv[1], argv[2]
     value = db.lookup(src)
@@ -194,13 +196,13 @@ def _rename(session: Any, argv: list, nx: bool) -> Any:
 
 @command("rename", 3, "write", (1, 2, 1), since="1.0.0",
          summary="Renames a key and overwrites the destination.", complexity="O(1)")
-def rename(session: Any, argv: list) -> Any:
+def rename(session: Session, argv: list[bytes]) -> Any:
     return _rename(session, argv, False)
 
 
 @command("renamenx", 3, "write fast", (1, 2, 1), since="1.0.0",
          summary="Renames a key only when the target key name doesn't exist.", complexity="O(1)")
-def renamenx(session: Any, argv: list) -> Any:
+def renamenx(session: Session, argv: list[bytes]) -> Any:
     return _rename(session, argv, True)
 
 
@@ -208,7 +210,7 @@ def renamenx(session: Any, argv: list) -> Any:
          summary="Copies the value of a key to a new key.",
          complexity="O(N) worst case for collections, where N is the number of nested items. "
                     "O(1) for string values.")
-def copy(session: Any, argv: list) -> Any:
+def copy(session: Session, argv: list[bytes]) -> Any:
     server = session.server
     src_db = session.db
     dst_index = session.db_index
@@ -254,7 +256,7 @@ def copy(session: Any, argv: list) -> Any:
 
 @command("move", 3, "write fast", (1, 1, 1), since="1.0.0",
          summary="Moves a key to another database.", complexity="O(1)")
-def move(session: Any, argv: list) -> Any:
+def move(session: Session, argv: list[bytes]) -> Any:
     server = session.server
     if server.config["cluster-enabled"]:
         raise CommandError(errors.MOVE_IN_CLUSTER)
@@ -290,7 +292,7 @@ def move(session: Any, argv: list) -> Any:
          complexity="O(N) with N being the number of keys in the database, under the assumption "
                     "that the key names in the database and the given pattern have limited length.",
          acl="@dangerous")
-def keys(session: Any, argv: list) -> Any:
+def keys(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     pattern = argv[1]
     # Expired keys are skipped, not reclaimed: KEYS only reads.
@@ -306,7 +308,7 @@ def keys(session: Any, argv: list) -> Any:
     return names
 
 
-def parse_scan_options(argv: list, i: int, *, scan_type: bool = False,
+def parse_scan_options(argv: list[bytes], i: int, *, scan_type: bool = False,
                        novalues: bool = False) -> tuple[int, Callable | None, bytes | None, bool]:
     """The options of SCAN, HSCAN, SSCAN and ZSCAN from argv[i:], read as
     Redis's scanGenericCommand does: COUNT n (at least 1), MATCH pattern
@@ -348,7 +350,7 @@ def parse_scan_options(argv: list, i: int, *, scan_type: bool = False,
          complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
                     "calls for the cursor to return back to 0. N is the number of elements inside "
                     "the collection.")
-def scan(session: Any, argv: list) -> Any:
+def scan(session: Session, argv: list[bytes]) -> Any:
     cursor = parse_cursor(argv[1])
     count, match, wanted_type, _ = parse_scan_options(argv, 2, scan_type=True)
     if cursor >= SLOTS:
@@ -382,7 +384,7 @@ def scan(session: Any, argv: list) -> Any:
 @command("randomkey", 1, "readonly", since="1.0.0",
          tips="request_policy:all_shards response_policy:special nondeterministic_output",
          summary="Returns a random key name from the database.", complexity="O(1)")
-def randomkey(session: Any, argv: list) -> Any:
+def randomkey(session: Session, argv: list[bytes]) -> Any:
     return session.db.random_key()
 
 
@@ -390,12 +392,12 @@ def randomkey(session: Any, argv: list) -> Any:
          tips="request_policy:all_shards response_policy:agg_sum",
          summary="Returns the number of keys in the database.", complexity="O(1)",
          acl="@keyspace")
-def dbsize(session: Any, argv: list) -> Any:
+def dbsize(session: Session, argv: list[bytes]) -> Any:
     # Like Redis, counts keys whose time has passed but that are not yet reclaimed.
     return session.db.size()
 
 
-def _flush_mode(argv: list) -> None:
+def _flush_mode(argv: list[bytes]) -> None:
     """getFlushCommandFlags: nothing, SYNC or ASYNC (both are synchronous
     here: dropping the old tables is the same work either way in Python)."""
     if len(argv) == 2 and argv[1].lower() in (b"sync", b"async"):
@@ -409,7 +411,7 @@ def _flush_mode(argv: list) -> None:
          summary="Remove all keys from the current database.",
          complexity="O(N) where N is the number of keys in the selected database",
          acl="@keyspace @dangerous")
-def flushdb(session: Any, argv: list) -> Any:
+def flushdb(session: Session, argv: list[bytes]) -> Any:
     _flush_mode(argv)
     session.db.flush()
     return OK
@@ -420,7 +422,7 @@ def flushdb(session: Any, argv: list) -> Any:
          summary="Removes all keys from all databases.",
          complexity="O(N) where N is the total number of keys in all databases",
          acl="@keyspace @dangerous")
-def flushall(session: Any, argv: list) -> Any:
+def flushall(session: Session, argv: list[bytes]) -> Any:
     _flush_mode(argv)
     for db in session.server.live_dbs():
         db.flush()
@@ -433,7 +435,7 @@ _EXPIRE_NX, _EXPIRE_XX, _EXPIRE_GT, _EXPIRE_LT = 1, 2, 4, 8
 _INT64_MIN_SECONDS = -(2**63 // 1000)  # C's LLONG_MIN / 1000 (truncated)
 
 
-def _expire_flags(argv: list) -> int:
+def _expire_flags(argv: list[bytes]) -> int:
     flags = 0
     for option in argv[3:]:
         lowered = option.lower()
@@ -454,7 +456,7 @@ def _expire_flags(argv: list) -> int:
     return flags
 
 
-def _expire(session: Any, argv: list, unit_ms: int, relative: bool, name: str) -> Any:
+def _expire(session: Session, argv: list[bytes], unit_ms: int, relative: bool, name: str) -> Any:
     """expireGenericCommand."""
     flags = _expire_flags(argv)
     when = parse_int(argv[2])
@@ -498,30 +500,30 @@ def _expire(session: Any, argv: list, unit_ms: int, relative: bool, name: str) -
 
 @command("expire", -3, "write fast", (1, 1, 1), since="1.0.0",
          summary="Sets the expiration time of a key in seconds.", complexity="O(1)")
-def expire(session: Any, argv: list) -> Any:
+def expire(session: Session, argv: list[bytes]) -> Any:
     return _expire(session, argv, 1000, True, "expire")
 
 
 @command("pexpire", -3, "write fast", (1, 1, 1), since="2.6.0",
          summary="Sets the expiration time of a key in milliseconds.", complexity="O(1)")
-def pexpire(session: Any, argv: list) -> Any:
+def pexpire(session: Session, argv: list[bytes]) -> Any:
     return _expire(session, argv, 1, True, "pexpire")
 
 
 @command("expireat", -3, "write fast", (1, 1, 1), since="1.2.0",
          summary="Sets the expiration time of a key to a Unix timestamp.", complexity="O(1)")
-def expireat(session: Any, argv: list) -> Any:
+def expireat(session: Session, argv: list[bytes]) -> Any:
     return _expire(session, argv, 1000, False, "expireat")
 
 
 @command("pexpireat", -3, "write fast", (1, 1, 1), since="2.6.0",
          summary="Sets the expiration time of a key to a Unix milliseconds timestamp.",
          complexity="O(1)")
-def pexpireat(session: Any, argv: list) -> Any:
+def pexpireat(session: Session, argv: list[bytes]) -> Any:
     return _expire(session, argv, 1, False, "pexpireat")
 
 
-def _ttl(session: Any, key: bytes, in_ms: bool, absolute: bool) -> int:
+def _ttl(session: Session, key: bytes, in_ms: bool, absolute: bool) -> int:
     """ttlGenericCommand: -2 no key, -1 no TTL; seconds are rounded."""
     db = session.db
     if db.lookup_read(key) is None:
@@ -539,32 +541,32 @@ def _ttl(session: Any, key: bytes, in_ms: bool, absolute: bool) -> int:
 
 @command("ttl", 2, "readonly fast", (1, 1, 1), since="1.0.0",
          summary="Returns the expiration time in seconds of a key.", complexity="O(1)")
-def ttl(session: Any, argv: list) -> Any:
+def ttl(session: Session, argv: list[bytes]) -> Any:
     return _ttl(session, argv[1], False, False)
 
 
 @command("pttl", 2, "readonly fast", (1, 1, 1), since="2.6.0",
          summary="Returns the expiration time in milliseconds of a key.", complexity="O(1)")
-def pttl(session: Any, argv: list) -> Any:
+def pttl(session: Session, argv: list[bytes]) -> Any:
     return _ttl(session, argv[1], True, False)
 
 
 @command("expiretime", 2, "readonly fast", (1, 1, 1), since="7.0.0",
          summary="Returns the expiration time of a key as a Unix timestamp.", complexity="O(1)")
-def expiretime(session: Any, argv: list) -> Any:
+def expiretime(session: Session, argv: list[bytes]) -> Any:
     return _ttl(session, argv[1], False, True)
 
 
 @command("pexpiretime", 2, "readonly fast", (1, 1, 1), since="7.0.0",
          summary="Returns the expiration time of a key as a Unix milliseconds timestamp.",
          complexity="O(1)")
-def pexpiretime(session: Any, argv: list) -> Any:
+def pexpiretime(session: Session, argv: list[bytes]) -> Any:
     return _ttl(session, argv[1], True, True)
 
 
 @command("persist", 2, "write fast", (1, 1, 1), since="2.2.0",
          summary="Removes the expiration time of a key.", complexity="O(1)")
-def persist(session: Any, argv: list) -> Any:
+def persist(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     if db.lookup(argv[1]) is None:
         return 0
@@ -601,13 +603,13 @@ _OBJECT_HELP = [
 ]
 
 
-def _lfu_policy(session: Any) -> bool:
+def _lfu_policy(session: Session) -> bool:
     return str(session.server.config["maxmemory-policy"]).endswith("-lfu")
 
 
 @subcommand(OBJECT, "encoding", 3, "readonly", (2, 2, 1), since="2.2.3",
             summary="Returns the internal encoding of a Redis object.", complexity="O(1)")
-def object_encoding(session: Any, argv: list) -> Any:
+def object_encoding(session: Session, argv: list[bytes]) -> Any:
     value = session.db.peek_read(argv[2])  # (LOOKUP_NOTOUCH)
     if value is None:
         return None
@@ -617,7 +619,7 @@ def object_encoding(session: Any, argv: list) -> Any:
 @subcommand(OBJECT, "freq", 3, "readonly", (2, 2, 1), since="4.0.0",
             summary="Returns the logarithmic access frequency counter of a Redis object.",
             complexity="O(1)")
-def object_freq(session: Any, argv: list) -> Any:
+def object_freq(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     if db.peek_read(argv[2]) is None:  # (OBJECT never touches: LOOKUP_NOTOUCH)
         return None
@@ -629,7 +631,7 @@ def object_freq(session: Any, argv: list) -> Any:
 @subcommand(OBJECT, "idletime", 3, "readonly", (2, 2, 1), since="2.2.3",
             summary="Returns the time since the last access to a Redis object.",
             complexity="O(1)")
-def object_idletime(session: Any, argv: list) -> Any:
+def object_idletime(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     if db.peek_read(argv[2]) is None:
         return None
@@ -640,7 +642,7 @@ def object_idletime(session: Any, argv: list) -> Any:
 
 @subcommand(OBJECT, "refcount", 3, "readonly", (2, 2, 1), since="2.2.3",
             summary="Returns the reference count of a value of a key.", complexity="O(1)")
-def object_refcount(session: Any, argv: list) -> Any:
+def object_refcount(session: Session, argv: list[bytes]) -> Any:
     if session.db.peek_read(argv[2]) is None:
         return None
     return 1
@@ -648,5 +650,5 @@ def object_refcount(session: Any, argv: list) -> Any:
 
 @subcommand(OBJECT, "help", 2, "loading stale", since="6.2.0",
             summary="Returns helpful text about the different subcommands.", complexity="O(1)")
-def object_help(session: Any, argv: list) -> Any:
+def object_help(session: Session, argv: list[bytes]) -> Any:
     return _OBJECT_HELP

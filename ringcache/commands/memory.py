@@ -10,7 +10,7 @@ totals, never a walk of the keyspace.
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
@@ -19,6 +19,10 @@ from ..storage.memory import EXPIRE_OVERHEAD, KEY_OVERHEAD, key_size
 from ._args import parse_int
 from ._admin import help_subcommand
 from .registry import container, subcommand
+
+if TYPE_CHECKING:
+    from ..server.server import Server
+    from ..server.session import Session
 
 MEMORY = container("memory", -2, since="4.0.0",
                    summary="A container for memory diagnostics commands.")
@@ -41,7 +45,7 @@ _HELP = (
 @subcommand(MEMORY, "usage", -3, "readonly", (2, 2, 1), since="4.0.0",
             summary="Estimates the memory usage of a key.",
             complexity="O(N) where N is the number of samples.")
-def memory_usage(session: Any, argv: list) -> Any:
+def memory_usage(session: Session, argv: list[bytes]) -> Any:
     samples = 5
     i = 3
     while i < len(argv):
@@ -62,7 +66,7 @@ def memory_usage(session: Any, argv: list) -> Any:
 
 @subcommand(MEMORY, "stats", 2, "readonly", since="4.0.0",
             summary="Returns details about memory usage.", complexity="O(1)")
-def memory_stats(session: Any, argv: list) -> Any:
+def memory_stats(session: Session, argv: list[bytes]) -> Any:
     server = session.server
     used = server.used_memory()  # (also follows the peak)
     peak = server.peak_memory
@@ -120,11 +124,11 @@ def memory_stats(session: Any, argv: list) -> Any:
     return stats
 
 
-def _clients_memory(server: Any) -> int:
+def _clients_memory(server: Server) -> int:
     return sum(sum(session.buffer_sizes()) for session in server.clients.values())
 
 
-def _aof_buffer(server: Any) -> int:
+def _aof_buffer(server: Server) -> int:
     aof = server.persistence.aof
     return sum(map(len, aof.buf)) if aof is not None else 0
 
@@ -139,7 +143,7 @@ _FINE = ("Hi Sam, I can't find any memory issue in your instance. I can only acc
 
 @subcommand(MEMORY, "doctor", 2, "", since="4.0.0",
             summary="Outputs a memory problems report.", complexity="O(1)")
-def memory_doctor(session: Any, argv: list) -> Any:
+def memory_doctor(session: Session, argv: list[bytes]) -> Any:
     """Redis's getMemoryDoctorReport: the checks that apply to this node
     (peak, RSS against what the data set accounts for, big client buffers)."""
     server = session.server
@@ -184,14 +188,14 @@ def memory_doctor(session: Any, argv: list) -> Any:
 @subcommand(MEMORY, "malloc-stats", 2, "", since="4.0.0",
             summary="Returns the allocator statistics.",
             complexity="Depends on how much memory is allocated, could be slow")
-def memory_malloc_stats(session: Any, argv: list) -> Any:
+def memory_malloc_stats(session: Session, argv: list[bytes]) -> Any:
     return Verbatim(b"Stats not supported for the current allocator")
 
 
 @subcommand(MEMORY, "purge", 2, "", since="4.0.0",
             summary="Asks the allocator to release memory.",
             complexity="Depends on how much memory is allocated, could be slow")
-def memory_purge(session: Any, argv: list) -> Any:
+def memory_purge(session: Session, argv: list[bytes]) -> Any:
     gc.collect()  # (pymalloc returns empty arenas to the OS by itself)
     return OK
 

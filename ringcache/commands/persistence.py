@@ -10,13 +10,17 @@ keeps; the INFO persistence section (commands/info.py) is the manager's
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK, SimpleString
 from .debug import debug_subcommand
 from .registry import command
+
+if TYPE_CHECKING:
+    from ..server.server import Server
+    from ..server.session import Session
 
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
 OTHER_CHILD = ("ERR Another child process is active (AOF?): can't BGSAVE right now. "
@@ -30,7 +34,7 @@ REWRITE_FAILED = ("ERR Can't execute an AOF background rewriting. "
 
          summary="Synchronously saves the database(s) to disk.",
          complexity="O(N) where N is the total number of keys in all databases")
-def save(session: Any, argv: list) -> Any:
+def save(session: Session, argv: list[bytes]) -> Any:
     persistence = session.server.persistence
     child = persistence.child
     if child is not None and child.kind == "rdb":
@@ -43,7 +47,7 @@ def save(session: Any, argv: list) -> Any:
 @command("bgsave", -1, "admin noscript no_multi", group="server", since="1.0.0",
 
          summary="Asynchronously saves the database(s) to disk.", complexity="O(1)")
-def bgsave(session: Any, argv: list) -> Any:
+def bgsave(session: Session, argv: list[bytes]) -> Any:
     schedule = False
     if len(argv) > 1:
         if len(argv) == 2 and argv[1].lower() == b"schedule":
@@ -67,7 +71,7 @@ def bgsave(session: Any, argv: list) -> Any:
 @command("bgrewriteaof", 1, "admin noscript no_multi", group="server", since="1.0.0",
 
          summary="Asynchronously rewrites the append-only file to disk.", complexity="O(1)")
-def bgrewriteaof(session: Any, argv: list) -> Any:
+def bgrewriteaof(session: Session, argv: list[bytes]) -> Any:
     persistence = session.server.persistence
     child = persistence.child
     if child is not None and child.kind == "aof":
@@ -84,7 +88,7 @@ def bgrewriteaof(session: Any, argv: list) -> Any:
 
 
 @debug_subcommand("reload", 2)
-def _debug_reload(session: Any, argv: list) -> Any:
+def _debug_reload(session: Session, argv: list[bytes]) -> Any:
     """Save a snapshot, empty every database, load the snapshot back."""
     server = session.server
     persistence = server.persistence
@@ -97,7 +101,7 @@ def _debug_reload(session: Any, argv: list) -> Any:
 
 
 @debug_subcommand("loadaof", 2)
-def _debug_loadaof(session: Any, argv: list) -> Any:
+def _debug_loadaof(session: Session, argv: list[bytes]) -> Any:
     """Flush the AOF, empty every database, replay the AOF."""
     server = session.server
     persistence = server.persistence
@@ -117,7 +121,7 @@ def _debug_loadaof(session: Any, argv: list) -> Any:
     return OK
 
 
-def _empty(server: Any) -> None:
+def _empty(server: Server) -> None:
     for db in server.live_dbs():
         db.flush()
 

@@ -13,7 +13,7 @@ published before it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
@@ -23,20 +23,23 @@ from ..glob import compile_glob
 from ._admin import help_subcommand
 from .registry import command, container, subcommand
 
+if TYPE_CHECKING:
+    from ..server.session import Session
+
 _FLAGS = "pubsub noscript loading stale"
 
 
 # -- subscribing -------------------------------------------------------------------
 
 
-def _subscribe(session: Any, names: list, kind: int) -> Raw:
+def _subscribe(session: Session, names: list, kind: int) -> Raw:
     hub = session.server.pubsub
     hub.flush_session(session)
     results = hub.subscribe(session, names, kind)
     return Raw(hub.encode_replies(session, kind, True, results))
 
 
-def _unsubscribe(session: Any, names: list, kind: int) -> Raw:
+def _unsubscribe(session: Session, names: list, kind: int) -> Raw:
     hub = session.server.pubsub
     hub.flush_session(session)
     results = hub.unsubscribe(session, names or None, kind)
@@ -46,42 +49,42 @@ def _unsubscribe(session: Any, names: list, kind: int) -> Raw:
 @command("subscribe", -2, _FLAGS, group="pubsub", since="2.0.0",
          summary="Listens for messages published to channels.",
          complexity="O(N) where N is the number of channels to subscribe to.")
-def subscribe(session: Any, argv: list) -> Any:
+def subscribe(session: Session, argv: list[bytes]) -> Any:
     return _subscribe(session, argv[1:], CHANNEL)
 
 
 @command("unsubscribe", -1, _FLAGS, group="pubsub", since="2.0.0",
          summary="Stops listening to messages posted to channels.",
          complexity="O(N) where N is the number of channels to unsubscribe.")
-def unsubscribe(session: Any, argv: list) -> Any:
+def unsubscribe(session: Session, argv: list[bytes]) -> Any:
     return _unsubscribe(session, argv[1:], CHANNEL)
 
 
 @command("psubscribe", -2, _FLAGS, group="pubsub", since="2.0.0",
          summary="Listens for messages published to channels that match one or more patterns.",
          complexity="O(N) where N is the number of patterns to subscribe to.")
-def psubscribe(session: Any, argv: list) -> Any:
+def psubscribe(session: Session, argv: list[bytes]) -> Any:
     return _subscribe(session, argv[1:], PATTERN)
 
 
 @command("punsubscribe", -1, _FLAGS, group="pubsub", since="2.0.0",
          summary="Stops listening to messages published to channels that match one or more patterns.",
          complexity="O(N) where N is the number of patterns to unsubscribe.")
-def punsubscribe(session: Any, argv: list) -> Any:
+def punsubscribe(session: Session, argv: list[bytes]) -> Any:
     return _unsubscribe(session, argv[1:], PATTERN)
 
 
 @command("ssubscribe", -2, _FLAGS, (1, -1, 1), group="pubsub", since="7.0.0",
          summary="Listens for messages published to shard channels.",
          complexity="O(N) where N is the number of shard channels to subscribe to.")
-def ssubscribe(session: Any, argv: list) -> Any:
+def ssubscribe(session: Session, argv: list[bytes]) -> Any:
     return _subscribe(session, argv[1:], SHARD)
 
 
 @command("sunsubscribe", -1, _FLAGS, (1, -1, 1), group="pubsub", since="7.0.0",
          summary="Stops listening to messages posted to shard channels.",
          complexity="O(N) where N is the number of shard channels to unsubscribe.")
-def sunsubscribe(session: Any, argv: list) -> Any:
+def sunsubscribe(session: Session, argv: list[bytes]) -> Any:
     return _unsubscribe(session, argv[1:], SHARD)
 
 
@@ -92,7 +95,7 @@ def sunsubscribe(session: Any, argv: list) -> Any:
          summary="Posts a message to a channel.",
          complexity="O(N+M) where N is the number of clients subscribed to the receiving channel "
                     "and M is the total number of subscribed patterns (by any client).")
-def publish(session: Any, argv: list) -> Any:
+def publish(session: Session, argv: list[bytes]) -> Any:
     receivers = session.server.pubsub.publish(argv[1], argv[2])
     return _COUNTS[receivers] if receivers < 1024 else receivers
 
@@ -105,7 +108,7 @@ _COUNTS = [Raw(b":%d\r\n" % n) for n in range(1024)]
 @command("spublish", 3, "pubsub loading stale fast may_replicate", (1, 1, 1), group="pubsub",
          since="7.0.0", summary="Post a message to a shard channel",
          complexity="O(N) where N is the number of clients subscribed to the receiving shard channel.")
-def spublish(session: Any, argv: list) -> Any:
+def spublish(session: Session, argv: list[bytes]) -> Any:
     receivers = session.server.pubsub.spublish(argv[1], argv[2])
     return _COUNTS[receivers] if receivers < 1024 else receivers
 
@@ -116,7 +119,7 @@ PUBSUB = container("pubsub", -2, group="pubsub", since="2.8.0",
                    summary="A container for Pub/Sub commands.")
 
 
-def _channel_list(argv: list, table: dict) -> list:
+def _channel_list(argv: list[bytes], table: dict) -> list:
     if len(argv) > 3:
         raise CommandError(errors.subcommand_syntax(argv[1], "pubsub"))
     if len(argv) == 2:
@@ -125,7 +128,7 @@ def _channel_list(argv: list, table: dict) -> list:
     return [channel for channel in table if match(channel)]
 
 
-def _numsub(argv: list, table: dict) -> list:
+def _numsub(argv: list[bytes], table: dict) -> list:
     # A flat array (channel, count, ...), even in RESP3: names may repeat.
     out: list = []
     for channel in argv[2:]:
@@ -139,20 +142,20 @@ def _numsub(argv: list, table: dict) -> list:
              summary="Returns the active channels.",
              complexity="O(N) where N is the number of active channels, and assuming constant "
                         "time pattern matching (relatively short channels and patterns)")
-def pubsub_channels(session: Any, argv: list) -> Any:
+def pubsub_channels(session: Session, argv: list[bytes]) -> Any:
     return _channel_list(argv, session.server.pubsub.channels)
 
 
 @subcommand(PUBSUB, "numsub", -2, "pubsub loading stale", since="2.8.0",
              summary="Returns a count of subscribers to channels.",
              complexity="O(N) for the NUMSUB subcommand, where N is the number of requested channels")
-def pubsub_numsub(session: Any, argv: list) -> Any:
+def pubsub_numsub(session: Session, argv: list[bytes]) -> Any:
     return _numsub(argv, session.server.pubsub.channels)
 
 
 @subcommand(PUBSUB, "numpat", 2, "pubsub loading stale", since="2.8.0",
              summary="Returns a count of unique pattern subscriptions.", complexity="O(1)")
-def pubsub_numpat(session: Any, argv: list) -> Any:
+def pubsub_numpat(session: Session, argv: list[bytes]) -> Any:
     return len(session.server.pubsub.patterns)
 
 
@@ -160,7 +163,7 @@ def pubsub_numpat(session: Any, argv: list) -> Any:
              summary="Returns the active shard channels.",
              complexity="O(N) where N is the number of active shard channels, and assuming "
                         "constant time pattern matching (relatively short shard channels).")
-def pubsub_shardchannels(session: Any, argv: list) -> Any:
+def pubsub_shardchannels(session: Session, argv: list[bytes]) -> Any:
     return _channel_list(argv, session.server.pubsub.shard_channels)
 
 
@@ -168,7 +171,7 @@ def pubsub_shardchannels(session: Any, argv: list) -> Any:
              summary="Returns the count of subscribers of shard channels.",
              complexity="O(N) for the SHARDNUMSUB subcommand, where N is the number of requested "
                         "shard channels")
-def pubsub_shardnumsub(session: Any, argv: list) -> Any:
+def pubsub_shardnumsub(session: Session, argv: list[bytes]) -> Any:
     return _numsub(argv, session.server.pubsub.shard_channels)
 
 

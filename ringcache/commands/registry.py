@@ -153,7 +153,7 @@ class CommandSpec:
     def fullname(self) -> str:
         return f"{self.parent.name}|{self.name}" if self.parent else self.name
 
-    def key_positions(self, argv: list) -> list[int]:
+    def key_positions(self, argv: list[bytes]) -> list[int]:
         """Indexes of the key arguments in argv (Redis's getKeysFromCommand)."""
         if self.subcommands and len(argv) > 1:
             sub = self.subcommands.get(argv[1].lower())

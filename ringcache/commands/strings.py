@@ -13,7 +13,7 @@ see the section at the end of this module.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
@@ -22,9 +22,13 @@ from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_STRING, notify
 from ._args import INT64_MAX, INT64_MIN, LD_INF, LD_ZERO, format_ld, ld_add, parse_int, strtold
 from .registry import command
 
+if TYPE_CHECKING:
+    from ..server.session import Session
+    from ..storage.keyspace import Keyspace
 
 
-def get_string(db: Any, key: bytes) -> bytes | None:
+
+def get_string(db: Keyspace, key: bytes) -> bytes | None:
     """The string at key for a read command, None if missing, WRONGTYPE otherwise."""
     value = db.lookup_read(key)
     if value is None or value.__class__ is bytes:
@@ -34,7 +38,7 @@ def get_string(db: Any, key: bytes) -> bytes | None:
 
 @command("get", 2, "readonly fast", (1, 1, 1), group="string",
          summary="Returns the string value of a key.")
-def get(session: Any, argv: list) -> Any:
+def get(session: Session, argv: list[bytes]) -> Any:
     # Keyspace.lookup_read, inlined for the common case (a key without a
     # TTL): a method call costs as much as the rest of GET.
     db = session.db
@@ -59,7 +63,7 @@ def get(session: Any, argv: list) -> Any:
     raise WrongTypeError
 
 
-def parse_expire_option(argv: list, i: int, now_ms: float, command_name: str) -> float:
+def parse_expire_option(argv: list[bytes], i: int, now_ms: float, command_name: str) -> float:
     """EX/PX/EXAT/PXAT argument at argv[i+1] -> absolute expiry in ms."""
     unit = argv[i].upper()
     amount = parse_int(argv[i + 1])
@@ -80,7 +84,7 @@ def parse_expire_option(argv: list, i: int, now_ms: float, command_name: str) ->
 @command("set", -3, "write denyoom", (1, 1, 1), group="string",
          summary="Sets the string value of a key, ignoring its type.",
          complexity="O(1)")
-def set_(session: Any, argv: list) -> Any:
+def set_(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key = argv[1]
     if len(argv) == 3:
@@ -139,7 +143,7 @@ def set_(session: Any, argv: list) -> Any:
     return old if get_old else OK
 
 
-def _notify_set(session: Any, db: Any, key: bytes, with_expire: bool) -> None:
+def _notify_set(session: Session, db: Keyspace, key: bytes, with_expire: bool) -> None:
     """setGenericCommand's events: "set", then "expire" if a TTL was given."""
     notify(session.server, db.index, NOTIFY_STRING, b"set", key)
     if with_expire:
@@ -149,7 +153,7 @@ def _notify_set(session: Any, db: Any, key: bytes, with_expire: bool) -> None:
 # -- helpers -----------------------------------------------------------------
 
 
-def _string_for_write(db: Any, key: bytes) -> bytes | None:
+def _string_for_write(db: Keyspace, key: bytes) -> bytes | None:
     """The string at key for a write command (no hit/miss counting)."""
     value = db.lookup(key)
     if value is None or value.__class__ is bytes:
@@ -157,7 +161,7 @@ def _string_for_write(db: Any, key: bytes) -> bytes | None:
     raise WrongTypeError
 
 
-def _check_length(session: Any, total: int) -> None:
+def _check_length(session: Session, total: int) -> None:
     """checkStringLength: a string may not grow past proto-max-bulk-len."""
     if total > session.server.config["proto-max-bulk-len"]:
         raise CommandError(errors.STRING_TOO_LONG)
@@ -181,7 +185,7 @@ def _relative_expire(arg: bytes, unit_ms: int, now_ms: float, command_name: str)
 @command("setnx", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Set the string value of a key only when the key doesn't exist.",
          complexity="O(1)")
-def setnx(session: Any, argv: list) -> Any:
+def setnx(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     if db.lookup(argv[1]) is not None:  # a key of any type blocks it
         return 0
@@ -191,7 +195,7 @@ def setnx(session: Any, argv: list) -> Any:
     return 1
 
 
-def _setex(session: Any, argv: list, unit_ms: int, name: str) -> Any:
+def _setex(session: Session, argv: list[bytes], unit_ms: int, name: str) -> Any:
     db = session.db
     when = _relative_expire(argv[2], unit_ms, int(db.clock.ms()), name)
     db.set(argv[1], argv[3])
@@ -205,7 +209,7 @@ def _setex(session: Any, argv: list, unit_ms: int, name: str) -> Any:
 @command("setex", 4, "write denyoom", (1, 1, 1), group="string", since="2.0.0",
          summary="Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
          complexity="O(1)")
-def setex(session: Any, argv: list) -> Any:
+def setex(session: Session, argv: list[bytes]) -> Any:
     return _setex(session, argv, 1000, "setex")
 
 
@@ -213,14 +217,14 @@ def setex(session: Any, argv: list) -> Any:
          summary="Sets both string value and expiration time in milliseconds of a key. "
                  "The key is created if it doesn't exist.",
          complexity="O(1)")
-def psetex(session: Any, argv: list) -> Any:
+def psetex(session: Session, argv: list[bytes]) -> Any:
     return _setex(session, argv, 1, "psetex")
 
 
 @command("getset", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Returns the previous string value of a key after setting it to a new value.",
          complexity="O(1)")
-def getset(session: Any, argv: list) -> Any:
+def getset(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     old = get_string(db, argv[1])
     db.set(argv[1], argv[2])  # clears the TTL, as SET does
@@ -235,7 +239,7 @@ def getset(session: Any, argv: list) -> Any:
 @command("mget", -2, "readonly fast", (1, -1, 1), group="string", since="1.0.0",
          summary="Atomically returns the string values of one or more keys.",
          complexity="O(N) where N is the number of keys to retrieve.")
-def mget(session: Any, argv: list) -> Any:
+def mget(session: Session, argv: list[bytes]) -> Any:
     lookup_read = session.db.lookup_read
     out = []
     for key in argv[1:]:
@@ -248,7 +252,7 @@ def mget(session: Any, argv: list) -> Any:
 @command("mset", -3, "write denyoom", (1, -1, 2), group="string", since="1.0.1",
          summary="Atomically creates or modifies the string values of one or more keys.",
          complexity="O(N) where N is the number of keys to set.")
-def mset(session: Any, argv: list) -> Any:
+def mset(session: Session, argv: list[bytes]) -> Any:
     if len(argv) % 2 == 0:
         raise CommandError(errors.wrong_arity("mset"))
     db = session.db
@@ -262,7 +266,7 @@ def mset(session: Any, argv: list) -> Any:
 @command("msetnx", -3, "write denyoom", (1, -1, 2), group="string", since="1.0.1",
          summary="Atomically modifies the string values of one or more keys only when all keys don't exist.",
          complexity="O(N) where N is the number of keys to set.")
-def msetnx(session: Any, argv: list) -> Any:
+def msetnx(session: Session, argv: list[bytes]) -> Any:
     if len(argv) % 2 == 0:
         raise CommandError(errors.wrong_arity("msetnx"))
     db = session.db
@@ -282,7 +286,7 @@ def msetnx(session: Any, argv: list) -> Any:
 @command("getdel", 2, "write fast", (1, 1, 1), group="string", since="6.2.0",
          summary="Returns the string value of a key after deleting the key.",
          complexity="O(1)")
-def getdel(session: Any, argv: list) -> Any:
+def getdel(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     value = get_string(db, argv[1])
     if value is not None:
@@ -295,7 +299,7 @@ def getdel(session: Any, argv: list) -> Any:
 @command("getex", -2, "write fast", (1, 1, 1), group="string", since="6.2.0",
          summary="Returns the string value of a key after setting its expiration time.",
          complexity="O(1)")
-def getex(session: Any, argv: list) -> Any:
+def getex(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     # Redis's order: the options' syntax, then the key (nil if missing,
     # WRONGTYPE), and only then the time value.
@@ -344,7 +348,7 @@ def getex(session: Any, argv: list) -> Any:
          summary="Appends a string to the value of a key. Creates the key if it doesn't exist.",
          complexity="O(1). The amortized time complexity is O(1) assuming the appended value is "
                     "small and the already present value is of any size.")
-def append(session: Any, argv: list) -> Any:
+def append(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key, tail = argv[1], argv[2]
     old = _string_for_write(db, key)
@@ -366,7 +370,7 @@ def append(session: Any, argv: list) -> Any:
          summary="Overwrites a part of a string value with another by an offset. "
                  "Creates the key if it doesn't exist.",
          complexity="O(1), not counting the time taken to copy the new string in place.")
-def setrange(session: Any, argv: list) -> Any:
+def setrange(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key, piece = argv[1], argv[3]
     offset = parse_int(argv[2])
@@ -399,7 +403,7 @@ def setrange(session: Any, argv: list) -> Any:
 
 @command("strlen", 2, "readonly fast", (1, 1, 1), group="string", since="2.2.0",
          summary="Returns the length of a string value.", complexity="O(1)")
-def strlen(session: Any, argv: list) -> Any:
+def strlen(session: Session, argv: list[bytes]) -> Any:
     value = get_string(session.db, argv[1])
     return 0 if value is None else len(value)
 
@@ -407,7 +411,7 @@ def strlen(session: Any, argv: list) -> Any:
 @command("getrange", 4, "readonly", (1, 1, 1), group="string", since="2.4.0",
          summary="Returns a substring of the string stored at a key.",
          complexity="O(N) where N is the length of the returned string.")
-def getrange(session: Any, argv: list) -> Any:
+def getrange(session: Session, argv: list[bytes]) -> Any:
     start = parse_int(argv[2])
     end = parse_int(argv[3])
     value = get_string(session.db, argv[1])
@@ -431,7 +435,7 @@ def getrange(session: Any, argv: list) -> Any:
 # -- counters --------------------------------------------------------------------
 
 
-def _incr(session: Any, key: bytes, delta: int) -> int:
+def _incr(session: Session, key: bytes, delta: int) -> int:
     db = session.db
     old = _string_for_write(db, key)
     current = 0 if old is None else parse_int(old)
@@ -451,28 +455,28 @@ def _incr(session: Any, key: bytes, delta: int) -> int:
 @command("incr", 2, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
          complexity="O(1)")
-def incr(session: Any, argv: list) -> Any:
+def incr(session: Session, argv: list[bytes]) -> Any:
     return _incr(session, argv[1], 1)
 
 
 @command("decr", 2, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
          complexity="O(1)")
-def decr(session: Any, argv: list) -> Any:
+def decr(session: Session, argv: list[bytes]) -> Any:
     return _incr(session, argv[1], -1)
 
 
 @command("incrby", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
          complexity="O(1)")
-def incrby(session: Any, argv: list) -> Any:
+def incrby(session: Session, argv: list[bytes]) -> Any:
     return _incr(session, argv[1], parse_int(argv[2]))
 
 
 @command("decrby", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
          complexity="O(1)")
-def decrby(session: Any, argv: list) -> Any:
+def decrby(session: Session, argv: list[bytes]) -> Any:
     delta = parse_int(argv[2])
     if delta == INT64_MIN:  # -delta does not fit in 64 bits
         raise CommandError(errors.DECREMENT_OVERFLOW)
@@ -483,7 +487,7 @@ def decrby(session: Any, argv: list) -> Any:
          summary="Increment the floating point value of a key by a number. "
                  "Uses 0 as initial value if the key doesn't exist.",
          complexity="O(1)")
-def incrbyfloat(session: Any, argv: list) -> Any:
+def incrbyfloat(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key = argv[1]
     old = _string_for_write(db, key)

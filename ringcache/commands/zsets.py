@@ -25,7 +25,7 @@ rest is deterministic and goes as it came.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
@@ -37,6 +37,10 @@ from ._args import INT64_MAX, _strtod, parse_cursor, parse_int, parse_score, par
 from ._blocking import BlockOn
 from .keys import parse_scan_options, register_type
 from .registry import command
+
+if TYPE_CHECKING:
+    from ..server.session import Session
+    from ..storage.keyspace import Keyspace
 
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
 RANGE_NOT_FLOAT = "ERR min or max is not a float"
@@ -181,34 +185,34 @@ def _at_least_one(arg: bytes, message: str) -> int:
     return value
 
 
-def _read(db: Any, key: bytes) -> ZSet | None:
+def _read(db: Keyspace, key: bytes) -> ZSet | None:
     value = db.lookup_read(key)
     if value is None or value.__class__ is ZSet:
         return value
     raise WrongTypeError
 
 
-def _write(db: Any, key: bytes) -> ZSet | None:
+def _write(db: Keyspace, key: bytes) -> ZSet | None:
     value = db.lookup(key)
     if value is None or value.__class__ is ZSet:
         return value
     raise WrongTypeError
 
 
-def _notify(session: Any, db: Any, event: bytes, key: bytes) -> None:
+def _notify(session: Session, db: Keyspace, event: bytes, key: bytes) -> None:
     notify(session.server, db.index, NOTIFY_ZSET, event, key)
 
 
-def _emptied(session: Any, db: Any, key: bytes) -> None:
+def _emptied(session: Session, db: Keyspace, key: bytes) -> None:
     """The command emptied the set at key: the key goes ("del" event)."""
     db.delete(key)
     if db.notify_flags:
         notify(session.server, db.index, NOTIFY_GENERIC, b"del", key)
 
 
-def _with_scores(session: Any, members: list, scores: list) -> list:
+def _with_scores(protocol: int, members: list, scores: list) -> list:
     """WITHSCORES reply: flat in RESP2, [member, score] pairs in RESP3."""
-    if session.protocol == 2:
+    if protocol == 2:
         out: list = [None] * (2 * len(members))
         out[::2] = members
         out[1::2] = scores
@@ -221,7 +225,7 @@ def _with_scores(session: Any, members: list, scores: list) -> list:
 _ZADD_FLAGS = {b"nx": 1, b"xx": 2, b"ch": 4, b"incr": 8, b"gt": 16, b"lt": 32}
 
 
-def _zadd(session: Any, argv: list, incr: bool) -> Any:
+def _zadd(session: Session, argv: list[bytes], incr: bool) -> Any:
     flags = 8 if incr else 0
     i, n = 2, len(argv)
     while i < n:
@@ -294,13 +298,13 @@ def _zadd(session: Any, argv: list, incr: bool) -> Any:
                  "Creates the key if it doesn't exist.",
          complexity="O(log(N)) for each item added, where N is the number of elements in the "
                     "sorted set.")
-def zadd(session: Any, argv: list) -> Any:
+def zadd(session: Session, argv: list[bytes]) -> Any:
     if len(argv) == 4 and argv[2].lower() not in _ZADD_FLAGS:
         return _zadd_one(session, argv)
     return _zadd(session, argv, False)
 
 
-def _zadd_one(session: Any, argv: list) -> int:
+def _zadd_one(session: Session, argv: list[bytes]) -> int:
     """ZADD key score member, the common form, without the option machinery
     (the same steps as _zadd)."""
     score = parse_score(argv[2])
@@ -329,7 +333,7 @@ def _zadd_one(session: Any, argv: list) -> int:
 @command("zincrby", 4, "write denyoom fast", (1, 1, 1), group="sorted_set", since="1.2.0",
          summary="Increments the score of a member in a sorted set.",
          complexity="O(log(N)) where N is the number of elements in the sorted set.")
-def zincrby(session: Any, argv: list) -> Any:
+def zincrby(session: Session, argv: list[bytes]) -> Any:
     return _zadd(session, argv, True)
 
 
@@ -338,7 +342,7 @@ def zincrby(session: Any, argv: list) -> Any:
                  "members were removed.",
          complexity="O(M*log(N)) with N being the number of elements in the sorted set and M the "
                     "number of elements to be removed.")
-def zrem(session: Any, argv: list) -> Any:
+def zrem(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key = argv[1]
     zset = _write(db, key)
@@ -367,7 +371,7 @@ def zrem(session: Any, argv: list) -> Any:
 
 @command("zscore", 3, "readonly fast", (1, 1, 1), group="sorted_set", since="1.2.0",
          summary="Returns the score of a member in a sorted set.", complexity="O(1)")
-def zscore(session: Any, argv: list) -> Any:
+def zscore(session: Session, argv: list[bytes]) -> Any:
     zset = session.db.lookup_read(argv[1])
     if zset is None:
         return None
@@ -379,7 +383,7 @@ def zscore(session: Any, argv: list) -> Any:
 @command("zmscore", -3, "readonly fast", (1, 1, 1), group="sorted_set", since="6.2.0",
          summary="Returns the score of one or more members in a sorted set.",
          complexity="O(N) where N is the number of members being requested.")
-def zmscore(session: Any, argv: list) -> Any:
+def zmscore(session: Session, argv: list[bytes]) -> Any:
     zset = _read(session.db, argv[1])
     if zset is None:
         return [None] * (len(argv) - 2)
@@ -389,12 +393,12 @@ def zmscore(session: Any, argv: list) -> Any:
 
 @command("zcard", 2, "readonly fast", (1, 1, 1), group="sorted_set", since="1.2.0",
          summary="Returns the number of members in a sorted set.", complexity="O(1)")
-def zcard(session: Any, argv: list) -> Any:
+def zcard(session: Session, argv: list[bytes]) -> Any:
     zset = _read(session.db, argv[1])
     return 0 if zset is None else len(zset)
 
 
-def _zrank(session: Any, argv: list, reverse: bool) -> Any:
+def _zrank(session: Session, argv: list[bytes], reverse: bool) -> Any:
     withscore = False
     if len(argv) > 4:
         raise CommandError(errors.wrong_arity(argv[0].decode(errors="replace").lower()))
@@ -418,14 +422,14 @@ def _zrank(session: Any, argv: list, reverse: bool) -> Any:
 @command("zrank", -3, "readonly fast", (1, 1, 1), group="sorted_set", since="2.0.0",
          summary="Returns the index of a member in a sorted set ordered by ascending scores.",
          complexity="O(log(N))")
-def zrank(session: Any, argv: list) -> Any:
+def zrank(session: Session, argv: list[bytes]) -> Any:
     return _zrank(session, argv, False)
 
 
 @command("zrevrank", -3, "readonly fast", (1, 1, 1), group="sorted_set", since="2.0.0",
          summary="Returns the index of a member in a sorted set ordered by descending scores.",
          complexity="O(log(N))")
-def zrevrank(session: Any, argv: list) -> Any:
+def zrevrank(session: Session, argv: list[bytes]) -> Any:
     return _zrank(session, argv, True)
 
 
@@ -435,7 +439,7 @@ def zrevrank(session: Any, argv: list) -> Any:
 @command("zcount", 4, "readonly fast", (1, 1, 1), group="sorted_set", since="2.0.0",
          summary="Returns the count of members in a sorted set that have scores within a range.",
          complexity="O(log(N)) with N being the number of elements in the sorted set.")
-def zcount(session: Any, argv: list) -> Any:
+def zcount(session: Session, argv: list[bytes]) -> Any:
     low, high = _score_bound(argv[2]), _score_bound(argv[3])
     zset = _read(session.db, argv[1])
     if zset is None:
@@ -447,7 +451,7 @@ def zcount(session: Any, argv: list) -> Any:
 @command("zlexcount", 4, "readonly fast", (1, 1, 1), group="sorted_set", since="2.8.9",
          summary="Returns the number of members in a sorted set within a lexicographical range.",
          complexity="O(log(N)) with N being the number of elements in the sorted set.")
-def zlexcount(session: Any, argv: list) -> Any:
+def zlexcount(session: Session, argv: list[bytes]) -> Any:
     low, high = _lex_bound(argv[2]), _lex_bound(argv[3])
     zset = _read(session.db, argv[1])
     if zset is None:
@@ -461,7 +465,7 @@ def zlexcount(session: Any, argv: list) -> Any:
 _RANK, _SCORE, _LEX = 1, 2, 3
 
 
-def _zrange(session: Any, argv: list, start: int, store: bool, kind: int,
+def _zrange(session: Session, argv: list[bytes], start: int, store: bool, kind: int,
             reverse: bool | None) -> tuple[list, list, bool] | None:
     """zrangeGenericCommand: argv[start] is the source key, then min and max,
     then options. Returns (members, scores, withscores) in reply order, or
@@ -542,19 +546,19 @@ def _zrange(session: Any, argv: list, start: int, store: bool, kind: int,
     return members, scores, withscores
 
 
-def _range_reply(session: Any, argv: list, kind: int, reverse: bool | None) -> Any:
+def _range_reply(session: Session, argv: list[bytes], kind: int, reverse: bool | None) -> Any:
     result = _zrange(session, argv, 1, False, kind, reverse)
     if result is None:
         return []
     members, scores, withscores = result
-    return _with_scores(session, members, scores) if withscores else members
+    return _with_scores(session.protocol, members, scores) if withscores else members
 
 
 @command("zrange", -4, "readonly", (1, 1, 1), group="sorted_set", since="1.2.0",
          summary="Returns members in a sorted set within a range of indexes.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
                     "number of elements returned.")
-def zrange(session: Any, argv: list) -> Any:
+def zrange(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, 0, None)
 
 
@@ -562,7 +566,7 @@ def zrange(session: Any, argv: list) -> Any:
          summary="Returns members in a sorted set within a range of indexes in reverse order.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
                     "number of elements returned.")
-def zrevrange(session: Any, argv: list) -> Any:
+def zrevrange(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, _RANK, True)
 
 
@@ -574,32 +578,32 @@ _BY_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted
 @command("zrangebyscore", -4, "readonly", (1, 1, 1), group="sorted_set", since="1.0.5",
          summary="Returns members in a sorted set within a range of scores.",
          complexity=_BY_COMPLEXITY)
-def zrangebyscore(session: Any, argv: list) -> Any:
+def zrangebyscore(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, _SCORE, False)
 
 
 @command("zrevrangebyscore", -4, "readonly", (1, 1, 1), group="sorted_set", since="2.2.0",
          summary="Returns members in a sorted set within a range of scores in reverse order.",
          complexity=_BY_COMPLEXITY)
-def zrevrangebyscore(session: Any, argv: list) -> Any:
+def zrevrangebyscore(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, _SCORE, True)
 
 
 @command("zrangebylex", -4, "readonly", (1, 1, 1), group="sorted_set", since="2.8.9",
          summary="Returns members in a sorted set within a lexicographical range.",
          complexity=_BY_COMPLEXITY)
-def zrangebylex(session: Any, argv: list) -> Any:
+def zrangebylex(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, _LEX, False)
 
 
 @command("zrevrangebylex", -4, "readonly", (1, 1, 1), group="sorted_set", since="2.8.9",
          summary="Returns members in a sorted set within a lexicographical range in reverse "
                  "order.", complexity=_BY_COMPLEXITY)
-def zrevrangebylex(session: Any, argv: list) -> Any:
+def zrevrangebylex(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, _LEX, True)
 
 
-def _store(session: Any, db: Any, dst: bytes, result: ZSet, event: bytes) -> int:
+def _store(session: Session, db: Keyspace, dst: bytes, result: ZSet, event: bytes) -> int:
     """Put a computed set at dst (replacing whatever was there, TTL
     included), or delete dst when the result is empty."""
     if result:
@@ -616,7 +620,7 @@ def _store(session: Any, db: Any, dst: bytes, result: ZSet, event: bytes) -> int
          summary="Stores a range of members from sorted set in a key.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
                     "number of elements stored into the destination key.")
-def zrangestore(session: Any, argv: list) -> Any:
+def zrangestore(session: Session, argv: list[bytes]) -> Any:
     result = _zrange(session, argv, 2, True, 0, None)
     members, scores = (result[0], result[1]) if result is not None else ([], [])
     return _store(session, session.db, argv[1], ZSet.from_items(zip(members, scores)),
@@ -626,7 +630,7 @@ def zrangestore(session: Any, argv: list) -> Any:
 # -- removing ranges ---------------------------------------------------------------------
 
 
-def _zremrange(session: Any, argv: list, kind: int) -> Any:
+def _zremrange(session: Session, argv: list[bytes], kind: int) -> Any:
     if kind == _RANK:
         event = b"zremrangebyrank"
         first, last = parse_int(argv[2]), parse_int(argv[3])
@@ -673,7 +677,7 @@ def _zremrange(session: Any, argv: list, kind: int) -> Any:
                  "set if all members were removed.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
                     "number of elements removed by the operation.")
-def zremrangebyrank(session: Any, argv: list) -> Any:
+def zremrangebyrank(session: Session, argv: list[bytes]) -> Any:
     return _zremrange(session, argv, _RANK)
 
 
@@ -682,7 +686,7 @@ def zremrangebyrank(session: Any, argv: list) -> Any:
                  "set if all members were removed.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
                     "number of elements removed by the operation.")
-def zremrangebyscore(session: Any, argv: list) -> Any:
+def zremrangebyscore(session: Session, argv: list[bytes]) -> Any:
     return _zremrange(session, argv, _SCORE)
 
 
@@ -691,14 +695,14 @@ def zremrangebyscore(session: Any, argv: list) -> Any:
                  "sorted set if all members were removed.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
                     "number of elements removed by the operation.")
-def zremrangebylex(session: Any, argv: list) -> Any:
+def zremrangebylex(session: Session, argv: list[bytes]) -> Any:
     return _zremrange(session, argv, _LEX)
 
 
 # -- pops ----------------------------------------------------------------------------------
 
 
-def _pop(session: Any, db: Any, key: bytes, zset: ZSet, where: int, count: int) -> tuple[list, list]:
+def _pop(session: Session, db: Keyspace, key: bytes, zset: ZSet, where: int, count: int) -> tuple[list, list]:
     """Remove up to count members from one end of zset at key (count >= 1);
     notifications and key deletion as genericZpopCommand."""
     size = len(zset)
@@ -721,7 +725,7 @@ def _pop(session: Any, db: Any, key: bytes, zset: ZSet, where: int, count: int) 
     return members, scores
 
 
-def _zpop(session: Any, argv: list, where: int) -> Any:
+def _zpop(session: Session, argv: list[bytes], where: int) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
     count = _positive(argv[2]) if len(argv) == 3 else -1
@@ -732,15 +736,8 @@ def _zpop(session: Any, argv: list, where: int) -> Any:
         return []
     members, scores = _pop(session, db, key, zset, where, 1 if count == -1 else count)
     if count == -1 or session.protocol == 2:
-        return _with_scores(_RESP2, members, scores)  # flat
-    return _with_scores(session, members, scores)
-
-
-class _Resp2:
-    protocol = 2
-
-
-_RESP2 = _Resp2()
+        return _with_scores(2, members, scores)  # flat
+    return _with_scores(session.protocol, members, scores)
 
 
 @command("zpopmin", -2, "write fast", (1, 1, 1), group="sorted_set", since="5.0.0",
@@ -748,7 +745,7 @@ _RESP2 = _Resp2()
                  "Deletes the sorted set if the last member was popped.",
          complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M "
                     "being the number of elements popped.")
-def zpopmin(session: Any, argv: list) -> Any:
+def zpopmin(session: Session, argv: list[bytes]) -> Any:
     return _zpop(session, argv, _MIN)
 
 
@@ -757,16 +754,16 @@ def zpopmin(session: Any, argv: list) -> Any:
                  "Deletes the sorted set if the last member was popped.",
          complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M "
                     "being the number of elements popped.")
-def zpopmax(session: Any, argv: list) -> Any:
+def zpopmax(session: Session, argv: list[bytes]) -> Any:
     return _zpop(session, argv, _MAX)
 
 
-def _propagate_pop(session: Any, key: bytes, where: int, count: int | None) -> None:
+def _propagate_pop(session: Session, key: bytes, where: int, count: int | None) -> None:
     name = b"ZPOPMAX" if where else b"ZPOPMIN"
     session.propagate = [[name, key] if count is None else [name, key, b"%d" % count]]
 
 
-def _bzpop(session: Any, argv: list, where: int) -> Any:
+def _bzpop(session: Session, argv: list[bytes], where: int) -> Any:
     timeout = parse_timeout(argv[-1])
     db = session.db
     keys = argv[1:-1]
@@ -785,7 +782,7 @@ def _bzpop(session: Any, argv: list, where: int) -> Any:
                  "sets. Blocks until a member is available otherwise. Deletes the sorted set if "
                  "the last element was popped.",
          complexity="O(log(N)) with N being the number of elements in the sorted set.")
-def bzpopmin(session: Any, argv: list) -> Any:
+def bzpopmin(session: Session, argv: list[bytes]) -> Any:
     return _bzpop(session, argv, _MIN)
 
 
@@ -795,11 +792,11 @@ def bzpopmin(session: Any, argv: list) -> Any:
                  "sets. Blocks until a member available otherwise.  Deletes the sorted set if the "
                  "last element was popped.",
          complexity="O(log(N)) with N being the number of elements in the sorted set.")
-def bzpopmax(session: Any, argv: list) -> Any:
+def bzpopmax(session: Session, argv: list[bytes]) -> Any:
     return _bzpop(session, argv, _MAX)
 
 
-def _parse_mpop(argv: list, numkeys_index: int) -> tuple[list, int, int]:
+def _parse_mpop(argv: list[bytes], numkeys_index: int) -> tuple[list, int, int]:
     """zmpopGenericCommand's parsing: numkeys, the keys, MIN|MAX, [COUNT n]."""
     numkeys = _at_least_one(argv[numkeys_index], "ERR numkeys should be greater than 0")
     where_index = numkeys_index + numkeys + 1
@@ -823,7 +820,7 @@ def _parse_mpop(argv: list, numkeys_index: int) -> tuple[list, int, int]:
     return argv[numkeys_index + 1:where_index], where, max(count, 1)
 
 
-def _mpop(session: Any, keys: list, where: int, count: int) -> Any:
+def _mpop(session: Session, keys: list, where: int, count: int) -> Any:
     """Pop from the first non-empty key; None if there is none."""
     db = session.db
     for key in keys:
@@ -836,8 +833,8 @@ def _mpop(session: Any, keys: list, where: int, count: int) -> Any:
     return None
 
 
-def _mpop_keys(numkeys_index: int):
-    def keys(argv: list) -> list[int]:
+def _mpop_keys(numkeys_index: int) -> Callable[[list[bytes]], list[int]]:
+    def keys(argv: list[bytes]) -> list[int]:
         try:
             numkeys = int(argv[numkeys_index])
         except (ValueError, IndexError):
@@ -854,7 +851,7 @@ def _mpop_keys(numkeys_index: int):
          complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
                     "number of elements in the sorted set, and M being the number of elements "
                     "popped.", keys_fn=_mpop_keys(1))
-def zmpop(session: Any, argv: list) -> Any:
+def zmpop(session: Session, argv: list[bytes]) -> Any:
     keys, where, count = _parse_mpop(argv, 1)
     result = _mpop(session, keys, where, count)
     return NULL_ARRAY if result is None else result
@@ -867,7 +864,7 @@ def zmpop(session: Any, argv: list) -> Any:
          complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
                     "number of elements in the sorted set, and M being the number of elements "
                     "popped.", keys_fn=_mpop_keys(2))
-def bzmpop(session: Any, argv: list) -> Any:
+def bzmpop(session: Session, argv: list[bytes]) -> Any:
     keys, where, count = _parse_mpop(argv, 2)
     timeout = parse_timeout(argv[1])
     result = _mpop(session, keys, where, count)
@@ -880,7 +877,7 @@ def bzmpop(session: Any, argv: list) -> Any:
 @command("zrandmember", -2, "readonly", (1, 1, 1), group="sorted_set", since="6.2.0",
          summary="Returns one or more random members from a sorted set.",
          complexity="O(N) where N is the number of members returned")
-def zrandmember(session: Any, argv: list) -> Any:
+def zrandmember(session: Session, argv: list[bytes]) -> Any:
     n = len(argv)
     if n == 2:
         zset = _read(session.db, argv[1])
@@ -915,7 +912,7 @@ def zrandmember(session: Any, argv: list) -> Any:
     members = [m for m, _ in picks]
     if not withscores:
         return members
-    return _with_scores(session, members, [s for _, s in picks])
+    return _with_scores(session.protocol, members, [s for _, s in picks])
 
 
 # -- union, intersection, difference -----------------------------------------------------------
@@ -937,7 +934,7 @@ def _source_score(value: Any, member: bytes) -> float | None:
     return 1.0 if member in value else None
 
 
-def _setop(session: Any, argv: list, numkeys_index: int, op: int, store: bool,
+def _setop(session: Session, argv: list[bytes], numkeys_index: int, op: int, store: bool,
            cardinality_only: bool = False) -> Any:
     """zunionInterDiffGenericCommand."""
     setnum = parse_int(argv[numkeys_index])
@@ -1032,7 +1029,7 @@ def _setop(session: Any, argv: list, numkeys_index: int, op: int, store: bool,
     members = [m for m, _ in ordered]
     if not withscores:
         return members
-    return _with_scores(session, members, [s for _, s in ordered])
+    return _with_scores(session.protocol, members, [s for _, s in ordered])
 
 
 def _positive_limit(arg: bytes) -> int:
@@ -1051,10 +1048,10 @@ def _aggregate(current: float, value: float, aggregate: bytes) -> float:
     return value if value > current else current
 
 
-def _setop_keys(numkeys_index: int):
+def _setop_keys(numkeys_index: int) -> Callable[[list[bytes]], list[int]]:
     inner = _mpop_keys(numkeys_index)
 
-    def keys(argv: list) -> list[int]:
+    def keys(argv: list[bytes]) -> list[int]:
         found = inner(argv)
         if numkeys_index == 2 and found:
             return [1] + found  # the destination first
@@ -1075,42 +1072,42 @@ _DIFF_COMPLEXITY = ("O(L + (N-K)log(N)) worst case where L is the total number o
 @command("zunion", -3, "readonly movablekeys", group="sorted_set", since="6.2.0",
          summary="Returns the union of multiple sorted sets.", complexity=_UNION_COMPLEXITY,
          keys_fn=_setop_keys(1))
-def zunion(session: Any, argv: list) -> Any:
+def zunion(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 1, _SET_UNION, False)
 
 
 @command("zinter", -3, "readonly movablekeys", group="sorted_set", since="6.2.0",
          summary="Returns the intersect of multiple sorted sets.", complexity=_INTER_COMPLEXITY,
          keys_fn=_setop_keys(1))
-def zinter(session: Any, argv: list) -> Any:
+def zinter(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 1, _SET_INTER, False)
 
 
 @command("zdiff", -3, "readonly movablekeys", group="sorted_set", since="6.2.0",
          summary="Returns the difference between multiple sorted sets.",
          complexity=_DIFF_COMPLEXITY, keys_fn=_setop_keys(1))
-def zdiff(session: Any, argv: list) -> Any:
+def zdiff(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 1, _SET_DIFF, False)
 
 
 @command("zunionstore", -4, "write denyoom movablekeys", (1, 1, 1), group="sorted_set",
          since="2.0.0", summary="Stores the union of multiple sorted sets in a key.",
          complexity=_UNION_COMPLEXITY, keys_fn=_setop_keys(2))
-def zunionstore(session: Any, argv: list) -> Any:
+def zunionstore(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 2, _SET_UNION, True)
 
 
 @command("zinterstore", -4, "write denyoom movablekeys", (1, 1, 1), group="sorted_set",
          since="2.0.0", summary="Stores the intersect of multiple sorted sets in a key.",
          complexity=_INTER_COMPLEXITY, keys_fn=_setop_keys(2))
-def zinterstore(session: Any, argv: list) -> Any:
+def zinterstore(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 2, _SET_INTER, True)
 
 
 @command("zdiffstore", -4, "write denyoom movablekeys", (1, 1, 1), group="sorted_set",
          since="6.2.0", summary="Stores the difference of multiple sorted sets in a key.",
          complexity=_DIFF_COMPLEXITY, keys_fn=_setop_keys(2))
-def zdiffstore(session: Any, argv: list) -> Any:
+def zdiffstore(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 2, _SET_DIFF, True)
 
 
@@ -1119,7 +1116,7 @@ def zdiffstore(session: Any, argv: list) -> Any:
          complexity="O(N*K) worst case with N being the smallest input sorted set, K being the "
                     "number of input sorted sets.",
          keys_fn=_setop_keys(1))
-def zintercard(session: Any, argv: list) -> Any:
+def zintercard(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 1, _SET_INTER, False, cardinality_only=True)
 
 
@@ -1130,7 +1127,7 @@ def zintercard(session: Any, argv: list) -> Any:
          complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
                     "calls for the cursor to return back to 0. N is the number of elements inside "
                     "the collection.")
-def zscan(session: Any, argv: list) -> Any:
+def zscan(session: Session, argv: list[bytes]) -> Any:
     """A small set (up to max(COUNT, 128) members) comes whole, in (score,
     member) order as Redis's listpack; a bigger one is walked over a snapshot
     of its members taken at cursor 0 (storage/scan.py), so a member present

@@ -111,7 +111,7 @@ def _printable(raw: bytes) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
 
 
-# -- Server and administration commands (commands/server.py) -------------------
+# -- Server and administration commands (commands/server.py, info.py, config.py, client.py ...)
 NO_SUCH_CLIENT = "ERR No such client"
 CLIENT_ID_POSITIVE = "ERR client-id should be greater than 0"
 INVALID_CLIENT_ID = "ERR Invalid client ID"

@@ -26,9 +26,10 @@ pattern.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..server.server import Server
     from ..storage.keyspace import Keyspace
 
 # -- the event classes (notify-keyspace-events letters) ----------------------------
@@ -90,7 +91,7 @@ def keyspace_events_text(flags: int) -> str:
 
 # -- publishing ---------------------------------------------------------------------------
 
-def notify(server: Any, db_index: int, event_class: int, event: bytes, key: bytes) -> None:
+def notify(server: Server, db_index: int, event_class: int, event: bytes, key: bytes) -> None:
     """notifyKeyspaceEvent: publish `event` on `key` if its class is enabled."""
     flags = server.notify_flags
     if not flags & event_class:
@@ -112,7 +113,7 @@ def effective_flags(flags: int) -> int:
     return flags
 
 
-def sync_databases(server: Any, dbs: "list[Keyspace] | None" = None) -> None:
+def sync_databases(server: Server, dbs: "list[Keyspace] | None" = None) -> None:
     """Point each database's hooks at this server, or at None when off.
     Called when notify-keyspace-events changes, when client tracking turns
     on or off, and for each database when it is created."""
@@ -136,7 +137,7 @@ class KeyspaceHooks:
 
     __slots__ = ("server",)
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
 
     def on_new(self, db: "Keyspace", key: bytes) -> None:

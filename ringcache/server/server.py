@@ -39,6 +39,7 @@ from .session import Session
 
 if TYPE_CHECKING:
     from ..pubsub.hub import PubSubHub
+    from ..pubsub.notifications import KeyspaceHooks
     from ..pubsub.tracking import Tracking
     from .connection import Connection
 
@@ -116,10 +117,12 @@ class Server:
         self.pubsub_output_limits: tuple[int, int, int] | None = None
         # Clients blocked on keys (BLPOP, BZPOPMIN ...): server/blocking.py.
         self.blocking = Blocking(self)
-        # Sets self.pubsub (the hub), self.tracking, self.notify_flags.
+        # Sets self.pubsub (the hub), self.tracking, self.notify_flags and
+        # self.pubsub_hooks (what each Keyspace calls on key events).
         self.pubsub: PubSubHub
         self.tracking: Tracking
         self.notify_flags: int
+        self.pubsub_hooks: KeyspaceHooks
         pubsub.install(self)
         # Snapshots and the append-only file (persistence/manager.py).
         self.lastsave = time.time()  # LASTSAVE (kept by persistence)

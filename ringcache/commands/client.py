@@ -184,19 +184,27 @@ def client_info(session: Session, argv: list[bytes]) -> Any:
 
 # CLIENT KILL's filters, one function each (a lambda in the loop would see the
 # last value of a filter given twice).
-def _attribute_is(name: str, wanted: Any) -> Callable[[Any], bool]:
-    return lambda s: getattr(s, name) == wanted
+def _id_is(wanted: int) -> Callable[[Session], bool]:
+    return lambda s: s.id == wanted
 
 
-def _type_is(kind: Any) -> Callable[[Any], bool]:
+def _addr_is(wanted: str) -> Callable[[Session], bool]:
+    return lambda s: s.addr == wanted
+
+
+def _laddr_is(wanted: str) -> Callable[[Session], bool]:
+    return lambda s: s.laddr == wanted
+
+
+def _type_is(kind: str) -> Callable[[Session], bool]:
     return lambda s: client_type(s) == kind
 
 
-def _older_than(seconds: int) -> Callable[[Any], bool]:
+def _older_than(seconds: int) -> Callable[[Session], bool]:
     return lambda s: time.monotonic() - s.created > seconds
 
 
-def _kill(session: Session, victims: list) -> None:
+def _kill(session: Session, victims: list[Session]) -> None:
     """Close victims; the caller itself is closed after its reply is sent."""
     for victim in victims:
         victim.closing = True
@@ -216,7 +224,7 @@ def client_kill(session: Session, argv: list[bytes]) -> Any:
             raise CommandError(errors.NO_SUCH_CLIENT)
         _kill(session, victims)
         return OK
-    tests: list[Callable[[Any], bool]] = []
+    tests: list[Callable[[Session], bool]] = []
     skipme = True
     i = 2
     while i < len(argv):
@@ -227,16 +235,13 @@ def client_kill(session: Session, argv: list[bytes]) -> Any:
             wanted_id = parse_int(value, errors.CLIENT_ID_POSITIVE)
             if wanted_id < 1:
                 raise CommandError(errors.CLIENT_ID_POSITIVE)
-            tests.append(_attribute_is("id", wanted_id))
+            tests.append(_id_is(wanted_id))
         elif option == b"type":
-            kind = _parse_type(value)
-            tests.append(_type_is(kind))
+            tests.append(_type_is(_parse_type(value)))
         elif option == b"addr":
-            addr = text(value)
-            tests.append(_attribute_is("addr", addr))
+            tests.append(_addr_is(text(value)))
         elif option == b"laddr":
-            laddr = text(value)
-            tests.append(_attribute_is("laddr", laddr))
+            tests.append(_laddr_is(text(value)))
         elif option == b"user":
             if value != b"default":  # the only user until ACLs exist
                 raise CommandError(errors.no_such_user(value))

@@ -4,7 +4,6 @@ an injected clock (storage.clock.ManualClock) and injected randomness."""
 from __future__ import annotations
 
 import random
-
 from collections import deque
 
 from hypothesis import given, settings

@@ -129,7 +129,7 @@ def _printable(raw: bytes) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
 
 
-# -- Server and administration commands (commands/server.py) -------------------
+# -- Server and administration commands (commands/server.py, info.py, config.py, client.py ...)
 NO_SUCH_CLIENT = "ERR No such client"
 CLIENT_ID_POSITIVE = "ERR client-id should be greater than 0"
 INVALID_CLIENT_ID = "ERR Invalid client ID"
@@ -138,6 +138,8 @@ MAXAGE_POSITIVE = "ERR maxage should be greater than 0"
 PAUSE_MODE = "ERR CLIENT PAUSE mode must be WRITE or ALL"
 TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_OUT_OF_RANGE = "ERR timeout is out of range"
 SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
 SHUTDOWN_ABORT_FAILED = "ERR Errors trying to abort SHUTDOWN. Check logs."
 GETKEYS_INVALID_COMMAND = "ERR Invalid command specified"

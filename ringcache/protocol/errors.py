@@ -179,3 +179,8 @@ LFU_SELECTED = (
 def unsupported_option(option: bytes) -> str:
     """EXPIRE and friends: an option they do not know (Redis prints it raw)."""
     return f"ERR Unsupported option {_printable(option)}"
+
+# -- Cluster mode (cluster/) ---------------------------------------------------
+CLUSTER_DISABLED = "ERR This instance has cluster support disabled"
+CLUSTER_UNKNOWN_NODE = "ERR Unknown node {}"
+CLUSTER_NOT_A_MASTER = "ERR The specified node is not a master"

@@ -162,3 +162,17 @@ def test_a_join_adds_a_shard_that_takes_its_fair_share():
     moved_to_new = sum(1 for s in range(SLOTS)
                        if after.owner(s) == members[3])
     assert moved_to_new >= 0.85 * ring.moved(before, after)
+
+
+def test_a_donor_with_no_recipient_next_to_it_hands_over_a_run_tail():
+    # Shard 0 holds 8000 slots but touches only shard 1 (which is within
+    # bounds), and so does the short shard 2: no boundary shift can help, so
+    # the correction's second step moves the tail of shard 0's run.
+    from array import array
+    layout = [0] * 8000 + [1] * 2000 + [2] * 3000 + [1] * 3384
+    owners = ring.balance(array("H", layout), 3)
+    assert ring.targets([8000, 5384, 3000]) == [6007, 5384, 4993]
+    assert list(owners[:6007]) == [0] * 6007
+    assert list(owners[6007:8000]) == [2] * 1993  # one new range, at the run's end
+    assert list(owners[8000:]) == layout[8000:]
+    assert len(ring.owner_ranges(owners, "abc")) == 5

@@ -133,7 +133,7 @@ class ClusterMap:
     vnodes: int = ring.VNODES_DEFAULT
     members: tuple[Member, ...] = ()  # sorted by id
     shards: tuple[Shard, ...] = ()  # sorted by id
-    slots: tuple[ring.Range, ...] = ()  # sorted, not overlapping
+    slots: tuple[ring.Range, ...] = ()  # stored as maximal runs, in slot order
     migrations: tuple[Migration, ...] = ()  # sorted by id
     # Derived lookups, built once per map (maps change rarely, lookups are
     # per command): member and shard by id, each member's shard, and the
@@ -215,6 +215,9 @@ class ClusterMap:
                         raise MapError(f"slot {slot} is in two migrations")
                     moving.add(slot)
 
+        # Canonical ranges: maximal runs, so equal ownership means equal maps
+        # (and CLUSTER SLOTS lists one entry per run, as Redis does).
+        set_(self, "slots", tuple((a, b, self.shards[i].id) for a, b, i in _runs(owners)))
         set_(self, "_member", members)
         set_(self, "_shard", {s.id: s for s in self.shards})
         set_(self, "_shard_of", shard_of)

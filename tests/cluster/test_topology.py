@@ -251,3 +251,12 @@ def test_ids_are_fresh():
     ids = {new_id() for _ in range(100)}
     assert len(ids) == 100 and all(len(i) == 40 for i in ids)
     assert Migration(1, "a", "b", ((0, 4), (10, 10))).slot_count() == 6
+
+
+def test_slot_ranges_are_kept_as_maximal_runs():
+    members, shards = (member(0),), (Shard(shard_id(0), node(0)),)
+    split = ClusterMap(members=members, shards=shards,
+                       slots=((5, 9, shard_id(0)), (0, 4, shard_id(0)), (11, 11, shard_id(0))))
+    assert split.slots == ((0, 9, shard_id(0)), (11, 11, shard_id(0)))
+    assert split == ClusterMap(members=members, shards=shards,
+                               slots=((0, 9, shard_id(0)), (11, 11, shard_id(0))))

@@ -124,7 +124,7 @@ def _shards_node(member: Member, role: bytes, status: NodeStatus) -> dict:
 
 def cluster_shards(cmap: ClusterMap, statuses: Statuses) -> list:
     """Per shard: {slots: [start, end, ...], nodes: [{id, port, ip, endpoint,
-    [hostname], role, replication-offset, health}]}."""
+    [hostname], role, replication-offset, health}]}; spares last, each alone."""
     reply = []
     for shard in ordered_shards(cmap):
         slots: list[int] = []
@@ -135,6 +135,11 @@ def cluster_shards(cmap: ClusterMap, statuses: Statuses) -> list:
         nodes += [_shards_node(cmap.member(r), b"replica", _status(statuses, r))  # type: ignore[arg-type]
                   for r in shard.replicas]
         reply.append({b"slots": slots, b"nodes": nodes})
+    # A spare is a master with no slots to Redis, and so a shard of its own.
+    for member in cmap.members:
+        if cmap.shard_of(member.id) is None:
+            reply.append({b"slots": [], b"nodes": [
+                _shards_node(member, b"master", _status(statuses, member.id))]})
     return reply
 
 

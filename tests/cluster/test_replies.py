@@ -185,3 +185,13 @@ def test_cluster_replicas_and_its_errors_are_byte_exact(protocol):
         with pytest.raises(CommandError) as raised:
             replies.cluster_replicas(cmap, node, N1, live)
         assert encode(raised.value, protocol) == redis_bytes("healthy", name, protocol)
+
+
+def test_a_spare_is_a_slotless_shard_of_its_own_as_in_redis():
+    spare = "f" * 40
+    cmap = the_cluster("healthy").add_member(Member(spare, "10.0.0.9", 7000, 17000))
+    shards = replies.cluster_shards(cmap, {})
+    assert len(shards) == 4
+    assert shards[-1] == {b"slots": [], b"nodes": [{
+        b"id": spare.encode(), b"port": 7000, b"ip": b"10.0.0.9", b"endpoint": b"10.0.0.9",
+        b"role": b"master", b"replication-offset": 0, b"health": b"online"}]}

@@ -122,7 +122,8 @@ def test_concurrent_writers_never_lose_an_update():
 def test_heartbeats_are_stamped_with_the_planes_clock():
     clock = ManualClock()
     plane = LocalControlPlane(ClusterMap().add_member(member(1)).add_member(member(2)), clock)
-    beat = plane.heartbeat(member(1).id, {"epoch": 2, "offset": 10})
+    plane.heartbeat(member(1).id, {"epoch": 2, "offset": 10})
+    beat = plane.heartbeats()[member(1).id]
     assert beat.received_ms == clock.monotonic() * 1000 and beat.payload["offset"] == 10
     assert plane.silent_nodes(1000) == [member(2).id]  # never heard from
     clock.advance(600)

@@ -15,7 +15,8 @@ seen every change up to E (in order, if it watched).
 Watchers are called with every new map, in epoch order, after it is stored;
 `watch(callback, after_epoch)` first delivers the current map if it is newer
 than `after_epoch`, so a node that read the map and then watches misses
-nothing in between.
+nothing in between. Which thread calls them is the backend's choice (local:
+the writer's; raft: its delivery thread); either way a watcher may write.
 
 Heartbeats are how the controller (issue 15) learns that a node is alive: each
 node sends one every so often with a small payload (the epochs it has seen,
@@ -56,6 +57,11 @@ class ConflictError(Exception):
     """`update` gave up: the map kept changing under it."""
 
 
+class UnavailableError(Exception):
+    """The backend could not get a write decided in time (no quorum, no
+    leader). The write may still be decided later: re-read before retrying."""
+
+
 class ControlPlane(ABC):
     @abstractmethod
     def current(self) -> ClusterMap:
@@ -74,8 +80,9 @@ class ControlPlane(ABC):
         Returns a function that stops the watch."""
 
     @abstractmethod
-    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> Heartbeat:
-        """Record that node_id is alive, stamped with the control plane's clock."""
+    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Record that node_id is alive, stamped with the control plane's clock
+        when it arrives (at once for local; when applied, for raft)."""
 
     @abstractmethod
     def heartbeats(self) -> dict[str, Heartbeat]:

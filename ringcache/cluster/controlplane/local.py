@@ -11,8 +11,9 @@ the middle of it).
 
 With `path`, every stored map is also written to that file (to a temporary
 file, fsynced, then renamed over the old one), and a new LocalControlPlane
-starts from it when it exists (its `initial` argument is then ignored): a single node restarted keeps its epochs (issue 15: the epoch
-a node has seen survives its restart).
+starts from it when it exists (its `initial` argument is then ignored): a
+single node restarted keeps its epochs (issue 15: the epoch a node has seen
+survives its restart).
 """
 
 from __future__ import annotations
@@ -101,11 +102,10 @@ class LocalControlPlane(ControlPlane):
                 self._draining = False
             raise
 
-    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> Heartbeat:
+    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> None:
         beat = Heartbeat(node_id, self.now_ms(), dict(payload or {}))
         with self._lock:
             self._beats[node_id] = beat
-        return beat
 
     def heartbeats(self) -> dict[str, Heartbeat]:
         with self._lock:

@@ -141,3 +141,41 @@ def test_a_member_without_the_password_learns_nothing():
     finally:
         for plane in made:
             plane.close()
+
+
+def test_a_late_member_catches_up_from_a_snapshot(monkeypatch):
+    # Compaction after every few entries: the third member, started late,
+    # gets the state as a snapshot (_Store._deserialize), not as log entries.
+    from ringcache.cluster.controlplane import raft
+    snapshots = []
+    original = raft._Store._deserialize
+
+    def spy(store, data):
+        snapshots.append(data["epoch"])
+        original(store, data)
+
+    monkeypatch.setattr(raft._Store, "_deserialize", spy)
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    options = dict(FAST, logCompactionMinEntries=2, logCompactionMinTime=0.01)
+
+    def start(a: str) -> RaftControlPlane:
+        return RaftControlPlane(a, [b for b in addresses if b != a], "s3cret",
+                                commit_timeout=5.0, **options)
+
+    made = [start(a) for a in addresses[:2]]
+    try:
+        for i in range(6):
+            made[i % 2].update(lambda m, i=i: m.add_member(member(i)))
+        late = start(addresses[2])
+        made.append(late)
+        seen: list[int] = []
+        late.watch(lambda m: seen.append(m.epoch), after_epoch=0)
+        wait_for(lambda: late.current().epoch == 6)
+        assert late.current() == made[0].current()
+        assert snapshots and snapshots[-1] >= 4
+        wait_for(lambda: seen and seen[-1] == 6)
+        late.update(lambda m: m.add_member(member(9)))  # and it takes part afterwards
+        wait_for(lambda: all(p.current().epoch == 7 for p in made))
+    finally:
+        for plane in made:
+            plane.close()

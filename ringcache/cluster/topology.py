@@ -292,10 +292,13 @@ class ClusterMap:
             raise MapError(f"node id {member.id} is already in the cluster")
         return self._next(members=self.members + (member,))
 
-    def remove_member(self, member_id: str) -> ClusterMap:
+    def remove_member(self, member_id: str, force: bool = False) -> ClusterMap:
         """A replica or spare leaves; a primary only with a shard that owns no
         slots and has no replicas left (the shard goes with it). Drain a
-        shard (rebalance) or fail it over first."""
+        shard (rebalance) or fail it over first. The last replica of a shard
+        that owns slots leaves only with force (the shard would be left with
+        no copy to fail over to: an operator's mistake unless the replica is
+        gone for good)."""
         if member_id not in self._member:
             raise MapError(f"unknown node {member_id}")
         members = tuple(m for m in self.members if m.id != member_id)
@@ -304,6 +307,9 @@ class ClusterMap:
             return self._next(members=members)
         if shard.primary != member_id:
             replicas = tuple(r for r in shard.replicas if r != member_id)
+            if not replicas and not force and self.slot_counts()[shard.id]:
+                raise MapError(f"node {member_id} is the last replica of shard {shard.id}: "
+                               f"add another replica first, or force")
             return self._next(members=members,
                               shards=self._with_shard(replace(shard, replicas=replicas)))
         owned = self.slot_counts()[shard.id]

@@ -99,8 +99,12 @@ def test_bad_maps_and_transitions_are_refused_with_a_reason(build, message):
 
 def test_removing_members():
     cmap = cluster(2, 1)
-    # A replica leaves its shard.
-    assert cmap.remove_member(node(2)).shard(shard_id(0)).replicas == ()
+    # The last replica of a shard that owns slots leaves only when forced.
+    with pytest.raises(MapError, match="is the last replica of shard"):
+        cmap.remove_member(node(2))
+    assert cmap.remove_member(node(2), force=True).shard(shard_id(0)).replicas == ()
+    two = cmap.add_member(member(9)).assign_replica(node(9), shard_id(0))
+    assert two.remove_member(node(2)).shard(shard_id(0)).replicas == (node(9),)
     with pytest.raises(MapError, match="owns .* slots: move them away first"):
         cmap.remove_member(node(0))
     with pytest.raises(MapError, match="unknown node"):

@@ -199,3 +199,16 @@ LFU_SELECTED = (
 def unsupported_option(option: bytes) -> str:
     """EXPIRE and friends: an option they do not know (Redis prints it raw)."""
     return f"ERR Unsupported option {_printable(option)}"
+
+# -- Cluster mode (cluster/) ---------------------------------------------------
+CLUSTER_DISABLED = "ERR This instance has cluster support disabled"
+CLUSTER_UNKNOWN_NODE = "ERR Unknown node {}"
+CLUSTER_NOT_A_MASTER = "ERR The specified node is not a master"
+# Redirections and refusals (Redis src/cluster.c, clusterRedirectClient).
+CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
+TRYAGAIN = "TRYAGAIN Multiple keys request during rehashing of slot"
+CLUSTERDOWN = "CLUSTERDOWN The cluster is down"
+CLUSTERDOWN_READONLY = "CLUSTERDOWN The cluster is down and only accepts read commands"
+CLUSTERDOWN_UNBOUND = "CLUSTERDOWN Hash slot not served"
+MOVED = "MOVED {} {}:{}"  # slot, host, port
+ASK = "ASK {} {}:{}"

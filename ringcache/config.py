@@ -632,6 +632,17 @@ PARAMS: tuple[Param, ...] = (
     P("cluster-replica-validity-factor", Int(0, INT_MAX), 10, alias="cluster-slave-validity-factor"),
     P("cluster-migration-barrier", Int(0, INT_MAX), 1),
     P("cluster-allow-replica-migration", Bool(), True),
+    # ringcache's own (cluster/node.py): the control plane this node uses.
+    # cluster-voters: the Raft addresses (host:cluster-port) of the voting
+    # members; a node whose own address is among them runs Raft with the
+    # others. cluster-join: client addresses (host:port, comma separated) of
+    # nodes to reach the map through, for a node that is not a voter. With
+    # neither, the node is a one-node cluster on an in-process plane.
+    P("cluster-voters", String(), "", IMMUTABLE),
+    P("cluster-join", String(), "", IMMUTABLE),
+    # Required with cluster-voters: PySyncObj's wire format is pickle.
+    P("cluster-password", String(), "", IMMUTABLE),
+    P("cluster-vnodes", Int(16, 1024), 128, IMMUTABLE),
 )
 
 # Directives a config file may hold that are not parameters. Deprecated ones

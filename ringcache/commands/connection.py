@@ -139,6 +139,10 @@ def validate_client_name(name: bytes) -> None:
 
 @command("select", 2, "loading stale fast", group="connection", summary="Changes the selected database.")
 def select(session: Session, argv: list[bytes]) -> Any:
+    if session.server.cluster is not None:
+        index = parse_int32(argv[1])
+        if index != 0:
+            raise CommandError("ERR SELECT is not allowed in cluster mode")
     session.select(parse_db_index(argv[1], len(session.server.dbs)))
     return OK
 

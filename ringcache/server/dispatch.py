@@ -90,6 +90,12 @@ class Dispatcher:
         # checked path, which evicts first and refuses denyoom commands
         # with -OOM when nothing can be freed (see _memory_pressed).
         self.maxmemory = False
+        # Cluster mode (cluster/routing.py): the Router of the newest map, or
+        # None when cluster mode is off -- then the one test a command pays.
+        # A keyed command this node does not serve (or any command from a
+        # READONLY/ASKING session) leaves the fast path for _execute, which
+        # answers MOVED, CROSSSLOT or CLUSTERDOWN.
+        self.cluster: Any = None
 
     @property
     def total_commands(self) -> int:
@@ -147,12 +153,14 @@ class Dispatcher:
         # Keys blocked clients wait on that changed (server/blocking.py): the
         # same deque for the node's life, one truthiness test per command.
         ready = self.server.blocking.ready
+        cluster = self.cluster  # (maps change between loop turns, never inside one)
         for argv in commands:
             done += 1
             spec = table.get(argv[0])
             if (spec is None or spec.subcommands or session.gated
                     or ((len(argv) != spec.arity) if spec.arity > 0 else (len(argv) < -spec.arity))
-                    or (maxmemory and self._memory_pressed())):
+                    or (maxmemory and self._memory_pressed())
+                    or (cluster is not None and not cluster.serves_fast(spec, argv))):
                 reply = self._execute(session, argv)
                 previous = clock()
                 tracking = self.tracking_active
@@ -248,11 +256,36 @@ class Dispatcher:
             if not sub.check_arity(argc):
                 return self._reject(session, errors.wrong_arity(sub.fullname), sub)
             spec = sub
+        if self.cluster is not None and session.authenticated:
+            refusal = self._cluster_refusal(session, spec, argv)
+            if refusal is not None:
+                return self._reject(session, refusal, spec)
         if self.maxmemory and session.authenticated and self._out_of_memory(session, spec):
             return self._reject(session, errors.OOM, spec)
         if session.gated:
             return self._gated(session, spec, argv)
         return self.call(session, spec, argv)
+
+    def _cluster_refusal(self, session: "Session", spec: CommandSpec, argv: list) -> str | None:
+        """Redis's cluster redirection step (processCommand ->
+        getNodeByQuery): commands queued in MULTI are checked one by one as
+        they are queued, EXEC checks the whole transaction (and discards it
+        when refused)."""
+        router = self.cluster
+        asking = session.asking
+        if asking and session.multi is None and spec.name != "asking":
+            session.asking = False  # ASKING holds for the next command only
+            session.update_gate()
+        if spec.name == "exec" and spec.parent is None:
+            if session.multi is None:
+                return None
+            refusal = router.refusal(spec, argv, session.readonly, asking, queued=session.multi)
+            if refusal is not None:
+                session.reset_multi()
+                session.asking = False
+                session.update_gate()
+            return refusal
+        return router.refusal(spec, argv, session.readonly, asking)
 
     def _reject(self, session: "Session", message: str, spec: CommandSpec | None = None) -> Any:
         if spec is not None:

@@ -41,6 +41,7 @@ from .fdlimit import ACCEPT_BACKOFF_S, RESERVED_FDS, RateLimitedLog, TooFewDescr
 from .session import Session
 
 if TYPE_CHECKING:
+    from ..cluster.node import ClusterNode
     from ..pubsub.hub import PubSubHub
     from ..pubsub.notifications import KeyspaceHooks
     from ..pubsub.tracking import Tracking
@@ -148,6 +149,13 @@ class Server:
         self.config.on_change("maxclients", self._check_maxclients)
         self._accept_failures = RateLimitedLog()
         self._accept_paused = False
+        # Cluster mode (cluster/node.py): the node's identity, control plane
+        # and map; None when cluster-enabled is no.
+        self.cluster: ClusterNode | None = None
+        if self.config["cluster-enabled"]:
+            from ..cluster.node import ClusterNode
+
+            self.cluster = ClusterNode(self)
 
     # -- databases ---------------------------------------------------------
 
@@ -308,6 +316,8 @@ class Server:
         gc.freeze()
         self._stopped = asyncio.Event()
         self._cron_task = loop.create_task(self.cron())
+        if self.cluster is not None:
+            self.cluster.start(loop)  # (its port is known now)
         if handle_signals:
             # Before "Ready": whoever waits for that line may signal at once.
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -427,6 +437,8 @@ class Server:
         log.warning("User requested shutdown...")
         if self._cron_task is not None:
             self._cron_task.cancel()
+        if self.cluster is not None:
+            self.cluster.close()
         assert self._loop is not None
         for listener in self._listeners:
             self._loop.remove_reader(listener.fileno())

@@ -76,6 +76,12 @@ class Session:
         # its effect; None means "propagate the command as it came". The
         # dispatcher reads it after the command and resets it.
         self.propagate: list[list[bytes]] | None = None
+        # Cluster mode: READONLY (a replica serves this client's reads of its
+        # primary's slots: the Router sends those off the fast path itself)
+        # and ASKING (the next command may use a slot being imported; gated,
+        # so that the dispatcher clears it after one command).
+        self.readonly = False
+        self.asking = False
         self.gated = not self.authenticated
         self.connection: Connection | None = None
         # Set by the connection: push bytes to this client asynchronously.
@@ -99,6 +105,7 @@ class Session:
             or self.reply_mode != REPLY_ON
             or (self.subscriptions > 0 and self.protocol == 2)
             or self.no_touch  # (dispatch._gated keeps its reads from touching keys)
+            or self.asking
         )
 
     def select(self, index: int) -> None:

@@ -1,0 +1,267 @@
+"""The node's side of cluster mode: its identity, its control plane, joining,
+and the Router the dispatcher asks about every keyed command.
+
+Theory of operation
+-------------------
+With `cluster-enabled yes` the Server makes one ClusterNode. Once the node
+listens (its port is known) `start()`:
+
+1. reads or makes the node id (40 hex chars, kept in `cluster-config-file`
+   under `dir`, so a restarted node is the same member);
+2. opens the control plane: Raft (controlplane/raft.py) when this node's
+   Raft address (announced ip : cluster-port) is one of `cluster-voters`; a
+   RemoteControlPlane through `cluster-join` seeds otherwise; and with
+   neither, an in-process plane that makes this node a one-node cluster;
+3. watches the map: each newer map is handed to the event loop
+   (call_soon_threadsafe: watchers run on the plane's threads) and becomes a
+   new `routing.Router`, which the dispatcher reads as `dispatcher.cluster`;
+4. joins in a background thread (Raft calls block until decided): the node
+   adds itself to the map as a member and the primary of a new, empty shard
+   (one transition, so no one sees a half-joined node). Slots come to it
+   later, by an initial ring assignment (`ringcache cluster up`) or by
+   migrations (cluster/migration.py). A node that holds data and is not yet
+   a member refuses to join (its keys could belong to slots others serve).
+5. beats: every `HEARTBEAT_S` a heartbeat with the epoch it has applied (the
+   controller of issue 15 reads them to find failed nodes).
+
+Until the node has a map that names it, every keyed command gets
+`-CLUSTERDOWN Hash slot not served` (the Router of an empty map).
+
+Seams for failover (issue 15): `healthy` (a node cut off from the control
+plane passes False to the Router and answers CLUSTERDOWN), `apply_map` (the
+one place a new map takes effect: epochs only grow), and the heartbeat
+payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from .controlplane.base import ControlPlane, UnavailableError
+from .routing import Router
+from .topology import ClusterMap, MapError, Member, new_id
+
+if TYPE_CHECKING:
+    from ..server.server import Server
+
+log = logging.getLogger("ringcache")
+
+HEARTBEAT_S = 1.0
+# Raft timings for a cluster on one LAN (PySyncObj's defaults are for WANs:
+# elections of 1-2 s).
+RAFT_OPTIONS: dict[str, Any] = {"raftMinTimeout": 0.3, "raftMaxTimeout": 0.7, "appendEntriesPeriod": 0.05,
+                "connectionTimeout": 1.5, "connectionRetryTime": 0.5}
+
+
+class ClusterNode:
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+        config = server.config
+        self.require_full_coverage = config["cluster-require-full-coverage"]
+        self.myself = self._load_id()
+        self.map = ClusterMap()
+        self.router = Router(self.map, self.myself, self.require_full_coverage)
+        server.dispatcher.cluster = self.router
+        self.plane: ControlPlane | None = None
+        self.member: Member | None = None
+        self.joined = threading.Event()
+        self.join_error = ""
+        self.healthy = True
+        self.map_listeners: list[Callable[[ClusterMap, ClusterMap], None]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._cancel_watch: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- identity ------------------------------------------------------------
+
+    def _id_path(self) -> Path:
+        return Path(self.server.config["dir"]) / self.server.config["cluster-config-file"]
+
+    def _load_id(self) -> str:
+        path = self._id_path()
+        try:
+            data = json.loads(path.read_text())
+            node_id = str(data["id"])
+            if len(node_id) == 40:
+                return node_id
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        node_id = new_id()
+        try:
+            path.write_text(json.dumps({"id": node_id}) + "\n")
+        except OSError as exc:
+            log.warning("Could not keep the cluster node id in %s: %s", path, exc)
+        return node_id
+
+    # -- starting ------------------------------------------------------------
+
+    def address(self) -> tuple[str, int, int]:
+        """(host, port, cluster port) this node announces."""
+        config = self.server.config
+        host = config["cluster-announce-ip"] or next(
+            (h for h in config["bind"] if h not in ("*", "0.0.0.0", "::", "-::*")), "127.0.0.1")
+        host = host.lstrip("-")
+        port = config["cluster-announce-port"] or self.server.port
+        cport = config["cluster-announce-bus-port"] or config["cluster-port"]
+        if not cport:
+            cport = port + 10000 if port + 10000 < 65536 else port
+        return host, port, cport
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        host, port, cport = self.address()
+        self.member = Member(self.myself, host, port, cport)
+        self.plane = self._open_plane(host, cport)
+        def deliver(cmap: ClusterMap) -> None:  # on the plane's thread
+            loop.call_soon_threadsafe(self.apply_map, cmap)
+
+        self._cancel_watch = self.plane.watch(deliver)
+        self._spawn(self._join, "cluster-join")
+        self._spawn(self._beat, "cluster-heartbeat")
+
+    def _open_plane(self, host: str, cport: int) -> ControlPlane:
+        config = self.server.config
+        voters = [v.strip() for v in config["cluster-voters"].split(",") if v.strip()]
+        me = f"{host}:{cport}"
+        if voters and me in voters:
+            from .controlplane.raft import RaftControlPlane
+
+            log.info("Cluster control plane: Raft member %s of %s", me, ",".join(voters))
+            return RaftControlPlane(me, [v for v in voters if v != me], config["cluster-password"],
+                                    **RAFT_OPTIONS)
+        seeds = config["cluster-join"] or ",".join(
+            v for v in voters if v != me)  # (voters' raft ports are not client ports)
+        if config["cluster-join"]:
+            from .controlplane.remote import RemoteControlPlane, parse_seeds
+
+            log.info("Cluster control plane: through %s", seeds)
+            return RemoteControlPlane(parse_seeds(seeds), config["masterauth"] or None)
+        if voters:
+            raise MapError(f"cluster-voters does not list this node ({me}); "
+                           "give cluster-join to reach the map through one of them")
+        from .controlplane.local import LocalControlPlane
+
+        log.info("Cluster control plane: in-process (a one-node cluster)")
+        return LocalControlPlane()
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._cancel_watch is not None:
+            self._cancel_watch()
+        close = getattr(self.plane, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.exception("closing the control plane failed")
+
+    # -- joining and heartbeats (threads) -----------------------------------
+
+    def _join(self) -> None:
+        plane = self.plane
+        member = self.member
+        assert plane is not None and member is not None
+        one_node = type(plane).__name__ == "LocalControlPlane"
+        while not self._stop.is_set():
+            try:
+                current = plane.current()
+                if hasattr(plane, "refresh"):
+                    current = plane.refresh()  # type: ignore[attr-defined]
+                known = current.member(self.myself)
+                if known is None:
+                    if self.server.dbs[0] is not None and len(self.server.dbs[0].data):
+                        self.join_error = ("this node holds data: a node joins a cluster empty "
+                                           "(FLUSHALL it, or start it with an empty dir)")
+                        log.warning("Not joining the cluster: %s", self.join_error)
+                        return
+                    plane.update(lambda m: m.add_member(member).add_shard(self.myself))
+                    log.info("Joined the cluster as %s (%s:%d)", self.myself, member.host,
+                             member.port)
+                elif (known.host, known.port) != (member.host, member.port):
+                    plane.update(lambda m: _moved_member(m, member))
+                if one_node:
+                    plane.update(_assign_if_unassigned)
+                self.joined.set()
+                return
+            except MapError as exc:
+                self.join_error = str(exc)
+                log.warning("Not joining the cluster: %s", exc)
+                return
+            except (UnavailableError, OSError) as exc:
+                log.info("Cluster control plane not reachable yet (%s); retrying", exc)
+            except Exception:
+                log.exception("joining the cluster failed; retrying")
+            self._stop.wait(0.3)
+
+    def _beat(self) -> None:
+        plane = self.plane
+        assert plane is not None
+        while not self._stop.wait(HEARTBEAT_S):
+            if not self.joined.is_set():
+                continue
+            try:
+                plane.heartbeat(self.myself, {"epoch": self.map.epoch})
+            except Exception as exc:
+                log.debug("heartbeat failed: %s", exc)
+
+    # -- maps (on the event loop) ------------------------------------------
+
+    def apply_map(self, cmap: ClusterMap) -> None:
+        """A map from the control plane takes effect (epochs only grow)."""
+        if cmap.epoch <= self.map.epoch:
+            return
+        before, self.map = self.map, cmap
+        self.router = Router(cmap, self.myself, self.require_full_coverage, self.healthy)
+        self.server.dispatcher.cluster = self.router
+        for listener in list(self.map_listeners):
+            try:
+                listener(before, cmap)
+            except Exception:
+                log.exception("cluster map listener failed on epoch %d", cmap.epoch)
+
+    def set_healthy(self, healthy: bool) -> None:
+        """Issue 15's seam: a node that lost its lease or the control plane
+        answers CLUSTERDOWN for keyed commands until it is healthy again."""
+        if healthy != self.healthy:
+            self.healthy = healthy
+            self.router = Router(self.map, self.myself, self.require_full_coverage, healthy)
+            self.server.dispatcher.cluster = self.router
+
+    def run_blocking(self, fn: Callable[[], Any]) -> Any:
+        """Run a control-plane call that may block (Raft) from the event loop
+        thread. It blocks the loop until decided (map changes are rare and
+        take a few ms on a healthy plane; commit_timeout bounds them)."""
+        return fn()
+
+
+def _moved_member(cmap: ClusterMap, member: Member) -> ClusterMap:
+    """The same node id at a new address (restarted elsewhere)."""
+    from dataclasses import replace
+
+    return replace(cmap, epoch=cmap.epoch + 1,
+                   members=tuple(member if m.id == member.id else m for m in cmap.members))
+
+
+def _assign_if_unassigned(cmap: ClusterMap) -> ClusterMap:
+    """A one-node cluster serves every slot at once."""
+    return cmap.with_ring_slots() if cmap.assigned_slots() == 0 else cmap
+
+
+def assign_ring_if_new(cmap: ClusterMap) -> ClusterMap:
+    """`ringcache cluster up`: a cluster that never had slots takes the ring's
+    map outright (no data anywhere yet, so nothing moves)."""
+    if cmap.assigned_slots():
+        raise MapError("slots are already assigned: use rebalance to move them")
+    return cmap.with_ring_slots()

@@ -1,0 +1,264 @@
+"""CLUSTER and its subcommands, READONLY, READWRITE, ASKING (Redis's
+cluster.c commands), plus ringcache's control-plane subcommands.
+
+The replies clients read are built by cluster/replies.py from the node's
+current map (cluster/node.py); here are only the arguments and errors. On a
+node without `cluster-enabled yes` every one answers Redis's "This instance
+has cluster support disabled".
+
+ringcache's own subcommands (not in Redis) carry the control plane over the
+client port for nodes that are not Raft voters and for the operator's tool
+(controlplane/remote.py): `CLUSTER MAP [after-epoch]`, `CLUSTER SETMAP
+expected-epoch json`, `CLUSTER BEAT node-id payload`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ..protocol import errors
+from ..protocol.errors import CommandError
+from ..protocol.resp import OK
+from ..storage.slots import SLOTS, key_slot
+from ._admin import help_subcommand
+from ._args import parse_int
+from .registry import command, container, subcommand
+
+if TYPE_CHECKING:
+    from ..cluster.node import ClusterNode
+    from ..server.session import Session
+
+
+def _node(session: Session) -> ClusterNode:
+    node = session.server.cluster
+    if node is None:
+        raise CommandError(errors.CLUSTER_DISABLED)
+    return node
+
+
+CLUSTER = container("cluster", -2, "", group="cluster", since="3.0.0",
+                    summary="A container for Redis Cluster commands.",
+                    complexity="Depends on subcommand.")
+
+_RO = "loading stale"
+
+
+@subcommand(CLUSTER, "slots", 2, _RO, since="3.0.0", tips="nondeterministic_output",
+            summary="Returns the mapping of cluster slots to nodes.",
+            complexity="O(N) where N is the total number of Cluster nodes")
+def cluster_slots(session: Session, argv: list[bytes]) -> Any:
+    from ..cluster import replies
+
+    return replies.cluster_slots(_node(session).map, {})
+
+
+@subcommand(CLUSTER, "shards", 2, _RO, since="7.0.0", tips="nondeterministic_output",
+            summary="Returns the mapping of cluster slots to shards.",
+            complexity="O(N) where N is the total number of cluster nodes")
+def cluster_shards(session: Session, argv: list[bytes]) -> Any:
+    from ..cluster import replies
+
+    return replies.cluster_shards(_node(session).map, {})
+
+
+@subcommand(CLUSTER, "nodes", 2, _RO, since="3.0.0", tips="nondeterministic_output",
+            summary="Returns the cluster configuration for a node.",
+            complexity="O(N) where N is the total number of Cluster nodes")
+def cluster_nodes(session: Session, argv: list[bytes]) -> Any:
+    from ..cluster import replies
+
+    node = _node(session)
+    return replies.cluster_nodes(node.map, node.myself, {})
+
+
+@subcommand(CLUSTER, "info", 2, _RO, since="3.0.0", tips="nondeterministic_output",
+            summary="Returns information about the state of a node.", complexity="O(1)")
+def cluster_info(session: Session, argv: list[bytes]) -> Any:
+    from ..cluster import replies
+
+    node = _node(session)
+    return replies.cluster_info(node.map, node.myself, {}, healthy=node.healthy)
+
+
+@subcommand(CLUSTER, "myid", 2, _RO, since="3.0.0", summary="Returns the ID of a node.",
+            complexity="O(1)")
+def cluster_myid(session: Session, argv: list[bytes]) -> Any:
+    return _node(session).myself.encode()
+
+
+@subcommand(CLUSTER, "myshardid", 2, _RO, since="7.2.0", tips="nondeterministic_output",
+            summary="Returns the shard ID of a node.", complexity="O(1)")
+def cluster_myshardid(session: Session, argv: list[bytes]) -> Any:
+    node = _node(session)
+    shard = node.map.shard_of(node.myself)
+    return (shard.id if shard is not None else node.myself).encode()
+
+
+@subcommand(CLUSTER, "keyslot", 3, _RO, since="3.0.0",
+            summary="Returns the hash slot for a key.",
+            complexity="O(N) where N is the number of bytes in the key")
+def cluster_keyslot(session: Session, argv: list[bytes]) -> Any:
+    _node(session)
+    return key_slot(argv[2])
+
+
+@subcommand(CLUSTER, "countkeysinslot", 3, "stale", since="3.0.0",
+            summary="Returns the number of keys in a hash slot.", complexity="O(1)")
+def cluster_countkeysinslot(session: Session, argv: list[bytes]) -> Any:
+    _node(session)
+    slot = parse_int(argv[2])
+    if not 0 <= slot < SLOTS:
+        raise CommandError("ERR Invalid slot")
+    return session.db.slots.count(slot)
+
+
+@subcommand(CLUSTER, "getkeysinslot", 4, "stale", since="3.0.0",
+            summary="Returns the key names in a hash slot.",
+            complexity="O(N) where N is the number of requested keys")
+def cluster_getkeysinslot(session: Session, argv: list[bytes]) -> Any:
+    _node(session)
+    slot = parse_int(argv[2])
+    count = parse_int(argv[3])
+    if count < 0 or not 0 <= slot < SLOTS:
+        raise CommandError("ERR Invalid slot or number of keys")
+    return session.db.slots.keys(slot)[:count]
+
+
+def _replicas(session: Session, argv: list[bytes]) -> Any:
+    from ..cluster import replies
+
+    node = _node(session)
+    return replies.cluster_replicas(node.map, argv[2].decode(errors="replace"), node.myself, {})
+
+
+for _name in ("replicas", "slaves"):
+    subcommand(CLUSTER, _name, 3, _RO, since="5.0.0" if _name == "replicas" else "3.0.0",
+               tips="nondeterministic_output",
+               summary="Lists the replica nodes of a master node.",
+               complexity="O(N) where N is the number of replicas.")(_replicas)
+
+
+@subcommand(CLUSTER, "links", 2, _RO, since="7.0.0", tips="nondeterministic_output",
+            summary="Returns a list of all TCP links to and from peer nodes.",
+            complexity="O(N) where N is the total number of Cluster nodes")
+def cluster_links(session: Session, argv: list[bytes]) -> Any:
+    # Nodes do not keep a cluster bus: the map comes from the control plane.
+    _node(session)
+    return []
+
+
+# -- the control plane over the client port (controlplane/remote.py) -------
+
+
+@subcommand(CLUSTER, "map", -2, "admin " + _RO, since="7.0.0",
+            summary="ringcache: the cluster map as JSON, or nil when not newer than an epoch.",
+            complexity="O(N) where N is the size of the map")
+def cluster_map(session: Session, argv: list[bytes]) -> Any:
+    node = _node(session)
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    cmap = node.plane.current() if node.plane is not None else node.map
+    if len(argv) == 3 and cmap.epoch <= parse_int(argv[2]):
+        return None
+    return cmap.to_json().encode()
+
+
+@subcommand(CLUSTER, "setmap", 4, "admin " + _RO, since="7.0.0",
+            summary="ringcache: compare-and-set of the cluster map (1 stored, 0 lost the race).",
+            complexity="O(N) where N is the size of the map")
+def cluster_setmap(session: Session, argv: list[bytes]) -> Any:
+    from ..cluster.controlplane.base import UnavailableError
+    from ..cluster.topology import ClusterMap, MapError
+
+    node = _node(session)
+    plane = node.plane
+    if plane is None:
+        raise CommandError("CLUSTERDOWN The control plane is not started yet")
+    expected = parse_int(argv[2])
+    try:
+        new_map = ClusterMap.from_json(argv[3])
+        won = node.run_blocking(lambda: plane.compare_and_set(expected, new_map))
+    except MapError as exc:
+        raise CommandError(f"ERR bad cluster map: {exc}") from None
+    except UnavailableError as exc:
+        raise CommandError(f"CLUSTERDOWN {exc}") from None
+    if won:
+        node.apply_map(new_map)  # this node sees its own write at once
+    return 1 if won else 0
+
+
+@subcommand(CLUSTER, "beat", 4, "admin " + _RO, since="7.0.0",
+            summary="ringcache: a heartbeat relayed to the control plane.", complexity="O(1)")
+def cluster_beat(session: Session, argv: list[bytes]) -> Any:
+    node = _node(session)
+    try:
+        payload = json.loads(argv[3])
+    except ValueError:
+        raise CommandError("ERR bad heartbeat payload") from None
+    if node.plane is not None:
+        node.plane.heartbeat(argv[2].decode(errors="replace"), payload)
+    return OK
+
+
+help_subcommand(CLUSTER, (
+    "COUNTKEYSINSLOT <slot>",
+    "    Return the number of keys in <slot>.",
+    "GETKEYSINSLOT <slot> <count>",
+    "    Return key names stored by current node in a slot.",
+    "INFO",
+    "    Return information about the cluster.",
+    "KEYSLOT <key>",
+    "    Return the hash slot for <key>.",
+    "LINKS",
+    "    Return information about all network links between this node and its peers.",
+    "MYID",
+    "    Return the node id.",
+    "MYSHARDID",
+    "    Return the node's shard id.",
+    "NODES",
+    "    Return cluster configuration seen by node. Output format:",
+    "    <id> <ip:port@bus-port[,hostname]> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+    "REPLICAS <node-id>",
+    "    Return <node-id> replicas.",
+    "SHARDS",
+    "    Return information about slot range mappings and the nodes associated with them.",
+    "SLOTS",
+    "    Return information about slots range mappings. Each range is made of:",
+    "    start, end, master and replicas IP addresses, ports and ids",
+    "MAP [<epoch>]",
+    "    (ringcache) The cluster map as JSON, or nil when not newer than <epoch>.",
+    "SETMAP <expected-epoch> <json>",
+    "    (ringcache) Store a new cluster map if the current epoch is <expected-epoch>.",
+), since="5.0.0")
+
+
+# -- per-connection cluster state ---------------------------------------------
+
+
+@command("readonly", 1, "loading stale fast", group="cluster", since="3.0.0", acl="@connection",
+         summary="Enables read-only queries for a connection to a Redis Cluster replica node.",
+         complexity="O(1)")
+def readonly(session: Session, argv: list[bytes]) -> Any:
+    _node(session)
+    session.readonly = True
+    return OK
+
+
+@command("readwrite", 1, "loading stale fast", group="cluster", since="3.0.0", acl="@connection",
+         summary="Enables read-write queries for a connection to a Reids Cluster replica node.",
+         complexity="O(1)")
+def readwrite(session: Session, argv: list[bytes]) -> Any:
+    _node(session)
+    session.readonly = False
+    return OK
+
+
+@command("asking", 1, "fast", group="cluster", since="3.0.0", acl="@connection",
+         summary="Signals that a cluster client is following an -ASK redirect.",
+         complexity="O(1)")
+def asking(session: Session, argv: list[bytes]) -> Any:
+    _node(session)
+    session.asking = True
+    session.update_gate()
+    return OK

@@ -16,6 +16,7 @@ import time
 from .config import Config, ConfigError
 
 USAGE = """usage: ringcache server [CONFIG-FILE] [--config FILE] [--NAME VALUE ...]
+       ringcache cluster up|down|status|add-node|remove-node|rebalance [...]
        ringcache check-aof [--fix] FILE
        ringcache --version
 
@@ -135,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[0] == "server":
         return run_server(argv[1:], own_process=own_process)
+    if argv[0] == "cluster":
+        from .cluster.admin import main as cluster_main
+
+        return cluster_main(argv[1:])
     if argv[0] == "check-aof":
         from .persistence.aof import check_aof_main
 

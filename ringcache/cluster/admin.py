@@ -1,0 +1,389 @@
+"""`ringcache cluster ...`: start, stop, inspect and reshape a cluster.
+
+Theory of operation
+-------------------
+The tool is a client of the control plane like any node that is not a
+voter: it reads the map with `CLUSTER MAP` and changes it with pure
+transitions stored by `CLUSTER SETMAP` (compare-and-set) through any node
+(controlplane/remote.py). It never moves data itself: a migration it puts in
+the map is carried out by the source shard's primary (cluster/migration.py),
+which flips the slots when done; the tool watches the map until then.
+
+`up` starts a local cluster: nodes on consecutive ports from --port, each in
+its own directory under --dir (default ./ringcache-cluster-PORT), Raft among
+the first 3 (5 from 5 nodes on), the others joining through them; once every
+node is in the map it assigns the ring's slot map (nothing to move: the
+cluster is empty) and waits until every node serves it. What it started is
+kept in DIR/cluster.json, which `down`, `status`, `add-node` read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import redis
+
+from ..storage.slots import SLOTS
+from .topology import ClusterMap, MapError, PlannedMove
+from . import ring
+
+STATE_FILE = "cluster.json"
+
+
+class AdminError(Exception):
+    pass
+
+
+# -- talking to the cluster ------------------------------------------------------
+
+
+def client(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> redis.Redis:
+    return redis.Redis(host=host, port=port, socket_timeout=timeout,
+                       socket_connect_timeout=timeout, protocol=2)
+
+
+def read_map(c: redis.Redis) -> ClusterMap:
+    return ClusterMap.from_json(c.execute_command("CLUSTER", "MAP"))
+
+
+def update_map(c: redis.Redis, change: Callable[[ClusterMap], ClusterMap],
+               attempts: int = 20) -> ClusterMap:
+    """Read, transition, compare-and-set through node c; retry on a lost race."""
+    for _ in range(attempts):
+        before = read_map(c)
+        after = change(before)
+        if after.epoch <= before.epoch:
+            return before
+        if c.execute_command("CLUSTER", "SETMAP", before.epoch, after.to_json()):
+            return after
+        time.sleep(0.05)
+    raise AdminError("the cluster map kept changing; try again")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (redis.RedisError, OSError, MapError):
+            pass
+        time.sleep(0.1)
+    raise AdminError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def serving_everywhere(ports: list[int], epoch: int | None = None) -> bool:
+    """Every node says cluster_state:ok (and has applied epoch, if given)."""
+    for port in ports:
+        info = client(port, timeout=2).execute_command("CLUSTER", "INFO")
+        text = info.decode() if isinstance(info, bytes) else str(info)
+        if "cluster_state:ok" not in text:
+            return False
+        if epoch is not None:
+            current = int(text.split("cluster_current_epoch:")[1].split()[0])
+            if current < epoch:
+                return False
+    return True
+
+
+# -- local clusters ----------------------------------------------------------------
+
+
+def _state_path(directory: Path) -> Path:
+    return directory / STATE_FILE
+
+
+def load_state(directory: Path) -> dict:
+    try:
+        return json.loads(_state_path(directory).read_text())
+    except OSError:
+        raise AdminError(f"no cluster started from {directory} ({STATE_FILE} not found)") from None
+
+
+def save_state(directory: Path, state: dict) -> None:
+    _state_path(directory).write_text(json.dumps(state, indent=1) + "\n")
+
+
+def voters_for(ports: list[int]) -> list[int]:
+    return ports[:5] if len(ports) >= 5 else ports[:3]
+
+
+def start_node(directory: Path, port: int, state: dict, extra: list[str]) -> int:
+    """Start one node in directory/PORT; returns its pid."""
+    node_dir = directory / str(port)
+    node_dir.mkdir(parents=True, exist_ok=True)
+    voters = state["voters"]
+    args = [sys.executable, "-m", "ringcache", "server", "--port", str(port),
+            "--cluster-enabled", "yes", "--cluster-port", str(port + 10000),
+            "--cluster-vnodes", str(state["vnodes"]), "--save", "", "--dir", str(node_dir),
+            "--logfile", str(node_dir / "node.log")]
+    if port in voters:
+        args += ["--cluster-voters", ",".join(f"127.0.0.1:{p + 10000}" for p in voters),
+                 "--cluster-password", state["password"]]
+    else:
+        args += ["--cluster-join", ",".join(f"127.0.0.1:{p}" for p in voters)]
+    args += extra
+    proc = subprocess.Popen(args, cwd=node_dir, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=open(node_dir / "stderr.log", "wb"),
+                            start_new_session=True)
+    return proc.pid
+
+
+def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: int,
+               extra: list[str], timeout: float = 60.0, out: Any = sys.stdout) -> dict:
+    if shards < 1:
+        raise AdminError("--shards must be at least 1")
+    if replicas:
+        raise AdminError("--replicas needs replication, which this build does not have yet: "
+                         "use --replicas 0")
+    ring.check_vnodes(vnodes)
+    directory.mkdir(parents=True, exist_ok=True)
+    if _state_path(directory).exists():
+        raise AdminError(f"{directory} already holds a cluster: `ringcache cluster down` first")
+    ports = list(range(port, port + shards))
+    state = {"ports": ports, "voters": voters_for(ports), "password": secrets.token_hex(16),
+             "vnodes": vnodes, "pids": {}, "extra": extra}
+    for p in ports:
+        state["pids"][str(p)] = start_node(directory, p, state, extra)
+    save_state(directory, state)
+    first = client(ports[0])
+    wait_for(lambda: len(read_map(first).members) == shards, timeout,
+             f"{shards} nodes to join")
+    cmap = update_map(first, _assign_ring_if_new)
+    wait_for(lambda: serving_everywhere(ports, cmap.epoch), timeout,
+             "every node to serve the slot map")
+    print(f"ringcache cluster up: {shards} shards on ports {ports[0]}-{ports[-1]}, "
+          f"all {SLOTS} slots served (map epoch {cmap.epoch})", file=out)
+    print(f"  connect:  redis-cli -c -p {ports[0]}", file=out)
+    print(f"  python:   redis.RedisCluster(host='127.0.0.1', port={ports[0]})", file=out)
+    print(f"  stop:     ringcache cluster down --dir {directory}", file=out)
+    return state
+
+
+def _assign_ring_if_new(cmap: ClusterMap) -> ClusterMap:
+    return cmap if cmap.assigned_slots() else cmap.with_ring_slots()
+
+
+def cluster_down(directory: Path, timeout: float = 15.0, out: Any = sys.stdout) -> None:
+    state = load_state(directory)
+    pids = [int(pid) for pid in state["pids"].values()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    _state_path(directory).unlink()
+    print(f"ringcache cluster down: stopped {len(pids)} nodes", file=out)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # Reap it if it is our child (a test's own process); else just probe.
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def cluster_status(port: int, out: Any = sys.stdout) -> ClusterMap:
+    c = client(port)
+    cmap = read_map(c)
+    counts = cmap.slot_counts()
+    print(f"map epoch {cmap.epoch}, {len(cmap.members)} nodes, {len(cmap.shards)} shards, "
+          f"{cmap.assigned_slots()}/{SLOTS} slots assigned, vnodes {cmap.vnodes}", file=out)
+    for shard in sorted(cmap.shards, key=lambda s: s.id):
+        primary = cmap.member(shard.primary)
+        assert primary is not None
+        keys = memory = "?"
+        try:
+            node = client(primary.port, primary.host, timeout=2)
+            keys = str(node.dbsize())
+            memory = node.info("memory").get("used_memory_human", "?")
+        except (redis.RedisError, OSError):
+            pass
+        ranges = cmap.shard_ranges(shard.id)
+        print(f"shard {shard.id[:8]}  primary {primary.host}:{primary.port}  "
+              f"replicas {len(shard.replicas)}  slots {counts[shard.id]} in {len(ranges)} ranges"
+              f"  keys {keys}  memory {memory}  epoch {shard.epoch}", file=out)
+    for mig in cmap.migrations:
+        print(f"migration {mig.id}: {mig.slot_count()} slots {mig.source[:8]} -> "
+              f"{mig.target[:8]} in progress", file=out)
+    return cmap
+
+
+# -- reshaping: add-node, remove-node, rebalance ------------------------------------
+
+
+def run_moves(c: redis.Redis, moves: list[PlannedMove], timeout: float,
+              out: Any = sys.stdout) -> None:
+    """Start each move as a migration (one per source shard at a time: a
+    source streams one batch after another) and wait for the sources to
+    flip them, with a progress line."""
+    pending = list(moves)
+    total = sum(end - start + 1 for m in moves for start, end in m.slots)
+    done = 0
+    started = time.monotonic()
+    running: dict[int, int] = {}  # migration id -> slots
+    deadline = time.monotonic() + timeout
+    while pending or running:
+        cmap = read_map(c)
+        for mig_id in list(running):
+            if cmap.migration(mig_id) is None:
+                done += running.pop(mig_id)
+        busy = {m.source for m in cmap.migrations} | {m.target for m in cmap.migrations}
+        for move in list(pending):
+            if move.source in busy or move.target in busy:
+                continue
+            ranges = list(move.slots)
+
+            def start(m: ClusterMap, move: PlannedMove = move,
+                      ranges: list = ranges) -> ClusterMap:
+                return m.start_migration(move.source, move.target, ranges)[0]
+
+            after = update_map(c, start)
+            mig = after.migrations[-1] if after.migrations else None
+            if mig is not None:
+                running[mig.id] = mig.slot_count()
+            pending.remove(move)
+            busy |= {move.source, move.target}
+        elapsed = time.monotonic() - started
+        eta = (elapsed / done * (total - done)) if done else 0.0
+        print(f"\r  slots moved {done}/{total}  elapsed {elapsed:.1f}s  eta {eta:.1f}s ",
+              end="", file=out, flush=True)
+        if time.monotonic() > deadline:
+            print(file=out)
+            raise AdminError(f"migrations still running after {timeout:.0f} s")
+        time.sleep(0.1)
+    print(file=out)
+
+
+def rebalance(port: int, vnodes: int | None = None, timeout: float = 600.0,
+              out: Any = sys.stdout) -> ClusterMap:
+    c = client(port)
+    if vnodes is not None:
+        update_map(c, lambda m: m.with_vnodes(vnodes) if m.vnodes != vnodes else m)
+    moves = read_map(c).plan_rebalance()
+    if not moves:
+        print("balanced: no slot moves", file=out)
+    else:
+        print(f"rebalancing: {len(moves)} moves", file=out)
+        run_moves(c, moves, timeout, out)
+    return read_map(c)
+
+
+def plan_without(cmap: ClusterMap, leaving: str) -> list[PlannedMove]:
+    """Moves that drain shard `leaving`: its slots go where the ring of the
+    other shards puts them."""
+    others = [s.id for s in cmap.shards if s.id != leaving]
+    if not others:
+        raise AdminError("cannot remove the last shard")
+    proposed = ring.assign(others, cmap.vnodes)
+    pairs: dict[str, list[int]] = {}
+    for start, end in cmap.shard_ranges(leaving):
+        for slot in range(start, end + 1):
+            pairs.setdefault(proposed.owner(slot), []).append(slot)
+    from .topology import _slot_ranges
+
+    return [PlannedMove(leaving, target, tuple(_slot_ranges(slots)))
+            for target, slots in sorted(pairs.items())]
+
+
+def remove_node(port: int, node_id: str, timeout: float = 600.0, out: Any = sys.stdout) -> None:
+    c = client(port)
+    cmap = read_map(c)
+    member = cmap.member(node_id)
+    if member is None:
+        raise AdminError(f"unknown node {node_id}")
+    shard = cmap.shard_of(node_id)
+    if shard is not None and shard.primary == node_id and cmap.slot_counts()[shard.id]:
+        moves = plan_without(cmap, shard.id)
+        print(f"draining shard {shard.id[:8]}: {len(moves)} moves", file=out)
+        run_moves(c, moves, timeout, out)
+    update_map(c, lambda m: m.remove_member(node_id))
+    print(f"node {node_id} left the cluster", file=out)
+
+
+def add_node(directory: Path, rebalance_after: bool = True, timeout: float = 600.0,
+             out: Any = sys.stdout) -> int:
+    """Start one more node after the last port, wait for it to join, rebalance."""
+    state = load_state(directory)
+    port = max(state["ports"]) + 1
+    state["pids"][str(port)] = start_node(directory, port, state, state.get("extra", []))
+    state["ports"].append(port)
+    save_state(directory, state)
+    c = client(state["ports"][0])
+    wait_for(lambda: any(m.port == port for m in read_map(c).members), 30, f"node {port} to join")
+    print(f"node on port {port} joined", file=out)
+    if rebalance_after:
+        rebalance(state["ports"][0], timeout=timeout, out=out)
+    return port
+
+
+# -- the command line -------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="ringcache cluster")
+    sub = parser.add_subparsers(dest="action", required=True)
+    up = sub.add_parser("up", help="start a local cluster and wait until it serves every slot")
+    up.add_argument("--shards", type=int, default=3)
+    up.add_argument("--replicas", type=int, default=0)
+    up.add_argument("--port", type=int, default=7000)
+    up.add_argument("--dir", type=Path)
+    up.add_argument("--vnodes", type=int, default=ring.VNODES_DEFAULT)
+    up.add_argument("--timeout", type=float, default=60.0)
+    for name in ("down", "add-node"):
+        p = sub.add_parser(name)
+        p.add_argument("--port", type=int, default=7000)
+        p.add_argument("--dir", type=Path)
+    for name in ("status", "rebalance", "remove-node"):
+        p = sub.add_parser(name)
+        p.add_argument("--port", type=int, default=7000, help="any node of the cluster")
+        if name == "rebalance":
+            p.add_argument("--vnodes", type=int)
+        if name == "remove-node":
+            p.add_argument("node_id")
+    args, extra = parser.parse_known_args(argv)
+    directory = getattr(args, "dir", None) or Path(f"ringcache-cluster-{args.port}")
+    try:
+        if args.action == "up":
+            cluster_up(args.shards, args.replicas, args.port, directory.resolve(), args.vnodes,
+                       extra, args.timeout)
+        elif args.action == "down":
+            cluster_down(directory)
+        elif args.action == "status":
+            cluster_status(args.port)
+        elif args.action == "rebalance":
+            rebalance(args.port, args.vnodes)
+        elif args.action == "add-node":
+            add_node(directory.resolve())
+        elif args.action == "remove-node":
+            remove_node(args.port, args.node_id)
+    except (AdminError, MapError, ValueError) as exc:
+        print(f"ringcache cluster {args.action}: {exc}", file=sys.stderr)
+        return 1
+    except (redis.RedisError, OSError) as exc:
+        print(f"ringcache cluster {args.action}: cannot reach the cluster: {exc}", file=sys.stderr)
+        return 1
+    return 0

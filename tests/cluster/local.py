@@ -1,0 +1,62 @@
+"""Local ringcache clusters for the tests: `ringcache cluster up` on free
+ports (client ports P.., Raft ports P+10000..), stopped afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import random
+import socket
+from pathlib import Path
+
+from ringcache.cluster import admin
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base(count: int) -> int:
+    """A base port with `count` free client ports and their Raft ports (+10000),
+    below the ephemeral range (so outgoing connections cannot take them)."""
+    for _ in range(200):
+        base = random.randrange(20000, 22500)
+        if all(_free(p) and _free(p + 10000) for p in range(base, base + count + 2)):
+            return base
+    raise RuntimeError("no free ports")
+
+
+class LocalCluster:
+    def __init__(self, directory: Path, state: dict, output: str) -> None:
+        self.dir = directory
+        self.state = state
+        self.output = output
+
+    @property
+    def ports(self) -> list[int]:
+        return self.state["ports"]
+
+    def client(self, index: int = 0, **kwargs):
+        return admin.client(self.ports[index], **kwargs)
+
+    def map(self):
+        return admin.read_map(self.client())
+
+
+@contextlib.contextmanager
+def local_cluster(tmp_path: Path, shards: int, *extra: str, vnodes: int = 128):
+    base = free_base(shards)
+    directory = tmp_path / "cluster"
+    out = io.StringIO()
+    try:
+        state = admin.cluster_up(shards, 0, base, directory, vnodes, list(extra), timeout=60,
+                                 out=out)
+        yield LocalCluster(directory, state, out.getvalue())
+    finally:
+        with contextlib.suppress(admin.AdminError):
+            admin.cluster_down(directory, out=io.StringIO())

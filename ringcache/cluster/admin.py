@@ -150,7 +150,7 @@ def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: i
     if _state_path(directory).exists():
         raise AdminError(f"{directory} already holds a cluster: `ringcache cluster down` first")
     ports = list(range(port, port + shards))
-    state = {"ports": ports, "voters": voters_for(ports), "password": secrets.token_hex(16),
+    state: dict[str, Any] = {"ports": ports, "voters": voters_for(ports), "password": secrets.token_hex(16),
              "vnodes": vnodes, "pids": {}, "extra": extra}
     for p in ports:
         state["pids"][str(p)] = start_node(directory, p, state, extra)

@@ -49,6 +49,7 @@ from .topology import ClusterMap, MapError, Member, new_id
 
 if TYPE_CHECKING:
     from ..server.server import Server
+    from .migration import Migrations
 
 log = logging.getLogger("ringcache")
 
@@ -78,6 +79,7 @@ class ClusterNode:
         self._threads: list[threading.Thread] = []
         self._cancel_watch: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.migrations: Migrations | None = None
 
     # -- identity ------------------------------------------------------------
 
@@ -123,6 +125,9 @@ class ClusterNode:
             loop.call_soon_threadsafe(self.apply_map, cmap)
 
         self._cancel_watch = self.plane.watch(deliver)
+        from .migration import Migrations
+
+        self.migrations = Migrations(self)
         self._spawn(self._join, "cluster-join")
         self._spawn(self._beat, "cluster-heartbeat")
 
@@ -158,6 +163,8 @@ class ClusterNode:
 
     def close(self) -> None:
         self._stop.set()
+        if self.migrations is not None:
+            self.migrations.stop()
         if self._cancel_watch is not None:
             self._cancel_watch()
         close = getattr(self.plane, "close", None)

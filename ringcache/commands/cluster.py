@@ -201,6 +201,59 @@ def cluster_beat(session: Session, argv: list[bytes]) -> Any:
     return OK
 
 
+@subcommand(CLUSTER, "import", -4, "admin write", since="7.0.0",
+            summary="ringcache: the target's side of a slot migration (BEGIN, DATA, END).",
+            complexity="O(N) where N is the number of keys sent")
+def cluster_import(session: Session, argv: list[bytes]) -> Any:
+    """CLUSTER IMPORT BEGIN id start end [start end ...] | DATA id blob |
+    END id map-json, sent by a migration's source (cluster/migration.py)."""
+    from ..cluster.topology import ClusterMap, MapError
+
+    node = _node(session)
+    migrations = node.migrations
+    if migrations is None:
+        raise CommandError("CLUSTERDOWN The cluster is not started yet")
+    action = argv[2].upper()
+    mig_id = parse_int(argv[3])
+    if action == b"BEGIN":
+        bounds = [parse_int(arg) for arg in argv[4:]]
+        if not bounds or len(bounds) % 2 or any(not 0 <= b < SLOTS for b in bounds):
+            raise CommandError("ERR Invalid slot range")
+        ranges = list(zip(bounds[::2], bounds[1::2]))
+        migrations.begin_import(mig_id, ranges)
+        session.importing = mig_id
+        session.server.disconnect_hooks.append(_import_link_closed(session, mig_id))
+        return OK
+    if session.importing != mig_id or len(argv) != 5:
+        raise CommandError(errors.SYNTAX if len(argv) != 5 else
+                           "ERR this connection is not importing that migration")
+    if action == b"DATA":
+        try:
+            return migrations.import_data(argv[4])
+        except Exception as exc:
+            raise CommandError(f"ERR bad migration data: {exc}") from None
+    if action == b"END":
+        try:
+            node.apply_map(ClusterMap.from_json(argv[4]))
+        except MapError as exc:
+            raise CommandError(f"ERR bad cluster map: {exc}") from None
+        session.importing = None
+        migrations.end_import(mig_id)
+        return OK
+    raise CommandError(errors.SYNTAX)
+
+
+def _import_link_closed(session: Session, mig_id: int) -> Any:
+    def hook(closed: Session) -> None:
+        if closed is session:
+            session.server.disconnect_hooks.remove(hook)
+            node = session.server.cluster
+            if node is not None and node.migrations is not None:
+                node.migrations.end_import(mig_id)
+
+    return hook
+
+
 help_subcommand(CLUSTER, (
     "COUNTKEYSINSLOT <slot>",
     "    Return the number of keys in <slot>.",

@@ -271,6 +271,8 @@ class Dispatcher:
         getNodeByQuery): commands queued in MULTI are checked one by one as
         they are queued, EXEC checks the whole transaction (and discards it
         when refused)."""
+        if session.importing is not None:
+            return None  # a migration's link writes slots before they flip
         router = self.cluster
         asking = session.asking
         if asking and session.multi is None and spec.name != "asking":

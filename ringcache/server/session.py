@@ -82,6 +82,9 @@ class Session:
         # so that the dispatcher clears it after one command).
         self.readonly = False
         self.asking = False
+        # A slot migration's link from the source (CLUSTER IMPORT BEGIN): the
+        # migration id; its writes go to slots this node does not own yet.
+        self.importing: int | None = None
         self.gated = not self.authenticated
         self.connection: Connection | None = None
         # Set by the connection: push bytes to this client asynchronously.

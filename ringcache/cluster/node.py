@@ -14,7 +14,8 @@ listens (its port is known) `start()`:
    neither, an in-process plane that makes this node a one-node cluster;
 3. watches the map: each newer map is handed to the event loop
    (call_soon_threadsafe: watchers run on the plane's threads) and becomes a
-   new `routing.Router`, which the dispatcher reads as `dispatcher.cluster`;
+   new `routing.Router`, which the dispatcher uses from then on
+   (`Dispatcher.set_cluster_router`);
 4. joins in a background thread (Raft calls block until decided): the node
    adds itself to the map as a member and the primary of a new, empty shard
    (one transition, so no one sees a half-joined node). Slots come to it
@@ -68,7 +69,7 @@ class ClusterNode:
         self.myself = self._load_id()
         self.map = ClusterMap()
         self.router = Router(self.map, self.myself, self.require_full_coverage)
-        server.dispatcher.cluster = self.router
+        server.dispatcher.set_cluster_router(self.router)
         self.plane: ControlPlane | None = None
         self.member: Member | None = None
         self.joined = threading.Event()
@@ -231,7 +232,7 @@ class ClusterNode:
             return
         before, self.map = self.map, cmap
         self.router = Router(cmap, self.myself, self.require_full_coverage, self.healthy)
-        self.server.dispatcher.cluster = self.router
+        self.server.dispatcher.set_cluster_router(self.router)
         for listener in list(self.map_listeners):
             try:
                 listener(before, cmap)
@@ -244,7 +245,7 @@ class ClusterNode:
         if healthy != self.healthy:
             self.healthy = healthy
             self.router = Router(self.map, self.myself, self.require_full_coverage, healthy)
-            self.server.dispatcher.cluster = self.router
+            self.server.dispatcher.set_cluster_router(self.router)
 
     def run_blocking(self, fn: Callable[[], Any]) -> Any:
         """Run a control-plane call that may block (Raft) from the event loop

@@ -37,6 +37,19 @@ def is_local_address(addr: str) -> bool:
 
 
 class Session:
+    # Cluster mode's per-client state, as class defaults: a session sets them
+    # only when the client uses them, so off cluster mode a session is what
+    # it was before cluster mode existed.
+    # READONLY: a replica serves this client's reads of its primary's slots
+    # (the Router sends those off the fast path itself). ASKING: the next
+    # command may use a slot being imported (gated, so that the dispatcher
+    # clears it after one command). importing: the migration id of a slot
+    # migration's link from its source (CLUSTER IMPORT BEGIN), whose writes
+    # go to slots this node does not own yet.
+    readonly = False
+    asking = False
+    importing: int | None = None
+
     def __init__(self, server: "Server", client_id: int, addr: str, laddr: str) -> None:
         self.server = server
         self.id = client_id
@@ -76,15 +89,6 @@ class Session:
         # its effect; None means "propagate the command as it came". The
         # dispatcher reads it after the command and resets it.
         self.propagate: list[list[bytes]] | None = None
-        # Cluster mode: READONLY (a replica serves this client's reads of its
-        # primary's slots: the Router sends those off the fast path itself)
-        # and ASKING (the next command may use a slot being imported; gated,
-        # so that the dispatcher clears it after one command).
-        self.readonly = False
-        self.asking = False
-        # A slot migration's link from the source (CLUSTER IMPORT BEGIN): the
-        # migration id; its writes go to slots this node does not own yet.
-        self.importing: int | None = None
         self.gated = not self.authenticated
         self.connection: Connection | None = None
         # Set by the connection: push bytes to this client asynchronously.

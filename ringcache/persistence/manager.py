@@ -19,18 +19,19 @@ Theory of operation
   child never runs the collector (gc.disable()).
 * Snapshot files are written to a temporary name in `dir`, fsynced, and
   renamed over `dbfilename`; the directory is fsynced after the rename.
-* AOF feeding: the dispatcher hands every write command that changed the
-  data (or what it set in `session.propagate`) to `feed(db_index, argv)`,
-  which appends its RESP encoding to a buffer, with a SELECT first when the
-  database differs from the last one written. The dispatcher calls
-  `flush()` at the end of each batch of commands, before the replies are
-  sent: the data reaches the kernel before a client sees an acknowledgement
-  (a kill -9 loses nothing), and with `appendfsync always` it is fsynced
-  too. With `everysec` a background thread fsyncs once a second (an fsync
-  can stall for long on a busy disk: never on the loop); `no` leaves it to
-  the kernel.
-* Expired keys are propagated as DEL when they expire (lazily or actively),
-  as Redis does, so that a replay never depends on the clock.
+* AOF feeding: the append-only file is a sink of the node's write stream
+  (server/write_stream.py), registered while the AOF is on. `on_write(db,
+  unit)` appends the unit's RESP encoding to a buffer, with a SELECT first
+  when the database differs from the last one written; a unit is written
+  whole (a transaction's MULTI ... EXEC included), so a flush never splits
+  one. The dispatcher calls the stream's `flush()` at the end of each batch
+  of commands, before the replies are sent: the data reaches the kernel
+  before a client sees an acknowledgement (a kill -9 loses nothing), and
+  with `appendfsync always` it is fsynced too. With `everysec` a background
+  thread fsyncs once a second (an fsync can stall for long on a busy disk:
+  never on the loop); `no` leaves it to the kernel.
+* Expired and evicted keys reach the stream as DEL (the server emits them,
+  Redis's propagateDeletion), so a replay never depends on the clock.
 * Loading at start-up follows Redis: with appendonly yes the AOF is the
   truth (the snapshot is ignored); otherwise the snapshot is loaded. A file
   that cannot be read stops the node with the file name and offset
@@ -58,8 +59,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ringcache")
 
 SELECT_CACHE = [encode_command([b"SELECT", b"%d" % i]) for i in range(16)]
-MULTI = encode_command([b"MULTI"])
-EXEC = encode_command([b"EXEC"])
+MULTI_ARGV = [b"MULTI"]
+MULTI = encode_command(MULTI_ARGV)
 BGSAVE_RETRY_S = 5  # CONFIG_BGSAVE_RETRY_DELAY: after a failed BGSAVE
 
 
@@ -162,8 +163,6 @@ class AppendOnlyFile:
         self.unsynced_since = 0.0  # monotonic time of the oldest write not yet fsynced
         self.last_fsync = time.monotonic()
         self.write_ok = True
-        self.pending_multi = False  # EXEC running: MULTI goes before its first write
-        self.multi_open = False
 
     @property
     def manifest_path(self) -> str:
@@ -216,7 +215,6 @@ class Persistence:
         self.fsync_thread: FsyncThread | None = None
         self._cow_sampled = 0.0
         self._enable_failed_at = 0.0
-        self._exec_depth = 0
         self._held: list[Any] = []  # connections whose replies wait for the group fsync
         config.on_change("appendonly", self._on_appendonly)
 
@@ -480,48 +478,29 @@ class Persistence:
 
     # -- AOF: feeding ----------------------------------------------------------
 
-    def feed(self, db_index: int, argv: list[bytes]) -> None:
+    def on_write(self, db: int, unit: list[list[bytes]]) -> None:
+        """The write stream's sink: one unit into the buffer (a SELECT first
+        when the database changes). flush() writes it out."""
         aof = self.aof
         if aof is None:
             return
         buf = aof.buf
-        if aof.pending_multi:
-            aof.pending_multi = False
-            aof.multi_open = True
-            buf.append(MULTI)
-        if db_index != aof.last_db:
-            buf.append(SELECT_CACHE[db_index] if db_index < 16
-                       else encode_command([b"SELECT", b"%d" % db_index]))
-            aof.last_db = db_index
-        buf.append(encode_command(argv))
-
-    def begin_exec(self) -> None:
-        """EXEC (or a command propagating several commands) starts: its
-        writes are wrapped in MULTI ... EXEC. Nests: only the outer pair
-        counts."""
-        self._exec_depth += 1
-        if self._exec_depth == 1 and self.aof is not None:
-            self.aof.pending_multi = True
-
-    def end_exec(self) -> None:
-        self._exec_depth = max(self._exec_depth - 1, 0)
-        aof = self.aof
-        if self._exec_depth == 0 and aof is not None:
-            aof.pending_multi = False
-            if aof.multi_open:
-                aof.multi_open = False
-                aof.buf.append(EXEC)
-
-    def expired(self, db_index: int, key: bytes) -> None:
-        """A key expired: replicas and the AOF see a DEL (Redis's propagateDeletion)."""
-        if not self.loading:
-            self.feed(db_index, [b"DEL", key])
+        if db != aof.last_db:
+            # (inside a transaction's MULTI, as Redis writes it: MULTI is
+            # not bound to a database, the commands after it are)
+            if unit[0] == MULTI_ARGV:
+                buf.append(MULTI)
+                unit = unit[1:]
+            buf.append(SELECT_CACHE[db] if db < 16 else encode_command([b"SELECT", b"%d" % db]))
+            aof.last_db = db
+        for argv in unit:
+            buf.append(encode_command(argv))
 
     def flush(self) -> None:
         """Write the buffer to the incr file (end of each batch: before the
         replies leave); fsync with appendfsync always."""
         aof = self.aof
-        if aof is None or not aof.buf or aof.multi_open:
+        if aof is None or not aof.buf:
             return
         data = b"".join(aof.buf)
         aof.buf.clear()
@@ -617,18 +596,14 @@ class Persistence:
         aof.fd = -1
 
     def _set_propagating(self) -> None:
-        on = self.aof is not None and not self.loading
-        dispatcher = self.server.dispatcher
-        if on and not dispatcher.propagating:
-            # What commands set while nobody propagated is stale.
-            for session in self.server.clients.values():
-                session.propagate = None
-        dispatcher.propagating = on
-        if on and self.fsync_thread is None:
-            self.fsync_thread = FsyncThread()
-        from ..pubsub.notifications import sync_databases
-
-        sync_databases(self.server)  # expiry hooks: DEL propagation on or off
+        """The AOF is a sink of the write stream while it is open."""
+        stream = self.server.write_stream
+        if self.aof is not None:
+            if self.fsync_thread is None:
+                self.fsync_thread = FsyncThread()
+            stream.add_sink(self)
+        else:
+            stream.remove_sink(self)
 
     # -- AOF: rewriting ----------------------------------------------------------
 

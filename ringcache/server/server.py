@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import __version__, pubsub
+from ..pubsub.notifications import sync_databases
 from ..commands import load_all
 from ..commands.hashes import active_expire_fields
 from ..config import Config
@@ -36,6 +37,7 @@ from .blocking import Blocking
 from ..persistence import Persistence
 from .dispatch import Dispatcher
 from .session import Session
+from .write_stream import WriteStream
 
 if TYPE_CHECKING:
     from ..pubsub.hub import PubSubHub
@@ -93,6 +95,10 @@ class Server:
         self.run_id = os.urandom(20).hex()
         # DEBUG SET-ACTIVE-EXPIRE 0|1
         self.active_expire_enabled = True
+        # Every executed write, once, as the argv that replays it; the
+        # append-only file (and replicas) are its sinks: server/write_stream.py.
+        self.write_stream = WriteStream()
+        self.write_stream.on_active_change.append(self._on_stream_active)
         self.dispatcher = Dispatcher(self)
         # maxmemory and eviction (storage/eviction.py); memory accounting
         # (storage/memory.py) is kept by each Keyspace, summed by used_memory().
@@ -357,6 +363,8 @@ class Server:
                     session.close()
         self.stats.ops_samples.append((time.monotonic(), self.dispatcher.total_commands))
         del self.stats.ops_samples[:-16]
+        if self.dispatcher.propagating:  # the DELs of keys that expired or were evicted
+            self.write_stream.flush()
         self.persistence.cron()  # save points, the child, AOF fsync and rewrites
 
     def shutdown(self) -> None:
@@ -425,10 +433,29 @@ class Server:
 
     def _evicted(self, db: Keyspace, key: bytes) -> None:
         """After each eviction: the "evicted" event and tracking invalidation,
-        and a DEL for the append-only file (Redis's propagateDeletion)."""
+        and a DEL on the write stream (Redis's propagateDeletion)."""
         pubsub.key_evicted(self, db, key)
-        if getattr(self.dispatcher, "propagating", False):
-            self.persistence.expired(db.index, key)
+        if self.dispatcher.propagating:
+            self.propagate_deletion(db.index, key, "lazyfree-lazy-eviction")
+
+    # -- the write stream ----------------------------------------------------
+
+    def propagate_deletion(self, db_index: int, key: bytes, lazy_option: str) -> None:
+        """A key the node removed itself (expiry, eviction) leaves on the
+        write stream as DEL, or UNLINK when `lazy_option` (a lazyfree-*
+        setting) is on: Redis's propagateDeletion. Nothing while loading
+        (the replay's own expiries are not new writes)."""
+        if self.write_stream.active and not self.persistence.loading:
+            self.write_stream.emit(db_index, [[b"UNLINK" if self.config[lazy_option] else b"DEL", key]])
+
+    def _on_stream_active(self, active: bool) -> None:
+        """A first sink joined the write stream, or the last one left."""
+        if active and not self.dispatcher.propagating:
+            # What commands set while nobody listened is stale.
+            for session in self.clients.values():
+                session.propagate = None
+        self.dispatcher.propagating = active
+        sync_databases(self)  # the expiry hooks: a DEL for each expired key, or not
 
     # -- facts for INFO ----------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Persistence on a running node: snapshots (SAVE, BGSAVE, `save` points),
 the append-only file (feeding, fsync policies, rewrites) and loading at
-start-up. `Persistence` is owned by the Server (`server.persistence`).
+start-up. `Persistence` is owned by the Server (`server.persistence`), which
+it sees only through `PersistenceHost` (persistence/host.py): persistence
+depends on storage/ and protocol/, never on server/ or commands/.
 
 Theory of operation
 -------------------
@@ -47,14 +49,12 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from .aof import AOFFile, AOFFormatError, encode_command, format_manifest, fsync_dir, iter_commands, \
     parse_manifest, write_atomically
+from .host import PersistenceHost
 from .snapshot import SnapshotError, SnapshotReader, snapshot_chunks
-
-if TYPE_CHECKING:
-    from ..server.server import Server
 
 log = logging.getLogger("ringcache")
 
@@ -185,11 +185,11 @@ class AppendOnlyFile:
 
 
 class Persistence:
-    def __init__(self, server: "Server") -> None:
-        self.server = server
-        config = server.config
+    def __init__(self, host: PersistenceHost) -> None:
+        self.host = host
+        config = host.config
         self.config = config
-        server.lastsave = time.time()
+        host.lastsave = time.time()
         self.loading = False
         self.child: Child | None = None
         self.bgsave_scheduled = False
@@ -215,7 +215,7 @@ class Persistence:
         self.fsync_thread: FsyncThread | None = None
         self._cow_sampled = 0.0
         self._enable_failed_at = 0.0
-        self._held: list[Any] = []  # connections whose replies wait for the group fsync
+        self._group_fsync_pending = False  # appendfsync always: replies held for it
         config.on_change("appendonly", self._on_appendonly)
 
     # -- paths ---------------------------------------------------------------
@@ -229,7 +229,7 @@ class Persistence:
     # -- the dataset as the snapshot writer sees it ------------------------------
 
     def _databases(self) -> list[tuple[int, dict, dict]]:
-        return [(db.index, db.data, db.expires) for db in self.server.live_dbs() if db.data]
+        return [(db.index, db.data, db.expires) for db in self.host.live_dbs() if db.data]
 
     def chunks(self) -> Iterator[bytes]:
         """The current dataset as snapshot chunks (the file writer and, later,
@@ -237,11 +237,11 @@ class Persistence:
         from .. import __version__
 
         aux = {b"ringcache-ver": __version__.encode(), b"ctime": b"%d" % int(time.time())}
-        return snapshot_chunks(self._databases(), self.server.clock.ms(), aux,
+        return snapshot_chunks(self._databases(), self.host.clock.ms(), aux,
                                compress=self.config["rdbcompression"])
 
     def _total_dirty(self) -> int:
-        return sum(db.dirty for db in self.server.live_dbs())
+        return sum(db.dirty for db in self.host.live_dbs())
 
     def write_snapshot_file(self, path: str) -> int:
         """temp file, fsync, rename, fsync the directory; returns the size."""
@@ -278,8 +278,8 @@ class Persistence:
                         "for saving: %s", os.getpid(), self.config["dir"], exc)
             self.rdb_last_bgsave_ok = False
             return False
-        self.server.dirty_at_save = dirty
-        self.server.lastsave = time.time()
+        self.host.dirty_at_save = dirty
+        self.host.lastsave = time.time()
         self.rdb_saves += 1
         self.rdb_last_bgsave_ok = True
         log.info("DB saved on disk (%.3f seconds)", time.monotonic() - start)
@@ -307,8 +307,8 @@ class Persistence:
         self.rdb_last_bgsave_ok = ok
         if ok:
             log.info("Background saving terminated with success")
-            self.server.dirty_at_save = child.dirty_at_fork
-            self.server.lastsave = time.time()
+            self.host.dirty_at_save = child.dirty_at_fork
+            self.host.lastsave = time.time()
             self.rdb_saves += 1
         else:
             log.warning("Background saving error")
@@ -316,7 +316,6 @@ class Persistence:
     # -- the child ---------------------------------------------------------------
 
     def _fork(self, kind: str, work: Callable[[], None], temp_pattern: str) -> Child | None:
-        server = self.server
         dirty = self._total_dirty()
         start = time.perf_counter()
         gc.freeze()  # see the module header: the parent's GC leaves the heap's pages shared
@@ -331,7 +330,6 @@ class Persistence:
         self.latest_fork_usec = int((time.perf_counter() - start) * 1e6)
         self.total_forks += 1
         self.child = Child(kind, pid, time.time(), temp_pattern % pid, dirty)
-        del server  # (only the child needs the whole server)
         return self.child
 
     def _child_main(self, work: Callable[[], None]) -> None:
@@ -347,16 +345,7 @@ class Persistence:
             signal.signal(signal.SIGUSR1, signal.SIG_DFL)
             # Do not keep the parent's sockets alive (a port that stays bound,
             # a client that never sees its connection close).
-            for listener in getattr(self.server, "_listeners", []):
-                try:
-                    os.close(listener.fileno())
-                except OSError:
-                    pass
-            for connection in list(getattr(self.server, "connections", ())):
-                try:
-                    os.close(connection.fd)
-                except OSError:
-                    pass
+            self.host.in_forked_child()
             work()
             status = 0
         except BaseException as exc:  # report, never return into the parent's code
@@ -458,9 +447,9 @@ class Persistence:
             return
         save_points = self.config["save"]
         if save_points:
-            dirty = self.server.dirty
+            dirty = self.host.dirty
             now = time.time()
-            elapsed = now - self.server.lastsave
+            elapsed = now - self.host.lastsave
             for seconds, changes in save_points:
                 if dirty >= changes and elapsed > seconds and (
                         self.rdb_last_bgsave_ok or now - self.rdb_last_try > BGSAVE_RETRY_S):
@@ -531,16 +520,13 @@ class Persistence:
         unsent output) and released after one fdatasync at the start of the
         next turn, before any new request is read -- Redis's fsync in
         beforeSleep. Without a running loop (tests, start-up) at once."""
-        loop = self.server._loop
-        if loop is None or not loop.is_running():
+        if self._group_fsync_pending:
+            return
+        if not self.host.defer(self._group_fsync):
             os.fdatasync(aof.fd)
             return
-        if not self.server.replies_held:
-            self.server.replies_held = True
-            loop.call_soon(self._group_fsync)
-
-    def hold(self, connection: Any) -> None:
-        self._held.append(connection)
+        self._group_fsync_pending = True
+        self.host.hold_replies()
 
     def _group_fsync(self) -> None:
         aof = self.aof
@@ -551,12 +537,8 @@ class Persistence:
             log.warning("Can't fsync the AOF (%s) with appendfsync always. Exiting...", exc)
             os._exit(1)
         finally:
-            self.server.replies_held = False
-        held, self._held = self._held, []
-        for connection in held:
-            if not connection.closed and connection.out_pending:
-                connection.loop.add_writer(connection.fd, connection.on_writable)
-                connection.on_writable()
+            self._group_fsync_pending = False
+        self.host.release_replies()
 
     # -- AOF: turning it on and off ----------------------------------------------
 
@@ -597,7 +579,7 @@ class Persistence:
 
     def _set_propagating(self) -> None:
         """The AOF is a sink of the write stream while it is open."""
-        stream = self.server.write_stream
+        stream = self.host.write_stream
         if self.aof is not None:
             if self.fsync_thread is None:
                 self.fsync_thread = FsyncThread()
@@ -762,7 +744,7 @@ class Persistence:
         log.info("DB loaded from disk: %.3f seconds", time.monotonic() - start)
 
     def load_snapshot_file(self, path: str) -> None:
-        server = self.server
+        server = self.host
         databases = server.config["databases"]
         now = server.clock.ms()
         installed: dict[int, Any] = {}
@@ -774,7 +756,7 @@ class Persistence:
                     raise SnapshotError(f"database {index} is out of range (databases {databases})",
                                         reader.offset, path)
                 db = installed[index] = server.db(index)
-            install_key(db, key, value, expire)
+            db.install(key, value, expire)
 
         self.loading = True
         try:
@@ -813,47 +795,34 @@ class Persistence:
         aof.base_size = total
 
     def _replay(self, path: str, last: bool) -> int:
-        """Run every command of an incr file through the dispatcher, as Redis
-        replays with a fake client. Returns the size of the valid data."""
-        from ..commands.registry import lookup
-        from ..server.session import Session
-
+        """Run every command of an incr file through the host's replayer
+        (the dispatcher, as Redis replays with a fake client). Returns the
+        size of the valid data."""
         with open(path, "rb") as f:
             data = f.read()
-        server = self.server
-        session = Session(server, 0, "aof", "")
-        session.authenticated = True
-        session.update_gate()
-        dispatcher = server.dispatcher
+        replayer = self.host.replayer()
         self.loading = True
         valid = len(data)
         in_multi_at = -1
         queued: list | None = None  # inside MULTI: the commands EXEC will run
         try:
             for offset, argv in iter_commands(data):
-                spec = lookup(argv[0])
-                if spec is None:
+                if not replayer.knows(argv[0]):
                     raise LoadError(f"Unknown command '{argv[0].decode('utf-8', 'replace')}' reading "
                                     f"the append only file {path} at offset {offset}")
-                if spec.subcommands and len(argv) > 1:
-                    spec = spec.subcommands.get(argv[1].lower(), spec)
-                # Straight to the command, as Redis's fake client: no OOM
-                # check, no eviction, no client state in the way.
-                name = spec.name
-                if name == "multi":
+                name = argv[0].lower()
+                if name == b"multi":
                     in_multi_at = offset
                     queued = []
-                elif name == "exec":
+                elif name == b"exec":
                     in_multi_at = -1
-                    for queued_spec, queued_argv in queued or ():
-                        dispatcher.call(session, queued_spec, queued_argv)
-                        session.propagate = None
+                    for queued_argv in queued or ():
+                        replayer.run(queued_argv)
                     queued = None
                 elif queued is not None:
-                    queued.append((spec, argv))
+                    queued.append(argv)
                 else:
-                    dispatcher.call(session, spec, argv)
-                    session.propagate = None
+                    replayer.run(argv)
         except AOFFormatError as exc:
             if exc.truncated and last and self.config["aof-load-truncated"]:
                 valid = exc.command_offset
@@ -946,7 +915,7 @@ class Persistence:
     # -- INFO ------------------------------------------------------------------------
 
     def info_fields(self) -> list[tuple[str, Any]]:
-        server = self.server
+        server = self.host
         child = self.child
         rdb_child = child is not None and child.kind == "rdb"
         aof_child = child is not None and child.kind == "aof"
@@ -1000,22 +969,6 @@ class Persistence:
                 ("aof_fsync_lag_max_ms", int(self.fsync_thread.max_lag_ms) if self.fsync_thread else 0),
             ]
         return fields
-
-
-def install_key(db: Any, key: bytes, value: Any, expire: float | None) -> None:
-    """Put a loaded key into a database through the keyspace's own entry
-    points (memory accounting, the slot index, the expiry pool, a hash's
-    field-TTL queue all stay right); the caller resets the change counter
-    afterwards (a freshly loaded dataset has nothing to save)."""
-    db.set(key, value)
-    if expire is not None:
-        db.set_expire(key, expire)
-    if value.__class__ is not bytes:
-        from ..commands import keys  # (its STORE_HOOKS: a hash re-queues its field TTLs)
-
-        hook = getattr(keys, "STORE_HOOKS", {}).get(value.__class__)
-        if hook is not None:
-            hook(db, key, value)
 
 
 def private_dirty_bytes(pid: int) -> int:

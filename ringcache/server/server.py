@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .. import __version__, pubsub
 from ..pubsub.notifications import sync_databases
 from ..commands import load_all
+from ..commands.registry import lookup
 from ..commands.hashes import active_expire_fields
 from ..config import Config
 from ..protocol.parser import Limits
@@ -125,8 +126,10 @@ class Server:
         self.lastsave = time.time()  # LASTSAVE (kept by persistence)
         self.persistence = Persistence(self)
         # True while replies wait for an fsync (appendfsync always): tested
-        # by Connection.write once per batch.
+        # by Connection.write once per batch; the connections whose replies
+        # wait (hold_replies / release_replies).
         self.replies_held = False
+        self._held: list["Connection"] = []
         # Connections with output queued this loop turn (flush_soon), and
         # whether the loop's selector sends it before polling (start()).
         self._to_flush: list = []
@@ -219,8 +222,6 @@ class Server:
         if time.monotonic() >= self.pause_end:
             self.unpause()
             return False
-        from ..commands.registry import lookup
-
         spec = lookup(argv[0])
         if spec is None:
             return False
@@ -457,6 +458,49 @@ class Server:
         self.dispatcher.propagating = active
         sync_databases(self)  # the expiry hooks: a DEL for each expired key, or not
 
+    # -- the persistence host (persistence/host.py) ---------------------------
+
+    def replayer(self) -> "AOFReplayer":
+        return AOFReplayer(self)
+
+    def in_forked_child(self) -> None:
+        """In a forked child (BGSAVE, AOF rewrite): close the parent's
+        listening and client sockets (a port that stays bound, a client that
+        never sees its connection close)."""
+        for listener in self._listeners:
+            try:
+                os.close(listener.fileno())
+            except OSError:
+                pass
+        for connection in list(self.connections):
+            try:
+                os.close(connection.fd)
+            except OSError:
+                pass
+
+    def defer(self, callback: Callable[[], None]) -> bool:
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return False
+        loop.call_soon(callback)
+        return True
+
+    def hold_replies(self) -> None:
+        """Replies of this loop turn stay unsent (Connection.write keeps them
+        as unsent output and calls hold()) until release_replies()."""
+        self.replies_held = True
+
+    def hold(self, connection: "Connection") -> None:
+        self._held.append(connection)
+
+    def release_replies(self) -> None:
+        self.replies_held = False
+        held, self._held = self._held, []
+        for connection in held:
+            if not connection.closed and connection.out_pending:
+                connection.loop.add_writer(connection.fd, connection.on_writable)
+                connection.on_writable()
+
     # -- facts for INFO ----------------------------------------------------
 
     def uptime(self) -> float:
@@ -476,6 +520,30 @@ class Server:
             return 0
         (t0, c0), (t1, c1) = samples[0], samples[-1]
         return int((c1 - c0) / (t1 - t0)) if t1 > t0 else 0
+
+
+class AOFReplayer:
+    """Runs an append-only file's commands as Redis's fake client: straight
+    to the command (Dispatcher.call): no OOM check, no eviction, no client
+    state in the way; SELECT moves its own session; nothing it does is
+    propagated."""
+
+    def __init__(self, server: Server) -> None:
+        self.dispatcher = server.dispatcher
+        self.session = Session(server, 0, "aof", "")
+        self.session.authenticated = True
+        self.session.update_gate()
+
+    def knows(self, name: bytes) -> bool:
+        return lookup(name) is not None
+
+    def run(self, argv: list[bytes]) -> None:
+        spec = lookup(argv[0])
+        assert spec is not None  # (the caller asked knows() first)
+        if spec.subcommands and len(argv) > 1:
+            spec = spec.subcommands.get(argv[1].lower(), spec)
+        self.dispatcher.call(self.session, spec, argv)
+        self.session.propagate = None
 
 
 def _output_limit(value: Any, klass: str) -> tuple[int, int, int] | None:

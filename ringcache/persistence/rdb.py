@@ -441,7 +441,8 @@ class _Input:
         have = len(parts[0])
         source = self.source
         while have < n and source is not None:
-            chunk = source.read(max(self.CHUNK, n - have))
+            # (capped: a damaged length must not make us ask for exabytes)
+            chunk = source.read(min(max(self.CHUNK, n - have), 1 << 24))
             if not chunk:
                 break
             parts.append(chunk)
@@ -524,6 +525,20 @@ class _Bad(Exception):
     """A decoding error; the caller knows the offset to report."""
 
 
+class _Empty(_Bad):
+    """A container with no element (read in full): a file skips the key,
+    as Redis does; RESTORE refuses it ("Bad data format")."""
+
+    def __init__(self) -> None:
+        super().__init__("an empty value")
+
+
+def _nonempty(value: Any) -> Any:
+    if not value:
+        raise _Empty()
+    return value
+
+
 def _text_double(inp: _Input) -> float:
     """rdbLoadDoubleValue: a length byte (253 nan, 254 +inf, 255 -inf) and
     that many bytes of text (RDB_TYPE_ZSET, before Redis 3.2)."""
@@ -603,29 +618,30 @@ def _blob_items(inp: _Input, parse: Callable[[bytes], list], what: str) -> list:
 
 def read_value(inp: _Input, rdb_type: int, now_ms: float) -> Any:
     """One value of the given RDB type -> a ringcache value, or None when
-    nothing of it is left (empty, or every hash field expired)."""
+    every field of a hash with field TTLs has expired. An empty container
+    raises _Empty once it is read."""
     if rdb_type == T_STRING:
         return inp.string()
     if rdb_type in UNSUPPORTED_TYPES:
         raise _Bad(f"{UNSUPPORTED_TYPES[rdb_type]} (RDB type {rdb_type})")
     if rdb_type == T_LIST:
         items = [inp.string() for _ in range(inp.length())]
-        return deque(items) if items else None
+        return deque(_nonempty(items))
     if rdb_type == T_SET:
-        return _set(inp.string() for _ in range(inp.length())) or None
+        return _nonempty(_set(inp.string() for _ in range(inp.length())))
     if rdb_type == T_HASH:
         flat = []
         for _ in range(inp.length()):
             flat.append(inp.string())
             flat.append(inp.string())
-        return _hash(flat) or None
+        return _nonempty(_hash(flat))
     if rdb_type == T_ZSET or rdb_type == T_ZSET_2:
         pairs = []
         for _ in range(inp.length()):
             member = inp.string()
             score = _text_double(inp) if rdb_type == T_ZSET else _F64.unpack(inp.read(8))[0]
             pairs.append((member, score))
-        return _zset(pairs) if pairs else None
+        return _zset(_nonempty(pairs))
     if rdb_type == T_LIST_QUICKLIST or rdb_type == T_LIST_QUICKLIST_2:
         items = []
         for _ in range(inp.length()):
@@ -640,23 +656,23 @@ def read_value(inp: _Input, rdb_type: int, now_ms: float) -> Any:
                 items += _blob_items(inp, listpack_items, "listpack")
             else:
                 items += _blob_items(inp, ziplist_items, "ziplist")
-        return deque(items) if items else None
+        return deque(_nonempty(items))
     if rdb_type == T_LIST_ZIPLIST:
         items = _blob_items(inp, ziplist_items, "ziplist")
-        return deque(items) if items else None
+        return deque(_nonempty(items))
     if rdb_type == T_SET_INTSET:
-        return _set(b"%d" % v for v in _blob_items(inp, intset_values, "intset")) or None
+        return _nonempty(_set(b"%d" % v for v in _blob_items(inp, intset_values, "intset")))
     if rdb_type == T_SET_LISTPACK:
-        return _set(_blob_items(inp, listpack_items, "listpack")) or None
+        return _nonempty(_set(_blob_items(inp, listpack_items, "listpack")))
     if rdb_type in (T_ZSET_ZIPLIST, T_ZSET_LISTPACK):
         parse = ziplist_items if rdb_type == T_ZSET_ZIPLIST else listpack_items
         flat = _pairs(_blob_items(inp, parse, TYPE_NAMES[rdb_type]), "sorted set")
         pairs = [(flat[i], _float(flat[i + 1])) for i in range(0, len(flat), 2)]
-        return _zset(pairs) if pairs else None
+        return _zset(_nonempty(pairs))
     if rdb_type in (T_HASH_ZIPMAP, T_HASH_ZIPLIST, T_HASH_LISTPACK):
         parse = {T_HASH_ZIPMAP: zipmap_pairs, T_HASH_ZIPLIST: ziplist_items,
                  T_HASH_LISTPACK: listpack_items}[rdb_type]
-        return _hash(_pairs(_blob_items(inp, parse, TYPE_NAMES[rdb_type]), "hash")) or None
+        return _nonempty(_hash(_pairs(_blob_items(inp, parse, TYPE_NAMES[rdb_type]), "hash")))
     if rdb_type in (T_HASH_LISTPACK_EX, T_HASH_LISTPACK_EX_PRE_GA):
         if rdb_type == T_HASH_LISTPACK_EX:
             inp.millis()  # the earliest field expiry: a hint we recompute
@@ -669,7 +685,7 @@ def read_value(inp: _Input, rdb_type: int, now_ms: float) -> Any:
             if when is None or not 0 <= when <= EB_EXPIRE_TIME_MAX:
                 raise _Bad(f"bad field expiry {flat[i + 2][:40]!r}")
             entries.append((flat[i], flat[i + 1], when))
-        return _field_ttl_hash(entries, now_ms)
+        return _field_ttl_hash(_nonempty(entries), now_ms)
     if rdb_type in (T_HASH_METADATA, T_HASH_METADATA_PRE_GA):
         earliest = inp.millis() if rdb_type == T_HASH_METADATA else 0
         entries = []
@@ -683,7 +699,7 @@ def read_value(inp: _Input, rdb_type: int, now_ms: float) -> Any:
                 raise _Bad(f"bad field expiry {when}")
             field = inp.string()
             entries.append((field, inp.string(), when))
-        return _field_ttl_hash(entries, now_ms)
+        return _field_ttl_hash(_nonempty(entries), now_ms)
     raise _Bad(f"unknown RDB value type {rdb_type}")
 
 
@@ -705,8 +721,8 @@ def check_payload(payload: bytes) -> int:
 
 
 def load_payload(payload: bytes, now_ms: float) -> Any:
-    """RESTORE's half: the value of a DUMP payload (None when nothing of it
-    is left: every hash field expired). DumpPayloadError for a bad footer,
+    """RESTORE's half: the value of a DUMP payload (None when every field
+    of a hash with field TTLs has expired). DumpPayloadError for a bad footer,
     RDBError for a value that does not decode or leaves bytes over."""
     check_payload(payload)
     inp = _Input(None, payload[:-10])
@@ -813,9 +829,14 @@ class RDBReader:
                 if op not in TYPE_NAMES:
                     raise _Bad(f"unknown record type {op}")
                 key = inp.string()
-                value = read_value(inp, op, now_ms)
-                if value is None:
+                try:
+                    value = read_value(inp, op, now_ms)
+                except _Empty:
                     self.keys_empty += 1
+                    expire = idle = freq = None
+                    continue
+                if value is None:
+                    self.keys_expired += 1  # every field expired
                 elif expire is not None and expire < now_ms:
                     self.keys_expired += 1  # expired while nobody served it
                 else:

@@ -787,62 +787,78 @@ class RDBReader:
             idle: int | None = None
             freq: int | None = None
             while True:
-                record = inp.offset
-                op = inp.byte()
-                if op == OP_EXPIRETIME_MS:
+                buf, pos = inp.buf, inp.pos
+                record = inp.start + pos
+                if pos < len(buf):  # (inp.byte() inlined: this loop runs once a key)
+                    op = buf[pos]
+                    pos += 1
+                    inp.pos = pos
+                else:
+                    op = inp.byte()
+                    buf, pos = inp.buf, inp.pos
+                if op == T_STRING:
+                    # The common record, parsed in place when both lengths
+                    # are 6-bit and the window holds it.
+                    n = buf[pos] if pos < len(buf) else 64
+                    if n < 64:
+                        m = buf[pos + 1 + n] if pos + 1 + n < len(buf) else 64
+                        if m < 64 and pos + 2 + n + m <= len(buf):
+                            key = buf[pos + 1:pos + 1 + n]
+                            inp.pos = pos + 2 + n + m
+                            value = buf[pos + 2 + n:inp.pos]
+                            if expire is not None and expire < now_ms:
+                                self.keys_expired += 1
+                            else:
+                                self.keys_loaded += 1
+                                sink(db, key, value, expire, idle, freq)
+                            expire = idle = freq = None
+                            continue
+                if op < OP_SLOT_INFO:  # a key and its value
+                    if op not in TYPE_NAMES:
+                        raise _Bad(f"unknown record type {op}")
+                    key = inp.string()
+                    try:
+                        value = read_value(inp, op, now_ms)
+                    except _Empty:
+                        self.keys_empty += 1
+                        expire = idle = freq = None
+                        continue
+                    if value is None:
+                        self.keys_expired += 1  # every field expired
+                    elif expire is not None and expire < now_ms:
+                        self.keys_expired += 1  # expired while nobody served it
+                    else:
+                        self.keys_loaded += 1
+                        sink(db, key, value, expire, idle, freq)
+                    expire = idle = freq = None
+                elif op == OP_EXPIRETIME_MS:
                     expire = inp.millis()
-                    continue
-                if op == OP_EXPIRETIME:
+                elif op == OP_EXPIRETIME:
                     expire = _I32.unpack(inp.read(4))[0] * 1000
-                    continue
-                if op == OP_IDLE:
+                elif op == OP_IDLE:
                     idle = inp.length()
-                    continue
-                if op == OP_FREQ:
+                elif op == OP_FREQ:
                     freq = inp.byte()
-                    continue
-                if op == OP_SELECTDB:
+                elif op == OP_SELECTDB:
                     db = inp.length()
-                    continue
-                if op == OP_RESIZEDB:
+                elif op == OP_RESIZEDB:
                     inp.length()
                     inp.length()
-                    continue
-                if op == OP_AUX:
+                elif op == OP_AUX:
                     name = inp.string()
                     aux[name] = inp.string()
-                    continue
-                if op == OP_FUNCTION2:
+                elif op == OP_FUNCTION2:
                     self.functions.append(inp.string())
-                    continue
-                if op == OP_SLOT_INFO:  # cluster slot sizes: hints only
+                elif op == OP_SLOT_INFO:  # cluster slot sizes: hints only
                     inp.length()
                     inp.length()
                     inp.length()
-                    continue
-                if op == OP_EOF:
+                elif op == OP_EOF:
                     break
-                if op == OP_MODULE_AUX:
+                elif op == OP_MODULE_AUX:
                     raise _Bad("module AUX data cannot be loaded (ringcache has no modules)")
-                if op == OP_FUNCTION_PRE_GA:
+                else:  # OP_FUNCTION_PRE_GA
                     raise _Bad("functions in the Redis 7.0 release-candidate format are not supported")
-                if op not in TYPE_NAMES:
-                    raise _Bad(f"unknown record type {op}")
-                key = inp.string()
-                try:
-                    value = read_value(inp, op, now_ms)
-                except _Empty:
-                    self.keys_empty += 1
-                    expire = idle = freq = None
-                    continue
-                if value is None:
-                    self.keys_expired += 1  # every field expired
-                elif expire is not None and expire < now_ms:
-                    self.keys_expired += 1  # expired while nobody served it
-                else:
-                    self.keys_loaded += 1
-                    sink(db, key, value, expire, idle, freq)
-                expire = idle = freq = None
             if version >= 5:
                 record = inp.offset
                 computed = inp.checksum()

@@ -60,7 +60,7 @@ from typing import IO, Any, Callable, Iterable, Iterator
 
 from ..storage.hashes import FieldTTLHash
 from ..storage.zset import ZSet
-from .compact import (PackError, canonical_int, intset, intset_values, listpack, listpack_items,
+from .compact import (INT64_MAX, PackError, canonical_int, intset, intset_values, listpack, listpack_items,
                       lzf_decompress, ziplist_items, zipmap_pairs)
 from .crc64 import crc64
 
@@ -359,7 +359,8 @@ def rdb_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
                     if when < now_ms:
                         continue
                     buf.append(OP_EXPIRETIME_MS)
-                    buf += pack_ms(int(when))
+                    # (a float: INT64_MAX reads back as 2**63, one past it)
+                    buf += pack_ms(min(int(when), INT64_MAX))
             if access is not None:
                 idle, freq = access(index, key)
                 if idle is not None:

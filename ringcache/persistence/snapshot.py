@@ -134,7 +134,8 @@ def snapshot_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
                     if when < now_ms:
                         continue
                     buf.append(OP_EXPIRE_MS)
-                    buf += _I64.pack(int(when))
+                    # (a float: PEXPIREAT k INT64_MAX is stored as 2**63, one too many)
+                    buf += _I64.pack(min(int(when), 0x7FFFFFFFFFFFFFFF))
             n = len(key)
             klass = value.__class__
             if klass is bytes:

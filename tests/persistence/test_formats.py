@@ -205,3 +205,11 @@ def test_check_aof_fix_truncates_at_the_damage(tmp_path):
     path.write_bytes(good[:4] + b"#" + good[5:])  # the first bulk header
     assert check_aof_main(["--fix", str(path)], io.StringIO()) == 0
     assert path.read_bytes() == b""
+
+
+def test_the_largest_expiry_time_is_written():
+    # PEXPIREAT k 9223372036854775807 is kept as the float 2**63: one past
+    # int64, which made SAVE fail ("int too large to convert").
+    image = _image([(0, {b"k": b"v"}, {b"k": float(2 ** 63 - 1)})])
+    loaded, _ = read_snapshot(io.BytesIO(image), NOW)
+    assert loaded == [(0, b"k", b"v", float(2 ** 63 - 1))]

@@ -468,3 +468,9 @@ def test_mutated_payloads_decode_or_raise_rdb_error_only():
             load_payload(head + struct.pack("<Q", crc64.crc64(head)), NOW)
         except RDBError:
             pass
+
+
+def test_the_largest_expiry_time_is_written():
+    # PEXPIREAT k 9223372036854775807 is kept as the float 2**63: one past int64.
+    data, _ = read_rdb(io.BytesIO(_image([(0, {b"k": b"v"}, {b"k": float(2 ** 63 - 1)})])), NOW)
+    assert data == [(0, b"k", b"v", 2 ** 63 - 1, None, None)]

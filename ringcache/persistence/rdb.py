@@ -267,7 +267,7 @@ def encode_value(value: Any) -> tuple[int, bytes]:
             out += pack(score)
         return T_ZSET_2, bytes(out)
     if isinstance(value, dict):
-        if klass is FieldTTLHash and value.field_expires:
+        if isinstance(value, FieldTTLHash) and value.field_expires:
             expires = value.field_expires
             earliest = int(min(expires.values()))
             out += _U64.pack(earliest)

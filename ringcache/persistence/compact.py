@@ -124,14 +124,31 @@ def lp_entry(item: bytes | int) -> bytes:
     return b"\xf4" + _I64.pack(v) + b"\x09"
 
 
+_SHORT_STRING_HEADS = [bytes((0x80 | n,)) for n in range(64)]
+
+
 def listpack(items: Iterable[bytes | int]) -> bytes:
     """A listpack holding items in order."""
-    entries = [lp_entry(item) for item in items]
-    body = b"".join(entries)
+    parts: list[bytes] = []
+    append = parts.append
+    heads, backlens = _SHORT_STRING_HEADS, _SMALL_BACKLEN
+    count = 0
+    for item in items:
+        count += 1
+        if item.__class__ is bytes:
+            n = len(item)  # type: ignore[arg-type]
+            # A short string that cannot be integer text: the common entry, inline.
+            if n < 64 and (n == 0 or not (48 <= item[0] <= 57 or item[0] == 45)):  # type: ignore[index]
+                append(heads[n])
+                append(item)  # type: ignore[arg-type]
+                append(backlens[n + 1])
+                continue
+        append(lp_entry(item))
+    body = b"".join(parts)
     total = LP_HEADER + len(body) + 1
     if total > 0xFFFFFFFF:
         raise PackError("a listpack cannot exceed 4 GB")
-    count = len(entries) if len(entries) < LP_COUNT_UNKNOWN else LP_COUNT_UNKNOWN
+    count = count if count < LP_COUNT_UNKNOWN else LP_COUNT_UNKNOWN
     return b"".join((_U32.pack(total), _U16.pack(count), body, b"\xff"))
 
 

@@ -116,6 +116,8 @@ class Mixed(threading.Thread):
             try:
                 self.one()
             except redis.RedisError as exc:
+                if self.stop.is_set():
+                    return
                 with self.lock:
                     self.errors += 1
                     if self.errors == 1:
@@ -131,6 +133,18 @@ class Mixed(threading.Thread):
                 next_at = time.monotonic()
 
 
+def quiet_at_stop(work):
+    """A background load ends with the node: errors after stop are expected."""
+    def run(port: int, stop: threading.Event) -> None:
+        try:
+            work(port, stop)
+        except redis.RedisError:
+            if not stop.is_set():
+                raise
+    return run
+
+
+@quiet_at_stop
 def blocked_clients(port: int, stop: threading.Event) -> None:
     r = redis.Redis(port=port, protocol=2, socket_timeout=10)
     pusher = redis.Redis(port=port, protocol=2, socket_timeout=10)
@@ -141,6 +155,7 @@ def blocked_clients(port: int, stop: threading.Event) -> None:
         r.blpop([b"queue"], timeout=0.05)
 
 
+@quiet_at_stop
 def pubsub(port: int, stop: threading.Event) -> None:
     sub = redis.Redis(port=port, protocol=2).pubsub()
     sub.subscribe("news")
@@ -155,6 +170,7 @@ def pubsub(port: int, stop: threading.Event) -> None:
         time.sleep(0.005)
 
 
+@quiet_at_stop
 def churn(port: int, stop: threading.Event) -> None:
     while not stop.is_set():
         c = redis.Redis(port=port, protocol=2)

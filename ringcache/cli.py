@@ -85,7 +85,13 @@ def fix_malloc_mmap_threshold() -> None:
         pass
 
 
-def run_server(args: list[str]) -> int:
+def run_server(args: list[str], *, own_process: bool = False) -> int:
+    """own_process: this process was started as `ringcache server` and may
+    re-execute itself (under jemalloc); not when called from other code."""
+    if own_process:
+        from .allocator import reexec_with_jemalloc
+
+        reexec_with_jemalloc()  # returns when jemalloc runs already or cannot
     try:
         config = build_config(args)
     except ConfigError as exc:
@@ -117,6 +123,7 @@ def run_server(args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    own_process = argv is None  # the command line, not a caller's list
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
@@ -127,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ringcache {__version__} (Redis {REDIS_VERSION} compatible)")
         return 0
     if argv[0] == "server":
-        return run_server(argv[1:])
+        return run_server(argv[1:], own_process=own_process)
     if argv[0] == "check-aof":
         from .persistence.aof import check_aof_main
 

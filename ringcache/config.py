@@ -22,7 +22,7 @@ special ones:
     bind                        ("127.0.0.1", "::1")
     client-output-buffer-limit  (("normal", hard, soft, secs),
                                  ("replica", ...), ("pubsub", ...))
-    notify-keyspace-events      int, the NOTIFY_* bits (text: "AKE")
+    notify-keyspace-events      int, the NOTIFY_* bits of pubsub.notifications (text: "AKE")
     dir                         the absolute directory
 
 There are three ways in, and they differ the way Redis's do:
@@ -48,37 +48,21 @@ from __future__ import annotations
 import glob
 import os
 import re
-import tempfile
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from .files import write_atomically
 from .glob import glob_match
+from .pubsub.notifications import keyspace_events_flags, keyspace_events_text
 from .protocol.parser import split_args as _split_arg_bytes
 
 __all__ = [
     "Config",
     "ConfigError",
-    "NOTIFY_ALL",
-    "NOTIFY_EVICTED",
-    "NOTIFY_EXPIRED",
-    "NOTIFY_GENERIC",
-    "NOTIFY_HASH",
-    "NOTIFY_KEY_MISS",
-    "NOTIFY_KEYEVENT",
-    "NOTIFY_KEYSPACE",
-    "NOTIFY_LIST",
-    "NOTIFY_MODULE",
-    "NOTIFY_NEW",
-    "NOTIFY_SET",
-    "NOTIFY_STREAM",
-    "NOTIFY_STRING",
-    "NOTIFY_ZSET",
     "PARAMS",
     "Param",
     "format_memory_human",
-    "keyspace_events_flags",
-    "keyspace_events_text",
     "parse_memory",
     "split_args",
     "stringmatch",
@@ -231,61 +215,6 @@ def stringmatch(pattern: str, string: str, nocase: bool = False) -> bool:
     """Redis's glob (see ringcache.glob); CONFIG GET uses nocase=True."""
     return glob_match(pattern.encode("utf-8", "surrogateescape"),
                       string.encode("utf-8", "surrogateescape"), nocase)
-
-
-NOTIFY_KEYSPACE = 1 << 0  # K
-NOTIFY_KEYEVENT = 1 << 1  # E
-NOTIFY_GENERIC = 1 << 2  # g
-NOTIFY_STRING = 1 << 3  # $
-NOTIFY_LIST = 1 << 4  # l
-NOTIFY_SET = 1 << 5  # s
-NOTIFY_HASH = 1 << 6  # h
-NOTIFY_ZSET = 1 << 7  # z
-NOTIFY_EXPIRED = 1 << 8  # x
-NOTIFY_EVICTED = 1 << 9  # e
-NOTIFY_STREAM = 1 << 10  # t
-NOTIFY_KEY_MISS = 1 << 11  # m (not part of A)
-NOTIFY_LOADED = 1 << 12  # module only, no letter
-NOTIFY_MODULE = 1 << 13  # d
-NOTIFY_NEW = 1 << 14  # n (not part of A)
-NOTIFY_ALL = (NOTIFY_GENERIC | NOTIFY_STRING | NOTIFY_LIST | NOTIFY_SET | NOTIFY_HASH | NOTIFY_ZSET
-              | NOTIFY_EXPIRED | NOTIFY_EVICTED | NOTIFY_STREAM | NOTIFY_MODULE)
-
-_EVENT_LETTERS = {"A": NOTIFY_ALL, "g": NOTIFY_GENERIC, "$": NOTIFY_STRING, "l": NOTIFY_LIST,
-                  "s": NOTIFY_SET, "h": NOTIFY_HASH, "z": NOTIFY_ZSET, "x": NOTIFY_EXPIRED,
-                  "e": NOTIFY_EVICTED, "K": NOTIFY_KEYSPACE, "E": NOTIFY_KEYEVENT, "t": NOTIFY_STREAM,
-                  "m": NOTIFY_KEY_MISS, "d": NOTIFY_MODULE, "n": NOTIFY_NEW}
-# The order CONFIG GET prints the type classes in (when they are not all set).
-_EVENT_ORDER = (("g", NOTIFY_GENERIC), ("$", NOTIFY_STRING), ("l", NOTIFY_LIST), ("s", NOTIFY_SET),
-                ("h", NOTIFY_HASH), ("z", NOTIFY_ZSET), ("x", NOTIFY_EXPIRED), ("e", NOTIFY_EVICTED),
-                ("t", NOTIFY_STREAM), ("d", NOTIFY_MODULE), ("n", NOTIFY_NEW))
-
-
-def keyspace_events_flags(text: str) -> int | None:
-    """The NOTIFY_* bits for a notify-keyspace-events string; None if a letter
-    is unknown."""
-    flags = 0
-    for letter in text:
-        bit = _EVENT_LETTERS.get(letter)
-        if bit is None:
-            return None
-        flags |= bit
-    return flags
-
-
-def keyspace_events_text(flags: int) -> str:
-    """The canonical letters for NOTIFY_* bits, as CONFIG GET shows them."""
-    if flags & NOTIFY_ALL == NOTIFY_ALL:
-        out = "A"
-    else:
-        out = "".join(letter for letter, bit in _EVENT_ORDER if flags & bit)
-    if flags & NOTIFY_KEYSPACE:
-        out += "K"
-    if flags & NOTIFY_KEYEVENT:
-        out += "E"
-    if flags & NOTIFY_KEY_MISS:
-        out += "m"
-    return out
 
 
 # -- value types ----------------------------------------------------------------
@@ -1023,7 +952,7 @@ class Config:
             raise ConfigError("ERR The server is running without a config file")
         try:
             content = self._rewritten(path)
-            _write_atomically(path, content)
+            write_atomically(path, [content.encode("utf-8", "surrogateescape")], keep_mode=True)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ConfigError(f"ERR Rewriting config file: {reason}", reason) from None
@@ -1103,26 +1032,3 @@ class _RewriteState:
             previous_empty = not line
             out.append(line + "\n")
         return "".join(out)
-
-
-def _write_atomically(path: str, content: str) -> None:
-    """Write to a temporary file beside `path`, fsync, rename over it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(content.encode("utf-8", "surrogateescape"))
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            mode = os.stat(path).st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

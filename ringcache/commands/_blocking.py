@@ -27,17 +27,9 @@ Handlers only ever build the sentinel; they know nothing of sockets or timers.
 
 from __future__ import annotations
 
-import math
-
 from typing import Any
 
-from ..protocol.errors import CommandError
 from ..protocol.resp import NULL_ARRAY
-from ._args import _strtod
-
-TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
-TIMEOUT_NEGATIVE = "ERR timeout is negative"
-TIMEOUT_OUT_OF_RANGE = "ERR timeout is out of range"
 
 
 class BlockOn:
@@ -49,25 +41,3 @@ class BlockOn:
         self.timeout = timeout  # seconds; 0 = wait forever
         self.wants = wants  # the value class that can serve (deque, ZSet), None = any
         self.deny_reply = deny_reply  # the reply where blocking is not allowed (MULTI)
-
-
-def parse_timeout(arg: bytes) -> float:
-    """A blocking command's timeout in seconds, as Redis's
-    getTimeoutFromObjectOrReply reads it (a float with sub-second precision)."""
-    try:
-        value = float(arg)
-    except ValueError:
-        # strtold also reads hex ("0x1p-2" is a quarter second)
-        parsed = _strtod(arg) if arg else None  # (blanks around: refused below)
-        if parsed is None:
-            raise CommandError(TIMEOUT_NOT_FLOAT) from None
-        value = parsed
-    if math.isnan(value) or b"_" in arg or arg[:1].isspace() or arg[-1:].isspace():
-        raise CommandError(TIMEOUT_NOT_FLOAT)
-    # Redis reads a long double: "inf" and 1e400 parse, and are then out of
-    # range (7.2+; 7.0 answered "timeout is negative"), "-inf" is negative.
-    if value < 0:
-        raise CommandError(TIMEOUT_NEGATIVE)
-    if value * 1000 > 2**63 - 1:
-        raise CommandError(TIMEOUT_OUT_OF_RANGE)
-    return value

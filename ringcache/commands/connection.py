@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import REDIS_VERSION, __version__
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK, PONG, Push, SimpleString
-from ._args import parse_db_index
+from ._args import parse_db_index, parse_int32
 from .registry import command
+
+if TYPE_CHECKING:
+    from ..server.session import Session
 
 
 @command("ping", -1, "fast", group="connection", summary="Returns the server's liveliness response.")
-def ping(session: Any, argv: list) -> Any:
+def ping(session: Session, argv: list[bytes]) -> Any:
     if len(argv) > 2:
         raise CommandError(errors.wrong_arity("ping"))
     if session.subscriptions and session.protocol == 2:
@@ -24,20 +27,20 @@ def ping(session: Any, argv: list) -> Any:
 
 
 @command("echo", 2, "fast", group="connection", summary="Returns the given string.")
-def echo(session: Any, argv: list) -> Any:
+def echo(session: Session, argv: list[bytes]) -> Any:
     return argv[1]
 
 
 @command("quit", -1, "no_auth fast allow_busy", group="connection",
          summary="Closes the connection.")
-def quit(session: Any, argv: list) -> Any:
+def quit(session: Session, argv: list[bytes]) -> Any:
     session.closing = True
     return OK
 
 
 @command("reset", 1, "no_auth fast allow_busy", group="connection", since="6.2.0",
          summary="Resets the connection.")
-def reset(session: Any, argv: list) -> Any:
+def reset(session: Session, argv: list[bytes]) -> Any:
     session.reset_multi()
     session.select(0)
     session.set_protocol(2)
@@ -48,15 +51,14 @@ def reset(session: Any, argv: list) -> Any:
     if session.monitor:
         session.monitor = False
         session.server.monitors.discard(session)
-    reset_hooks = getattr(session.server, "reset_hooks", ())
-    for hook in reset_hooks:  # pub/sub and tracking state, when present
+    for hook in session.server.reset_hooks:  # pub/sub and tracking state
         hook(session)
     session.authenticated = not session.server.config["requirepass"]
     session.update_gate()
     return SimpleString(b"RESET")
 
 
-def _check_password(session: Any, username: bytes, password: bytes) -> None:
+def _check_password(session: Session, username: bytes, password: bytes) -> None:
     required = session.server.config["requirepass"]
     if not required:
         # The default user has no password: any password is right for it.
@@ -73,7 +75,7 @@ def _check_password(session: Any, username: bytes, password: bytes) -> None:
 
 @command("auth", -2, "no_auth fast allow_busy noscript loading stale", group="connection",
          summary="Authenticates the connection.")
-def auth(session: Any, argv: list) -> Any:
+def auth(session: Session, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
     if len(argv) == 2:
@@ -87,7 +89,7 @@ def auth(session: Any, argv: list) -> Any:
 
 @command("hello", -1, "no_auth fast allow_busy noscript loading stale", group="connection",
          since="6.0.0", summary="Handshakes with the server.")
-def hello(session: Any, argv: list) -> Any:
+def hello(session: Session, argv: list[bytes]) -> Any:
     version = session.protocol
     i = 1
     if len(argv) > 1:
@@ -136,21 +138,16 @@ def validate_client_name(name: bytes) -> None:
 
 
 @command("select", 2, "loading stale fast", group="connection", summary="Changes the selected database.")
-def select(session: Any, argv: list) -> Any:
+def select(session: Session, argv: list[bytes]) -> Any:
     session.select(parse_db_index(argv[1], len(session.server.dbs)))
     return OK
 
 
 @command("swapdb", 3, "write fast", group="server", since="4.0.0", summary="Swaps two Redis databases.")
-def swapdb(session: Any, argv: list) -> Any:
+def swapdb(session: Session, argv: list[bytes]) -> Any:
     count = len(session.server.dbs)
-    indexes = []
-    for arg, which in ((argv[1], "first"), (argv[2], "second")):
-        try:
-            indexes.append(int(arg))
-        except ValueError:
-            raise CommandError(f"ERR invalid {which} DB index") from None
-    first, second = indexes
+    first = parse_int32(argv[1], "ERR invalid first DB index")
+    second = parse_int32(argv[2], "ERR invalid second DB index")
     if not 0 <= first < count or not 0 <= second < count:
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     if first != second:

@@ -42,19 +42,22 @@ deleted).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import OK
-from ..pubsub.notifications import NOTIFY_GENERIC, notify
-from ..config import NOTIFY_HASH
+from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_HASH, notify
 from ..storage.hashes import POOLS, FieldTTLHash, expire_due, reschedule, track
 from ..storage.scan import SCANS
-from ._args import INT64_MAX, INT64_MIN, parse_int
-from .keys import _parse_cursor, parse_scan_options, register_type
+from ._args import INT64_MAX, INT64_MIN, LD_INF, LD_ZERO, format_ld, ld_add, parse_cursor, parse_int, strtold
+from .keys import parse_scan_options, register_type
 from .registry import command
-from .strings import _INF, _LD_ZERO, _format_ld, _ld_add, _strtold
+
+if TYPE_CHECKING:
+    from ..server.server import Server
+    from ..server.session import Session
+    from ..storage.keyspace import Keyspace
 
 
 HASH_NOT_INTEGER = "ERR hash value is not an integer"
@@ -89,7 +92,7 @@ register_type(FieldTTLHash, b"hash", _hash_encoding, on_store=track)
 # -- access: type check and lazy field expiry -----------------------------------
 
 
-def _fields_expired(server: Any, db: Any, key: bytes, value: FieldTTLHash) -> bool:
+def _fields_expired(server: Server, db: Keyspace, key: bytes, value: FieldTTLHash) -> bool:
     """Fields of the hash at key were reclaimed: notify, and delete the key
     when none is left. Returns True when the key is gone. (The one place a
     field expiry is reported: replication would propagate HDEL here.)"""
@@ -104,15 +107,14 @@ def _fields_expired(server: Any, db: Any, key: bytes, value: FieldTTLHash) -> bo
     return False
 
 
-def _loading(session: Any) -> bool:
+def _loading(session: Session) -> bool:
     """Replaying the append-only file: field TTLs in the past are kept and
     fields are not reclaimed, as Redis does while loading, so the replay
     sees each field as the original commands did (they expire afterwards)."""
-    persistence = getattr(session.server, "persistence", None)
-    return persistence is not None and persistence.loading
+    return session.server.persistence.loading
 
 
-def _purge(session: Any, db: Any, key: bytes, value: FieldTTLHash) -> Any:
+def _purge(session: Session, db: Keyspace, key: bytes, value: FieldTTLHash) -> Any:
     if _loading(session):
         return value
     expired = value.purge(int(db.clock.ms()))
@@ -121,7 +123,7 @@ def _purge(session: Any, db: Any, key: bytes, value: FieldTTLHash) -> Any:
     return value
 
 
-def _read(session: Any, key: bytes) -> Any:
+def _read(session: Session, key: bytes) -> Any:
     """The live hash at key for a read command, None if none; WRONGTYPE."""
     db = session.db
     value = db.lookup_read(key)
@@ -137,7 +139,7 @@ def _read(session: Any, key: bytes) -> Any:
     raise WrongTypeError
 
 
-def _write(session: Any, key: bytes) -> Any:
+def _write(session: Session, key: bytes) -> Any:
     """The live hash at key for a write command, None if none; WRONGTYPE."""
     db = session.db
     value = db.lookup(key)
@@ -154,7 +156,7 @@ def _write(session: Any, key: bytes) -> Any:
     raise WrongTypeError
 
 
-def active_expire_fields(server: Any, db: Any, max_fields: int = ACTIVE_FIELDS_PER_CYCLE) -> int:
+def active_expire_fields(server: Server, db: Keyspace, max_fields: int = ACTIVE_FIELDS_PER_CYCLE) -> int:
     """The cron's step for field TTLs (server.cron_step): reclaim due fields
     of hashes nobody reads, delete hashes left empty. Returns fields reclaimed."""
     done = expire_due(db, int(db.clock.ms()), max_fields)
@@ -174,7 +176,7 @@ def active_expire_fields(server: Any, db: Any, max_fields: int = ACTIVE_FIELDS_P
 PROMOTE_AT = 1024
 
 
-def _changed(db: Any, key: bytes, value: dict) -> None:
+def _changed(db: Keyspace, key: bytes, value: dict) -> None:
     """A hash changed in place: signal it (db.modified), promoting a plain
     dict that grew past PROMOTE_AT."""
     if value.__class__ is dict and len(value) > PROMOTE_AT:
@@ -183,7 +185,7 @@ def _changed(db: Any, key: bytes, value: dict) -> None:
         db.modified(key)
 
 
-def _notify(session: Any, event: bytes, key: bytes) -> None:
+def _notify(session: Session, event: bytes, key: bytes) -> None:
     db = session.db
     if db.notify_flags:
         notify(session.server, db.index, NOTIFY_HASH, event, key)
@@ -192,7 +194,7 @@ def _notify(session: Any, event: bytes, key: bytes) -> None:
 # -- setting and getting -----------------------------------------------------------
 
 
-def _hset(session: Any, argv: list) -> int:
+def _hset(session: Session, argv: list[bytes]) -> int:
     if len(argv) % 2:
         raise CommandError(errors.wrong_arity(argv[0].decode(errors="replace").lower()))
     key = argv[1]
@@ -224,25 +226,23 @@ def _hset(session: Any, argv: list) -> int:
 @command("hset", -4, "write denyoom fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Creates or modifies the value of a field in a hash.",
          complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs "
-                    "when the command is called with multiple field/value pairs.",
-         acl="@write @hash @fast")
-def hset(session: Any, argv: list) -> Any:
+                    "when the command is called with multiple field/value pairs.")
+def hset(session: Session, argv: list[bytes]) -> Any:
     return _hset(session, argv)
 
 
 @command("hmset", -4, "write denyoom fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Sets the values of multiple fields.",
-         complexity="O(N) where N is the number of fields being set.",
-         acl="@write @hash @fast")
-def hmset(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of fields being set.")
+def hmset(session: Session, argv: list[bytes]) -> Any:
     _hset(session, argv)
     return OK
 
 
 @command("hsetnx", 4, "write denyoom fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Sets the value of a field in a hash only when the field doesn't exist.",
-         complexity="O(1)", acl="@write @hash @fast")
-def hsetnx(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def hsetnx(session: Session, argv: list[bytes]) -> Any:
     key, field = argv[1], argv[2]
     value = _write(session, key)
     db = session.db
@@ -258,9 +258,8 @@ def hsetnx(session: Any, argv: list) -> Any:
 
 
 @command("hget", 3, "readonly fast", (1, 1, 1), group="hash", since="2.0.0",
-         summary="Returns the value of a field in a hash.", complexity="O(1)",
-         acl="@read @hash @fast")
-def hget(session: Any, argv: list) -> Any:
+         summary="Returns the value of a field in a hash.", complexity="O(1)")
+def hget(session: Session, argv: list[bytes]) -> Any:
     value = _read(session, argv[1])
     if value is None:
         return None
@@ -269,9 +268,8 @@ def hget(session: Any, argv: list) -> Any:
 
 @command("hmget", -3, "readonly fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Returns the values of all fields in a hash.",
-         complexity="O(N) where N is the number of fields being requested.",
-         acl="@read @hash @fast")
-def hmget(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of fields being requested.")
+def hmget(session: Session, argv: list[bytes]) -> Any:
     value = _read(session, argv[1])
     if value is None:
         return [None] * (len(argv) - 2)
@@ -281,8 +279,8 @@ def hmget(session: Any, argv: list) -> Any:
 
 @command("hgetall", 2, "readonly", (1, 1, 1), group="hash", since="2.0.0",
          summary="Returns all fields and values in a hash.",
-         complexity="O(N) where N is the size of the hash.", acl="@read @hash @slow")
-def hgetall(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the size of the hash.")
+def hgetall(session: Session, argv: list[bytes]) -> Any:
     value = _read(session, argv[1])
     # A copy: inside MULTI the reply is encoded after later commands ran.
     return {} if value is None else dict(value)
@@ -290,16 +288,16 @@ def hgetall(session: Any, argv: list) -> Any:
 
 @command("hkeys", 2, "readonly", (1, 1, 1), group="hash", since="2.0.0",
          summary="Returns all fields in a hash.",
-         complexity="O(N) where N is the size of the hash.", acl="@read @hash @slow")
-def hkeys(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the size of the hash.")
+def hkeys(session: Session, argv: list[bytes]) -> Any:
     value = _read(session, argv[1])
     return [] if value is None else list(value)
 
 
 @command("hvals", 2, "readonly", (1, 1, 1), group="hash", since="2.0.0",
          summary="Returns all values in a hash.",
-         complexity="O(N) where N is the size of the hash.", acl="@read @hash @slow")
-def hvals(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the size of the hash.")
+def hvals(session: Session, argv: list[bytes]) -> Any:
     value = _read(session, argv[1])
     return [] if value is None else list(value.values())
 
@@ -307,9 +305,8 @@ def hvals(session: Any, argv: list) -> Any:
 @command("hdel", -3, "write fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Deletes one or more fields and their values from a hash. Deletes the hash if "
                  "no fields remain.",
-         complexity="O(N) where N is the number of fields to be removed.",
-         acl="@write @hash @fast")
-def hdel(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of fields to be removed.")
+def hdel(session: Session, argv: list[bytes]) -> Any:
     key = argv[1]
     value = _write(session, key)
     if value is None:
@@ -337,25 +334,22 @@ def hdel(session: Any, argv: list) -> Any:
 
 
 @command("hexists", 3, "readonly fast", (1, 1, 1), group="hash", since="2.0.0",
-         summary="Determines whether a field exists in a hash.", complexity="O(1)",
-         acl="@read @hash @fast")
-def hexists(session: Any, argv: list) -> Any:
+         summary="Determines whether a field exists in a hash.", complexity="O(1)")
+def hexists(session: Session, argv: list[bytes]) -> Any:
     value = _read(session, argv[1])
     return 1 if value is not None and argv[2] in value else 0
 
 
 @command("hlen", 2, "readonly fast", (1, 1, 1), group="hash", since="2.0.0",
-         summary="Returns the number of fields in a hash.", complexity="O(1)",
-         acl="@read @hash @fast")
-def hlen(session: Any, argv: list) -> Any:
+         summary="Returns the number of fields in a hash.", complexity="O(1)")
+def hlen(session: Session, argv: list[bytes]) -> Any:
     value = _read(session, argv[1])
     return 0 if value is None else len(value)
 
 
 @command("hstrlen", 3, "readonly fast", (1, 1, 1), group="hash", since="3.2.0",
-         summary="Returns the length of the value of a field.", complexity="O(1)",
-         acl="@read @hash @fast")
-def hstrlen(session: Any, argv: list) -> Any:
+         summary="Returns the length of the value of a field.", complexity="O(1)")
+def hstrlen(session: Session, argv: list[bytes]) -> Any:
     value = _read(session, argv[1])
     if value is None:
         return 0
@@ -369,8 +363,8 @@ def hstrlen(session: Any, argv: list) -> Any:
 @command("hincrby", 4, "write denyoom fast", (1, 1, 1), group="hash", since="2.0.0",
          summary="Increments the integer value of a field in a hash by a number. Uses 0 as "
                  "initial value if the field doesn't exist.",
-         complexity="O(1)", acl="@write @hash @fast")
-def hincrby(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def hincrby(session: Session, argv: list[bytes]) -> Any:
     increment = parse_int(argv[3])
     key, field = argv[1], argv[2]
     value = _write(session, key)
@@ -396,25 +390,25 @@ def hincrby(session: Any, argv: list) -> Any:
 @command("hincrbyfloat", 4, "write denyoom fast", (1, 1, 1), group="hash", since="2.6.0",
          summary="Increments the floating point value of a field by a number. Uses 0 as "
                  "initial value if the field doesn't exist.",
-         complexity="O(1)", acl="@write @hash @fast")
-def hincrbyfloat(session: Any, argv: list) -> Any:
-    delta = _strtold(argv[3])
-    if delta is _INF:
+         complexity="O(1)")
+def hincrbyfloat(session: Session, argv: list[bytes]) -> Any:
+    delta = strtold(argv[3])
+    if delta is LD_INF:
         raise CommandError(VALUE_NAN_INF)
     key, field = argv[1], argv[2]
     value = _write(session, key)
-    current = _LD_ZERO
+    current = LD_ZERO
     if value is not None:
         text = value.get(field)
         if text is not None:
             try:
-                current = _strtold(text)
+                current = strtold(text)
             except CommandError:
                 raise CommandError(HASH_NOT_FLOAT) from None
-    result = None if current is _INF else _ld_add(current, delta)
+    result = None if current is LD_INF else ld_add(current, delta)
     if result is None:
         raise CommandError(errors.INCR_NAN_INF)
-    text = _format_ld(result)
+    text = format_ld(result)
     db = session.db
     if value is None:
         db.set(key, {field: text})
@@ -436,9 +430,8 @@ def hincrbyfloat(session: Any, argv: list) -> Any:
 
 @command("hrandfield", -2, "readonly", (1, 1, 1), group="hash", since="6.2.0",
          summary="Returns one or more random fields from a hash.",
-         complexity="O(N) where N is the number of fields returned",
-         acl="@read @hash @slow")
-def hrandfield(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of fields returned")
+def hrandfield(session: Session, argv: list[bytes]) -> Any:
     if len(argv) == 2:
         value = _read(session, argv[1])
         if value is None:
@@ -481,10 +474,9 @@ def hrandfield(session: Any, argv: list) -> Any:
          summary="Iterates over fields and values of a hash.",
          complexity="O(1) for every call. O(N) for a complete iteration, including enough "
                     "command calls for the cursor to return back to 0. N is the number of "
-                    "elements inside the collection.",
-         acl="@read @hash @slow")
-def hscan(session: Any, argv: list) -> Any:
-    cursor = _parse_cursor(argv[2])
+                    "elements inside the collection.")
+def hscan(session: Session, argv: list[bytes]) -> Any:
+    cursor = parse_cursor(argv[2])
     key = argv[1]
     value = _read(session, key)
     if value is None:
@@ -511,7 +503,7 @@ _NX, _XX, _GT, _LT = 1, 2, 4, 8
 _CONDITIONS = {b"nx": _NX, b"xx": _XX, b"gt": _GT, b"lt": _LT}
 
 
-def _numfields(argv: list, at: int, message: str) -> list:
+def _numfields(argv: list[bytes], at: int, message: str) -> list:
     """The fields of `FIELDS numfields field...` whose FIELDS is argv[at-1]."""
     if argv[at - 1].lower() != b"fields":
         raise CommandError(FIELDS_MISSING)
@@ -526,7 +518,7 @@ def _numfields(argv: list, at: int, message: str) -> list:
     return argv[at + 1:]
 
 
-def _hexpire(session: Any, argv: list, unit_ms: int, relative: bool) -> Any:
+def _hexpire(session: Session, argv: list[bytes], unit_ms: int, relative: bool) -> Any:
     """hexpireGenericCommand."""
     key = argv[1]
     value = _write(session, key)  # WRONGTYPE comes first, as in Redis
@@ -605,37 +597,33 @@ def _hexpire(session: Any, argv: list, unit_ms: int, relative: bool) -> Any:
 
 @command("hexpire", -6, "write denyoom fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Set expiry for hash field using relative time to expire (seconds)",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@write @hash @fast")
-def hexpire(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of specified fields")
+def hexpire(session: Session, argv: list[bytes]) -> Any:
     return _hexpire(session, argv, 1000, True)
 
 
 @command("hpexpire", -6, "write denyoom fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Set expiry for hash field using relative time to expire (milliseconds)",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@write @hash @fast")
-def hpexpire(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of specified fields")
+def hpexpire(session: Session, argv: list[bytes]) -> Any:
     return _hexpire(session, argv, 1, True)
 
 
 @command("hexpireat", -6, "write denyoom fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Set expiry for hash field using an absolute Unix timestamp (seconds)",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@write @hash @fast")
-def hexpireat(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of specified fields")
+def hexpireat(session: Session, argv: list[bytes]) -> Any:
     return _hexpire(session, argv, 1000, False)
 
 
 @command("hpexpireat", -6, "write denyoom fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Set expiry for hash field using an absolute Unix timestamp (milliseconds)",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@write @hash @fast")
-def hpexpireat(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of specified fields")
+def hpexpireat(session: Session, argv: list[bytes]) -> Any:
     return _hexpire(session, argv, 1, False)
 
 
-def _httl(session: Any, argv: list, in_ms: bool, absolute: bool) -> Any:
+def _httl(session: Session, argv: list[bytes], in_ms: bool, absolute: bool) -> Any:
     """httlGenericCommand: -2 no such field, -1 no TTL; seconds round up."""
     value = _read(session, argv[1])
     fields = _numfields(argv, 3, NUMFIELDS_POSITIVE)
@@ -659,41 +647,36 @@ def _httl(session: Any, argv: list, in_ms: bool, absolute: bool) -> Any:
 
 @command("httl", -5, "readonly fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Returns the TTL in seconds of a hash field.",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@read @hash @fast")
-def httl(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of specified fields")
+def httl(session: Session, argv: list[bytes]) -> Any:
     return _httl(session, argv, False, False)
 
 
 @command("hpttl", -5, "readonly fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Returns the TTL in milliseconds of a hash field.",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@read @hash @fast")
-def hpttl(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of specified fields")
+def hpttl(session: Session, argv: list[bytes]) -> Any:
     return _httl(session, argv, True, False)
 
 
 @command("hexpiretime", -5, "readonly fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Returns the expiration time of a hash field as a Unix timestamp, in seconds.",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@read @hash @fast")
-def hexpiretime(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of specified fields")
+def hexpiretime(session: Session, argv: list[bytes]) -> Any:
     return _httl(session, argv, False, True)
 
 
 @command("hpexpiretime", -5, "readonly fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Returns the expiration time of a hash field as a Unix timestamp, in msec.",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@read @hash @fast")
-def hpexpiretime(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of specified fields")
+def hpexpiretime(session: Session, argv: list[bytes]) -> Any:
     return _httl(session, argv, True, True)
 
 
 @command("hpersist", -5, "write fast", (1, 1, 1), group="hash", since="7.4.0",
          summary="Removes the expiration time for each specified field",
-         complexity="O(N) where N is the number of specified fields",
-         acl="@write @hash @fast")
-def hpersist(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of specified fields")
+def hpersist(session: Session, argv: list[bytes]) -> Any:
     key = argv[1]
     value = _write(session, key)
     fields = _numfields(argv, 3, NUMFIELDS_POSITIVE)

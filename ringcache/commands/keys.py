@@ -29,16 +29,20 @@ and expired keys met on the way are reclaimed and skipped.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK, SimpleString
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..storage.slots import SLOTS
-from ._args import INT64_MAX, is_int_text, parse_int
+from ._args import INT64_MAX, is_int_text, parse_cursor, parse_db_index, parse_int
 from ..glob import compile_glob
 from .registry import command, container, subcommand
+
+if TYPE_CHECKING:
+    from ..server.session import Session
+    from ..storage.keyspace import Keyspace
 
 # -- types and encodings ---------------------------------------------------------
 
@@ -76,7 +80,7 @@ def register_type(cls: type, name: bytes, encoding: Callable[[Any], bytes],
         STORE_HOOKS[cls] = on_store
 
 
-def _stored(db: Any, key: bytes, value: Any) -> None:
+def _stored(db: Keyspace, key: bytes, value: Any) -> None:
     hook = STORE_HOOKS.get(value.__class__)
     if hook is not None:
         hook(db, key, value)
@@ -84,9 +88,13 @@ def _stored(db: Any, key: bytes, value: Any) -> None:
 
 def type_name(value: Any) -> bytes:
     entry = TYPES.get(value.__class__)
-    if entry is None:
-        return getattr(value, "TYPE_NAME", b"unknown")
-    return entry[0]
+    return b"unknown" if entry is None else entry[0]
+
+
+def encoding_name(value: Any) -> bytes:
+    """OBJECT ENCODING's answer (DEBUG OBJECT prints the same)."""
+    entry = TYPES.get(value.__class__)
+    return b"raw" if entry is None else entry[1](value)
 
 
 def copy_value(value: Any) -> Any:
@@ -96,24 +104,13 @@ def copy_value(value: Any) -> Any:
     return value.copy()
 
 
-def _parse_db(session: Any, arg: bytes) -> int:
-    """A database number argument (getIntFromObjectOrReply, then selectDb)."""
-    index = parse_int(arg)
-    if not -(2**31) <= index < 2**31:
-        raise CommandError(errors.INT_RANGE)
-    if not 0 <= index < len(session.server.dbs):
-        raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
-    return index
-
-
 # -- deleting and testing -----------------------------------------------------------
 
 
 @command("del", -2, "write", (1, -1, 1), since="1.0.0",
          summary="Deletes one or more keys.",
-         complexity="O(N) where N is the number of keys that will be removed.",
-         acl="@keyspace @write @slow")
-def del_(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of keys that will be removed.")
+def del_(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     if db.notify_flags:
         return _delete_notifying(session, db, argv)
@@ -121,7 +118,7 @@ def del_(session: Any, argv: list) -> Any:
     return sum(1 for key in argv[1:] if delete(key))
 
 
-def _delete_notifying(session: Any, db: Any, argv: list) -> int:
+def _delete_notifying(session: Session, db: Keyspace, argv: list[bytes]) -> int:
     """DEL / UNLINK with keyspace notifications on: a "del" event per key deleted."""
     deleted = 0
     for key in argv[1:]:
@@ -133,9 +130,8 @@ def _delete_notifying(session: Any, db: Any, argv: list) -> int:
 
 @command("unlink", -2, "write fast", (1, -1, 1), since="4.0.0",
          summary="Asynchronously deletes one or more keys.",
-         complexity="O(1) for each key removed regardless of its size.",
-         acl="@keyspace @write @fast")
-def unlink(session: Any, argv: list) -> Any:
+         complexity="O(1) for each key removed regardless of its size.")
+def unlink(session: Session, argv: list[bytes]) -> Any:
     # Memory is reclaimed by Python's refcounting at once: nothing to defer.
     db = session.db
     if db.notify_flags:
@@ -146,8 +142,8 @@ def unlink(session: Any, argv: list) -> Any:
 
 @command("exists", -2, "readonly fast", (1, -1, 1), since="1.0.0",
          summary="Determines whether one or more keys exist.",
-         complexity="O(N) where N is the number of keys to check.", acl="@keyspace @read @fast")
-def exists(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of keys to check.")
+def exists(session: Session, argv: list[bytes]) -> Any:
     peek_read = session.db.peek_read  # (Redis: LOOKUP_NOTOUCH, the LRU/LFU stays)
     return sum(1 for key in argv[1:] if peek_read(key) is not None)  # repeats count
 
@@ -155,17 +151,15 @@ def exists(session: Any, argv: list) -> Any:
 @command("touch", -2, "readonly fast", (1, -1, 1), since="3.2.1",
          summary="Returns the number of existing keys out of those specified after updating "
                  "the time they were last accessed.",
-         complexity="O(N) where N is the number of keys that will be touched.",
-         acl="@keyspace @read @fast")
-def touch(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of keys that will be touched.")
+def touch(session: Session, argv: list[bytes]) -> Any:
     lookup_read = session.db.lookup_read
     return sum(1 for key in argv[1:] if lookup_read(key) is not None)
 
 
 @command("type", 2, "readonly fast", (1, 1, 1), since="1.0.0",
-         summary="Determines the type of value stored at a key.", complexity="O(1)",
-         acl="@keyspace @read @fast")
-def type_(session: Any, argv: list) -> Any:
+         summary="Determines the type of value stored at a key.", complexity="O(1)")
+def type_(session: Session, argv: list[bytes]) -> Any:
     value = session.db.peek_read(argv[1])  # (LOOKUP_NOTOUCH)
     if value is None:
         return _NONE
@@ -176,7 +170,7 @@ def type_(session: Any, argv: list) -> Any:
 # -- renaming, copying, moving --------------------------------------------------------
 
 
-def _rename(session: Any, argv: list, nx: bool) -> Any:
+def _rename(session: Session, argv: list[bytes], nx: bool) -> Any:
     db = session.db
     src, dst = argv[1], argv[2]
     value = db.lookup(src)
@@ -201,25 +195,22 @@ def _rename(session: Any, argv: list, nx: bool) -> Any:
 
 
 @command("rename", 3, "write", (1, 2, 1), since="1.0.0",
-         summary="Renames a key and overwrites the destination.", complexity="O(1)",
-         acl="@keyspace @write @slow")
-def rename(session: Any, argv: list) -> Any:
+         summary="Renames a key and overwrites the destination.", complexity="O(1)")
+def rename(session: Session, argv: list[bytes]) -> Any:
     return _rename(session, argv, False)
 
 
 @command("renamenx", 3, "write fast", (1, 2, 1), since="1.0.0",
-         summary="Renames a key only when the target key name doesn't exist.", complexity="O(1)",
-         acl="@keyspace @write @fast")
-def renamenx(session: Any, argv: list) -> Any:
+         summary="Renames a key only when the target key name doesn't exist.", complexity="O(1)")
+def renamenx(session: Session, argv: list[bytes]) -> Any:
     return _rename(session, argv, True)
 
 
 @command("copy", -3, "write denyoom", (1, 2, 1), since="6.2.0",
          summary="Copies the value of a key to a new key.",
          complexity="O(N) worst case for collections, where N is the number of nested items. "
-                    "O(1) for string values.",
-         acl="@keyspace @write @slow")
-def copy(session: Any, argv: list) -> Any:
+                    "O(1) for string values.")
+def copy(session: Session, argv: list[bytes]) -> Any:
     server = session.server
     src_db = session.db
     dst_index = session.db_index
@@ -230,7 +221,7 @@ def copy(session: Any, argv: list) -> Any:
         if option == b"replace":
             replace = True
         elif option == b"db" and i + 1 < n:
-            dst_index = _parse_db(session, argv[i + 1])
+            dst_index = parse_db_index(argv[i + 1], len(session.server.dbs))
             i += 1
         else:
             raise CommandError(errors.SYNTAX)
@@ -264,13 +255,12 @@ def copy(session: Any, argv: list) -> Any:
 
 
 @command("move", 3, "write fast", (1, 1, 1), since="1.0.0",
-         summary="Moves a key to another database.", complexity="O(1)",
-         acl="@keyspace @write @fast")
-def move(session: Any, argv: list) -> Any:
+         summary="Moves a key to another database.", complexity="O(1)")
+def move(session: Session, argv: list[bytes]) -> Any:
     server = session.server
     if server.config["cluster-enabled"]:
         raise CommandError(errors.MOVE_IN_CLUSTER)
-    dst_index = _parse_db(session, argv[2])
+    dst_index = parse_db_index(argv[2], len(session.server.dbs))
     src_db = session.db
     dst_db = server.db(dst_index)
     if dst_db is src_db:
@@ -297,11 +287,12 @@ def move(session: Any, argv: list) -> Any:
 
 
 @command("keys", 2, "readonly", since="1.0.0",
+         tips="request_policy:all_shards nondeterministic_output_order",
          summary="Returns all key names that match a pattern.",
          complexity="O(N) with N being the number of keys in the database, under the assumption "
                     "that the key names in the database and the given pattern have limited length.",
-         acl="@keyspace @read @slow @dangerous")
-def keys(session: Any, argv: list) -> Any:
+         acl="@dangerous")
+def keys(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     pattern = argv[1]
     # Expired keys are skipped, not reclaimed: KEYS only reads.
@@ -317,29 +308,7 @@ def keys(session: Any, argv: list) -> Any:
     return names
 
 
-def _parse_cursor(arg: bytes) -> int:
-    """parseScanCursorOrReply (string2ull): a number in Redis's strict
-    format that is not negative, else whatever strtoull() reads in full
-    (leading blanks, a sign; a '-' wraps around as in C)."""
-    try:
-        value = parse_int(arg)
-    except CommandError:
-        pass
-    else:
-        if value < 0:
-            raise CommandError(errors.INVALID_CURSOR)
-        return value
-    text = arg.lstrip(b" \t\n\r\f\v")
-    negative = text[:1] == b"-"
-    if text[:1] in (b"+", b"-"):
-        text = text[1:]
-    if not text or not text.isdigit() or not text.isascii() or len(text) > 20 or int(text) >= 2**64:
-        raise CommandError(errors.INVALID_CURSOR)
-    value = int(text)
-    return (2**64 - value) % 2**64 if negative else value
-
-
-def parse_scan_options(argv: list, i: int, *, scan_type: bool = False,
+def parse_scan_options(argv: list[bytes], i: int, *, scan_type: bool = False,
                        novalues: bool = False) -> tuple[int, Callable | None, bytes | None, bool]:
     """The options of SCAN, HSCAN, SSCAN and ZSCAN from argv[i:], read as
     Redis's scanGenericCommand does: COUNT n (at least 1), MATCH pattern
@@ -376,13 +345,13 @@ def parse_scan_options(argv: list, i: int, *, scan_type: bool = False,
 
 
 @command("scan", -2, "readonly", since="2.8.0",
+         tips="nondeterministic_output request_policy:special response_policy:special",
          summary="Iterates over the key names in the database.",
          complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
                     "calls for the cursor to return back to 0. N is the number of elements inside "
-                    "the collection.",
-         acl="@keyspace @read @slow")
-def scan(session: Any, argv: list) -> Any:
-    cursor = _parse_cursor(argv[1])
+                    "the collection.")
+def scan(session: Session, argv: list[bytes]) -> Any:
+    cursor = parse_cursor(argv[1])
     count, match, wanted_type, _ = parse_scan_options(argv, 2, scan_type=True)
     if cursor >= SLOTS:
         return [b"0", []]
@@ -413,21 +382,22 @@ def scan(session: Any, argv: list) -> Any:
 
 
 @command("randomkey", 1, "readonly", since="1.0.0",
-         summary="Returns a random key name from the database.", complexity="O(1)",
-         acl="@keyspace @read @slow")
-def randomkey(session: Any, argv: list) -> Any:
+         tips="request_policy:all_shards response_policy:special nondeterministic_output",
+         summary="Returns a random key name from the database.", complexity="O(1)")
+def randomkey(session: Session, argv: list[bytes]) -> Any:
     return session.db.random_key()
 
 
 @command("dbsize", 1, "readonly fast", group="server", since="1.0.0",
+         tips="request_policy:all_shards response_policy:agg_sum",
          summary="Returns the number of keys in the database.", complexity="O(1)",
-         acl="@keyspace @read @fast")
-def dbsize(session: Any, argv: list) -> Any:
+         acl="@keyspace")
+def dbsize(session: Session, argv: list[bytes]) -> Any:
     # Like Redis, counts keys whose time has passed but that are not yet reclaimed.
     return session.db.size()
 
 
-def _flush_mode(argv: list) -> None:
+def _flush_mode(argv: list[bytes]) -> None:
     """getFlushCommandFlags: nothing, SYNC or ASYNC (both are synchronous
     here: dropping the old tables is the same work either way in Python)."""
     if len(argv) == 2 and argv[1].lower() in (b"sync", b"async"):
@@ -437,20 +407,22 @@ def _flush_mode(argv: list) -> None:
 
 
 @command("flushdb", -1, "write", group="server", since="1.0.0",
+         tips="request_policy:all_shards response_policy:all_succeeded",
          summary="Remove all keys from the current database.",
          complexity="O(N) where N is the number of keys in the selected database",
-         acl="@keyspace @write @slow @dangerous")
-def flushdb(session: Any, argv: list) -> Any:
+         acl="@keyspace @dangerous")
+def flushdb(session: Session, argv: list[bytes]) -> Any:
     _flush_mode(argv)
     session.db.flush()
     return OK
 
 
 @command("flushall", -1, "write", group="server", since="1.0.0",
+         tips="request_policy:all_shards response_policy:all_succeeded",
          summary="Removes all keys from all databases.",
          complexity="O(N) where N is the total number of keys in all databases",
-         acl="@keyspace @write @slow @dangerous")
-def flushall(session: Any, argv: list) -> Any:
+         acl="@keyspace @dangerous")
+def flushall(session: Session, argv: list[bytes]) -> Any:
     _flush_mode(argv)
     for db in session.server.live_dbs():
         db.flush()
@@ -463,7 +435,7 @@ _EXPIRE_NX, _EXPIRE_XX, _EXPIRE_GT, _EXPIRE_LT = 1, 2, 4, 8
 _INT64_MIN_SECONDS = -(2**63 // 1000)  # C's LLONG_MIN / 1000 (truncated)
 
 
-def _expire_flags(argv: list) -> int:
+def _expire_flags(argv: list[bytes]) -> int:
     flags = 0
     for option in argv[3:]:
         lowered = option.lower()
@@ -484,7 +456,7 @@ def _expire_flags(argv: list) -> int:
     return flags
 
 
-def _expire(session: Any, argv: list, unit_ms: int, relative: bool, name: str) -> Any:
+def _expire(session: Session, argv: list[bytes], unit_ms: int, relative: bool, name: str) -> Any:
     """expireGenericCommand."""
     flags = _expire_flags(argv)
     when = parse_int(argv[2])
@@ -527,34 +499,31 @@ def _expire(session: Any, argv: list, unit_ms: int, relative: bool, name: str) -
 
 
 @command("expire", -3, "write fast", (1, 1, 1), since="1.0.0",
-         summary="Sets the expiration time of a key in seconds.", complexity="O(1)",
-         acl="@keyspace @write @fast")
-def expire(session: Any, argv: list) -> Any:
+         summary="Sets the expiration time of a key in seconds.", complexity="O(1)")
+def expire(session: Session, argv: list[bytes]) -> Any:
     return _expire(session, argv, 1000, True, "expire")
 
 
 @command("pexpire", -3, "write fast", (1, 1, 1), since="2.6.0",
-         summary="Sets the expiration time of a key in milliseconds.", complexity="O(1)",
-         acl="@keyspace @write @fast")
-def pexpire(session: Any, argv: list) -> Any:
+         summary="Sets the expiration time of a key in milliseconds.", complexity="O(1)")
+def pexpire(session: Session, argv: list[bytes]) -> Any:
     return _expire(session, argv, 1, True, "pexpire")
 
 
 @command("expireat", -3, "write fast", (1, 1, 1), since="1.2.0",
-         summary="Sets the expiration time of a key to a Unix timestamp.", complexity="O(1)",
-         acl="@keyspace @write @fast")
-def expireat(session: Any, argv: list) -> Any:
+         summary="Sets the expiration time of a key to a Unix timestamp.", complexity="O(1)")
+def expireat(session: Session, argv: list[bytes]) -> Any:
     return _expire(session, argv, 1000, False, "expireat")
 
 
 @command("pexpireat", -3, "write fast", (1, 1, 1), since="2.6.0",
          summary="Sets the expiration time of a key to a Unix milliseconds timestamp.",
-         complexity="O(1)", acl="@keyspace @write @fast")
-def pexpireat(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def pexpireat(session: Session, argv: list[bytes]) -> Any:
     return _expire(session, argv, 1, False, "pexpireat")
 
 
-def _ttl(session: Any, key: bytes, in_ms: bool, absolute: bool) -> int:
+def _ttl(session: Session, key: bytes, in_ms: bool, absolute: bool) -> int:
     """ttlGenericCommand: -2 no key, -1 no TTL; seconds are rounded."""
     db = session.db
     if db.lookup_read(key) is None:
@@ -571,37 +540,33 @@ def _ttl(session: Any, key: bytes, in_ms: bool, absolute: bool) -> int:
 
 
 @command("ttl", 2, "readonly fast", (1, 1, 1), since="1.0.0",
-         summary="Returns the expiration time in seconds of a key.", complexity="O(1)",
-         acl="@keyspace @read @fast")
-def ttl(session: Any, argv: list) -> Any:
+         summary="Returns the expiration time in seconds of a key.", complexity="O(1)")
+def ttl(session: Session, argv: list[bytes]) -> Any:
     return _ttl(session, argv[1], False, False)
 
 
 @command("pttl", 2, "readonly fast", (1, 1, 1), since="2.6.0",
-         summary="Returns the expiration time in milliseconds of a key.", complexity="O(1)",
-         acl="@keyspace @read @fast")
-def pttl(session: Any, argv: list) -> Any:
+         summary="Returns the expiration time in milliseconds of a key.", complexity="O(1)")
+def pttl(session: Session, argv: list[bytes]) -> Any:
     return _ttl(session, argv[1], True, False)
 
 
 @command("expiretime", 2, "readonly fast", (1, 1, 1), since="7.0.0",
-         summary="Returns the expiration time of a key as a Unix timestamp.", complexity="O(1)",
-         acl="@keyspace @read @fast")
-def expiretime(session: Any, argv: list) -> Any:
+         summary="Returns the expiration time of a key as a Unix timestamp.", complexity="O(1)")
+def expiretime(session: Session, argv: list[bytes]) -> Any:
     return _ttl(session, argv[1], False, True)
 
 
 @command("pexpiretime", 2, "readonly fast", (1, 1, 1), since="7.0.0",
          summary="Returns the expiration time of a key as a Unix milliseconds timestamp.",
-         complexity="O(1)", acl="@keyspace @read @fast")
-def pexpiretime(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def pexpiretime(session: Session, argv: list[bytes]) -> Any:
     return _ttl(session, argv[1], True, True)
 
 
 @command("persist", 2, "write fast", (1, 1, 1), since="2.2.0",
-         summary="Removes the expiration time of a key.", complexity="O(1)",
-         acl="@keyspace @write @fast")
-def persist(session: Any, argv: list) -> Any:
+         summary="Removes the expiration time of a key.", complexity="O(1)")
+def persist(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     if db.lookup(argv[1]) is None:
         return 0
@@ -634,31 +599,27 @@ _OBJECT_HELP = [
         b"    Return the number of references of the value associated with the specified",
         b"    <key>.",
         b"HELP",
-        b"    Prints this help.",
-    )
+        b"    Prints this help.")
 ]
 
 
-def _lfu_policy(session: Any) -> bool:
+def _lfu_policy(session: Session) -> bool:
     return str(session.server.config["maxmemory-policy"]).endswith("-lfu")
 
 
 @subcommand(OBJECT, "encoding", 3, "readonly", (2, 2, 1), since="2.2.3",
             summary="Returns the internal encoding of a Redis object.", complexity="O(1)")
-def object_encoding(session: Any, argv: list) -> Any:
+def object_encoding(session: Session, argv: list[bytes]) -> Any:
     value = session.db.peek_read(argv[2])  # (LOOKUP_NOTOUCH)
     if value is None:
         return None
-    entry = TYPES.get(value.__class__)
-    if entry is None:
-        return getattr(value, "ENCODING", b"raw")
-    return entry[1](value)
+    return encoding_name(value)
 
 
 @subcommand(OBJECT, "freq", 3, "readonly", (2, 2, 1), since="4.0.0",
             summary="Returns the logarithmic access frequency counter of a Redis object.",
             complexity="O(1)")
-def object_freq(session: Any, argv: list) -> Any:
+def object_freq(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     if db.peek_read(argv[2]) is None:  # (OBJECT never touches: LOOKUP_NOTOUCH)
         return None
@@ -670,7 +631,7 @@ def object_freq(session: Any, argv: list) -> Any:
 @subcommand(OBJECT, "idletime", 3, "readonly", (2, 2, 1), since="2.2.3",
             summary="Returns the time since the last access to a Redis object.",
             complexity="O(1)")
-def object_idletime(session: Any, argv: list) -> Any:
+def object_idletime(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     if db.peek_read(argv[2]) is None:
         return None
@@ -681,7 +642,7 @@ def object_idletime(session: Any, argv: list) -> Any:
 
 @subcommand(OBJECT, "refcount", 3, "readonly", (2, 2, 1), since="2.2.3",
             summary="Returns the reference count of a value of a key.", complexity="O(1)")
-def object_refcount(session: Any, argv: list) -> Any:
+def object_refcount(session: Session, argv: list[bytes]) -> Any:
     if session.db.peek_read(argv[2]) is None:
         return None
     return 1
@@ -689,5 +650,5 @@ def object_refcount(session: Any, argv: list) -> Any:
 
 @subcommand(OBJECT, "help", 2, "loading stale", since="6.2.0",
             summary="Returns helpful text about the different subcommands.", complexity="O(1)")
-def object_help(session: Any, argv: list) -> Any:
+def object_help(session: Session, argv: list[bytes]) -> Any:
     return _OBJECT_HELP

@@ -40,17 +40,20 @@ from __future__ import annotations
 
 from collections import deque
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import NULL_ARRAY, OK
-from ..pubsub.notifications import NOTIFY_GENERIC, notify
-from ..config import NOTIFY_LIST
-from ._args import parse_int
-from ._blocking import BlockOn, parse_timeout
+from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_LIST, notify
+from ._args import parse_int, parse_timeout
+from ._blocking import BlockOn
 from .keys import register_type
 from .registry import command
+
+if TYPE_CHECKING:
+    from ..server.session import Session
+    from ..storage.keyspace import Keyspace
 
 LONG_MAX = 2**63 - 1
 POSITIVE = "ERR value is out of range, must be positive"
@@ -69,7 +72,7 @@ LEFT, RIGHT = 0, 1
 register_type(deque, b"list", lambda value: b"quicklist")
 
 
-def _read_list(db: Any, key: bytes) -> deque | None:
+def _read_list(db: Keyspace, key: bytes) -> deque | None:
     """The list at key for a read command, None if missing, WRONGTYPE otherwise."""
     value = db.lookup_read(key)
     if value is None or value.__class__ is deque:
@@ -77,7 +80,7 @@ def _read_list(db: Any, key: bytes) -> deque | None:
     raise WrongTypeError
 
 
-def _write_list(db: Any, key: bytes) -> deque | None:
+def _write_list(db: Keyspace, key: bytes) -> deque | None:
     value = db.lookup(key)
     if value is None or value.__class__ is deque:
         return value
@@ -102,7 +105,7 @@ def _positive(arg: bytes, message: str) -> int:
     return value
 
 
-def _emptied(session: Any, db: Any, key: bytes, dq: deque) -> None:
+def _emptied(session: Session, db: Keyspace, key: bytes, dq: deque) -> None:
     """After a removal: delete the key if the list is now empty ("del")."""
     if dq:
         db.modified(key)
@@ -115,7 +118,7 @@ def _emptied(session: Any, db: Any, key: bytes, dq: deque) -> None:
 # -- push --------------------------------------------------------------------
 
 
-def _push(session: Any, argv: list, where: int, only_existing: bool) -> int:
+def _push(session: Session, argv: list[bytes], where: int, only_existing: bool) -> int:
     db = session.db
     key = argv[1]
     dq = _write_list(db, key)
@@ -141,40 +144,36 @@ def _push(session: Any, argv: list, where: int, only_existing: bool) -> int:
 
 @command("lpush", -3, "write denyoom fast", (1, 1, 1), group="list",
          summary="Prepends one or more elements to a list. Creates the key if it doesn't exist.",
-         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-         acl="@write @list @fast")
-def lpush(session: Any, argv: list) -> Any:
+         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.")
+def lpush(session: Session, argv: list[bytes]) -> Any:
     return _push(session, argv, LEFT, False)
 
 
 @command("rpush", -3, "write denyoom fast", (1, 1, 1), group="list",
          summary="Appends one or more elements to a list. Creates the key if it doesn't exist.",
-         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-         acl="@write @list @fast")
-def rpush(session: Any, argv: list) -> Any:
+         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.")
+def rpush(session: Session, argv: list[bytes]) -> Any:
     return _push(session, argv, RIGHT, False)
 
 
 @command("lpushx", -3, "write denyoom fast", (1, 1, 1), group="list", since="2.2.0",
          summary="Prepends one or more elements to a list only when the list exists.",
-         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-         acl="@write @list @fast")
-def lpushx(session: Any, argv: list) -> Any:
+         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.")
+def lpushx(session: Session, argv: list[bytes]) -> Any:
     return _push(session, argv, LEFT, True)
 
 
 @command("rpushx", -3, "write denyoom fast", (1, 1, 1), group="list", since="2.2.0",
          summary="Appends an element to a list only when the list exists.",
-         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-         acl="@write @list @fast")
-def rpushx(session: Any, argv: list) -> Any:
+         complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.")
+def rpushx(session: Session, argv: list[bytes]) -> Any:
     return _push(session, argv, RIGHT, True)
 
 
 # -- pop ---------------------------------------------------------------------
 
 
-def _pop_range(session: Any, db: Any, key: bytes, dq: deque, where: int, count: int) -> list:
+def _pop_range(session: Session, db: Keyspace, key: bytes, dq: deque, where: int, count: int) -> list:
     """Pop up to count elements from one end (listPopRangeAndReplyWithKey):
     the event, then the key's deletion if it emptied."""
     count = min(count, len(dq))
@@ -186,7 +185,7 @@ def _pop_range(session: Any, db: Any, key: bytes, dq: deque, where: int, count: 
     return popped
 
 
-def _pop(session: Any, argv: list, where: int) -> Any:
+def _pop(session: Session, argv: list[bytes], where: int) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.wrong_arity(argv[0].decode("utf-8", "replace").lower()))
     count = _positive(argv[2], POSITIVE) if len(argv) == 3 else -1
@@ -208,15 +207,15 @@ def _pop(session: Any, argv: list, where: int) -> Any:
 
 @command("lpop", -2, "write fast", (1, 1, 1), group="list",
          summary="Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
-         complexity="O(N) where N is the number of elements returned", acl="@write @list @fast")
-def lpop(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of elements returned")
+def lpop(session: Session, argv: list[bytes]) -> Any:
     return _pop(session, argv, LEFT)
 
 
 @command("rpop", -2, "write fast", (1, 1, 1), group="list",
          summary="Returns and removes the last elements of the list. Deletes the list if the last element was popped.",
-         complexity="O(N) where N is the number of elements returned", acl="@write @list @fast")
-def rpop(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of elements returned")
+def rpop(session: Session, argv: list[bytes]) -> Any:
     return _pop(session, argv, RIGHT)
 
 
@@ -224,8 +223,8 @@ def rpop(session: Any, argv: list) -> Any:
 
 
 @command("llen", 2, "readonly fast", (1, 1, 1), group="list",
-         summary="Returns the length of a list.", complexity="O(1)", acl="@read @list @fast")
-def llen(session: Any, argv: list) -> Any:
+         summary="Returns the length of a list.", complexity="O(1)")
+def llen(session: Session, argv: list[bytes]) -> Any:
     dq = _read_list(session.db, argv[1])
     return 0 if dq is None else len(dq)
 
@@ -243,9 +242,8 @@ def _range(dq: deque, start: int, stop: int) -> list:
 
 @command("lrange", 4, "readonly", (1, 1, 1), group="list",
          summary="Returns a range of elements from a list.",
-         complexity="O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
-         acl="@read @list @slow")
-def lrange(session: Any, argv: list) -> Any:
+         complexity="O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.")
+def lrange(session: Session, argv: list[bytes]) -> Any:
     start = parse_int(argv[2])
     stop = parse_int(argv[3])
     dq = _read_list(session.db, argv[1])
@@ -263,9 +261,8 @@ def lrange(session: Any, argv: list) -> Any:
 
 @command("lindex", 3, "readonly", (1, 1, 1), group="list",
          summary="Returns an element from a list by its index.",
-         complexity="O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).",
-         acl="@read @list @slow")
-def lindex(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).")
+def lindex(session: Session, argv: list[bytes]) -> Any:
     dq = _read_list(session.db, argv[1])
     if dq is None:
         return None  # before the index is parsed, as Redis
@@ -279,9 +276,8 @@ def lindex(session: Any, argv: list) -> Any:
 
 @command("lpos", -3, "readonly", (1, 1, 1), group="list", since="6.0.6",
          summary="Returns the index of matching elements in a list.",
-         complexity="O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.",
-         acl="@read @list @slow")
-def lpos(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.")
+def lpos(session: Session, argv: list[bytes]) -> Any:
     rank, count, maxlen = 1, -1, 0
     i = 3
     n = len(argv)
@@ -346,9 +342,8 @@ def lpos(session: Any, argv: list) -> Any:
 
 @command("lset", 4, "write denyoom", (1, 1, 1), group="list",
          summary="Sets the value of an element in a list by its index.",
-         complexity="O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
-         acl="@write @list @slow")
-def lset(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).")
+def lset(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key = argv[1]
     dq = _write_list(db, key)
@@ -368,9 +363,8 @@ def lset(session: Any, argv: list) -> Any:
 
 @command("linsert", 5, "write denyoom", (1, 1, 1), group="list", since="2.2.0",
          summary="Inserts an element before or after another element in a list.",
-         complexity="O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).",
-         acl="@write @list @slow")
-def linsert(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).")
+def linsert(session: Session, argv: list[bytes]) -> Any:
     where = argv[2].upper()
     if where not in (b"BEFORE", b"AFTER"):
         raise CommandError(errors.SYNTAX)
@@ -392,9 +386,8 @@ def linsert(session: Any, argv: list) -> Any:
 
 @command("lrem", 4, "write", (1, 1, 1), group="list",
          summary="Removes elements from a list. Deletes the list if the last element was removed.",
-         complexity="O(N+M) where N is the length of the list and M is the number of elements removed.",
-         acl="@write @list @slow")
-def lrem(session: Any, argv: list) -> Any:
+         complexity="O(N+M) where N is the length of the list and M is the number of elements removed.")
+def lrem(session: Session, argv: list[bytes]) -> Any:
     count = parse_int(argv[2])
     db = session.db
     key = argv[1]
@@ -425,9 +418,8 @@ def lrem(session: Any, argv: list) -> Any:
 
 @command("ltrim", 4, "write", (1, 1, 1), group="list",
          summary="Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
-         complexity="O(N) where N is the number of elements to be removed by the operation.",
-         acl="@write @list @slow")
-def ltrim(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of elements to be removed by the operation.")
+def ltrim(session: Session, argv: list[bytes]) -> Any:
     start = parse_int(argv[2])
     stop = parse_int(argv[3])
     db = session.db
@@ -466,7 +458,7 @@ def ltrim(session: Any, argv: list) -> Any:
 # -- moving between lists ----------------------------------------------------
 
 
-def _move(session: Any, src: bytes, dst: bytes, wherefrom: int, whereto: int) -> Any:
+def _move(session: Session, src: bytes, dst: bytes, wherefrom: int, whereto: int) -> Any:
     """lmoveGenericCommand: None when src is missing."""
     db = session.db
     source = _write_list(db, src)
@@ -491,8 +483,8 @@ def _move(session: Any, src: bytes, dst: bytes, wherefrom: int, whereto: int) ->
 
 @command("lmove", 5, "write denyoom", (1, 2, 1), group="list", since="6.2.0",
          summary="Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
-         complexity="O(1)", acl="@write @list @slow")
-def lmove(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def lmove(session: Session, argv: list[bytes]) -> Any:
     wherefrom = _where(argv[3])
     whereto = _where(argv[4])
     return _move(session, argv[1], argv[2], wherefrom, whereto)
@@ -500,12 +492,12 @@ def lmove(session: Any, argv: list) -> Any:
 
 @command("rpoplpush", 3, "write denyoom", (1, 2, 1), group="list", since="1.2.0",
          summary="Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
-         complexity="O(1)", acl="@write @list @slow")
-def rpoplpush(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def rpoplpush(session: Session, argv: list[bytes]) -> Any:
     return _move(session, argv[1], argv[2], RIGHT, LEFT)
 
 
-def _mpop_args(argv: list, numkeys_index: int) -> tuple[list[bytes], int, int]:
+def _mpop_args(argv: list[bytes], numkeys_index: int) -> tuple[list[bytes], int, int]:
     """numkeys key [key ...] LEFT|RIGHT [COUNT count] -> (keys, where, count)."""
     numkeys = parse_int(argv[numkeys_index], NUMKEYS_POSITIVE)
     if numkeys < 1:
@@ -528,7 +520,7 @@ def _mpop_args(argv: list, numkeys_index: int) -> tuple[list[bytes], int, int]:
     return argv[numkeys_index + 1:where_index], where, 1 if count == -1 else count
 
 
-def _mpop(session: Any, keys: list[bytes], where: int, count: int) -> Any:
+def _mpop(session: Session, keys: list[bytes], where: int, count: int) -> Any:
     """mpopGenericCommand: [key, [elements]] from the first non-empty list,
     None when there is none."""
     db = session.db
@@ -543,7 +535,7 @@ def _mpop(session: Any, keys: list[bytes], where: int, count: int) -> Any:
 
 
 def _mpop_keys(numkeys_index: int) -> Any:
-    def keys(argv: list) -> list[int]:
+    def keys(argv: list[bytes]) -> list[int]:
         try:
             numkeys = int(argv[numkeys_index])
         except (ValueError, IndexError):
@@ -555,8 +547,8 @@ def _mpop_keys(numkeys_index: int) -> Any:
 @command("lmpop", -4, "write", (0, 0, 0), group="list", since="7.0.0",
          summary="Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
          complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
-         acl="@write @list @slow", keys_fn=_mpop_keys(1))
-def lmpop(session: Any, argv: list) -> Any:
+         keys_fn=_mpop_keys(1))
+def lmpop(session: Session, argv: list[bytes]) -> Any:
     keys, where, count = _mpop_args(argv, 1)
     reply = _mpop(session, keys, where, count)
     return NULL_ARRAY if reply is None else reply
@@ -565,7 +557,7 @@ def lmpop(session: Any, argv: list) -> Any:
 # -- blocking ----------------------------------------------------------------
 
 
-def _blocking_pop(session: Any, argv: list, where: int) -> Any:
+def _blocking_pop(session: Session, argv: list[bytes], where: int) -> Any:
     timeout = parse_timeout(argv[-1])
     db = session.db
     keys = argv[1:-1]
@@ -584,19 +576,19 @@ def _blocking_pop(session: Any, argv: list, where: int) -> Any:
 
 @command("blpop", -3, "write noscript blocking", (1, -2, 1), group="list", since="2.0.0",
          summary="Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-         complexity="O(N) where N is the number of provided keys.", acl="@write @list @slow @blocking")
-def blpop(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of provided keys.")
+def blpop(session: Session, argv: list[bytes]) -> Any:
     return _blocking_pop(session, argv, LEFT)
 
 
 @command("brpop", -3, "write noscript blocking", (1, -2, 1), group="list", since="2.0.0",
          summary="Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-         complexity="O(N) where N is the number of provided keys.", acl="@write @list @slow @blocking")
-def brpop(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of provided keys.")
+def brpop(session: Session, argv: list[bytes]) -> Any:
     return _blocking_pop(session, argv, RIGHT)
 
 
-def _blocking_move(session: Any, argv: list, wherefrom: int, whereto: int, timeout_arg: bytes,
+def _blocking_move(session: Session, argv: list[bytes], wherefrom: int, whereto: int, timeout_arg: bytes,
                    propagate: list) -> Any:
     timeout = parse_timeout(timeout_arg)
     value = _move(session, argv[1], argv[2], wherefrom, whereto)
@@ -609,8 +601,8 @@ def _blocking_move(session: Any, argv: list, wherefrom: int, whereto: int, timeo
 
 @command("blmove", 6, "write denyoom noscript blocking", (1, 2, 1), group="list", since="6.2.0",
          summary="Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
-         complexity="O(1)", acl="@write @list @slow @blocking")
-def blmove(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def blmove(session: Session, argv: list[bytes]) -> Any:
     wherefrom = _where(argv[3])
     whereto = _where(argv[4])
     return _blocking_move(session, argv, wherefrom, whereto, argv[5],
@@ -619,16 +611,16 @@ def blmove(session: Any, argv: list) -> Any:
 
 @command("brpoplpush", 4, "write denyoom noscript blocking", (1, 2, 1), group="list", since="2.2.0",
          summary="Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
-         complexity="O(1)", acl="@write @list @slow @blocking")
-def brpoplpush(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def brpoplpush(session: Session, argv: list[bytes]) -> Any:
     return _blocking_move(session, argv, RIGHT, LEFT, argv[3], [b"RPOPLPUSH", argv[1], argv[2]])
 
 
 @command("blmpop", -5, "write blocking", (0, 0, 0), group="list", since="7.0.0",
          summary="Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
          complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned.",
-         acl="@write @list @slow @blocking", keys_fn=_mpop_keys(2))
-def blmpop(session: Any, argv: list) -> Any:
+         keys_fn=_mpop_keys(2))
+def blmpop(session: Session, argv: list[bytes]) -> Any:
     timeout = parse_timeout(argv[1])
     keys, where, count = _mpop_args(argv, 2)
     reply = _mpop(session, keys, where, count)

@@ -10,41 +10,42 @@ totals, never a walk of the keyspace.
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK, Verbatim
 from ..storage.memory import EXPIRE_OVERHEAD, KEY_OVERHEAD, key_size
 from ._args import parse_int
+from ._admin import help_subcommand
 from .registry import container, subcommand
-from .server import _state, used_memory
+
+if TYPE_CHECKING:
+    from ..server.server import Server
+    from ..server.session import Session
 
 MEMORY = container("memory", -2, since="4.0.0",
                    summary="A container for memory diagnostics commands.")
 
-_HELP = [
-    b"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    b"DOCTOR",
-    b"    Return memory problems reports.",
-    b"MALLOC-STATS",
-    b"    Return internal statistics report from the memory allocator.",
-    b"PURGE",
-    b"    Attempt to purge dirty pages for reclamation by the allocator.",
-    b"STATS",
-    b"    Return information about the memory usage of the server.",
-    b"USAGE <key> [SAMPLES <count>]",
-    b"    Return memory in bytes used by <key> and its value. Nested values are",
-    b"    sampled up to <count> times (default: 5, 0 means sample all).",
-    b"HELP",
-    b"    Prints this help.",
-]
+_HELP = (
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+)
 
 
 @subcommand(MEMORY, "usage", -3, "readonly", (2, 2, 1), since="4.0.0",
             summary="Estimates the memory usage of a key.",
-            complexity="O(N) where N is the number of samples.", acl="@read @slow")
-def memory_usage(session: Any, argv: list) -> Any:
+            complexity="O(N) where N is the number of samples.")
+def memory_usage(session: Session, argv: list[bytes]) -> Any:
     samples = 5
     i = 3
     while i < len(argv):
@@ -64,10 +65,10 @@ def memory_usage(session: Any, argv: list) -> Any:
 
 
 @subcommand(MEMORY, "stats", 2, "readonly", since="4.0.0",
-            summary="Returns details about memory usage.", complexity="O(1)", acl="@slow")
-def memory_stats(session: Any, argv: list) -> Any:
+            summary="Returns details about memory usage.", complexity="O(1)")
+def memory_stats(session: Session, argv: list[bytes]) -> Any:
     server = session.server
-    used = used_memory(server)  # (also follows the peak)
+    used = server.used_memory()  # (also follows the peak)
     peak = server.peak_memory
     rss = server.rss_bytes()
     # used_memory counts the data set only (not the interpreter), so what it
@@ -123,20 +124,13 @@ def memory_stats(session: Any, argv: list) -> Any:
     return stats
 
 
-def _clients_memory(server: Any) -> int:
-    total = 0
-    for session in server.clients.values():
-        try:
-            total += session.output_buffer_size() + session.query_buffer_size()
-        except Exception:  # a closing connection
-            continue
-    return total
+def _clients_memory(server: Server) -> int:
+    return sum(sum(session.buffer_sizes()) for session in server.clients.values())
 
 
-def _aof_buffer(server: Any) -> int:
-    aof = getattr(getattr(server, "persistence", None), "aof", None)
-    buf = getattr(aof, "buf", None)
-    return sum(map(len, buf)) if buf else 0
+def _aof_buffer(server: Server) -> int:
+    aof = server.persistence.aof
+    return sum(map(len, aof.buf)) if aof is not None else 0
 
 
 _EMPTY = ("Hi Sam, this instance is empty or is using very little memory, my issues "
@@ -148,12 +142,12 @@ _FINE = ("Hi Sam, I can't find any memory issue in your instance. I can only acc
 
 
 @subcommand(MEMORY, "doctor", 2, "", since="4.0.0",
-            summary="Outputs a memory problems report.", complexity="O(1)", acl="@slow")
-def memory_doctor(session: Any, argv: list) -> Any:
+            summary="Outputs a memory problems report.", complexity="O(1)")
+def memory_doctor(session: Session, argv: list[bytes]) -> Any:
     """Redis's getMemoryDoctorReport: the checks that apply to this node
     (peak, RSS against what the data set accounts for, big client buffers)."""
     server = session.server
-    used = used_memory(server)
+    used = server.used_memory()
     if used < 5 * 1024 * 1024:
         return Verbatim(_EMPTY.encode())
     issues = []
@@ -168,7 +162,7 @@ def memory_doctor(session: Any, argv: list) -> Any:
             "memory peak was only occasional and you want to try to reclaim memory, please "
             "try the MEMORY PURGE command, otherwise the only other option is to shutdown "
             "and restart the instance.")
-    rss = server.rss_bytes() - _state(server).baseline_rss
+    rss = server.rss_bytes() - server.startup_rss
     if rss > used * 1.4:
         issues.append(
             " * High total RSS: This instance has a memory fragmentation and RSS overhead "
@@ -193,21 +187,18 @@ def memory_doctor(session: Any, argv: list) -> Any:
 
 @subcommand(MEMORY, "malloc-stats", 2, "", since="4.0.0",
             summary="Returns the allocator statistics.",
-            complexity="Depends on how much memory is allocated, could be slow", acl="@slow")
-def memory_malloc_stats(session: Any, argv: list) -> Any:
+            complexity="Depends on how much memory is allocated, could be slow")
+def memory_malloc_stats(session: Session, argv: list[bytes]) -> Any:
     return Verbatim(b"Stats not supported for the current allocator")
 
 
 @subcommand(MEMORY, "purge", 2, "", since="4.0.0",
             summary="Asks the allocator to release memory.",
-            complexity="Depends on how much memory is allocated, could be slow", acl="@slow")
-def memory_purge(session: Any, argv: list) -> Any:
+            complexity="Depends on how much memory is allocated, could be slow")
+def memory_purge(session: Session, argv: list[bytes]) -> Any:
     gc.collect()  # (pymalloc returns empty arenas to the OS by itself)
     return OK
 
 
-@subcommand(MEMORY, "help", 2, "loading stale", since="4.0.0",
-            summary="Returns helpful text about the different subcommands.", complexity="O(1)",
-            acl="@slow")
-def memory_help(session: Any, argv: list) -> Any:
-    return _HELP
+# (status replies, as Redis's addReplyHelp sends them)
+help_subcommand(MEMORY, _HELP, since="4.0.0")

@@ -4,18 +4,23 @@ persistence section, DEBUG RELOAD and DEBUG LOADAOF (rdb.c, aof.c, debug.c).
 The work is done by `server.persistence` (persistence/manager.py); these
 handlers only check the state and answer with Redis's texts (7.4). LASTSAVE
 is in commands/server.py and reads `server.lastsave`, which the manager
-keeps.
+keeps; the INFO persistence section (commands/info.py) is the manager's
+`info_fields()`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK, SimpleString
-from . import server as server_commands
+from .debug import debug_subcommand
 from .registry import command
+
+if TYPE_CHECKING:
+    from ..server.server import Server
+    from ..server.session import Session
 
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
 OTHER_CHILD = ("ERR Another child process is active (AOF?): can't BGSAVE right now. "
@@ -26,10 +31,10 @@ REWRITE_FAILED = ("ERR Can't execute an AOF background rewriting. "
 
 
 @command("save", 1, "admin noscript no_multi", group="server", since="1.0.0",
-         acl="@admin @slow @dangerous",
+
          summary="Synchronously saves the database(s) to disk.",
          complexity="O(N) where N is the total number of keys in all databases")
-def save(session: Any, argv: list) -> Any:
+def save(session: Session, argv: list[bytes]) -> Any:
     persistence = session.server.persistence
     child = persistence.child
     if child is not None and child.kind == "rdb":
@@ -40,9 +45,9 @@ def save(session: Any, argv: list) -> Any:
 
 
 @command("bgsave", -1, "admin noscript no_multi", group="server", since="1.0.0",
-         acl="@admin @slow @dangerous",
+
          summary="Asynchronously saves the database(s) to disk.", complexity="O(1)")
-def bgsave(session: Any, argv: list) -> Any:
+def bgsave(session: Session, argv: list[bytes]) -> Any:
     schedule = False
     if len(argv) > 1:
         if len(argv) == 2 and argv[1].lower() == b"schedule":
@@ -64,9 +69,9 @@ def bgsave(session: Any, argv: list) -> Any:
 
 
 @command("bgrewriteaof", 1, "admin noscript no_multi", group="server", since="1.0.0",
-         acl="@admin @slow @dangerous",
+
          summary="Asynchronously rewrites the append-only file to disk.", complexity="O(1)")
-def bgrewriteaof(session: Any, argv: list) -> Any:
+def bgrewriteaof(session: Session, argv: list[bytes]) -> Any:
     persistence = session.server.persistence
     child = persistence.child
     if child is not None and child.kind == "aof":
@@ -79,15 +84,11 @@ def bgrewriteaof(session: Any, argv: list) -> Any:
     return SimpleString(b"Background append only file rewriting started")
 
 
-# -- INFO persistence --------------------------------------------------------------
-
-server_commands.register_info_section("persistence", lambda server: server.persistence.info_fields())
-
-
 # -- DEBUG RELOAD / LOADAOF ------------------------------------------------------------
 
 
-def _debug_reload(session: Any, argv: list) -> Any:
+@debug_subcommand("reload", 2)
+def _debug_reload(session: Session, argv: list[bytes]) -> Any:
     """Save a snapshot, empty every database, load the snapshot back."""
     server = session.server
     persistence = server.persistence
@@ -99,7 +100,8 @@ def _debug_reload(session: Any, argv: list) -> Any:
     return OK
 
 
-def _debug_loadaof(session: Any, argv: list) -> Any:
+@debug_subcommand("loadaof", 2)
+def _debug_loadaof(session: Session, argv: list[bytes]) -> Any:
     """Flush the AOF, empty every database, replay the AOF."""
     server = session.server
     persistence = server.persistence
@@ -119,10 +121,8 @@ def _debug_loadaof(session: Any, argv: list) -> Any:
     return OK
 
 
-def _empty(server: Any) -> None:
+def _empty(server: Server) -> None:
     for db in server.live_dbs():
         db.flush()
 
 
-server_commands._DEBUG[b"reload"] = (_debug_reload, 2)
-server_commands._DEBUG[b"loadaof"] = (_debug_loadaof, 2)

@@ -66,17 +66,19 @@ from __future__ import annotations
 import random
 from random import random as _random
 import weakref
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
-from ..config import NOTIFY_GENERIC, NOTIFY_SET
-from ..pubsub.notifications import notify
+from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_SET, notify
 from ..storage.scan import SCANS
-from ._args import parse_int
-from .keys import _parse_cursor, parse_scan_options, register_type
+from ._args import parse_cursor, parse_int
+from .keys import parse_scan_options, register_type
 from .registry import command
-from .server import TIPS
+
+if TYPE_CHECKING:
+    from ..server.session import Session
+    from ..storage.keyspace import Keyspace
 
 NUMKEYS_POSITIVE = "ERR numkeys should be greater than 0"
 NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
@@ -92,13 +94,9 @@ SPOP_PROPAGATE_BATCH = 1024  # members per propagated SREM (Redis's batch size)
 
 # A Python set is a hash table; see the module header for why not intset/listpack.
 register_type(set, b"set", lambda value: b"hashtable")
-# COMMAND INFO/DOCS tips, as Redis's command table has them.
-TIPS.update({name: ("nondeterministic_output_order",)
-             for name in ("smembers", "sinter", "sunion", "sdiff")})
-TIPS.update({name: ("nondeterministic_output",) for name in ("spop", "srandmember", "sscan")})
 
 
-def _read_set(db: Any, key: bytes) -> set | None:
+def _read_set(db: Keyspace, key: bytes) -> set | None:
     """The set at key for a read command, None if missing, WRONGTYPE otherwise."""
     value = db.lookup_read(key)
     if value is None or value.__class__ is set:
@@ -106,7 +104,7 @@ def _read_set(db: Any, key: bytes) -> set | None:
     raise WrongTypeError
 
 
-def _write_set(db: Any, key: bytes) -> set | None:
+def _write_set(db: Keyspace, key: bytes) -> set | None:
     value = db.lookup(key)
     if value is None or value.__class__ is set:
         return value
@@ -214,9 +212,8 @@ def _random_distinct(value: set, count: int) -> list:
 @command("sadd", -3, "write denyoom fast", (1, 1, 1), group="set", since="1.0.0",
          summary="Adds one or more members to a set. Creates the key if it doesn't exist.",
          complexity="O(1) for each element added, so O(N) to add N elements when the command "
-                    "is called with multiple arguments.",
-         acl="@write @set @fast")
-def sadd(session: Any, argv: list) -> Any:
+                    "is called with multiple arguments.")
+def sadd(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key = argv[1]
     value = _write_set(db, key)
@@ -245,9 +242,8 @@ def sadd(session: Any, argv: list) -> Any:
 @command("srem", -3, "write fast", (1, 1, 1), group="set", since="1.0.0",
          summary="Removes one or more members from a set. Deletes the set if the last member "
                  "was removed.",
-         complexity="O(N) where N is the number of members to be removed.",
-         acl="@write @set @fast")
-def srem(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of members to be removed.")
+def srem(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key = argv[1]
     value = _write_set(db, key)
@@ -268,7 +264,7 @@ def srem(session: Any, argv: list) -> Any:
     return removed
 
 
-def _changed_or_emptied(session: Any, db: Any, key: bytes, value: set, event: bytes) -> None:
+def _changed_or_emptied(session: Session, db: Keyspace, key: bytes, value: set, event: bytes) -> None:
     """After members left the set at key: count the change, send `event`,
     and delete the key (with a "del" event) if the set is now empty."""
     if value:
@@ -282,18 +278,16 @@ def _changed_or_emptied(session: Any, db: Any, key: bytes, value: set, event: by
 
 
 @command("sismember", 3, "readonly fast", (1, 1, 1), group="set", since="1.0.0",
-         summary="Determines whether a member belongs to a set.", complexity="O(1)",
-         acl="@read @set @fast")
-def sismember(session: Any, argv: list) -> Any:
+         summary="Determines whether a member belongs to a set.", complexity="O(1)")
+def sismember(session: Session, argv: list[bytes]) -> Any:
     value = _read_set(session.db, argv[1])
     return 1 if value is not None and argv[2] in value else 0
 
 
 @command("smismember", -3, "readonly fast", (1, 1, 1), group="set", since="6.2.0",
          summary="Determines whether multiple members belong to a set.",
-         complexity="O(N) where N is the number of elements being checked for membership",
-         acl="@read @set @fast")
-def smismember(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of elements being checked for membership")
+def smismember(session: Session, argv: list[bytes]) -> Any:
     value = _read_set(session.db, argv[1])
     if value is None:
         return [0] * (len(argv) - 2)
@@ -301,26 +295,25 @@ def smismember(session: Any, argv: list) -> Any:
 
 
 @command("scard", 2, "readonly fast", (1, 1, 1), group="set", since="1.0.0",
-         summary="Returns the number of members in a set.", complexity="O(1)",
-         acl="@read @set @fast")
-def scard(session: Any, argv: list) -> Any:
+         summary="Returns the number of members in a set.", complexity="O(1)")
+def scard(session: Session, argv: list[bytes]) -> Any:
     value = _read_set(session.db, argv[1])
     return 0 if value is None else len(value)
 
 
 @command("smembers", 2, "readonly", (1, 1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output_order",
          summary="Returns all members of a set.",
-         complexity="O(N) where N is the set cardinality.", acl="@read @set @slow")
-def smembers(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the set cardinality.")
+def smembers(session: Session, argv: list[bytes]) -> Any:
     value = _read_set(session.db, argv[1])
     # A copy: inside MULTI the reply is encoded after later commands ran.
     return set() if value is None else set(value)
 
 
 @command("smove", 4, "write fast", (1, 2, 1), group="set", since="1.0.0",
-         summary="Moves a member from one set to another.", complexity="O(1)",
-         acl="@write @set @fast")
-def smove(session: Any, argv: list) -> Any:
+         summary="Moves a member from one set to another.", complexity="O(1)")
+def smove(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     src_key, dst_key, member = argv[1], argv[2], argv[3]
     src = db.lookup(src_key)
@@ -355,12 +348,12 @@ def smove(session: Any, argv: list) -> Any:
 
 
 @command("spop", -2, "write fast", (1, 1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output",
          summary="Returns one or more random members from a set after removing them. "
                  "Deletes the set if the last member was popped.",
          complexity="Without the count argument O(1), otherwise O(N) where N is the value of "
-                    "the passed count.",
-         acl="@write @set @fast")
-def spop(session: Any, argv: list) -> Any:
+                    "the passed count.")
+def spop(session: Session, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
     db = session.db
@@ -400,7 +393,7 @@ def spop(session: Any, argv: list) -> Any:
     return member
 
 
-def _spop_count(session: Any, db: Any, key: bytes, count: int) -> Any:
+def _spop_count(session: Session, db: Keyspace, key: bytes, count: int) -> Any:
     if count < 0:
         raise CommandError(COUNT_POSITIVE)
     value = _write_set(db, key)
@@ -436,11 +429,11 @@ def _spop_count(session: Any, db: Any, key: bytes, count: int) -> Any:
 
 
 @command("srandmember", -2, "readonly", (1, 1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output",
          summary="Get one or multiple random members from a set",
          complexity="Without the count argument O(1), otherwise O(N) where N is the absolute "
-                    "value of the passed count.",
-         acl="@read @set @slow")
-def srandmember(session: Any, argv: list) -> Any:
+                    "value of the passed count.")
+def srandmember(session: Session, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
     db = session.db
@@ -472,7 +465,7 @@ def srandmember(session: Any, argv: list) -> Any:
 # -- algebra ----------------------------------------------------------------------
 
 
-def _sources(db: Any, keys: list, store: bool) -> list:
+def _sources(db: Keyspace, keys: list, store: bool) -> list:
     """The sets at keys (None where missing), every key type-checked first,
     as Redis does. A STORE variant looks up for writing (no hit/miss count)."""
     lookup = db.lookup if store else db.lookup_read
@@ -503,7 +496,7 @@ def _difference(sets: list) -> set:
     return first.difference(*(value for value in sets[1:] if value is not None))
 
 
-def _store(session: Any, dst: bytes, result: set, event: bytes) -> int:
+def _store(session: Session, dst: bytes, result: set, event: bytes) -> int:
     """Store result at dst (replacing any value, clearing its TTL), or delete
     dst when the result is empty."""
     db = session.db
@@ -519,11 +512,11 @@ def _store(session: Any, dst: bytes, result: set, event: bytes) -> int:
 
 
 @command("sinter", -2, "readonly", (1, -1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output_order",
          summary="Returns the intersect of multiple sets.",
          complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is "
-                    "the number of sets.",
-         acl="@read @set @slow")
-def sinter(session: Any, argv: list) -> Any:
+                    "the number of sets.")
+def sinter(session: Session, argv: list[bytes]) -> Any:
     sets = _sources(session.db, argv[1:], store=False)
     if len(sets) == 1:
         return set() if sets[0] is None else set(sets[0])
@@ -533,15 +526,14 @@ def sinter(session: Any, argv: list) -> Any:
 @command("sinterstore", -3, "write denyoom", (1, -1, 1), group="set", since="1.0.0",
          summary="Stores the intersect of multiple sets in a key.",
          complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is "
-                    "the number of sets.",
-         acl="@write @set @slow")
-def sinterstore(session: Any, argv: list) -> Any:
+                    "the number of sets.")
+def sinterstore(session: Session, argv: list[bytes]) -> Any:
     sets = _sources(session.db, argv[2:], store=True)
     result = set(sets[0]) if len(sets) == 1 and sets[0] is not None else _intersection(sets)
     return _store(session, argv[1], result, b"sinterstore")
 
 
-def _sintercard_keys(argv: list) -> list[int]:
+def _sintercard_keys(argv: list[bytes]) -> list[int]:
     """Key positions of SINTERCARD (sintercardGetKeys): numkeys keys from 2."""
     try:
         numkeys = parse_int(argv[1])
@@ -555,9 +547,8 @@ def _sintercard_keys(argv: list) -> list[int]:
 @command("sintercard", -3, "readonly", group="set", since="7.0.0",
          summary="Returns the number of members of the intersect of multiple sets.",
          complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is "
-                    "the number of sets.",
-         acl="@read @set @slow", keys_fn=_sintercard_keys)
-def sintercard(session: Any, argv: list) -> Any:
+                    "the number of sets.", keys_fn=_sintercard_keys)
+def sintercard(session: Session, argv: list[bytes]) -> Any:
     numkeys = parse_int(argv[1], NUMKEYS_POSITIVE)
     if numkeys < 1:
         raise CommandError(NUMKEYS_POSITIVE)
@@ -594,27 +585,26 @@ def sintercard(session: Any, argv: list) -> Any:
 
 
 @command("sunion", -2, "readonly", (1, -1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output_order",
          summary="Returns the union of multiple sets.",
-         complexity="O(N) where N is the total number of elements in all given sets.",
-         acl="@read @set @slow")
-def sunion(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the total number of elements in all given sets.")
+def sunion(session: Session, argv: list[bytes]) -> Any:
     return _union(_sources(session.db, argv[1:], store=False))
 
 
 @command("sunionstore", -3, "write denyoom", (1, -1, 1), group="set", since="1.0.0",
          summary="Stores the union of multiple sets in a key.",
-         complexity="O(N) where N is the total number of elements in all given sets.",
-         acl="@write @set @slow")
-def sunionstore(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the total number of elements in all given sets.")
+def sunionstore(session: Session, argv: list[bytes]) -> Any:
     result = _union(_sources(session.db, argv[2:], store=True))
     return _store(session, argv[1], result, b"sunionstore")
 
 
 @command("sdiff", -2, "readonly", (1, -1, 1), group="set", since="1.0.0",
+         tips="nondeterministic_output_order",
          summary="Returns the difference of multiple sets.",
-         complexity="O(N) where N is the total number of elements in all given sets.",
-         acl="@read @set @slow")
-def sdiff(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the total number of elements in all given sets.")
+def sdiff(session: Session, argv: list[bytes]) -> Any:
     sets = _sources(session.db, argv[1:], store=False)
     if len(sets) == 1:
         return set() if sets[0] is None else set(sets[0])
@@ -623,9 +613,8 @@ def sdiff(session: Any, argv: list) -> Any:
 
 @command("sdiffstore", -3, "write denyoom", (1, -1, 1), group="set", since="1.0.0",
          summary="Stores the difference of multiple sets in a key.",
-         complexity="O(N) where N is the total number of elements in all given sets.",
-         acl="@write @set @slow")
-def sdiffstore(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the total number of elements in all given sets.")
+def sdiffstore(session: Session, argv: list[bytes]) -> Any:
     sets = _sources(session.db, argv[2:], store=True)
     result = set(sets[0]) if len(sets) == 1 and sets[0] is not None else _difference(sets)
     return _store(session, argv[1], result, b"sdiffstore")
@@ -635,13 +624,13 @@ def sdiffstore(session: Any, argv: list) -> Any:
 
 
 @command("sscan", -3, "readonly", (1, 1, 1), group="set", since="2.8.0",
+         tips="nondeterministic_output",
          summary="Iterates over members of a set.",
          complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
                     "calls for the cursor to return back to 0. N is the number of elements inside "
-                    "the collection.",
-         acl="@read @set @slow")
-def sscan(session: Any, argv: list) -> Any:
-    cursor = _parse_cursor(argv[2])
+                    "the collection.")
+def sscan(session: Session, argv: list[bytes]) -> Any:
+    cursor = parse_cursor(argv[2])
     value = _read_set(session.db, argv[1])
     if value is None:
         return [b"0", []]  # options are not even parsed (as Redis)

@@ -13,19 +13,22 @@ see the section at the end of this module.
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import OK
 from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_STRING, notify
-from ._args import INT64_MAX, INT64_MIN, parse_int
+from ._args import INT64_MAX, INT64_MIN, LD_INF, LD_ZERO, format_ld, ld_add, parse_int, strtold
 from .registry import command
 
+if TYPE_CHECKING:
+    from ..server.session import Session
+    from ..storage.keyspace import Keyspace
 
 
-def get_string(db: Any, key: bytes) -> bytes | None:
+
+def get_string(db: Keyspace, key: bytes) -> bytes | None:
     """The string at key for a read command, None if missing, WRONGTYPE otherwise."""
     value = db.lookup_read(key)
     if value is None or value.__class__ is bytes:
@@ -34,8 +37,8 @@ def get_string(db: Any, key: bytes) -> bytes | None:
 
 
 @command("get", 2, "readonly fast", (1, 1, 1), group="string",
-         summary="Returns the string value of a key.", acl="@read @string @fast")
-def get(session: Any, argv: list) -> Any:
+         summary="Returns the string value of a key.")
+def get(session: Session, argv: list[bytes]) -> Any:
     # Keyspace.lookup_read, inlined for the common case (a key without a
     # TTL): a method call costs as much as the rest of GET.
     db = session.db
@@ -60,7 +63,7 @@ def get(session: Any, argv: list) -> Any:
     raise WrongTypeError
 
 
-def parse_expire_option(argv: list, i: int, now_ms: float, command_name: str) -> float:
+def parse_expire_option(argv: list[bytes], i: int, now_ms: float, command_name: str) -> float:
     """EX/PX/EXAT/PXAT argument at argv[i+1] -> absolute expiry in ms."""
     unit = argv[i].upper()
     amount = parse_int(argv[i + 1])
@@ -80,8 +83,8 @@ def parse_expire_option(argv: list, i: int, now_ms: float, command_name: str) ->
 
 @command("set", -3, "write denyoom", (1, 1, 1), group="string",
          summary="Sets the string value of a key, ignoring its type.",
-         complexity="O(1)", acl="@write @string @slow")
-def set_(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def set_(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key = argv[1]
     if len(argv) == 3:
@@ -140,7 +143,7 @@ def set_(session: Any, argv: list) -> Any:
     return old if get_old else OK
 
 
-def _notify_set(session: Any, db: Any, key: bytes, with_expire: bool) -> None:
+def _notify_set(session: Session, db: Keyspace, key: bytes, with_expire: bool) -> None:
     """setGenericCommand's events: "set", then "expire" if a TTL was given."""
     notify(session.server, db.index, NOTIFY_STRING, b"set", key)
     if with_expire:
@@ -150,7 +153,7 @@ def _notify_set(session: Any, db: Any, key: bytes, with_expire: bool) -> None:
 # -- helpers -----------------------------------------------------------------
 
 
-def _string_for_write(db: Any, key: bytes) -> bytes | None:
+def _string_for_write(db: Keyspace, key: bytes) -> bytes | None:
     """The string at key for a write command (no hit/miss counting)."""
     value = db.lookup(key)
     if value is None or value.__class__ is bytes:
@@ -158,7 +161,7 @@ def _string_for_write(db: Any, key: bytes) -> bytes | None:
     raise WrongTypeError
 
 
-def _check_length(session: Any, total: int) -> None:
+def _check_length(session: Session, total: int) -> None:
     """checkStringLength: a string may not grow past proto-max-bulk-len."""
     if total > session.server.config["proto-max-bulk-len"]:
         raise CommandError(errors.STRING_TOO_LONG)
@@ -181,8 +184,8 @@ def _relative_expire(arg: bytes, unit_ms: int, now_ms: float, command_name: str)
 
 @command("setnx", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Set the string value of a key only when the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
-def setnx(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def setnx(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     if db.lookup(argv[1]) is not None:  # a key of any type blocks it
         return 0
@@ -192,7 +195,7 @@ def setnx(session: Any, argv: list) -> Any:
     return 1
 
 
-def _setex(session: Any, argv: list, unit_ms: int, name: str) -> Any:
+def _setex(session: Session, argv: list[bytes], unit_ms: int, name: str) -> Any:
     db = session.db
     when = _relative_expire(argv[2], unit_ms, int(db.clock.ms()), name)
     db.set(argv[1], argv[3])
@@ -205,23 +208,23 @@ def _setex(session: Any, argv: list, unit_ms: int, name: str) -> Any:
 
 @command("setex", 4, "write denyoom", (1, 1, 1), group="string", since="2.0.0",
          summary="Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
-         complexity="O(1)", acl="@write @string @slow")
-def setex(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def setex(session: Session, argv: list[bytes]) -> Any:
     return _setex(session, argv, 1000, "setex")
 
 
 @command("psetex", 4, "write denyoom", (1, 1, 1), group="string", since="2.6.0",
          summary="Sets both string value and expiration time in milliseconds of a key. "
                  "The key is created if it doesn't exist.",
-         complexity="O(1)", acl="@write @string @slow")
-def psetex(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def psetex(session: Session, argv: list[bytes]) -> Any:
     return _setex(session, argv, 1, "psetex")
 
 
 @command("getset", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Returns the previous string value of a key after setting it to a new value.",
-         complexity="O(1)", acl="@write @string @fast")
-def getset(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def getset(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     old = get_string(db, argv[1])
     db.set(argv[1], argv[2])  # clears the TTL, as SET does
@@ -235,8 +238,8 @@ def getset(session: Any, argv: list) -> Any:
 
 @command("mget", -2, "readonly fast", (1, -1, 1), group="string", since="1.0.0",
          summary="Atomically returns the string values of one or more keys.",
-         complexity="O(N) where N is the number of keys to retrieve.", acl="@read @string @fast")
-def mget(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of keys to retrieve.")
+def mget(session: Session, argv: list[bytes]) -> Any:
     lookup_read = session.db.lookup_read
     out = []
     for key in argv[1:]:
@@ -248,8 +251,8 @@ def mget(session: Any, argv: list) -> Any:
 
 @command("mset", -3, "write denyoom", (1, -1, 2), group="string", since="1.0.1",
          summary="Atomically creates or modifies the string values of one or more keys.",
-         complexity="O(N) where N is the number of keys to set.", acl="@write @string @slow")
-def mset(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of keys to set.")
+def mset(session: Session, argv: list[bytes]) -> Any:
     if len(argv) % 2 == 0:
         raise CommandError(errors.wrong_arity("mset"))
     db = session.db
@@ -262,8 +265,8 @@ def mset(session: Any, argv: list) -> Any:
 
 @command("msetnx", -3, "write denyoom", (1, -1, 2), group="string", since="1.0.1",
          summary="Atomically modifies the string values of one or more keys only when all keys don't exist.",
-         complexity="O(N) where N is the number of keys to set.", acl="@write @string @slow")
-def msetnx(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of keys to set.")
+def msetnx(session: Session, argv: list[bytes]) -> Any:
     if len(argv) % 2 == 0:
         raise CommandError(errors.wrong_arity("msetnx"))
     db = session.db
@@ -282,8 +285,8 @@ def msetnx(session: Any, argv: list) -> Any:
 
 @command("getdel", 2, "write fast", (1, 1, 1), group="string", since="6.2.0",
          summary="Returns the string value of a key after deleting the key.",
-         complexity="O(1)", acl="@write @string @fast")
-def getdel(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def getdel(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     value = get_string(db, argv[1])
     if value is not None:
@@ -295,8 +298,8 @@ def getdel(session: Any, argv: list) -> Any:
 
 @command("getex", -2, "write fast", (1, 1, 1), group="string", since="6.2.0",
          summary="Returns the string value of a key after setting its expiration time.",
-         complexity="O(1)", acl="@write @string @fast")
-def getex(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def getex(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     # Redis's order: the options' syntax, then the key (nil if missing,
     # WRONGTYPE), and only then the time value.
@@ -344,9 +347,8 @@ def getex(session: Any, argv: list) -> Any:
 @command("append", 3, "write denyoom fast", (1, 1, 1), group="string", since="2.0.0",
          summary="Appends a string to the value of a key. Creates the key if it doesn't exist.",
          complexity="O(1). The amortized time complexity is O(1) assuming the appended value is "
-                    "small and the already present value is of any size.",
-         acl="@write @string @fast")
-def append(session: Any, argv: list) -> Any:
+                    "small and the already present value is of any size.")
+def append(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key, tail = argv[1], argv[2]
     old = _string_for_write(db, key)
@@ -367,9 +369,8 @@ def append(session: Any, argv: list) -> Any:
 @command("setrange", 4, "write denyoom", (1, 1, 1), group="string", since="2.2.0",
          summary="Overwrites a part of a string value with another by an offset. "
                  "Creates the key if it doesn't exist.",
-         complexity="O(1), not counting the time taken to copy the new string in place.",
-         acl="@write @string @slow")
-def setrange(session: Any, argv: list) -> Any:
+         complexity="O(1), not counting the time taken to copy the new string in place.")
+def setrange(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key, piece = argv[1], argv[3]
     offset = parse_int(argv[2])
@@ -401,18 +402,16 @@ def setrange(session: Any, argv: list) -> Any:
 
 
 @command("strlen", 2, "readonly fast", (1, 1, 1), group="string", since="2.2.0",
-         summary="Returns the length of a string value.", complexity="O(1)",
-         acl="@read @string @fast")
-def strlen(session: Any, argv: list) -> Any:
+         summary="Returns the length of a string value.", complexity="O(1)")
+def strlen(session: Session, argv: list[bytes]) -> Any:
     value = get_string(session.db, argv[1])
     return 0 if value is None else len(value)
 
 
 @command("getrange", 4, "readonly", (1, 1, 1), group="string", since="2.4.0",
          summary="Returns a substring of the string stored at a key.",
-         complexity="O(N) where N is the length of the returned string.",
-         acl="@read @string @slow")
-def getrange(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the length of the returned string.")
+def getrange(session: Session, argv: list[bytes]) -> Any:
     start = parse_int(argv[2])
     end = parse_int(argv[3])
     value = get_string(session.db, argv[1])
@@ -436,7 +435,7 @@ def getrange(session: Any, argv: list) -> Any:
 # -- counters --------------------------------------------------------------------
 
 
-def _incr(session: Any, key: bytes, delta: int) -> int:
+def _incr(session: Session, key: bytes, delta: int) -> int:
     db = session.db
     old = _string_for_write(db, key)
     current = 0 if old is None else parse_int(old)
@@ -455,29 +454,29 @@ def _incr(session: Any, key: bytes, delta: int) -> int:
 
 @command("incr", 2, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
-def incr(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def incr(session: Session, argv: list[bytes]) -> Any:
     return _incr(session, argv[1], 1)
 
 
 @command("decr", 2, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
-def decr(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def decr(session: Session, argv: list[bytes]) -> Any:
     return _incr(session, argv[1], -1)
 
 
 @command("incrby", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
-def incrby(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def incrby(session: Session, argv: list[bytes]) -> Any:
     return _incr(session, argv[1], parse_int(argv[2]))
 
 
 @command("decrby", 3, "write denyoom fast", (1, 1, 1), group="string", since="1.0.0",
          summary="Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
-def decrby(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def decrby(session: Session, argv: list[bytes]) -> Any:
     delta = parse_int(argv[2])
     if delta == INT64_MIN:  # -delta does not fit in 64 bits
         raise CommandError(errors.DECREMENT_OVERFLOW)
@@ -487,19 +486,19 @@ def decrby(session: Any, argv: list) -> Any:
 @command("incrbyfloat", 3, "write denyoom fast", (1, 1, 1), group="string", since="2.6.0",
          summary="Increment the floating point value of a key by a number. "
                  "Uses 0 as initial value if the key doesn't exist.",
-         complexity="O(1)", acl="@write @string @fast")
-def incrbyfloat(session: Any, argv: list) -> Any:
+         complexity="O(1)")
+def incrbyfloat(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key = argv[1]
     old = _string_for_write(db, key)
-    current = _LD_ZERO if old is None else _strtold(old)
-    delta = _strtold(argv[2])
-    if current is _INF or delta is _INF:
+    current = LD_ZERO if old is None else strtold(old)
+    delta = strtold(argv[2])
+    if current is LD_INF or delta is LD_INF:
         raise CommandError(errors.INCR_NAN_INF)
-    result = _ld_add(current, delta)
+    result = ld_add(current, delta)
     if result is None:
         raise CommandError(errors.INCR_NAN_INF)
-    text = _format_ld(result)
+    text = format_ld(result)
     if old is None:
         db.set(key, text)
     else:
@@ -509,151 +508,3 @@ def incrbyfloat(session: Any, argv: list) -> Any:
     if db.notify_flags:
         notify(session.server, db.index, NOTIFY_STRING, b"incrbyfloat", key)
     return text
-
-
-# -- x87 long double, exactly --------------------------------------------------
-#
-# Redis's INCRBYFLOAT reads both numbers with strtold(), adds them as C long
-# doubles and stores the sum printed with "%.17Lf" minus trailing zeros. On
-# x86-64 a long double is the x87 80-bit format: a 64-bit significand, normal
-# exponents down to 2**-16382, subnormals down to 2**-16445, overflow at
-# 2**16384. Python has no such type, so a value is kept exactly as a pair of
-# ints (m, q) meaning m * 2**q, with |m| < 2**64; every step (reading, adding)
-# rounds the exact result to that format, nearest with ties to even, as the
-# hardware does, and printing rounds the exact binary value to 17 decimals,
-# ties to even, as glibc does. So 10.5 + 0.1 gives "10.6" (0.1 is more
-# precise than a double) and 5010.6 gives "5010.60000000000000009", byte for
-# byte what redis-server answers (checked on random inputs, subnormals,
-# hexadecimal input and overflow included).
-
-_LD_SIGNIFICAND = 64
-_LD_MIN_QUANTUM = -16382 - 63  # log2 of the spacing of subnormals
-_LD_OVERFLOW = 16384  # log2 of the first value too large
-_LD_MAX_CHARS = 5 * 1024  # MAX_LONG_DOUBLE_CHARS: longer input is refused
-_LD_ZERO = (0, 0)
-_INF = (0, None)  # strtold() read an infinity (compared by identity)
-
-_DECIMAL = re.compile(rb"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
-_HEX = re.compile(rb"([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?\d+))?")
-_INFINITY = re.compile(rb"[+-]?(?:inf|infinity)", re.IGNORECASE)
-_CHUNK = 4000  # decimal digits converted at a time (Python caps int/str at 4300)
-_CHUNK_POW = 10**_CHUNK
-_TEN17 = 10**17
-
-
-def _strtold(text: bytes) -> Any:
-    """string2ld(): the long double strtold() would produce, as (m, q), or
-    _INF for an infinity; anything else Redis refuses raises NOT_FLOAT."""
-    if not text or len(text) >= _LD_MAX_CHARS:
-        raise CommandError(errors.NOT_FLOAT)
-    if _INFINITY.fullmatch(text):
-        return _INF
-    m = _HEX.fullmatch(text)
-    if m and (m.group(2) or m.group(3)):
-        sign, whole, frac, exp = m.groups()
-        frac = frac or b""
-        mantissa = int(whole + frac, 16)
-        exponent = _clamped_int(exp) - 4 * len(frac)
-        base = 2
-        # log2 of the leading bit: known before any big arithmetic.
-        top = mantissa.bit_length() - 1 + exponent
-        too_big, too_small = top >= _LD_OVERFLOW, top < _LD_MIN_QUANTUM - 2
-    else:
-        m = _DECIMAL.fullmatch(text)
-        if not m or not (m.group(2) or m.group(3)):
-            raise CommandError(errors.NOT_FLOAT)
-        sign, whole, frac, exp = m.groups()
-        frac = frac or b""
-        digits = (whole + frac).lstrip(b"0")
-        mantissa = _int_from_digits(digits) if digits else 0
-        exponent = _clamped_int(exp) - len(frac)
-        base = 10
-        # log10 of the leading digit: past 1.19e4932 overflows, below
-        # 1.8e-4951 (half the smallest subnormal) rounds to zero.
-        top = len(digits) - 1 + exponent
-        too_big, too_small = top > 4932, top < -4952
-    if mantissa == 0:
-        return _LD_ZERO
-    if too_big or too_small:  # strtold's ERANGE, which Redis refuses
-        raise CommandError(errors.NOT_FLOAT)
-    if exponent >= 0:
-        rounded = _ld_round(mantissa * base**exponent, 1)
-    else:
-        rounded = _ld_round(mantissa, base**-exponent)
-    if rounded is None or rounded[0] == 0:  # ERANGE again, found by rounding
-        raise CommandError(errors.NOT_FLOAT)
-    return (-rounded[0], rounded[1]) if sign == b"-" else rounded
-
-
-def _clamped_int(exp: bytes | None) -> int:
-    """An exponent; absurd ones are clamped (they over/underflow anyway)."""
-    if not exp:
-        return 0
-    digits = exp.lstrip(b"+-").lstrip(b"0")
-    value = int(digits or b"0") if len(digits) <= 7 else 10**7
-    return -value if exp[:1] == b"-" else value
-
-
-def _int_from_digits(digits: bytes) -> int:
-    if len(digits) <= _CHUNK:
-        return int(digits)
-    head, tail = digits[:-_CHUNK], digits[-_CHUNK:]
-    return _int_from_digits(head) * _CHUNK_POW + int(tail)
-
-
-def _digits_of(n: int) -> bytes:
-    if n < _CHUNK_POW:
-        return b"%d" % n
-    head, tail = divmod(n, _CHUNK_POW)
-    return _digits_of(head) + (b"%d" % tail).rjust(_CHUNK, b"0")
-
-
-def _ld_round(n: int, d: int) -> tuple[int, int] | None:
-    """The positive ratio n/d rounded to a long double (m, q); None on overflow."""
-    e = n.bit_length() - d.bit_length()
-    if (n << max(-e, 0)) < (d << max(e, 0)):
-        e -= 1  # now 2**e <= n/d < 2**(e+1)
-    q = max(e - (_LD_SIGNIFICAND - 1), _LD_MIN_QUANTUM)  # the spacing there is 2**q
-    if q >= 0:
-        d <<= q
-    else:
-        n <<= -q
-    m, rem = divmod(n, d)
-    if 2 * rem > d or (2 * rem == d and m & 1):
-        m += 1
-    if m.bit_length() + q > _LD_OVERFLOW:
-        return None
-    return m, q
-
-
-def _ld_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int] | None:
-    """a + b rounded to a long double; None on overflow (an infinity)."""
-    (ma, qa), (mb, qb) = a, b
-    q = min(qa, qb)
-    total = (ma << (qa - q)) + (mb << (qb - q))  # exact
-    if total == 0:
-        return _LD_ZERO
-    if q >= 0:
-        rounded = _ld_round(abs(total) << q, 1)
-    else:
-        rounded = _ld_round(abs(total), 1 << -q)
-    if rounded is None:
-        return None
-    return (-rounded[0], rounded[1]) if total < 0 else rounded
-
-
-def _format_ld(value: tuple[int, int]) -> bytes:
-    """ld2string(LD_STR_HUMAN): "%.17Lf", trailing zeros and dot removed."""
-    m, q = value
-    if q >= 0:
-        scaled = (abs(m) << q) * _TEN17
-    else:  # round the exact value to 17 decimals, ties to even like glibc
-        d = 1 << -q
-        scaled, rem = divmod(abs(m) * _TEN17, d)
-        if 2 * rem > d or (2 * rem == d and scaled & 1):
-            scaled += 1
-    if scaled == 0:
-        return b"0"  # also "-0" becomes "0"
-    digits = _digits_of(scaled).rjust(18, b"0")
-    text = (digits[:-17] + b"." + digits[-17:]).rstrip(b"0").rstrip(b".")
-    return b"-" + text if m < 0 else text

@@ -9,17 +9,20 @@ answers EXECABORT. WATCH is optimistic locking: any change to a watched key
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK
 from .registry import command
 
+if TYPE_CHECKING:
+    from ..server.session import Session
+
 
 @command("multi", 1, "noscript loading stale fast allow_busy", group="transactions",
          since="1.2.0", summary="Starts a transaction.")
-def multi(session: Any, argv: list) -> Any:
+def multi(session: Session, argv: list[bytes]) -> Any:
     if session.multi is not None:
         raise CommandError(errors.MULTI_NESTED)
     session.multi = []
@@ -29,7 +32,7 @@ def multi(session: Any, argv: list) -> Any:
 
 @command("exec", 1, "noscript loading stale skip_slowlog", group="transactions",
          since="1.2.0", summary="Executes all commands in a transaction.")
-def exec_(session: Any, argv: list) -> Any:
+def exec_(session: Session, argv: list[bytes]) -> Any:
     if session.multi is None:
         raise CommandError(errors.EXEC_WITHOUT_MULTI)
     return session.server.dispatcher.exec_transaction(session)
@@ -37,7 +40,7 @@ def exec_(session: Any, argv: list) -> Any:
 
 @command("discard", 1, "noscript loading stale fast allow_busy", group="transactions",
          since="2.0.0", summary="Discards a transaction.")
-def discard(session: Any, argv: list) -> Any:
+def discard(session: Session, argv: list[bytes]) -> Any:
     if session.multi is None:
         raise CommandError(errors.DISCARD_WITHOUT_MULTI)
     session.reset_multi()
@@ -47,7 +50,7 @@ def discard(session: Any, argv: list) -> Any:
 @command("watch", -2, "noscript loading stale fast allow_busy", (1, -1, 1),
          group="transactions", since="2.2.0",
          summary="Monitors changes to keys to determine the execution of a transaction.")
-def watch(session: Any, argv: list) -> Any:
+def watch(session: Session, argv: list[bytes]) -> Any:
     if session.multi is not None:
         raise CommandError(errors.WATCH_IN_MULTI)
     for key in argv[1:]:
@@ -58,6 +61,6 @@ def watch(session: Any, argv: list) -> Any:
 
 @command("unwatch", 1, "noscript loading stale fast allow_busy", group="transactions",
          since="2.2.0", summary="Forgets about watched keys of a transaction.")
-def unwatch(session: Any, argv: list) -> Any:
+def unwatch(session: Session, argv: list[bytes]) -> Any:
     session.unwatch_all()
     return OK

@@ -24,21 +24,23 @@ rest is deterministic and goes as it came.
 
 from __future__ import annotations
 
-import math
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import NULL_ARRAY, format_double
-from ..pubsub.notifications import NOTIFY_GENERIC, notify
-from ..config import NOTIFY_ZSET
+from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_ZSET, notify
 from ..storage.zset import ZSet
 from ..storage.scan import SCANS
-from ._args import _BLANK_BYTES, INT64_MAX, _strtod, parse_int
-from ._blocking import BlockOn, parse_timeout
-from .keys import _parse_cursor, parse_scan_options, register_type
+from ._args import INT64_MAX, _strtod, parse_cursor, parse_int, parse_score, parse_timeout
+from ._blocking import BlockOn
+from .keys import parse_scan_options, register_type
 from .registry import command
+
+if TYPE_CHECKING:
+    from ..server.session import Session
+    from ..storage.keyspace import Keyspace
 
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
 RANGE_NOT_FLOAT = "ERR min or max is not a float"
@@ -55,31 +57,6 @@ _MIN, _MAX = 0, 1
 
 
 # -- argument parsing -----------------------------------------------------------------
-
-
-def parse_score(arg: bytes, message: str = errors.NOT_FLOAT) -> float:
-    """A score argument as Redis's getDoubleFromObject (string2d) reads it."""
-    if not arg or arg[0] in _BLANK_BYTES:
-        raise CommandError(message)
-    try:
-        value: float | None = float(arg)  # the common case: a plain decimal
-    except ValueError:
-        value = _strtod(arg)  # hex, or nothing strtod reads either
-    else:
-        if arg[-1] in _BLANK_BYTES or arg.find(b"_") >= 0:
-            raise CommandError(message)  # float() accepts these, strtod does not
-    if value is None or value != value:
-        raise CommandError(message)
-    if math.isinf(value) and arg.lower().find(b"inf") < 0:
-        raise CommandError(message)  # overflow (ERANGE)
-    if value == 0.0 and _mantissa(arg).strip(b"+-0.x") != b"":
-        raise CommandError(message)  # underflow to zero (ERANGE)
-    return value
-
-
-def _mantissa(arg: bytes) -> bytes:
-    text = arg.lower()
-    return text.split(b"p")[0] if text.find(b"x") >= 0 else text.split(b"e")[0]
 
 
 def _score_bound(arg: bytes) -> tuple[float, bool]:
@@ -208,34 +185,34 @@ def _at_least_one(arg: bytes, message: str) -> int:
     return value
 
 
-def _read(db: Any, key: bytes) -> ZSet | None:
+def _read(db: Keyspace, key: bytes) -> ZSet | None:
     value = db.lookup_read(key)
     if value is None or value.__class__ is ZSet:
         return value
     raise WrongTypeError
 
 
-def _write(db: Any, key: bytes) -> ZSet | None:
+def _write(db: Keyspace, key: bytes) -> ZSet | None:
     value = db.lookup(key)
     if value is None or value.__class__ is ZSet:
         return value
     raise WrongTypeError
 
 
-def _notify(session: Any, db: Any, event: bytes, key: bytes) -> None:
+def _notify(session: Session, db: Keyspace, event: bytes, key: bytes) -> None:
     notify(session.server, db.index, NOTIFY_ZSET, event, key)
 
 
-def _emptied(session: Any, db: Any, key: bytes) -> None:
+def _emptied(session: Session, db: Keyspace, key: bytes) -> None:
     """The command emptied the set at key: the key goes ("del" event)."""
     db.delete(key)
     if db.notify_flags:
         notify(session.server, db.index, NOTIFY_GENERIC, b"del", key)
 
 
-def _with_scores(session: Any, members: list, scores: list) -> list:
+def _with_scores(protocol: int, members: list, scores: list) -> list:
     """WITHSCORES reply: flat in RESP2, [member, score] pairs in RESP3."""
-    if session.protocol == 2:
+    if protocol == 2:
         out: list = [None] * (2 * len(members))
         out[::2] = members
         out[1::2] = scores
@@ -248,7 +225,7 @@ def _with_scores(session: Any, members: list, scores: list) -> list:
 _ZADD_FLAGS = {b"nx": 1, b"xx": 2, b"ch": 4, b"incr": 8, b"gt": 16, b"lt": 32}
 
 
-def _zadd(session: Any, argv: list, incr: bool) -> Any:
+def _zadd(session: Session, argv: list[bytes], incr: bool) -> Any:
     flags = 8 if incr else 0
     i, n = 2, len(argv)
     while i < n:
@@ -320,14 +297,14 @@ def _zadd(session: Any, argv: list, incr: bool) -> Any:
          summary="Adds one or more members to a sorted set, or updates their scores. "
                  "Creates the key if it doesn't exist.",
          complexity="O(log(N)) for each item added, where N is the number of elements in the "
-                    "sorted set.", acl="@write @sortedset @fast")
-def zadd(session: Any, argv: list) -> Any:
+                    "sorted set.")
+def zadd(session: Session, argv: list[bytes]) -> Any:
     if len(argv) == 4 and argv[2].lower() not in _ZADD_FLAGS:
         return _zadd_one(session, argv)
     return _zadd(session, argv, False)
 
 
-def _zadd_one(session: Any, argv: list) -> int:
+def _zadd_one(session: Session, argv: list[bytes]) -> int:
     """ZADD key score member, the common form, without the option machinery
     (the same steps as _zadd)."""
     score = parse_score(argv[2])
@@ -355,9 +332,8 @@ def _zadd_one(session: Any, argv: list) -> int:
 
 @command("zincrby", 4, "write denyoom fast", (1, 1, 1), group="sorted_set", since="1.2.0",
          summary="Increments the score of a member in a sorted set.",
-         complexity="O(log(N)) where N is the number of elements in the sorted set.",
-         acl="@write @sortedset @fast")
-def zincrby(session: Any, argv: list) -> Any:
+         complexity="O(log(N)) where N is the number of elements in the sorted set.")
+def zincrby(session: Session, argv: list[bytes]) -> Any:
     return _zadd(session, argv, True)
 
 
@@ -365,8 +341,8 @@ def zincrby(session: Any, argv: list) -> Any:
          summary="Removes one or more members from a sorted set. Deletes the sorted set if all "
                  "members were removed.",
          complexity="O(M*log(N)) with N being the number of elements in the sorted set and M the "
-                    "number of elements to be removed.", acl="@write @sortedset @fast")
-def zrem(session: Any, argv: list) -> Any:
+                    "number of elements to be removed.")
+def zrem(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key = argv[1]
     zset = _write(db, key)
@@ -394,9 +370,8 @@ def zrem(session: Any, argv: list) -> Any:
 
 
 @command("zscore", 3, "readonly fast", (1, 1, 1), group="sorted_set", since="1.2.0",
-         summary="Returns the score of a member in a sorted set.", complexity="O(1)",
-         acl="@read @sortedset @fast")
-def zscore(session: Any, argv: list) -> Any:
+         summary="Returns the score of a member in a sorted set.", complexity="O(1)")
+def zscore(session: Session, argv: list[bytes]) -> Any:
     zset = session.db.lookup_read(argv[1])
     if zset is None:
         return None
@@ -407,9 +382,8 @@ def zscore(session: Any, argv: list) -> Any:
 
 @command("zmscore", -3, "readonly fast", (1, 1, 1), group="sorted_set", since="6.2.0",
          summary="Returns the score of one or more members in a sorted set.",
-         complexity="O(N) where N is the number of members being requested.",
-         acl="@read @sortedset @fast")
-def zmscore(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of members being requested.")
+def zmscore(session: Session, argv: list[bytes]) -> Any:
     zset = _read(session.db, argv[1])
     if zset is None:
         return [None] * (len(argv) - 2)
@@ -418,14 +392,13 @@ def zmscore(session: Any, argv: list) -> Any:
 
 
 @command("zcard", 2, "readonly fast", (1, 1, 1), group="sorted_set", since="1.2.0",
-         summary="Returns the number of members in a sorted set.", complexity="O(1)",
-         acl="@read @sortedset @fast")
-def zcard(session: Any, argv: list) -> Any:
+         summary="Returns the number of members in a sorted set.", complexity="O(1)")
+def zcard(session: Session, argv: list[bytes]) -> Any:
     zset = _read(session.db, argv[1])
     return 0 if zset is None else len(zset)
 
 
-def _zrank(session: Any, argv: list, reverse: bool) -> Any:
+def _zrank(session: Session, argv: list[bytes], reverse: bool) -> Any:
     withscore = False
     if len(argv) > 4:
         raise CommandError(errors.wrong_arity(argv[0].decode(errors="replace").lower()))
@@ -448,15 +421,15 @@ def _zrank(session: Any, argv: list, reverse: bool) -> Any:
 
 @command("zrank", -3, "readonly fast", (1, 1, 1), group="sorted_set", since="2.0.0",
          summary="Returns the index of a member in a sorted set ordered by ascending scores.",
-         complexity="O(log(N))", acl="@read @sortedset @fast")
-def zrank(session: Any, argv: list) -> Any:
+         complexity="O(log(N))")
+def zrank(session: Session, argv: list[bytes]) -> Any:
     return _zrank(session, argv, False)
 
 
 @command("zrevrank", -3, "readonly fast", (1, 1, 1), group="sorted_set", since="2.0.0",
          summary="Returns the index of a member in a sorted set ordered by descending scores.",
-         complexity="O(log(N))", acl="@read @sortedset @fast")
-def zrevrank(session: Any, argv: list) -> Any:
+         complexity="O(log(N))")
+def zrevrank(session: Session, argv: list[bytes]) -> Any:
     return _zrank(session, argv, True)
 
 
@@ -465,9 +438,8 @@ def zrevrank(session: Any, argv: list) -> Any:
 
 @command("zcount", 4, "readonly fast", (1, 1, 1), group="sorted_set", since="2.0.0",
          summary="Returns the count of members in a sorted set that have scores within a range.",
-         complexity="O(log(N)) with N being the number of elements in the sorted set.",
-         acl="@read @sortedset @fast")
-def zcount(session: Any, argv: list) -> Any:
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
+def zcount(session: Session, argv: list[bytes]) -> Any:
     low, high = _score_bound(argv[2]), _score_bound(argv[3])
     zset = _read(session.db, argv[1])
     if zset is None:
@@ -478,9 +450,8 @@ def zcount(session: Any, argv: list) -> Any:
 
 @command("zlexcount", 4, "readonly fast", (1, 1, 1), group="sorted_set", since="2.8.9",
          summary="Returns the number of members in a sorted set within a lexicographical range.",
-         complexity="O(log(N)) with N being the number of elements in the sorted set.",
-         acl="@read @sortedset @fast")
-def zlexcount(session: Any, argv: list) -> Any:
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
+def zlexcount(session: Session, argv: list[bytes]) -> Any:
     low, high = _lex_bound(argv[2]), _lex_bound(argv[3])
     zset = _read(session.db, argv[1])
     if zset is None:
@@ -494,7 +465,7 @@ def zlexcount(session: Any, argv: list) -> Any:
 _RANK, _SCORE, _LEX = 1, 2, 3
 
 
-def _zrange(session: Any, argv: list, start: int, store: bool, kind: int,
+def _zrange(session: Session, argv: list[bytes], start: int, store: bool, kind: int,
             reverse: bool | None) -> tuple[list, list, bool] | None:
     """zrangeGenericCommand: argv[start] is the source key, then min and max,
     then options. Returns (members, scores, withscores) in reply order, or
@@ -575,27 +546,27 @@ def _zrange(session: Any, argv: list, start: int, store: bool, kind: int,
     return members, scores, withscores
 
 
-def _range_reply(session: Any, argv: list, kind: int, reverse: bool | None) -> Any:
+def _range_reply(session: Session, argv: list[bytes], kind: int, reverse: bool | None) -> Any:
     result = _zrange(session, argv, 1, False, kind, reverse)
     if result is None:
         return []
     members, scores, withscores = result
-    return _with_scores(session, members, scores) if withscores else members
+    return _with_scores(session.protocol, members, scores) if withscores else members
 
 
 @command("zrange", -4, "readonly", (1, 1, 1), group="sorted_set", since="1.2.0",
          summary="Returns members in a sorted set within a range of indexes.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements returned.", acl="@read @sortedset @slow")
-def zrange(session: Any, argv: list) -> Any:
+                    "number of elements returned.")
+def zrange(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, 0, None)
 
 
 @command("zrevrange", -4, "readonly", (1, 1, 1), group="sorted_set", since="1.2.0",
          summary="Returns members in a sorted set within a range of indexes in reverse order.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements returned.", acl="@read @sortedset @slow")
-def zrevrange(session: Any, argv: list) -> Any:
+                    "number of elements returned.")
+def zrevrange(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, _RANK, True)
 
 
@@ -606,33 +577,33 @@ _BY_COMPLEXITY = ("O(log(N)+M) with N being the number of elements in the sorted
 
 @command("zrangebyscore", -4, "readonly", (1, 1, 1), group="sorted_set", since="1.0.5",
          summary="Returns members in a sorted set within a range of scores.",
-         complexity=_BY_COMPLEXITY, acl="@read @sortedset @slow")
-def zrangebyscore(session: Any, argv: list) -> Any:
+         complexity=_BY_COMPLEXITY)
+def zrangebyscore(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, _SCORE, False)
 
 
 @command("zrevrangebyscore", -4, "readonly", (1, 1, 1), group="sorted_set", since="2.2.0",
          summary="Returns members in a sorted set within a range of scores in reverse order.",
-         complexity=_BY_COMPLEXITY, acl="@read @sortedset @slow")
-def zrevrangebyscore(session: Any, argv: list) -> Any:
+         complexity=_BY_COMPLEXITY)
+def zrevrangebyscore(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, _SCORE, True)
 
 
 @command("zrangebylex", -4, "readonly", (1, 1, 1), group="sorted_set", since="2.8.9",
          summary="Returns members in a sorted set within a lexicographical range.",
-         complexity=_BY_COMPLEXITY, acl="@read @sortedset @slow")
-def zrangebylex(session: Any, argv: list) -> Any:
+         complexity=_BY_COMPLEXITY)
+def zrangebylex(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, _LEX, False)
 
 
 @command("zrevrangebylex", -4, "readonly", (1, 1, 1), group="sorted_set", since="2.8.9",
          summary="Returns members in a sorted set within a lexicographical range in reverse "
-                 "order.", complexity=_BY_COMPLEXITY, acl="@read @sortedset @slow")
-def zrevrangebylex(session: Any, argv: list) -> Any:
+                 "order.", complexity=_BY_COMPLEXITY)
+def zrevrangebylex(session: Session, argv: list[bytes]) -> Any:
     return _range_reply(session, argv, _LEX, True)
 
 
-def _store(session: Any, db: Any, dst: bytes, result: ZSet, event: bytes) -> int:
+def _store(session: Session, db: Keyspace, dst: bytes, result: ZSet, event: bytes) -> int:
     """Put a computed set at dst (replacing whatever was there, TTL
     included), or delete dst when the result is empty."""
     if result:
@@ -648,9 +619,8 @@ def _store(session: Any, db: Any, dst: bytes, result: ZSet, event: bytes) -> int
 @command("zrangestore", -5, "write denyoom", (1, 2, 1), group="sorted_set", since="6.2.0",
          summary="Stores a range of members from sorted set in a key.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements stored into the destination key.",
-         acl="@write @sortedset @slow")
-def zrangestore(session: Any, argv: list) -> Any:
+                    "number of elements stored into the destination key.")
+def zrangestore(session: Session, argv: list[bytes]) -> Any:
     result = _zrange(session, argv, 2, True, 0, None)
     members, scores = (result[0], result[1]) if result is not None else ([], [])
     return _store(session, session.db, argv[1], ZSet.from_items(zip(members, scores)),
@@ -660,7 +630,7 @@ def zrangestore(session: Any, argv: list) -> Any:
 # -- removing ranges ---------------------------------------------------------------------
 
 
-def _zremrange(session: Any, argv: list, kind: int) -> Any:
+def _zremrange(session: Session, argv: list[bytes], kind: int) -> Any:
     if kind == _RANK:
         event = b"zremrangebyrank"
         first, last = parse_int(argv[2]), parse_int(argv[3])
@@ -706,8 +676,8 @@ def _zremrange(session: Any, argv: list, kind: int) -> Any:
          summary="Removes members in a sorted set within a range of indexes. Deletes the sorted "
                  "set if all members were removed.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements removed by the operation.", acl="@write @sortedset @slow")
-def zremrangebyrank(session: Any, argv: list) -> Any:
+                    "number of elements removed by the operation.")
+def zremrangebyrank(session: Session, argv: list[bytes]) -> Any:
     return _zremrange(session, argv, _RANK)
 
 
@@ -715,8 +685,8 @@ def zremrangebyrank(session: Any, argv: list) -> Any:
          summary="Removes members in a sorted set within a range of scores. Deletes the sorted "
                  "set if all members were removed.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements removed by the operation.", acl="@write @sortedset @slow")
-def zremrangebyscore(session: Any, argv: list) -> Any:
+                    "number of elements removed by the operation.")
+def zremrangebyscore(session: Session, argv: list[bytes]) -> Any:
     return _zremrange(session, argv, _SCORE)
 
 
@@ -724,15 +694,15 @@ def zremrangebyscore(session: Any, argv: list) -> Any:
          summary="Removes members in a sorted set within a lexicographical range. Deletes the "
                  "sorted set if all members were removed.",
          complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the "
-                    "number of elements removed by the operation.", acl="@write @sortedset @slow")
-def zremrangebylex(session: Any, argv: list) -> Any:
+                    "number of elements removed by the operation.")
+def zremrangebylex(session: Session, argv: list[bytes]) -> Any:
     return _zremrange(session, argv, _LEX)
 
 
 # -- pops ----------------------------------------------------------------------------------
 
 
-def _pop(session: Any, db: Any, key: bytes, zset: ZSet, where: int, count: int) -> tuple[list, list]:
+def _pop(session: Session, db: Keyspace, key: bytes, zset: ZSet, where: int, count: int) -> tuple[list, list]:
     """Remove up to count members from one end of zset at key (count >= 1);
     notifications and key deletion as genericZpopCommand."""
     size = len(zset)
@@ -755,7 +725,7 @@ def _pop(session: Any, db: Any, key: bytes, zset: ZSet, where: int, count: int) 
     return members, scores
 
 
-def _zpop(session: Any, argv: list, where: int) -> Any:
+def _zpop(session: Session, argv: list[bytes], where: int) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
     count = _positive(argv[2]) if len(argv) == 3 else -1
@@ -766,23 +736,16 @@ def _zpop(session: Any, argv: list, where: int) -> Any:
         return []
     members, scores = _pop(session, db, key, zset, where, 1 if count == -1 else count)
     if count == -1 or session.protocol == 2:
-        return _with_scores(_RESP2, members, scores)  # flat
-    return _with_scores(session, members, scores)
-
-
-class _Resp2:
-    protocol = 2
-
-
-_RESP2 = _Resp2()
+        return _with_scores(2, members, scores)  # flat
+    return _with_scores(session.protocol, members, scores)
 
 
 @command("zpopmin", -2, "write fast", (1, 1, 1), group="sorted_set", since="5.0.0",
          summary="Returns the lowest-scoring members from a sorted set after removing them. "
                  "Deletes the sorted set if the last member was popped.",
          complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M "
-                    "being the number of elements popped.", acl="@write @sortedset @fast")
-def zpopmin(session: Any, argv: list) -> Any:
+                    "being the number of elements popped.")
+def zpopmin(session: Session, argv: list[bytes]) -> Any:
     return _zpop(session, argv, _MIN)
 
 
@@ -790,17 +753,17 @@ def zpopmin(session: Any, argv: list) -> Any:
          summary="Returns the highest-scoring members from a sorted set after removing them. "
                  "Deletes the sorted set if the last member was popped.",
          complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M "
-                    "being the number of elements popped.", acl="@write @sortedset @fast")
-def zpopmax(session: Any, argv: list) -> Any:
+                    "being the number of elements popped.")
+def zpopmax(session: Session, argv: list[bytes]) -> Any:
     return _zpop(session, argv, _MAX)
 
 
-def _propagate_pop(session: Any, key: bytes, where: int, count: int | None) -> None:
+def _propagate_pop(session: Session, key: bytes, where: int, count: int | None) -> None:
     name = b"ZPOPMAX" if where else b"ZPOPMIN"
     session.propagate = [[name, key] if count is None else [name, key, b"%d" % count]]
 
 
-def _bzpop(session: Any, argv: list, where: int) -> Any:
+def _bzpop(session: Session, argv: list[bytes], where: int) -> Any:
     timeout = parse_timeout(argv[-1])
     db = session.db
     keys = argv[1:-1]
@@ -818,9 +781,8 @@ def _bzpop(session: Any, argv: list, where: int) -> Any:
          summary="Removes and returns the member with the lowest score from one or more sorted "
                  "sets. Blocks until a member is available otherwise. Deletes the sorted set if "
                  "the last element was popped.",
-         complexity="O(log(N)) with N being the number of elements in the sorted set.",
-         acl="@write @sortedset @fast @blocking")
-def bzpopmin(session: Any, argv: list) -> Any:
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
+def bzpopmin(session: Session, argv: list[bytes]) -> Any:
     return _bzpop(session, argv, _MIN)
 
 
@@ -829,13 +791,12 @@ def bzpopmin(session: Any, argv: list) -> Any:
          summary="Removes and returns the member with the highest score from one or more sorted "
                  "sets. Blocks until a member available otherwise.  Deletes the sorted set if the "
                  "last element was popped.",
-         complexity="O(log(N)) with N being the number of elements in the sorted set.",
-         acl="@write @sortedset @fast @blocking")
-def bzpopmax(session: Any, argv: list) -> Any:
+         complexity="O(log(N)) with N being the number of elements in the sorted set.")
+def bzpopmax(session: Session, argv: list[bytes]) -> Any:
     return _bzpop(session, argv, _MAX)
 
 
-def _parse_mpop(argv: list, numkeys_index: int) -> tuple[list, int, int]:
+def _parse_mpop(argv: list[bytes], numkeys_index: int) -> tuple[list, int, int]:
     """zmpopGenericCommand's parsing: numkeys, the keys, MIN|MAX, [COUNT n]."""
     numkeys = _at_least_one(argv[numkeys_index], "ERR numkeys should be greater than 0")
     where_index = numkeys_index + numkeys + 1
@@ -859,7 +820,7 @@ def _parse_mpop(argv: list, numkeys_index: int) -> tuple[list, int, int]:
     return argv[numkeys_index + 1:where_index], where, max(count, 1)
 
 
-def _mpop(session: Any, keys: list, where: int, count: int) -> Any:
+def _mpop(session: Session, keys: list, where: int, count: int) -> Any:
     """Pop from the first non-empty key; None if there is none."""
     db = session.db
     for key in keys:
@@ -872,8 +833,8 @@ def _mpop(session: Any, keys: list, where: int, count: int) -> Any:
     return None
 
 
-def _mpop_keys(numkeys_index: int):
-    def keys(argv: list) -> list[int]:
+def _mpop_keys(numkeys_index: int) -> Callable[[list[bytes]], list[int]]:
+    def keys(argv: list[bytes]) -> list[int]:
         try:
             numkeys = int(argv[numkeys_index])
         except (ValueError, IndexError):
@@ -889,8 +850,8 @@ def _mpop_keys(numkeys_index: int):
                  "after removing them. Deletes the sorted set if the last member was popped.",
          complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
                     "number of elements in the sorted set, and M being the number of elements "
-                    "popped.", acl="@write @sortedset @slow", keys_fn=_mpop_keys(1))
-def zmpop(session: Any, argv: list) -> Any:
+                    "popped.", keys_fn=_mpop_keys(1))
+def zmpop(session: Session, argv: list[bytes]) -> Any:
     keys, where, count = _parse_mpop(argv, 1)
     result = _mpop(session, keys, where, count)
     return NULL_ARRAY if result is None else result
@@ -902,8 +863,8 @@ def zmpop(session: Any, argv: list) -> Any:
                  "element was popped.",
          complexity="O(K) + O(M*log(N)) where K is the number of provided keys, N being the "
                     "number of elements in the sorted set, and M being the number of elements "
-                    "popped.", acl="@write @sortedset @slow @blocking", keys_fn=_mpop_keys(2))
-def bzmpop(session: Any, argv: list) -> Any:
+                    "popped.", keys_fn=_mpop_keys(2))
+def bzmpop(session: Session, argv: list[bytes]) -> Any:
     keys, where, count = _parse_mpop(argv, 2)
     timeout = parse_timeout(argv[1])
     result = _mpop(session, keys, where, count)
@@ -915,9 +876,8 @@ def bzmpop(session: Any, argv: list) -> Any:
 
 @command("zrandmember", -2, "readonly", (1, 1, 1), group="sorted_set", since="6.2.0",
          summary="Returns one or more random members from a sorted set.",
-         complexity="O(N) where N is the number of members returned",
-         acl="@read @sortedset @slow")
-def zrandmember(session: Any, argv: list) -> Any:
+         complexity="O(N) where N is the number of members returned")
+def zrandmember(session: Session, argv: list[bytes]) -> Any:
     n = len(argv)
     if n == 2:
         zset = _read(session.db, argv[1])
@@ -952,7 +912,7 @@ def zrandmember(session: Any, argv: list) -> Any:
     members = [m for m, _ in picks]
     if not withscores:
         return members
-    return _with_scores(session, members, [s for _, s in picks])
+    return _with_scores(session.protocol, members, [s for _, s in picks])
 
 
 # -- union, intersection, difference -----------------------------------------------------------
@@ -974,7 +934,7 @@ def _source_score(value: Any, member: bytes) -> float | None:
     return 1.0 if member in value else None
 
 
-def _setop(session: Any, argv: list, numkeys_index: int, op: int, store: bool,
+def _setop(session: Session, argv: list[bytes], numkeys_index: int, op: int, store: bool,
            cardinality_only: bool = False) -> Any:
     """zunionInterDiffGenericCommand."""
     setnum = parse_int(argv[numkeys_index])
@@ -1069,11 +1029,16 @@ def _setop(session: Any, argv: list, numkeys_index: int, op: int, store: bool,
     members = [m for m, _ in ordered]
     if not withscores:
         return members
-    return _with_scores(session, members, [s for _, s in ordered])
+    return _with_scores(session.protocol, members, [s for _, s in ordered])
 
 
 def _positive_limit(arg: bytes) -> int:
-    value = parse_int(arg)
+    # Redis's getPositiveLongFromObjectOrReply: one message for a negative
+    # number and for something that is not a number at all.
+    try:
+        value = parse_int(arg)
+    except CommandError:
+        value = -1
     if value < 0:
         raise CommandError("ERR LIMIT can't be negative")
     return value
@@ -1088,10 +1053,10 @@ def _aggregate(current: float, value: float, aggregate: bytes) -> float:
     return value if value > current else current
 
 
-def _setop_keys(numkeys_index: int):
+def _setop_keys(numkeys_index: int) -> Callable[[list[bytes]], list[int]]:
     inner = _mpop_keys(numkeys_index)
 
-    def keys(argv: list) -> list[int]:
+    def keys(argv: list[bytes]) -> list[int]:
         found = inner(argv)
         if numkeys_index == 2 and found:
             return [1] + found  # the destination first
@@ -1111,52 +1076,52 @@ _DIFF_COMPLEXITY = ("O(L + (N-K)log(N)) worst case where L is the total number o
 
 @command("zunion", -3, "readonly movablekeys", group="sorted_set", since="6.2.0",
          summary="Returns the union of multiple sorted sets.", complexity=_UNION_COMPLEXITY,
-         acl="@read @sortedset @slow", keys_fn=_setop_keys(1))
-def zunion(session: Any, argv: list) -> Any:
+         keys_fn=_setop_keys(1))
+def zunion(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 1, _SET_UNION, False)
 
 
 @command("zinter", -3, "readonly movablekeys", group="sorted_set", since="6.2.0",
          summary="Returns the intersect of multiple sorted sets.", complexity=_INTER_COMPLEXITY,
-         acl="@read @sortedset @slow", keys_fn=_setop_keys(1))
-def zinter(session: Any, argv: list) -> Any:
+         keys_fn=_setop_keys(1))
+def zinter(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 1, _SET_INTER, False)
 
 
 @command("zdiff", -3, "readonly movablekeys", group="sorted_set", since="6.2.0",
          summary="Returns the difference between multiple sorted sets.",
-         complexity=_DIFF_COMPLEXITY, acl="@read @sortedset @slow", keys_fn=_setop_keys(1))
-def zdiff(session: Any, argv: list) -> Any:
+         complexity=_DIFF_COMPLEXITY, keys_fn=_setop_keys(1))
+def zdiff(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 1, _SET_DIFF, False)
 
 
 @command("zunionstore", -4, "write denyoom movablekeys", (1, 1, 1), group="sorted_set",
          since="2.0.0", summary="Stores the union of multiple sorted sets in a key.",
-         complexity=_UNION_COMPLEXITY, acl="@write @sortedset @slow", keys_fn=_setop_keys(2))
-def zunionstore(session: Any, argv: list) -> Any:
+         complexity=_UNION_COMPLEXITY, keys_fn=_setop_keys(2))
+def zunionstore(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 2, _SET_UNION, True)
 
 
 @command("zinterstore", -4, "write denyoom movablekeys", (1, 1, 1), group="sorted_set",
          since="2.0.0", summary="Stores the intersect of multiple sorted sets in a key.",
-         complexity=_INTER_COMPLEXITY, acl="@write @sortedset @slow", keys_fn=_setop_keys(2))
-def zinterstore(session: Any, argv: list) -> Any:
+         complexity=_INTER_COMPLEXITY, keys_fn=_setop_keys(2))
+def zinterstore(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 2, _SET_INTER, True)
 
 
 @command("zdiffstore", -4, "write denyoom movablekeys", (1, 1, 1), group="sorted_set",
          since="6.2.0", summary="Stores the difference of multiple sorted sets in a key.",
-         complexity=_DIFF_COMPLEXITY, acl="@write @sortedset @slow", keys_fn=_setop_keys(2))
-def zdiffstore(session: Any, argv: list) -> Any:
+         complexity=_DIFF_COMPLEXITY, keys_fn=_setop_keys(2))
+def zdiffstore(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 2, _SET_DIFF, True)
 
 
 @command("zintercard", -3, "readonly movablekeys", group="sorted_set", since="7.0.0",
          summary="Returns the number of members of the intersect of multiple sorted sets.",
          complexity="O(N*K) worst case with N being the smallest input sorted set, K being the "
-                    "number of input sorted sets.", acl="@read @sortedset @slow",
+                    "number of input sorted sets.",
          keys_fn=_setop_keys(1))
-def zintercard(session: Any, argv: list) -> Any:
+def zintercard(session: Session, argv: list[bytes]) -> Any:
     return _setop(session, argv, 1, _SET_INTER, False, cardinality_only=True)
 
 
@@ -1166,13 +1131,13 @@ def zintercard(session: Any, argv: list) -> Any:
          summary="Iterates over members and scores of a sorted set.",
          complexity="O(1) for every call. O(N) for a complete iteration, including enough command "
                     "calls for the cursor to return back to 0. N is the number of elements inside "
-                    "the collection.", acl="@read @sortedset @slow")
-def zscan(session: Any, argv: list) -> Any:
+                    "the collection.")
+def zscan(session: Session, argv: list[bytes]) -> Any:
     """A small set (up to max(COUNT, 128) members) comes whole, in (score,
     member) order as Redis's listpack; a bigger one is walked over a snapshot
     of its members taken at cursor 0 (storage/scan.py), so a member present
     for the whole scan is returned whatever is removed meanwhile."""
-    cursor = _parse_cursor(argv[2])
+    cursor = parse_cursor(argv[2])
     count, match, _, _ = parse_scan_options(argv, 3)
     zset = _read(session.db, argv[1])
     if zset is None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, TextIO
 
 from ..protocol.resp import BULK_HEADERS
 from .snapshot import SnapshotError, SnapshotReader
@@ -179,30 +179,13 @@ def format_manifest(files: list[AOFFile]) -> str:
     return "".join(f"file {f.name} seq {f.seq} type {f.kind}\n" for f in files)
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """temp file, fsync, rename, fsync the directory."""
-    temp = f"{path}.tmp-{os.getpid()}"
-    with open(temp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
-    fsync_dir(os.path.dirname(path) or ".")
-
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -----------------------------------------------------------------------------
 # ringcache check-aof [--fix] FILE
 
 
-def check_aof_main(args: list[str], out=None) -> int:
+def check_aof_main(args: list[str], out: TextIO | None = None) -> int:
     """`ringcache check-aof [--fix] FILE`: FILE is an incr file, a manifest
     (every file it lists is checked) or a base snapshot. --fix truncates a
     damaged incr file at the start of the first bad command (or of an
@@ -238,7 +221,7 @@ def check_aof_main(args: list[str], out=None) -> int:
     return _check_one(path, fix, out, last=True)
 
 
-def _check_one(path: str, fix: bool, out, last: bool) -> int:
+def _check_one(path: str, fix: bool, out: TextIO, last: bool) -> int:
     with open(path, "rb") as f:
         head = f.read(6)
     if head.startswith(b"RCSNAP"):

@@ -48,8 +48,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from .aof import AOFFile, AOFFormatError, encode_command, format_manifest, fsync_dir, iter_commands, \
-    parse_manifest, write_atomically
+from ..files import write_atomically
+from .aof import AOFFile, AOFFormatError, encode_command, format_manifest, iter_commands, parse_manifest
 from .snapshot import SnapshotError, SnapshotReader, snapshot_chunks
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ class AppendOnlyFile:
         return entry
 
     def write_manifest(self) -> None:
-        write_atomically(self.manifest_path, format_manifest(self.files).encode())
+        write_atomically(self.manifest_path, [format_manifest(self.files).encode()])
 
 
 class Persistence:
@@ -246,26 +246,9 @@ class Persistence:
         return sum(db.dirty for db in self.server.live_dbs())
 
     def write_snapshot_file(self, path: str) -> int:
-        """temp file, fsync, rename, fsync the directory; returns the size."""
-        directory = os.path.dirname(path)
-        temp = os.path.join(directory, f"temp-{os.getpid()}.rdb")
-        try:
-            size = 0
-            with open(temp, "wb") as f:
-                for chunk in self.chunks():
-                    f.write(chunk)
-                    size += len(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, path)
-            fsync_dir(directory)
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise
-        return size
+        """Replace path with a snapshot (ringcache.files); returns the size."""
+        temp = os.path.join(os.path.dirname(path), f"temp-{os.getpid()}.rdb")  # (Redis's name)
+        return write_atomically(path, self.chunks(), temp_path=temp)
 
     # -- SAVE / BGSAVE -----------------------------------------------------------
 
@@ -921,7 +904,7 @@ class Persistence:
         incrs = [f for f in aof.files if f.kind == "i"]
         if not aof.files:
             base = AOFFile(f"{aof.basename}.1.base.rdb", 1, "b")
-            write_atomically(aof.path(base.name), b"".join(self.chunks()))
+            write_atomically(aof.path(base.name), self.chunks())
             aof.files = [base]
         if incrs:
             entry = incrs[-1]

@@ -136,7 +136,7 @@ def _printable(raw: bytes) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
 
 
-# -- Server and administration commands (commands/server.py) -------------------
+# -- Server and administration commands (commands/server.py, info.py, config.py, client.py ...)
 NO_SUCH_CLIENT = "ERR No such client"
 CLIENT_ID_POSITIVE = "ERR client-id should be greater than 0"
 INVALID_CLIENT_ID = "ERR Invalid client ID"
@@ -145,6 +145,8 @@ MAXAGE_POSITIVE = "ERR maxage should be greater than 0"
 PAUSE_MODE = "ERR CLIENT PAUSE mode must be WRITE or ALL"
 TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_OUT_OF_RANGE = "ERR timeout is out of range"
 SLOWLOG_COUNT = "ERR count should be greater than or equal to -1"
 SHUTDOWN_ABORT_FAILED = "ERR Errors trying to abort SHUTDOWN. Check logs."
 GETKEYS_INVALID_COMMAND = "ERR Invalid command specified"
@@ -204,3 +206,16 @@ LFU_SELECTED = (
 def unsupported_option(option: bytes) -> str:
     """EXPIRE and friends: an option they do not know (Redis prints it raw)."""
     return f"ERR Unsupported option {_printable(option)}"
+
+# -- Cluster mode (cluster/) ---------------------------------------------------
+CLUSTER_DISABLED = "ERR This instance has cluster support disabled"
+CLUSTER_UNKNOWN_NODE = "ERR Unknown node {}"
+CLUSTER_NOT_A_MASTER = "ERR The specified node is not a master"
+# Redirections and refusals (Redis src/cluster.c, clusterRedirectClient).
+CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
+TRYAGAIN = "TRYAGAIN Multiple keys request during rehashing of slot"
+CLUSTERDOWN = "CLUSTERDOWN The cluster is down"
+CLUSTERDOWN_READONLY = "CLUSTERDOWN The cluster is down and only accepts read commands"
+CLUSTERDOWN_UNBOUND = "CLUSTERDOWN Hash slot not served"
+MOVED = "MOVED {} {}:{}"  # slot, host, port
+ASK = "ASK {} {}:{}"

@@ -30,6 +30,11 @@ class Raw(bytes):
     """Bytes that are already a complete RESP reply."""
 
 
+class RawPush(Raw):
+    """Encoded pushes given as a command's reply (SUBSCRIBE's confirmations,
+    arrays in RESP2): delivered whatever CLIENT REPLY says, as in Redis 7.2+."""
+
+
 class Verbatim(bytes):
     """Verbatim text (RESP3 '='), e.g. INFO and CLIENT LIST; a bulk string in RESP2."""
 
@@ -220,6 +225,7 @@ def _make_table(resp3: bool) -> tuple[dict[type, Encoder], Encoder]:
             int: _int,
             SimpleString: _simple,
             Raw: _raw,
+            RawPush: _raw,
             type(None): null,
             _NullArray: null_array,
             float: double,

@@ -18,23 +18,28 @@ per loop iteration (see hub.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Callable
 
 from .hub import PubSubHub
 from .notifications import KeyspaceHooks, effective_flags, notify, sync_databases
 from .tracking import Tracking
 
+if TYPE_CHECKING:
+    from ..server.server import Server
+    from ..server.session import Session
+    from ..storage.keyspace import Keyspace
+
 __all__ = ["install", "notify", "PubSubHub", "Tracking", "client_list_fields", "info_fields"]
 
 
-def install(server: Any) -> None:
+def install(server: Server) -> None:
     """Give server its hub, tracking table and notification settings."""
     hub = server.pubsub = PubSubHub()
     server.tracking = Tracking(server, hub)
     server.pubsub_hooks = KeyspaceHooks(server)
     server.notify_flags = effective_flags(server.config["notify-keyspace-events"])
 
-    def loop_schedule(callback: Any) -> None:
+    def loop_schedule(callback: Callable[[], None]) -> None:
         # The event loop exists once the server started; before that (and in
         # tests driving a Server by hand) deliver at once.
         loop = server._loop
@@ -55,12 +60,12 @@ def install(server: Any) -> None:
     sync_databases(server)
 
 
-def attach_database(server: Any, db: Any) -> None:
+def attach_database(server: Server, db: Keyspace) -> None:
     """A database was just created: give it the current hooks."""
     sync_databases(server, [db])
 
 
-def _reset_client(session: Any) -> None:
+def _reset_client(session: Session) -> None:
     """RESET: messages already published go out first, then every
     subscription and the tracking mode are dropped (no replies)."""
     server = session.server
@@ -69,36 +74,31 @@ def _reset_client(session: Any) -> None:
     server.tracking.disable(session)
 
 
-def _disconnect_client(session: Any) -> None:
+def _disconnect_client(session: Session) -> None:
     server = session.server
     server.pubsub.drop_session(session)
     server.pubsub.remove_client(session)
     server.tracking.disable(session)
 
 
-def key_evicted(server: Any, db: Any, key: bytes) -> None:
+def key_evicted(server: Server, db: Keyspace, key: bytes) -> None:
     """For eviction (maxmemory): call once per evicted key."""
     server.pubsub_hooks.on_evicted(db, key)
 
 
-# -- for CLIENT LIST and INFO (commands/server.py) ------------------------------------
+# -- for CLIENT LIST and INFO (commands/client.py, commands/info.py) ------------------------------------
 
 
-def client_list_fields(session: Any) -> tuple[int, int, int, str, int]:
+def client_list_fields(session: Session) -> tuple[int, int, int, str, int]:
     """(sub, psub, ssub, tracking flags, redir) of one client."""
     server = session.server
-    hub = getattr(server, "pubsub", None)
-    if hub is None:
-        return session.subscriptions, 0, 0, "", -1
-    sub, psub, ssub = hub.counts(session)
+    sub, psub, ssub = server.pubsub.counts(session)
     tracking = server.tracking
     return sub, psub, ssub, tracking.list_flags(session), tracking.redirect_of(session)
 
 
-def info_fields(server: Any) -> dict[str, int]:
-    hub = getattr(server, "pubsub", None)
-    if hub is None:
-        return {}
+def info_fields(server: Server) -> dict[str, int]:
+    hub = server.pubsub
     tracking = server.tracking
     return {
         "pubsub_channels": len(hub.channels),

@@ -67,7 +67,7 @@ No I/O and no asyncio here: the hub calls `session.push` and `schedule`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ..glob import compile_glob
 
@@ -322,7 +322,7 @@ class PubSubHub:
 
     @staticmethod
     def encode_replies(session: "Session", kind: int, subscribed: bool,
-                       results: list[tuple[bytes | None, int]]) -> bytes:
+                       results: Sequence[tuple[bytes | None, int]]) -> bytes:
         """The (un)subscribe confirmations, one push (RESP3) or array (RESP2)
         each, concatenated: the command's whole reply."""
         if kind == PATTERN:
@@ -353,7 +353,3 @@ class PubSubHub:
     def numsub(self, channel: bytes, kind: int = CHANNEL) -> int:
         subscribers = self._table(kind).get(channel)
         return len(subscribers) if subscribers else 0
-
-    def has_subscribers(self) -> bool:
-        """Could a keyspace notification reach anyone? (channels or patterns)"""
-        return bool(self.channels or self.patterns)

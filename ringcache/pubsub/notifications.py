@@ -6,8 +6,9 @@ key publishes two ordinary pub/sub messages:
     __keyspace@<db>__:<key>      message: the event name   (class K)
     __keyevent@<db>__:<event>    message: the key name     (class E)
 
-The config value is held as the NOTIFY_* bits (config.py); at least one of
-K/E and the event's class letter must be on. Event names and classes are
+The config value is held as the NOTIFY_* bits below (config.py parses and
+prints it with keyspace_events_flags / keyspace_events_text); at least one
+of K/E and the event's class letter must be on. Event names and classes are
 Redis's: "set" ($), "del" / "expire" / "rename_from" ... (g), "expired" (x,
 from lazy and active expiry), "evicted" (e), "new" (n, a key was created:
 sent from the keyspace itself, before the command's own event), "keymiss"
@@ -25,27 +26,72 @@ pattern.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from ..config import (
-    NOTIFY_EVICTED,
-    NOTIFY_EXPIRED,
-    NOTIFY_GENERIC,
-    NOTIFY_KEY_MISS,
-    NOTIFY_KEYEVENT,
-    NOTIFY_KEYSPACE,
-    NOTIFY_NEW,
-    NOTIFY_STRING,
-)
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..server.server import Server
     from ..storage.keyspace import Keyspace
 
-__all__ = ["notify", "sync_databases", "NOTIFY_GENERIC", "NOTIFY_STRING", "NOTIFY_EXPIRED",
-           "NOTIFY_EVICTED", "NOTIFY_NEW", "NOTIFY_KEY_MISS"]
+# -- the event classes (notify-keyspace-events letters) ----------------------------
+
+NOTIFY_KEYSPACE = 1 << 0  # K
+NOTIFY_KEYEVENT = 1 << 1  # E
+NOTIFY_GENERIC = 1 << 2  # g
+NOTIFY_STRING = 1 << 3  # $
+NOTIFY_LIST = 1 << 4  # l
+NOTIFY_SET = 1 << 5  # s
+NOTIFY_HASH = 1 << 6  # h
+NOTIFY_ZSET = 1 << 7  # z
+NOTIFY_EXPIRED = 1 << 8  # x
+NOTIFY_EVICTED = 1 << 9  # e
+NOTIFY_STREAM = 1 << 10  # t
+NOTIFY_KEY_MISS = 1 << 11  # m (not part of A)
+NOTIFY_LOADED = 1 << 12  # module only, no letter
+NOTIFY_MODULE = 1 << 13  # d
+NOTIFY_NEW = 1 << 14  # n (not part of A)
+NOTIFY_ALL = (NOTIFY_GENERIC | NOTIFY_STRING | NOTIFY_LIST | NOTIFY_SET | NOTIFY_HASH | NOTIFY_ZSET
+              | NOTIFY_EXPIRED | NOTIFY_EVICTED | NOTIFY_STREAM | NOTIFY_MODULE)
+
+_EVENT_LETTERS = {"A": NOTIFY_ALL, "g": NOTIFY_GENERIC, "$": NOTIFY_STRING, "l": NOTIFY_LIST,
+                  "s": NOTIFY_SET, "h": NOTIFY_HASH, "z": NOTIFY_ZSET, "x": NOTIFY_EXPIRED,
+                  "e": NOTIFY_EVICTED, "K": NOTIFY_KEYSPACE, "E": NOTIFY_KEYEVENT, "t": NOTIFY_STREAM,
+                  "m": NOTIFY_KEY_MISS, "d": NOTIFY_MODULE, "n": NOTIFY_NEW}
+# The order CONFIG GET prints the type classes in (when they are not all set).
+_EVENT_ORDER = (("g", NOTIFY_GENERIC), ("$", NOTIFY_STRING), ("l", NOTIFY_LIST), ("s", NOTIFY_SET),
+                ("h", NOTIFY_HASH), ("z", NOTIFY_ZSET), ("x", NOTIFY_EXPIRED), ("e", NOTIFY_EVICTED),
+                ("t", NOTIFY_STREAM), ("d", NOTIFY_MODULE), ("n", NOTIFY_NEW))
 
 
-def notify(server: Any, db_index: int, event_class: int, event: bytes, key: bytes) -> None:
+def keyspace_events_flags(text: str) -> int | None:
+    """The NOTIFY_* bits for a notify-keyspace-events string; None if a letter
+    is unknown."""
+    flags = 0
+    for letter in text:
+        bit = _EVENT_LETTERS.get(letter)
+        if bit is None:
+            return None
+        flags |= bit
+    return flags
+
+
+def keyspace_events_text(flags: int) -> str:
+    """The canonical letters for NOTIFY_* bits, as CONFIG GET shows them."""
+    if flags & NOTIFY_ALL == NOTIFY_ALL:
+        out = "A"
+    else:
+        out = "".join(letter for letter, bit in _EVENT_ORDER if flags & bit)
+    if flags & NOTIFY_KEYSPACE:
+        out += "K"
+    if flags & NOTIFY_KEYEVENT:
+        out += "E"
+    if flags & NOTIFY_KEY_MISS:
+        out += "m"
+    return out
+
+
+# -- publishing ---------------------------------------------------------------------------
+
+def notify(server: Server, db_index: int, event_class: int, event: bytes, key: bytes) -> None:
     """notifyKeyspaceEvent: publish `event` on `key` if its class is enabled."""
     flags = server.notify_flags
     if not flags & event_class:
@@ -67,7 +113,7 @@ def effective_flags(flags: int) -> int:
     return flags
 
 
-def sync_databases(server: Any, dbs: "list[Keyspace] | None" = None) -> None:
+def sync_databases(server: Server, dbs: "list[Keyspace] | None" = None) -> None:
     """Point each database's hooks at this server, or at None when off.
     Called when notify-keyspace-events changes, when client tracking turns
     on or off, and for each database when it is created."""
@@ -91,7 +137,7 @@ class KeyspaceHooks:
 
     __slots__ = ("server",)
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
 
     def on_new(self, db: "Keyspace", key: bytes) -> None:

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..commands.registry import CommandSpec
+    from ..server.server import Server
     from ..server.session import Session
     from .hub import PubSubHub
 
@@ -99,7 +100,7 @@ class _Prefix:
 
 
 class Tracking:
-    def __init__(self, server: Any, hub: "PubSubHub") -> None:
+    def __init__(self, server: "Server", hub: "PubSubHub") -> None:
         self.server = server
         self.hub = hub
         self.clients: dict[int, ClientTracking] = {}  # client id -> settings

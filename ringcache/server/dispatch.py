@@ -32,7 +32,7 @@ from ..commands._blocking import BlockOn
 from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
 from ..protocol.errors import CommandError
-from ..protocol.resp import BULK_HEADERS, INT_REPLIES, NULL_ARRAY, QUEUED, Raw
+from ..protocol.resp import BULK_HEADERS, INT_REPLIES, NULL_ARRAY, QUEUED, Raw, RawPush
 from ..storage.eviction import EVICT_FAIL
 from .session import REPLY_SKIP
 
@@ -318,6 +318,8 @@ class Dispatcher:
         if session.reply_mode == REPLY_SKIP:
             session.reply_mode = "on"
             session.update_gate()
+        if reply.__class__ is RawPush:  # pushes ignore CLIENT REPLY (Redis 7.2+)
+            return reply
         return NO_REPLY
 
     def call(self, session: "Session", spec: CommandSpec, argv: list) -> Any:

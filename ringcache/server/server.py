@@ -42,6 +42,7 @@ from .session import Session
 
 if TYPE_CHECKING:
     from ..pubsub.hub import PubSubHub
+    from ..pubsub.notifications import KeyspaceHooks
     from ..pubsub.tracking import Tracking
     from .connection import Connection
 
@@ -94,6 +95,12 @@ class Server:
         self.output_limits: tuple[int, int, int] | None = None
         self.port = 0
         self.run_id = os.urandom(20).hex()
+        # The replication ID this node reports as a master (INFO replication);
+        # replication/ takes it over.
+        self.replid = os.urandom(20).hex()
+        # What the process holds once the modules and the command table are
+        # loaded: the cost of an empty node (INFO used_memory_startup).
+        self.startup_rss = self.rss_bytes()
         # DEBUG SET-ACTIVE-EXPIRE 0|1
         self.active_expire_enabled = True
         self.dispatcher = Dispatcher(self)
@@ -113,10 +120,12 @@ class Server:
         self.pubsub_output_limits: tuple[int, int, int] | None = None
         # Clients blocked on keys (BLPOP, BZPOPMIN ...): server/blocking.py.
         self.blocking = Blocking(self)
-        # Sets self.pubsub (the hub), self.tracking, self.notify_flags.
+        # Sets self.pubsub (the hub), self.tracking, self.notify_flags and
+        # self.pubsub_hooks (what each Keyspace calls on key events).
         self.pubsub: PubSubHub
         self.tracking: Tracking
         self.notify_flags: int
+        self.pubsub_hooks: KeyspaceHooks
         pubsub.install(self)
         # Snapshots and the append-only file (persistence/manager.py).
         self.lastsave = time.time()  # LASTSAVE (kept by persistence)
@@ -281,8 +290,7 @@ class Server:
         self._fit_maxclients_to_descriptors()
         # The data on disk first (persistence.LoadError: the node must not start).
         self.persistence.load_at_startup()
-        bind = self.config["bind"]
-        hosts = bind.split() if isinstance(bind, str) else list(bind)
+        hosts = self.config["bind"]  # (a tuple: config.Bind)
         port = self.config["port"]
         for host in hosts:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -19,6 +19,9 @@ from ..protocol.resp import encode2, encode3
 from ..storage.keyspace import Keyspace
 
 if TYPE_CHECKING:
+    from ..commands.registry import CommandSpec
+    from .blocking import Blocked
+    from .connection import Connection
     from .server import Server
 
 REPLY_ON, REPLY_OFF, REPLY_SKIP = "on", "off", "skip"
@@ -54,7 +57,7 @@ class Session:
         self.last_interaction = self.created
         self.last_command = b"NULL"
         # MULTI: the queued commands, or None outside a transaction.
-        self.multi: list[tuple[Any, list]] | None = None
+        self.multi: list[tuple[CommandSpec, list[bytes]]] | None = None
         self.multi_error = False  # a queue-time error: EXEC will abort
         self.watched: list[tuple[Keyspace, bytes]] = []
         self.dirty_cas = False  # a watched key changed: EXEC will fail
@@ -66,7 +69,7 @@ class Session:
         self.closing = False  # QUIT, CLIENT KILL: close once this batch's replies are out
         # The server.blocking.Blocked record while a blocking command waits
         # (BLPOP ...): the connection runs none of this client's commands.
-        self.blocked: Any = None
+        self.blocked: Blocked | None = None
         # Propagation (append-only file, replicas): a write command whose effect
         # is not fixed by its arguments (SPOP, EXPIRE with a relative time, a
         # blocking pop, INCRBYFLOAT) sets this to the argv lists that reproduce
@@ -74,12 +77,20 @@ class Session:
         # dispatcher reads it after the command and resets it.
         self.propagate: list[list[bytes]] | None = None
         self.gated = not self.authenticated
-        self.connection: Any = None  # the server.connection.Connection, if any
+        self.connection: Connection | None = None
         # Set by the connection: push bytes to this client asynchronously.
         self.push: Callable[[bytes], None] | None = None
         self.close: Callable[[], None] | None = None
         self.output_buffer_size: Callable[[], int] = lambda: 0
         self.query_buffer_size: Callable[[], int] = lambda: 0
+
+    def buffer_sizes(self) -> tuple[int, int]:
+        """(query buffer, output buffer) bytes, for CLIENT LIST, INFO and
+        MEMORY STATS; zeros when the transport is closing and cannot say."""
+        try:
+            return self.query_buffer_size(), self.output_buffer_size()
+        except Exception:
+            return 0, 0
 
     def update_gate(self) -> None:
         self.gated = (

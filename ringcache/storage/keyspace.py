@@ -633,10 +633,6 @@ class Keyspace:
             self.cells_limit = len(cells) // 2
         self.cells_mask = len(cells) - 1
 
-    def cells_bytes(self) -> int:
-        cells = self.cells_saved[0] if self.cells_saved else self.cells
-        return len(cells) * cells.itemsize
-
     def suspend_touch(self) -> None:
         """CLIENT NO-TOUCH: until resume_touch(), accesses are not recorded
         (they go to a one-cell sink; the hot path keeps its single store)."""

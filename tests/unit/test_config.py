@@ -12,20 +12,22 @@ import os
 import pytest
 
 from ringcache.config import (
+    PARAMS,
+    Config,
+    ConfigError,
+    format_memory_human,
+    parse_memory,
+    split_args,
+    stringmatch,
+)
+from ringcache.pubsub.notifications import (
     NOTIFY_ALL,
     NOTIFY_KEY_MISS,
     NOTIFY_KEYEVENT,
     NOTIFY_KEYSPACE,
     NOTIFY_NEW,
-    PARAMS,
-    Config,
-    ConfigError,
-    format_memory_human,
     keyspace_events_flags,
     keyspace_events_text,
-    parse_memory,
-    split_args,
-    stringmatch,
 )
 
 SET_FAILED = "ERR CONFIG SET failed (possibly related to argument '{}') - {}"

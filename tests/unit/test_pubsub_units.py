@@ -7,16 +7,18 @@ from typing import Any
 
 import pytest
 
-from ringcache.config import (
+from ringcache.pubsub.hub import CHANNEL, PATTERN, SHARD, PubSubHub
+from ringcache.pubsub.notifications import (
     NOTIFY_ALL,
     NOTIFY_GENERIC,
     NOTIFY_KEYEVENT,
     NOTIFY_KEYSPACE,
     NOTIFY_STRING,
+    KeyspaceHooks,
+    effective_flags,
     keyspace_events_flags,
+    notify,
 )
-from ringcache.pubsub.hub import CHANNEL, PATTERN, SHARD, PubSubHub
-from ringcache.pubsub.notifications import KeyspaceHooks, effective_flags, notify
 from ringcache.pubsub.tracking import Tracking
 
 

@@ -304,6 +304,22 @@ def test_rename_and_move_into_a_waited_key(resp, ctl, node):
     c.expect(pair(b"k", b"m"))
 
 
+def test_blmpop_served_by_a_rename_in_multi_gets_the_renamed_lists_head(resp, ctl):
+    c = block(resp, ctl, "BLMPOP", 0, 1, "foo", "LEFT")
+    pipe = ctl.pipeline(transaction=True)
+    pipe.lpush("bob", "abc", "def", "hij").rename("bob", "foo")
+    pipe.execute()
+    c.expect(b"*2\r\n$3\r\nfoo\r\n*1\r\n$3\r\nhij\r\n")
+    assert ctl.lrange("foo", 0, -1) == [b"def", b"abc"]
+
+
+@pytest.mark.parametrize("timeout", ["0.001", "0.0001", "1e-7"])
+def test_tiny_timeouts_time_out(ctl, node, timeout):
+    client = node.client(socket_timeout=2)
+    assert client.execute_command("BLPOP", "nokey", timeout) is None
+    client.close()
+
+
 def test_blocked_calls_are_counted_once(resp, ctl):
     ctl.config_resetstat()
     c = block(resp, ctl, "BLPOP", "k", 0)

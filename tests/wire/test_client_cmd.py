@@ -324,6 +324,23 @@ def test_reply_skip_while_off_changes_nothing(conn):
     client.expect(b"+OK\r\n$4\r\nkept\r\n")
 
 
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_reply_off_still_delivers_subscribe_confirmations_and_messages(conn, r2, protocol):
+    # Redis 7.2+: pushes (and SUBSCRIBE's confirmations, arrays in RESP2)
+    # ignore CLIENT REPLY; only the command replies are dropped.
+    client = conn(protocol)
+    kind = b">" if protocol == 3 else b"*"
+    client.send("CLIENT", "REPLY", "OFF")
+    client.send("SUBSCRIBE", "ch")
+    client.expect(kind + b"3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
+    r2.publish("ch", "hello")
+    client.expect(kind + b"3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n")
+    client.send("UNSUBSCRIBE", "ch")
+    client.expect(kind + b"3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:0\r\n")
+    client.send("PING")
+    assert client.quiet(0.05)
+
+
 def test_reply_bad_mode(r2):
     assert error_text(r2.execute_command, "CLIENT", "REPLY", "MAYBE") == "syntax error"
 

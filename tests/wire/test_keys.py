@@ -102,6 +102,25 @@ def test_move(r):
     assert r.get("k") == b"v" and r.ttl("k") == 100
 
 
+def test_database_numbers_are_read_as_redis_reads_them(r):
+    """SELECT, SWAPDB, MOVE and COPY ... DB all read getIntFromObjectOrReply's
+    strict integer (texts checked against redis-server 7.0): no blanks, no
+    '+', no leading zero, within a C int."""
+    out_of_int = "ERR value is out of range, value must between -2147483648 and 2147483647"
+    for bad in (" 1", "+1", "01", "1.0", "one"):
+        assert error(r, "SELECT", bad) == NOT_INTEGER, bad
+        assert error(r, "MOVE", "k", bad) == NOT_INTEGER, bad
+        assert error(r, "SWAPDB", bad, 0) == "ERR invalid first DB index", bad
+        assert error(r, "SWAPDB", 0, bad) == "ERR invalid second DB index", bad
+    assert error(r, "SELECT", 99999999999) == out_of_int
+    assert error(r, "SWAPDB", 99999999999, 0) == "ERR invalid first DB index"
+    assert error(r, "SELECT", -1) == "ERR DB index is out of range"
+    assert error(r, "SELECT", 16) == "ERR DB index is out of range"
+    assert error(r, "SWAPDB", -1, 0) == "ERR DB index is out of range"
+    assert error(r, "SWAPDB", 0, "x") == "ERR invalid second DB index"  # both are read first
+    assert raw(r, "SELECT", "0") == b"OK" and raw(r, "SWAPDB", "0", "0") == b"OK"
+
+
 # -- KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSH ---------------------------------------------
 
 

@@ -296,6 +296,42 @@ def test_config_help(r2):
     assert lines[-2:] == [b"HELP", b"    Prints this help."]
 
 
+def test_every_help_subcommand_answers_status_lines(node):
+    """addReplyHelp: an array of status strings, the header naming the
+    command, HELP last (MEMORY HELP once sent bulk strings)."""
+    load_all()
+    client = RawConn(node)
+    try:
+        containers = [spec for spec in COMMANDS.values() if b"help" in spec.subcommands]
+        assert {"config", "client", "command", "slowlog", "pubsub", "memory", "object"} <= \
+            {spec.name for spec in containers}
+        for spec in containers:
+            client.send(spec.name, "HELP")
+            reply = client.read_reply()
+            head, *lines = reply.split(b"\r\n")[:-1]
+            assert head.startswith(b"*") and int(head[1:]) == len(lines), spec.name
+            assert all(line.startswith(b"+") for line in lines), (spec.name, reply[:200])
+            assert lines[0] == b"+%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:" % (
+                spec.name.upper().encode())
+            assert lines[-2:] == [b"+HELP", b"+    Prints this help."], spec.name
+    finally:
+        client.sock.close()
+
+
+def test_config_rewrite_keeps_the_file_mode(tmp_path):
+    conf = tmp_path / "ringcache.conf"
+    conf.write_text("hz 12\n")
+    conf.chmod(0o600)
+    with start_node(tmp_path, "--config", str(conf)) as node:
+        client = node.client()
+        client.config_set("hz", "13")
+        assert client.config_rewrite() in (True, b"OK")
+        client.close()
+    assert "hz 13" in conf.read_text()
+    assert conf.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if "tmp" in p.name] == []  # no temporary left
+
+
 # -- COMMAND -----------------------------------------------------------------
 
 

@@ -1,0 +1,213 @@
+"""The control plane replicated by embedded Raft (PySyncObj 0.3.17, pinned).
+
+Theory of operation
+-------------------
+The voting members (3 or 5 nodes) each run a RaftControlPlane with the same
+partner list. The replicated state is tiny: the cluster map as its JSON text
+and its epoch. Two commands go through the Raft log:
+
+* `cas(expected_epoch, map_json)`: applied in log order on every member, it
+  stores the map only if the stored epoch is still `expected_epoch` (and the
+  new one is higher). Every member applies the same commands in the same order
+  to the same state, so they agree on which of two racing writers won.
+  `compare_and_set` waits until the command is applied here and returns its
+  verdict; past `commit_timeout` it raises UnavailableError (no quorum): the
+  write may still be applied later, so callers re-read.
+* `beat(node_id, payload)`: a heartbeat, stamped with each member's own
+  monotonic clock when that member applies it. Stamps are observations, not
+  replicated state (they differ by a few ms between members), and are lost on
+  restart: nodes beat again. Because every member sees them, a new leader
+  (controller) starts with fresh heartbeats instead of declaring everyone
+  silent.
+
+Watchers run on a delivery thread owned by the plane (never on PySyncObj's
+own thread, where a watcher that writes would wait on itself forever), in
+apply order. `close()` stops both threads.
+
+PySyncObj's known limits, handled here (DESIGN.md section 2): its wire format
+is pickle, so a password is required (it then encrypts with `cryptography`);
+a leader cut off from the majority keeps believing it leads for
+`leaderFallbackTimeout` (30 s by default: 2 s here), so nothing may rest on
+Raft leadership alone: fencing uses leases and epochs (issue 15). Only the
+map and heartbeats go through it, never data. Membership of the voting set is
+fixed at start (dynamicMembershipChange is off).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pysyncobj import SyncObj, SyncObjConf, SyncObjConsumer, replicated  # type: ignore[import-untyped]
+from pysyncobj.syncobj import SyncObjException  # type: ignore[import-untyped]
+
+from ...storage.clock import Clock
+from ..topology import ClusterMap, MapError
+from .base import ControlPlane, Heartbeat, UnavailableError, Watcher, check_successor
+
+log = logging.getLogger(__name__)
+
+LEADER_FALLBACK_TIMEOUT = 2.0  # seconds; PySyncObj's default is 30
+
+
+class _Store(SyncObjConsumer):
+    """The replicated state. Attributes set before SyncObjConsumer.__init__
+    (the callbacks) are not part of it; those set after are, and must pickle."""
+
+    def __init__(self, on_map: Callable[[ClusterMap], None],
+                 on_beat: Callable[[str, dict], None]) -> None:
+        self._on_map = on_map
+        self._on_beat = on_beat
+        super().__init__()
+        self.map_json = ClusterMap().to_json()
+        self.epoch = 0
+
+    @replicated
+    def cas(self, expected_epoch: int, map_json: str) -> bool:
+        if self.epoch != expected_epoch:
+            return False
+        try:
+            cmap = ClusterMap.from_json(map_json)  # the same verdict on every member
+        except MapError:
+            return False
+        if cmap.epoch <= expected_epoch:
+            return False
+        self.map_json, self.epoch = map_json, cmap.epoch
+        self._on_map(cmap)
+        return True
+
+    @replicated
+    def beat(self, node_id: str, payload: dict) -> None:
+        self._on_beat(node_id, payload)
+
+    def _deserialize(self, data: dict) -> None:
+        # A member far behind gets a snapshot instead of the log entries.
+        super()._deserialize(data)
+        self._on_map(ClusterMap.from_json(self.map_json))
+
+
+class RaftControlPlane(ControlPlane):
+    def __init__(self, self_address: str, partners: list[str], password: str, *,
+                 clock: Clock | None = None, commit_timeout: float = 3.0,
+                 leader_fallback_timeout: float = LEADER_FALLBACK_TIMEOUT,
+                 **raft_options: Any) -> None:
+        """self_address and partners are "host:port" of the Raft ports;
+        raft_options go to SyncObjConf as they are (e.g. raftMinTimeout)."""
+        if not password:
+            raise ValueError("the raft control plane needs a password: PySyncObj's wire "
+                             "format is pickle, which must never be read unauthenticated")
+        self._clock = clock or Clock()
+        self._timeout = commit_timeout
+        self._lock = threading.Lock()
+        self._map = ClusterMap()
+        self._beats: dict[str, Heartbeat] = {}
+        self._watchers: dict[int, Watcher] = {}
+        self._next_watch = 0
+        self._closed = False
+        self._deliveries: queue.SimpleQueue = queue.SimpleQueue()  # (key, map) or None: stop
+        self._delivery = threading.Thread(target=self._deliver, name="controlplane-watchers",
+                                          daemon=True)
+        self._delivery.start()
+        self._store = _Store(self._applied, self._beat_applied)
+        conf = SyncObjConf(password=password, leaderFallbackTimeout=leader_fallback_timeout,
+                           dynamicMembershipChange=False, commandsWaitLeader=True,
+                           **raft_options)
+        self._raft = SyncObj(self_address, partners, conf, consumers=[self._store])
+
+    # -- ControlPlane ---------------------------------------------------------
+
+    def current(self) -> ClusterMap:
+        return self._map
+
+    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap) -> bool:
+        """Blocks until decided (up to commit_timeout): call it from a thread,
+        not from an event loop."""
+        check_successor(expected_epoch, new_map)
+        try:
+            return bool(self._store.cas(expected_epoch, new_map.to_json(),
+                                        sync=True, timeout=self._timeout))
+        except SyncObjException as exc:
+            raise UnavailableError(f"the control plane did not decide in "
+                                   f"{self._timeout} s ({exc})") from None
+
+    def watch(self, callback: Watcher, after_epoch: int = -1) -> Callable[[], None]:
+        with self._lock:
+            key = self._next_watch
+            self._next_watch += 1
+            self._watchers[key] = callback
+            if self._map.epoch > after_epoch:
+                self._deliveries.put((key, self._map))
+
+        def cancel() -> None:
+            with self._lock:
+                self._watchers.pop(key, None)
+
+        return cancel
+
+    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Sent, not awaited: a heartbeat that cannot be decided is simply missed."""
+        self._store.beat(node_id, dict(payload or {}), callback=_ignore)
+
+    def heartbeats(self) -> dict[str, Heartbeat]:
+        with self._lock:
+            return dict(self._beats)
+
+    def now_ms(self) -> float:
+        return self._clock.monotonic() * 1000.0
+
+    def close(self) -> None:
+        """Stop the Raft thread and the delivery thread (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._raft.destroy_synchronous()
+        self._deliveries.put(None)
+        self._delivery.join()
+
+    # -- Raft state, for the controller and operators ---------------------------
+
+    def leader(self) -> str | None:
+        """The last leader this member heard of ("host:port"), maybe stale."""
+        leader = self._raft.getStatus().get("leader")
+        return None if leader is None else str(leader)
+
+    def is_leader(self) -> bool:
+        return self.leader() == str(self._raft.selfNode)
+
+    # -- on PySyncObj's thread ------------------------------------------------------
+
+    def _applied(self, cmap: ClusterMap) -> None:
+        with self._lock:
+            self._map = cmap
+            for key in self._watchers:
+                self._deliveries.put((key, cmap))
+
+    def _beat_applied(self, node_id: str, payload: dict) -> None:
+        beat = Heartbeat(node_id, self.now_ms(), payload)
+        with self._lock:
+            self._beats[node_id] = beat
+
+    # -- on the delivery thread ----------------------------------------------------
+
+    def _deliver(self) -> None:
+        while True:
+            item = self._deliveries.get()
+            if item is None:
+                return
+            key, cmap = item
+            with self._lock:
+                callback = self._watchers.get(key)
+            if callback is None:
+                continue
+            try:
+                callback(cmap)
+            except Exception:
+                log.exception("cluster map watcher %r failed on epoch %d", callback, cmap.epoch)
+
+
+def _ignore(result: Any, error: Any) -> None:
+    pass

@@ -1,0 +1,181 @@
+"""The Raft control plane (PySyncObj) with three members in this process, on
+loopback ports: the same interface as the local one, decided by a majority.
+
+Raft's timers are real (PySyncObj has no injectable clock), so these tests
+wait for elections and replication with bounded polls; elections are made
+short (0.15-0.3 s) to keep the module to a few seconds.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from ringcache.cluster.controlplane import ControlPlane
+from ringcache.cluster.controlplane.base import UnavailableError
+from ringcache.cluster.controlplane.raft import RaftControlPlane
+from ringcache.cluster.topology import ClusterMap, Member
+
+FAST = {"raftMinTimeout": 0.15, "raftMaxTimeout": 0.3, "appendEntriesPeriod": 0.03,
+        "connectionRetryTime": 0.2, "connectionTimeout": 0.5}
+
+
+def member(i: int) -> Member:
+    return Member("%040x" % (i + 1), "127.0.0.1", 7000 + i, 17000 + i)
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def planes():
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    made = [RaftControlPlane(a, [b for b in addresses if b != a], "s3cret",
+                             commit_timeout=5.0, **FAST) for a in addresses]
+    yield made
+    for plane in made:
+        plane.close()
+
+
+def test_a_password_is_required():
+    with pytest.raises(ValueError, match="needs a password"):
+        RaftControlPlane("127.0.0.1:1", [], "")
+
+
+def test_writes_from_any_member_reach_every_member_in_order(planes):
+    assert all(isinstance(p, ControlPlane) for p in planes)
+    seen: list[list[int]] = [[] for _ in planes]
+    for plane, log in zip(planes, seen):
+        plane.watch(lambda m, log=log: log.append(m.epoch), after_epoch=0)
+    for i, plane in enumerate(planes):  # followers forward to the leader
+        plane.update(lambda m, i=i: m.add_member(member(i)))
+    wait_for(lambda: all(p.current().epoch == 3 for p in planes))
+    assert planes[0].current() == planes[1].current() == planes[2].current()
+    assert {m.id for m in planes[2].current().members} == {member(i).id for i in range(3)}
+    wait_for(lambda: all(log == [1, 2, 3] for log in seen))
+    leaders = {p.leader() for p in planes}
+    assert len(leaders) == 1 and sum(p.is_leader() for p in planes) == 1
+
+
+def test_of_two_racing_writers_exactly_one_wins(planes):
+    planes[0].update(lambda m: m.add_member(member(0)))
+    wait_for(lambda: all(p.current().epoch == 1 for p in planes))
+    base = planes[0].current()
+    results = [None, None]
+
+    def write(i: int) -> None:
+        results[i] = planes[i + 1].compare_and_set(1, base.add_member(member(10 + i)))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, True]
+    wait_for(lambda: all(p.current().epoch == 2 for p in planes))
+    assert len({p.current() for p in planes}) == 1
+
+
+def test_a_watcher_may_write(planes):
+    done = threading.Event()
+
+    def react(cmap: ClusterMap) -> None:
+        if cmap.epoch == 1:
+            planes[1].update(lambda m: m.add_member(member(5)))
+            done.set()
+
+    planes[1].watch(react, after_epoch=0)
+    planes[0].update(lambda m: m.add_member(member(4)))
+    assert done.wait(10)
+    wait_for(lambda: all(p.current().epoch == 2 for p in planes))
+
+
+def test_heartbeats_reach_every_member(planes):
+    planes[0].update(lambda m: m.add_member(member(0)))  # a leader exists
+    planes[2].heartbeat(member(0).id, {"offset": 7})
+    wait_for(lambda: all(member(0).id in p.heartbeats() for p in planes))
+    assert planes[0].heartbeats()[member(0).id].payload == {"offset": 7}
+    assert planes[1].silent_nodes(60_000) == []
+
+
+def test_a_majority_keeps_deciding_and_a_minority_cannot(planes):
+    planes[0].update(lambda m: m.add_member(member(0)))
+    wait_for(lambda: all(p.current().epoch == 1 for p in planes))
+    planes[2].close()
+    planes[0].update(lambda m: m.add_member(member(1)))  # two of three: still a majority
+    planes[1].close()
+    alone = planes[0]
+    alone._timeout = 1.0  # not 5 s: the fixture's timeout suits the writes that succeed
+    with pytest.raises(UnavailableError, match="did not decide"):
+        alone.compare_and_set(2, alone.current().add_member(member(2)))
+
+
+def test_a_member_without_the_password_learns_nothing():
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    passwords = ["s3cret", "s3cret", "guess"]
+    made = [RaftControlPlane(a, [b for b in addresses if b != a], pw, commit_timeout=5.0, **FAST)
+            for a, pw in zip(addresses, passwords)]
+    try:
+        made[0].update(lambda m: m.add_member(member(0)))
+        wait_for(lambda: made[1].current().epoch == 1)
+        time.sleep(1.0)  # ~30 replication rounds: it would have the map by now
+        assert made[2].current().epoch == 0 and made[2].leader() is None
+    finally:
+        for plane in made:
+            plane.close()
+
+
+def test_a_late_member_catches_up_from_a_snapshot(monkeypatch):
+    # Compaction after every few entries: the third member, started late,
+    # gets the state as a snapshot (_Store._deserialize), not as log entries.
+    from ringcache.cluster.controlplane import raft
+    snapshots = []
+    original = raft._Store._deserialize
+
+    def spy(store, data):
+        snapshots.append(data["epoch"])
+        original(store, data)
+
+    monkeypatch.setattr(raft._Store, "_deserialize", spy)
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    options = dict(FAST, logCompactionMinEntries=2, logCompactionMinTime=0.01)
+
+    def start(a: str) -> RaftControlPlane:
+        return RaftControlPlane(a, [b for b in addresses if b != a], "s3cret",
+                                commit_timeout=5.0, **options)
+
+    made = [start(a) for a in addresses[:2]]
+    try:
+        for i in range(6):
+            made[i % 2].update(lambda m, i=i: m.add_member(member(i)))
+        late = start(addresses[2])
+        made.append(late)
+        seen: list[int] = []
+        late.watch(lambda m: seen.append(m.epoch), after_epoch=0)
+        wait_for(lambda: late.current().epoch == 6)
+        assert late.current() == made[0].current()
+        assert snapshots and snapshots[-1] >= 4
+        wait_for(lambda: seen and seen[-1] == 6)
+        late.update(lambda m: m.add_member(member(9)))  # and it takes part afterwards
+        wait_for(lambda: all(p.current().epoch == 7 for p in made))
+    finally:
+        for plane in made:
+            plane.close()

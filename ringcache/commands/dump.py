@@ -24,7 +24,7 @@ payload with nothing left is treated as an expired key.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..persistence.rdb import DumpPayloadError, RDBError, dump_payload, load_payload
 from ..protocol import errors
@@ -36,6 +36,9 @@ from ._args import parse_int
 from .hashes import _purge as purge_expired_fields
 from .registry import command
 
+if TYPE_CHECKING:
+    from ..server.session import Session
+
 
 @command("dump", 2, "readonly", (1, 1, 1), since="2.6.0",
          summary="Returns a serialized representation of the value stored at a key.",
@@ -43,8 +46,8 @@ from .registry import command
                     "number of Redis objects composing the value and M their average size. For "
                     "small string values the time complexity is thus O(1)+O(1*M) where M is small, "
                     "so simply O(1).",
-         acl="@keyspace @read @slow")
-def dump(session: Any, argv: list) -> Any:
+         tips="nondeterministic_output")
+def dump(session: Session, argv: list[bytes]) -> Any:
     db = session.db
     key = argv[1]
     value = db.lookup_read(key)
@@ -65,8 +68,8 @@ def dump(session: Any, argv: list) -> Any:
                     "O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values "
                     "the complexity is O(N*M*log(N)) because inserting values into sorted sets is "
                     "O(log(N)).",
-         acl="@keyspace @write @slow @dangerous")
-def restore(session: Any, argv: list) -> Any:
+         acl="@dangerous")
+def restore(session: Session, argv: list[bytes]) -> Any:
     replace = absttl = False
     idle: int | None = None
     freq: int | None = None

@@ -752,21 +752,29 @@ class RDBReader:
     for every key not expired at now_ms (the last three None when absent)
     and returns the AUX fields. Counters: keys_loaded, keys_expired,
     keys_empty (skipped, as Redis skips empty keys). Library code from
-    FUNCTION2 records is collected in `functions` for the caller to load
-    or refuse. Errors raise RDBError with the offset of the record at
-    fault (a checksum mismatch: the checksum's own offset). With strict_end, bytes after the checksum are
+    FUNCTION2 records is collected in `functions` for the caller to load,
+    or refused at its record (refuse_functions). Errors raise RDBError
+    with the offset of the record at fault (a checksum mismatch: the
+    checksum's own offset). With strict_end, bytes after the checksum are
     an error (a file); without, the reader stops there (a stream)."""
 
-    def __init__(self, source: IO[bytes], name: str = "", strict_end: bool = True) -> None:
+    def __init__(self, source: IO[bytes], name: str = "", strict_end: bool = True,
+                 refuse_functions: bool = False) -> None:
         self.input = _Input(source)
         self.name = name
         self.strict_end = strict_end
+        self.refuse_functions = refuse_functions
         self.version = 0
         self.keys_loaded = 0
         self.keys_expired = 0
         self.keys_empty = 0
         self.functions: list[bytes] = []
         self.checksum_checked = False
+
+    @property
+    def offset(self) -> int:
+        """The stream offset of the next unread byte."""
+        return self.input.offset
 
     def _fail(self, reason: str, offset: int) -> RDBError:
         return RDBError(reason, offset, self.name)
@@ -849,6 +857,9 @@ class RDBReader:
                     name = inp.string()
                     aux[name] = inp.string()
                 elif op == OP_FUNCTION2:
+                    if self.refuse_functions:  # (Redis writes them before any key)
+                        raise _Bad("the file holds a Redis function library (FUNCTION LOAD), "
+                                   "which ringcache cannot load")
                     self.functions.append(inp.string())
                 elif op == OP_SLOT_INFO:  # cluster slot sizes: hints only
                     inp.length()

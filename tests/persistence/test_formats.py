@@ -13,7 +13,8 @@ import pytest
 from ringcache.persistence import snapshot
 from ringcache.persistence.aof import AOFFormatError, check_aof_main, check_commands, encode_command, \
     format_manifest, iter_commands, parse_manifest, AOFFile
-from ringcache.persistence.snapshot import SnapshotError, SnapshotReader, read_snapshot, snapshot_chunks
+from ringcache.persistence.snapshot import SnapshotError, SnapshotReader, read_snapshot
+from ringcache.persistence.snapshot import rcsnap_chunks as snapshot_chunks  # the RCSNAP format, still read
 
 NOW = 1_700_000_000_000.0
 
@@ -108,8 +109,8 @@ def test_trailing_bytes_and_newer_versions_are_refused():
     newer = snapshot.MAGIC + b"\x00\x63" + image[len(snapshot.HEADER):]
     with pytest.raises(SnapshotError, match="version 99"):
         read_snapshot(io.BytesIO(newer), NOW)
-    with pytest.raises(SnapshotError, match="magic"):
-        read_snapshot(io.BytesIO(b"REDIS0011" + image), NOW)
+    with pytest.raises(SnapshotError, match="wrong signature"):  # neither RCSNAP nor RDB
+        read_snapshot(io.BytesIO(b"RINGCACHE" + image), NOW)
 
 
 class Trickle(io.RawIOBase):

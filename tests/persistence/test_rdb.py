@@ -17,6 +17,7 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from nodes import Node, spawn_node
+from nodes import ROOT, Node, spawn_node
 from support import server_ms
 
 from ringcache.persistence import rdb
@@ -457,3 +458,115 @@ def test_field_ttl_hashes_in_files_read_back_here(tmp_path, r):
         assert "Can't handle RDB format version 12" in check.stdout
     loaded, _ = read_rdb(io.BytesIO(image), now)
     assert dict(loaded[0][2].field_expires) == {b"a": float(now + 60_000)}
+
+
+# -- the node's dump.rdb is an RDB file ------------------------------------------------------
+
+
+def _node_in(tmp_path: Path, *args: str) -> Node:
+    return spawn_node(list(args), tmp_path / "node.log")
+
+
+def _contents_of_dbs(client: redis.Redis, dbs: tuple[int, ...]) -> dict:
+    out = {}
+    for db in dbs:
+        client.select(db)
+        out[db] = contents(client)
+    client.select(0)
+    return out
+
+
+@pytest.mark.parametrize("how", ["save", "bgsave"])
+def test_a_ringcache_dump_rdb_loads_in_redis_server(tmp_path, how):
+    node = _node_in(tmp_path)
+    try:
+        client = node.client()
+        fill(client, random.Random(5), ttl_base=server_ms(client))
+        client.select(2)
+        fill(client, random.Random(6), count=20)
+        client.select(0)
+        expected = _contents_of_dbs(client, (0, 2))
+        if how == "save":
+            client.save()
+        else:
+            before = client.lastsave()
+            client.bgsave()
+            deadline = time.monotonic() + 30
+            while client.lastsave() == before or client.info("persistence")["rdb_bgsave_in_progress"]:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        node.stop()
+    assert (tmp_path / "dump.rdb").read_bytes()[:9] == b"REDIS0010"
+    with redis_server(tmp_path, "--dbfilename", "dump.rdb") as client:
+        assert _contents_of_dbs(client, (0, 2)) == expected
+
+
+def test_a_redis_server_dump_rdb_loads_in_a_node(tmp_path):
+    with redis_server(tmp_path, "--dbfilename", "dump.rdb") as client:
+        fill(client, random.Random(7), ttl_base=server_ms(client))
+        client.set("compressible", "z" * 3000)  # LZF
+        client.select(9)
+        fill(client, random.Random(8), count=20)
+        client.select(0)
+        expected = _contents_of_dbs(client, (0, 9))
+        client.save()
+    node = _node_in(tmp_path)
+    try:
+        client = node.client()
+        assert _contents_of_dbs(client, (0, 9)) == expected
+        assert client.info("persistence")["rdb_last_load_keys_loaded"] == sum(map(len, expected.values()))
+        # ... and saved again by the node, it still loads in redis-server.
+        client.save()
+    finally:
+        node.stop()
+    with redis_server(tmp_path, "--dbfilename", "dump.rdb") as client:
+        assert _contents_of_dbs(client, (0, 9)) == expected
+
+
+def test_a_redis_file_with_functions_is_refused_not_half_loaded(tmp_path):
+    with redis_server(tmp_path, "--dbfilename", "dump.rdb") as client:
+        client.set("k", "v")
+        client.function_load("#!lua name=mylib\nredis.register_function('f', function() return 1 end)")
+        client.save()
+    proc = subprocess.run([sys.executable, "-m", "ringcache", "server", "--port", "0", "--save", ""],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode != 0
+    assert "function library (FUNCTION LOAD), which ringcache cannot load" in proc.stdout + proc.stderr
+    assert str(tmp_path / "dump.rdb") in proc.stdout + proc.stderr
+
+
+def test_an_old_rcsnap_dump_rdb_still_loads(tmp_path):
+    from ringcache.persistence.snapshot import rcsnap_chunks
+
+    now = int(time.time() * 1000)
+    data = {b"s": b"v", b"l": deque([b"a", b"b"]), b"z": ZSet.from_items([(b"m", 2.0)])}
+    (tmp_path / "dump.rdb").write_bytes(b"".join(rcsnap_chunks([(0, data, {b"s": now + 600_000})], now)))
+    node = _node_in(tmp_path)
+    try:
+        client = node.client()
+        assert client.get("s") == b"v" and client.pexpiretime("s") == now + 600_000
+        assert client.lrange("l", 0, -1) == [b"a", b"b"] and client.zscore("z", "m") == 2.0
+        client.save()  # written as RDB from now on
+    finally:
+        node.stop()
+    assert (tmp_path / "dump.rdb").read_bytes()[:5] == b"REDIS"
+
+
+def test_the_aof_base_is_an_rdb_file(tmp_path):
+    node = _node_in(tmp_path, "--appendonly", "yes")
+    try:
+        client = node.client()
+        client.set("k", "v")
+        client.bgrewriteaof()
+        deadline = time.monotonic() + 30
+        while client.info("persistence")["aof_rewrite_in_progress"] or not list(
+                (tmp_path / "appendonlydir").glob("*.base.rdb")):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        node.stop()
+    [base] = (tmp_path / "appendonlydir").glob("*.base.rdb")
+    check = subprocess.run(["redis-check-rdb", str(base)], capture_output=True, text=True, timeout=60)
+    assert "RDB looks OK" in check.stdout, check.stdout

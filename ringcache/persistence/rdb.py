@@ -333,7 +333,8 @@ def rdb_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
     if version is None:
         version = RDB_VERSION
         for _, data, _ in databases:
-            if any(value.__class__ is FieldTTLHash and value.field_expires for value in data.values()):
+            if FieldTTLHash in set(map(type, data.values())) and any(
+                    value.field_expires for value in data.values() if value.__class__ is FieldTTLHash):
                 version = RDB_VERSION_FIELD_TTL
                 break
     crc = 0
@@ -351,7 +352,8 @@ def rdb_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
         buf += encode_length(len(data))
         buf += encode_length(len(expires))
         for key, value in data.items():
-            if not value and value.__class__ is not bytes:
+            klass = value.__class__
+            if klass is not bytes and not value:
                 continue  # (an empty container: Redis would skip it on load)
             if expires:
                 when = expires.get(key)
@@ -359,8 +361,9 @@ def rdb_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
                     if when < now_ms:
                         continue
                     buf.append(OP_EXPIRETIME_MS)
+                    when = int(when)
                     # (a float: INT64_MAX reads back as 2**63, one past it)
-                    buf += pack_ms(min(int(when), INT64_MAX))
+                    buf += pack_ms(when if when <= INT64_MAX else INT64_MAX)
             if access is not None:
                 idle, freq = access(index, key)
                 if idle is not None:
@@ -369,9 +372,19 @@ def rdb_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
                 if freq is not None:
                     buf.append(OP_FREQ)
                     buf.append(freq)
-            if value.__class__ is bytes:
+            if klass is bytes:
                 buf.append(T_STRING)
+            else:
+                rdb_type, body = encode_value(value)
+                buf.append(rdb_type)
+            # The key: encode_string inlined for what cannot be integer text.
+            n = len(key)
+            if n > 11 or not n or not (48 <= key[0] <= 57 or key[0] == 45):
+                buf += lengths[n] if n < 16384 else encode_length(n)
+                buf += key
+            else:
                 buf += encode_string(key)
+            if klass is bytes:
                 n = len(value)
                 if n > 11:
                     buf += lengths[n] if n < 16384 else encode_length(n)
@@ -379,9 +392,6 @@ def rdb_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
                 else:
                     buf += encode_string(value)
             else:
-                rdb_type, body = encode_value(value)
-                buf.append(rdb_type)
-                buf += encode_string(key)
                 buf += body
             if len(buf) >= CHUNK_TARGET:
                 crc = crc64(buf, crc)

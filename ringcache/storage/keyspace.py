@@ -44,8 +44,9 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterator
 
-from .access import (FP_MASK, LFU_INIT_VAL, META_MASK, MIN_CELLS, SINK, AccessPolicy,
-                     lfu_decayed, lfu_log_incr, lfu_minutes, lru_clock, lru_idle_ms, new_cells)
+from .access import (FP_MASK, LFU_INIT_VAL, LRU_CLOCK_MAX, LRU_CLOCK_RESOLUTION_MS, META_MASK,
+                     MIN_CELLS, SINK, AccessPolicy, lfu_decayed, lfu_log_incr, lfu_minutes,
+                     lru_clock, lru_idle_ms, new_cells)
 from .clock import Clock
 from .hashes import FieldExpiryQueue
 from .memory import (BYTES_HEADER, BYTES_ROUNDING, EXPIRE_OVERHEAD, KEY_OVERHEAD, SizeEstimate,
@@ -604,6 +605,22 @@ class Keyspace:
         if meta is None:
             return 0
         return lfu_decayed(meta, lfu_minutes(self.clock.ms()), self.access_policy.decay_time)
+
+    def set_access(self, key: bytes, idle_s: int | None, freq: int | None) -> None:
+        """objectSetLRUOrLFU (RESTORE IDLETIME/FREQ, an RDB's IDLE/FREQ
+        records): under an LFU policy freq becomes key's counter, decayed
+        from now; otherwise idle_s sets its last access that many seconds
+        back. (A key sharing the LRU cell looks that idle too.)"""
+        h = hash(key)
+        cells, mask = self.cells_saved or (self.cells, self.cells_mask)
+        if self.lfu:
+            if freq is not None:
+                cells[h & mask] = ((h >> 24) & FP_MASK) | lfu_minutes(self.clock.ms()) << 8 | freq
+        elif idle_s is not None:
+            lru = self.lru_now - idle_s * 1000 // LRU_CLOCK_RESOLUTION_MS
+            if lru < 0:  # the clock wrapped: estimateObjectIdleTime unwraps it
+                lru += LRU_CLOCK_MAX
+            cells[h & mask] = lru & LRU_CLOCK_MAX
 
     def refresh_clock(self) -> None:
         """The cron's LRU clock update (Redis's server.lruclock)."""

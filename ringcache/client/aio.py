@@ -15,9 +15,11 @@ from typing import Any, Awaitable, Callable, TypeVar
 import redis
 import redis.asyncio as aredis
 
-from ._base import CacheBase, Flight, Sleep
+from ._base import CacheBase, Flight, Server, Sleep
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from ._steps import UNHANDLED, Steps, aperform, arun
+from .guard import AsyncGuard, Op
+from .pool import async_client, gate_size
 from .singleflight import AsyncSingleFlight
 
 T = TypeVar("T")
@@ -33,11 +35,15 @@ class AsyncCache(CacheBase):
     def __init__(self, client: str | aredis.Redis, **options: Any) -> None:
         super().__init__(**options)
         if isinstance(client, str):
-            self.client: aredis.Redis = aredis.Redis.from_url(client)
+            # A blocking pool, the cache's own timeout, no redis-py retries (``pool``).
+            self.client: aredis.Redis = async_client(client, self.pool_size, self.pool_timeout,
+                                                     self.timeout)
             self._owns_client = True
         else:
             self.client = client
             self._owns_client = False
+        self._guard = AsyncGuard(gate_size(self.client, self.pool_size), self.pool_timeout,
+                                 self.breaker, self.metrics)
         self._flight = AsyncSingleFlight()
         self._refresher: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
@@ -51,6 +57,8 @@ class AsyncCache(CacheBase):
         return await aperform(self.client, request, self._perform_own)
 
     async def _perform_own(self, request: Any) -> Any:
+        if isinstance(request, Server):
+            return await self._guard.call(request.op, aperform, self.client, request.request)
         if isinstance(request, Sleep):
             await asyncio.sleep(request.seconds)
             return None
@@ -76,6 +84,7 @@ class AsyncCache(CacheBase):
             self._refresher = None
         if self._owns_client:
             await self.client.aclose()
+            await self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
 
     close = aclose
 
@@ -87,22 +96,32 @@ class AsyncCache(CacheBase):
 
     # -- plain operations -------------------------------------------------------
     async def get(self, key: str | bytes, default: Any = MISS, *, allow_stale: bool = False) -> Any:
-        entry = await self._read(self.full_key(key))
+        entry = await self._read(self.full_key(key), Op())
         if entry is not None and (allow_stale or entry.fresh(self.clock())):
             self.metrics.incr("hits")
             return entry.value
         self.metrics.incr("misses")
         return default
 
-    async def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
+    async def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> bool:
         full = self.full_key(key)
         blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), 0.0)
-        await self.client.set(full, blob, px=px)
+        try:
+            await self._guard.call(None, self.client.set, full, blob, px=px)
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache write of %r failed", full)
+            return False
+        return True
 
     async def delete(self, *keys: str | bytes) -> int:
         if not keys:
             return 0
-        return int(await self.client.delete(*(self.full_key(k) for k in keys)))
+        fulls = [self.full_key(k) for k in keys]
+        try:
+            return int(await self._guard.call(None, self.client.delete, *fulls))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache delete of %r failed", fulls[0])
+            return 0
 
     # -- cache-aside --------------------------------------------------------------
     async def get_or_set(self, key: str | bytes, loader: Callable[[], T | Awaitable[T]],
@@ -110,22 +129,23 @@ class AsyncCache(CacheBase):
                          stampede: StampedeMode | Any = DEFAULT, beta: float | None = None) -> T:
         full = self.full_key(key)
         mode = self.mode(stampede)
-        entry = await self._read(full)
+        op = Op()
+        entry = await self._read(full, op)
         hit, stale = self.classify(entry, mode, beta)
         if hit:
             return entry.value  # type: ignore[union-attr,no-any-return]
-        return await self._run(self._miss_steps(full, loader, ttl, mode, stale))  # type: ignore[no-any-return]
+        return await self._run(self._miss_steps(full, loader, ttl, mode, stale, op))  # type: ignore[no-any-return]
 
-    async def _read(self, full: str) -> Entry | None:
+    async def _read(self, full: str, op: Op | None = None) -> Entry | None:
         try:
-            data = await self.client.get(full)
-        except redis.RedisError:
-            self._server_error("cache read of %r failed; treating as a miss", full)
+            data = await self._guard.call(op, self.client.get, full)
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache read of %r failed; treating as a miss", full)
             return None
-        return self.unpack(full, data)  # type: ignore[arg-type]
+        return self.unpack(full, data)
 
-    async def _unlock(self, lock: str, token: str) -> bool:
-        return await self._run(self._unlock_steps(lock, token))
+    async def _unlock(self, lock: str, token: str, op: Op | None = None) -> bool:
+        return await self._run(self._unlock_steps(lock, token, op))
 
     # -- refresh-ahead ---------------------------------------------------------------
     def register_hot(self, key: str | bytes, loader: Loader, ttl: float | None = None,

@@ -18,6 +18,9 @@ from typing import Any, Callable
 
 FIELDS = ("hits", "misses", "stale_hits", "loads", "load_errors", "load_time", "stampede_waits",
           "lock_timeouts", "early_recomputes", "refreshes", "errors", "singleflight_shared",
+          # failure policy: waits for a free connection, calls skipped by the open
+          # circuit breaker, times it opened
+          "pool_waits", "breaker_skips", "breaker_opens",
           # near cache (L1)
           "l1_hits", "l1_misses", "l1_invalidations", "l1_flushes",
           # write-behind: writes accepted, rows delivered to the database, batches, failed

@@ -12,6 +12,7 @@ from ._core import MISS, DEFAULT
 from .aio import AsyncCache
 from .cache import Cache
 from .decorator import cached
+from .guard import CacheBusyError, CircuitBreaker, CircuitOpenError
 from .hot_keys import AsyncHotKeys, HotKeyDetector, HotKeys, TopK
 from .keys import UnrenderableArgument
 from .metrics import Metrics
@@ -22,6 +23,7 @@ from .write_behind import AsyncWriteBehind, DeadLetter, WriteBehind, WriteBehind
 from .write_through import AsyncWriteThrough, CacheWriteError, WriteThrough
 
 __all__ = ["MISS", "DEFAULT", "Cache", "AsyncCache", "cached", "UnrenderableArgument", "Metrics",
+           "CacheBusyError", "CircuitBreaker", "CircuitOpenError",
            "SerializationError", "Serializer", "NearCache", "AsyncNearCache", "WriteThrough", "AsyncWriteThrough", "CacheWriteError",
            "VersionedNamespace", "AsyncVersionedNamespace", "WriteBehind", "AsyncWriteBehind",
            "WriteBehindFull", "DeadLetter", "HotKeys", "AsyncHotKeys", "HotKeyDetector", "TopK"]

@@ -245,14 +245,19 @@ class _GuardBase:
             raise SkippedError("an earlier call of this operation failed")
         breaker = self.breaker
         if breaker is not None and breaker.blocked():
-            self.metrics.incr("breaker_skips")
-            raise CircuitOpenError("circuit breaker open: cache server skipped")
+            self._skip(op)
 
-    def _claim(self) -> None:
+    def _claim(self, op: Op | None) -> None:
         breaker = self.breaker
         if breaker is not None and not breaker.allow():
-            self.metrics.incr("breaker_skips")
-            raise CircuitOpenError("circuit breaker open: cache server skipped")
+            self._skip(op)
+
+    def _skip(self, op: Op | None) -> None:
+        # Counted once per operation: its later calls are SkippedError.
+        if op is not None:
+            op.failed = True
+        self.metrics.incr("breaker_skips")
+        raise CircuitOpenError("circuit breaker open: cache server skipped")
 
     def _failed(self, op: Op | None, exc: BaseException) -> None:
         if op is not None:
@@ -286,7 +291,7 @@ class Guard(_GuardBase):
             if not slots.acquire(timeout=self.pool_timeout):
                 raise self._busy("waiting for a slot")
         try:
-            self._claim()
+            self._claim(op)
             try:
                 result = self._attempt(fn, args, kwargs)
             except redis.RedisError as exc:
@@ -350,7 +355,7 @@ class AsyncGuard(_GuardBase):
         else:
             await slots.acquire()
         try:
-            self._claim()
+            self._claim(op)
             try:
                 result = await self._attempt(fn, args, kwargs)
             except redis.RedisError as exc:

@@ -36,7 +36,7 @@ for major in "${majors[@]}"; do
     fi
     version=$("$venv/bin/python" -c 'import redis; print(redis.__version__)')
     echo "== redis-py $version ($venv)"
-    if ! RINGCACHE_REDIS_MAJOR=$major "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/client "$@"; then
+    if ! RINGCACHE_REDIS_MAJOR=$major "$venv/bin/python" -m pytest -p no:cacheprovider tests/client "$@"; then
         failed+=("$major")
     fi
 done

@@ -99,7 +99,7 @@ def test_frozen_server_costs_one_timeout_per_operation(own_redis, products) -> N
     """SIGSTOP: the connection stays open, nothing answers. get_or_set's GET
     times out after the cache's own timeout; the lock, the re-read and the store
     are skipped (three more timeouts before), and redis-py does not retry."""
-    timeout = 0.3
+    timeout = 0.5
     with Cache(own_redis.url, timeout=timeout, breaker=None) as cache:
         assert cache.get("warm") is not None or True  # a connection is open
         own_redis.freeze()
@@ -111,7 +111,8 @@ def test_frozen_server_costs_one_timeout_per_operation(own_redis, products) -> N
         finally:
             own_redis.thaw()
     assert m["errors"] == 1 and products.loads() == 1
-    assert timeout * 0.9 <= elapsed < 2 * timeout, elapsed  # one timeout, not four
+    # one timeout (0.5 s), not four (2 s); the margin is for a loaded machine
+    assert timeout * 0.9 <= elapsed < 2.5 * timeout, elapsed
 
 
 def test_frozen_server_with_breaker_costs_nothing_once_open(own_redis, products) -> None:
@@ -124,13 +125,13 @@ def test_frozen_server_with_breaker_costs_nothing_once_open(own_redis, products)
                 cache.get_or_set(f"product:{pid}", lambda pid=pid: products.load(pid))
             started = time.monotonic()
             for pid in range(3, 53):
-                cache.get_or_set(f"product:{pid}", lambda pid=pid: products.load(pid))
+                assert cache.get_or_set(f"product:{pid}", lambda pid=pid: pid) == pid
             per_call = (time.monotonic() - started) / 50
             m = cache.metrics.as_dict()
         finally:
             own_redis.thaw()
-    assert m["errors"] == 2 and m["breaker_skips"] == 50 and products.loads() == 52
-    assert per_call < 0.2 / 4, per_call  # no call waited for the frozen server
+    assert m["errors"] == 2 and m["breaker_skips"] == 50 and products.loads() == 2
+    assert per_call < 0.2 / 2, per_call  # no call waited for the frozen server (0.2 s each)
 
 
 def test_fail_open_false_raises_and_circuit_open_error_reaches_the_caller(own_redis) -> None:
@@ -181,7 +182,7 @@ def test_async_stopped_server_breaker_and_fail_open(own_redis, products) -> None
 
 def test_async_frozen_server_costs_one_timeout(own_redis, products) -> None:
     async def main() -> float:
-        async with AsyncCache(own_redis.url, timeout=0.3, breaker=None) as cache:
+        async with AsyncCache(own_redis.url, timeout=0.5, breaker=None) as cache:
             await cache.get("warm")
             own_redis.freeze()
             try:
@@ -193,4 +194,4 @@ def test_async_frozen_server_costs_one_timeout(own_redis, products) -> None:
                 own_redis.thaw()
 
     elapsed = asyncio.run(main())
-    assert 0.27 <= elapsed < 0.6, elapsed
+    assert 0.45 <= elapsed < 1.25, elapsed  # one timeout (0.5 s), not four

@@ -5,6 +5,7 @@
 #   bash scripts/client-matrix.sh            # majors 5 6 7 8
 #   bash scripts/client-matrix.sh 5 7        # just these
 #   bash scripts/client-matrix.sh 6 -- -k pool   # extra pytest arguments after --
+#   bash scripts/client-matrix.sh --venvs-only 5 6   # only make the venvs
 #
 # Each major gets a small venv, .venv-redis<N>, holding only that redis-py
 # (`pip install "redis>=N,<N+1"`); everything else (the ringcache package,
@@ -19,6 +20,8 @@ cd "$(dirname "$0")/.."
 python=$(.venv/bin/python -c 'import sys; print(sys._base_executable)')
 base_site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
+venvs_only=0
+if [ "${1:-}" = "--venvs-only" ]; then venvs_only=1; shift; fi  # benchmarks/stampede.py --majors
 majors=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do majors+=("$1"); shift; done
 [ $# -gt 0 ] && shift  # the --
@@ -34,12 +37,14 @@ for major in "${majors[@]}"; do
         site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
         echo "import site; site.addsitedir('$base_site')" > "$site/zz_ringcache_base.pth"
     fi
+    [ $venvs_only -eq 1 ] && continue
     version=$("$venv/bin/python" -c 'import redis; print(redis.__version__)')
     echo "== redis-py $version ($venv)"
     if ! RINGCACHE_REDIS_MAJOR=$major "$venv/bin/python" -m pytest -p no:cacheprovider tests/client "$@"; then
         failed+=("$major")
     fi
 done
+[ $venvs_only -eq 1 ] && exit 0
 if [ ${#failed[@]} -gt 0 ]; then
     echo "client matrix: failed under redis-py major(s) ${failed[*]}"
     exit 1

@@ -349,7 +349,8 @@ class AsyncGuard(_GuardBase):
         if slots.locked():
             self.metrics.incr("pool_waits")
             try:
-                await asyncio.wait_for(slots.acquire(), self.pool_timeout)
+                async with asyncio.timeout(self.pool_timeout):  # no task per waiter, unlike wait_for
+                    await slots.acquire()
             except TimeoutError:
                 raise self._busy("waiting for a slot") from None
         else:

@@ -21,17 +21,19 @@ import inspect
 from typing import Any, Callable, Iterable
 
 from ._core import DEFAULT, StampedeMode
-from .keys import call_key
+from .keys import call_key, register_name
 
 
 def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
            beta: float | None = None, key: Callable[..., str] | None = None,
-           ignore: Iterable[str] = ()) -> Callable[[Callable[..., Any]], Any]:
+           ignore: Iterable[str] = (), name: str | None = None) -> Callable[[Callable[..., Any]], Any]:
     """Decorate a function so its results are cached in ``cache``.
 
     ``key``: a function of the same arguments returning the key (replaces the
     rendering). ``ignore``: argument names left out of the key (``"self"`` for
-    methods whose instance does not change the result).
+    methods whose instance does not change the result). ``name``: the function's
+    part of the key (default: ``module.qualname``, made unique for lambdas,
+    local functions and redefinitions: see :func:`keys.function_name`).
     """
     from .aio import AsyncCache
     from .cache import Cache
@@ -46,10 +48,12 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
         if not is_async and not isinstance(cache, Cache):
             raise TypeError(f"{fn.__qualname__} is a plain function: cache it with a Cache")
 
+        fn_name = name if name is not None else register_name(fn)
+
         def make_key(*args: Any, **kwargs: Any) -> str:
             if key is not None:
                 return key(*args, **kwargs)
-            return call_key(fn, signature, args, kwargs, ignored)
+            return call_key(fn, signature, args, kwargs, ignored, fn_name)
 
         if is_async:
             @functools.wraps(fn)

@@ -236,6 +236,9 @@ def run_processes(url: str, mode: str, readers: int, rounds: int) -> tuple[int, 
         deadline = time.monotonic() + 120
         while int(control.get(KEY + ":ready") or 0) < PROCESSES:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                for p in procs:  # ours, by PID
+                    p.kill()
+                    p.wait()
                 raise RuntimeError("the workers did not get ready")
             time.sleep(0.005)
         expiry_at = time.monotonic() + LEAD_S
@@ -290,11 +293,14 @@ def worker(url: str, mode: str, threads: int) -> None:
 
     if mode == "refresh-ahead":
         cache.register_hot(KEY, loader, ttl=60, ahead=0.25)
-    workers = [threading.Thread(target=reader) for _ in range(threads)]
+    workers = [threading.Thread(target=reader, daemon=True) for _ in range(threads)]
     for t in workers:
         t.start()
     control.incr(KEY + ":ready")
+    deadline = time.monotonic() + 120
     while (raw := control.get(KEY + ":expiry")) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit("no start from the parent")
         time.sleep(0.001)
     expiry_at = float(raw)
     window.update(stop_at=expiry_at + TAIL_S, measure_from=expiry_at - MEASURE_BEFORE_S)

@@ -108,7 +108,7 @@ class CacheBase:
         self.refresh_interval = refresh_interval
         self.clock = clock
         self.rand = rand
-        self.metrics = Metrics()
+        self.metrics = Metrics(namespace)
         # The failure policy (see ``guard``): the pool's size and wait, the cache's own
         # per-call timeout (clients built from a URL), the breaker, rate-limited warnings.
         self.pool_size = pool_size

@@ -15,13 +15,13 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import redis
 
 from . import _core
 from ._core import DEFAULT, Entry, StampedeMode
-from ._steps import Call, Steps, Watched
+from ._steps import Call, Pipeline, Steps, Watched
 from .guard import CacheBusyError, CircuitBreaker, CircuitOpenError, Op, SkippedError, WarningLimiter
 from .metrics import Metrics
 from .serializers import Serializer, resolve
@@ -353,6 +353,154 @@ class CacheBase:
             return False
         return ours
 
+    # -- multi-key ---------------------------------------------------------------------
+    # get_or_set_many: one MGET for every key, one lock pipeline (SET NX PX per missed
+    # key), one loader call for all the keys this caller holds the lock of, one SET
+    # pipeline; waiters back off and re-read with MGET. Each key keeps the guarantees
+    # of the single-key lock path: one load per key among every caller and process.
+    def _read_many_steps(self, fulls: list[str], op: Op | None) -> Steps[list[Entry | None]]:
+        try:
+            raw = yield Server(op, Call(self.client.mget, fulls))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache read of %r failed; treating as misses", fulls[0])
+            return [None] * len(fulls)
+        return [self.unpack(full, data) for full, data in zip(fulls, raw)]
+
+    def _store_many_steps(self, items: list[tuple[str, Any]], ttl: Any, delta: float,
+                          op: Op | None) -> Steps[bool]:
+        packed = [(full, *self.pack(full, value, self.resolve_ttl(ttl, value), delta))
+                  for full, value in items]
+
+        def build(pipe: Any) -> None:
+            for full, blob, px in packed:
+                pipe.set(full, blob, px=px)
+
+        try:
+            yield Server(op, Pipeline(build, transaction=False))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache write of %r failed", packed[0][0])
+            return False
+        except CacheBusyError as exc:
+            self._busy_after_load(exc, "cache write of %r skipped", packed[0][0])
+            return False
+        return True
+
+    def _lock_many_steps(self, fulls: list[str], token: str, op: Op) -> Steps[list[bool] | None]:
+        px = max(1, int(self.lock_ttl * 1000))
+
+        def build(pipe: Any) -> None:
+            for full in fulls:
+                pipe.set(self.lock_key(full), token, nx=True, px=px)
+
+        try:
+            replies = yield Server(op, Pipeline(build, transaction=False))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cannot take lock %r", self.lock_key(fulls[0]))
+            return None
+        return [bool(reply) for reply in replies]
+
+    def _load_many_steps(self, fulls: list[str], user: dict[str, Any], loader_many: Callable[..., Any],
+                         ttl: Any, op: Op | None) -> Steps[dict[str, Any]]:
+        keys = [user[full] for full in fulls]
+        start = self.clock()
+        try:
+            raw = yield Call(loader_many, keys)
+        except BaseException:
+            self.metrics.incr("load_errors")
+            raise
+        delta = max(0.0, self.clock() - start)
+        self.metrics.incr("loads")
+        self.metrics.incr("load_time", delta)
+        values = _many_values(raw, keys)
+        to_store = [(full, value) for full, value in zip(fulls, values) if self.should_cache(value)]
+        if to_store:
+            yield from self._store_many_steps(to_store, ttl, delta, op)
+        return dict(zip(fulls, values))
+
+    def _reread_and_load_many_steps(self, fulls: list[str], user: dict[str, Any], loader_many: Any,
+                                ttl: Any, stale: dict[str, Entry | None], op: Op) -> Steps[dict[str, Any]]:
+        found = {}
+        for full, entry in zip(fulls, (yield from self._read_many_steps(fulls, op))):
+            if self._fresh_since(entry, stale.get(full)):
+                found[full] = entry.value  # type: ignore[union-attr]
+        rest = [full for full in fulls if full not in found]
+        if rest:
+            found.update((yield from self._load_many_steps(rest, user, loader_many, ttl, op)))
+        return found
+
+    def _get_or_set_many_steps(self, keys: Any, loader_many: Callable[..., Any], ttl: Any,
+                               mode: StampedeMode, op: Op) -> Steps[dict[Any, Any]]:
+        user: dict[str, Any] = {}
+        for key in keys:
+            user.setdefault(self.full_key(key), key)
+        fulls = list(user)
+        if not fulls:
+            return {}
+        result: dict[str, Any] = {}
+        stale: dict[str, Entry | None] = {}
+        for full, entry in zip(fulls, (yield from self._read_many_steps(fulls, op))):
+            hit, stale[full] = self.classify(entry, mode, None)
+            if hit:
+                result[full] = entry.value  # type: ignore[union-attr]
+        pending = [full for full in fulls if full not in result]
+        if pending and mode != "lock":
+            result.update((yield from self._load_many_steps(pending, user, loader_many, ttl, op)))
+            pending = []
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + self.lock_wait
+        delays = self.backoff_delays()
+        while pending:
+            flags = yield from self._lock_many_steps(pending, token, op)
+            if flags is None:  # the server failed: fail open, re-read first
+                result.update((yield from self._reread_and_load_many_steps(pending, user, loader_many, ttl,
+                                                                       stale, op)))
+                break
+            mine = [full for full, ok in zip(pending, flags) if ok]
+            if mine:
+                try:
+                    # double check under the locks, as the single-key path
+                    result.update((yield from self._reread_and_load_many_steps(mine, user, loader_many, ttl,
+                                                                           stale, op)))
+                finally:
+                    for full in mine:
+                        yield Call(self._unlock, self.lock_key(full), token, op)
+            pending = [full for full, ok in zip(pending, flags) if not ok]
+            if self.serve_stale:
+                for full in [f for f in pending if stale.get(f) is not None]:
+                    self.metrics.incr("stale_hits")
+                    result[full] = stale[full].value  # type: ignore[union-attr]
+                    pending.remove(full)
+            if not pending:
+                break
+            if time.monotonic() >= deadline:
+                self.metrics.incr("lock_timeouts")
+                self._warnings.warn_class("lock_wait", "waited %.3fs for the locks of %d keys (%r...); "
+                                          "loading without them", self.lock_wait, len(pending), pending[0])
+                result.update((yield from self._reread_and_load_many_steps(pending, user, loader_many, ttl,
+                                                                       stale, op)))
+                break
+            self.metrics.incr("stampede_waits")
+            yield Sleep(next(delays))
+            now = self.clock()
+            for full, entry in zip(list(pending), (yield from self._read_many_steps(pending, op))):
+                if entry is not None and entry.fresh(now):
+                    result[full] = entry.value
+                    pending.remove(full)
+        return {user[full]: result[full] for full in fulls}
+
+    def _get_many_result(self, keys: Any, fulls: list[str], entries: list[Entry | None],
+                         default: Any) -> dict[Any, Any]:
+        now = self.clock()
+        out = {}
+        for key, entry in zip(keys, entries):
+            if entry is not None and entry.fresh(now):
+                self.metrics.incr("hits")
+                out[key] = entry.value
+            else:
+                self.metrics.incr("misses")
+                out[key] = default
+        return out
+
     # -- refresh-ahead -------------------------------------------------------------------
     def _make_hot(self, key: str | bytes, loader: Callable[[], Any], ttl: float | None,
                   ahead: float) -> HotKey:
@@ -388,6 +536,17 @@ class CacheBase:
             return True
         finally:
             yield Call(self._unlock, lock, token, op)
+
+
+def _many_values(raw: Any, keys: list[Any]) -> list[Any]:
+    """A multi-key loader returns a mapping (key -> value; a key it leaves out is
+    None) or a sequence of values in the order of the keys it was given."""
+    if isinstance(raw, Mapping):
+        return [raw.get(key) for key in keys]
+    values = list(raw)
+    if len(values) != len(keys):
+        raise ValueError(f"the multi-key loader returned {len(values)} values for {len(keys)} keys")
+    return values
 
 
 def _as_str(value: Any) -> str:

@@ -10,7 +10,7 @@ cancelled by :meth:`AsyncCache.aclose`.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
 
 import redis
 import redis.asyncio as aredis
@@ -123,6 +123,34 @@ class AsyncCache(CacheBase):
             self._server_error(exc, "cache delete of %r failed", fulls[0])
             return 0
 
+    # -- multi-key ----------------------------------------------------------------
+    async def get_many(self, keys: Iterable[str | bytes], default: Any = MISS) -> dict[Any, Any]:
+        """One MGET: ``{key: value}``, ``default`` (MISS) for absent or expired keys."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        fulls = [self.full_key(k) for k in keys]
+        entries = await self._run(self._read_many_steps(fulls, Op()))
+        return self._get_many_result(keys, fulls, entries, default)
+
+    async def set_many(self, mapping: Mapping[Any, Any], ttl: float | None | Any = DEFAULT) -> bool:
+        """Store every item in one pipeline; False when the server failed (fail open)."""
+        items = [(self.full_key(k), v) for k, v in mapping.items()]
+        return bool(items) and await self._run(self._store_many_steps(items, ttl, 0.0, None))
+
+    async def delete_many(self, keys: Iterable[str | bytes]) -> int:
+        return await self.delete(*keys)
+
+    async def get_or_set_many(self, keys: Iterable[str | bytes], loader_many: Callable[[list[Any]], Any],
+                        ttl: float | None | Any = DEFAULT, *,
+                        stampede: StampedeMode | Any = DEFAULT) -> dict[Any, Any]:
+        """``{key: value}`` for every key: the cached ones from one MGET, the others
+        from **one** ``loader_many(missing_keys)`` call (a mapping key -> value, or a
+        list in the order of ``missing_keys``), stored in one pipeline. With the lock
+        (the default) each missed key is locked; keys locked by another caller are
+        waited for (or served stale), so each key is loaded once among all callers."""
+        return await self._run(self._get_or_set_many_steps(keys, loader_many, ttl, self.mode(stampede), Op()))
+
     # -- cache-aside --------------------------------------------------------------
     async def get_or_set(self, key: str | bytes, loader: Callable[[], T | Awaitable[T]],
                          ttl: float | None | Any = DEFAULT, *,
@@ -175,6 +203,11 @@ class AsyncCache(CacheBase):
     def cached(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
         from .decorator import cached
         return cached(self, ttl=ttl, **options)
+
+    def cached_many(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
+        """``@cache.cached_many(ttl=60)``: see :func:`ringcache.client.cached_many`."""
+        from .decorator import cached_many
+        return cached_many(self, ttl=ttl, **options)
 
 
 __all__ = ["AsyncCache", "MISS"]

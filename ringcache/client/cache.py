@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import redis
 
@@ -140,6 +140,34 @@ class Cache(CacheBase):
             self._server_error(exc, "cache delete of %r failed", fulls[0])
             return 0
 
+    # -- multi-key ----------------------------------------------------------------
+    def get_many(self, keys: Iterable[str | bytes], default: Any = MISS) -> dict[Any, Any]:
+        """One MGET: ``{key: value}``, ``default`` (MISS) for absent or expired keys."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        fulls = [self.full_key(k) for k in keys]
+        entries = self._run(self._read_many_steps(fulls, Op()))
+        return self._get_many_result(keys, fulls, entries, default)
+
+    def set_many(self, mapping: Mapping[Any, Any], ttl: float | None | Any = DEFAULT) -> bool:
+        """Store every item in one pipeline; False when the server failed (fail open)."""
+        items = [(self.full_key(k), v) for k, v in mapping.items()]
+        return bool(items) and self._run(self._store_many_steps(items, ttl, 0.0, None))
+
+    def delete_many(self, keys: Iterable[str | bytes]) -> int:
+        return self.delete(*keys)
+
+    def get_or_set_many(self, keys: Iterable[str | bytes], loader_many: Callable[[list[Any]], Any],
+                        ttl: float | None | Any = DEFAULT, *,
+                        stampede: StampedeMode | Any = DEFAULT) -> dict[Any, Any]:
+        """``{key: value}`` for every key: the cached ones from one MGET, the others
+        from **one** ``loader_many(missing_keys)`` call (a mapping key -> value, or a
+        list in the order of ``missing_keys``), stored in one pipeline. With the lock
+        (the default) each missed key is locked; keys locked by another caller are
+        waited for (or served stale), so each key is loaded once among all callers."""
+        return self._run(self._get_or_set_many_steps(keys, loader_many, ttl, self.mode(stampede), Op()))
+
     # -- cache-aside --------------------------------------------------------------
     def get_or_set(self, key: str | bytes, loader: Callable[[], T], ttl: float | None | Any = DEFAULT,
                    *, stampede: StampedeMode | Any = DEFAULT, beta: float | None = None) -> T:
@@ -206,6 +234,11 @@ class Cache(CacheBase):
         """``@cache.cached(ttl=60)``: see :func:`ringcache.client.cached`."""
         from .decorator import cached
         return cached(self, ttl=ttl, **options)
+
+    def cached_many(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
+        """``@cache.cached_many(ttl=60)``: see :func:`ringcache.client.cached_many`."""
+        from .decorator import cached_many
+        return cached_many(self, ttl=ttl, **options)
 
 
 __all__ = ["Cache", "MISS"]

@@ -21,7 +21,7 @@ import inspect
 from typing import Any, Callable, Iterable
 
 from ._core import DEFAULT, StampedeMode
-from .keys import call_key, register_name
+from .keys import call_key, register_name, render
 
 
 def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
@@ -98,3 +98,106 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
         return wrapper
 
     return decorate
+
+
+def cached_many(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
+                key: Callable[[Any], str] | None = None,
+                name: str | None = None) -> Callable[[Callable[..., Any]], Any]:
+    """The multi-key decorator (dogpile's ``cache_multi_on_arguments``): the
+    function takes any number of ids and returns their values, as a list in the
+    same order (or a dict id -> value)::
+
+        @cache.cached_many(ttl=60)
+        def products(*ids: int) -> list[dict | None]: ...
+
+        products(1, 2, 3)          # one MGET; the function called once, with the missing ids
+        products.invalidate(2, 3)  # one DEL
+        products.refresh(1)        # call now, store, return [value]
+        products.key(1)            # the key of one id
+
+    Each id is cached under its own key (``fn:<name>:<rendered id>``, or ``key(id)``),
+    with get_or_set_many's per-key stampede protection.
+    """
+    from .aio import AsyncCache
+    from .cache import Cache
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        is_async = inspect.iscoroutinefunction(fn)
+        if is_async and not isinstance(cache, AsyncCache):
+            raise TypeError(f"{fn.__qualname__} is a coroutine function: cache it with an AsyncCache")
+        if not is_async and not isinstance(cache, Cache):
+            raise TypeError(f"{fn.__qualname__} is a plain function: cache it with a Cache")
+        fn_name = name if name is not None else register_name(fn)
+
+        def make_key(item: Any) -> str:
+            return key(item) if key is not None else f"fn:{fn_name}:{render(item, 'the id')}"
+
+        def plan(ids: tuple[Any, ...]) -> tuple[list[str], dict[str, Any], Callable[[list[str]], Any]]:
+            keys = [make_key(i) for i in ids]
+            by_key = dict(zip(keys, ids))
+
+            def load(missing: list[str]) -> Any:
+                return _aligned(fn(*[by_key[k] for k in missing]), [by_key[k] for k in missing], missing)
+
+            return keys, by_key, load
+
+        if is_async:
+            @functools.wraps(fn)
+            async def async_wrapper(*ids: Any) -> list[Any]:
+                keys, _, load = plan(ids)
+
+                async def aload(missing: list[str]) -> Any:
+                    return await load(missing)
+
+                values = await cache.get_or_set_many(keys, aload, ttl, stampede=stampede)
+                return [values[k] for k in keys]
+
+            async def async_invalidate(*ids: Any) -> int:
+                return int(await cache.delete(*[make_key(i) for i in ids]))
+
+            async def async_refresh(*ids: Any) -> list[Any]:
+                keys = [make_key(i) for i in ids]
+                values = _aligned(await fn(*ids), list(ids), keys)
+                await cache.set_many({k: v for k, v in values.items() if cache.should_cache(v)}, ttl)
+                return [values[k] for k in keys]
+
+            wrapper: Any = async_wrapper
+            wrapper.invalidate, wrapper.refresh = async_invalidate, async_refresh
+        else:
+            @functools.wraps(fn)
+            def sync_wrapper(*ids: Any) -> list[Any]:
+                keys, _, load = plan(ids)
+                values = cache.get_or_set_many(keys, load, ttl, stampede=stampede)
+                return [values[k] for k in keys]
+
+            def sync_invalidate(*ids: Any) -> int:
+                return int(cache.delete(*[make_key(i) for i in ids]))
+
+            def sync_refresh(*ids: Any) -> list[Any]:
+                keys = [make_key(i) for i in ids]
+                values = _aligned(fn(*ids), list(ids), keys)
+                cache.set_many({k: v for k, v in values.items() if cache.should_cache(v)}, ttl)
+                return [values[k] for k in keys]
+
+            wrapper = sync_wrapper
+            wrapper.invalidate, wrapper.refresh = sync_invalidate, sync_refresh
+        wrapper.key = make_key
+        wrapper.cache = cache
+        return wrapper
+
+    return decorate
+
+
+def _aligned(result: Any, ids: list[Any], keys: list[str]) -> Any:
+    """The function's values as {key: value}: from a list in the order of ids, or a
+    dict id -> value (an id it leaves out is None). An awaitable is awaited first."""
+    if inspect.isawaitable(result):
+        async def wait() -> Any:
+            return _aligned(await result, ids, keys)
+        return wait()
+    if isinstance(result, dict):
+        return {k: result.get(i) for i, k in zip(ids, keys)}
+    values = list(result)
+    if len(values) != len(ids):
+        raise ValueError(f"the cached_many function returned {len(values)} values for {len(ids)} ids")
+    return dict(zip(keys, values))

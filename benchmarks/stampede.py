@@ -81,9 +81,12 @@ MODES = ["default", "none", "lock", "lock+stale", "xfetch", "refresh-ahead", "si
 PROCESSES = 4
 
 
+POOL_SIZE = int(os.environ.get("RINGCACHE_BENCH_POOL_SIZE", "50"))  # --pool-size
+
+
 def options(mode: str) -> dict[str, Any]:
     base: dict[str, Any] = dict(jitter=0.0, single_flight=False, backoff=(0.005, 0.05),
-                                refresh_interval=0.02)
+                                refresh_interval=0.02, pool_size=POOL_SIZE)
     if mode == "default":  # the cache's defaults: lock and single flight
         base.update(stampede="lock", single_flight=True)
     elif mode == "none":
@@ -291,8 +294,6 @@ def worker(url: str, mode: str, threads: int) -> None:
         with lat_lock:
             latencies.extend(mine)
 
-    if mode == "refresh-ahead":
-        cache.register_hot(KEY, loader, ttl=60, ahead=0.25)
     workers = [threading.Thread(target=reader, daemon=True) for _ in range(threads)]
     for t in workers:
         t.start()
@@ -303,6 +304,8 @@ def worker(url: str, mode: str, threads: int) -> None:
             raise SystemExit("no start from the parent")
         time.sleep(0.001)
     expiry_at = float(raw)
+    if mode == "refresh-ahead":  # only now: before the parent's prefill it would load the absent key
+        cache.register_hot(KEY, loader, ttl=60, ahead=0.25)
     window.update(stop_at=expiry_at + TAIL_S, measure_from=expiry_at - MEASURE_BEFORE_S)
     start.wait()
     for t in workers:
@@ -391,10 +394,14 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--kinds", default="threads,asyncio,processes")
     parser.add_argument("--majors", help="comma-separated redis-py majors, each in its own venv")
+    parser.add_argument("--pool-size", type=int, default=50, help="the caches' pool_size (default: the default, 50)")
     parser.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
     args = parser.parse_args()
     modes = args.modes.split(",")
     kinds = args.kinds.split(",")
+    global POOL_SIZE
+    POOL_SIZE = args.pool_size
+    os.environ["RINGCACHE_BENCH_POOL_SIZE"] = str(args.pool_size)  # the worker processes
 
     if args.majors:
         rows = run_under_majors(args.majors.split(","), sys.argv[1:])
@@ -419,7 +426,8 @@ def main() -> None:
         f"Command: {command}",
         "",
         f"{args.readers} readers (threads or asyncio tasks in one process, or {PROCESSES} processes of "
-        f"{args.readers // PROCESSES} threads), the cache's default pool (blocking, 50 connections), "
+        f"{args.readers // PROCESSES} threads), the cache's pool (blocking, {args.pool_size} connections"
+        f"{': the default' if args.pool_size == 50 else ''}), "
         f"{args.rounds} rounds, one expiry per round, loader 50 ms, think time 0-100 ms; single flight "
         "off except in the single-flight row. nproc: " + str(os.cpu_count()) + ".",
         "",

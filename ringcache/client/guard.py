@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
 from typing import Any, Awaitable, Callable
@@ -276,20 +277,30 @@ class _GuardBase:
 
 
 class Guard(_GuardBase):
-    """The sync guard: a semaphore of ``size`` slots in front of the client."""
+    """The sync guard: ``size`` slots in front of the client.
+
+    The slots are tokens in a ``queue.SimpleQueue`` (C code: taking and returning
+    one costs a fraction of a microsecond, against a few for the pure-Python
+    ``threading.Semaphore``; this is on every hit)."""
 
     def __init__(self, size: int, pool_timeout: float, breaker: CircuitBreaker | None,
                  metrics: Any) -> None:
         super().__init__(size, pool_timeout, breaker, metrics)
-        self._slots = threading.BoundedSemaphore(size)
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(size):
+            self._slots.put(None)
 
     def call(self, op: Op | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self._pre(op)
         slots = self._slots
-        if not slots.acquire(False):
+        try:
+            slots.get_nowait()
+        except queue.Empty:
             self.metrics.incr("pool_waits")
-            if not slots.acquire(timeout=self.pool_timeout):
-                raise self._busy("waiting for a slot")
+            try:
+                slots.get(timeout=self.pool_timeout)
+            except queue.Empty:
+                raise self._busy("waiting for a slot") from None
         try:
             self._claim(op)
             try:
@@ -308,7 +319,7 @@ class Guard(_GuardBase):
                 self.breaker.success()
             return result
         finally:
-            slots.release()
+            slots.put(None)
 
     def _attempt(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
         deadline = None

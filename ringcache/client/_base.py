@@ -81,6 +81,7 @@ class CacheBase:
                  refresh_interval: float = 0.5,
                  pool_size: int = 50, pool_timeout: float = 5.0, timeout: float | None = 2.0,
                  breaker: CircuitBreaker | None | Any = DEFAULT, warn_interval: float = 60.0,
+                 compression: str | None = "auto", compress_threshold: int = 1024,
                  clock: Clock = time.time, rand: Callable[[], float] = _random.random) -> None:
         if default_ttl is not None and default_ttl <= 0:
             raise ValueError("default_ttl must be positive or None (no expiry)")
@@ -116,6 +117,10 @@ class CacheBase:
         self.timeout = timeout
         self.breaker: CircuitBreaker | None = CircuitBreaker() if breaker is DEFAULT else breaker
         self._warnings = WarningLimiter(warn_interval)
+        # Values whose serialised form has at least compress_threshold bytes are
+        # compressed (flagged in the envelope); None = never.
+        self.compressor = None if compression is None else _core.Compressor(compression)
+        self.compress_threshold = compress_threshold
         self._hot: dict[str, HotKey] = {}
 
     # -- keys -----------------------------------------------------------------
@@ -142,7 +147,8 @@ class CacheBase:
     def pack(self, key: str, value: Any, ttl: float | None, delta: float) -> tuple[bytes, int | None]:
         """(stored bytes, server PX in ms or None)."""
         expires_at = 0.0 if ttl is None else self.clock() + ttl
-        blob = _core.encode(key, value, self.serializer, delta, expires_at)
+        blob = _core.encode(key, value, self.serializer, delta, expires_at, self.compressor,
+                            self.compress_threshold)
         px = None if ttl is None else max(1, int((ttl + self.stale_ttl) * 1000))
         return blob, px
 

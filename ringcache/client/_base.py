@@ -259,7 +259,7 @@ class CacheBase:
             # previous flight stored its value would otherwise load a second time.
             entry = yield Call(self._read, full, op)
             if self._fresh_since(entry, stale):
-                return entry.value  # type: ignore[union-attr]
+                return entry.value
         return (yield from self._load_store_steps(full, loader, ttl, op))
 
     def _load_store_steps(self, full: str, loader: Callable[[], Any], ttl: Any,
@@ -296,7 +296,7 @@ class CacheBase:
                     # Double check: the previous holder may have stored just before we locked.
                     entry = yield Call(self._read, full, op)
                     if self._fresh_since(entry, stale):
-                        return entry.value  # type: ignore[union-attr]
+                        return entry.value
                     return (yield from self._load_store_steps(full, loader, ttl, op))
                 finally:
                     yield Call(self._unlock, lock, token, op)
@@ -320,7 +320,7 @@ class CacheBase:
         # server failure the operation skips the server: no second timeout here.
         entry = yield Call(self._read, full, op)
         if self._fresh_since(entry, stale):
-            return entry.value  # type: ignore[union-attr]
+            return entry.value
         return (yield from self._load_store_steps(full, loader, ttl, op))
 
     def _try_lock_steps(self, lock: str, token: str, op: Op | None) -> Steps[bool | None]:

@@ -10,7 +10,7 @@ cancelled by :meth:`AsyncCache.aclose`.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio as aredis
@@ -20,9 +20,13 @@ from ._core import DEFAULT, MISS, Entry, StampedeMode
 from ._steps import UNHANDLED, Steps, aperform, arun
 from .guard import AsyncGuard, Op
 from .pool import async_client, gate_size
+if TYPE_CHECKING:
+    from .decorator import CachedFunction
 from .singleflight import AsyncSingleFlight
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 Loader = Callable[[], Any]  # returns a value or an awaitable of one
 
 
@@ -162,7 +166,7 @@ class AsyncCache(CacheBase):
         hit, stale = self.classify(entry, mode, beta)
         if hit:
             return entry.value  # type: ignore[union-attr,no-any-return]
-        return await self._run(self._miss_steps(full, loader, ttl, mode, stale, op))  # type: ignore[no-any-return]
+        return await self._run(self._miss_steps(full, loader, ttl, mode, stale, op))  # type: ignore[no-any-return,unused-ignore]
 
     async def _read(self, full: str, op: Op | None = None) -> Entry | None:
         try:
@@ -200,7 +204,8 @@ class AsyncCache(CacheBase):
             except TimeoutError:
                 await self.refresh_hot()
 
-    def cached(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
+    def cached(self, ttl: float | None | Any = DEFAULT,
+               **options: Any) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
         from .decorator import cached
         return cached(self, ttl=ttl, **options)
 

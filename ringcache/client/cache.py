@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, TypeVar
 
 import redis
 
@@ -40,9 +40,13 @@ from ._core import DEFAULT, MISS, Entry, StampedeMode
 from ._steps import UNHANDLED, Steps, perform, run
 from .guard import Guard, Op
 from .pool import gate_size, sync_client
+if TYPE_CHECKING:
+    from .decorator import CachedFunction
 from .singleflight import SingleFlight
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Cache(CacheBase):
@@ -230,7 +234,8 @@ class Cache(CacheBase):
             self.refresh_hot()
 
     # -- decorator ---------------------------------------------------------------
-    def cached(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
+    def cached(self, ttl: float | None | Any = DEFAULT,
+               **options: Any) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
         """``@cache.cached(ttl=60)``: see :func:`ringcache.client.cached`."""
         from .decorator import cached
         return cached(self, ttl=ttl, **options)

@@ -18,15 +18,36 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, ParamSpec, Protocol, TypeVar
 
 from ._core import DEFAULT, StampedeMode
 from .keys import call_key, register_name, render
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class CachedFunction(Protocol[P, R_co]):
+    """What ``@cached`` returns: the function with its own signature and result
+    type (for a coroutine function, the coroutine), plus its helpers."""
+
+    cache: Any
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def key(self, *args: P.args, **kwargs: P.kwargs) -> str: ...
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> Any: ...  # bool, or an awaitable of one
+
+    def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
 def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
            beta: float | None = None, key: Callable[..., str] | None = None,
-           ignore: Iterable[str] = (), name: str | None = None) -> Callable[[Callable[..., Any]], Any]:
+           ignore: Iterable[str] = (), name: str | None = None
+           ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
     """Decorate a function so its results are cached in ``cache``.
 
     ``key``: a function of the same arguments returning the key (replaces the
@@ -40,7 +61,7 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
 
     ignored = tuple(ignore)
 
-    def decorate(fn: Callable[..., Any]) -> Any:
+    def decorate(fn: Callable[P, R]) -> CachedFunction[P, R]:
         signature = inspect.signature(fn)
         is_async = inspect.iscoroutinefunction(fn)
         if is_async and not isinstance(cache, AsyncCache):
@@ -65,7 +86,7 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
                 return bool(await cache.delete(make_key(*args, **kwargs)))
 
             async def async_refresh(*args: Any, **kwargs: Any) -> Any:
-                value = await fn(*args, **kwargs)
+                value = await fn(*args, **kwargs)  # type: ignore[misc]  # fn is a coroutine function here
                 if cache.should_cache(value):
                     await cache.set(make_key(*args, **kwargs), value, ttl)
                 else:  # as get_or_set: a None result is not cached without none_ttl
@@ -95,7 +116,8 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
             wrapper.invalidate, wrapper.refresh = sync_invalidate, sync_refresh
         wrapper.key = make_key
         wrapper.cache = cache
-        return wrapper
+        typed: CachedFunction[P, R] = wrapper
+        return typed
 
     return decorate
 

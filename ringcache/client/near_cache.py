@@ -405,7 +405,7 @@ class NearCache(_L1Base):
 
     def delete(self, *keys: str | bytes) -> int:
         self._forget(keys)
-        return self.cache.delete(*keys)
+        return int(self.cache.delete(*keys))
 
     # -- lifecycle ---------------------------------------------------------------------
     # RESP3: what the L1 holds is only known once the pending pushes are applied
@@ -492,7 +492,7 @@ class AsyncNearCache(_L1Base):
 
     async def _new_connection(self, protocol: int = 2) -> Any:
         conn = self.cache.client.connection_pool.connection_class(**self._connection_kwargs(protocol))
-        await conn.connect()
+        await conn.connect()  # type: ignore[no-untyped-call,unused-ignore]
         return conn
 
     async def _new_reader(self, listener_id: int | None) -> Any:

@@ -76,7 +76,7 @@ TAIL_S = 0.3      # and stop this long after it
 THINK_S = 0.1
 MEASURE_BEFORE_S = 0.15  # latency counts from here: the start-up burst (connects) is left out
 KEY = "bench:stampede"
-NOTE = ("Reading the latency columns: one Python process drives all 1000 readers on 2 cores, with the server on the same cores, so it is CPU-bound; p50/p99 are mostly queueing for the GIL / event loop and the 100-connection pool and vary about 2x between runs. The loader counts are the result; XFetch's count depends on how many readers draw an early recompute within one load time, since these readers act as separate processes (no single flight).")
+NOTE = ("Reading the latency columns: one Python process drives all 1000 readers on 2 cores, with the server on the same cores, so it is CPU-bound; p50/p99 are mostly queueing for the GIL / event loop and the connection pool, and vary about 2x between runs (the asyncio lock rows most: 1000 tasks backing off on one loop). The loader counts are the result; XFetch's count depends on how many readers draw an early recompute within one load time, since these readers act as separate processes (no single flight).")
 MODES = ["default", "none", "lock", "lock+stale", "xfetch", "refresh-ahead", "single-flight"]
 PROCESSES = 4
 

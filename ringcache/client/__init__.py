@@ -11,7 +11,8 @@ pattern, how it fails, and which to choose.
 from ._core import MISS, DEFAULT
 from .aio import AsyncCache
 from .cache import Cache
-from .decorator import cached
+from .decorator import cached, cached_many
+from .guard import CacheBusyError, CircuitBreaker, CircuitOpenError
 from .hot_keys import AsyncHotKeys, HotKeyDetector, HotKeys, TopK
 from .keys import UnrenderableArgument
 from .metrics import Metrics
@@ -21,7 +22,8 @@ from .versioned import AsyncVersionedNamespace, VersionedNamespace
 from .write_behind import AsyncWriteBehind, DeadLetter, WriteBehind, WriteBehindFull
 from .write_through import AsyncWriteThrough, CacheWriteError, WriteThrough
 
-__all__ = ["MISS", "DEFAULT", "Cache", "AsyncCache", "cached", "UnrenderableArgument", "Metrics",
+__all__ = ["MISS", "DEFAULT", "Cache", "AsyncCache", "cached", "cached_many", "UnrenderableArgument", "Metrics",
+           "CacheBusyError", "CircuitBreaker", "CircuitOpenError",
            "SerializationError", "Serializer", "NearCache", "AsyncNearCache", "WriteThrough", "AsyncWriteThrough", "CacheWriteError",
            "VersionedNamespace", "AsyncVersionedNamespace", "WriteBehind", "AsyncWriteBehind",
            "WriteBehindFull", "DeadLetter", "HotKeys", "AsyncHotKeys", "HotKeyDetector", "TopK"]

@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 import random as _random
 import secrets
+import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import redis
 
 from . import _core
 from ._core import DEFAULT, Entry, StampedeMode
-from ._steps import Call, Steps, Watched
+from ._steps import Call, Pipeline, Steps, Watched
+from .guard import CacheBusyError, CircuitBreaker, CircuitOpenError, Op, SkippedError, WarningLimiter
 from .metrics import Metrics
 from .serializers import Serializer, resolve
 
@@ -42,6 +44,14 @@ class HotKey:
 class Sleep:
     """Step request: back off for this many seconds (``time.sleep`` / ``asyncio.sleep``)."""
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """Step request: perform ``request`` (a Call or Watched on the client) through
+    the cache's guard (pool slots, breaker, failure accounting) as part of ``op``."""
+    op: Op | None
+    request: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,9 @@ class CacheBase:
                  backoff: tuple[float, float] = (0.005, 0.1), serve_stale: bool = True,
                  single_flight: bool = True, fail_open: bool = True,
                  refresh_interval: float = 0.5,
+                 pool_size: int = 50, pool_timeout: float = 5.0, timeout: float | None = 2.0,
+                 breaker: CircuitBreaker | None | Any = DEFAULT, warn_interval: float = 60.0,
+                 compression: str | None = "auto", compress_threshold: int = 1024,
                  clock: Clock = time.time, rand: Callable[[], float] = _random.random) -> None:
         if default_ttl is not None and default_ttl <= 0:
             raise ValueError("default_ttl must be positive or None (no expiry)")
@@ -76,6 +89,8 @@ class CacheBase:
             raise ValueError("jitter is a fraction of the TTL in [0, 1)")
         if stale_ttl < 0 or lock_ttl <= 0 or beta <= 0:
             raise ValueError("stale_ttl must be >= 0, lock_ttl and beta > 0")
+        if pool_size < 1 or pool_timeout < 0 or (timeout is not None and timeout <= 0):
+            raise ValueError("pool_size must be >= 1, pool_timeout >= 0, timeout > 0 or None")
         self.namespace = namespace
         self.serializer = resolve(serializer)
         self.default_ttl = default_ttl
@@ -94,7 +109,18 @@ class CacheBase:
         self.refresh_interval = refresh_interval
         self.clock = clock
         self.rand = rand
-        self.metrics = Metrics()
+        self.metrics = Metrics(namespace)
+        # The failure policy (see ``guard``): the pool's size and wait, the cache's own
+        # per-call timeout (clients built from a URL), the breaker, rate-limited warnings.
+        self.pool_size = pool_size
+        self.pool_timeout = pool_timeout
+        self.timeout = timeout
+        self.breaker: CircuitBreaker | None = CircuitBreaker() if breaker is DEFAULT else breaker
+        self._warnings = WarningLimiter(warn_interval)
+        # Values whose serialised form has at least compress_threshold bytes are
+        # compressed (flagged in the envelope); None = never.
+        self.compressor = None if compression is None else _core.Compressor(compression)
+        self.compress_threshold = compress_threshold
         self._hot: dict[str, HotKey] = {}
 
     # -- keys -----------------------------------------------------------------
@@ -121,7 +147,8 @@ class CacheBase:
     def pack(self, key: str, value: Any, ttl: float | None, delta: float) -> tuple[bytes, int | None]:
         """(stored bytes, server PX in ms or None)."""
         expires_at = 0.0 if ttl is None else self.clock() + ttl
-        blob = _core.encode(key, value, self.serializer, delta, expires_at)
+        blob = _core.encode(key, value, self.serializer, delta, expires_at, self.compressor,
+                            self.compress_threshold)
         px = None if ttl is None else max(1, int((ttl + self.stale_ttl) * 1000))
         return blob, px
 
@@ -134,8 +161,8 @@ class CacheBase:
             # A value written in another format (a serializer change during a deploy):
             # a miss that the next load overwrites, not an error for the caller.
             self.metrics.incr("errors")
-            log.warning("cannot decode the cached value of %r; treating it as a miss", key,
-                        exc_info=True)
+            self._warnings.warn_class("decode", "cannot decode the cached value of %r; treating "
+                                      "it as a miss", key, exc=sys.exc_info()[1])
             return None
 
     def should_cache(self, value: Any) -> bool:
@@ -179,28 +206,40 @@ class CacheBase:
     # asyncio one also awaits the result. ``self._read`` (a direct read) and
     # ``self._unlock`` (the unlock steps, driven) are the subclasses' methods, called
     # through Call so that tests can wrap them.
-    def _server_error(self, message: str, key: str) -> None:
+    def _server_error(self, exc: BaseException, message: str, key: str) -> None:
         """Called while handling a redis error: re-raise it (``fail_open=False``) or
-        count and log it, and let the caller carry on as the cache being absent."""
+        count it, warn (rate-limited, see ``guard``), and let the caller carry on as
+        the cache being absent. A call skipped by the breaker or after an earlier
+        failure of the same operation is neither counted nor logged again."""
         if not self.fail_open:
-            raise  # the redis error being handled
+            raise exc
+        if isinstance(exc, (SkippedError, CircuitOpenError)):
+            return
         self.metrics.incr("errors")
-        log.warning(message, key, exc_info=True)
+        self._warnings.warn(exc, message, key)
 
-    def _store_steps(self, full: str, value: Any, ttl: Any, delta: float) -> Steps[None]:
+    def _busy_after_load(self, exc: CacheBusyError, message: str, key: str) -> None:
+        """A busy pool after the value is in hand (store, unlock): warn, keep the value."""
+        self.metrics.incr("errors")
+        self._warnings.warn(exc, message, key)
+
+    def _store_steps(self, full: str, value: Any, ttl: Any, delta: float,
+                     op: Op | None = None) -> Steps[None]:
         blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), delta)
         try:
-            yield Call(self.client.set, full, blob, px=px)
-        except redis.RedisError:
-            self._server_error("cache write of %r failed", full)
+            yield Server(op, Call(self.client.set, full, blob, px=px))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache write of %r failed", full)
+        except CacheBusyError as exc:
+            self._busy_after_load(exc, "cache write of %r skipped", full)
 
     def _miss_steps(self, full: str, loader: Callable[[], Any], ttl: Any, mode: StampedeMode,
-                    stale: Entry | None) -> Steps[Any]:
+                    stale: Entry | None, op: Op) -> Steps[Any]:
         """get_or_set after its first read missed (the hit path stays a direct call:
         driving steps costs a few microseconds a call)."""
         if not self.single_flight:
-            return (yield from self._load_steps(full, loader, ttl, mode, stale))
-        value, shared = yield Flight(full, lambda: self._load_steps(full, loader, ttl, mode, stale, True))
+            return (yield from self._load_steps(full, loader, ttl, mode, stale, op))
+        value, shared = yield Flight(full, lambda: self._load_steps(full, loader, ttl, mode, stale, op, True))
         if shared:
             self.metrics.incr("singleflight_shared")
         return value
@@ -212,18 +251,19 @@ class CacheBase:
             and (stale is None or entry.expires_at != stale.expires_at)
 
     def _load_steps(self, full: str, loader: Callable[[], Any], ttl: Any, mode: StampedeMode,
-                    stale: Entry | None, recheck: bool = False) -> Steps[Any]:
+                    stale: Entry | None, op: Op, recheck: bool = False) -> Steps[Any]:
         if mode == "lock":
-            return (yield from self._load_locked_steps(full, loader, ttl, stale))  # re-checks under the lock
+            return (yield from self._load_locked_steps(full, loader, ttl, stale, op))  # re-checks under the lock
         if recheck:
             # A single-flight leader: a caller that read the miss just before the
             # previous flight stored its value would otherwise load a second time.
-            entry = yield Call(self._read, full)
+            entry = yield Call(self._read, full, op)
             if self._fresh_since(entry, stale):
-                return entry.value  # type: ignore[union-attr]
-        return (yield from self._load_store_steps(full, loader, ttl))
+                return entry.value
+        return (yield from self._load_store_steps(full, loader, ttl, op))
 
-    def _load_store_steps(self, full: str, loader: Callable[[], Any], ttl: Any) -> Steps[Any]:
+    def _load_store_steps(self, full: str, loader: Callable[[], Any], ttl: Any,
+                          op: Op | None = None) -> Steps[Any]:
         start = self.clock()
         try:
             value = yield Call(loader)
@@ -234,50 +274,64 @@ class CacheBase:
         self.metrics.incr("loads")
         self.metrics.incr("load_time", delta)
         if self.should_cache(value):
-            yield from self._store_steps(full, value, ttl, delta)
+            yield from self._store_steps(full, value, ttl, delta, op)
         return value
 
     def _load_locked_steps(self, full: str, loader: Callable[[], Any], ttl: Any,
-                           stale: Entry | None) -> Steps[Any]:
+                           stale: Entry | None, op: Op) -> Steps[Any]:
+        """The lock path. It loads without the lock only when the server failed
+        (fail open) or after ``lock_wait``, and re-reads the key first both times.
+        A busy pool is never a reason: CacheBusyError reaches the caller instead
+        (a load by every caller the pool cannot serve is the stampede itself)."""
         lock = self.lock_key(full)
         token = secrets.token_hex(16)
         deadline = time.monotonic() + self.lock_wait
         delays = self.backoff_delays()
         while True:
-            acquired = yield from self._try_lock_steps(lock, token)
+            acquired = yield from self._try_lock_steps(lock, token, op)
             if acquired is None:  # the server failed: load unprotected (fail open)
-                return (yield from self._load_store_steps(full, loader, ttl))
+                return (yield from self._unprotected_load_steps(full, loader, ttl, stale, op))
             if acquired:
                 try:
                     # Double check: the previous holder may have stored just before we locked.
-                    entry = yield Call(self._read, full)
+                    entry = yield Call(self._read, full, op)
                     if self._fresh_since(entry, stale):
-                        return entry.value  # type: ignore[union-attr]
-                    return (yield from self._load_store_steps(full, loader, ttl))
+                        return entry.value
+                    return (yield from self._load_store_steps(full, loader, ttl, op))
                 finally:
-                    yield Call(self._unlock, lock, token)
+                    yield Call(self._unlock, lock, token, op)
             if stale is not None and self.serve_stale:
                 self.metrics.incr("stale_hits")
                 return stale.value
             if time.monotonic() >= deadline:
                 self.metrics.incr("lock_timeouts")
-                log.warning("waited %.3fs for the lock on %r; loading without it", self.lock_wait, full)
-                return (yield from self._load_store_steps(full, loader, ttl))
+                self._warnings.warn_class("lock_wait", "waited %.3fs for the lock on %r; loading "
+                                          "without it", self.lock_wait, full)
+                return (yield from self._unprotected_load_steps(full, loader, ttl, stale, op))
             self.metrics.incr("stampede_waits")
             yield Sleep(next(delays))
-            entry = yield Call(self._read, full)
+            entry = yield Call(self._read, full, op)
             if entry is not None and entry.fresh(self.clock()):
                 return entry.value
 
-    def _try_lock_steps(self, lock: str, token: str) -> Steps[bool | None]:
+    def _unprotected_load_steps(self, full: str, loader: Callable[[], Any], ttl: Any,
+                                stale: Entry | None, op: Op) -> Steps[Any]:
+        # Re-read first: the holder we gave up on may have stored meanwhile. After a
+        # server failure the operation skips the server: no second timeout here.
+        entry = yield Call(self._read, full, op)
+        if self._fresh_since(entry, stale):
+            return entry.value
+        return (yield from self._load_store_steps(full, loader, ttl, op))
+
+    def _try_lock_steps(self, lock: str, token: str, op: Op | None) -> Steps[bool | None]:
         try:
-            return bool((yield Call(self.client.set, lock, token, nx=True,
-                                    px=max(1, int(self.lock_ttl * 1000)))))
-        except redis.RedisError:
-            self._server_error("cannot take lock %r", lock)
+            return bool((yield Server(op, Call(self.client.set, lock, token, nx=True,
+                                               px=max(1, int(self.lock_ttl * 1000))))))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cannot take lock %r", lock)
             return None
 
-    def _unlock_steps(self, lock: str, token: str) -> Steps[bool]:
+    def _unlock_steps(self, lock: str, token: str, op: Op | None = None) -> Steps[bool]:
         """Delete the lock only if it still holds our token (WATCH/GET/MULTI/DEL/EXEC).
 
         A holder slower than lock_ttl has lost the lock to someone else; deleting it
@@ -294,11 +348,164 @@ class CacheBase:
                 pipe.delete(lock)
 
         try:
-            yield Watched((lock,), delete_if_ours)
-        except redis.RedisError:
-            self._server_error("cannot release lock %r; it expires by itself", lock)
+            yield Server(op, Watched((lock,), delete_if_ours))
+        except redis.RedisError as exc:
+            if not isinstance(exc, (SkippedError, CircuitOpenError)):
+                self.metrics.incr("errors")
+                self._warnings.warn(exc, "cannot release lock %r; it expires by itself", lock)
+            return False
+        except CacheBusyError as exc:
+            self._busy_after_load(exc, "cannot release lock %r (it expires by itself)", lock)
             return False
         return ours
+
+    # -- multi-key ---------------------------------------------------------------------
+    # get_or_set_many: one MGET for every key, one lock pipeline (SET NX PX per missed
+    # key), one loader call for all the keys this caller holds the lock of, one SET
+    # pipeline; waiters back off and re-read with MGET. Each key keeps the guarantees
+    # of the single-key lock path: one load per key among every caller and process.
+    def _read_many_steps(self, fulls: list[str], op: Op | None) -> Steps[list[Entry | None]]:
+        try:
+            raw = yield Server(op, Call(self.client.mget, fulls))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache read of %r failed; treating as misses", fulls[0])
+            return [None] * len(fulls)
+        return [self.unpack(full, data) for full, data in zip(fulls, raw)]
+
+    def _store_many_steps(self, items: list[tuple[str, Any]], ttl: Any, delta: float,
+                          op: Op | None) -> Steps[bool]:
+        packed = [(full, *self.pack(full, value, self.resolve_ttl(ttl, value), delta))
+                  for full, value in items]
+
+        def build(pipe: Any) -> None:
+            for full, blob, px in packed:
+                pipe.set(full, blob, px=px)
+
+        try:
+            yield Server(op, Pipeline(build, transaction=False))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache write of %r failed", packed[0][0])
+            return False
+        except CacheBusyError as exc:
+            self._busy_after_load(exc, "cache write of %r skipped", packed[0][0])
+            return False
+        return True
+
+    def _lock_many_steps(self, fulls: list[str], token: str, op: Op) -> Steps[list[bool] | None]:
+        px = max(1, int(self.lock_ttl * 1000))
+
+        def build(pipe: Any) -> None:
+            for full in fulls:
+                pipe.set(self.lock_key(full), token, nx=True, px=px)
+
+        try:
+            replies = yield Server(op, Pipeline(build, transaction=False))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cannot take lock %r", self.lock_key(fulls[0]))
+            return None
+        return [bool(reply) for reply in replies]
+
+    def _load_many_steps(self, fulls: list[str], user: dict[str, Any], loader_many: Callable[..., Any],
+                         ttl: Any, op: Op | None) -> Steps[dict[str, Any]]:
+        keys = [user[full] for full in fulls]
+        start = self.clock()
+        try:
+            raw = yield Call(loader_many, keys)
+        except BaseException:
+            self.metrics.incr("load_errors")
+            raise
+        delta = max(0.0, self.clock() - start)
+        self.metrics.incr("loads")
+        self.metrics.incr("load_time", delta)
+        values = _many_values(raw, keys)
+        to_store = [(full, value) for full, value in zip(fulls, values) if self.should_cache(value)]
+        if to_store:
+            yield from self._store_many_steps(to_store, ttl, delta, op)
+        return dict(zip(fulls, values))
+
+    def _reread_and_load_many_steps(self, fulls: list[str], user: dict[str, Any], loader_many: Any,
+                                ttl: Any, stale: dict[str, Entry | None], op: Op) -> Steps[dict[str, Any]]:
+        found = {}
+        for full, entry in zip(fulls, (yield from self._read_many_steps(fulls, op))):
+            if self._fresh_since(entry, stale.get(full)):
+                found[full] = entry.value  # type: ignore[union-attr]
+        rest = [full for full in fulls if full not in found]
+        if rest:
+            found.update((yield from self._load_many_steps(rest, user, loader_many, ttl, op)))
+        return found
+
+    def _get_or_set_many_steps(self, keys: Any, loader_many: Callable[..., Any], ttl: Any,
+                               mode: StampedeMode, op: Op) -> Steps[dict[Any, Any]]:
+        user: dict[str, Any] = {}
+        for key in keys:
+            user.setdefault(self.full_key(key), key)
+        fulls = list(user)
+        if not fulls:
+            return {}
+        result: dict[str, Any] = {}
+        stale: dict[str, Entry | None] = {}
+        for full, entry in zip(fulls, (yield from self._read_many_steps(fulls, op))):
+            hit, stale[full] = self.classify(entry, mode, None)
+            if hit:
+                result[full] = entry.value  # type: ignore[union-attr]
+        pending = [full for full in fulls if full not in result]
+        if pending and mode != "lock":
+            result.update((yield from self._load_many_steps(pending, user, loader_many, ttl, op)))
+            pending = []
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + self.lock_wait
+        delays = self.backoff_delays()
+        while pending:
+            flags = yield from self._lock_many_steps(pending, token, op)
+            if flags is None:  # the server failed: fail open, re-read first
+                result.update((yield from self._reread_and_load_many_steps(pending, user, loader_many, ttl,
+                                                                       stale, op)))
+                break
+            mine = [full for full, ok in zip(pending, flags) if ok]
+            if mine:
+                try:
+                    # double check under the locks, as the single-key path
+                    result.update((yield from self._reread_and_load_many_steps(mine, user, loader_many, ttl,
+                                                                           stale, op)))
+                finally:
+                    for full in mine:
+                        yield Call(self._unlock, self.lock_key(full), token, op)
+            pending = [full for full, ok in zip(pending, flags) if not ok]
+            if self.serve_stale:
+                for full in [f for f in pending if stale.get(f) is not None]:
+                    self.metrics.incr("stale_hits")
+                    result[full] = stale[full].value  # type: ignore[union-attr]
+                    pending.remove(full)
+            if not pending:
+                break
+            if time.monotonic() >= deadline:
+                self.metrics.incr("lock_timeouts")
+                self._warnings.warn_class("lock_wait", "waited %.3fs for the locks of %d keys (%r...); "
+                                          "loading without them", self.lock_wait, len(pending), pending[0])
+                result.update((yield from self._reread_and_load_many_steps(pending, user, loader_many, ttl,
+                                                                       stale, op)))
+                break
+            self.metrics.incr("stampede_waits")
+            yield Sleep(next(delays))
+            now = self.clock()
+            for full, entry in zip(list(pending), (yield from self._read_many_steps(pending, op))):
+                if entry is not None and entry.fresh(now):
+                    result[full] = entry.value
+                    pending.remove(full)
+        return {user[full]: result[full] for full in fulls}
+
+    def _get_many_result(self, keys: Any, fulls: list[str], entries: list[Entry | None],
+                         default: Any) -> dict[Any, Any]:
+        now = self.clock()
+        out = {}
+        for key, entry in zip(keys, entries):
+            if entry is not None and entry.fresh(now):
+                self.metrics.incr("hits")
+                out[key] = entry.value
+            else:
+                self.metrics.incr("misses")
+                out[key] = default
+        return out
 
     # -- refresh-ahead -------------------------------------------------------------------
     def _make_hot(self, key: str | bytes, loader: Callable[[], Any], ttl: float | None,
@@ -314,26 +521,38 @@ class CacheBase:
             try:
                 if (yield from self._refresh_one_steps(hot)):
                     done += 1
-            except Exception:
+            except Exception as exc:
                 self.metrics.incr("errors")
-                log.exception("refresh-ahead of %r failed", hot.key)
+                self._warnings.warn(exc, "refresh-ahead of %r failed", hot.key)
         return done
 
     def _refresh_one_steps(self, hot: HotKey) -> Steps[bool]:
-        if not self.hot_due(hot, (yield Call(self._read, hot.key)), self.clock()):
+        op = Op()
+        if not self.hot_due(hot, (yield Call(self._read, hot.key, op)), self.clock()):
             return False
         lock, token = self.lock_key(hot.key), secrets.token_hex(16)
-        if not (yield from self._try_lock_steps(lock, token)):
-            return False  # another process is refreshing it
+        if not (yield from self._try_lock_steps(lock, token, op)):
+            return False  # another process is refreshing it (or the server failed)
         try:
             # re-check under the lock: the other process may have refreshed already
-            if not self.hot_due(hot, (yield Call(self._read, hot.key)), self.clock()):
+            if not self.hot_due(hot, (yield Call(self._read, hot.key, op)), self.clock()):
                 return False
-            yield Flight(hot.key, lambda: self._load_store_steps(hot.key, hot.loader, hot.ttl))
+            yield Flight(hot.key, lambda: self._load_store_steps(hot.key, hot.loader, hot.ttl, op))
             self.metrics.incr("refreshes")
             return True
         finally:
-            yield Call(self._unlock, lock, token)
+            yield Call(self._unlock, lock, token, op)
+
+
+def _many_values(raw: Any, keys: list[Any]) -> list[Any]:
+    """A multi-key loader returns a mapping (key -> value; a key it leaves out is
+    None) or a sequence of values in the order of the keys it was given."""
+    if isinstance(raw, Mapping):
+        return [raw.get(key) for key in keys]
+    values = list(raw)
+    if len(values) != len(keys):
+        raise ValueError(f"the multi-key loader returned {len(values)} values for {len(keys)} keys")
+    return values
 
 
 def _as_str(value: Any) -> str:

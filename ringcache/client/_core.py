@@ -5,6 +5,11 @@ Stored entry format ("envelope"). Every value the cache writes is wrapped:
     b"\\x00RC1" | flags (1 byte) | delta (float64, seconds) | soft expiry (float64) | payload
 
 * ``flags & 1``: the cached result is ``None`` (negative caching); payload empty.
+* ``flags & 2``: the payload is zlib-compressed; ``flags & 4``: zstd-compressed.
+  A payload of at least ``compress_threshold`` bytes is compressed when that
+  makes it smaller; entries written before compression existed (flags 0) and
+  uncompressed ones read as before. A reader without zstd treats a zstd entry as
+  a miss (with a warning), and its next load rewrites it.
 * ``delta``: how long the loader took (XFetch needs it).
 * ``soft expiry``: when the value stops being fresh, by the cache's clock (0 = never).
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import math
 import struct
+import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Final, Literal
 
@@ -27,6 +33,47 @@ from .serializers import SerializationError, Serializer, serializer_name
 MAGIC: Final = b"\x00RC1"
 _HEADER = struct.Struct(">4sBdd")
 FLAG_NONE: Final = 1
+FLAG_ZLIB: Final = 2
+FLAG_ZSTD: Final = 4
+
+
+class Compressor:
+    """zlib (always there) or zstd (the ``zstandard`` package, where installed)."""
+
+    def __init__(self, name: str) -> None:
+        if name == "auto":
+            name = "zstd" if _zstd() is not None else "zlib"
+        if name == "zlib":
+            self.flag = FLAG_ZLIB
+            self.compress: Callable[[bytes], bytes] = lambda data: zlib.compress(data, 1)
+        elif name == "zstd":
+            module = _zstd()
+            if module is None:
+                raise ImportError("compression='zstd' needs the zstandard package (pip install zstandard)")
+            self.flag = FLAG_ZSTD
+            self.compress = module.ZstdCompressor(level=3).compress
+        else:
+            raise ValueError(f"compression is 'auto', 'zlib', 'zstd' or None, not {name!r}")
+        self.name = name
+
+
+def _zstd() -> Any:
+    try:
+        import zstandard  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        return None
+    return zstandard
+
+
+def decompress(flags: int, payload: bytes) -> bytes:
+    if flags & FLAG_ZLIB:
+        return zlib.decompress(payload)
+    if flags & FLAG_ZSTD:
+        module = _zstd()
+        if module is None:
+            raise ValueError("a zstd-compressed entry, and the zstandard package is not installed")
+        return bytes(module.ZstdDecompressor().decompress(payload))
+    return payload
 
 StampedeMode = Literal["lock", "xfetch"] | None
 STAMPEDE_MODES: Final = ("lock", "xfetch", None)
@@ -73,7 +120,8 @@ class Entry:
         return self.expires_at == 0.0 or now < self.expires_at
 
 
-def encode(key: str, value: Any, serializer: Serializer, delta: float, expires_at: float) -> bytes:
+def encode(key: str, value: Any, serializer: Serializer, delta: float, expires_at: float,
+           compressor: Compressor | None = None, threshold: int = 0) -> bytes:
     if value is None:
         return _HEADER.pack(MAGIC, FLAG_NONE, delta, expires_at)
     try:
@@ -83,7 +131,12 @@ def encode(key: str, value: Any, serializer: Serializer, delta: float, expires_a
     if not isinstance(payload, (bytes, bytearray)):
         raise SerializationError(key, type(value), serializer_name(serializer),
                                  f"dumps() returned {type(payload).__name__}, not bytes")
-    return _HEADER.pack(MAGIC, 0, delta, expires_at) + bytes(payload)
+    flags = 0
+    if compressor is not None and len(payload) >= threshold:
+        packed = compressor.compress(bytes(payload))
+        if len(packed) < len(payload):
+            flags, payload = compressor.flag, packed
+    return _HEADER.pack(MAGIC, flags, delta, expires_at) + bytes(payload)
 
 
 def decode(data: bytes, serializer: Serializer) -> Entry | None:
@@ -93,7 +146,10 @@ def decode(data: bytes, serializer: Serializer) -> Entry | None:
     _, flags, delta, expires_at = _HEADER.unpack_from(data)
     if flags & FLAG_NONE:
         return Entry(None, delta, expires_at)
-    return Entry(serializer.loads(data[_HEADER.size:]), delta, expires_at)
+    payload = data[_HEADER.size:]
+    if flags & (FLAG_ZLIB | FLAG_ZSTD):
+        payload = decompress(flags, payload)
+    return Entry(serializer.loads(payload), delta, expires_at)
 
 
 def jittered(ttl: float, jitter: float, rand: Callable[[], float]) -> float:

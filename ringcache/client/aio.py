@@ -10,17 +10,23 @@ cancelled by :meth:`AsyncCache.aclose`.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio as aredis
 
-from ._base import CacheBase, Flight, Sleep
+from ._base import CacheBase, Flight, Server, Sleep
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from ._steps import UNHANDLED, Steps, aperform, arun
+from .guard import AsyncGuard, Op
+from .pool import async_client, gate_size
+if TYPE_CHECKING:
+    from .decorator import CachedFunction
 from .singleflight import AsyncSingleFlight
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 Loader = Callable[[], Any]  # returns a value or an awaitable of one
 
 
@@ -33,11 +39,15 @@ class AsyncCache(CacheBase):
     def __init__(self, client: str | aredis.Redis, **options: Any) -> None:
         super().__init__(**options)
         if isinstance(client, str):
-            self.client: aredis.Redis = aredis.Redis.from_url(client)
+            # A blocking pool, the cache's own timeout, no redis-py retries (``pool``).
+            self.client: aredis.Redis = async_client(client, self.pool_size, self.pool_timeout,
+                                                     self.timeout)
             self._owns_client = True
         else:
             self.client = client
             self._owns_client = False
+        self._guard = AsyncGuard(gate_size(self.client, self.pool_size), self.pool_timeout,
+                                 self.breaker, self.metrics)
         self._flight = AsyncSingleFlight()
         self._refresher: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
@@ -51,6 +61,8 @@ class AsyncCache(CacheBase):
         return await aperform(self.client, request, self._perform_own)
 
     async def _perform_own(self, request: Any) -> Any:
+        if isinstance(request, Server):
+            return await self._guard.call(request.op, aperform, self.client, request.request)
         if isinstance(request, Sleep):
             await asyncio.sleep(request.seconds)
             return None
@@ -76,6 +88,7 @@ class AsyncCache(CacheBase):
             self._refresher = None
         if self._owns_client:
             await self.client.aclose()
+            await self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
 
     close = aclose
 
@@ -87,22 +100,60 @@ class AsyncCache(CacheBase):
 
     # -- plain operations -------------------------------------------------------
     async def get(self, key: str | bytes, default: Any = MISS, *, allow_stale: bool = False) -> Any:
-        entry = await self._read(self.full_key(key))
+        entry = await self._read(self.full_key(key), Op())
         if entry is not None and (allow_stale or entry.fresh(self.clock())):
             self.metrics.incr("hits")
             return entry.value
         self.metrics.incr("misses")
         return default
 
-    async def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
+    async def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> bool:
         full = self.full_key(key)
         blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), 0.0)
-        await self.client.set(full, blob, px=px)
+        try:
+            await self._guard.call(None, self.client.set, full, blob, px=px)
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache write of %r failed", full)
+            return False
+        return True
 
     async def delete(self, *keys: str | bytes) -> int:
         if not keys:
             return 0
-        return int(await self.client.delete(*(self.full_key(k) for k in keys)))
+        fulls = [self.full_key(k) for k in keys]
+        try:
+            return int(await self._guard.call(None, self.client.delete, *fulls))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache delete of %r failed", fulls[0])
+            return 0
+
+    # -- multi-key ----------------------------------------------------------------
+    async def get_many(self, keys: Iterable[str | bytes], default: Any = MISS) -> dict[Any, Any]:
+        """One MGET: ``{key: value}``, ``default`` (MISS) for absent or expired keys."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        fulls = [self.full_key(k) for k in keys]
+        entries = await self._run(self._read_many_steps(fulls, Op()))
+        return self._get_many_result(keys, fulls, entries, default)
+
+    async def set_many(self, mapping: Mapping[Any, Any], ttl: float | None | Any = DEFAULT) -> bool:
+        """Store every item in one pipeline; False when the server failed (fail open)."""
+        items = [(self.full_key(k), v) for k, v in mapping.items()]
+        return bool(items) and await self._run(self._store_many_steps(items, ttl, 0.0, None))
+
+    async def delete_many(self, keys: Iterable[str | bytes]) -> int:
+        return await self.delete(*keys)
+
+    async def get_or_set_many(self, keys: Iterable[str | bytes], loader_many: Callable[[list[Any]], Any],
+                        ttl: float | None | Any = DEFAULT, *,
+                        stampede: StampedeMode | Any = DEFAULT) -> dict[Any, Any]:
+        """``{key: value}`` for every key: the cached ones from one MGET, the others
+        from **one** ``loader_many(missing_keys)`` call (a mapping key -> value, or a
+        list in the order of ``missing_keys``), stored in one pipeline. With the lock
+        (the default) each missed key is locked; keys locked by another caller are
+        waited for (or served stale), so each key is loaded once among all callers."""
+        return await self._run(self._get_or_set_many_steps(keys, loader_many, ttl, self.mode(stampede), Op()))
 
     # -- cache-aside --------------------------------------------------------------
     async def get_or_set(self, key: str | bytes, loader: Callable[[], T | Awaitable[T]],
@@ -110,22 +161,23 @@ class AsyncCache(CacheBase):
                          stampede: StampedeMode | Any = DEFAULT, beta: float | None = None) -> T:
         full = self.full_key(key)
         mode = self.mode(stampede)
-        entry = await self._read(full)
+        op = Op()
+        entry = await self._read(full, op)
         hit, stale = self.classify(entry, mode, beta)
         if hit:
             return entry.value  # type: ignore[union-attr,no-any-return]
-        return await self._run(self._miss_steps(full, loader, ttl, mode, stale))  # type: ignore[no-any-return]
+        return await self._run(self._miss_steps(full, loader, ttl, mode, stale, op))  # type: ignore[no-any-return,unused-ignore]
 
-    async def _read(self, full: str) -> Entry | None:
+    async def _read(self, full: str, op: Op | None = None) -> Entry | None:
         try:
-            data = await self.client.get(full)
-        except redis.RedisError:
-            self._server_error("cache read of %r failed; treating as a miss", full)
+            data = await self._guard.call(op, self.client.get, full)
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache read of %r failed; treating as a miss", full)
             return None
-        return self.unpack(full, data)  # type: ignore[arg-type]
+        return self.unpack(full, data)
 
-    async def _unlock(self, lock: str, token: str) -> bool:
-        return await self._run(self._unlock_steps(lock, token))
+    async def _unlock(self, lock: str, token: str, op: Op | None = None) -> bool:
+        return await self._run(self._unlock_steps(lock, token, op))
 
     # -- refresh-ahead ---------------------------------------------------------------
     def register_hot(self, key: str | bytes, loader: Loader, ttl: float | None = None,
@@ -152,9 +204,15 @@ class AsyncCache(CacheBase):
             except TimeoutError:
                 await self.refresh_hot()
 
-    def cached(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
+    def cached(self, ttl: float | None | Any = DEFAULT,
+               **options: Any) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
         from .decorator import cached
         return cached(self, ttl=ttl, **options)
+
+    def cached_many(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
+        """``@cache.cached_many(ttl=60)``: see :func:`ringcache.client.cached_many`."""
+        from .decorator import cached_many
+        return cached_many(self, ttl=ttl, **options)
 
 
 __all__ = ["AsyncCache", "MISS"]

@@ -31,16 +31,22 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, TypeVar
 
 import redis
 
-from ._base import CacheBase, Flight, Sleep
+from ._base import CacheBase, Flight, Server, Sleep
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from ._steps import UNHANDLED, Steps, perform, run
+from .guard import Guard, Op
+from .pool import gate_size, sync_client
+if TYPE_CHECKING:
+    from .decorator import CachedFunction
 from .singleflight import SingleFlight
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Cache(CacheBase):
@@ -53,11 +59,16 @@ class Cache(CacheBase):
     def __init__(self, client: str | redis.Redis, **options: Any) -> None:
         super().__init__(**options)
         if isinstance(client, str):
-            self.client: redis.Redis = redis.Redis.from_url(client)
+            # A blocking pool of pool_size connections, the cache's own timeout, no
+            # redis-py retries (see ``pool``).
+            self.client: redis.Redis = sync_client(client, self.pool_size, self.pool_timeout,
+                                                   self.timeout)
             self._owns_client = True
         else:
             self.client = client
             self._owns_client = False
+        self._guard = Guard(gate_size(self.client, self.pool_size), self.pool_timeout,
+                            self.breaker, self.metrics)
         self._flight = SingleFlight()
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
@@ -72,6 +83,8 @@ class Cache(CacheBase):
         return perform(self.client, request, self._perform_own)
 
     def _perform_own(self, request: Any) -> Any:
+        if isinstance(request, Server):
+            return self._guard.call(request.op, perform, self.client, request.request)
         if isinstance(request, Sleep):
             time.sleep(request.seconds)
             return None
@@ -90,6 +103,7 @@ class Cache(CacheBase):
             self._refresher = None
         if self._owns_client:
             self.client.close()
+            self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
 
     def __enter__(self) -> "Cache":
         return self
@@ -100,22 +114,63 @@ class Cache(CacheBase):
     # -- plain operations -------------------------------------------------------
     def get(self, key: str | bytes, default: Any = MISS, *, allow_stale: bool = False) -> Any:
         """The cached value, or ``default`` (MISS) when absent or past its soft expiry."""
-        entry = self._read(self.full_key(key))
+        entry = self._read(self.full_key(key), Op())
         if entry is not None and (allow_stale or entry.fresh(self.clock())):
             self.metrics.incr("hits")
             return entry.value
         self.metrics.incr("misses")
         return default
 
-    def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> None:
+    def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> bool:
+        """Store value; True when stored. A server failure is a logged warning and
+        False (``fail_open``, the default) or the redis-py exception."""
         full = self.full_key(key)
         blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), 0.0)
-        self.client.set(full, blob, px=px)
+        try:
+            self._guard.call(None, self.client.set, full, blob, px=px)
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache write of %r failed", full)
+            return False
+        return True
 
     def delete(self, *keys: str | bytes) -> int:
+        """Delete keys; the number deleted (0 when the server failed, fail open)."""
         if not keys:
             return 0
-        return int(self.client.delete(*(self.full_key(k) for k in keys)))
+        fulls = [self.full_key(k) for k in keys]
+        try:
+            return int(self._guard.call(None, self.client.delete, *fulls))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache delete of %r failed", fulls[0])
+            return 0
+
+    # -- multi-key ----------------------------------------------------------------
+    def get_many(self, keys: Iterable[str | bytes], default: Any = MISS) -> dict[Any, Any]:
+        """One MGET: ``{key: value}``, ``default`` (MISS) for absent or expired keys."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        fulls = [self.full_key(k) for k in keys]
+        entries = self._run(self._read_many_steps(fulls, Op()))
+        return self._get_many_result(keys, fulls, entries, default)
+
+    def set_many(self, mapping: Mapping[Any, Any], ttl: float | None | Any = DEFAULT) -> bool:
+        """Store every item in one pipeline; False when the server failed (fail open)."""
+        items = [(self.full_key(k), v) for k, v in mapping.items()]
+        return bool(items) and self._run(self._store_many_steps(items, ttl, 0.0, None))
+
+    def delete_many(self, keys: Iterable[str | bytes]) -> int:
+        return self.delete(*keys)
+
+    def get_or_set_many(self, keys: Iterable[str | bytes], loader_many: Callable[[list[Any]], Any],
+                        ttl: float | None | Any = DEFAULT, *,
+                        stampede: StampedeMode | Any = DEFAULT) -> dict[Any, Any]:
+        """``{key: value}`` for every key: the cached ones from one MGET, the others
+        from **one** ``loader_many(missing_keys)`` call (a mapping key -> value, or a
+        list in the order of ``missing_keys``), stored in one pipeline. With the lock
+        (the default) each missed key is locked; keys locked by another caller are
+        waited for (or served stale), so each key is loaded once among all callers."""
+        return self._run(self._get_or_set_many_steps(keys, loader_many, ttl, self.mode(stampede), Op()))
 
     # -- cache-aside --------------------------------------------------------------
     def get_or_set(self, key: str | bytes, loader: Callable[[], T], ttl: float | None | Any = DEFAULT,
@@ -128,22 +183,23 @@ class Cache(CacheBase):
         """
         full = self.full_key(key)
         mode = self.mode(stampede)
-        entry = self._read(full)
+        op = Op()
+        entry = self._read(full, op)
         hit, stale = self.classify(entry, mode, beta)
         if hit:
             return entry.value  # type: ignore[union-attr,no-any-return]
-        return self._run(self._miss_steps(full, loader, ttl, mode, stale))  # type: ignore[no-any-return]
+        return self._run(self._miss_steps(full, loader, ttl, mode, stale, op))  # type: ignore[no-any-return]
 
-    def _read(self, full: str) -> Entry | None:
+    def _read(self, full: str, op: Op | None = None) -> Entry | None:
         try:
-            data = self.client.get(full)
-        except redis.RedisError:
-            self._server_error("cache read of %r failed; treating as a miss", full)
+            data = self._guard.call(op, self.client.get, full)
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache read of %r failed; treating as a miss", full)
             return None
-        return self.unpack(full, data)  # type: ignore[arg-type]
+        return self.unpack(full, data)
 
-    def _unlock(self, lock: str, token: str) -> bool:
-        return self._run(self._unlock_steps(lock, token))
+    def _unlock(self, lock: str, token: str, op: Op | None = None) -> bool:
+        return self._run(self._unlock_steps(lock, token, op))
 
     # -- refresh-ahead ---------------------------------------------------------------
     def register_hot(self, key: str | bytes, loader: Callable[[], Any], ttl: float | None = None,
@@ -178,10 +234,16 @@ class Cache(CacheBase):
             self.refresh_hot()
 
     # -- decorator ---------------------------------------------------------------
-    def cached(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
+    def cached(self, ttl: float | None | Any = DEFAULT,
+               **options: Any) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
         """``@cache.cached(ttl=60)``: see :func:`ringcache.client.cached`."""
         from .decorator import cached
         return cached(self, ttl=ttl, **options)
+
+    def cached_many(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
+        """``@cache.cached_many(ttl=60)``: see :func:`ringcache.client.cached_many`."""
+        from .decorator import cached_many
+        return cached_many(self, ttl=ttl, **options)
 
 
 __all__ = ["Cache", "MISS"]

@@ -18,27 +18,50 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, ParamSpec, Protocol, TypeVar
 
 from ._core import DEFAULT, StampedeMode
-from .keys import call_key
+from .keys import call_key, register_name, render
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class CachedFunction(Protocol[P, R_co]):
+    """What ``@cached`` returns: the function with its own signature and result
+    type (for a coroutine function, the coroutine), plus its helpers."""
+
+    cache: Any
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def key(self, *args: P.args, **kwargs: P.kwargs) -> str: ...
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> Any: ...  # bool, or an awaitable of one
+
+    def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
 
 def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
            beta: float | None = None, key: Callable[..., str] | None = None,
-           ignore: Iterable[str] = ()) -> Callable[[Callable[..., Any]], Any]:
+           ignore: Iterable[str] = (), name: str | None = None
+           ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
     """Decorate a function so its results are cached in ``cache``.
 
     ``key``: a function of the same arguments returning the key (replaces the
     rendering). ``ignore``: argument names left out of the key (``"self"`` for
-    methods whose instance does not change the result).
+    methods whose instance does not change the result). ``name``: the function's
+    part of the key (default: ``module.qualname``, made unique for lambdas,
+    local functions and redefinitions: see :func:`keys.function_name`).
     """
     from .aio import AsyncCache
     from .cache import Cache
 
     ignored = tuple(ignore)
 
-    def decorate(fn: Callable[..., Any]) -> Any:
+    def decorate(fn: Callable[P, R]) -> CachedFunction[P, R]:
         signature = inspect.signature(fn)
         is_async = inspect.iscoroutinefunction(fn)
         if is_async and not isinstance(cache, AsyncCache):
@@ -46,10 +69,12 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
         if not is_async and not isinstance(cache, Cache):
             raise TypeError(f"{fn.__qualname__} is a plain function: cache it with a Cache")
 
+        fn_name = name if name is not None else register_name(fn)
+
         def make_key(*args: Any, **kwargs: Any) -> str:
             if key is not None:
                 return key(*args, **kwargs)
-            return call_key(fn, signature, args, kwargs, ignored)
+            return call_key(fn, signature, args, kwargs, ignored, fn_name)
 
         if is_async:
             @functools.wraps(fn)
@@ -61,7 +86,7 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
                 return bool(await cache.delete(make_key(*args, **kwargs)))
 
             async def async_refresh(*args: Any, **kwargs: Any) -> Any:
-                value = await fn(*args, **kwargs)
+                value = await fn(*args, **kwargs)  # type: ignore[misc]  # fn is a coroutine function here
                 if cache.should_cache(value):
                     await cache.set(make_key(*args, **kwargs), value, ttl)
                 else:  # as get_or_set: a None result is not cached without none_ttl
@@ -91,6 +116,110 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
             wrapper.invalidate, wrapper.refresh = sync_invalidate, sync_refresh
         wrapper.key = make_key
         wrapper.cache = cache
+        typed: CachedFunction[P, R] = wrapper
+        return typed
+
+    return decorate
+
+
+def cached_many(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
+                key: Callable[[Any], str] | None = None,
+                name: str | None = None) -> Callable[[Callable[..., Any]], Any]:
+    """The multi-key decorator (dogpile's ``cache_multi_on_arguments``): the
+    function takes any number of ids and returns their values, as a list in the
+    same order (or a dict id -> value)::
+
+        @cache.cached_many(ttl=60)
+        def products(*ids: int) -> list[dict | None]: ...
+
+        products(1, 2, 3)          # one MGET; the function called once, with the missing ids
+        products.invalidate(2, 3)  # one DEL
+        products.refresh(1)        # call now, store, return [value]
+        products.key(1)            # the key of one id
+
+    Each id is cached under its own key (``fn:<name>:<rendered id>``, or ``key(id)``),
+    with get_or_set_many's per-key stampede protection.
+    """
+    from .aio import AsyncCache
+    from .cache import Cache
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        is_async = inspect.iscoroutinefunction(fn)
+        if is_async and not isinstance(cache, AsyncCache):
+            raise TypeError(f"{fn.__qualname__} is a coroutine function: cache it with an AsyncCache")
+        if not is_async and not isinstance(cache, Cache):
+            raise TypeError(f"{fn.__qualname__} is a plain function: cache it with a Cache")
+        fn_name = name if name is not None else register_name(fn)
+
+        def make_key(item: Any) -> str:
+            return key(item) if key is not None else f"fn:{fn_name}:{render(item, 'the id')}"
+
+        def plan(ids: tuple[Any, ...]) -> tuple[list[str], dict[str, Any], Callable[[list[str]], Any]]:
+            keys = [make_key(i) for i in ids]
+            by_key = dict(zip(keys, ids))
+
+            def load(missing: list[str]) -> Any:
+                return _aligned(fn(*[by_key[k] for k in missing]), [by_key[k] for k in missing], missing)
+
+            return keys, by_key, load
+
+        if is_async:
+            @functools.wraps(fn)
+            async def async_wrapper(*ids: Any) -> list[Any]:
+                keys, _, load = plan(ids)
+
+                async def aload(missing: list[str]) -> Any:
+                    return await load(missing)
+
+                values = await cache.get_or_set_many(keys, aload, ttl, stampede=stampede)
+                return [values[k] for k in keys]
+
+            async def async_invalidate(*ids: Any) -> int:
+                return int(await cache.delete(*[make_key(i) for i in ids]))
+
+            async def async_refresh(*ids: Any) -> list[Any]:
+                keys = [make_key(i) for i in ids]
+                values = _aligned(await fn(*ids), list(ids), keys)
+                await cache.set_many({k: v for k, v in values.items() if cache.should_cache(v)}, ttl)
+                return [values[k] for k in keys]
+
+            wrapper: Any = async_wrapper
+            wrapper.invalidate, wrapper.refresh = async_invalidate, async_refresh
+        else:
+            @functools.wraps(fn)
+            def sync_wrapper(*ids: Any) -> list[Any]:
+                keys, _, load = plan(ids)
+                values = cache.get_or_set_many(keys, load, ttl, stampede=stampede)
+                return [values[k] for k in keys]
+
+            def sync_invalidate(*ids: Any) -> int:
+                return int(cache.delete(*[make_key(i) for i in ids]))
+
+            def sync_refresh(*ids: Any) -> list[Any]:
+                keys = [make_key(i) for i in ids]
+                values = _aligned(fn(*ids), list(ids), keys)
+                cache.set_many({k: v for k, v in values.items() if cache.should_cache(v)}, ttl)
+                return [values[k] for k in keys]
+
+            wrapper = sync_wrapper
+            wrapper.invalidate, wrapper.refresh = sync_invalidate, sync_refresh
+        wrapper.key = make_key
+        wrapper.cache = cache
         return wrapper
 
     return decorate
+
+
+def _aligned(result: Any, ids: list[Any], keys: list[str]) -> Any:
+    """The function's values as {key: value}: from a list in the order of ids, or a
+    dict id -> value (an id it leaves out is None). An awaitable is awaited first."""
+    if inspect.isawaitable(result):
+        async def wait() -> Any:
+            return _aligned(await result, ids, keys)
+        return wait()
+    if isinstance(result, dict):
+        return {k: result.get(i) for i, k in zip(ids, keys)}
+    values = list(result)
+    if len(values) != len(ids):
+        raise ValueError(f"the cached_many function returned {len(values)} values for {len(ids)} ids")
+    return dict(zip(keys, values))

@@ -60,12 +60,63 @@ def _quote(text: str) -> str:
 
 
 def function_name(fn: Callable[..., Any]) -> str:
-    return f"{fn.__module__}.{fn.__qualname__}"
+    """``module.qualname``, made unique where the name alone is not.
+
+    Lambdas all share the qualname ``<lambda>``, and functions defined inside
+    another function (``make.<locals>.f``) share theirs across the closures made:
+    both get ``@<line>.<code hash>`` appended, from the code object (so the name
+    is the same in every process running the same code, and two lambdas on one
+    line differ by their code). A named function whose ``module.qualname`` was
+    already taken in this process by a function with *different* code (a
+    redefinition, two classes of one name) gets the same suffix; see
+    :func:`register_name`.
+    """
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    if "<lambda>" in name or "<locals>" in name:
+        name += _code_suffix(fn)
+    return name
+
+
+def _code_suffix(fn: Callable[..., Any]) -> str:
+    """``@<line>.<hash>`` of the code and of the closure's values: two closures
+    made by one factory share their code but not their captured values. A
+    captured value that cannot be rendered (an object, a function) makes the
+    name this process's own (``~<id>``): no sharing across processes, but no
+    wrong sharing either (pass ``name=`` to @cached to choose)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ""
+    material = code.co_code + repr(code.co_consts).encode("utf-8", "surrogatepass") \
+        + repr(code.co_names).encode()
+    suffix = ""
+    closure = getattr(fn, "__closure__", None) or ()
+    if closure:
+        try:
+            material += render([cell.cell_contents for cell in closure]).encode("utf-8", "surrogatepass")
+        except (UnrenderableArgument, ValueError):  # ValueError: an empty cell
+            suffix = f"~{id(fn):x}"
+    return f"@{code.co_firstlineno}.{hashlib.sha256(material).hexdigest()[:8]}{suffix}"
+
+
+_NAMES: dict[str, str] = {}  # name -> code suffix of the function that took it first
+
+
+def register_name(fn: Callable[..., Any]) -> str:
+    """The key name of a decorated function, unique in this process (see
+    :func:`function_name`). The same code decorated twice (a module reloaded, a
+    notebook cell run again) keeps its name and its entries."""
+    name = function_name(fn)
+    suffix = _code_suffix(fn)
+    owner = _NAMES.setdefault(name, suffix)
+    if owner != suffix:
+        name += suffix  # another function holds the name: this one differs by its code
+    return name
 
 
 def call_key(fn: Callable[..., Any], signature: inspect.Signature, args: tuple[Any, ...],
-             kwargs: dict[str, Any], ignore: Iterable[str] = ()) -> str:
-    """``fn:<module.qualname>:<rendered arguments>`` (hashed when long)."""
+             kwargs: dict[str, Any], ignore: Iterable[str] = (), fn_name: str | None = None) -> str:
+    """``fn:<fn_name>:<rendered arguments>`` (hashed when long); ``fn_name``
+    defaults to :func:`function_name`."""
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
     skip = set(ignore)
@@ -82,4 +133,4 @@ def call_key(fn: Callable[..., Any], signature: inspect.Signature, args: tuple[A
     rendered = ",".join(parts)
     if len(rendered) > _MAX_READABLE:
         rendered = "h" + hashlib.sha256(rendered.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"fn:{function_name(fn)}:{rendered}"
+    return f"fn:{fn_name or function_name(fn)}:{rendered}"

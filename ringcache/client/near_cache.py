@@ -56,6 +56,15 @@ CHANNEL = b"__redis__:invalidate"
 _FOLDED = {"l1_hits": "l1_hits", "l1_misses": "l1_misses"}
 
 
+def _check_push_support(protocol: int) -> None:
+    """RESP3 push mode needs redis-py 6+: 5.x's connection does not pass
+    ``push_request`` to its parser when hiredis is installed, so reading one
+    pending invalidation blocks until the next reply (tested: it times out)."""
+    if protocol == 3 and int(redis.__version__.split(".")[0]) < 6:
+        raise ValueError(f"the near cache's RESP3 push mode needs redis-py 6 or later (this is "
+                         f"{redis.__version__}); use protocol=2")
+
+
 class _L1Base:
     """The L1 itself (no I/O): LRU bounded by entries, bytes and TTL; the
     invalidation sequence number; counters. Shared by the sync and async caches."""
@@ -90,7 +99,24 @@ class _L1Base:
         # The protocol of these connections is ours to choose, whatever the client
         # uses: in RESP2 mode invalidations are pub/sub messages on the listener,
         # in RESP3 mode pushes on the tracked connection itself.
-        return {**self.cache.client.connection_pool.connection_kwargs, "protocol": protocol}
+        kwargs = {**self.cache.client.connection_pool.connection_kwargs, "protocol": protocol}
+        if protocol == 3:
+            kwargs["parser_class"] = self._push_parser(kwargs.get("parser_class"))
+        return kwargs
+
+    def _push_parser(self, parser: Any) -> Any:
+        """A parser that can hand pushes to a handler: the client's own when it can
+        (redis-py 6+), else redis-py's pure-Python RESP3 parser (5.x's hiredis
+        parser has no invalidation push handler)."""
+        import redis.asyncio.connection
+        import redis.connection
+        from redis import _parsers
+        is_async = isinstance(self, AsyncNearCache)
+        if parser is None:  # the client's default (hiredis where installed)
+            parser = (redis.asyncio.connection if is_async else redis.connection).DefaultParser
+        if hasattr(parser, "set_invalidation_push_handler"):
+            return parser
+        return _parsers._AsyncRESP3Parser if is_async else _parsers._RESP3Parser
 
     def _on_push(self, push: Any) -> Any:
         """A RESP3 ``>invalidate`` push: [b"invalidate", keys or None]."""
@@ -211,6 +237,7 @@ class NearCache(_L1Base):
                  protocol: int = 2) -> None:
         if protocol not in (2, 3):
             raise ValueError("protocol is 2 (RESP2 redirect to a listener) or 3 (RESP3 pushes)")
+        _check_push_support(protocol)
         super().__init__(cache, max_entries, max_bytes, ttl, bcast, reconnect_delay)
         self.protocol = protocol
         self._reader_lock = threading.Lock()   # one read at a time on the tracked connection
@@ -378,7 +405,7 @@ class NearCache(_L1Base):
 
     def delete(self, *keys: str | bytes) -> int:
         self._forget(keys)
-        return self.cache.delete(*keys)
+        return int(self.cache.delete(*keys))
 
     # -- lifecycle ---------------------------------------------------------------------
     # RESP3: what the L1 holds is only known once the pending pushes are applied
@@ -437,6 +464,7 @@ class AsyncNearCache(_L1Base):
                  protocol: int = 2) -> None:
         if protocol not in (2, 3):
             raise ValueError("protocol is 2 (RESP2 redirect to a listener) or 3 (RESP3 pushes)")
+        _check_push_support(protocol)
         super().__init__(cache, max_entries, max_bytes, ttl, bcast, reconnect_delay)
         self.protocol = protocol
         self.cache: AsyncCache = cache
@@ -464,7 +492,7 @@ class AsyncNearCache(_L1Base):
 
     async def _new_connection(self, protocol: int = 2) -> Any:
         conn = self.cache.client.connection_pool.connection_class(**self._connection_kwargs(protocol))
-        await conn.connect()
+        await conn.connect()  # type: ignore[no-untyped-call,unused-ignore]
         return conn
 
     async def _new_reader(self, listener_id: int | None) -> Any:
@@ -490,8 +518,12 @@ class AsyncNearCache(_L1Base):
             reader = self._reader
             if reader is None:
                 return
+            # redis-py 8 has can_read(); 6.x and 7.x only can_read_destructive(),
+            # which moves what the socket holds into the (hiredis) parser's buffer:
+            # harmless here, the loop parses it next.
+            can_read = getattr(reader, "can_read", None) or reader.can_read_destructive
             try:
-                while await reader.can_read():
+                while await can_read():
                     await reader.read_response(push_request=True)
             except (redis.RedisError, OSError):
                 await self._lost_reader(reader)

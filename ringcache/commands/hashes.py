@@ -92,18 +92,33 @@ register_type(FieldTTLHash, b"hash", _hash_encoding, on_store=track)
 # -- access: type check and lazy field expiry -----------------------------------
 
 
-def _fields_expired(server: Server, db: Keyspace, key: bytes, value: FieldTTLHash) -> bool:
-    """Fields of the hash at key were reclaimed: notify, and delete the key
-    when none is left. Returns True when the key is gone. (The one place a
-    field expiry is reported: replication would propagate HDEL here.)"""
+def _fields_expired(server: Server, db: Keyspace, key: bytes, value: FieldTTLHash,
+                    fields: list[bytes]) -> bool:
+    """Fields of the hash at key were reclaimed: an HDEL of them on the write
+    stream (as Redis 7.4 propagates field expiry, so a replay never depends
+    on the clock), notify, and delete the key when none is left. Returns
+    True when the key is gone. (The one place a field expiry is reported.)
+
+    Like a key's expiry, it is not a change made by the command that met
+    it: the change counter is left as it was (WATCHes still fail), so a
+    write command that then changes nothing, or fails, is not propagated
+    in its request form (an HPEXPIRE with a relative time) after the HDEL;
+    clients caching the key are told here."""
+    if server.dispatcher.propagating:
+        server.write_stream.emit(db.index, [[b"HDEL", key, *fields]])
+    if server.dispatcher.tracking_active:
+        server.tracking.invalidate_key(key, None)
     if db.notify_flags:
         notify(server, db.index, NOTIFY_HASH, b"hexpired", key)
+    dirty = db.dirty
     if not value:
         db.delete(key)
+        db.dirty = dirty
         if db.notify_flags:
             notify(server, db.index, NOTIFY_GENERIC, b"del", key)
         return True
     db.modified(key)
+    db.dirty = dirty
     return False
 
 
@@ -118,7 +133,7 @@ def _purge(session: Session, db: Keyspace, key: bytes, value: FieldTTLHash) -> A
     if _loading(session):
         return value
     expired = value.purge(int(db.clock.ms()))
-    if expired and _fields_expired(session.server, db, key, value):
+    if expired and _fields_expired(session.server, db, key, value, expired):
         return None
     return value
 
@@ -163,9 +178,7 @@ def active_expire_fields(server: Server, db: Keyspace, max_fields: int = ACTIVE_
     reclaimed = 0
     for key, value, expired in done:
         reclaimed += len(expired)
-        _fields_expired(server, db, key, value)
-        if server.dispatcher.tracking_active:
-            server.tracking.invalidate_key(key, None)
+        _fields_expired(server, db, key, value, expired)
     return reclaimed
 
 

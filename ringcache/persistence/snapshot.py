@@ -1,30 +1,39 @@
-"""The snapshot format: every database, every type, absolute expiry times.
+"""The node's snapshot: `dump.rdb`, AOF base files, full syncs.
 
 Theory of operation
 -------------------
-A snapshot is a byte stream made of a fixed header and a sequence of
+A snapshot is written in Redis's RDB format (persistence/rdb.py), so
+redis-server loads a ringcache `dump.rdb` and the node loads one written by
+redis-server: `snapshot_chunks` is rdb.rdb_chunks with the node's AUX
+fields. `SnapshotReader` reads either an RDB file or RCSNAP, the framed
+format earlier ringcache versions wrote (below), telling them apart by
+their first bytes, and reports any damage as SnapshotError with the file
+offset, whichever the format. The manager (manager.py), check-aof and a
+replica's full sync use these two names and nothing else, so the format is
+decided here.
+
+What an RDB snapshot does not carry: LRU/LFU access metadata (written by
+Redis only under an LRU/LFU maxmemory-policy; optional in the format) and
+LZF compression (`rdbcompression` is accepted and has no effect on it).
+A Redis file holding function libraries (FUNCTION LOAD) is refused at that
+record: ringcache has no functions to load them into.
+
+The RCSNAP format (read for old files; `rcsnap_chunks` still writes it, for
+tests and tools) is a byte stream made of a fixed header and a sequence of
 *frames*; each frame carries whole records and its own CRC-32:
 
     header  = b"RCSNAP" version:u16
     frame   = length:u32 payload crc32(length bytes + payload):u32
     payload = record+          (a record never straddles two frames)
 
-The writer (`snapshot_chunks`) is a generator of byte chunks, one frame each
-(~64 KB, more when one value is bigger): a file writer writes them in order,
-and replication can send the same chunks down a socket as they come, without
-the whole image ever being in memory. The reader (`SnapshotReader`) takes any
-binary file-like object and checks each frame's checksum before it decodes
-a byte of it, so a torn or corrupted file is refused with the file offset of
-the damage and never half-trusted. The last record is EOF with the number of
-keys written; a stream that ends before it is "truncated", bytes after it
-are "trailing garbage". docs/persistence.md has the record layouts.
+Its reader (`RCSnapReader`) checks each frame's checksum before it decodes
+a byte of it. The last record is EOF with the number of keys written; a
+stream that ends before it is "truncated", bytes after it are "trailing
+garbage". docs/persistence.md has the record layouts.
 
-Times are absolute Unix milliseconds, so a key that expired while the node
-was down is skipped on load (never resurrected), as Redis does.
-
-Why not pickle or marshal: both are faster in CPython, but neither is a
-documented, versioned format another implementation (or a later version of
-this one) can read, and neither checks its input.
+Times are absolute Unix milliseconds in both formats, so a key that expired
+while the node was down is skipped on load (never resurrected), as Redis
+does.
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ import struct
 import zlib
 from collections import deque
 from typing import IO, Any, Callable, Iterable, Iterator
+
+from .rdb import MAGIC as RDB_MAGIC
+from .rdb import RDBError, RDBReader, rdb_chunks
 
 MAGIC = b"RCSNAP"
 VERSION = 1
@@ -105,9 +117,9 @@ def _frame(payload: bytes | bytearray, compress: bool = False) -> bytes:
     return b"".join((head, payload, _U32.pack(zlib.crc32(payload, zlib.crc32(head)))))
 
 
-def snapshot_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
-                    aux: dict[bytes, bytes] | None = None, compress: bool = False) -> Iterator[bytes]:
-    """The snapshot of `databases` ((index, data, expires) triples) as byte
+def rcsnap_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
+                  aux: dict[bytes, bytes] | None = None, compress: bool = False) -> Iterator[bytes]:
+    """The RCSNAP snapshot of `databases` ((index, data, expires) triples) as byte
     chunks: the header, then one frame per chunk. Keys already expired at
     now_ms are left out. Runs in the child of a fork (BGSAVE) or on the loop
     (SAVE); it only reads the dicts."""
@@ -134,7 +146,8 @@ def snapshot_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
                     if when < now_ms:
                         continue
                     buf.append(OP_EXPIRE_MS)
-                    buf += _I64.pack(int(when))
+                    # (a float: PEXPIREAT k INT64_MAX is stored as 2**63, one too many)
+                    buf += _I64.pack(min(int(when), 0x7FFFFFFFFFFFFFFF))
             n = len(key)
             klass = value.__class__
             if klass is bytes:
@@ -234,8 +247,8 @@ def write_snapshot(out: IO[bytes], chunks: Iterable[bytes]) -> int:
 Sink = Callable[[int, bytes, Any, "float | None"], None]
 
 
-class SnapshotReader:
-    """Reads a snapshot from a binary file-like object, frame by frame.
+class RCSnapReader:
+    """Reads an RCSNAP snapshot from a binary file-like object, frame by frame.
 
     `load(sink, now_ms)` calls sink(db_index, key, value, expire_ms or None)
     for every key not expired at now_ms and returns the AUX fields. Any damage
@@ -278,7 +291,7 @@ class SnapshotReader:
         in its decompressed payload are not file offsets)."""
         header = self._read(len(HEADER), "the header")
         if header[:len(MAGIC)] != MAGIC:
-            raise self._fail("not a ringcache snapshot (bad magic)", 0)
+            raise self._fail("not an RCSNAP snapshot (bad magic)", 0)
         version = _U16.unpack_from(header, len(MAGIC))[0]
         if version > VERSION:
             raise self._fail(f"format version {version} is newer than this node reads ({VERSION})",
@@ -474,3 +487,89 @@ def read_snapshot(source: IO[bytes], now_ms: float, name: str = "") -> tuple[lis
     reader = SnapshotReader(source, name)
     aux = reader.load(lambda db, key, value, expire: out.append((db, key, value, expire)), now_ms)
     return out, aux
+
+
+# -----------------------------------------------------------------------------
+# The node's snapshot: RDB written, RDB or RCSNAP read
+
+
+def snapshot_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
+                    aux: dict[bytes, bytes] | None = None, compress: bool = False) -> Iterator[bytes]:
+    """The snapshot of `databases` ((index, data, expires) triples) as RDB
+    byte chunks (rdb.rdb_chunks); keys already expired at now_ms are left
+    out. `compress` (rdbcompression) has no effect: the RDB writer stores
+    values as they are. Runs in the child of a fork (BGSAVE) or on the loop
+    (SAVE); it only reads the dicts."""
+    return rdb_chunks(databases, now_ms, {b"redis-bits": 64, **(aux or {})})
+
+
+class _Prefixed:
+    """A source whose first bytes were already read (to tell the format)."""
+
+    def __init__(self, prefix: bytes, source: IO[bytes]) -> None:
+        self.prefix = prefix
+        self.source = source
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.prefix:
+            return self.source.read(n)
+        if n < 0:
+            data = self.prefix + self.source.read()
+            self.prefix = b""
+            return data
+        data, self.prefix = self.prefix[:n], self.prefix[n:]
+        return data
+
+
+class SnapshotReader:
+    """Reads a snapshot, RDB or RCSNAP, from a binary file-like object.
+
+    `load(sink, now_ms)` calls sink(db_index, key, value, expire_ms or None)
+    for every key not expired at now_ms and returns the AUX fields; damage
+    raises SnapshotError with the stream offset. `offset` (the next unread
+    byte), `keys_loaded` and `keys_expired` are kept as it reads."""
+
+    def __init__(self, source: IO[bytes], name: str = "") -> None:
+        self.source = source
+        self.name = name
+        self.reader: Any = None
+        self.keys_loaded = 0
+        self.keys_expired = 0
+
+    @property
+    def offset(self) -> int:
+        return self.reader.offset if self.reader is not None else 0
+
+    def load(self, sink: Sink, now_ms: float) -> dict[bytes, bytes]:
+        head = b""
+        while len(head) < len(MAGIC):  # (a pipe may hand them over one at a time)
+            more = self.source.read(len(MAGIC) - len(head))
+            if not more:
+                break
+            head += more
+        source = _Prefixed(head, self.source)
+        if head.startswith(RDB_MAGIC):
+            reader = self.reader = RDBReader(source, self.name, refuse_functions=True)  # type: ignore[arg-type]
+
+            def rdb_sink(db: int, key: bytes, value: Any, expire: int | None, idle: Any, freq: Any) -> None:
+                sink(db, key, value, None if expire is None else float(expire))
+
+            try:
+                aux = reader.load(rdb_sink, now_ms)
+            except RDBError as exc:
+                raise SnapshotError(exc.reason, exc.offset, self.name) from None
+            finally:
+                self.keys_loaded = reader.keys_loaded
+                self.keys_expired = reader.keys_expired
+            return aux
+        if head == MAGIC:
+            legacy = self.reader = RCSnapReader(source, self.name)  # type: ignore[arg-type]
+            try:
+                return legacy.load(sink, now_ms)
+            finally:
+                self.keys_loaded = legacy.keys_loaded
+                self.keys_expired = legacy.keys_expired
+        if len(head) < len(RDB_MAGIC):
+            raise SnapshotError(f"truncated: {len(head)} bytes, shorter than any header", len(head), self.name)
+        raise SnapshotError("not a snapshot: neither an RDB file (REDIS) nor an RCSNAP one "
+                            "(wrong signature)", 0, self.name)

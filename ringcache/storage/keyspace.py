@@ -44,13 +44,15 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterator
 
-from .access import (FP_MASK, LFU_INIT_VAL, META_MASK, MIN_CELLS, SINK, AccessPolicy,
-                     lfu_decayed, lfu_log_incr, lfu_minutes, lru_clock, lru_idle_ms, new_cells)
+from .access import (FP_MASK, LFU_INIT_VAL, LRU_CLOCK_MAX, LRU_CLOCK_RESOLUTION_MS, META_MASK,
+                     MIN_CELLS, SINK, AccessPolicy, lfu_decayed, lfu_log_incr, lfu_minutes,
+                     lru_clock, lru_idle_ms, new_cells)
 from .clock import Clock
 from .hashes import FieldExpiryQueue
 from .memory import (BYTES_HEADER, BYTES_ROUNDING, EXPIRE_OVERHEAD, KEY_OVERHEAD, SizeEstimate,
                      container_estimate)
 from .slots import SLOTS, SlotIndex
+from .types import stored
 
 # A string of length n costs n + STRING_COST (storage.memory.bytes_size);
 # a new key KEY_COST + len(key) on top of its value.
@@ -299,9 +301,12 @@ class Keyspace:
         self._touch_if_watched(key)
         return True
 
-    def install(self, key: bytes, value: Any, expire: float | None) -> None:
-        """Put a loaded key (snapshot, AOF) in place without counting a
-        change: the accounting and access metadata of set(), no events."""
+    def install(self, key: bytes, value: Any, expire_at_ms: float | None) -> None:
+        """Put a loaded key (snapshot, a replica's full sync) in place: the
+        one way loading puts a key in. The accounting, slot index and
+        access metadata of set(), the value class's store hook (a hash with
+        field TTLs queues itself), the expiry; not a change (dirty, WATCH,
+        events): a freshly loaded dataset has nothing to save or announce."""
         data = self.data
         old = data.get(key)
         if old is not None:
@@ -315,12 +320,13 @@ class Keyspace:
             estimate = container_estimate(value, None)
             self.sizes[key] = estimate
             self.mem += estimate[0]
+            stored(self, key, value)
         if len(data) > self.cells_limit:
             self._grow_cells()
         self._record_new(key)
-        if expire is not None:
+        if expire_at_ms is not None:
             self.expiry_pool.append(key)
-            self.expires[key] = self._expiry_object(expire)
+            self.expires[key] = self._expiry_object(expire_at_ms)
             self.mem += EXPIRE_OVERHEAD
 
     def pop(self, key: bytes) -> Any:
@@ -599,6 +605,22 @@ class Keyspace:
         if meta is None:
             return 0
         return lfu_decayed(meta, lfu_minutes(self.clock.ms()), self.access_policy.decay_time)
+
+    def set_access(self, key: bytes, idle_s: int | None, freq: int | None) -> None:
+        """objectSetLRUOrLFU (RESTORE IDLETIME/FREQ, an RDB's IDLE/FREQ
+        records): under an LFU policy freq becomes key's counter, decayed
+        from now; otherwise idle_s sets its last access that many seconds
+        back. (A key sharing the LRU cell looks that idle too.)"""
+        h = hash(key)
+        cells, mask = self.cells_saved or (self.cells, self.cells_mask)
+        if self.lfu:
+            if freq is not None:
+                cells[h & mask] = ((h >> 24) & FP_MASK) | lfu_minutes(self.clock.ms()) << 8 | freq
+        elif idle_s is not None:
+            lru = self.lru_now - idle_s * 1000 // LRU_CLOCK_RESOLUTION_MS
+            if lru < 0:  # the clock wrapped: estimateObjectIdleTime unwraps it
+                lru += LRU_CLOCK_MAX
+            cells[h & mask] = lru & LRU_CLOCK_MAX
 
     def refresh_clock(self) -> None:
         """The cron's LRU clock update (Redis's server.lruclock)."""

@@ -158,3 +158,34 @@ def test_async_decorator(url: str, db) -> None:
             assert calls == [2, 2, 2]
 
     asyncio.run(main())
+
+
+def test_lambdas_and_same_qualname_functions_do_not_share_keys(url: str) -> None:
+    """Issue 18: every lambda is ``<lambda>`` and closures of one factory share
+    their qualname; their cached results must not mix."""
+    with Cache(url) as cache:
+        double = cache.cached(ttl=60)(lambda x: 2 * x)
+        triple = cache.cached(ttl=60)(lambda x: 3 * x)
+        assert double(5) == 10 and triple(5) == 15 and double(5) == 10
+        assert double.key(5) != triple.key(5)
+
+        def make(n: int):
+            @cache.cached(ttl=60)
+            def add(x: int) -> int:
+                return x + n
+            return add
+
+        add1, add2 = make(1), make(2)
+        assert add1(10) == 11 and add2(10) == 12 and add1(10) == 11
+        assert add1.key(10) != add2.key(10)
+        assert make(1).key(10) == add1.key(10)  # the same closure value: the same entries
+
+        def g(x: int) -> int:
+            return x
+        first = cache.cached(ttl=60)(g)
+
+        def g(x: int) -> int:  # noqa: F811 - a redefinition with other code
+            return -x
+        second = cache.cached(ttl=60)(g)
+        assert first(4) == 4 and second(4) == -4 and first.key(4) != second.key(4)
+        assert cache.cached(ttl=60, name="my.g")(g).key(4) == "fn:my.g:x=i4"

@@ -10,7 +10,11 @@ from ringcache.client import MISS, Cache
 from ringcache.client.near_cache import NearCache, wait_for
 
 
-@pytest.mark.parametrize("protocol", [2, 3], ids=["resp2-redirect", "resp3-push"])
+REDIS_PY_MAJOR = int(redis.__version__.split(".")[0])
+needs_push = pytest.mark.skipif(REDIS_PY_MAJOR < 6, reason="RESP3 push mode needs redis-py 6+")
+
+
+@pytest.mark.parametrize("protocol", [2, pytest.param(3, marks=needs_push)], ids=["resp2-redirect", "resp3-push"])
 @pytest.mark.parametrize("bcast", [False, True], ids=["default", "bcast"])
 def test_write_from_another_client_evicts_l1(url: str, raw: redis.Redis, bcast: bool, protocol: int) -> None:
     with Cache(url, namespace="app:") as cache, Cache(url, namespace="app:") as other, \
@@ -176,6 +180,7 @@ def test_async_write_from_another_client_evicts_l1(url: str, raw: redis.Redis, b
     asyncio.run(main())
 
 
+@needs_push
 def test_resp3_push_mode_needs_no_listener_and_survives_a_killed_connection(url: str, raw: redis.Redis) -> None:
     with Cache(url) as cache, NearCache(cache, protocol=3) as near:
         assert near._thread is None                      # no listener thread, one connection
@@ -198,6 +203,7 @@ def test_resp3_push_mode_needs_no_listener_and_survives_a_killed_connection(url:
 
 
 @pytest.mark.parametrize("bcast", [False, True], ids=["default", "bcast"])
+@needs_push
 def test_async_resp3_push_mode(url: str, raw: redis.Redis, bcast: bool) -> None:
     import asyncio
 
@@ -256,3 +262,9 @@ def test_async_resp3_push_mode(url: str, raw: redis.Redis, bcast: bool) -> None:
             assert len(near) == 0
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(REDIS_PY_MAJOR >= 6, reason="the refusal is for redis-py 5")
+def test_resp3_push_mode_is_refused_on_redis_py_5(url: str) -> None:
+    with pytest.raises(ValueError, match="redis-py 6"):
+        NearCache(Cache(url), protocol=3)

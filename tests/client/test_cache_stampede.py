@@ -172,8 +172,8 @@ def test_loader_double_checks_before_loading(url: str, clock, mode) -> None:
         real_read = cache._read
         first = [True]
 
-        def read_then_other_stores(full: str):
-            entry = real_read(full)
+        def read_then_other_stores(full: str, op=None):
+            entry = real_read(full, op)
             if first[0]:
                 first[0] = False
                 other.set("k", "loaded-by-other", ttl=10)

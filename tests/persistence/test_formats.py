@@ -13,7 +13,8 @@ import pytest
 from ringcache.persistence import snapshot
 from ringcache.persistence.aof import AOFFormatError, check_aof_main, check_commands, encode_command, \
     format_manifest, iter_commands, parse_manifest, AOFFile
-from ringcache.persistence.snapshot import SnapshotError, SnapshotReader, read_snapshot, snapshot_chunks
+from ringcache.persistence.snapshot import SnapshotError, SnapshotReader, read_snapshot
+from ringcache.persistence.snapshot import rcsnap_chunks as snapshot_chunks  # the RCSNAP format, still read
 
 NOW = 1_700_000_000_000.0
 
@@ -108,8 +109,8 @@ def test_trailing_bytes_and_newer_versions_are_refused():
     newer = snapshot.MAGIC + b"\x00\x63" + image[len(snapshot.HEADER):]
     with pytest.raises(SnapshotError, match="version 99"):
         read_snapshot(io.BytesIO(newer), NOW)
-    with pytest.raises(SnapshotError, match="magic"):
-        read_snapshot(io.BytesIO(b"REDIS0011" + image), NOW)
+    with pytest.raises(SnapshotError, match="wrong signature"):  # neither RCSNAP nor RDB
+        read_snapshot(io.BytesIO(b"RINGCACHE" + image), NOW)
 
 
 class Trickle(io.RawIOBase):
@@ -205,3 +206,11 @@ def test_check_aof_fix_truncates_at_the_damage(tmp_path):
     path.write_bytes(good[:4] + b"#" + good[5:])  # the first bulk header
     assert check_aof_main(["--fix", str(path)], io.StringIO()) == 0
     assert path.read_bytes() == b""
+
+
+def test_the_largest_expiry_time_is_written():
+    # PEXPIREAT k 9223372036854775807 is kept as the float 2**63: one past
+    # int64, which made SAVE fail ("int too large to convert").
+    image = _image([(0, {b"k": b"v"}, {b"k": float(2 ** 63 - 1)})])
+    loaded, _ = read_snapshot(io.BytesIO(image), NOW)
+    assert loaded == [(0, b"k", b"v", float(2 ** 63 - 1))]

@@ -378,15 +378,11 @@ class Migrations:
     def import_data(self, blob: bytes) -> int:
         server = self.node.server
         db = server.db(0)
-        from ..persistence.manager import install_key
-
         count = 0
 
         def sink(_index: int, key: bytes, value: Any, expire: float | None) -> None:
             nonlocal count
-            if key in db.data:
-                db.delete(key)
-            install_key(db, key, value, expire)
+            db.install(key, value, expire)  # (replaces what is there)
             count += 1
 
         SnapshotReader(io.BytesIO(blob), "migration").load(sink, server.clock.ms())

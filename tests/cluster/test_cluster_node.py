@@ -290,3 +290,41 @@ def test_cluster_status(three):
     text = out.getvalue()
     assert "16384/16384 slots assigned" in text
     assert text.count("shard ") == 3 and len(cmap.shards) == 3
+
+
+def test_movable_keys_route_by_command_getkeys(three):
+    """redis-py asks COMMAND GETKEYS for movable-key commands (ZUNIONSTORE)."""
+    assert raw(three.ports[0], "COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b") == (
+        b"*3\r\n$1\r\nd\r\n$1\r\na\r\n$1\r\nb\r\n")
+    rc = RedisCluster(host="127.0.0.1", port=three.ports[0], socket_timeout=10)
+    try:
+        rc.zadd("{z}a", {"m": 1})
+        rc.zadd("{z}b", {"m": 2})
+        assert rc.zunionstore("{z}dest", ["{z}a", "{z}b"]) == 1
+        assert rc.zscore("{z}dest", "m") == 3.0
+    finally:
+        rc.close()
+    cmap = three.map()
+    slot = key_slot(b"z")
+    other = next(p for p in three.ports if p != cmap.primary_of_slot(slot).port)
+    assert raw(other, "ZUNIONSTORE", "{z}d", "1", "{z}a") == b"-MOVED %d 127.0.0.1:%d\r\n" % (
+        slot, cmap.primary_of_slot(slot).port)
+    assert raw(other, "ZUNIONSTORE", "{z}d", "2", "{z}a", "{y}b").startswith(b"-CROSSSLOT")
+
+
+def test_refused_command_in_multi_aborts_exec(three):
+    cmap = three.map()
+    port = three.ports[0]
+    foreign = next(b"k%d" % i for i in range(10000)
+                   if cmap.primary_of_slot(key_slot(b"k%d" % i)).port != port)
+    conn = RawConn(type("At", (), {"host": "127.0.0.1", "port": port}))
+    try:
+        conn.send("MULTI")
+        assert conn.read_reply() == b"+OK\r\n"
+        conn.send("SET", foreign, "1")
+        assert conn.read_reply().startswith(b"-MOVED ")
+        conn.send("EXEC")
+        assert conn.read_reply() == (b"-EXECABORT Transaction discarded because of previous "
+                                     b"errors.\r\n")
+    finally:
+        conn.close()

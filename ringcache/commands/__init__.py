@@ -3,7 +3,7 @@ commands in the table (commands.registry)."""
 
 import importlib
 
-FAMILIES = ("connection", "strings", "keys", "transactions", "server", "pubsub", "sets", "hashes", "zsets", "lists", "persistence", "memory")
+FAMILIES = ("connection", "strings", "keys", "transactions", "server", "pubsub", "sets", "hashes", "zsets", "lists", "persistence", "memory", "replication")
 
 
 def load_all() -> None:

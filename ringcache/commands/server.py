@@ -1457,6 +1457,6 @@ def debug(session: Any, argv: list) -> Any:
     if sub == b"help" and len(argv) == 2:
         return _help(argv, _DEBUG_HELP)
     entry = _DEBUG.get(sub)
-    if entry is None or len(argv) != entry[1]:
+    if entry is None or (len(argv) != entry[1] if entry[1] > 0 else len(argv) < -entry[1]):
         raise CommandError(errors.subcommand_syntax(argv[1], argv[0].decode("utf-8", "replace")))
     return entry[0](session, argv)

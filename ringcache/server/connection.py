@@ -42,7 +42,7 @@ import logging
 import socket
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..commands._blocking import BlockOn
 from ..protocol.errors import CommandError, ProtocolError
@@ -72,6 +72,9 @@ class Connection:
         self.reading = False
         self.soft_limit_since = 0.0
         self.blocked_input = 0  # bytes read while blocked (bounded: on_readable)
+        # Called when all queued output went (replication sends a snapshot
+        # one chunk at a time this way); None for ordinary clients.
+        self.on_drained: "Callable[[], None] | None" = None
         try:
             peer = sock.getpeername()
             local = sock.getsockname()
@@ -237,6 +240,8 @@ class Connection:
         limits = self.server.output_limits
         if self.session.subscriptions:  # a subscriber: the pubsub class limits
             limits = self.server.pubsub_output_limits
+        elif self.session.is_replica:  # a replica link: the replica class
+            limits = self.server.replica_output_limits
         if limits is not None:
             self._check_output_limits(*limits)
 
@@ -314,6 +319,10 @@ class Connection:
 
     def _drained(self) -> None:
         self.soft_limit_since = 0.0
+        if self.on_drained is not None:
+            self.on_drained()
+            if self.out_pending:
+                return
         if self.session.closing:
             self.close()
         elif self.pending:

@@ -118,6 +118,15 @@ class Server:
         # Snapshots and the append-only file (persistence/manager.py).
         self.lastsave = time.time()  # LASTSAVE (kept by persistence)
         self.persistence = Persistence(self)
+        # Replication (replication/): this node's history, its replicas, and
+        # its primary when it is a replica. While a replica, keys whose time
+        # has passed are hidden, not deleted (expire_hold: the primary's DEL
+        # deletes them).
+        self.expire_hold = False
+        self.replica_output_limits: tuple[int, int, int] | None = None
+        from ..replication import install as install_replication
+
+        self.replication = install_replication(self)
         # True while replies wait for an fsync (appendfsync always): tested
         # by Connection.write once per batch.
         self.replies_held = False
@@ -144,6 +153,7 @@ class Server:
             self.created_dbs.append(db)
             db.access_policy = self.access_policy
             db.lfu = self.config["maxmemory-policy"].endswith("lfu")
+            db.expire_hold = self.expire_hold
             pubsub.attach_database(self, db)  # notification/tracking hooks
         return db
 
@@ -238,6 +248,8 @@ class Server:
         # subscribed clients are in the pubsub class (connection.write)
         limits = _output_limit(self.config["client-output-buffer-limit"], "pubsub")
         self.pubsub_output_limits = limits if limits and any(limits) else None
+        limits = _output_limit(self.config["client-output-buffer-limit"], "replica")
+        self.replica_output_limits = limits if limits and any(limits) else None
 
     # -- running -----------------------------------------------------------
 
@@ -267,6 +279,10 @@ class Server:
         gc.freeze()
         self._stopped = asyncio.Event()
         self._cron_task = loop.create_task(self.cron())
+        replicaof = self.config["replicaof"]
+        if replicaof:
+            host, _, replica_port = replicaof.rpartition(" ")
+            self.replication.follow(host.strip(), int(replica_port))
         if handle_signals:
             # Before "Ready": whoever waits for that line may signal at once.
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -331,13 +347,14 @@ class Server:
         # set of changed keys stays small) and follows the peak, as Redis's
         # serverCron does, whether or not anyone reads INFO.
         self.used_memory()
-        if self.evictor.maxmemory:  # Redis's evictionTimeProc: free what commands left
+        replica = self.expire_hold  # a replica: its primary expires and evicts for it
+        if self.evictor.maxmemory and not replica:  # Redis's evictionTimeProc: free what commands left
             self.evictor.background_step(cycle_budget_seconds(hz))
         effort = self.config["active-expire-effort"]
         dbs = self.live_dbs()
         budget = cycle_budget_seconds(hz, effort) / max(len(dbs), 1)
         # DEBUG SET-ACTIVE-EXPIRE 0 stops the active cycle
-        if not self.active_expire_enabled:
+        if not self.active_expire_enabled or replica:
             dbs = []
         for db in dbs:
             active_expire_cycle(db, budget, effort)
@@ -358,6 +375,7 @@ class Server:
         self.stats.ops_samples.append((time.monotonic(), self.dispatcher.total_commands))
         del self.stats.ops_samples[:-16]
         self.persistence.cron()  # save points, the child, AOF fsync and rewrites
+        self.replication.cron()  # links, pings, acks, timeouts, reconnects
 
     def shutdown(self) -> None:
         """Stop accepting, flush and close every client, then stop serving."""
@@ -371,6 +389,7 @@ class Server:
             self._loop.remove_reader(listener.fileno())
             listener.close()
         self.pubsub.flush()  # messages queued for the next loop turn go out too
+        self.replication.shutdown()
         for connection in list(self.connections):
             connection.flush_blocking(timeout=1.0)
         log.warning("ringcache is now ready to exit, bye bye...")

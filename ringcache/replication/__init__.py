@@ -85,7 +85,6 @@ class Replication:
         self.replica = Replica(self.server, host, port)
         self._set_expire_hold(True)
         self.update_gate()
-        log.info("Connecting to MASTER %s:%d", host, port)
         self.replica.connect()
 
     def promote(self) -> None:

@@ -140,6 +140,8 @@ class ReplicaLink:
             for data in job.kept:
                 connection.write(data)
             job.links.remove(self)
+            if not job.links and job in self.primary.sending:
+                self.primary.sending.remove(job)
         self.state = ONLINE
         self.ack_time = time.monotonic()
         log.info("Synchronization with replica %s succeeded", self.session.addr)
@@ -153,8 +155,11 @@ class ReplicaLink:
         if self.snapshot_file is not None:
             self.snapshot_file.close()
             self.snapshot_file = None
-        if self.job is not None and self in self.job.links:
-            self.job.links.remove(self)
+        job = self.job
+        if job is not None and self in job.links:
+            job.links.remove(self)
+            if not job.links and job in self.primary.sending:
+                self.primary.sending.remove(job)
         self.job = None
 
     def lag(self) -> int:
@@ -183,7 +188,8 @@ class Primary:
         self.backlog: Backlog | None = None
         self.backlog_idle_since = time.monotonic()
         self.links: list[ReplicaLink] = []
-        self.job: SyncJob | None = None
+        self.job: SyncJob | None = None  # the job new full syncs join
+        self.sending: list[SyncJob] = []  # jobs whose replicas still receive their snapshot
         self.last_db = -1  # the database the stream last SELECTed
         self.sink_on = False
         self.forwarding = False  # a replica: fed by feed_raw, not by the write stream
@@ -288,20 +294,29 @@ class Primary:
             return
         backlog.append(data)
         job = self.job
-        if job is not None and job.links:
-            job.kept.append(data)
-            job.kept_size += len(data)
-            hard = self._replica_limits()[0]
-            if hard and job.kept_size > hard:
-                log.warning("Full sync: the writes kept for %d replica(s) passed the replica "
-                            "output buffer limit; closing them (they will resync)", len(job.links))
-                for link in list(job.links):
-                    link.close()
-                self.job = None
+        if job is not None and job.started:
+            self._keep(job, data)
+        if self.sending:
+            for job in self.sending:
+                self._keep(job, data)
         for link in self.links:
             if link.state == ONLINE:
                 link.connection.write(data)
         self.repl_output_bytes += len(data) * sum(1 for link in self.links if link.state == ONLINE)
+
+    def _keep(self, job: SyncJob, data: bytes) -> None:
+        """The stream since the fork, for the replicas still waiting for
+        their snapshot: bounded by the replica class's hard limit."""
+        if not job.links:
+            return
+        job.kept.append(data)
+        job.kept_size += len(data)
+        hard = self._replica_limits()[0]
+        if hard and job.kept_size > hard:
+            log.warning("Full sync: the writes kept for %d replica(s) passed the replica "
+                        "output buffer limit; closing them (they will resync)", len(job.links))
+            for link in list(job.links):
+                link.close()
 
     def _replica_limits(self) -> tuple[int, int, int]:
         return self.server.replica_output_limits or (0, 0, 0)
@@ -376,6 +391,8 @@ class Primary:
         if persistence.child is not None:
             return False
         job.offset = self.offset
+        job.kept.clear()
+        job.kept_size = 0
         # The stream after the snapshot starts with a SELECT (Redis: slaveseldb = -1).
         self.last_db = -1
         child = persistence.bgsave(on_done=lambda ok: self._job_done(job, ok))
@@ -394,6 +411,8 @@ class Primary:
         job.done = True
         if self.job is job:
             self.job = None
+        if ok and job.links:
+            self.sending.append(job)
         if not ok:
             log.warning("SYNC failed. BGSAVE child returned an error")
             for link in list(job.links):

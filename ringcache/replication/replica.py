@@ -409,6 +409,10 @@ class Replica:
         log.info("MASTER <-> REPLICA sync: Finished with success")
         self._go_online()
         server._loop.add_reader(self.sock.fileno(), self._on_readable)
+        if self.inbuf:  # the stream that came in the same reads as the snapshot's end
+            rest = bytes(self.inbuf)
+            self.inbuf.clear()
+            self._stream(rest)
 
     # -- the stream --------------------------------------------------------
 

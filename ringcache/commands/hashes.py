@@ -89,10 +89,14 @@ register_type(FieldTTLHash, b"hash", _hash_encoding, on_store=track)
 # -- access: type check and lazy field expiry -----------------------------------
 
 
-def _fields_expired(server: Any, db: Any, key: bytes, value: FieldTTLHash) -> bool:
-    """Fields of the hash at key were reclaimed: notify, and delete the key
-    when none is left. Returns True when the key is gone. (The one place a
-    field expiry is reported: replication would propagate HDEL here.)"""
+def _fields_expired(server: Any, db: Any, key: bytes, value: FieldTTLHash,
+                    fields: list[bytes]) -> bool:
+    """Fields of the hash at key were reclaimed: an HDEL of them on the write
+    stream (as Redis 7.4 propagates field expiry, so a replay never depends
+    on the clock), notify, and delete the key when none is left. Returns
+    True when the key is gone. (The one place a field expiry is reported.)"""
+    if server.dispatcher.propagating:
+        server.write_stream.emit(db.index, [[b"HDEL", key, *fields]])
     if db.notify_flags:
         notify(server, db.index, NOTIFY_HASH, b"hexpired", key)
     if not value:
@@ -116,7 +120,7 @@ def _purge(session: Any, db: Any, key: bytes, value: FieldTTLHash) -> Any:
     if _loading(session):
         return value
     expired = value.purge(int(db.clock.ms()))
-    if expired and _fields_expired(session.server, db, key, value):
+    if expired and _fields_expired(session.server, db, key, value, expired):
         return None
     return value
 
@@ -161,7 +165,7 @@ def active_expire_fields(server: Any, db: Any, max_fields: int = ACTIVE_FIELDS_P
     reclaimed = 0
     for key, value, expired in done:
         reclaimed += len(expired)
-        _fields_expired(server, db, key, value)
+        _fields_expired(server, db, key, value, expired)
         if server.dispatcher.tracking_active:
             server.tracking.invalidate_key(key, None)
     return reclaimed

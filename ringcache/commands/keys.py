@@ -2,10 +2,10 @@
 
 Types
 -----
-A value's Redis type is decided from its Python class (`TYPES`): `bytes` is a
-string, `dict` a hash, and so on. A family that brings its own class (a
-sorted set, say) calls `register_type` so TYPE, SCAN TYPE, OBJECT ENCODING
-and COPY know it; its class should have a `copy()` method for COPY.
+A value's Redis type is decided from its Python class (`TYPES`, the
+registry in storage/types.py): `bytes` is a string, `dict` a hash, and so
+on. A family may refine its class's OBJECT ENCODING with `register_type`;
+a value class should have a `copy()` method for COPY.
 
 Expiry
 ------
@@ -36,6 +36,7 @@ from ..protocol.errors import CommandError
 from ..protocol.resp import OK, SimpleString
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..storage.slots import SLOTS
+from ..storage.types import STORE_HOOKS, TYPES, register_type, stored, type_name  # noqa: F401
 from ._args import INT64_MAX, is_int_text, parse_int
 from ..glob import compile_glob
 from .registry import command, container, subcommand
@@ -49,44 +50,12 @@ def _string_encoding(value: bytes) -> bytes:
     return b"embstr" if len(value) <= 44 else b"raw"
 
 
-# class -> (TYPE name, OBJECT ENCODING function). Other families refine the
-# encodings of their types when they arrive.
-TYPES: dict[type, tuple[bytes, Callable[[Any], bytes]]] = {
-    bytes: (b"string", _string_encoding),
-    dict: (b"hash", lambda value: b"hashtable"),
-    list: (b"list", lambda value: b"quicklist"),
-    set: (b"set", lambda value: b"hashtable"),
-}
+# The value-type registry lives in storage/types.py (TYPE names, OBJECT
+# ENCODING, the hooks RENAME/COPY/MOVE run); families refine encodings.
+register_type(bytes, b"string", _string_encoding)
 _TYPE_REPLIES = {name: SimpleString(name) for name, _ in TYPES.values()}
 _NONE = SimpleString(b"none")
-
-
-# class -> hook(db, key, value) run when RENAME, COPY or MOVE store a value of
-# that class under a key (a hash with field TTLs re-queues itself there).
-STORE_HOOKS: dict[type, Callable[[Any, bytes, Any], None]] = {}
-
-
-def register_type(cls: type, name: bytes, encoding: Callable[[Any], bytes],
-                  on_store: Callable[[Any, bytes, Any], None] | None = None) -> None:
-    """Teach the generic commands a value class (TYPE name, OBJECT ENCODING,
-    and optionally a hook for when RENAME/COPY/MOVE store it under a key)."""
-    TYPES[cls] = (name, encoding)
-    _TYPE_REPLIES[name] = SimpleString(name)
-    if on_store is not None:
-        STORE_HOOKS[cls] = on_store
-
-
-def _stored(db: Any, key: bytes, value: Any) -> None:
-    hook = STORE_HOOKS.get(value.__class__)
-    if hook is not None:
-        hook(db, key, value)
-
-
-def type_name(value: Any) -> bytes:
-    entry = TYPES.get(value.__class__)
-    if entry is None:
-        return getattr(value, "TYPE_NAME", b"unknown")
-    return entry[0]
+_stored = stored
 
 
 def copy_value(value: Any) -> Any:

@@ -1,6 +1,8 @@
 """Persistence on a running node: snapshots (SAVE, BGSAVE, `save` points),
 the append-only file (feeding, fsync policies, rewrites) and loading at
-start-up. `Persistence` is owned by the Server (`server.persistence`).
+start-up. `Persistence` is owned by the Server (`server.persistence`), which
+it sees only through `PersistenceHost` (persistence/host.py): persistence
+depends on storage/ and protocol/, never on server/ or commands/.
 
 Theory of operation
 -------------------
@@ -19,18 +21,19 @@ Theory of operation
   child never runs the collector (gc.disable()).
 * Snapshot files are written to a temporary name in `dir`, fsynced, and
   renamed over `dbfilename`; the directory is fsynced after the rename.
-* AOF feeding: the dispatcher hands every write command that changed the
-  data (or what it set in `session.propagate`) to `feed(db_index, argv)`,
-  which appends its RESP encoding to a buffer, with a SELECT first when the
-  database differs from the last one written. The dispatcher calls
-  `flush()` at the end of each batch of commands, before the replies are
-  sent: the data reaches the kernel before a client sees an acknowledgement
-  (a kill -9 loses nothing), and with `appendfsync always` it is fsynced
-  too. With `everysec` a background thread fsyncs once a second (an fsync
-  can stall for long on a busy disk: never on the loop); `no` leaves it to
-  the kernel.
-* Expired keys are propagated as DEL when they expire (lazily or actively),
-  as Redis does, so that a replay never depends on the clock.
+* AOF feeding: the append-only file is a sink of the node's write stream
+  (server/write_stream.py), registered while the AOF is on. `on_write(db,
+  unit)` appends the unit's RESP encoding to a buffer, with a SELECT first
+  when the database differs from the last one written; a unit is written
+  whole (a transaction's MULTI ... EXEC included), so a flush never splits
+  one. The dispatcher calls the stream's `flush()` at the end of each batch
+  of commands, before the replies are sent: the data reaches the kernel
+  before a client sees an acknowledgement (a kill -9 loses nothing), and
+  with `appendfsync always` it is fsynced too. With `everysec` a background
+  thread fsyncs once a second (an fsync can stall for long on a busy disk:
+  never on the loop); `no` leaves it to the kernel.
+* Expired and evicted keys reach the stream as DEL (the server emits them,
+  Redis's propagateDeletion), so a replay never depends on the clock.
 * Loading at start-up follows Redis: with appendonly yes the AOF is the
   truth (the snapshot is ignored); otherwise the snapshot is loaded. A file
   that cannot be read stops the node with the file name and offset
@@ -46,20 +49,18 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from .aof import AOFFile, AOFFormatError, encode_command, format_manifest, fsync_dir, iter_commands, \
     parse_manifest, write_atomically
+from .host import PersistenceHost
 from .snapshot import SnapshotError, SnapshotReader, snapshot_chunks
-
-if TYPE_CHECKING:
-    from ..server.server import Server
 
 log = logging.getLogger("ringcache")
 
 SELECT_CACHE = [encode_command([b"SELECT", b"%d" % i]) for i in range(16)]
-MULTI = encode_command([b"MULTI"])
-EXEC = encode_command([b"EXEC"])
+MULTI_ARGV = [b"MULTI"]
+MULTI = encode_command(MULTI_ARGV)
 BGSAVE_RETRY_S = 5  # CONFIG_BGSAVE_RETRY_DELAY: after a failed BGSAVE
 
 
@@ -162,8 +163,6 @@ class AppendOnlyFile:
         self.unsynced_since = 0.0  # monotonic time of the oldest write not yet fsynced
         self.last_fsync = time.monotonic()
         self.write_ok = True
-        self.pending_multi = False  # EXEC running: MULTI goes before its first write
-        self.multi_open = False
 
     @property
     def manifest_path(self) -> str:
@@ -186,11 +185,11 @@ class AppendOnlyFile:
 
 
 class Persistence:
-    def __init__(self, server: "Server") -> None:
-        self.server = server
-        config = server.config
+    def __init__(self, host: PersistenceHost) -> None:
+        self.host = host
+        config = host.config
         self.config = config
-        server.lastsave = time.time()
+        host.lastsave = time.time()
         self.loading = False
         self.child: Child | None = None
         self.bgsave_scheduled = False
@@ -216,8 +215,7 @@ class Persistence:
         self.fsync_thread: FsyncThread | None = None
         self._cow_sampled = 0.0
         self._enable_failed_at = 0.0
-        self._exec_depth = 0
-        self._held: list[Any] = []  # connections whose replies wait for the group fsync
+        self._group_fsync_pending = False  # appendfsync always: replies held for it
         config.on_change("appendonly", self._on_appendonly)
 
     # -- paths ---------------------------------------------------------------
@@ -231,7 +229,7 @@ class Persistence:
     # -- the dataset as the snapshot writer sees it ------------------------------
 
     def _databases(self) -> list[tuple[int, dict, dict]]:
-        return [(db.index, db.data, db.expires) for db in self.server.live_dbs() if db.data]
+        return [(db.index, db.data, db.expires) for db in self.host.live_dbs() if db.data]
 
     def chunks(self) -> Iterator[bytes]:
         """The current dataset as snapshot chunks (the file writer and, later,
@@ -239,11 +237,11 @@ class Persistence:
         from .. import __version__
 
         aux = {b"ringcache-ver": __version__.encode(), b"ctime": b"%d" % int(time.time())}
-        return snapshot_chunks(self._databases(), self.server.clock.ms(), aux,
+        return snapshot_chunks(self._databases(), self.host.clock.ms(), aux,
                                compress=self.config["rdbcompression"])
 
     def _total_dirty(self) -> int:
-        return sum(db.dirty for db in self.server.live_dbs())
+        return sum(db.dirty for db in self.host.live_dbs())
 
     def write_snapshot_file(self, path: str) -> int:
         """temp file, fsync, rename, fsync the directory; returns the size."""
@@ -280,8 +278,8 @@ class Persistence:
                         "for saving: %s", os.getpid(), self.config["dir"], exc)
             self.rdb_last_bgsave_ok = False
             return False
-        self.server.dirty_at_save = dirty
-        self.server.lastsave = time.time()
+        self.host.dirty_at_save = dirty
+        self.host.lastsave = time.time()
         self.rdb_saves += 1
         self.rdb_last_bgsave_ok = True
         log.info("DB saved on disk (%.3f seconds)", time.monotonic() - start)
@@ -312,8 +310,8 @@ class Persistence:
         self.rdb_last_bgsave_ok = ok
         if ok:
             log.info("Background saving terminated with success")
-            self.server.dirty_at_save = child.dirty_at_fork
-            self.server.lastsave = time.time()
+            self.host.dirty_at_save = child.dirty_at_fork
+            self.host.lastsave = time.time()
             self.rdb_saves += 1
         else:
             log.warning("Background saving error")
@@ -323,7 +321,6 @@ class Persistence:
     # -- the child ---------------------------------------------------------------
 
     def _fork(self, kind: str, work: Callable[[], None], temp_pattern: str) -> Child | None:
-        server = self.server
         dirty = self._total_dirty()
         start = time.perf_counter()
         gc.freeze()  # see the module header: the parent's GC leaves the heap's pages shared
@@ -338,7 +335,6 @@ class Persistence:
         self.latest_fork_usec = int((time.perf_counter() - start) * 1e6)
         self.total_forks += 1
         self.child = Child(kind, pid, time.time(), temp_pattern % pid, dirty)
-        del server  # (only the child needs the whole server)
         return self.child
 
     def _child_main(self, work: Callable[[], None]) -> None:
@@ -354,16 +350,7 @@ class Persistence:
             signal.signal(signal.SIGUSR1, signal.SIG_DFL)
             # Do not keep the parent's sockets alive (a port that stays bound,
             # a client that never sees its connection close).
-            for listener in getattr(self.server, "_listeners", []):
-                try:
-                    os.close(listener.fileno())
-                except OSError:
-                    pass
-            for connection in list(getattr(self.server, "connections", ())):
-                try:
-                    os.close(connection.fd)
-                except OSError:
-                    pass
+            self.host.in_forked_child()
             work()
             status = 0
         except BaseException as exc:  # report, never return into the parent's code
@@ -467,9 +454,9 @@ class Persistence:
             return
         save_points = self.config["save"]
         if save_points:
-            dirty = self.server.dirty
+            dirty = self.host.dirty
             now = time.time()
-            elapsed = now - self.server.lastsave
+            elapsed = now - self.host.lastsave
             for seconds, changes in save_points:
                 if dirty >= changes and elapsed > seconds and (
                         self.rdb_last_bgsave_ok or now - self.rdb_last_try > BGSAVE_RETRY_S):
@@ -487,48 +474,29 @@ class Persistence:
 
     # -- AOF: feeding ----------------------------------------------------------
 
-    def feed(self, db_index: int, argv: list[bytes]) -> None:
+    def on_write(self, db: int, unit: list[list[bytes]]) -> None:
+        """The write stream's sink: one unit into the buffer (a SELECT first
+        when the database changes). flush() writes it out."""
         aof = self.aof
         if aof is None:
             return
         buf = aof.buf
-        if aof.pending_multi:
-            aof.pending_multi = False
-            aof.multi_open = True
-            buf.append(MULTI)
-        if db_index != aof.last_db:
-            buf.append(SELECT_CACHE[db_index] if db_index < 16
-                       else encode_command([b"SELECT", b"%d" % db_index]))
-            aof.last_db = db_index
-        buf.append(encode_command(argv))
-
-    def begin_exec(self) -> None:
-        """EXEC (or a command propagating several commands) starts: its
-        writes are wrapped in MULTI ... EXEC. Nests: only the outer pair
-        counts."""
-        self._exec_depth += 1
-        if self._exec_depth == 1 and self.aof is not None:
-            self.aof.pending_multi = True
-
-    def end_exec(self) -> None:
-        self._exec_depth = max(self._exec_depth - 1, 0)
-        aof = self.aof
-        if self._exec_depth == 0 and aof is not None:
-            aof.pending_multi = False
-            if aof.multi_open:
-                aof.multi_open = False
-                aof.buf.append(EXEC)
-
-    def expired(self, db_index: int, key: bytes) -> None:
-        """A key expired: replicas and the AOF see a DEL (Redis's propagateDeletion)."""
-        if not self.loading:
-            self.feed(db_index, [b"DEL", key])
+        if db != aof.last_db:
+            # (inside a transaction's MULTI, as Redis writes it: MULTI is
+            # not bound to a database, the commands after it are)
+            if unit[0] == MULTI_ARGV:
+                buf.append(MULTI)
+                unit = unit[1:]
+            buf.append(SELECT_CACHE[db] if db < 16 else encode_command([b"SELECT", b"%d" % db]))
+            aof.last_db = db
+        for argv in unit:
+            buf.append(encode_command(argv))
 
     def flush(self) -> None:
         """Write the buffer to the incr file (end of each batch: before the
         replies leave); fsync with appendfsync always."""
         aof = self.aof
-        if aof is None or not aof.buf or aof.multi_open:
+        if aof is None or not aof.buf:
             return
         data = b"".join(aof.buf)
         aof.buf.clear()
@@ -559,16 +527,13 @@ class Persistence:
         unsent output) and released after one fdatasync at the start of the
         next turn, before any new request is read -- Redis's fsync in
         beforeSleep. Without a running loop (tests, start-up) at once."""
-        loop = self.server._loop
-        if loop is None or not loop.is_running():
+        if self._group_fsync_pending:
+            return
+        if not self.host.defer(self._group_fsync):
             os.fdatasync(aof.fd)
             return
-        if not self.server.replies_held:
-            self.server.replies_held = True
-            loop.call_soon(self._group_fsync)
-
-    def hold(self, connection: Any) -> None:
-        self._held.append(connection)
+        self._group_fsync_pending = True
+        self.host.hold_replies()
 
     def _group_fsync(self) -> None:
         aof = self.aof
@@ -579,12 +544,8 @@ class Persistence:
             log.warning("Can't fsync the AOF (%s) with appendfsync always. Exiting...", exc)
             os._exit(1)
         finally:
-            self.server.replies_held = False
-        held, self._held = self._held, []
-        for connection in held:
-            if not connection.closed and connection.out_pending:
-                connection.loop.add_writer(connection.fd, connection.on_writable)
-                connection.on_writable()
+            self._group_fsync_pending = False
+        self.host.release_replies()
 
     # -- AOF: turning it on and off ----------------------------------------------
 
@@ -624,18 +585,14 @@ class Persistence:
         aof.fd = -1
 
     def _set_propagating(self) -> None:
-        on = self.aof is not None and not self.loading
-        dispatcher = self.server.dispatcher
-        if on and not dispatcher.propagating:
-            # What commands set while nobody propagated is stale.
-            for session in self.server.clients.values():
-                session.propagate = None
-        dispatcher.propagating = on
-        if on and self.fsync_thread is None:
-            self.fsync_thread = FsyncThread()
-        from ..pubsub.notifications import sync_databases
-
-        sync_databases(self.server)  # expiry hooks: DEL propagation on or off
+        """The AOF is a sink of the write stream while it is open."""
+        stream = self.host.write_stream
+        if self.aof is not None:
+            if self.fsync_thread is None:
+                self.fsync_thread = FsyncThread()
+            stream.add_sink(self)
+        else:
+            stream.remove_sink(self)
 
     # -- AOF: rewriting ----------------------------------------------------------
 
@@ -794,7 +751,7 @@ class Persistence:
         log.info("DB loaded from disk: %.3f seconds", time.monotonic() - start)
 
     def load_snapshot_file(self, path: str) -> None:
-        server = self.server
+        server = self.host
         databases = server.config["databases"]
         now = server.clock.ms()
         installed: dict[int, Any] = {}
@@ -806,7 +763,7 @@ class Persistence:
                     raise SnapshotError(f"database {index} is out of range (databases {databases})",
                                         reader.offset, path)
                 db = installed[index] = server.db(index)
-            install_key(db, key, value, expire)
+            db.install(key, value, expire)
 
         self.loading = True
         try:
@@ -845,47 +802,34 @@ class Persistence:
         aof.base_size = total
 
     def _replay(self, path: str, last: bool) -> int:
-        """Run every command of an incr file through the dispatcher, as Redis
-        replays with a fake client. Returns the size of the valid data."""
-        from ..commands.registry import lookup
-        from ..server.session import Session
-
+        """Run every command of an incr file through the host's replayer
+        (the dispatcher, as Redis replays with a fake client). Returns the
+        size of the valid data."""
         with open(path, "rb") as f:
             data = f.read()
-        server = self.server
-        session = Session(server, 0, "aof", "")
-        session.authenticated = True
-        session.update_gate()
-        dispatcher = server.dispatcher
+        replayer = self.host.replayer()
         self.loading = True
         valid = len(data)
         in_multi_at = -1
         queued: list | None = None  # inside MULTI: the commands EXEC will run
         try:
             for offset, argv in iter_commands(data):
-                spec = lookup(argv[0])
-                if spec is None:
+                if not replayer.knows(argv[0]):
                     raise LoadError(f"Unknown command '{argv[0].decode('utf-8', 'replace')}' reading "
                                     f"the append only file {path} at offset {offset}")
-                if spec.subcommands and len(argv) > 1:
-                    spec = spec.subcommands.get(argv[1].lower(), spec)
-                # Straight to the command, as Redis's fake client: no OOM
-                # check, no eviction, no client state in the way.
-                name = spec.name
-                if name == "multi":
+                name = argv[0].lower()
+                if name == b"multi":
                     in_multi_at = offset
                     queued = []
-                elif name == "exec":
+                elif name == b"exec":
                     in_multi_at = -1
-                    for queued_spec, queued_argv in queued or ():
-                        dispatcher.call(session, queued_spec, queued_argv)
-                        session.propagate = None
+                    for queued_argv in queued or ():
+                        replayer.run(queued_argv)
                     queued = None
                 elif queued is not None:
-                    queued.append((spec, argv))
+                    queued.append(argv)
                 else:
-                    dispatcher.call(session, spec, argv)
-                    session.propagate = None
+                    replayer.run(argv)
         except AOFFormatError as exc:
             if exc.truncated and last and self.config["aof-load-truncated"]:
                 valid = exc.command_offset
@@ -978,7 +922,7 @@ class Persistence:
     # -- INFO ------------------------------------------------------------------------
 
     def info_fields(self) -> list[tuple[str, Any]]:
-        server = self.server
+        server = self.host
         child = self.child
         rdb_child = child is not None and child.kind == "rdb"
         aof_child = child is not None and child.kind == "aof"
@@ -1032,22 +976,6 @@ class Persistence:
                 ("aof_fsync_lag_max_ms", int(self.fsync_thread.max_lag_ms) if self.fsync_thread else 0),
             ]
         return fields
-
-
-def install_key(db: Any, key: bytes, value: Any, expire: float | None) -> None:
-    """Put a loaded key into a database through the keyspace's own entry
-    points (memory accounting, the slot index, the expiry pool, a hash's
-    field-TTL queue all stay right); the caller resets the change counter
-    afterwards (a freshly loaded dataset has nothing to save)."""
-    db.set(key, value)
-    if expire is not None:
-        db.set_expire(key, expire)
-    if value.__class__ is not bytes:
-        from ..commands import keys  # (its STORE_HOOKS: a hash re-queues its field TTLs)
-
-        hook = getattr(keys, "STORE_HOOKS", {}).get(value.__class__)
-        if hook is not None:
-            hook(db, key, value)
 
 
 def private_dirty_bytes(pid: int) -> int:

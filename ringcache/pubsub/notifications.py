@@ -76,8 +76,8 @@ def sync_databases(server: Any, dbs: "list[Keyspace] | None" = None) -> None:
     hooks = server.pubsub_hooks
     on_new = hooks.on_new if flags & NOTIFY_NEW else None
     on_keymiss = hooks.on_keymiss if flags & NOTIFY_KEY_MISS else None
-    # (propagating: the append-only file logs a DEL for each expired key)
-    propagating = getattr(server.dispatcher, "propagating", False)
+    # (propagating: the write stream carries a DEL for each expired key)
+    propagating = server.dispatcher.propagating
     on_expired = hooks.on_expired if (flags & NOTIFY_EXPIRED or tracking or propagating) else None
     for db in server.live_dbs() if dbs is None else dbs:
         db.notify_flags = flags
@@ -109,7 +109,7 @@ class KeyspaceHooks:
         if server.dispatcher.tracking_active:
             server.tracking.invalidate_key(key, None)
         if server.dispatcher.propagating:
-            server.persistence.expired(db.index, key)
+            server.propagate_deletion(db.index, key, "lazyfree-lazy-expire")
 
     def on_evicted(self, db: "Keyspace", key: bytes) -> None:
         """For eviction (maxmemory): the "evicted" event and an invalidation,
@@ -119,5 +119,4 @@ class KeyspaceHooks:
             notify(server, db.index, NOTIFY_EVICTED, b"evicted", key)
         if server.dispatcher.tracking_active:
             server.tracking.invalidate_key(key, None)
-        if server.dispatcher.propagating:  # the AOF logs a DEL, as Redis propagates evictions
-            server.persistence.expired(db.index, key)
+        # (its DEL on the write stream: Server._evicted)

@@ -202,8 +202,8 @@ class Blocking:
         if reply.__class__ is BlockOn:
             self.block(session, record.argv, reply, record.deadline)
             return
-        if self.server.dispatcher.propagating:  # the pop reaches the AOF before its reply
-            self.server.persistence.flush()
+        if dispatcher.propagating:  # the pop reaches the stream's sinks before its reply
+            self.server.write_stream.flush()
         self._answer(session, reply)
 
     def _timed_out(self, record: Blocked) -> None:

@@ -229,8 +229,8 @@ class Connection:
         if not self.out_pending:
             if self.server.replies_held:
                 # appendfsync always: replies wait for the one fsync of this
-                # loop turn (persistence.manager), which then sends them.
-                self.server.persistence.hold(self)
+                # loop turn (persistence.manager; Server.release_replies sends them).
+                self.server.hold(self)
             else:
                 self.server.flush_soon(self)
         self.out_pending.append(data)
@@ -269,7 +269,7 @@ class Connection:
         if self.closed or not pending:
             return
         if self.server.replies_held:  # a write of this turn awaits its fsync
-            self.server.persistence.hold(self)
+            self.server.hold(self)
             return
         chunk = pending[0] if len(pending) == 1 else b"".join(pending)
         sent = self._send(chunk)

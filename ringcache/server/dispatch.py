@@ -10,7 +10,10 @@ processCommand order:
      authentication, RESP2 subscribed mode, MULTI queueing, CLIENT REPLY
   4. call(): run the handler, time it, count it (INFO commandstats), log it
      if slow (SLOWLOG), feed MONITOR. Changes are counted and WATCHes failed
-     by the keyspace itself (Keyspace.modified), key by key.
+     by the keyspace itself (Keyspace.modified), key by key. A write that
+     changed something leaves here once, on the write stream
+     (server/write_stream.py: the append-only file, replicas), as the argv
+     that replays it; an EXEC's writes as one MULTI ... EXEC unit.
   5. blocking commands (server/blocking.py): a handler's BlockOn parks the
      client and ends its batch; after each top-level command (so after EXEC,
      not inside it) the clients waiting on keys it changed are served.
@@ -35,6 +38,7 @@ from ..protocol.errors import CommandError
 from ..protocol.resp import BULK_HEADERS, INT_REPLIES, NULL_ARRAY, QUEUED, Raw
 from ..storage.eviction import EVICT_FAIL
 from .session import REPLY_SKIP
+from .write_stream import EXEC as EXEC_ARGV, MULTI as MULTI_ARGV
 
 if TYPE_CHECKING:
     from .server import Server
@@ -82,8 +86,10 @@ class Dispatcher:
         # True while any client has CLIENT TRACKING on
         # (set by pubsub.tracking): the one test the command path pays for it.
         self.tracking_active = False
-        # True while writes are propagated (the append-only file is on; set
-        # by persistence.manager): the one test the command path pays for it.
+        # The write stream (server/write_stream.py) and whether it has a
+        # sink (kept equal to stream.active by the server): the one test
+        # the command path pays for propagation.
+        self.stream = server.write_stream
         self.propagating = False
         # True while maxmemory is set (server._configure_eviction): then a
         # command that arrives while the node is over the limit takes the
@@ -156,7 +162,7 @@ class Dispatcher:
         # Only the slow path (CLIENT TRACKING has
         # subcommands) can turn tracking on: read again after it.
         tracking = self.tracking_active
-        propagating = self.propagating  # (likewise: CONFIG SET appendonly)
+        propagating = self.propagating  # (likewise: CONFIG SET appendonly, a new replica)
         maxmemory = self.maxmemory  # (and CONFIG SET maxmemory)
         threshold = self.slowlog_threshold
         clock = perf_counter
@@ -193,7 +199,7 @@ class Dispatcher:
                     self._slowlog_add(session, spec, argv, elapsed)
                 if tracking:  # client tracking: invalidate writes, remember reads
                     self.server.tracking.after_command(session, spec, argv, db.dirty != dirty_before)
-                if propagating:  # append-only file: log the writes that changed something
+                if propagating:  # the write stream: the writes that changed something
                     self.propagate(session, spec, argv, db, dirty_before)
                 if monitors:
                     self.server.feed_monitors(session, argv, spec)
@@ -226,16 +232,16 @@ class Dispatcher:
                 self.server.blocking.serve()
             if session.closing or size_out > reply_budget:
                 break
-        if self.propagating:  # the writes reach the AOF before their replies leave
-            self.server.persistence.flush()
+        if self.propagating:  # the writes reach the sinks (AOF) before their replies leave
+            self.stream.flush()
         return b"".join(out), done
 
     def execute(self, session: "Session", argv: list) -> Any:
         """Run one command (any caller outside execute_batch); its writes
-        reach the append-only file before this returns."""
+        reach the stream's sinks before this returns."""
         reply = self._execute(session, argv)
         if self.propagating:
-            self.server.persistence.flush()
+            self.stream.flush()
         return reply
 
     def _memory_pressed(self) -> bool:
@@ -369,23 +375,19 @@ class Dispatcher:
 
     def propagate(self, session: "Session", spec: CommandSpec, argv: list, db: Any,
                   dirty_before: int) -> None:
-        """Hand a write to the append-only file: what the command set in
-        session.propagate (its effect, when argv does not fix it), else argv
-        itself when the command changed the data (Redis logs nothing for a
-        write that changed nothing). Only write commands: EXEC propagates
-        the commands it ran, each on its own, inside MULTI ... EXEC."""
+        """Hand a write to the write stream: what the command set in
+        session.propagate (its effect, when argv does not fix it; several
+        commands are one MULTI ... EXEC unit), else argv itself when the
+        command changed the data (Redis propagates nothing for a write that
+        changed nothing). Only write commands. Inside EXEC the stream joins
+        everything into the transaction's unit."""
         commands = session.propagate
         if commands is not None:
             session.propagate = None
-            feed = self.server.persistence.feed
-            if len(commands) > 1:
-                self.server.persistence.begin_exec()
-            for command in commands:
-                feed(db.index, command)
-            if len(commands) > 1:
-                self.server.persistence.end_exec()
+            self.stream.emit(db.index, commands if len(commands) == 1
+                             else [MULTI_ARGV, *commands, EXEC_ARGV])
         elif spec.is_write and db.dirty != dirty_before:
-            self.server.persistence.feed(db.index, argv)
+            self.stream.emit(db.index, [argv])
 
     def _failed(self, spec: CommandSpec, exc: Exception) -> CommandError:
         spec.failed_calls += 1
@@ -415,15 +417,15 @@ class Dispatcher:
         session.update_gate()
         replies = []
         propagating = self.propagating
-        if propagating:  # the transaction's writes go to the AOF inside MULTI ... EXEC
-            self.server.persistence.begin_exec()
+        if propagating:  # the transaction's writes are one unit of the stream
+            self.stream.begin_transaction()
         for spec, argv in queued:
             reply = self.call(session, spec, argv)
             if reply.__class__ is BlockOn:  # never blocks inside MULTI (Redis: CLIENT_DENY_BLOCKING)
                 reply = reply.deny_reply
             replies.append(reply)
         if propagating:
-            self.server.persistence.end_exec()
+            self.stream.end_transaction()
         session.reset_multi()
         return replies
 

@@ -23,7 +23,9 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import __version__, pubsub
+from ..pubsub.notifications import sync_databases
 from ..commands import load_all
+from ..commands.registry import lookup
 from ..commands.hashes import active_expire_fields
 from ..config import Config
 from ..protocol.parser import Limits
@@ -36,6 +38,7 @@ from .blocking import Blocking
 from ..persistence import Persistence
 from .dispatch import Dispatcher
 from .session import Session
+from .write_stream import WriteStream
 
 if TYPE_CHECKING:
     from ..pubsub.hub import PubSubHub
@@ -93,6 +96,10 @@ class Server:
         self.run_id = os.urandom(20).hex()
         # DEBUG SET-ACTIVE-EXPIRE 0|1
         self.active_expire_enabled = True
+        # Every executed write, once, as the argv that replays it; the
+        # append-only file (and replicas) are its sinks: server/write_stream.py.
+        self.write_stream = WriteStream()
+        self.write_stream.on_active_change.append(self._on_stream_active)
         self.dispatcher = Dispatcher(self)
         # maxmemory and eviction (storage/eviction.py); memory accounting
         # (storage/memory.py) is kept by each Keyspace, summed by used_memory().
@@ -128,8 +135,10 @@ class Server:
 
         self.replication = install_replication(self)
         # True while replies wait for an fsync (appendfsync always): tested
-        # by Connection.write once per batch.
+        # by Connection.write once per batch; the connections whose replies
+        # wait (hold_replies / release_replies).
         self.replies_held = False
+        self._held: list["Connection"] = []
         # Connections with output queued this loop turn (flush_soon), and
         # whether the loop's selector sends it before polling (start()).
         self._to_flush: list = []
@@ -223,8 +232,6 @@ class Server:
         if time.monotonic() >= self.pause_end:
             self.unpause()
             return False
-        from ..commands.registry import lookup
-
         spec = lookup(argv[0])
         if spec is None:
             return False
@@ -374,6 +381,8 @@ class Server:
                     session.close()
         self.stats.ops_samples.append((time.monotonic(), self.dispatcher.total_commands))
         del self.stats.ops_samples[:-16]
+        if self.dispatcher.propagating:  # the DELs of keys that expired or were evicted
+            self.write_stream.flush()
         self.persistence.cron()  # save points, the child, AOF fsync and rewrites
         self.replication.cron()  # links, pings, acks, timeouts, reconnects
 
@@ -444,10 +453,72 @@ class Server:
 
     def _evicted(self, db: Keyspace, key: bytes) -> None:
         """After each eviction: the "evicted" event and tracking invalidation,
-        and a DEL for the append-only file (Redis's propagateDeletion)."""
+        and a DEL on the write stream (Redis's propagateDeletion)."""
         pubsub.key_evicted(self, db, key)
-        if getattr(self.dispatcher, "propagating", False):
-            self.persistence.expired(db.index, key)
+        if self.dispatcher.propagating:
+            self.propagate_deletion(db.index, key, "lazyfree-lazy-eviction")
+
+    # -- the write stream ----------------------------------------------------
+
+    def propagate_deletion(self, db_index: int, key: bytes, lazy_option: str) -> None:
+        """A key the node removed itself (expiry, eviction) leaves on the
+        write stream as DEL, or UNLINK when `lazy_option` (a lazyfree-*
+        setting) is on: Redis's propagateDeletion. Nothing while loading
+        (the replay's own expiries are not new writes)."""
+        if self.write_stream.active and not self.persistence.loading:
+            self.write_stream.emit(db_index, [[b"UNLINK" if self.config[lazy_option] else b"DEL", key]])
+
+    def _on_stream_active(self, active: bool) -> None:
+        """A first sink joined the write stream, or the last one left."""
+        if active and not self.dispatcher.propagating:
+            # What commands set while nobody listened is stale.
+            for session in self.clients.values():
+                session.propagate = None
+        self.dispatcher.propagating = active
+        sync_databases(self)  # the expiry hooks: a DEL for each expired key, or not
+
+    # -- the persistence host (persistence/host.py) ---------------------------
+
+    def replayer(self) -> "AOFReplayer":
+        return AOFReplayer(self)
+
+    def in_forked_child(self) -> None:
+        """In a forked child (BGSAVE, AOF rewrite): close the parent's
+        listening and client sockets (a port that stays bound, a client that
+        never sees its connection close)."""
+        for listener in self._listeners:
+            try:
+                os.close(listener.fileno())
+            except OSError:
+                pass
+        for connection in list(self.connections):
+            try:
+                os.close(connection.fd)
+            except OSError:
+                pass
+
+    def defer(self, callback: Callable[[], None]) -> bool:
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return False
+        loop.call_soon(callback)
+        return True
+
+    def hold_replies(self) -> None:
+        """Replies of this loop turn stay unsent (Connection.write keeps them
+        as unsent output and calls hold()) until release_replies()."""
+        self.replies_held = True
+
+    def hold(self, connection: "Connection") -> None:
+        self._held.append(connection)
+
+    def release_replies(self) -> None:
+        self.replies_held = False
+        held, self._held = self._held, []
+        for connection in held:
+            if not connection.closed and connection.out_pending:
+                connection.loop.add_writer(connection.fd, connection.on_writable)
+                connection.on_writable()
 
     # -- facts for INFO ----------------------------------------------------
 
@@ -468,6 +539,30 @@ class Server:
             return 0
         (t0, c0), (t1, c1) = samples[0], samples[-1]
         return int((c1 - c0) / (t1 - t0)) if t1 > t0 else 0
+
+
+class AOFReplayer:
+    """Runs an append-only file's commands as Redis's fake client: straight
+    to the command (Dispatcher.call): no OOM check, no eviction, no client
+    state in the way; SELECT moves its own session; nothing it does is
+    propagated."""
+
+    def __init__(self, server: Server) -> None:
+        self.dispatcher = server.dispatcher
+        self.session = Session(server, 0, "aof", "")
+        self.session.authenticated = True
+        self.session.update_gate()
+
+    def knows(self, name: bytes) -> bool:
+        return lookup(name) is not None
+
+    def run(self, argv: list[bytes]) -> None:
+        spec = lookup(argv[0])
+        assert spec is not None  # (the caller asked knows() first)
+        if spec.subcommands and len(argv) > 1:
+            spec = spec.subcommands.get(argv[1].lower(), spec)
+        self.dispatcher.call(self.session, spec, argv)
+        self.session.propagate = None
 
 
 def _output_limit(value: Any, klass: str) -> tuple[int, int, int] | None:

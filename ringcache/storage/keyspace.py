@@ -51,6 +51,7 @@ from .hashes import FieldExpiryQueue
 from .memory import (BYTES_HEADER, BYTES_ROUNDING, EXPIRE_OVERHEAD, KEY_OVERHEAD, SizeEstimate,
                      container_estimate)
 from .slots import SLOTS, SlotIndex
+from .types import stored
 
 # A string of length n costs n + STRING_COST (storage.memory.bytes_size);
 # a new key KEY_COST + len(key) on top of its value.
@@ -303,9 +304,12 @@ class Keyspace:
         self._touch_if_watched(key)
         return True
 
-    def install(self, key: bytes, value: Any, expire: float | None) -> None:
-        """Put a loaded key (snapshot, AOF) in place without counting a
-        change: the accounting and access metadata of set(), no events."""
+    def install(self, key: bytes, value: Any, expire_at_ms: float | None) -> None:
+        """Put a loaded key (snapshot, a replica's full sync) in place: the
+        one way loading puts a key in. The accounting, slot index and
+        access metadata of set(), the value class's store hook (a hash with
+        field TTLs queues itself), the expiry; not a change (dirty, WATCH,
+        events): a freshly loaded dataset has nothing to save or announce."""
         data = self.data
         old = data.get(key)
         if old is not None:
@@ -319,12 +323,13 @@ class Keyspace:
             estimate = container_estimate(value, None)
             self.sizes[key] = estimate
             self.mem += estimate[0]
+            stored(self, key, value)
         if len(data) > self.cells_limit:
             self._grow_cells()
         self._record_new(key)
-        if expire is not None:
+        if expire_at_ms is not None:
             self.expiry_pool.append(key)
-            self.expires[key] = self._expiry_object(expire)
+            self.expires[key] = self._expiry_object(expire_at_ms)
             self.mem += EXPIRE_OVERHEAD
 
     def pop(self, key: bytes) -> Any:

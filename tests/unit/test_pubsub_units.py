@@ -223,6 +223,7 @@ class FakeConfig(dict):
 
 class FakeDispatcher:
     tracking_active = False
+    propagating = False  # (no write stream sink)
 
 
 class TrackingServer:

@@ -1,0 +1,242 @@
+"""The dispatcher's inlined fast path cannot drift from the general path.
+
+`Dispatcher.execute_batch` inlines the plain case (a known command, right
+arity, no subcommand, an ungated session), GET inlines Keyspace.lookup_read
+and SET Keyspace.set for an existing string. Two identical in-process nodes
+run the same random command sequences: one through execute_batch (the
+inlined branch: the test checks it never fell back to the general path),
+the other one command at a time through execute() (lookup, checks, call())
+with GET and SET as their reference forms (the Keyspace methods the
+handlers inline). After every batch the whole state
+must be equal: replies, values, expiry, access metadata (LRU cells, and LFU
+counters with the same random source), memory accounting, the change
+counters, keyspace hits/misses/expired, per-command statistics, WATCH
+(a watching session's dirty_cas), client-tracking invalidations, and what
+reached the write stream.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ringcache.commands import load_all
+from ringcache.protocol.errors import WrongTypeError
+from ringcache.commands.registry import COMMANDS
+from ringcache.server.server import Server
+from ringcache.server.session import Session
+from ringcache.protocol.resp import OK
+from ringcache.pubsub.notifications import NOTIFY_STRING, notify
+from ringcache.storage.clock import ManualClock
+
+load_all()  # (the command table, before the reference handlers below read it)
+START_MS = 1_700_000_000_000.0
+KEYS = [b"k%d" % i for i in range(8)] + [b"list"]
+
+
+class Capture:
+    """A write-stream sink that keeps every unit."""
+
+    def __init__(self) -> None:
+        self.units: list = []
+
+    def on_write(self, db: int, unit: list) -> None:
+        self.units.append((db, [list(argv) for argv in unit]))
+
+
+class Node:
+    def __init__(self, lfu: bool, seed: int) -> None:
+        load_all()
+        self.clock = ManualClock(START_MS)
+        self.server = Server(clock=self.clock)
+        self.server.access_policy.random = random.Random(seed).random  # LFU's increments
+        if lfu:
+            self.server.config.set("maxmemory-policy", "allkeys-lfu")
+        self.sink = Capture()
+        self.server.write_stream.add_sink(self.sink)
+        self.session = self._session(1)
+        self.tracker = self._session(2)
+        # One watching session per key: which WATCHes a batch failed.
+        self.watchers = {key: self._session(10 + i) for i, key in enumerate(KEYS)}
+        self.pushed: list[bytes] = []
+        self.tracker.set_protocol(3)
+        self.tracker.push = self.pushed.append
+        self.run(self.tracker, [b"CLIENT", b"TRACKING", b"ON"])
+        assert self.server.dispatcher.tracking_active
+
+    def _session(self, client_id: int) -> Session:
+        session = Session(self.server, client_id, f"127.0.0.1:{client_id}", "127.0.0.1:6379")
+        self.server.accept_client(session)
+        return session
+
+    def run(self, session: Session, argv: list) -> bytes:
+        """The general path, the reply encoded as execute_batch encodes it."""
+        reply = self.server.dispatcher.execute(session, argv)
+        out: list = []
+        session.encode(out, reply)
+        return b"".join(out)
+
+
+def reference_get(session, argv):
+    """GET without its inlined Keyspace.lookup_read."""
+    value = session.db.lookup_read(argv[1])
+    if value is None or value.__class__ is bytes:
+        return value
+    raise WrongTypeError
+
+
+def reference_set(session, argv, real=COMMANDS[b"set"].handler):
+    """SET key value without its inlined Keyspace.set."""
+    if len(argv) != 3:
+        return real(session, argv)
+    db = session.db
+    db.set(argv[1], argv[2])
+    if db.notify_flags:
+        notify(session.server, db.index, NOTIFY_STRING, b"set", argv[1])
+    return OK
+
+
+def run_reference(node: Node, argv: list) -> bytes:
+    """One command on the general path, GET and SET in their reference forms."""
+    get, set_ = COMMANDS[b"get"], COMMANDS[b"set"]
+    handlers = get.handler, set_.handler
+    get.handler, set_.handler = reference_get, reference_set
+    try:
+        return node.run(node.session, argv)
+    finally:
+        get.handler, set_.handler = handlers
+
+
+def keyspace_state(db) -> dict:
+    db.settle_sizes()
+    return {
+        "data": {key: value if value.__class__ is bytes else (type(value).__name__, list(value))
+                 for key, value in db.data.items()},
+        "expires": dict(db.expires),
+        "slots": sorted(db.slots.keys(slot) for slot in range(16384) if db.slots.keys(slot)),
+        "mem": db.mem,
+        "dirty": db.dirty,
+        "cells": (db.cells.tobytes(), db.cells_mask),
+        "expiry_pool": sorted(db.expiry_pool),
+    }
+
+
+def node_state(node: Node) -> dict:
+    server = node.server
+    stats = server.stats
+    return {
+        "dbs": [keyspace_state(db) for db in server.live_dbs()],
+        "used_memory": server.used_memory(),
+        "stats": (stats.hits, stats.misses, stats.expired_keys, stats.evicted_keys),
+        "invalidations": list(node.pushed),
+        "stream": list(node.sink.units),
+        "tracking_table": sorted(server.tracking.table),
+    }
+
+
+def random_commands(rng: random.Random, count: int) -> list[list[bytes]]:
+    out = []
+    for _ in range(count):
+        key = rng.choice(KEYS)
+        value = b"v" * rng.randrange(0, 40)
+        roll = rng.random()
+        if roll < 0.35:
+            out.append([b"GET", key])
+        elif roll < 0.65:
+            out.append([rng.choice([b"SET", b"set"]), key, value])
+        elif roll < 0.72:
+            out.append([b"SET", key, value, b"PX", b"%d" % rng.randrange(1, 5000)])
+        elif roll < 0.76:
+            out.append([b"SET", key, value, b"KEEPTTL"])
+        elif roll < 0.80:
+            out.append([b"DEL", key])
+        elif roll < 0.84:
+            out.append([b"PEXPIRE", key, b"%d" % rng.randrange(1, 5000)])
+        elif roll < 0.88:
+            out.append([b"APPEND", key, b"xy"])
+        elif roll < 0.91:
+            out.append([b"LPUSH", key, b"a"])  # WRONGTYPE for GET/APPEND later
+        elif roll < 0.94:
+            out.append([b"GET"])  # wrong arity: the general path, from both sides
+        else:
+            out.append([b"advance", b"%d" % rng.randrange(0, 3000)])
+    return out
+
+
+def command_stats() -> dict:
+    """Per-command counters (process-wide: both nodes share the table)."""
+    return {name: (spec.calls, spec.failed_calls, spec.rejected_calls)
+            for name, spec in COMMANDS.items()}
+
+
+def delta(before: dict, after: dict) -> dict:
+    return {name: tuple(a - b for a, b in zip(after[name], before[name]))
+            for name in after if after[name] != before[name]}
+
+
+def rearm(node: Node) -> list[bool]:
+    """Which WATCHes failed since the last call (then cleared), and the
+    tracker reads every key again (invalidation forgets a key)."""
+    failed = []
+    for session in node.watchers.values():
+        failed.append(session.dirty_cas)
+        session.dirty_cas = False
+    for key in KEYS:
+        node.run(node.tracker, [b"GET", key])
+    return failed
+
+
+@pytest.mark.parametrize("lfu", [False, True], ids=["lru", "lfu"])
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_path_and_general_path_leave_the_same_state(seed, lfu):
+    rng = random.Random(seed)
+    fast, general = Node(lfu, seed), Node(lfu, seed)
+    fallbacks: list[bytes] = []  # commands of execute_batch that took the general path
+    execute = fast.server.dispatcher._execute
+
+    def counting_execute(session, argv):
+        if session is fast.session:
+            fallbacks.append(argv[0])
+        return execute(session, argv)
+
+    fast.server.dispatcher._execute = counting_execute  # type: ignore[method-assign]
+    commands = random_commands(rng, 600)
+    for node in (fast, general):
+        for key, session in node.watchers.items():
+            node.run(session, [b"WATCH", key])
+        rearm(node)
+    watches_failed = 0
+    i = 0
+    while i < len(commands):
+        batch = []
+        size = rng.randrange(1, 8)
+        while i < len(commands) and commands[i][0] != b"advance" and len(batch) < size:
+            batch.append(commands[i])
+            i += 1
+        if batch:
+            before = command_stats()
+            data, done = fast.server.dispatcher.execute_batch(fast.session, batch)
+            middle = command_stats()
+            expected = b"".join(run_reference(general, argv) for argv in batch)
+            after = command_stats()
+            assert done == len(batch)
+            assert data == expected, batch
+            assert delta(before, middle) == delta(middle, after), batch
+            failed = rearm(fast)
+            assert failed == rearm(general), batch
+            watches_failed += sum(failed)
+        if i < len(commands) and commands[i][0] == b"advance":
+            for node in (fast, general):
+                node.clock.advance(int(commands[i][1]))
+                node.server.refresh_lru_clock()
+            i += 1
+        want, got = node_state(general), node_state(fast)
+        for name in want:
+            assert got[name] == want[name], (name, batch)
+    # Only the commands with a wrong arity left the inlined branch.
+    assert fallbacks and set(fallbacks) == {b"GET"}
+    assert len(fallbacks) == sum(1 for argv in commands if argv == [b"GET"])
+    # The comparison saw every kind of change it claims to.
+    assert want["invalidations"] and want["stream"] and watches_failed
+    assert want["stats"][2] > 0  # keys expired

@@ -48,10 +48,6 @@ LOADING = "LOADING Redis is loading the dataset in memory"
 class Replication:
     def __init__(self, server: "Server") -> None:
         self.server = server
-        if getattr(server, "write_stream", None) is None:
-            from .interim_stream import InterimWriteStream
-
-            server.write_stream = InterimWriteStream(server)
         self.primary = Primary(server)
         self.replica: Replica | None = None
         self.loading = False

@@ -348,9 +348,8 @@ class Replica:
         server = self.server
 
         def work() -> None:
-            from ..storage.keyspace import Keyspace, KeyspaceStats
-            from ..persistence.manager import install_key
             from ..persistence.snapshot import SnapshotReader
+            from ..storage.keyspace import Keyspace, KeyspaceStats
 
             result: Any
             try:
@@ -364,7 +363,7 @@ class Replica:
                         if index >= limit:
                             raise ValueError(f"database {index} out of range")
                         db = dbs[index] = Keyspace(index, server.clock, stats)
-                    install_key(db, key, value, expire)
+                    db.install(key, value, expire)
 
                 with open(path, "rb") as f:
                     # now_ms 0: keep every key; expiry is the primary's business
@@ -482,8 +481,8 @@ class Replica:
             clock.offset_ms = saved
         self.db_index = session.db_index
         session.last_interaction = time.monotonic()
-        if dispatcher.propagating:
-            server.persistence.flush()
+        if dispatcher.propagating:  # (this node's own sinks: its append-only file)
+            server.write_stream.flush()
         if server.blocking.ready:
             server.blocking.serve()
 

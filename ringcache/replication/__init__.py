@@ -159,7 +159,7 @@ class Replication:
         if replica is None:
             return [b"master", primary.offset,
                     [[link.addr.encode(), b"%d" % link.listening_port, b"%d" % link.ack_offset]
-                     for link in primary.links if link.state == ONLINE]]
+                     for link in primary.links]]
         state = {"connect": b"connect", "connecting": b"connecting", "handshake": b"handshake",
                  "sync": b"sync", "connected": b"connected"}[replica.state]
         offset = primary.offset if replica.state == CONNECTED else -1

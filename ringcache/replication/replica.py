@@ -449,6 +449,9 @@ class Replica:
             return
         if commands:
             self.apply(commands)
+        if reader.error is not None and self.state == CONNECTED:
+            log.warning("Protocol error from MASTER (%s): dropping the link", reader.error)
+            self.drop(reconnect=True)
 
     def apply(self, commands: list) -> None:
         server = self.server

@@ -34,6 +34,7 @@ class StreamReader:
     def __init__(self) -> None:
         self.buf = bytearray()
         self.pos = 0
+        self.error: StreamError | None = None
 
     def feed(self, data: bytes) -> None:
         if self.pos > 65536 and self.pos * 2 > len(self.buf):
@@ -47,13 +48,26 @@ class StreamReader:
     def commands(self) -> list[tuple[list[bytes], bytes]]:
         """Every complete command buffered, each with its exact bytes (what
         the replication offset counts and what a chained replica gets). A
-        keep-alive newline comes back as ([], b"\n")."""
-        out = []
+        keep-alive newline comes back as ([], b"\n"). Damage raises
+        StreamError, after the complete commands before it were returned
+        (they are applied; nothing after the damage is)."""
+        if self.error is not None:
+            raise self.error
+        out: list[tuple[list[bytes], bytes]] = []
+        try:
+            self._parse(out)
+        except StreamError as exc:
+            if not out:
+                raise
+            self.error = exc
+        return out
+
+    def _parse(self, out: list) -> None:
         buf = self.buf
         while True:
             pos = self.pos
             if pos >= len(buf):
-                return out
+                return
             first = buf[pos]
             if first == 0x0A:  # "\n" keep-alive
                 self.pos = pos + 1
@@ -65,7 +79,7 @@ class StreamReader:
             if end < 0:
                 if len(buf) - pos > 64:
                     raise StreamError("array header too long")
-                return out
+                return
             try:
                 count = int(buf[pos + 1:end])
             except ValueError:
@@ -76,14 +90,14 @@ class StreamReader:
             argv = []
             for _ in range(count):
                 if p >= len(buf):
-                    return out
+                    return
                 if buf[p] != 0x24:  # "$"
                     raise StreamError(f"expected '$', got {bytes(buf[p:p + 16])!r}")
                 end = buf.find(b"\r\n", p)
                 if end < 0:
                     if len(buf) - p > 64:
                         raise StreamError("bulk header too long")
-                    return out
+                    return
                 try:
                     n = int(buf[p + 1:end])
                 except ValueError:
@@ -92,7 +106,7 @@ class StreamReader:
                     raise StreamError(f"bad bulk length {n}")
                 start = end + 2
                 if start + n + 2 > len(buf):
-                    return out
+                    return
                 if buf[start + n:start + n + 2] != b"\r\n":
                     raise StreamError("bulk string not terminated by CRLF")
                 argv.append(bytes(buf[start:start + n]))

@@ -472,10 +472,10 @@ class ReplicaOf(Type):
     multi_arg = True
 
     def parse(self, args: list[str], current: Any) -> str:
-        if len(args) == 1 and args[0] == "":
-            return ""
         if len(args) == 1:
             args = args[0].split()
+        if not args:
+            return ""
         if len(args) != 2:
             raise _Invalid("wrong number of arguments")
         try:

@@ -352,11 +352,10 @@ class Primary:
             self._join(job, link)
             return b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), job.offset)
         if job is None or job.done:
-            self.job = SyncJob(0)
-        self.job.links.append(link)
-        link.job = self.job
+            job = self.job = SyncJob(0)
+        self._join(job, link)
         if self.start_job():
-            return b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), self.job.offset)
+            return b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), job.offset)
         return b""  # +FULLRESYNC goes out when the child can start (cron)
 
     def _join(self, job: SyncJob, link: ReplicaLink) -> None:
@@ -502,10 +501,11 @@ class Primary:
     def cron(self, is_primary: bool) -> None:
         now = time.monotonic()
         config = self.server.config
-        if self.job is not None and not self.job.started and self.job.links:
+        job = self.job
+        if job is not None and not job.started and job.links:
             if self.start_job():
-                head = b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), self.job.offset)
-                for link in self.job.links:
+                head = b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), job.offset)
+                for link in job.links:
                     link.connection.write(head)
         if is_primary and self.links and now - self.last_ping >= config["repl-ping-replica-period"]:
             self.last_ping = now

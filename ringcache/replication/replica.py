@@ -40,6 +40,7 @@ costs only the missed bytes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -101,6 +102,12 @@ class Replica:
         return self.server.replication.primary
 
     @property
+    def loop(self) -> "asyncio.AbstractEventLoop":
+        loop = self.server._loop
+        assert loop is not None, "replication runs on the node's loop"
+        return loop
+
+    @property
     def link_up(self) -> bool:
         return self.state == CONNECTED
 
@@ -127,13 +134,13 @@ class Replica:
         self.sock = sock
         self.state = CONNECTING
         self.last_io = time.monotonic()
-        self.server._loop.add_writer(sock.fileno(), self._on_connected)
+        self.loop.add_writer(sock.fileno(), self._on_connected)
         log.info("MASTER <-> REPLICA sync started")
 
     def _on_connected(self) -> None:
         sock = self.sock
         assert sock is not None
-        self.server._loop.remove_writer(sock.fileno())
+        self.loop.remove_writer(sock.fileno())
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             log.warning("Error condition on socket for SYNC: %s", os.strerror(err))
@@ -145,7 +152,7 @@ class Replica:
             pass
         log.info("Non blocking connect for SYNC fired the event.")
         self.state = HANDSHAKE
-        self.server._loop.add_reader(sock.fileno(), self._on_readable)
+        self.loop.add_reader(sock.fileno(), self._on_readable)
         self._start_handshake()
 
     # -- handshake ---------------------------------------------------------
@@ -338,7 +345,7 @@ class Replica:
 
     def _start_loading(self) -> None:
         log.info("MASTER <-> REPLICA sync: Loading DB in memory")
-        loop = self.server._loop
+        loop = self.loop
         assert self.sock is not None
         loop.remove_reader(self.sock.fileno())  # the stream waits (see the header)
         self.loading = True
@@ -396,8 +403,10 @@ class Replica:
                 fresh.expire_hold = True
                 target = server.db(index)
                 target.swap_contents(fresh)
-            elif server.dbs[index] is not None and server.dbs[index].data:
-                server.dbs[index].flush()
+            else:
+                old = server.dbs[index]
+                if old is not None and old.data:
+                    old.flush()
         primary = self.primary
         primary.disconnect_all()  # our replicas must resync with the new history
         primary.reset_history(self.sync_replid, self.sync_offset)
@@ -407,7 +416,7 @@ class Replica:
             persistence.start_rewrite()  # the AOF must describe the new dataset
         log.info("MASTER <-> REPLICA sync: Finished with success")
         self._go_online()
-        server._loop.add_reader(self.sock.fileno(), self._on_readable)
+        self.loop.add_reader(self.sock.fileno(), self._on_readable)
         if self.inbuf:  # the stream that came in the same reads as the snapshot's end
             rest = bytes(self.inbuf)
             self.inbuf.clear()
@@ -508,7 +517,7 @@ class Replica:
             data = data[sent:]
         self.out += data
         if not self.writing:
-            self.server._loop.add_writer(sock.fileno(), self._on_writable)
+            self.loop.add_writer(sock.fileno(), self._on_writable)
             self.writing = True
 
     def _on_writable(self) -> None:
@@ -524,7 +533,7 @@ class Replica:
             return
         del self.out[:sent]
         if not self.out:
-            self.server._loop.remove_writer(sock.fileno())
+            self.loop.remove_writer(sock.fileno())
             self.writing = False
 
     def send_ack(self) -> None:

@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from nodes import spawn_node
+from support import RawConn
 
 ZERO_DIGEST = "0" * 40
 
@@ -405,4 +406,29 @@ def test_replicaof_flag_at_startup(cluster):
     primary = cluster()
     fill(primary, 100)
     replica = cluster("--replicaof", f"{primary.host} {primary.port}")
+    in_sync(primary, replica)
+
+
+def test_replica_loading_never_serves_half_a_dataset(cluster):
+    primary, replica = cluster(), cluster()
+    fill(primary, 60000)
+    total = info(primary)["db0"]["keys"]
+    seen = set()
+    raw = RawConn(replica)  # (redis-py would retry on LOADING behind our back)
+    with replica.client() as c:
+        c.set("old", "1")
+        c.execute_command("REPLICAOF", primary.host, primary.port)
+        while c.info("replication")["master_link_status"] != "up":
+            raw.send("DBSIZE")
+            reply = raw.read_reply()
+            if reply.startswith(b"-"):
+                assert reply == b"-LOADING Redis is loading the dataset in memory\r\n"
+                seen.add("loading")
+                raw.send("ROLE")  # (ROLE and INFO answer while loading)
+                assert raw.read_reply().startswith(b"*5\r\n$5\r\nslave\r\n")
+                continue
+            size = int(reply[1:-2])
+            assert size in (1, total), size  # the old dataset or the whole new one
+            seen.add(size)
+    assert "loading" in seen  # the load takes a while at this size: clients were told
     in_sync(primary, replica)

@@ -120,7 +120,7 @@ class ReplicaLink:
             return
         self.state = SEND_BULK
         self.connection.on_drained = self._send_chunk
-        self.connection.write(b"$%d\r\n" % size)
+        self.connection.write_unlimited(b"$%d\r\n" % size)
 
     def _send_chunk(self) -> None:
         """Connection.on_drained while sending the snapshot: the next chunk."""
@@ -129,7 +129,7 @@ class ReplicaLink:
             return
         chunk = self.snapshot_file.read(SNAPSHOT_CHUNK)
         if chunk:
-            connection.write(chunk)
+            connection.write_unlimited(chunk)
             return
         self.snapshot_file.close()
         self.snapshot_file = None

@@ -75,6 +75,7 @@ class Connection:
         # Called when all queued output went (replication sends a snapshot
         # one chunk at a time this way); None for ordinary clients.
         self.on_drained: "Callable[[], None] | None" = None
+        self.unlimited = False  # write_unlimited() in progress
         try:
             peer = sock.getpeername()
             local = sock.getsockname()
@@ -242,8 +243,18 @@ class Connection:
             limits = self.server.pubsub_output_limits
         elif self.session.is_replica:  # a replica link: the replica class
             limits = self.server.replica_output_limits
-        if limits is not None:
+        if limits is not None and not self.unlimited:
             self._check_output_limits(*limits)
+
+    def write_unlimited(self, data: bytes) -> None:
+        """write() for output no client-output-buffer-limit counts: a
+        replica's snapshot, sent one chunk per drain (Redis sends it outside
+        the output buffer too). Only its stream is bounded."""
+        self.unlimited = True
+        try:
+            self.write(data)
+        finally:
+            self.unlimited = False
 
     def push(self, data: bytes) -> None:
         """Output that is not the reply to this client's own command (pub/sub

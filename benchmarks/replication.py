@@ -2,6 +2,7 @@
 ringcache against redis-server in the same run, as a ratio.
 
     .venv/bin/python benchmarks/replication.py [--quick] [--keys N] [--rounds R] [--no-writer]
+    .venv/bin/python benchmarks/replication.py --lag [--samples N]
 
 For each server kind and round: start a primary and a replica (fresh
 processes, no persistence files, each in its own temporary directory), load
@@ -18,6 +19,12 @@ as sync time); ringcache always goes through a snapshot file
 (docs/replication.md).
 
 The issue's target: ringcache's time within 2x of redis-server's.
+
+--lag measures the async window instead: one client SETs a fresh value on
+the primary and, as soon as the reply arrives, GETs it from the replica
+until it is there; the time from the SET's reply to the first GET that sees
+it, p50/p99 over the samples (an upper bound: it includes one GET round
+trip), for both servers in the same run.
 Every process this script starts is stopped by PID at the end.
 """
 
@@ -179,13 +186,43 @@ def one_round(kind: str, keys: int, writer_on: bool) -> tuple[float, int]:
         replica.stop()
 
 
+def lag(kind: str, samples: int) -> tuple[float, float]:
+    primary, replica = Server(kind), Server(kind)
+    try:
+        replica.call("REPLICAOF", HOST, primary.port)
+        while replica.info("replication").get("master_link_status") != "up":
+            time.sleep(0.01)
+        waits = []
+        for i in range(samples):
+            value = b"%d" % i
+            primary.call("SET", "lag", value)
+            start = time.perf_counter()
+            while replica.call("GET", "lag") != value:
+                pass
+            waits.append(time.perf_counter() - start)
+        waits.sort()
+        return waits[len(waits) // 2] * 1e3, waits[int(len(waits) * 0.99)] * 1e3
+    finally:
+        primary.stop()
+        replica.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="20,000 keys, 1 round")
     parser.add_argument("--keys", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--no-writer", action="store_true")
+    parser.add_argument("--lag", action="store_true", help="measure replication lag instead")
+    parser.add_argument("--samples", type=int, default=2000)
     args = parser.parse_args()
+    if args.lag:
+        for kind in ("redis", "ringcache"):
+            p50, p99 = lag(kind, args.samples)
+            print(f"{kind:9s}: write reply -> visible on the replica: p50 {p50:.3f} ms, p99 {p99:.3f} ms "
+                  f"({args.samples} samples)")
+        print("command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
+        return
     keys = args.keys or (20_000 if args.quick else 1_000_000)
     rounds = args.rounds or (1 if args.quick else 3)
     times: dict[str, list[float]] = {"redis": [], "ringcache": []}

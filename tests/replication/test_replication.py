@@ -433,3 +433,24 @@ def test_replica_loading_never_serves_half_a_dataset(cluster):
             seen.add(size)
     assert "loading" in seen  # the load takes a while at this size: clients were told
     in_sync(primary, replica)
+
+
+def test_hash_field_expiry_on_replica(cluster):
+    primary, replica = cluster(), cluster()
+    follow(replica, primary)
+    with primary.client() as c:
+        c.hset("h", mapping={"f1": "v1", "f2": "v2"})
+        c.execute_command("HPEXPIRE", "h", 5000, "FIELDS", 1, "f1")
+    in_sync(primary, replica)
+    with replica.client() as c:
+        c.execute_command("DEBUG", "ADVANCE-CLOCK", 10000)
+        assert c.hgetall("h") == {b"f2": b"v2"}  # hidden from reads...
+        assert c.hlen("h") == 1
+    in_sync(primary, replica)  # ...but still held: the digests agree
+    with primary.client() as c:
+        c.execute_command("DEBUG", "ADVANCE-CLOCK", 10000)
+        assert c.hgetall("h") == {b"f2": b"v2"}  # the primary expires it and sends HDEL
+    in_sync(primary, replica)
+    with replica.client() as c:
+        c.execute_command("DEBUG", "ADVANCE-CLOCK", -10000)
+        assert c.hgetall("h") == {b"f2": b"v2"}  # gone for good now

@@ -101,9 +101,12 @@ class Replication:
         log.info("MASTER MODE enabled")
 
     def _set_expire_hold(self, on: bool) -> None:
+        """A replica holds expired keys for its primary's DELs, and leaves
+        eviction to it (replica-ignore-maxmemory)."""
         self.server.expire_hold = on
         for db in self.server.live_dbs():
             db.expire_hold = on
+        self.server._configure_eviction()
 
     # -- gates -------------------------------------------------------------
 

@@ -107,7 +107,8 @@ class Server:
         self.evictor = Evictor(self.live_dbs, self.used_memory, self._evicted)
         self._configure_eviction()
         for name in ("maxmemory", "maxmemory-policy", "maxmemory-samples",
-                     "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time"):
+                     "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time",
+                     "replica-ignore-maxmemory"):
             self.config.on_change(name, lambda _value: self._configure_eviction())
         # Pub/sub, keyspace notifications, client tracking (pubsub/).
         # Callbacks run by RESET (commands/connection.py) and by
@@ -444,9 +445,14 @@ class Server:
         lfu = policy.endswith("lfu")
         for db in self.live_dbs():
             db.lfu = lfu
-        self.evictor.configure(config["maxmemory"], policy, config["maxmemory-samples"],
+        # A replica leaves eviction to its primary (replica-ignore-maxmemory,
+        # default yes): the primary's DELs keep the two datasets equal.
+        maxmemory = config["maxmemory"]
+        if getattr(self, "expire_hold", False) and config["replica-ignore-maxmemory"]:
+            maxmemory = 0
+        self.evictor.configure(maxmemory, policy, config["maxmemory-samples"],
                                config["maxmemory-eviction-tenacity"])
-        self.dispatcher.maxmemory = bool(config["maxmemory"])
+        self.dispatcher.maxmemory = bool(maxmemory)
         # A lower limit evicts down to it now, within the time limit; the
         # cron's background step does the rest (Redis: startEvictionTimeProc).
         self.evictor.perform_evictions()

@@ -454,3 +454,19 @@ def test_hash_field_expiry_on_replica(cluster):
     with replica.client() as c:
         c.execute_command("DEBUG", "ADVANCE-CLOCK", -10000)
         assert c.hgetall("h") == {b"f2": b"v2"}  # gone for good now
+
+
+def test_eviction_is_the_primarys(cluster):
+    primary, replica = cluster(), cluster()
+    follow(replica, primary)
+    in_sync(primary, replica)
+    with replica.client() as c:
+        c.config_set("maxmemory", "2mb")  # ignored on a replica (replica-ignore-maxmemory yes)
+    fill(primary, 20000)
+    in_sync(primary, replica)  # the replica kept everything
+    with primary.client() as c:
+        c.config_set("maxmemory-policy", "allkeys-random")
+        c.config_set("maxmemory", "3mb")  # the primary evicts, and sends a DEL for each key
+        assert c.info("stats")["evicted_keys"] > 0
+    in_sync(primary, replica)
+    assert info(replica)["evicted_keys"] == 0

@@ -550,6 +550,10 @@ def _flags(session: Any, tracking: str = "") -> str:
     flags = ""
     if session.monitor:
         flags += "O"
+    elif session.is_replica:
+        flags += "S"
+    if session.is_master:
+        flags += "M"
     if session.subscriptions:
         flags += "P"
     if session.multi is not None:

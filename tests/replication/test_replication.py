@@ -191,11 +191,13 @@ def test_partial_resync_after_link_drop(cluster):
     before = info(primary)
     # The replica drops its primary's link; writes happen meanwhile.
     with replica.client() as c:
+        assert " flags=M " in c.execute_command("CLIENT", "LIST", "TYPE", "master").decode()
         assert c.execute_command("CLIENT", "KILL", "TYPE", "master") == 1
     fill(primary, 300, prefix="after")
     in_sync(primary, replica)
     # And the primary drops the replica's link.
     with primary.client() as c:
+        assert " flags=S " in c.execute_command("CLIENT", "LIST", "TYPE", "replica").decode()
         assert c.execute_command("CLIENT", "KILL", "TYPE", "replica") == 1
     fill(primary, 300, prefix="again")
     in_sync(primary, replica)

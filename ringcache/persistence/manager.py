@@ -391,6 +391,11 @@ class Persistence:
         else:
             self._aof_rewrite_done(child, ok)
 
+    def poll_child(self) -> None:
+        """Reap the child now if it has ended (the cron does it hz times a
+        second; replication polls sooner while replicas wait for it)."""
+        self._reap()
+
     def _sample_cow(self, child: Child) -> None:
         now = time.monotonic()
         if now - self._cow_sampled < 0.5:

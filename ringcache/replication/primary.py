@@ -404,7 +404,19 @@ class Primary:
         job.path = persistence.snapshot_path()
         job.started = True
         log.info("Starting BGSAVE for SYNC with target: disk")
+        self._poll_child(job, 0.002)
         return True
+
+    def _poll_child(self, job: SyncJob, delay: float) -> None:
+        """Reap the snapshot child soon after it ends: the cron's 1/hz
+        seconds would be most of a small sync's time. Polls back off to the
+        cron's own pace."""
+        loop = self.server._loop
+        if job.done or loop is None or delay > 0.1:
+            return
+        self.server.persistence.poll_child()
+        if not job.done:
+            loop.call_later(delay, self._poll_child, job, delay * 1.5)
 
     def _job_done(self, job: SyncJob, ok: bool) -> None:
         job.done = True

@@ -195,6 +195,7 @@ class Primary:
         self.forwarding = False  # a replica: fed by feed_raw, not by the write stream
         self.waiters: list[Waiter] = []
         self.last_ping = time.monotonic()
+        self.last_newline = time.monotonic()
         # INFO stats
         self.sync_full = 0
         self.sync_partial_ok = 0
@@ -522,6 +523,14 @@ class Primary:
         if is_primary and self.links and now - self.last_ping >= config["repl-ping-replica-period"]:
             self.last_ping = now
             self.feed(PING)
+        if now - self.last_newline >= 1.0:
+            # Replicas waiting for their snapshot get a newline a second, so
+            # that a long snapshot does not look like a dead primary to
+            # their repl-timeout (Redis does the same; they skip it).
+            self.last_newline = now
+            for link in self.links:
+                if link.state == WAIT_BGSAVE:
+                    link.connection.write(b"\n")
         timeout = config["repl-timeout"]
         for link in list(self.links):
             if link.state == ONLINE and now - link.ack_time > timeout:

@@ -71,23 +71,30 @@ def follow(replica, primary) -> None:
 
 def in_sync(primary, *replicas, timeout: float = 15.0) -> None:
     """Wait until every replica's link is up at the primary's offset, then
-    compare digests."""
+    compare digests (taken while the primary's offset stood still: its cron
+    may still be expiring or evicting, which moves it)."""
     def caught_up():
         offset = repl(primary)["master_repl_offset"]
         for replica in replicas:
             r = repl(replica)
             if r.get("master_link_status") != "up" or r["master_repl_offset"] != offset:
-                return False
-        return True
+                return None
+        return (offset,)  # (a tuple: offset 0 is a valid answer)
 
-    try:
-        wait_until(caught_up, timeout, "replicas to catch up")
-    except AssertionError:
-        states = [(n.port, repl(n)) for n in (primary, *replicas)]
-        raise AssertionError(f"replicas did not catch up: {states}") from None
-    digest = digest_of(primary)
-    for replica in replicas:
-        assert digest_of(replica) == digest
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            offset = wait_until(caught_up, max(deadline - time.monotonic(), 0.1), "replicas to catch up")
+        except AssertionError:
+            states = [(n.port, repl(n)) for n in (primary, *replicas)]
+            raise AssertionError(f"replicas did not catch up: {states}") from None
+        digest = digest_of(primary)
+        digests = [digest_of(replica) for replica in replicas]
+        if caught_up() == offset:
+            assert digests == [digest] * len(replicas)
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the primary's offset never stood still")
 
 
 def digest_of(node) -> str:

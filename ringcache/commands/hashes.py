@@ -94,17 +94,28 @@ def _fields_expired(server: Any, db: Any, key: bytes, value: FieldTTLHash,
     """Fields of the hash at key were reclaimed: an HDEL of them on the write
     stream (as Redis 7.4 propagates field expiry, so a replay never depends
     on the clock), notify, and delete the key when none is left. Returns
-    True when the key is gone. (The one place a field expiry is reported.)"""
+    True when the key is gone. (The one place a field expiry is reported.)
+
+    Like a key's expiry, it is not a change made by the command that met
+    it: the change counter is left as it was (WATCHes still fail), so a
+    write command that then changes nothing, or fails, is not propagated
+    in its request form (an HPEXPIRE with a relative time) after the HDEL;
+    clients caching the key are told here."""
     if server.dispatcher.propagating:
         server.write_stream.emit(db.index, [[b"HDEL", key, *fields]])
+    if server.dispatcher.tracking_active:
+        server.tracking.invalidate_key(key, None)
     if db.notify_flags:
         notify(server, db.index, NOTIFY_HASH, b"hexpired", key)
+    dirty = db.dirty
     if not value:
         db.delete(key)
+        db.dirty = dirty
         if db.notify_flags:
             notify(server, db.index, NOTIFY_GENERIC, b"del", key)
         return True
     db.modified(key)
+    db.dirty = dirty
     return False
 
 
@@ -179,8 +190,6 @@ def active_expire_fields(server: Any, db: Any, max_fields: int = ACTIVE_FIELDS_P
     for key, value, expired in done:
         reclaimed += len(expired)
         _fields_expired(server, db, key, value, expired)
-        if server.dispatcher.tracking_active:
-            server.tracking.invalidate_key(key, None)
     return reclaimed
 
 

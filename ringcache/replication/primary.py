@@ -329,7 +329,7 @@ class Primary:
         link = ReplicaLink(self, session)
         session.is_replica = True
         session.replica_link = link
-        link.listening_port = getattr(session, "replica_listening_port", 0)
+        link.listening_port = session.replica_listening_port
         if replid != "?":
             partial = self._continue_from(replid, next_offset)
             if partial is not None:
@@ -479,8 +479,6 @@ class Primary:
         count = self.acked(offset)
         if count >= wanted or session.multi is not None or not self.links:
             return count
-        if session.multi is None and session.server.dispatcher is not None:
-            pass
         waiter = Waiter(session, offset, wanted)
         loop = self.server._loop
         if timeout_ms > 0 and loop is not None:

@@ -479,3 +479,16 @@ def test_eviction_is_the_primarys(cluster):
         assert c.info("stats")["evicted_keys"] > 0
     in_sync(primary, replica)
     assert info(replica)["evicted_keys"] == 0
+
+
+def test_masterauth(cluster):
+    primary = cluster("--requirepass", "s3cret")
+    with primary.client(password="s3cret") as c:
+        c.set("k", "v")
+    wrong = cluster("--masterauth", "nope", "--replicaof", f"{primary.host} {primary.port}")
+    right = cluster("--masterauth", "s3cret", "--replicaof", f"{primary.host} {primary.port}")
+    with right.client() as c:
+        wait_until(lambda: c.info("replication")["master_link_status"] == "up", what="the link")
+        assert c.get("k") == b"v"
+    wait_until(lambda: "Unable to AUTH to MASTER" in wrong.log(), what="the refused AUTH")
+    assert repl(wrong)["master_link_status"] == "down"

@@ -382,19 +382,19 @@ class Replica:
                 result = dbs
             except Exception as exc:  # reported on the loop
                 result = exc
-            loop.call_soon_threadsafe(self._loaded, epoch, result)
+            loop.call_soon_threadsafe(self._loaded, epoch, path, result)
 
         threading.Thread(target=work, name="repl-load", daemon=True).start()
 
-    def _loaded(self, epoch: int, result: Any) -> None:
+    def _loaded(self, epoch: int, path: str, result: Any) -> None:
         try:
-            os.unlink(self.sync_path)
+            os.unlink(path)
         except OSError:
             pass
+        if epoch != self._epoch or self.sock is None:
+            return  # dropped meanwhile (drop() ended the loading state): not wanted
         self.server.replication.set_loading(False)
         self.loading = False
-        if epoch != self._epoch or self.sock is None:
-            return  # dropped meanwhile: this data is not wanted
         if isinstance(result, Exception):
             log.warning("Failed trying to load the MASTER synchronization DB from disk: %s", result)
             self.drop(reconnect=True)
@@ -550,6 +550,9 @@ class Replica:
     def drop(self, reconnect: bool) -> None:
         """Close the link (and any sync in progress); the cron reconnects."""
         self._epoch += 1
+        if self.loading:  # a load still running in its thread will be ignored
+            self.loading = False
+            self.server.replication.set_loading(False)
         sock = self.sock
         loop = self.server._loop
         if sock is not None:

@@ -492,3 +492,26 @@ def test_masterauth(cluster):
         assert c.get("k") == b"v"
     wait_until(lambda: "Unable to AUTH to MASTER" in wrong.log(), what="the refused AUTH")
     assert repl(wrong)["master_link_status"] == "down"
+
+
+def test_replicaof_no_one_while_loading(cluster):
+    primary, replica = cluster(), cluster()
+    fill(primary, 60000)
+    raw = RawConn(replica)
+    with replica.client() as c:
+        c.set("mine", "1")
+        c.execute_command("REPLICAOF", primary.host, primary.port)
+        wait_until(lambda: "Loading DB in memory" in replica.log(), what="the load to start")
+        raw.send("REPLICAOF", "NO", "ONE")  # (refused while loading, as in Redis) ...
+        reply = raw.read_reply()
+        if reply.startswith(b"-LOADING"):
+            wait_until(lambda: c.info("replication")["master_link_status"] == "up", what="the load")
+            raw.send("REPLICAOF", "NO", "ONE")
+            reply = raw.read_reply()
+        assert reply == b"+OK\r\n"
+        assert c.info("replication")["role"] == "master"
+        # Whichever dataset it ended with, it is whole and writable.
+        assert c.dbsize() in (1, info(primary)["db0"]["keys"])
+        assert c.set("after", "1")
+        time.sleep(0.5)  # a load thread finishing now must change nothing
+        assert c.get("after") == b"1" and c.set("again", "1")

@@ -515,3 +515,45 @@ def test_replicaof_no_one_while_loading(cluster):
         assert c.set("after", "1")
         time.sleep(0.5)  # a load thread finishing now must change nothing
         assert c.get("after") == b"1" and c.set("again", "1")
+
+
+def test_backlog_too_small_falls_back_to_full_sync(cluster):
+    primary, replica = cluster("--repl-backlog-size", "16kb"), cluster()
+    follow(replica, primary)
+    fill(primary, 100)
+    in_sync(primary, replica)
+    before = info(primary)
+    os.kill(replica.proc.pid, signal.SIGSTOP)
+    try:
+        with primary.client() as c:
+            assert c.execute_command("CLIENT", "KILL", "TYPE", "replica") == 1
+            for i in range(100):
+                c.set(f"big:{i}", "x" * 1000)  # 100 KB: the 16 KB backlog has lost the start
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    in_sync(primary, replica)
+    after = info(primary)
+    assert after["sync_partial_err"] == before["sync_partial_err"] + 1
+    assert after["sync_full"] == before["sync_full"] + 1
+    assert "for lack of backlog" in primary.log()
+
+
+def test_repl_timeout_on_both_ends(cluster):
+    primary = cluster("--repl-timeout", "1")
+    replica = cluster("--repl-timeout", "1")
+    follow(replica, primary)
+    in_sync(primary, replica)
+    os.kill(replica.proc.pid, signal.SIGSTOP)  # acks stop: the primary drops it
+    try:
+        wait_until(lambda: "Disconnecting timedout replica" in primary.log(), what="the primary's timeout")
+        assert repl(primary)["connected_slaves"] == 0
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    in_sync(primary, replica)
+    os.kill(primary.proc.pid, signal.SIGSTOP)  # the stream stops: the replica drops it
+    try:
+        wait_until(lambda: "MASTER timeout" in replica.log(), what="the replica's timeout")
+        assert repl(replica)["master_link_status"] == "down"
+    finally:
+        os.kill(primary.proc.pid, signal.SIGCONT)
+    in_sync(primary, replica)

@@ -303,7 +303,7 @@ class Primary:
         for link in self.links:
             if link.state == ONLINE:
                 link.connection.write(data)
-        self.repl_output_bytes += len(data) * sum(1 for link in self.links if link.state == ONLINE)
+                self.repl_output_bytes += len(data)
 
     def _keep(self, job: SyncJob, data: bytes) -> None:
         """The stream since the fork, for the replicas still waiting for

@@ -12,6 +12,8 @@ than apply something it cannot be sure of.
 
 from __future__ import annotations
 
+from ..protocol.resp import BULK_HEADERS
+
 
 class StreamError(Exception):
     """The primary's stream is not what a primary sends."""
@@ -19,8 +21,12 @@ class StreamError(Exception):
 
 def encode(argv: list[bytes]) -> bytes:
     parts = [b"*%d\r\n" % len(argv)]
+    append = parts.append
     for arg in argv:
-        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+        n = len(arg)
+        append(BULK_HEADERS[n] if n < 1024 else b"$%d\r\n" % n)  # (the headers pre-encoded)
+        append(arg)
+        append(b"\r\n")
     return b"".join(parts)
 
 

@@ -539,8 +539,9 @@ def test_backlog_too_small_falls_back_to_full_sync(cluster):
 
 
 def test_repl_timeout_on_both_ends(cluster):
-    primary = cluster("--repl-timeout", "1")
-    replica = cluster("--repl-timeout", "1")
+    # (timeouts above the ack period and the ping period, as they must be)
+    primary = cluster("--repl-timeout", "2", "--repl-ping-replica-period", "1")
+    replica = cluster("--repl-timeout", "2")
     follow(replica, primary)
     in_sync(primary, replica)
     os.kill(replica.proc.pid, signal.SIGSTOP)  # acks stop: the primary drops it
@@ -550,6 +551,7 @@ def test_repl_timeout_on_both_ends(cluster):
     finally:
         os.kill(replica.proc.pid, signal.SIGCONT)
     in_sync(primary, replica)
+    assert "MASTER timeout" not in replica.log()  # the pings kept a quiet link alive
     os.kill(primary.proc.pid, signal.SIGSTOP)  # the stream stops: the replica drops it
     try:
         wait_until(lambda: "MASTER timeout" in replica.log(), what="the replica's timeout")

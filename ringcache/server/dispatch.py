@@ -29,7 +29,7 @@ import logging
 import time
 from collections import deque
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..commands._blocking import BlockOn
 from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
@@ -96,6 +96,11 @@ class Dispatcher:
         # checked path, which evicts first and refuses denyoom commands
         # with -OOM when nothing can be freed (see _memory_pressed).
         self.maxmemory = False
+        # A check some commands must pass first (replication: READONLY on a
+        # replica, NOREPLICAS, LOADING): gate(session, spec) -> error text or
+        # None. While set, the commands it covers are left out of the fast
+        # table, so they take the checked path; the others pay nothing.
+        self.gate: "Callable[[Session, CommandSpec], str | None] | None" = None
 
     @property
     def total_commands(self) -> int:
@@ -115,6 +120,20 @@ class Dispatcher:
 
     def _set_slowlog_len(self, value: int) -> None:
         self.slowlog = deque(self.slowlog, maxlen=value)
+
+    def set_gate(self, gate: "Callable[[Session, CommandSpec], str | None] | None",
+                 all_commands: bool = False) -> None:
+        """Install (or remove, with None) the gate: for every command, or
+        for the write commands only (and EXEC, which may run writes)."""
+        self.gate = gate
+        table = fast_table()
+        if gate is None:
+            self.table = table
+        elif all_commands:
+            self.table = {}
+        else:
+            self.table = {name: spec for name, spec in table.items()
+                          if not spec.is_write and spec.name != "exec"}
 
     # -- the pipeline ------------------------------------------------------
 
@@ -254,6 +273,10 @@ class Dispatcher:
             if not sub.check_arity(argc):
                 return self._reject(session, errors.wrong_arity(sub.fullname), sub)
             spec = sub
+        if self.gate is not None and session.authenticated:
+            refused = self.gate(session, spec)
+            if refused is not None:
+                return self._reject(session, refused, spec)
         if self.maxmemory and session.authenticated and self._out_of_memory(session, spec):
             return self._reject(session, errors.OOM, spec)
         if session.gated:

@@ -17,6 +17,7 @@ loop is a line-by-line transcription, with C types for the counters and the
 clock.
 """
 
+from cpython.bytes cimport PyBytes_Check
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from .commands._blocking import BlockOn
@@ -119,3 +120,21 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
     if self.propagating:
         self.stream.flush()
     return b"".join(out), done
+
+
+def take_commands(reader, list commands):
+    """ringcache.protocol.parser.take_commands, compiled: the argument check
+    is a type test per argument instead of a join."""
+    cdef object gets = reader.gets
+    cdef object command, arg
+    while True:
+        command = gets()
+        if command is False:
+            return True
+        if type(command) is not list or not command:
+            return False
+        for arg in <list>command:
+            # (join accepts any bytes-like object; hiredis makes only bytes)
+            if not PyBytes_Check(arg):
+                return False
+        commands.append(command)

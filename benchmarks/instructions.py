@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import re
 import shutil
@@ -98,7 +99,8 @@ def main() -> int:
         print("valgrind is not installed: apt-get install -y valgrind", file=sys.stderr)
         return 1
     what = "parsing only" if args.parse_only else "parse + execute_batch + encode"
-    print(f"instructions per pipelined command ({what}; {BATCHES} batches of {PER_BATCH}):")
+    path = "pure-Python path" if os.environ.get("RINGCACHE_PURE", "") not in ("", "0") else "compiled path if built"
+    print(f"instructions per pipelined command ({what}; {BATCHES} batches of {PER_BATCH}; {path}):")
     for kind in args.kinds.split(","):
         base = count(kind, False, args.parse_only)
         full = count(kind, True, args.parse_only)

@@ -21,6 +21,8 @@ processCommand order:
 The hot path, a plain client running a plain command, is inlined in
 execute_batch: a table lookup, an arity test, one flag test, the call, one
 clock read and the reply's encoding. Everything else goes through execute().
+When the compiled extension is in use (ringcache/accel.py), execute_batch is
+its transcription in ringcache/_speedups.pyx; this one stays the reference.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections import deque
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..accel import speedups
 from ..commands._blocking import BlockOn
 from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
@@ -235,6 +238,10 @@ class Dispatcher:
         if self.propagating:  # the writes reach the sinks (AOF) before their replies leave
             self.stream.flush()
         return b"".join(out), done
+
+    if speedups is not None:
+        # The same loop, compiled (ringcache/_speedups.pyx; accel.py decides).
+        execute_batch = speedups.execute_batch  # type: ignore[assignment]  # noqa: F811
 
     def execute(self, session: "Session", argv: list) -> Any:
         """Run one command (any caller outside execute_batch); its writes

@@ -23,7 +23,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import __version__, pubsub
+from .. import __version__, accel, pubsub
 from ..pubsub.notifications import sync_databases
 from ..commands import load_all
 from ..commands.registry import lookup
@@ -337,6 +337,8 @@ class Server:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._on_signal, sig)
         log.info("ringcache %s started, pid=%d", __version__, os.getpid())
+        if not accel.ACCELERATED:  # (once per process: accel decides at import)
+            log.warning("Running on the pure-Python path: %s", accel.pure_reason)
         log.info("Ready to accept connections tcp on %s port %d", " ".join(hosts), self.port)
 
     def flush_soon(self, connection: Any) -> None:

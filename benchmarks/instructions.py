@@ -4,16 +4,20 @@ noisy machine, so a change to the hot path can be judged by them.
 
     .venv/bin/python benchmarks/instructions.py          # needs valgrind (apt-get install valgrind)
 
-For GET and SET it runs the same script twice under callgrind, once only
-preparing 1,000 batches of 16 pipelined commands (100,000 keys loaded) and
-once also feeding them through the parser and Dispatcher.execute_batch, and
-prints the difference per command. `--parse-only` counts the parser alone.
+For GET, SET, LPUSH, HSET and ZADD it runs the same script twice under
+callgrind, once only preparing 1,000 batches of 16 pipelined commands
+(100,000 string keys loaded; LPUSH, HSET and ZADD write into 1,000 keys of
+their type) and once also feeding them through the parser and
+Dispatcher.execute_batch, and prints the difference per command.
+`--parse-only` counts the parser alone; `--kinds get,set` picks some.
+RINGCACHE_PURE=1 counts the pure-Python path (ringcache/accel.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import re
 import shutil
@@ -25,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BATCHES = 1000
 PER_BATCH = 16
 KEYS = 100_000
+KINDS = ("get", "set", "lpush", "hset", "zadd")
+COLLECTIONS = ("lpush", "hset", "zadd")
 
 
 def workload(kind: str, run: bool, parse_only: bool) -> None:
@@ -46,6 +52,13 @@ def workload(kind: str, run: bool, parse_only: bool) -> None:
         key = b"key:%012d" % rnd.randrange(KEYS)
         if kind == "get":
             return b"*2\r\n$3\r\nGET\r\n$16\r\n%s\r\n" % key
+        if kind in COLLECTIONS:
+            name = b"%s:%03d" % (kind.encode(), rnd.randrange(1000))
+            member = b"m:%012d" % rnd.randrange(KEYS)
+            args = {"lpush": [b"LPUSH", name, member],
+                    "hset": [b"HSET", name, member, b"x" * 32],
+                    "zadd": [b"ZADD", name, b"%d" % rnd.randrange(KEYS), member]}[kind]
+            return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
         return b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$32\r\n%s\r\n" % (key, b"x" * 32)
 
     batches = [b"".join(command() for _ in range(PER_BATCH)) for _ in range(BATCHES)]
@@ -74,7 +87,8 @@ def count(kind: str, run: bool, parse_only: bool) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workload", choices=("get", "set"))
+    parser.add_argument("--workload", choices=KINDS)
+    parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--run", action="store_true")
     parser.add_argument("--parse-only", action="store_true")
     args = parser.parse_args()
@@ -85,8 +99,9 @@ def main() -> int:
         print("valgrind is not installed: apt-get install -y valgrind", file=sys.stderr)
         return 1
     what = "parsing only" if args.parse_only else "parse + execute_batch + encode"
-    print(f"instructions per pipelined command ({what}; {BATCHES} batches of {PER_BATCH}):")
-    for kind in ("get", "set"):
+    path = "pure-Python path" if os.environ.get("RINGCACHE_PURE", "") not in ("", "0") else "compiled path if built"
+    print(f"instructions per pipelined command ({what}; {BATCHES} batches of {PER_BATCH}; {path}):")
+    for kind in args.kinds.split(","):
         base = count(kind, False, args.parse_only)
         full = count(kind, True, args.parse_only)
         print(f"  {kind.upper()}: {(full - base) // (BATCHES * PER_BATCH):,}")

@@ -394,6 +394,33 @@ class Bind(Type):
         return [(f"{name} {' '.join(value) or _EMPTY_QUOTED}", True)]
 
 
+class ReplicaOf(Type):
+    """`replicaof <host> <port>` (startup: the node starts as a replica).
+    Held as "host port"; "" when the node starts as a primary."""
+
+    multi_arg = True
+
+    def parse(self, args: list[str], current: Any) -> str:
+        if len(args) == 1:
+            args = args[0].split()
+        if not args:
+            return ""
+        if len(args) != 2:
+            raise _Invalid("wrong number of arguments")
+        try:
+            port = int(args[1])
+        except ValueError:
+            raise _Invalid("Invalid master port") from None
+        if not 0 < port < 65536:
+            raise _Invalid("Invalid master port")
+        return f"{args[0]} {port}"
+
+    def rewrite(self, name: str, value: Any, default: Any) -> RewriteLines:
+        if not value:
+            return None
+        return [(f"{name} {value}", True)]
+
+
 OBUF_CLASSES = ("normal", "replica", "pubsub")
 _OBUF_NAMES = {"normal": "normal", "slave": "replica", "replica": "replica", "pubsub": "pubsub"}
 _OBUF_GET_NAMES = {"normal": "normal", "replica": "slave", "pubsub": "pubsub"}  # CONFIG GET says "slave"
@@ -603,6 +630,11 @@ PARAMS: tuple[Param, ...] = (
     P("aof-use-rdb-preamble", Bool(), True),
     P("aof-timestamp-enabled", Bool(), False),
     # -- replication
+    P("replicaof", ReplicaOf(), "", IMMUTABLE, alias="slaveof"),
+    # Accepted as Redis's (default yes); the snapshot always goes through a
+    # file written by the forked child (docs/replication.md).
+    P("repl-diskless-sync", Bool(), True),
+    P("repl-diskless-sync-delay", Int(0, INT_MAX), 5),
     P("masterauth", String(null_if_empty=True), ""),
     P("masteruser", String(null_if_empty=True), ""),
     P("replica-read-only", Bool(), True, alias="slave-read-only"),

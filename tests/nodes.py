@@ -45,12 +45,13 @@ class Node:
         return self.proc.returncode
 
 
-def spawn(args: list[str], cwd: Path) -> tuple[subprocess.Popen, Path]:
-    """`ringcache server ARGS` run in cwd, logging to cwd/node.log."""
+def spawn(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
+    """`ringcache server ARGS` run in cwd, logging to cwd/node.log (env: extra
+    environment variables, e.g. RINGCACHE_PURE)."""
     log = cwd / "node.log"
     proc = subprocess.Popen([sys.executable, "-m", "ringcache", "server", *args], cwd=cwd,
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)})
     return proc, log
 
 
@@ -68,9 +69,10 @@ def wait_ready(proc: subprocess.Popen, log: Path, timeout: float = 15.0) -> int:
     raise RuntimeError(f"node did not start:\n{log.read_text()}")
 
 
-def spawn_node(args: list[str], log_path: Path, timeout: float = 15.0) -> Node:
+def spawn_node(args: list[str], log_path: Path, timeout: float = 15.0,
+               env: dict[str, str] | None = None) -> Node:
     proc, log = spawn(["--port", "0", "--save", "", "--enable-debug-command", "yes", *args],
-                      log_path.parent)
+                      log_path.parent, env)
     return Node(proc, wait_ready(proc, log, timeout), log)
 
 

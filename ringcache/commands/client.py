@@ -39,7 +39,11 @@ _CLIENT_TYPES = {b"normal": "normal", b"slave": "replica", b"replica": "replica"
 
 
 def client_type(session: Session) -> str:
-    """getClientType(). (Replica and master links arrive with replication/.)"""
+    """getClientType(): MONITOR clients count as normal."""
+    if session.is_replica and not session.monitor:
+        return "replica"
+    if session.is_master:
+        return "master"
     if session.subscriptions:
         return "pubsub"
     return "normal"
@@ -49,6 +53,10 @@ def _flags(session: Session, tracking: str = "") -> str:
     flags = ""
     if session.monitor:
         flags += "O"
+    elif session.is_replica:
+        flags += "S"
+    if session.is_master:
+        flags += "M"
     if session.subscriptions:
         flags += "P"
     if session.multi is not None:

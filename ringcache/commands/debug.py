@@ -30,7 +30,7 @@ DEBUG_SUBCOMMANDS: dict[bytes, tuple[Handler, int]] = {}
 
 def debug_subcommand(name: str, argc: int) -> Callable[[Handler], Handler]:
     """Register `DEBUG name`, which takes exactly argc arguments (DEBUG and
-    the subcommand included)."""
+    the subcommand included), or at least -argc when argc is negative."""
 
     def register(handler: Handler) -> Handler:
         key = name.lower().encode()
@@ -129,6 +129,6 @@ def debug(session: Session, argv: list[bytes]) -> Any:
     if sub == b"help" and len(argv) == 2:
         return help_reply(argv, _DEBUG_HELP)
     entry = DEBUG_SUBCOMMANDS.get(sub)
-    if entry is None or len(argv) != entry[1]:
+    if entry is None or (len(argv) != entry[1] if entry[1] > 0 else len(argv) < -entry[1]):
         raise CommandError(errors.subcommand_syntax(argv[1], argv[0].decode("utf-8", "replace")))
     return entry[0](session, argv)

@@ -149,9 +149,22 @@ def _read(session: Session, key: bytes) -> Any:
         return value
     if cls is FieldTTLHash:
         if value.due(int(db.clock.ms())):
+            if db.expire_hold:
+                return _held_view(value, int(db.clock.ms()))
             return _purge(session, db, key, value)
         return value
     raise WrongTypeError
+
+
+def _held_view(value: FieldTTLHash, now: int) -> Any:
+    """A replica's read of a hash with fields past their time: a copy
+    without them (None when none is left), the hash itself untouched until
+    the primary's HDEL arrives (Keyspace.expire_hold)."""
+    expires = value.field_expires
+    live = FieldTTLHash({field: item for field, item in value.items()
+                         if not (field in expires and expires[field] < now)})
+    live.field_expires = {field: when for field, when in expires.items() if field in live}
+    return live or None
 
 
 def _write(session: Session, key: bytes) -> Any:

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import REDIS_VERSION, __version__, allocator
+from .. import REDIS_VERSION, __version__, accel, allocator
 from ..config import format_memory_human
 from ..protocol.resp import Verbatim
 from ..pubsub import info_fields
@@ -75,6 +75,7 @@ def _server_section(server: Server) -> list[tuple[str, Any]]:
         ("redis_build_id", "0"),
         ("redis_mode", "cluster" if config["cluster-enabled"] else "standalone"),
         ("ringcache_version", __version__),
+        ("ringcache_accelerated", int(accel.ACCELERATED)),  # the compiled hot path (accel.py)
         ("os", f"{uname.system} {uname.release} {uname.machine}"),
         ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
         ("monotonic_clock", "POSIX clock_gettime"),

@@ -268,8 +268,10 @@ class Persistence:
         log.info("DB saved on disk (%.3f seconds)", time.monotonic() - start)
         return True
 
-    def bgsave(self) -> bool:
-        """Fork a child that writes the snapshot; False if the fork failed."""
+    def bgsave(self, on_done: Callable[[bool], None] | None = None) -> bool:
+        """Fork a child that writes the snapshot; False if the fork failed.
+        on_done(ok) runs when the child has ended (replication's full sync
+        sends the file then)."""
         self.rdb_last_try = time.time()
         path = self.snapshot_path()
 
@@ -280,6 +282,7 @@ class Persistence:
         if child is None:
             self.rdb_last_bgsave_ok = False
             return False
+        child.on_done = on_done
         log.info("Background saving started by pid %d", child.pid)
         return True
 
@@ -295,6 +298,8 @@ class Persistence:
             self.rdb_saves += 1
         else:
             log.warning("Background saving error")
+        if child.on_done is not None:
+            child.on_done(ok)
 
     # -- the child ---------------------------------------------------------------
 
@@ -369,6 +374,11 @@ class Persistence:
         else:
             self._aof_rewrite_done(child, ok)
 
+    def poll_child(self) -> None:
+        """Reap the child now if it has ended (the cron does it hz times a
+        second; replication polls sooner while replicas wait for it)."""
+        self._reap()
+
     def _sample_cow(self, child: Child) -> None:
         now = time.monotonic()
         if now - self._cow_sampled < 0.5:
@@ -395,6 +405,8 @@ class Persistence:
             pass
         if child.kind == "aof":
             self._aof_rewrite_done(child, False)
+        elif child.on_done is not None:
+            child.on_done(False)
 
     def wait_child(self, timeout: float = 60.0) -> None:
         """Block until the child ends (DEBUG RELOAD, tests of a SAVE after BGSAVE)."""

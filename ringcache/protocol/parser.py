@@ -78,6 +78,7 @@ from itertools import chain
 
 import hiredis
 
+from ..accel import speedups
 from . import errors
 from .errors import ProtocolError
 
@@ -154,23 +155,10 @@ class RequestReader:
         reader = self._hiredis
         reader.feed(data)
         commands: list[list[bytes]] = []
-        append = commands.append
-        gets = reader.gets
-        join = _join
         try:
-            while True:
-                command = gets()
-                if command is False:
-                    break
-                if command.__class__ is not list or not command:
-                    return self._to_careful(data)  # not a command, or `*0`
-                # TypeError unless every argument is a bulk string: a nested
-                # array or an integer must not reach the commands (or be
-                # stored as a value). The cheapest exact check in CPython:
-                # about 500 instructions a command, ~5 % of a pipelined GET.
-                join(command)
-                append(command)
-        except (hiredis.ProtocolError, TypeError):
+            if not take_commands(reader, commands):
+                return self._to_careful(data)
+        except hiredis.ProtocolError:
             return self._to_careful(data)
         if commands and not reader.has_data():
             # A maybe boundary.
@@ -303,6 +291,35 @@ class RequestReader:
             if careful.at_boundary():
                 self._careful = None
         return commands
+
+
+def take_commands(reader: hiredis.Reader, commands: list[list[bytes]]) -> bool:
+    """Append the complete commands hiredis has parsed to `commands`; False
+    at the first one that is not a command (not an array, `*0`, or an
+    argument that is not a bulk string: a nested array or an integer must
+    not reach the commands, or be stored as a value). hiredis.ProtocolError
+    passes through. Compiled twin: ringcache/_speedups.pyx."""
+    append = commands.append
+    gets = reader.gets
+    join = _join
+    while True:
+        command = gets()
+        if command is False:
+            return True
+        if command.__class__ is not list or not command:
+            return False
+        # TypeError unless every argument is a bulk string. The cheapest
+        # exact check in CPython: about 500 instructions a command, ~5 % of
+        # a pipelined GET.
+        try:
+            join(command)
+        except TypeError:
+            return False
+        append(command)
+
+
+if speedups is not None:  # (ringcache/accel.py decides)
+    take_commands = speedups.take_commands  # noqa: F811
 
 
 # A read longer than this is settled at once instead of being kept.

@@ -245,6 +245,17 @@ class Blocking:
         self._answer(session, CommandError(UNBLOCKED_ERROR) if error else NULL_ARRAY)
         return True
 
+    def finish(self, session: "Session", reply: Any) -> bool:
+        """Answer a client parked by its command's own logic rather than by
+        keys (WAIT: replication.primary): release it and send reply."""
+        record = session.blocked
+        if record is None:
+            return False
+        self._release(record)
+        record.spec.calls += 1
+        self._answer(session, reply)
+        return True
+
     def remove(self, session: "Session") -> None:
         """A client went away (disconnect, CLIENT KILL): forget its wait."""
         record = session.blocked

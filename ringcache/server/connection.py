@@ -42,7 +42,7 @@ import logging
 import socket
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..commands._blocking import BlockOn
 from ..protocol.errors import CommandError, ProtocolError
@@ -72,6 +72,10 @@ class Connection:
         self.reading = False
         self.soft_limit_since = 0.0
         self.blocked_input = 0  # bytes read while blocked (bounded: on_readable)
+        # Called when all queued output went (replication sends a snapshot
+        # one chunk at a time this way); None for ordinary clients.
+        self.on_drained: "Callable[[], None] | None" = None
+        self.unlimited = False  # write_unlimited() in progress
         try:
             peer = sock.getpeername()
             local = sock.getsockname()
@@ -239,8 +243,20 @@ class Connection:
         limits = self.server.output_limits
         if self.session.subscriptions:  # a subscriber: the pubsub class limits
             limits = self.server.pubsub_output_limits
-        if limits is not None:
+        elif self.session.is_replica:  # a replica link: the replica class
+            limits = self.server.replica_output_limits
+        if limits is not None and not self.unlimited:
             self._check_output_limits(*limits)
+
+    def write_unlimited(self, data: bytes) -> None:
+        """write() for output no client-output-buffer-limit counts: a
+        replica's snapshot, sent one chunk per drain (Redis sends it outside
+        the output buffer too). Only its stream is bounded."""
+        self.unlimited = True
+        try:
+            self.write(data)
+        finally:
+            self.unlimited = False
 
     def push(self, data: bytes) -> None:
         """Output that is not the reply to this client's own command (pub/sub
@@ -316,6 +332,10 @@ class Connection:
 
     def _drained(self) -> None:
         self.soft_limit_since = 0.0
+        if self.on_drained is not None:
+            self.on_drained()
+            if self.out_pending:
+                return
         if self.session.closing:
             self.close()
         elif self.pending:

@@ -26,6 +26,8 @@ processCommand order:
 The hot path, a plain client running a plain command, is inlined in
 execute_batch: a table lookup, an arity test, one flag test, the call, one
 clock read and the reply's encoding. Everything else goes through execute().
+When the compiled extension is in use (ringcache/accel.py), execute_batch is
+its transcription in ringcache/_speedups.pyx; this one stays the reference.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ import logging
 import time
 from collections import deque
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
+from ..accel import speedups
 from ..commands._blocking import BlockOn
 from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
@@ -104,6 +107,11 @@ class Dispatcher:
         # Cluster mode (cluster/routing.py): the Router of the newest map, or
         # None when cluster mode is off. Set with set_cluster_router().
         self.cluster: Any = None
+        # A check some commands must pass first (replication: READONLY on a
+        # replica, NOREPLICAS, LOADING): gate(session, spec) -> error text or
+        # None. While set, the commands it covers are left out of the fast
+        # table, so they take the checked path; the others pay nothing.
+        self.gate: "Callable[[Session, CommandSpec], str | None] | None" = None
 
     @property
     def total_commands(self) -> int:
@@ -123,6 +131,20 @@ class Dispatcher:
 
     def _set_slowlog_len(self, value: int) -> None:
         self.slowlog = deque(self.slowlog, maxlen=value)
+
+    def set_gate(self, gate: "Callable[[Session, CommandSpec], str | None] | None",
+                 all_commands: bool = False) -> None:
+        """Install (or remove, with None) the gate: for every command, or
+        for the write commands only (and EXEC, which may run writes)."""
+        self.gate = gate
+        table = fast_table()
+        if gate is None:
+            self.table = table
+        elif all_commands:
+            self.table = {}
+        else:
+            self.table = {name: spec for name, spec in table.items()
+                          if not spec.is_write and spec.name != "exec"}
 
     # -- the pipeline ------------------------------------------------------
 
@@ -225,6 +247,9 @@ class Dispatcher:
             self.stream.flush()
         return b"".join(out), done
 
+    if speedups is not None:
+        # The same loop, compiled (ringcache/_speedups.pyx; accel.py decides).
+        execute_batch = speedups.execute_batch  # type: ignore[assignment]  # noqa: F811
     # -- cluster mode ------------------------------------------------------
 
     def set_cluster_router(self, router: Any) -> None:
@@ -338,6 +363,10 @@ class Dispatcher:
             refusal = self._cluster_refusal(session, spec, argv)
             if refusal is not None:
                 return self._reject(session, refusal, spec)
+        if self.gate is not None and session.authenticated:
+            refused = self.gate(session, spec)
+            if refused is not None:
+                return self._reject(session, refused, spec)
         if self.maxmemory and session.authenticated and self._out_of_memory(session, spec):
             return self._reject(session, errors.OOM, spec)
         if session.gated:

@@ -23,7 +23,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import __version__, pubsub
+from .. import __version__, accel, pubsub
 from ..pubsub.notifications import sync_databases
 from ..commands import load_all
 from ..commands.registry import lookup
@@ -118,7 +118,8 @@ class Server:
         self.evictor = Evictor(self.live_dbs, self.used_memory, self._evicted)
         self._configure_eviction()
         for name in ("maxmemory", "maxmemory-policy", "maxmemory-samples",
-                     "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time"):
+                     "maxmemory-eviction-tenacity", "lfu-log-factor", "lfu-decay-time",
+                     "replica-ignore-maxmemory"):
             self.config.on_change(name, lambda _value: self._configure_eviction())
         # Pub/sub, keyspace notifications, client tracking (pubsub/).
         # Callbacks run by RESET (commands/connection.py) and by
@@ -138,6 +139,15 @@ class Server:
         # Snapshots and the append-only file (persistence/manager.py).
         self.lastsave = time.time()  # LASTSAVE (kept by persistence)
         self.persistence = Persistence(self)
+        # Replication (replication/): this node's history, its replicas, and
+        # its primary when it is a replica. While a replica, keys whose time
+        # has passed are hidden, not deleted (expire_hold: the primary's DEL
+        # deletes them).
+        self.expire_hold = False
+        self.replica_output_limits: tuple[int, int, int] | None = None
+        from ..replication import install as install_replication
+
+        self.replication = install_replication(self)
         # True while replies wait for an fsync (appendfsync always): tested
         # by Connection.write once per batch; the connections whose replies
         # wait (hold_replies / release_replies).
@@ -176,6 +186,7 @@ class Server:
             self.created_dbs.append(db)
             db.access_policy = self.access_policy
             db.lfu = self.config["maxmemory-policy"].endswith("lfu")
+            db.expire_hold = self.expire_hold
             pubsub.attach_database(self, db)  # notification/tracking hooks
         return db
 
@@ -277,6 +288,8 @@ class Server:
         # subscribed clients are in the pubsub class (connection.write)
         limits = _output_limit(self.config["client-output-buffer-limit"], "pubsub")
         self.pubsub_output_limits = limits if limits and any(limits) else None
+        limits = _output_limit(self.config["client-output-buffer-limit"], "replica")
+        self.replica_output_limits = limits if limits and any(limits) else None
 
     def _fit_maxclients_to_descriptors(self) -> None:
         wanted = self.config["maxclients"]
@@ -323,6 +336,10 @@ class Server:
         gc.freeze()
         self._stopped = asyncio.Event()
         self._cron_task = loop.create_task(self.cron())
+        replicaof = self.config["replicaof"]
+        if replicaof:
+            host, _, replica_port = replicaof.rpartition(" ")
+            self.replication.follow(host.strip(), int(replica_port))
         if self.cluster is not None:
             self.cluster.start(loop)  # (its port is known now)
         if handle_signals:
@@ -330,6 +347,8 @@ class Server:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._on_signal, sig)
         log.info("ringcache %s started, pid=%d", __version__, os.getpid())
+        if not accel.ACCELERATED:  # (once per process: accel decides at import)
+            log.warning("Running on the pure-Python path: %s", accel.pure_reason)
         log.info("Ready to accept connections tcp on %s port %d", " ".join(hosts), self.port)
 
     def flush_soon(self, connection: Any) -> None:
@@ -409,13 +428,14 @@ class Server:
         # set of changed keys stays small) and follows the peak, as Redis's
         # serverCron does, whether or not anyone reads INFO.
         self.used_memory()
-        if self.evictor.maxmemory:  # Redis's evictionTimeProc: free what commands left
+        replica = self.expire_hold  # a replica: its primary expires and evicts for it
+        if self.evictor.maxmemory and not replica:  # Redis's evictionTimeProc: free what commands left
             self.evictor.background_step(cycle_budget_seconds(hz))
         effort = self.config["active-expire-effort"]
         dbs = self.live_dbs()
         budget = cycle_budget_seconds(hz, effort) / max(len(dbs), 1)
         # DEBUG SET-ACTIVE-EXPIRE 0 stops the active cycle
-        if not self.active_expire_enabled:
+        if not self.active_expire_enabled or replica:
             dbs = []
         for db in dbs:
             active_expire_cycle(db, budget, effort)
@@ -438,6 +458,7 @@ class Server:
         if self.dispatcher.propagating:  # the DELs of keys that expired or were evicted
             self.write_stream.flush()
         self.persistence.cron()  # save points, the child, AOF fsync and rewrites
+        self.replication.cron()  # links, pings, acks, timeouts, reconnects
 
     def shutdown(self) -> None:
         """Stop accepting, flush and close every client, then stop serving."""
@@ -453,6 +474,7 @@ class Server:
             self._loop.remove_reader(listener.fileno())
             listener.close()
         self.pubsub.flush()  # messages queued for the next loop turn go out too
+        self.replication.shutdown()
         for connection in list(self.connections):
             connection.flush_blocking(timeout=1.0)
         log.warning("ringcache is now ready to exit, bye bye...")
@@ -498,9 +520,14 @@ class Server:
         lfu = policy.endswith("lfu")
         for db in self.live_dbs():
             db.lfu = lfu
-        self.evictor.configure(config["maxmemory"], policy, config["maxmemory-samples"],
+        # A replica leaves eviction to its primary (replica-ignore-maxmemory,
+        # default yes): the primary's DELs keep the two datasets equal.
+        maxmemory = config["maxmemory"]
+        if getattr(self, "expire_hold", False) and config["replica-ignore-maxmemory"]:
+            maxmemory = 0
+        self.evictor.configure(maxmemory, policy, config["maxmemory-samples"],
                                config["maxmemory-eviction-tenacity"])
-        self.dispatcher.maxmemory = bool(config["maxmemory"])
+        self.dispatcher.maxmemory = bool(maxmemory)
         # A lower limit evicts down to it now, within the time limit; the
         # cron's background step does the rest (Redis: startEvictionTimeProc).
         self.evictor.perform_evictions()

@@ -90,6 +90,12 @@ class Session:
         # dispatcher reads it after the command and resets it.
         self.propagate: list[list[bytes]] | None = None
         self.gated = not self.authenticated
+        # Replication: a replica attached here (after PSYNC/SYNC, with its
+        # replication.primary.ReplicaLink), or this node's primary's link.
+        self.is_replica = False
+        self.is_master = False
+        self.replica_link: Any = None
+        self.replica_listening_port = 0
         self.connection: Connection | None = None
         # Set by the connection: push bytes to this client asynchronously.
         self.push: Callable[[bytes], None] | None = None

@@ -115,6 +115,9 @@ class Keyspace:
         "lru_now",  # LRU_CLOCK(), refreshed by the cron (1 s resolution, as Redis)
         "lfu",  # True under an LFU maxmemory-policy (metadata is a counter)
         "access_policy",  # lfu-log-factor, lfu-decay-time (shared by the server)
+        # A replica: an expired key is hidden from reads but not deleted
+        # (its primary sends the DEL), as Redis's expireIfNeeded on a replica.
+        "expire_hold",
     )
 
     def __init__(self, index: int, clock: Clock, stats: KeyspaceStats) -> None:
@@ -147,6 +150,7 @@ class Keyspace:
         self.lru_now = lru_clock(clock.ms())
         self.lfu = False
         self.access_policy = _SHARED_POLICY
+        self.expire_hold = False
 
     # -- lookups -----------------------------------------------------------
 
@@ -373,6 +377,8 @@ class Keyspace:
         return True
 
     def _expire(self, key: bytes) -> None:
+        if self.expire_hold:
+            return  # (the callers treat the key as gone)
         value = self.data.pop(key)
         del self.expires[key]
         self.slots.remove(key)

@@ -1,0 +1,176 @@
+"""The compiled hot path (ringcache/_speedups.pyx) answers exactly as the
+pure-Python one.
+
+Two nodes run side by side, one with RINGCACHE_PURE=1. Each seed's random
+workload (strings, lists, hashes, sets, sorted sets; wrong types, wrong
+arities, unknown commands, syntax errors, MULTI/EXEC, absolute expiry) goes
+to both as the same pipelined byte stream, on a RESP2 and a RESP3
+connection. Every reply must be byte-identical, and afterwards so must the
+whole state: every key with its TYPE, value and PEXPIRETIME, and the command
+statistics (calls, failed and rejected calls per command, keyspace hits and
+misses). Expiry uses absolute times far in the future, so the two nodes'
+clocks, read a few milliseconds apart, cannot make them differ.
+
+When the extension is not built, both nodes run the pure path and the
+comparison would compare a path with itself: test_paths_differ fails then,
+so that a missing build cannot pass unnoticed (scripts/setup.sh installs
+what the build needs). The second node clears RINGCACHE_PURE, so this
+module compares the two paths in the suite's pure run too.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+
+import hiredis
+import pytest
+
+from nodes import spawn_node
+
+SEEDS = range(6)
+COMMANDS_PER_SEED = 1500
+KEYS = [b"k%d" % i for i in range(12)]
+FIELDS = [b"f%d" % i for i in range(6)]
+EXPIRE_AT_S = 4_000_000_000  # year 2096: far from either node's clock
+
+
+def _encode(argv: list[bytes]) -> bytes:
+    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in argv)
+
+
+def _value(rnd: random.Random) -> bytes:
+    return rnd.choice([b"%d" % rnd.randint(-5, 2000), b"x" * rnd.choice([0, 1, 40, 1100]),
+                       b"3.5", b"abc", b"-0", b"1e3"])
+
+
+def _command(rnd: random.Random) -> list[bytes]:
+    key, other = rnd.choice(KEYS), rnd.choice(KEYS)
+    field, value = rnd.choice(FIELDS), _value(rnd)
+    score = rnd.choice([b"1", b"-2.5", b"inf", b"nan", b"3e2", b"x", b"%d" % rnd.randint(0, 99)])
+    choices = [
+        [b"SET", key, value], [b"GET", key], [b"INCR", key], [b"INCRBY", key, value],
+        [b"APPEND", key, value], [b"DEL", key, other], [b"EXISTS", key, other],
+        [b"MSET", key, value, other, value], [b"MGET", key, other, b"nope"],
+        [b"SET", key, value, b"PXAT", b"%d" % (EXPIRE_AT_S * 1000 + rnd.randint(0, 999))],
+        [b"EXPIREAT", key, b"%d" % (EXPIRE_AT_S + rnd.randint(0, 9))], [b"PERSIST", key],
+        [b"PEXPIRETIME", key], [b"STRLEN", key], [b"GETRANGE", key, b"0", b"3"],
+        [b"LPUSH", key, value, value], [b"RPUSH", key, value], [b"LPOP", key],
+        [b"RPOP", key, b"2"], [b"LRANGE", key, b"0", b"-1"], [b"LLEN", key],
+        [b"HSET", key, field, value], [b"HGET", key, field], [b"HGETALL", key],
+        [b"HINCRBY", key, field, b"3"], [b"HDEL", key, field],
+        [b"SADD", key, value, field], [b"SISMEMBER", key, field], [b"SMEMBERS", key],
+        [b"SREM", key, field], [b"SCARD", key],
+        [b"ZADD", key, score, field], [b"ZINCRBY", key, score, field], [b"ZSCORE", key, field],
+        [b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"], [b"ZPOPMIN", key], [b"ZCARD", key],
+        [b"TYPE", key], [b"GET"], [b"SET", key], [b"NOSUCHCOMMAND", key],
+        [b"SET", key, value, b"BOGUS"], [b"OBJECT", b"ENCODING", key], [b"PING"],
+        [b"ECHO", value], [b"CONFIG", b"GET", b"maxmemory"],
+    ]
+    return rnd.choice(choices)
+
+
+def _batches(seed: int) -> list[list[list[bytes]]]:
+    """The workload: pipelines of 1 to 40 commands, some wrapped in MULTI/EXEC."""
+    rnd = random.Random(seed)
+    batches, total = [], 0
+    while total < COMMANDS_PER_SEED:
+        batch = [_command(rnd) for _ in range(rnd.choice([1, 2, 5, 16, 40]))]
+        if rnd.random() < 0.1:
+            batch = [[b"MULTI"], *batch[:5], [b"EXEC"]]
+        batches.append(batch)
+        total += len(batch)
+    return batches
+
+
+class Conn:
+    """A raw connection that returns each pipeline's replies as raw bytes."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def pipeline(self, commands: list[list[bytes]]) -> bytes:
+        self.sock.sendall(b"".join(map(_encode, commands)))
+        reader = hiredis.Reader()
+        received = []
+        replies = 0
+        while replies < len(commands):
+            data = self.sock.recv(65536)
+            assert data, "connection closed"
+            received.append(data)
+            reader.feed(data)
+            while reader.gets() is not False:
+                replies += 1
+        return b"".join(received)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory):
+    # One hash seed for both: SMEMBERS and HGETALL of a hashtable-encoded
+    # value list members in Python's hash order.
+    pure = spawn_node([], tmp_path_factory.mktemp("pure") / "node.log",
+                      env={"RINGCACHE_PURE": "1", "PYTHONHASHSEED": "1"})
+    accelerated = spawn_node([], tmp_path_factory.mktemp("accel") / "node.log",
+                             env={"RINGCACHE_PURE": "", "PYTHONHASHSEED": "1"})
+    yield pure, accelerated
+    pure.stop()
+    accelerated.stop()
+
+
+def _info(node, section: str) -> dict:
+    return node.client().info(section)
+
+
+def test_paths_differ(nodes):
+    """The comparison below means something only if one node is compiled."""
+    pure, accelerated = nodes
+    assert _info(pure, "server")["ringcache_accelerated"] == 0
+    assert _info(accelerated, "server")["ringcache_accelerated"] == 1
+    assert "Running on the pure-Python path: RINGCACHE_PURE is set" in pure.log()
+    assert "pure-Python path" not in accelerated.log()
+
+
+def _state(node) -> dict:
+    client = node.client()
+    state = {}
+    for key in sorted(client.keys("*")):
+        kind = client.type(key)
+        value = {b"string": lambda: client.get(key),
+                 b"list": lambda: client.lrange(key, 0, -1),
+                 b"hash": lambda: client.hgetall(key),
+                 b"set": lambda: sorted(client.smembers(key)),
+                 b"zset": lambda: client.zrange(key, 0, -1, withscores=True)}[kind]()
+        state[key] = (kind, value, client.pexpiretime(key))
+    stats = _info(node, "commandstats")
+    stats.update({k: v for k, v in _info(node, "stats").items() if k.startswith("keyspace_")})
+    # usec and usec_per_call are times: everything else must be equal.
+    for name, fields in stats.items():
+        if name.startswith("cmdstat_"):
+            stats[name] = {k: v for k, v in fields.items() if not k.startswith("usec")}
+    return {"keys": state, "stats": stats}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_same_replies_and_state(nodes, seed):
+    pure, accelerated = nodes
+    for node in nodes:
+        node.client().execute_command("FLUSHALL")
+        node.client().execute_command("CONFIG", "RESETSTAT")
+    conns = {node: [Conn(node.port), Conn(node.port)] for node in nodes}
+    try:
+        for node in nodes:
+            conns[node][1].pipeline([[b"HELLO", b"3"]])
+        rnd = random.Random(seed)
+        for i, batch in enumerate(_batches(seed)):
+            which = rnd.randrange(2)  # RESP2 or RESP3
+            expected = conns[pure][which].pipeline(batch)
+            got = conns[accelerated][which].pipeline(batch)
+            assert got == expected, f"batch {i} (RESP{which + 2}): {batch}\n{got!r}\n{expected!r}"
+    finally:
+        for pair in conns.values():
+            for conn in pair:
+                conn.close()
+    assert _state(accelerated) == _state(pure)

@@ -56,15 +56,29 @@ def read_map(c: redis.Redis) -> ClusterMap:
 
 
 def update_map(c: redis.Redis, change: Callable[[ClusterMap], ClusterMap],
-               attempts: int = 20) -> ClusterMap:
-    """Read, transition, compare-and-set through node c; retry on a lost race."""
-    for _ in range(attempts):
+               attempts: int = 20, unavailable_s: float = 15.0) -> ClusterMap:
+    """Read, transition, compare-and-set through node c; retry on a lost race,
+    and for up to unavailable_s while the control plane cannot decide (a
+    Raft election after a voter stopped: CLUSTERDOWN from SETMAP)."""
+    deadline = time.monotonic() + unavailable_s
+    lost = 0
+    while lost < attempts:
         before = read_map(c)
         after = change(before)
         if after.epoch <= before.epoch:
             return before
-        if c.execute_command("CLUSTER", "SETMAP", before.epoch, after.to_json()):
-            return after
+        try:
+            if c.execute_command("CLUSTER", "SETMAP", before.epoch, after.to_json()):
+                return after
+        except redis.exceptions.ClusterDownError:
+            if time.monotonic() > deadline:
+                raise
+            continue  # not decided (it may still land: re-read first)
+        except redis.ResponseError as exc:
+            if not str(exc).startswith("CLUSTERDOWN") or time.monotonic() > deadline:
+                raise
+            continue
+        lost += 1
         time.sleep(0.05)
     raise AdminError("the cluster map kept changing; try again")
 

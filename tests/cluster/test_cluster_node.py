@@ -328,3 +328,24 @@ def test_refused_command_in_multi_aborts_exec(three):
                                      b"errors.\r\n")
     finally:
         conn.close()
+
+
+def test_sharded_pubsub_follows_the_slot(three):
+    cmap = three.map()
+    slot = key_slot(b"news")
+    owner = cmap.primary_of_slot(slot).port
+    other = next(p for p in three.ports if p != owner)
+    assert raw(other, "SPUBLISH", "news", "x") == b"-MOVED %d 127.0.0.1:%d\r\n" % (slot, owner)
+    assert raw(other, "SSUBSCRIBE", "news") == b"-MOVED %d 127.0.0.1:%d\r\n" % (slot, owner)
+    sub = admin_client(owner).pubsub()
+    try:
+        sub.ssubscribe("news")
+        assert sub.get_sharded_message(timeout=5)["type"] == "ssubscribe"
+        assert admin_client(owner).spublish("news", "hello") == 1
+        assert sub.get_sharded_message(timeout=5)["data"] == b"hello"
+    finally:
+        sub.close()
+
+
+def admin_client(port: int) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=10, protocol=2)

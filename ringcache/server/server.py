@@ -111,6 +111,9 @@ class Server:
         self.write_stream = WriteStream()
         self.write_stream.on_active_change.append(self._on_stream_active)
         self.dispatcher = Dispatcher(self)
+        # The Lua engine (scripting/engine.py), made by the first EVAL or
+        # SCRIPT LOAD: a node that never runs a script never starts Lua.
+        self.scripting: Any = None
         # maxmemory and eviction (storage/eviction.py); memory accounting
         # (storage/memory.py) is kept by each Keyspace, summed by used_memory().
         self.access_policy = AccessPolicy()  # lfu-log-factor, lfu-decay-time for every db

@@ -37,7 +37,7 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from lupa import lua51
+from lupa import lua51  # type: ignore[import-untyped]
 
 from ..protocol.errors import CommandError
 from ..protocol.resp import NULL_ARRAY, Push, Raw, SimpleString, Verbatim, format_double
@@ -411,7 +411,7 @@ class Engine:
         members = value[b"set"]
         if members is not None and self.table_type(members) == b"table":
             return {self.to_reply(k) for k in members.keys()}
-        out = []
+        out: list[Any] = []
         i = 1
         while True:
             item = value[i]

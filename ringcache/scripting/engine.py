@@ -40,7 +40,9 @@ from typing import TYPE_CHECKING, Any
 from lupa import lua51  # type: ignore[import-untyped]
 
 from ..protocol.errors import CommandError
+
 from ..protocol.resp import NULL_ARRAY, Push, Raw, SimpleString, Verbatim, format_double
+from .libs import LibError, install
 
 if TYPE_CHECKING:
     from ..server.session import Session
@@ -52,7 +54,7 @@ NOTBUSY = "NOTBUSY No scripts in execution right now."
 
 # The Lua side: built once per runtime; returns the functions Python uses.
 _SETUP = r"""
-local py_call, py_pcall, py_error_text, py_sha1, py_log, py_setresp, py_setrepl, libs = ...
+local py_call, py_pcall, py_error_text, py_sha1, py_log, py_setresp, py_setrepl, py_type, libs = ...
 local G = _G
 local setfenv, loadstring, xpcall, type, error, select = setfenv, loadstring, xpcall, type, error, select
 local setmetatable, getmetatable, unpack, tostring = setmetatable, getmetatable, unpack, tostring
@@ -74,7 +76,7 @@ for name, lib in pairs(libs) do base[name] = lib end
 -- its text as a string, and the error handler takes it as a table's err.
 local raw_pcall = pcall
 local function unwrap(ok, ...)
-  if not ok then
+  if not ok and type((...)) == 'userdata' then
     local text = py_error_text((...))
     if text then return false, text end
   end
@@ -111,6 +113,11 @@ redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 base.redis = redis
 
+-- The Python callables (redis.call, the libraries' functions) are userdata
+-- to Lua; `type` (in Python, so a C call that keeps the script's line for
+-- its error) calls them functions, as they are in Redis.
+base.type = py_type
+
 local env = setmetatable({}, {
   __index = function(_, k)
     local v = base[k]
@@ -139,8 +146,13 @@ local function handler(err)
     if i.source == '@user_script' then info = i break end
   end
   local e = {}
-  local text = py_error_text(err)
-  if text then e.err = text
+  local text, is_lib
+  if type(err) == 'userdata' then text, is_lib = py_error_text(err) end
+  if text and is_lib then
+    -- a library's luaL_error: positioned at the script's line
+    if info then text = info.source:sub(2) .. ':' .. info.currentline .. ': ' .. text end
+    e.err = 'ERR ' .. text
+  elseif text then e.err = text
   elseif type(err) == 'table' then e.err = err.err
   else e.err = 'ERR ' .. tostring(err) end
   if info then e.source = info.source; e.line = info.currentline end
@@ -166,9 +178,17 @@ class CallError(Exception):
         self.text = text
 
 
-def _error_text(err: Any) -> bytes | None:
-    """The text of a redis.call error that reached Lua, else None."""
-    return err.text if isinstance(err, CallError) else None
+def _error_text(err: Any) -> tuple[bytes | None, bool]:
+    """(text, whether a library raised it) for a Python exception that
+    reached Lua: redis.call's CallError, a library's LibError, else a bug."""
+    if isinstance(err, CallError):
+        return err.text, False
+    if isinstance(err, LibError):
+        return err.text, True
+    if isinstance(err, BaseException):
+        log.error("a script library failed", exc_info=err)
+        return b"internal error: " + type(err).__name__.encode(), True
+    return None, False
 
 
 class Engine:
@@ -193,11 +213,11 @@ class Engine:
                                attribute_filter=_deny_attributes)
         self.lua = lua
         self.table_type = lua.eval("type")
-        from .libs import install
         libs = lua.table()
         install(lua, libs)
         self._compile, self._run = lua.execute(_SETUP, self._call, self._pcall, _error_text,
-                                               _sha1, _log, self._setresp, self._setrepl, libs)
+                                               _sha1, _log, self._setresp, self._setrepl,
+                                               _lua_type, libs)
 
     # -- the script cache ---------------------------------------------------
 
@@ -461,6 +481,25 @@ def _decode_raw(raw: bytes) -> Any:
         length = int(body.split(b"\r\n", 1)[0])
         return None if length < 0 else body.split(b"\r\n", 1)[1]
     return None
+
+
+_LUA_TYPES = {
+    "NoneType": b"nil", "bool": b"boolean", "int": b"number", "float": b"number", "bytes": b"string",
+}
+
+
+def _lua_type(*args: Any) -> bytes:
+    """Lua's type(), seeing the Python callables as functions."""
+    if not args:
+        raise LibError("bad argument #1 to 'type' (value expected)")
+    value = args[0]
+    name = _LUA_TYPES.get(value.__class__.__name__)
+    if name is not None:
+        return name
+    kind = lua51.lua_type(value)
+    if kind is not None:
+        return kind.encode()
+    return b"function" if callable(value) else b"userdata"
 
 
 def _sha1(data: bytes) -> bytes:

@@ -164,7 +164,43 @@ SCRIPTS = [
     "return string.format('%d %s', 7, 'x')", "return tostring(1e20)",
     "local t = {}; t.x = 1; return t.x",
     "local n = 0; for i = 1, 10 do n = n + redis.call('incr', 'cnt') end; return n",
+    "return {type(redis.call), type(redis.pcall), type(cjson.encode), type(bit.band), type(cjson.null)}",
+    "return type()",
 ]
+
+# The libraries: cjson, bit, struct, cmsgpack.
+LIBRARY_SCRIPTS = [
+    "return cjson.encode({1, 2, 'a/b', true, false, 1.5, 1e20, 0.1, -3})", "return cjson.encode({})",
+    "return cjson.encode({a = {1, 2}})", "return cjson.encode(cjson.null)",
+    "return cjson.encode('\\1\\n\"')", "return cjson.encode({[1] = 1, [3] = 3})",
+    "return cjson.encode({[1] = 1, [20] = 2})", "return cjson.encode(nil)",
+    "return cjson.encode(function() end)",
+    "local t = cjson.decode('{\"a\":[1,2,{\"b\":null}],\"c\":\"x\\\\u00e9\",\"d\":1.5,\"e\":true}'); "
+    "return {t.a[1], t.a[2], type(t.a[3].b), t.a[3].b == cjson.null, t.c, tostring(t.d), tostring(t.e)}",
+    "return cjson.decode('x')", "local ok, e = pcall(cjson.decode, 'x'); return {tostring(ok), type(e), e}",
+    "return cjson.decode('123')", "return cjson.decode('\"s\"')",
+    "return cjson.encode(cjson.decode('{\"k\":[1,\"two\",[3]]}'))",
+    "return {bit.band(7, 3), bit.bor(1, 2, 4), bit.bxor(5, 1), bit.bnot(0), bit.lshift(1, 31), "
+    "bit.rshift(-1, 28), bit.arshift(-16, 2), bit.tobit(2^32 + 5), bit.rol(1, 33), bit.ror(1, 1), "
+    "bit.bswap(0x12345678), bit.band('7', 3)}",
+    "return {bit.tohex(255), bit.tohex(255, 2), bit.tohex(-1, -4), bit.tohex(0x1234abcd, -8), bit.tohex(-1)}",
+    "return bit.band()", "return bit.band('x')",
+    "return {struct.pack('>I2', 258), struct.pack('<i4', -2), struct.size('>I2i4'), "
+    "struct.pack('BBs', 1, 2, 'hi'), struct.pack('d', 1.5), struct.pack('>h', -2)}",
+    "return {struct.unpack('>I2', struct.pack('>I2', 258))}",
+    "return {struct.unpack('<i4c2', struct.pack('<i4', -2) .. 'xy')}",
+    "return {struct.unpack('>h', struct.pack('>h', -2))}",
+    "return cmsgpack.pack({1, 2, 3})", "return cmsgpack.pack({a = 1})",
+    "return cmsgpack.pack('abc', 1, -1, 1.5, true, nil, 300, -300, 70000, 2^40, 0.1, -70000)",
+    "return cmsgpack.pack(string.rep('x', 40), string.rep('y', 300))",
+    "return {cmsgpack.unpack(cmsgpack.pack({1, {2, 'x'}}, 5))}",
+    "local t = cmsgpack.unpack(cmsgpack.pack({a = 1})); return t.a",
+]
+
+
+@pytest.mark.parametrize("script", LIBRARY_SCRIPTS)
+def test_library_scripts_match_redis(pair, script):
+    same(pair, "EVAL", script, 0)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

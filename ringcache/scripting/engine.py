@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from lupa import lua51  # type: ignore[import-untyped]
@@ -51,10 +52,13 @@ log = logging.getLogger("ringcache")
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 NOTBUSY = "NOTBUSY No scripts in execution right now."
+UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands against the dataset. "
+              "You can either wait the script termination or kill the server in a hard way using "
+              "the SHUTDOWN NOSAVE command.")
 
 # The Lua side: built once per runtime; returns the functions Python uses.
 _SETUP = r"""
-local py_call, py_pcall, py_error_text, py_sha1, py_log, py_setresp, py_setrepl, py_type, libs = ...
+local py_call, py_pcall, py_error_text, py_sha1, py_log, py_setresp, py_setrepl, py_type, py_tick, libs = ...
 local G = _G
 local setfenv, loadstring, xpcall, type, error, select = setfenv, loadstring, xpcall, type, error, select
 local setmetatable, getmetatable, unpack, tostring = setmetatable, getmetatable, unpack, tostring
@@ -138,7 +142,10 @@ local function compile(body)
   return f, false
 end
 
+local active = false  -- inside the script (not its error handler, not run())
+
 local function handler(err)
+  active = false
   local info
   for level = 2, 30 do
     local i = dbg.getinfo(level, 'Sl')
@@ -159,9 +166,25 @@ local function handler(err)
   return e
 end
 
+-- Every 100000 instructions (Redis's count) the hook asks Python whether
+-- the script is past busy-reply-threshold (then Python serves the other
+-- clients -BUSY) and whether SCRIPT KILL asked it to stop; once killed it
+-- fires on every instruction, so that a pcall cannot swallow the kill.
+local killed = {err = 'ERR Script killed by user with SCRIPT KILL...'}
+local function tick()
+  if active and py_tick() then
+    dbg.sethook(tick, '', 1)
+    error(killed)
+  end
+end
+
 local function run(f, keys, argv)
   base.KEYS, base.ARGV = keys, argv
+  dbg.sethook(tick, '', 100000)
+  active = true
   local ok, value = xpcall(f, handler)
+  active = false
+  dbg.sethook()
   base.KEYS, base.ARGV = nil, nil
   return ok, value
 end
@@ -206,6 +229,10 @@ class Engine:
         self.read_only = False
         self.resp = 2
         self.running = False
+        self.started = 0.0  # time.monotonic() when it started
+        self.timed_out = False  # past busy-reply-threshold: the node answers -BUSY
+        self.wrote = False  # it ran a write command: SCRIPT KILL cannot stop it
+        self.kill_requested = False
 
     def _reset_runtime(self) -> None:
         lua = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
@@ -217,7 +244,7 @@ class Engine:
         install(lua, libs)
         self._compile, self._run = lua.execute(_SETUP, self._call, self._pcall, _error_text,
                                                _sha1, _log, self._setresp, self._setrepl,
-                                               _lua_type, libs)
+                                               _lua_type, self._tick, libs)
 
     # -- the script cache ---------------------------------------------------
 
@@ -259,12 +286,16 @@ class Engine:
         if own_unit:
             stream.begin_transaction()
         self.session, self.read_only, self.resp, self.running = session, read_only, 2, True
+        self.started, self.timed_out, self.wrote, self.kill_requested = time.monotonic(), False, False, False
         saved_db, saved_index, saved_protocol = session.db, session.db_index, session.protocol
         saved_propagating = dispatcher.propagating
         try:
             ok, value = self._run(function, self.lua.table_from(keys), self.lua.table_from(args))
         finally:
             self.session, self.running = None, False
+            if self.timed_out:
+                dispatcher.leave_busy()
+                self.timed_out = False
             session.db, session.db_index, session.protocol = saved_db, saved_index, saved_protocol
             dispatcher.propagating = saved_propagating
             if own_unit:
@@ -324,11 +355,41 @@ class Engine:
             raise CommandError("ERR This Redis command is not allowed from script")
         if spec.is_write and self.read_only:
             raise CommandError("ERR Write commands are not allowed from read-only scripts.")
+        if spec.is_write:
+            self.wrote = True
         session.protocol = self.resp  # the replies the script asked for (redis.setresp)
         reply = self.server.dispatcher.call(session, spec, argv)
         if isinstance(reply, CommandError):
             raise reply
         return self.to_lua(reply)
+
+    def _tick(self) -> bool:
+        """The instruction-count hook: past busy-reply-threshold, serve the
+        other clients (-BUSY, SCRIPT KILL); True when the script must stop."""
+        if self.kill_requested:
+            return True
+        if not self.timed_out:
+            elapsed_ms = (time.monotonic() - self.started) * 1000
+            if elapsed_ms < self.server.config["busy-reply-threshold"]:
+                return False
+            self.timed_out = True
+            log.warning("Slow script detected: still in execution after %d milliseconds. "
+                        "You can try killing the script using the SCRIPT KILL command.",
+                        int(elapsed_ms))
+            self.server.dispatcher.enter_busy()
+        assert self.session is not None
+        self.server.serve_while_busy(self.session)
+        # SHUTDOWN NOSAVE (allowed while busy) stops even a script that
+        # wrote: the node is going away.
+        return self.kill_requested or self.server.shut_down
+
+    def kill(self) -> None:
+        """SCRIPT KILL (it arrives only while a script is past the threshold)."""
+        if not self.running:
+            raise CommandError(NOTBUSY)
+        if self.wrote:
+            raise CommandError(UNKILLABLE)
+        self.kill_requested = True
 
     def _setresp(self, version: Any = None, *_: Any) -> None:
         if version not in (2, 3) or version.__class__ not in (int, float):

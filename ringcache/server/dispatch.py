@@ -96,6 +96,11 @@ class Dispatcher:
         # checked path, which evicts first and refuses denyoom commands
         # with -OOM when nothing can be freed (see _memory_pressed).
         self.maxmemory = False
+        # True while a script runs past busy-reply-threshold
+        # (enter_busy): commands without allow_busy answer -BUSY. The fast
+        # path's table is emptied meanwhile, so every command takes the
+        # checked path and the hot path pays nothing for this.
+        self.busy = False
 
     @property
     def total_commands(self) -> int:
@@ -254,11 +259,23 @@ class Dispatcher:
             if not sub.check_arity(argc):
                 return self._reject(session, errors.wrong_arity(sub.fullname), sub)
             spec = sub
+        if self.busy and "allow_busy" not in spec.flags:
+            return self._reject(session, errors.BUSY_SCRIPT, spec)
         if self.maxmemory and session.authenticated and self._out_of_memory(session, spec):
             return self._reject(session, errors.OOM, spec)
         if session.gated:
             return self._gated(session, spec, argv)
         return self.call(session, spec, argv)
+
+    def enter_busy(self) -> None:
+        """A script ran past busy-reply-threshold: refuse other clients'
+        commands with -BUSY until leave_busy()."""
+        self.busy = True
+        self.table = {}
+
+    def leave_busy(self) -> None:
+        self.busy = False
+        self.table = fast_table()
 
     def _reject(self, session: "Session", message: str, spec: CommandSpec | None = None) -> Any:
         if spec is not None:

@@ -348,6 +348,32 @@ class Server:
             for connection in connections:
                 connection.flush()
 
+    def serve_while_busy(self, running: Session) -> None:
+        """Redis's processEventsWhileBlocked, called by a script that ran
+        past busy-reply-threshold (scripting/engine.py): poll the sockets
+        once without blocking and run their handlers, so that other clients
+        get their -BUSY reply (the dispatcher is in busy mode: only
+        allow_busy commands such as SCRIPT KILL run) and new clients are
+        accepted; then send the replies. The script's own connection is
+        left alone (its input waits, as Redis's protectClient does), and so
+        are the loop's timers and its self-pipe (signals wait for the
+        script to end)."""
+        loop = self._loop
+        selector = getattr(loop, "_selector", None)
+        if loop is None or selector is None:
+            return
+        self_pipe = getattr(loop, "_ssock", None)
+        skip = {running.fd, self_pipe.fileno() if self_pipe is not None else -1}
+        for key, mask in selector.select(0):
+            if key.fd in skip:
+                continue
+            reader, writer = key.data
+            if mask & selectors.EVENT_READ and reader is not None and not reader._cancelled:
+                reader._run()
+            if mask & selectors.EVENT_WRITE and writer is not None and not writer._cancelled:
+                writer._run()
+        self.flush_replies()
+
     def _accept(self, listener: socket.socket) -> None:
         from .connection import Connection
 
@@ -448,6 +474,11 @@ class Server:
             connection.flush_blocking(timeout=1.0)
         log.warning("ringcache is now ready to exit, bye bye...")
         self._stopped.set()
+
+    @property
+    def shut_down(self) -> bool:
+        """SHUTDOWN ran (a busy script stops at its next hook when it did)."""
+        return self._stopped is not None and self._stopped.is_set()
 
     async def serve_forever(self) -> None:
         await self.start(handle_signals=True)

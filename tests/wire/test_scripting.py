@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
 from redis.lock import Lock
+from redis.retry import Retry
 
 from nodes import start_node
 
@@ -452,3 +454,72 @@ def test_script_commands_count_in_stats_and_notify(node):
     finally:
         c.config_set("notify-keyspace-events", "")
         sub.close()
+
+
+def busy_flow(port: int, script: str) -> list:
+    """Run a script that loops forever on one connection; from another,
+    wait for -BUSY, then SCRIPT KILL. Returns what each side saw."""
+    runner = redis.Redis(port=port, socket_timeout=20)
+    other = redis.Redis(port=port, socket_timeout=20)
+    other.config_set("busy-reply-threshold", 50)
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(outcome(runner, "EVAL", script, 0)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # until the script passes the threshold
+            seen = outcome(other, "GET", "x")
+            if seen != b"v" and seen is not None:
+                break
+            assert time.monotonic() < deadline, "never busy"
+        trace = [seen, outcome(other, "PING"), outcome(other, "SCRIPT", "KILL")]
+    finally:
+        if not result:
+            outcome(other, "SCRIPT", "KILL")
+        thread.join(20)
+    trace += [result, outcome(other, "PING"), outcome(other, "SCRIPT", "KILL")]
+    other.config_set("busy-reply-threshold", 5000)
+    runner.close()
+    other.close()
+    return trace
+
+
+@pytest.mark.parametrize("script", [
+    "local i = 0; while true do i = i + 1 end",
+    "while true do pcall(function() while true do end end) end",  # pcall cannot swallow the kill
+])
+def test_busy_script_and_script_kill(node, real_port, script):
+    ours, theirs = busy_flow(node.port, script), busy_flow(real_port, script)
+    assert ours == theirs
+    assert ours[0] == ("error", "BUSY Redis is busy running a script. You can only call SCRIPT KILL "
+                                "or SHUTDOWN NOSAVE.")
+    assert ours[2] == b"OK" and ours[3][0][1].startswith("Script killed by user with SCRIPT KILL...")
+
+
+def test_a_script_that_wrote_cannot_be_killed(tmp_path):
+    with start_node(tmp_path, "--busy-reply-threshold", "50") as node:
+        no_retry = Retry(NoBackoff(), 0)
+        runner = node.client(socket_timeout=20, retry=no_retry)
+        other = node.client(socket_timeout=20, retry=no_retry)
+        result: list = []
+
+        def run() -> None:
+            try:
+                result.append(outcome(runner, "EVAL", "redis.call('set', 'w', '1'); while true do end", 0))
+            except redis.ConnectionError:
+                result.append("closed")  # SHUTDOWN NOSAVE ends the node under the script
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while outcome(other, "PING") is True:
+            assert time.monotonic() < deadline, "never busy"
+        assert outcome(other, "SCRIPT", "KILL") == (
+            "error", "UNKILLABLE Sorry the script already executed write commands against the "
+            "dataset. You can either wait the script termination or kill the server in a hard way "
+            "using the SHUTDOWN NOSAVE command.")
+        with contextlib.suppress(redis.ConnectionError):
+            other.shutdown(nosave=True)
+        thread.join(20)
+        assert node.proc.wait(10) is not None
+        assert result == ["closed"]

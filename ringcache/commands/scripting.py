@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..persistence.rdb import DumpPayloadError, RDBError, functions_payload, read_functions_payload
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK
 from ._args import parse_int
@@ -148,3 +149,158 @@ def script_help(session: Session, argv: list[bytes]) -> Any:
     ]
 
 
+
+
+# -- functions ---------------------------------------------------------------------
+
+def _fcall(session: Session, argv: list[bytes], read_only: bool) -> Any:
+    numkeys = _numkeys(argv)
+    return engine(session).call_function(session, argv[1], argv[3:3 + numkeys],
+                                         argv[3 + numkeys:], read_only)
+
+
+@command("fcall", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale movablekeys",
+         keys_fn=_eval_keys, group="scripting", since="7.0.0", summary="Invokes a function.")
+def fcall(session: Session, argv: list[bytes]) -> Any:
+    return _fcall(session, argv, read_only=False)
+
+
+@command("fcall_ro", -3, "readonly noscript skip_monitor no_mandatory_keys stale movablekeys",
+         keys_fn=_eval_keys, group="scripting", since="7.0.0",
+         summary="Invokes a read-only function.")
+def fcall_ro(session: Session, argv: list[bytes]) -> Any:
+    return _fcall(session, argv, read_only=True)
+
+
+FUNCTION = container("function", -2, "", group="scripting", since="7.0.0",
+                     summary="A container for function commands.")
+
+
+def _propagate_as_is(session: Session, argv: list[bytes]) -> None:
+    """The library changes reach the write stream (the AOF replays them)."""
+    session.propagate = [list(argv)]
+
+
+@subcommand(FUNCTION, "load", -3, "write denyoom noscript", since="7.0.0",
+            summary="Creates a library.")
+def function_load(session: Session, argv: list[bytes]) -> Any:
+    replace = False
+    if len(argv) == 4:
+        if argv[2].lower() != b"replace":
+            raise CommandError("ERR Unknown option given: " + argv[2].decode("utf-8", "replace"))
+        replace = True
+    elif len(argv) > 4:
+        raise CommandError("ERR Unknown option given: " + argv[3].decode("utf-8", "replace"))
+    name = engine(session).load_library(argv[-1], replace)
+    _propagate_as_is(session, argv)
+    return name
+
+
+@subcommand(FUNCTION, "delete", 3, "write noscript", since="7.0.0",
+            summary="Deletes a library and its functions.")
+def function_delete(session: Session, argv: list[bytes]) -> Any:
+    engine(session).delete_library(argv[2])
+    _propagate_as_is(session, argv)
+    return OK
+
+
+@subcommand(FUNCTION, "flush", -2, "write noscript", since="7.0.0",
+            summary="Deletes all libraries and functions.")
+def function_flush(session: Session, argv: list[bytes]) -> Any:
+    if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b"sync", b"async")):
+        raise CommandError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+    engine(session).flush_libraries()
+    _propagate_as_is(session, argv)
+    return OK
+
+
+@subcommand(FUNCTION, "kill", 2, "noscript allow_busy", since="7.0.0",
+            summary="Terminates a function during execution.")
+def function_kill(session: Session, argv: list[bytes]) -> Any:
+    lua = session.server.scripting
+    if lua is None or not lua.running:
+        raise CommandError("NOTBUSY No scripts in execution right now.")
+    lua.kill()
+    return OK
+
+
+@subcommand(FUNCTION, "list", -2, "noscript", since="7.0.0",
+            summary="Returns information about all libraries.")
+def function_list(session: Session, argv: list[bytes]) -> Any:
+    from ..glob import compile_glob
+
+    with_code = False
+    pattern = None
+    i = 2
+    while i < len(argv):
+        option = argv[i].lower()
+        if option == b"withcode" and not with_code:
+            with_code = True
+        elif option == b"libraryname" and pattern is None:
+            if i + 1 >= len(argv):
+                raise CommandError("ERR library name argument was not given")
+            i += 1
+            pattern = argv[i]
+        else:
+            raise CommandError("ERR Unknown argument " + argv[i].decode("utf-8", "replace"))
+        i += 1
+    lua = engine(session)
+    matches = compile_glob(pattern) if pattern is not None else None
+    out = []
+    for library in lua.libraries.values():
+        if matches is not None and not matches(library.name):
+            continue
+        entry: dict[bytes, Any] = {
+            b"library_name": library.name,
+            b"engine": b"LUA",
+            b"functions": [
+                {b"name": f.name, b"description": f.description,
+                 b"flags": set(flag.encode() for flag in f.flags)}
+                for f in library.functions.values()  # (Redis: its dict's order)
+            ],
+        }
+        if with_code:
+            entry[b"library_code"] = library.code
+        out.append(entry)
+    return out
+
+
+@subcommand(FUNCTION, "stats", 2, "noscript allow_busy", since="7.0.0",
+            summary="Returns information about a function during execution.")
+def function_stats(session: Session, argv: list[bytes]) -> Any:
+    lua = engine(session)
+    return {
+        b"running_script": None,
+        b"engines": {b"LUA": {b"libraries_count": len(lua.libraries),
+                              b"functions_count": len(lua.functions)}},
+    }
+
+
+@subcommand(FUNCTION, "dump", 2, "noscript", since="7.0.0",
+            summary="Dumps all libraries into a serialized binary payload.")
+def function_dump(session: Session, argv: list[bytes]) -> Any:
+    lua = engine(session)
+    return functions_payload(library.code for library in lua.libraries.values())
+
+
+@subcommand(FUNCTION, "restore", -3, "write denyoom noscript", since="7.0.0",
+            summary="Restores all libraries from a payload.")
+def function_restore(session: Session, argv: list[bytes]) -> Any:
+    policy = b"append"
+    if len(argv) == 4:
+        policy = argv[3].lower()
+        if policy not in (b"append", b"replace", b"flush"):
+            raise CommandError("ERR Wrong restore policy given, value should be either FLUSH, "
+                               "APPEND or REPLACE.")
+    elif len(argv) > 4:
+        raise CommandError("ERR Wrong restore policy given, value should be either FLUSH, "
+                           "APPEND or REPLACE.")
+    try:
+        codes = read_functions_payload(argv[2])
+    except DumpPayloadError:
+        raise CommandError("ERR DUMP payload version or checksum are wrong") from None
+    except RDBError:
+        raise CommandError("ERR given type is not a function") from None
+    engine(session).restore_libraries(codes, policy.decode())
+    _propagate_as_is(session, argv)
+    return OK

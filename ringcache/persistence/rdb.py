@@ -306,6 +306,34 @@ def dump_payload(value: Any) -> bytes:
     return head + _U64.pack(crc64(head))
 
 
+RDB_OPCODE_FUNCTION2 = 245  # a function library's code (Redis 7.0+)
+FUNCTIONS_DUMP_VERSION = 10  # what redis-server 7.0 writes and reads
+
+
+def functions_payload(codes: Iterable[bytes]) -> bytes:
+    """FUNCTION DUMP's reply: each library as RDB_OPCODE_FUNCTION2 and its
+    code, then the RDB version (u16le) and the CRC-64 (u64le)."""
+    head = b"".join(bytes((RDB_OPCODE_FUNCTION2,)) + encode_string(code) for code in codes)
+    head += struct.pack("<H", FUNCTIONS_DUMP_VERSION)
+    return head + _U64.pack(crc64(head))
+
+
+def read_functions_payload(payload: bytes) -> list[bytes]:
+    """FUNCTION RESTORE's half: the libraries' code. DumpPayloadError for
+    a bad footer; RDBError("not a function") for anything but libraries."""
+    check_payload(payload)
+    inp = _Input(None, payload[:-10])
+    codes = []
+    try:
+        while inp.pos < len(inp.buf):
+            if inp.byte() != RDB_OPCODE_FUNCTION2:
+                raise RDBError("not a function", inp.offset, "FUNCTION payload")
+            codes.append(inp.string())
+    except (_Truncated, struct.error, _Bad):
+        raise RDBError("the payload is truncated", inp.offset, "FUNCTION payload") from None
+    return codes
+
+
 def _aux_record(name: bytes | str, value: bytes | str | int) -> bytes:
     if isinstance(name, str):
         name = name.encode()

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lupa import lua51  # type: ignore[import-untyped]
@@ -58,7 +59,7 @@ UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands again
 
 # The Lua side: built once per runtime; returns the functions Python uses.
 _SETUP = r"""
-local py_call, py_pcall, py_error_text, py_sha1, py_log, py_setresp, py_setrepl, py_type, py_tick, libs = ...
+local py_call, py_pcall, py_error_text, py_sha1, py_log, py_setresp, py_setrepl, py_type, py_tick, py_register, libs = ...
 local G = _G
 local setfenv, loadstring, xpcall, type, error, select = setfenv, loadstring, xpcall, type, error, select
 local setmetatable, getmetatable, unpack, tostring = setmetatable, getmetatable, unpack, tostring
@@ -142,6 +143,39 @@ local function compile(body)
   return f, false
 end
 
+-- Function libraries (FUNCTION LOAD): the library's chunk runs once, with
+-- a `redis` that offers only register_function and log (Redis 7.0: any
+-- other field is "nonexistent global variable"); its functions then run
+-- with the whole `redis` table. One environment for both, switched by
+-- `loading`, so helpers the library defines see the same globals.
+local loading = false
+local load_redis = setmetatable({
+  register_function = py_register,
+  log = redis.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+}, {__index = function(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end})
+local function_env = setmetatable({}, {
+  __index = function(_, k)
+    if k == 'redis' and loading then return load_redis end
+    local v = base[k]
+    if v == nil or k == 'KEYS' or k == 'ARGV' then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+
+local function compile_library(body)
+  local f, msg = loadstring(body, '@user_function')
+  if not f then return nil, msg end
+  setfenv(f, function_env)
+  return f, false
+end
+
 local active = false  -- inside the script (not its error handler, not run())
 
 local function handler(err)
@@ -150,7 +184,7 @@ local function handler(err)
   for level = 2, 30 do
     local i = dbg.getinfo(level, 'Sl')
     if i == nil then break end
-    if i.source == '@user_script' then info = i break end
+    if i.source == '@user_script' or i.source == '@user_function' then info = i break end
   end
   local e = {}
   local text, is_lib
@@ -189,7 +223,23 @@ local function run(f, keys, argv)
   return ok, value
 end
 
-return compile, run
+local function load_library(f)
+  loading = true
+  local ok, value = xpcall(f, handler)
+  loading = false
+  return ok, value
+end
+
+local function run_function(callback, keys, args)
+  dbg.sethook(tick, '', 100000)
+  active = true
+  local ok, value = xpcall(function() return callback(keys, args) end, handler)
+  active = false
+  dbg.sethook()
+  return ok, value
+end
+
+return compile, run, compile_library, load_library, run_function
 """
 
 
@@ -219,8 +269,12 @@ class Engine:
 
     def __init__(self, server: Any) -> None:
         self.server = server
-        self.scripts: dict[bytes, Any] = {}  # lowercase hex sha1 -> compiled function
-        self.bodies: dict[bytes, bytes] = {}
+        # lowercase hex sha1 -> (compiled function, shebang flags or None)
+        self.scripts: dict[bytes, tuple[Any, frozenset[str] | None]] = {}
+        # FUNCTION libraries by name, and every function by name -> (its library, it)
+        self.libraries: dict[bytes, Library] = {}
+        self.functions: dict[bytes, tuple[Library, Function]] = {}
+        self._registering: dict[bytes, Function] | None = None  # while FUNCTION LOAD runs
         self._reset_runtime()
         # The running script: its session, whether it is read-only, the
         # RESP version its redis.call replies convert from (redis.setresp),
@@ -242,9 +296,11 @@ class Engine:
         self.table_type = lua.eval("type")
         libs = lua.table()
         install(lua, libs)
-        self._compile, self._run = lua.execute(_SETUP, self._call, self._pcall, _error_text,
+        (self._compile, self._run, self._compile_library, self._load_library,
+         self._run_function) = lua.execute(_SETUP, self._call, self._pcall, _error_text,
                                                _sha1, _log, self._setresp, self._setrepl,
-                                               _lua_type, self._tick, libs)
+                                               _lua_type, self._tick,
+                                               self._register_function, libs)
 
     # -- the script cache ---------------------------------------------------
 
@@ -253,31 +309,65 @@ class Engine:
         sha = hashlib.sha1(body).hexdigest().encode()
         if sha not in self.scripts:
             self.scripts[sha] = self.compile(body)
-            self.bodies[sha] = body
         return sha
 
-    def compile(self, body: bytes) -> Any:
+    def compile(self, body: bytes) -> tuple[Any, frozenset[str] | None]:
+        """(the compiled script, its shebang flags or None without a shebang)."""
+        flags = None
+        if body.startswith(b"#!"):
+            flags, body = _script_shebang(body)
         function, message = self._compile(body)
         if function is None:
             raise CommandError("ERR Error compiling script (new function): "
                                + message.decode("utf-8", "replace"))
-        return function
+        return function, flags
 
     def exists(self, sha: bytes) -> bool:
         return sha.lower() in self.scripts
 
     def flush(self) -> None:
+        """SCRIPT FLUSH: a new Lua state; the function libraries are loaded
+        into it again (they are not scripts)."""
         self.scripts.clear()
-        self.bodies.clear()
+        libraries = list(self.libraries.values())
+        self.libraries.clear()
+        self.functions.clear()
         self._reset_runtime()
+        for library in libraries:
+            self.load_library(library.code, replace=False)
 
     # -- running --------------------------------------------------------------
 
     def run(self, session: Session, sha: bytes, keys: list[bytes], args: list[bytes],
             read_only: bool) -> Any:
-        function = self.scripts.get(sha.lower())
-        if function is None:
+        """EVAL / EVALSHA (and the _RO forms) of a cached script."""
+        entry = self.scripts.get(sha.lower())
+        if entry is None:
             raise CommandError(NOSCRIPT)
+        function, flags = entry
+        no_writes = read_only
+        if flags is not None:  # a shebang script declares whether it writes
+            if read_only and "no-writes" not in flags:
+                raise CommandError(WRITE_FLAG_RO)
+            no_writes = "no-writes" in flags
+        return self._execute(session, self._run, function, keys, args, no_writes,
+                             sha.lower().decode())
+
+    def call_function(self, session: Session, name: bytes, keys: list[bytes], args: list[bytes],
+                      read_only: bool) -> Any:
+        """FCALL / FCALL_RO."""
+        entry = self.functions.get(name)
+        if entry is None:
+            raise CommandError("ERR Function not found")
+        function = entry[1]
+        no_writes = "no-writes" in function.flags
+        if read_only and not no_writes:
+            raise CommandError(WRITE_FLAG_RO)
+        return self._execute(session, self._run_function, function.callback, keys, args, no_writes,
+                             name.decode("utf-8", "replace"))
+
+    def _execute(self, session: Session, runner: Any, function: Any, keys: list[bytes],
+                 args: list[bytes], read_only: bool, name: str) -> Any:
         dispatcher = self.server.dispatcher
         stream = self.server.write_stream
         # Effects replication: the commands the script ran, one unit
@@ -290,7 +380,7 @@ class Engine:
         saved_db, saved_index, saved_protocol = session.db, session.db_index, session.protocol
         saved_propagating = dispatcher.propagating
         try:
-            ok, value = self._run(function, self.lua.table_from(keys), self.lua.table_from(args))
+            ok, value = runner(function, self.lua.table_from(keys), self.lua.table_from(args))
         finally:
             self.session, self.running = None, False
             if self.timed_out:
@@ -301,8 +391,117 @@ class Engine:
             if own_unit:
                 stream.end_transaction(wrap_single=False)
         if not ok:
-            raise CommandError(_script_error(value, sha.lower()))
+            raise CommandError(_script_error(value, name))
         return self.to_reply(value)
+
+    # -- function libraries ------------------------------------------------------
+
+    def load_library(self, code: bytes, replace: bool) -> bytes:
+        """FUNCTION LOAD: run the library's chunk, which registers its
+        functions; all or nothing. Returns the library's name."""
+        name, body = _library_shebang(code)
+        old = self.libraries.get(name)
+        if old is not None and not replace:
+            raise CommandError(f"ERR Library '{name.decode('utf-8', 'replace')}' already exists")
+        chunk, message = self._compile_library(body)
+        if chunk is None:
+            raise CommandError("ERR Error compiling function: " + message.decode("utf-8", "replace"))
+        self._registering = {}
+        try:
+            ok, value = self._load_library(chunk)
+            registered, self._registering = self._registering, None
+        finally:
+            self._registering = None
+        if not ok:
+            err = value[b"err"] if value is not None else None
+            text = err.decode("utf-8", "replace") if err.__class__ is bytes else "ERR unknown error"
+            raise CommandError("ERR Error registering functions: " + text)
+        if not registered:
+            raise CommandError("ERR No functions registered")
+        for fname in registered:
+            owner = self.functions.get(fname)
+            if owner is not None and owner[0] is not old:
+                raise CommandError(f"ERR Function {fname.decode('utf-8', 'replace')} already exists")
+        if old is not None:
+            self._drop_library(old)
+        library = Library(name, code, registered)
+        self.libraries[name] = library
+        for fname, function in registered.items():
+            self.functions[fname] = (library, function)
+        return name
+
+    def restore_libraries(self, codes: list[bytes], policy: str) -> None:
+        """FUNCTION RESTORE: all the libraries or none (policy: append,
+        replace or flush)."""
+        saved_libraries, saved_functions = dict(self.libraries), dict(self.functions)
+        try:
+            if policy == "flush":
+                self.flush_libraries()
+            for code in codes:
+                name, _ = _library_shebang(code)
+                if policy == "append" and name in self.libraries:
+                    raise CommandError(f"ERR Library {name.decode('utf-8', 'replace')} already exists")
+                self.load_library(code, replace=policy == "replace")
+        except CommandError:
+            self.libraries, self.functions = saved_libraries, saved_functions
+            raise
+
+    def delete_library(self, name: bytes) -> None:
+        library = self.libraries.get(name)
+        if library is None:
+            raise CommandError("ERR Library not found")
+        self._drop_library(library)
+
+    def flush_libraries(self) -> None:
+        self.libraries.clear()
+        self.functions.clear()
+
+    def _drop_library(self, library: Library) -> None:
+        del self.libraries[library.name]
+        for fname in library.functions:
+            self.functions.pop(fname, None)
+
+    def _register_function(self, *args: Any) -> None:
+        """redis.register_function(name, callback) or ({function_name=,
+        callback=, flags=, description=}), while a library loads."""
+        registering = self._registering
+        if registering is None:
+            raise CallError(b"ERR redis.register_function can only be called on FUNCTION LOAD command")
+        description = None
+        flags: list[str] = []
+        if len(args) == 1 and self.table_type(args[0]) == b"table":
+            spec = args[0]
+            name, callback = spec[b"function_name"], spec[b"callback"]
+            description = spec[b"description"]
+            flag_table = spec[b"flags"]
+            if flag_table is not None:
+                if self.table_type(flag_table) != b"table":
+                    raise CallError(b"ERR flags argument to redis.register_function must be a table "
+                                    b"representing function flags")
+                for flag in flag_table.values():
+                    text = flag.decode() if flag.__class__ is bytes else ""
+                    if text not in FUNCTION_FLAGS:
+                        raise CallError(b"ERR unknown flag given")
+                    flags.append(text)
+            if description is not None and description.__class__ is not bytes:
+                raise CallError(b"ERR description argument given to redis.register_function "
+                                b"must be a string")
+        elif len(args) == 2:
+            name, callback = args
+        else:
+            raise CallError(b"ERR wrong number of arguments to redis.register_function")
+        if name.__class__ is not bytes:
+            raise CallError(b"ERR function_name argument given to redis.register_function "
+                            b"must be a string")
+        if self.table_type(callback) != b"function":
+            raise CallError(b"ERR callback argument given to redis.register_function must be "
+                            b"a function")
+        if not _valid_name(name):
+            raise CallError(b"ERR Library names can only contain letters, numbers, or "
+                            b"underscores(_) and must be at least one character long")
+        if name in registering:
+            raise CallError(b"ERR Function already exists in the library")
+        registering[name] = Function(name, callback, tuple(flags), description)
 
     # -- redis.call ----------------------------------------------------------
 
@@ -502,15 +701,97 @@ class Engine:
             i += 1
 
 
-def _script_error(value: Any, sha: bytes) -> str:
+WRITE_FLAG_RO = "ERR Can not execute a script with write flag using *_ro command."
+SCRIPT_FLAGS = frozenset({"no-writes", "allow-oom", "allow-stale", "no-cluster",
+                          "allow-cross-slot-keys"})
+FUNCTION_FLAGS = SCRIPT_FLAGS
+
+
+@dataclass
+class Function:
+    name: bytes
+    callback: Any  # the Lua function
+    flags: tuple[str, ...]
+    description: bytes | None
+
+
+@dataclass
+class Library:
+    name: bytes
+    code: bytes
+    functions: dict[bytes, Function]
+
+
+def _valid_name(name: bytes) -> bool:
+    return bool(name) and all(c == 95 or 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122
+                              for c in name)
+
+
+def _first_line(body: bytes) -> tuple[bytes, bytes]:
+    """The shebang line, and the body with that line emptied (so that line
+    numbers in errors stay those of the text the client sent)."""
+    end = body.find(b"\n")
+    if end < 0:
+        return body, b""
+    return body[:end], body[end:]
+
+
+def _script_shebang(body: bytes) -> tuple[frozenset[str], bytes]:
+    """`#!lua flags=no-writes,allow-oom` (evalExtractShebangFlags)."""
+    line, rest = _first_line(body)
+    parts = line.split(b" ")
+    if parts[0] != b"#!lua":
+        raise CommandError("ERR Unexpected engine in script shebang: "
+                           + parts[0].decode("utf-8", "replace"))
+    flags = set()
+    for part in parts[1:]:
+        if not part:
+            continue
+        if not part.startswith(b"flags="):
+            raise CommandError("ERR Unknown lua shebang option: " + part.decode("utf-8", "replace"))
+        for flag in part[6:].split(b","):
+            if not flag:
+                continue
+            text = flag.decode("utf-8", "replace")
+            if text not in SCRIPT_FLAGS:
+                raise CommandError("ERR Unexpected flag in script shebang: " + text)
+            flags.add(text)
+    return frozenset(flags), rest
+
+
+def _library_shebang(code: bytes) -> tuple[bytes, bytes]:
+    """`#!lua name=mylib` (functionExtractLibMetaData): (name, body)."""
+    if not code.startswith(b"#!"):
+        raise CommandError("ERR Missing library metadata")
+    line, rest = _first_line(code)
+    parts = line.split(b" ")
+    if parts[0] != b"#!lua":
+        raise CommandError("ERR Engine '" + parts[0][2:].decode("utf-8", "replace") + "' not found")
+    name = None
+    for part in parts[1:]:
+        if not part:
+            continue
+        if part.startswith(b"name="):
+            name = part[5:]
+        else:
+            raise CommandError("ERR Invalid metadata value given: " + part.decode("utf-8", "replace"))
+    if name is None:
+        raise CommandError("ERR Library name was not given")
+    if not _valid_name(name):
+        raise CommandError("ERR Library names can only contain letters, numbers, or underscores(_) "
+                           "and must be at least one character long")
+    return name, rest
+
+
+def _script_error(value: Any, name: str) -> str:
     """Redis 7's error for a script that raised: "<err> script: <sha>, on <source>:<line>."."""
     err = value[b"err"] if value is not None else None
     text = err.decode("utf-8", "replace") if err.__class__ is bytes else "ERR unknown error"
     source = value[b"source"] if value is not None else None
     line = value[b"line"] if value is not None else None
     if source.__class__ is bytes:
-        return f"{text} script: {sha.decode()}, on {source.decode()}:{line}."
-    return f"{text} script: {sha.decode()}, on ?:0."
+        return f"{text} script: {name}, on {source.decode()}:{line}."
+    return f"{text} script: {name}, on ?:0."
 
 
 def _lua_number(value: float) -> bytes:

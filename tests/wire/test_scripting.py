@@ -523,3 +523,111 @@ def test_a_script_that_wrote_cannot_be_killed(tmp_path):
         thread.join(20)
         assert node.proc.wait(10) is not None
         assert result == ["closed"]
+
+
+# -- shebang flags and functions ---------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ("EVAL", "#!lua flags=no-writes\nreturn redis.call('set', 'a', 'b')", 0),
+    ("EVAL", "#!lua flags=no-writes\nreturn redis.pcall('set', 'a', 'b')", 0),
+    ("EVAL", "#!lua flags=no-writes\nreturn redis.call('get', 'a')", 0),
+    ("EVAL", "#!lua\nreturn redis.call('set', 'a', 'b')", 0),
+    ("EVAL_RO", "#!lua\nreturn redis.call('get', 'a')", 0),
+    ("EVAL_RO", "#!lua flags=no-writes\nreturn redis.call('get', 'a')", 0),
+    ("EVAL", "#!lua flags=bogus\nreturn 1", 0), ("EVAL", "#!python\nreturn 1", 0),
+    ("EVAL", "#!luax\nreturn 1", 0), ("EVAL", "#!lua name=x\nreturn 1", 0),
+    ("EVAL", "#!lua flags=no-writes,allow-oom,allow-stale,no-cluster,allow-cross-slot-keys\nreturn 1", 0),
+    ("EVAL", "#!lua flags=\nreturn 1", 0), ("EVAL", "#!lua flags=no-writes  \nreturn 1", 0),
+    ("EVAL", "#!lua\nreturn x", 0), ("EVAL", "#!lua\nerror('x')", 0),
+])
+def test_shebang_flags_match_redis(pair, args):
+    same(pair, *args)
+
+
+LIBRARY = ("#!lua name=mylib\n"
+           "local function helper(keys, args) return redis.call('set', keys[1], args[1]) end\n"
+           "redis.register_function('setter', helper)\n"
+           "redis.register_function{function_name='getter', callback=function(keys) "
+           "return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads'}\n")
+
+
+def test_functions_match_redis(pair):
+    for client in pair:
+        client.function_flush()
+    steps = [
+        ("FUNCTION", "LOAD", LIBRARY), ("FUNCTION", "LOAD", LIBRARY),
+        ("FCALL", "setter", 1, "k", "v"), ("FCALL", "getter", 1, "k"), ("FCALL_RO", "getter", 1, "k"),
+        ("FCALL_RO", "setter", 1, "k", "w"), ("FCALL", "nofunc", 0), ("FCALL", "setter", -1),
+        ("FCALL", "setter", 5),
+        ("FUNCTION", "LIST"), ("FUNCTION", "LIST", "WITHCODE"), ("FUNCTION", "LIST", "LIBRARYNAME", "my*"),
+        ("FUNCTION", "LIST", "LIBRARYNAME", "zz*"), ("FUNCTION", "LIST", "bogus"), ("FUNCTION", "STATS"),
+        ("FUNCTION", "LOAD", "return 1"), ("FUNCTION", "LOAD", "#!lua\nreturn 1"),
+        ("FUNCTION", "LOAD", "#!lua name=bad\nreturn 1"),
+        ("FUNCTION", "LOAD", "#!lua name=bad\nredis.call('ping')"),
+        ("FUNCTION", "LOAD", "#!lua name=bad\nredis.register_function('setter', function() return 2 end)"),
+        ("FUNCTION", "LOAD", "#!lua name=bad\nredis.register_function('1bad-name', function() return 2 end)"),
+        ("FUNCTION", "LOAD", "#!lua name=bad\nx = 1"),
+        ("FUNCTION", "LOAD", "#!lua name=bad\nredis.register_function('g', function() return 2 end, 5)"),
+        ("FUNCTION", "LOAD", "#!lua name=bad\nredis.register_function{function_name='g', "
+                             "callback=function() end, flags={'bogus'}}"),
+        ("FUNCTION", "LOAD", "#!lua name=bad\nlocal x = "),
+        ("FUNCTION", "LOAD", "#!lua name=other\nredis.register_function('g', function() return x end)"),
+        ("FCALL", "g", 0),
+        ("FUNCTION", "LOAD", "REPLACE", "#!lua name=other\nredis.register_function('g', function() return 3 end)"),
+        ("FCALL", "g", 0), ("FUNCTION", "STATS"),
+        ("FUNCTION", "DELETE", "nolib"), ("FUNCTION", "KILL"), ("FUNCTION", "RESTORE", "bogus"),
+        ("FUNCTION", "DELETE", "other"), ("FCALL", "g", 0), ("FUNCTION", "FLUSH", "bogus"),
+        ("SCRIPT", "FLUSH"), ("FCALL", "getter", 1, "k"),  # functions are not scripts
+        ("FUNCTION", "FLUSH"), ("FUNCTION", "LIST"), ("FCALL", "getter", 1, "k"),
+    ]
+    for step in steps:
+        if step[:2] == ("FUNCTION", "LIST"):  # functions come in each server's hash order
+            assert sorted_functions(outcome(pair[0], *step)) == sorted_functions(outcome(pair[1], *step))
+        else:
+            same(pair, *step)
+
+
+def sorted_functions(libraries):
+    if not isinstance(libraries, list):
+        return libraries
+    out = []
+    for library in libraries:
+        fields = library if isinstance(library, dict) else dict(zip(library[::2], library[1::2]))
+        fields = dict(fields)
+        fields[b"functions"] = sorted(fields[b"functions"], key=repr)
+        out.append(fields)
+    return out
+
+
+def test_function_dump_restore_between_servers(pair):
+    """A FUNCTION DUMP payload of either server restores in the other."""
+    ours, theirs = pair
+    for source, target in ((theirs, ours), (ours, theirs)):
+        for client in pair:
+            client.function_flush()
+        source.function_load(LIBRARY)
+        source.function_load("#!lua name=second\nredis.register_function('two', function() return 2 end)")
+        payload = source.function_dump()
+        target.function_load("#!lua name=second\nredis.register_function('two', function() return 9 end)")
+        assert outcome(target, "FUNCTION", "RESTORE", payload) == ("error", "Library second already exists")
+        assert target.fcall("two", 0) == 9  # all or nothing
+        assert outcome(target, "FUNCTION", "RESTORE", payload, "BOGUS")[0] == "error"
+        assert target.function_restore(payload, "REPLACE") is True
+        assert target.fcall("two", 0) == 2 and target.fcall("setter", 1, "k", "v") == b"OK"
+        assert target.function_restore(payload, "FLUSH") is True
+        assert sorted(lib[b"library_name"] if isinstance(lib, dict) else lib[1]
+                      for lib in target.function_list()) == [b"mylib", b"second"]
+
+
+def test_functions_survive_a_restart_through_the_aof(tmp_path):
+    with start_node(tmp_path, "--appendonly", "yes") as node:
+        c = node.client()
+        c.function_load(LIBRARY)
+        c.function_load("#!lua name=gone\nredis.register_function('gone', function() return 1 end)")
+        c.function_load("#!lua name=second\nredis.register_function('two', function() return 2 end)")
+        c.function_delete("gone")
+        c.fcall("setter", 1, "k", "v")
+    with start_node(tmp_path, "--appendonly", "yes") as node:
+        c = node.client()
+        assert c.fcall("getter", 1, "k") == b"v" and c.fcall("two", 0) == 2
+        assert outcome(c, "FCALL", "gone", 0) == ("error", "Function not found")

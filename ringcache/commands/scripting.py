@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 
 def engine(session: Session) -> Engine:
-    server = session.server
+    return engine_of(session.server)
+
+
+def engine_of(server: Any) -> Engine:
+    """The node's Lua engine, made on first use."""
     if server.scripting is None:
         from ..scripting.engine import Engine
 

@@ -349,14 +349,15 @@ Access = Callable[[int, bytes], "tuple[int | None, int | None]"]
 
 def rdb_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
                aux: dict | None = None, access: Access | None = None,
-               version: int | None = None) -> Iterator[bytes]:
+               version: int | None = None, functions: Iterable[bytes] = ()) -> Iterator[bytes]:
     """An RDB file of `databases` ((index, data, expires) triples) as byte
     chunks of about CHUNK_TARGET bytes. Keys already expired at now_ms, and
     empty containers, are left out. `access(db, key)` gives a key's (LRU
     idle seconds, LFU counter), either None, written as IDLE / FREQ records
     (Redis writes the one its maxmemory-policy uses). `version` defaults to
     RDB_VERSION, or RDB_VERSION_FIELD_TTL when some hash has field TTLs
-    (found by a pass over the values before the header is written)."""
+    (found by a pass over the values before the header is written).
+    `functions`: the code of each function library (FUNCTION LOAD)."""
     databases = list(databases)
     if version is None:
         version = RDB_VERSION
@@ -369,6 +370,9 @@ def rdb_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
     buf = bytearray(MAGIC + b"%04d" % version)
     for name, value in (aux or {}).items():
         buf += _aux_record(name, value)
+    for code in functions:  # function libraries, before the keys (as Redis writes them)
+        buf.append(OP_FUNCTION2)
+        buf += encode_string(code)
     lengths = _SHORT_LENGTHS
     pack_ms = _I64.pack
     for index, data, expires in databases:

@@ -475,6 +475,21 @@ class Server:
         log.warning("ringcache is now ready to exit, bye bye...")
         self._stopped.set()
 
+    # -- function libraries (PersistenceHost) -------------------------------------
+
+    def function_libraries(self) -> list[bytes]:
+        engine = self.scripting
+        return [] if engine is None else [library.code for library in engine.libraries.values()]
+
+    def load_function_libraries(self, codes: list[bytes]) -> None:
+        from ..commands.scripting import engine_of
+        from ..protocol.errors import CommandError
+
+        try:
+            engine_of(self).restore_libraries(codes, "replace")
+        except CommandError as exc:
+            raise ValueError(exc.message) from None
+
     @property
     def shut_down(self) -> bool:
         """SHUTDOWN ran (a busy script stops at its next hook when it did)."""

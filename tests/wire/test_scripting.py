@@ -631,3 +631,31 @@ def test_functions_survive_a_restart_through_the_aof(tmp_path):
         c = node.client()
         assert c.fcall("getter", 1, "k") == b"v" and c.fcall("two", 0) == 2
         assert outcome(c, "FCALL", "gone", 0) == ("error", "Function not found")
+
+
+def test_functions_survive_a_restart_through_the_snapshot(tmp_path):
+    with start_node(tmp_path) as node:
+        c = node.client()
+        c.function_load(LIBRARY)
+        c.fcall("setter", 1, "k", "v")
+        c.save()
+    with start_node(tmp_path) as node:
+        c = node.client()
+        assert c.fcall("getter", 1, "k") == b"v"
+        assert [lib[b"library_name"] if isinstance(lib, dict) else lib[1]
+                for lib in c.function_list()] == [b"mylib"]
+
+
+def test_functions_survive_an_aof_rewrite(tmp_path):
+    with start_node(tmp_path, "--appendonly", "yes") as node:
+        c = node.client()
+        c.function_load(LIBRARY)
+        c.bgrewriteaof()
+        deadline = time.monotonic() + 30
+        while c.info("persistence")["aof_rewrite_in_progress"] or \
+                c.info("persistence")["aof_rewrite_scheduled"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        c.fcall("setter", 1, "k", "v")
+    with start_node(tmp_path, "--appendonly", "yes") as node:
+        assert node.client().fcall("getter", 1, "k") == b"v"

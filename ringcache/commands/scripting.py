@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..persistence.rdb import DumpPayloadError, RDBError, functions_payload, read_functions_payload
 from ..protocol.errors import CommandError
 from ..protocol.resp import OK
+from ._admin import help_reply
 from ._args import parse_int
 from .registry import command, container, subcommand
 
@@ -131,28 +132,38 @@ def script_kill(session: Session, argv: list[bytes]) -> Any:
     return OK
 
 
+@subcommand(SCRIPT, "debug", 3, "noscript", since="3.2.0",
+            summary="Sets the debug mode of server-side Lua scripts.")
+def script_debug(session: Session, argv: list[bytes]) -> Any:
+    mode = argv[2].lower()
+    if mode == b"no":
+        return OK
+    if mode in (b"yes", b"sync"):
+        # Redis's Lua debugger (ldb) speaks its own protocol over the
+        # client's connection; ringcache has none.
+        raise CommandError("ERR SCRIPT DEBUG YES|SYNC is not supported: ringcache has no Lua debugger")
+    raise CommandError("ERR Use SCRIPT DEBUG YES/SYNC/NO")
+
+
 @subcommand(SCRIPT, "help", 2, "loading stale", since="5.0.0",
             summary="Returns helpful text about the different subcommands.")
 def script_help(session: Session, argv: list[bytes]) -> Any:
-    return [
-        b"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        b"EXISTS <sha1> [<sha1> ...]",
-        b"    Return information about the existence of the scripts in the script cache.",
-        b"FLUSH [ASYNC|SYNC]",
-        b"    Flush the Lua scripts cache. Very dangerous on replicas.",
-        b"    When called without the optional mode argument, the behavior is determined by the",
-        b"    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-        b"    * ASYNC: Asynchronously flush the scripts cache.",
-        b"    * SYNC: Synchronously flush the scripts cache.",
-        b"KILL",
-        b"    Kill the currently executing Lua script.",
-        b"LOAD <script>",
-        b"    Load a script into the scripts cache without executing it.",
-        b"HELP",
-        b"    Print this help.",
-    ]
-
-
+    return help_reply(argv, [
+        "DEBUG (YES|SYNC|NO)",
+        "    Set the debug mode for subsequent scripts executed.",
+        "EXISTS <sha1> [<sha1> ...]",
+        "    Return information about the existence of the scripts in the script cache.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Flush the Lua scripts cache. Very dangerous on replicas.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the scripts cache.",
+        "    * SYNC: Synchronously flush the scripts cache.",
+        "KILL",
+        "    Kill the currently executing Lua script.",
+        "LOAD <script>",
+        "    Load a script into the scripts cache without executing it.",
+    ])
 
 
 # -- functions ---------------------------------------------------------------------
@@ -308,3 +319,51 @@ def function_restore(session: Session, argv: list[bytes]) -> Any:
     engine(session).restore_libraries(codes, policy.decode())
     _propagate_as_is(session, argv)
     return OK
+
+
+@subcommand(FUNCTION, "help", 2, "loading stale", since="7.0.0",
+            summary="Returns helpful text about the different subcommands.")
+def function_help(session: Session, argv: list[bytes]) -> Any:
+    return help_reply(argv, [
+        "LOAD [REPLACE] <FUNCTION CODE>",
+        "    Create a new library with the given library name and code.",
+        "DELETE <LIBRARY NAME>",
+        "    Delete the given library.",
+        "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+        "    Return general information on all the libraries:",
+        "    * Library name",
+        "    * The engine used to run the Library",
+        "    * Library description",
+        "    * Functions list",
+        "    * Library code (if WITHCODE is given)",
+        "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+        "STATS",
+        "    Return information about the current function running:",
+        "    * Function name",
+        "    * Command used to run the function",
+        "    * Duration in MS that the function is running",
+        "    If no function is running, return nil",
+        "    In addition, returns a list of available engines.",
+        "KILL",
+        "    Kill the current running function.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Delete all the libraries.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the libraries.",
+        "    * SYNC: Synchronously flush the libraries.",
+        "DUMP",
+        "    Return a serialized payload representing the current libraries, can be restored "
+        "using FUNCTION RESTORE command",
+        "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+        "    Restore the libraries represented by the given payload, it is possible to give a "
+        "restore policy to",
+        "    control how to handle existing libraries (default APPEND):",
+        "    * FLUSH: delete all existing libraries.",
+        "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+        "    * REPLACE: appends the restored libraries to the existing libraries, On collision, "
+        "replace the old",
+        "      libraries with the new libraries (notice that even on this option there is a "
+        "chance of failure",
+        "      in case of functions name collision with another library).",
+    ])

@@ -229,6 +229,7 @@ def test_keys_and_argv(pair):
     ("SCRIPT", "LOAD", "return 'a' .."), ("SCRIPT", "LOAD"), ("SCRIPT", "EXISTS", "a", "b"),
     ("SCRIPT", "FLUSH", "ASYNC"), ("SCRIPT", "FLUSH", "SYNC"), ("SCRIPT", "FLUSH", "x"),
     ("SCRIPT", "FLUSH", "SYNC", "ASYNC"), ("SCRIPT", "KILL"), ("SCRIPT", "NOSUCH"),
+    ("SCRIPT", "HELP"), ("FUNCTION", "HELP"),
 ])
 def test_command_errors_match_redis(pair, args):
     same(pair, *args)

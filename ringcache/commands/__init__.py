@@ -11,7 +11,7 @@ from .registry import order_table
 FAMILIES = (
     "connection", "strings", "keys", "transactions", "info", "config", "client", "introspection",
     "server", "debug", "pubsub", "sets", "hashes", "zsets", "lists", "persistence", "memory", "dump",
-    "replication",
+    "replication", "scripting",
     "cluster",
 )
 

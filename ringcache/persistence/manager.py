@@ -238,7 +238,8 @@ class Persistence:
 
         aux = {b"ringcache-ver": __version__.encode(), b"ctime": b"%d" % int(time.time())}
         return snapshot_chunks(self._databases(), self.host.clock.ms(), aux,
-                               compress=self.config["rdbcompression"])
+                               compress=self.config["rdbcompression"],
+                               functions=self.host.function_libraries())
 
     def _total_dirty(self) -> int:
         return sum(db.dirty for db in self.host.live_dbs())
@@ -767,6 +768,11 @@ class Persistence:
         self.rdb_last_load_keys_loaded = reader.keys_loaded
         self.rdb_last_load_keys_expired = reader.keys_expired
         server.dirty_at_save = self._total_dirty()
+        if reader.functions:
+            try:
+                server.load_function_libraries(reader.functions)
+            except ValueError as exc:
+                raise LoadError(f"Fatal error loading the DB: {exc} ({path}). Exiting.") from None
 
     def _load_aof(self, aof: AppendOnlyFile) -> None:
         try:

@@ -306,6 +306,34 @@ def dump_payload(value: Any) -> bytes:
     return head + _U64.pack(crc64(head))
 
 
+RDB_OPCODE_FUNCTION2 = 245  # a function library's code (Redis 7.0+)
+FUNCTIONS_DUMP_VERSION = 10  # what redis-server 7.0 writes and reads
+
+
+def functions_payload(codes: Iterable[bytes]) -> bytes:
+    """FUNCTION DUMP's reply: each library as RDB_OPCODE_FUNCTION2 and its
+    code, then the RDB version (u16le) and the CRC-64 (u64le)."""
+    head = b"".join(bytes((RDB_OPCODE_FUNCTION2,)) + encode_string(code) for code in codes)
+    head += struct.pack("<H", FUNCTIONS_DUMP_VERSION)
+    return head + _U64.pack(crc64(head))
+
+
+def read_functions_payload(payload: bytes) -> list[bytes]:
+    """FUNCTION RESTORE's half: the libraries' code. DumpPayloadError for
+    a bad footer; RDBError("not a function") for anything but libraries."""
+    check_payload(payload)
+    inp = _Input(None, payload[:-10])
+    codes = []
+    try:
+        while inp.pos < len(inp.buf):
+            if inp.byte() != RDB_OPCODE_FUNCTION2:
+                raise RDBError("not a function", inp.offset, "FUNCTION payload")
+            codes.append(inp.string())
+    except (_Truncated, struct.error, _Bad):
+        raise RDBError("the payload is truncated", inp.offset, "FUNCTION payload") from None
+    return codes
+
+
 def _aux_record(name: bytes | str, value: bytes | str | int) -> bytes:
     if isinstance(name, str):
         name = name.encode()
@@ -321,14 +349,15 @@ Access = Callable[[int, bytes], "tuple[int | None, int | None]"]
 
 def rdb_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
                aux: dict | None = None, access: Access | None = None,
-               version: int | None = None) -> Iterator[bytes]:
+               version: int | None = None, functions: Iterable[bytes] = ()) -> Iterator[bytes]:
     """An RDB file of `databases` ((index, data, expires) triples) as byte
     chunks of about CHUNK_TARGET bytes. Keys already expired at now_ms, and
     empty containers, are left out. `access(db, key)` gives a key's (LRU
     idle seconds, LFU counter), either None, written as IDLE / FREQ records
     (Redis writes the one its maxmemory-policy uses). `version` defaults to
     RDB_VERSION, or RDB_VERSION_FIELD_TTL when some hash has field TTLs
-    (found by a pass over the values before the header is written)."""
+    (found by a pass over the values before the header is written).
+    `functions`: the code of each function library (FUNCTION LOAD)."""
     databases = list(databases)
     if version is None:
         version = RDB_VERSION
@@ -341,6 +370,9 @@ def rdb_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
     buf = bytearray(MAGIC + b"%04d" % version)
     for name, value in (aux or {}).items():
         buf += _aux_record(name, value)
+    for code in functions:  # function libraries, before the keys (as Redis writes them)
+        buf.append(OP_FUNCTION2)
+        buf += encode_string(code)
     lengths = _SHORT_LENGTHS
     pack_ms = _I64.pack
     for index, data, expires in databases:

@@ -494,13 +494,14 @@ def read_snapshot(source: IO[bytes], now_ms: float, name: str = "") -> tuple[lis
 
 
 def snapshot_chunks(databases: Iterable[tuple[int, dict, dict]], now_ms: float,
-                    aux: dict[bytes, bytes] | None = None, compress: bool = False) -> Iterator[bytes]:
+                    aux: dict[bytes, bytes] | None = None, compress: bool = False,
+                    functions: Iterable[bytes] = ()) -> Iterator[bytes]:
     """The snapshot of `databases` ((index, data, expires) triples) as RDB
     byte chunks (rdb.rdb_chunks); keys already expired at now_ms are left
     out. `compress` (rdbcompression) has no effect: the RDB writer stores
     values as they are. Runs in the child of a fork (BGSAVE) or on the loop
     (SAVE); it only reads the dicts."""
-    return rdb_chunks(databases, now_ms, {b"redis-bits": 64, **(aux or {})})
+    return rdb_chunks(databases, now_ms, {b"redis-bits": 64, **(aux or {})}, functions=functions)
 
 
 class _Prefixed:
@@ -535,6 +536,7 @@ class SnapshotReader:
         self.reader: Any = None
         self.keys_loaded = 0
         self.keys_expired = 0
+        self.functions: list[bytes] = []  # function libraries' code (RDB files only)
 
     @property
     def offset(self) -> int:
@@ -549,7 +551,7 @@ class SnapshotReader:
             head += more
         source = _Prefixed(head, self.source)
         if head.startswith(RDB_MAGIC):
-            reader = self.reader = RDBReader(source, self.name, refuse_functions=True)  # type: ignore[arg-type]
+            reader = self.reader = RDBReader(source, self.name)  # type: ignore[arg-type]
 
             def rdb_sink(db: int, key: bytes, value: Any, expire: int | None, idle: Any, freq: Any) -> None:
                 sink(db, key, value, None if expire is None else float(expire))
@@ -561,6 +563,7 @@ class SnapshotReader:
             finally:
                 self.keys_loaded = reader.keys_loaded
                 self.keys_expired = reader.keys_expired
+                self.functions = reader.functions
             return aux
         if head == MAGIC:
             legacy = self.reader = RCSnapReader(source, self.name)  # type: ignore[arg-type]

@@ -46,6 +46,7 @@ NO_SUCH_KEY = "ERR no such key"
 INVALID_EXPIRE = "ERR invalid expire time in '{}' command"
 # DUMP / RESTORE (cluster.c)
 BUSYKEY = "BUSYKEY Target key name already exists."
+BUSY_SCRIPT = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
 RESTORE_BAD_TTL = "ERR Invalid TTL value, must be >= 0"
 RESTORE_BAD_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 RESTORE_BAD_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"

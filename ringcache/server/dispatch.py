@@ -112,6 +112,12 @@ class Dispatcher:
         # None. While set, the commands it covers are left out of the fast
         # table, so they take the checked path; the others pay nothing.
         self.gate: "Callable[[Session, CommandSpec], str | None] | None" = None
+        self._gate_all = False
+        # True while a script runs past busy-reply-threshold
+        # (enter_busy): commands without allow_busy answer -BUSY. The fast
+        # path's table is emptied meanwhile, so every command takes the
+        # checked path and the hot path pays nothing for this.
+        self.busy = False
 
     @property
     def total_commands(self) -> int:
@@ -137,14 +143,20 @@ class Dispatcher:
         """Install (or remove, with None) the gate: for every command, or
         for the write commands only (and EXEC, which may run writes)."""
         self.gate = gate
-        table = fast_table()
-        if gate is None:
-            self.table = table
-        elif all_commands:
+        self._gate_all = all_commands
+        self._refresh_table()
+
+    def _refresh_table(self) -> None:
+        """The fast path's table, from what must take the checked path: all
+        commands while a script is busy or a gate covers everything, the
+        gated (write) commands while a gate is set, none otherwise."""
+        if self.busy or (self.gate is not None and self._gate_all):
             self.table = {}
-        else:
-            self.table = {name: spec for name, spec in table.items()
+        elif self.gate is not None:
+            self.table = {name: spec for name, spec in fast_table().items()
                           if not spec.is_write and spec.name != "exec"}
+        else:
+            self.table = fast_table()
 
     # -- the pipeline ------------------------------------------------------
 
@@ -363,6 +375,8 @@ class Dispatcher:
             refusal = self._cluster_refusal(session, spec, argv)
             if refusal is not None:
                 return self._reject(session, refusal, spec)
+        if self.busy and "allow_busy" not in spec.flags:
+            return self._reject(session, errors.BUSY_SCRIPT, spec)
         if self.gate is not None and session.authenticated:
             refused = self.gate(session, spec)
             if refused is not None:
@@ -395,6 +409,16 @@ class Dispatcher:
                 session.update_gate()
             return refusal
         return router.refusal(spec, argv, session.readonly, asking)
+
+    def enter_busy(self) -> None:
+        """A script ran past busy-reply-threshold: refuse other clients'
+        commands with -BUSY until leave_busy()."""
+        self.busy = True
+        self._refresh_table()
+
+    def leave_busy(self) -> None:
+        self.busy = False
+        self._refresh_table()
 
     def _reject(self, session: "Session", message: str, spec: CommandSpec | None = None) -> Any:
         if spec is not None:

@@ -112,6 +112,9 @@ class Server:
         self.write_stream = WriteStream()
         self.write_stream.on_active_change.append(self._on_stream_active)
         self.dispatcher = Dispatcher(self)
+        # The Lua engine (scripting/engine.py), made by the first EVAL or
+        # SCRIPT LOAD: a node that never runs a script never starts Lua.
+        self.scripting: Any = None
         # maxmemory and eviction (storage/eviction.py); memory accounting
         # (storage/memory.py) is kept by each Keyspace, summed by used_memory().
         self.access_policy = AccessPolicy()  # lfu-log-factor, lfu-decay-time for every db
@@ -374,6 +377,32 @@ class Server:
             for connection in connections:
                 connection.flush()
 
+    def serve_while_busy(self, running: Session) -> None:
+        """Redis's processEventsWhileBlocked, called by a script that ran
+        past busy-reply-threshold (scripting/engine.py): poll the sockets
+        once without blocking and run their handlers, so that other clients
+        get their -BUSY reply (the dispatcher is in busy mode: only
+        allow_busy commands such as SCRIPT KILL run) and new clients are
+        accepted; then send the replies. The script's own connection is
+        left alone (its input waits, as Redis's protectClient does), and so
+        are the loop's timers and its self-pipe (signals wait for the
+        script to end)."""
+        loop = self._loop
+        selector = getattr(loop, "_selector", None)
+        if loop is None or selector is None:
+            return
+        self_pipe = getattr(loop, "_ssock", None)
+        skip = {running.fd, self_pipe.fileno() if self_pipe is not None else -1}
+        for key, mask in selector.select(0):
+            if key.fd in skip:
+                continue
+            reader, writer = key.data
+            if mask & selectors.EVENT_READ and reader is not None and not reader._cancelled:
+                reader._run()
+            if mask & selectors.EVENT_WRITE and writer is not None and not writer._cancelled:
+                writer._run()
+        self.flush_replies()
+
     def _accept(self, listener: socket.socket) -> None:
         from .connection import Connection
 
@@ -479,6 +508,26 @@ class Server:
             connection.flush_blocking(timeout=1.0)
         log.warning("ringcache is now ready to exit, bye bye...")
         self._stopped.set()
+
+    # -- function libraries (PersistenceHost) -------------------------------------
+
+    def function_libraries(self) -> list[bytes]:
+        engine = self.scripting
+        return [] if engine is None else [library.code for library in engine.libraries.values()]
+
+    def load_function_libraries(self, codes: list[bytes]) -> None:
+        from ..commands.scripting import engine_of
+        from ..protocol.errors import CommandError
+
+        try:
+            engine_of(self).restore_libraries(codes, "replace")
+        except CommandError as exc:
+            raise ValueError(exc.message) from None
+
+    @property
+    def shut_down(self) -> bool:
+        """SHUTDOWN ran (a busy script stops at its next hook when it did)."""
+        return self._stopped is not None and self._stopped.is_set()
 
     async def serve_forever(self) -> None:
         await self.start(handle_signals=True)

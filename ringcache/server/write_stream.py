@@ -131,14 +131,22 @@ class WriteStream:
         self._group = []
         self._group_db = self._group_at = -1
 
-    def end_transaction(self) -> None:
+    @property
+    def in_transaction(self) -> bool:
+        """Between begin_transaction() and end_transaction()."""
+        return self._group is not None
+
+    def end_transaction(self, wrap_single: bool = True) -> None:
+        """Hand the unit to the sinks. `wrap_single=False` (a script's
+        effects) sends a unit of one command as it is, without MULTI/EXEC,
+        as Redis propagates a script that made one write."""
         group, self._group = self._group, None
         if not group or not self._sinks:
             return
         db = self._group_db
         if self._group_at != db:  # the unit ends in the database it started in
             group.append([b"SELECT", b"%d" % db])
-        unit = [MULTI, *group, EXEC]
+        unit = [group[0]] if len(group) == 1 and not wrap_single else [MULTI, *group, EXEC]
         for sink in self._sinks:
             sink.on_write(db, unit)
 

@@ -560,3 +560,32 @@ def test_repl_timeout_on_both_ends(cluster):
     finally:
         os.kill(primary.proc.pid, signal.SIGCONT)
     in_sync(primary, replica)
+
+
+def test_a_busy_script_on_a_replica_leaves_it_read_only(cluster):
+    # The fast path's table is derived from both the replica's gate and a busy
+    # script (Dispatcher._refresh_table): leaving the busy state must not
+    # hand writes back to the fast path on a replica.
+    primary = cluster()
+    replica = cluster("--busy-reply-threshold", "50")
+    follow(replica, primary)
+    in_sync(primary, replica)
+    spin = ("local s = redis.call('TIME') repeat local n = redis.call('TIME') "
+            "until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 300000 return 1")
+    with replica.client() as c:
+        runner = threading.Thread(target=c.eval, args=(spin, 0))
+        runner.start()
+        with replica.client() as other:
+            wait_until(lambda: _busy(other), what="-BUSY while the script runs")
+        runner.join()
+        with pytest.raises(redis.ResponseError, match="read only replica"):
+            c.set("k", "v")
+        assert c.get("k") is None
+
+
+def _busy(client) -> bool:
+    try:
+        client.ping()
+    except redis.ResponseError as exc:
+        return str(exc).startswith("BUSY")
+    return False

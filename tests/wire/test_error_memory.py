@@ -12,20 +12,13 @@ import socket
 
 import pytest
 
+from fuzzing import rss_kb
 from nodes import start_node
 
 # With the leak each error kept ~1 KB; 40k errors would have grown RSS by
 # ~40 MB. The bound leaves room for the allocator's own noise.
 ROUNDS = 40_000
 MAX_GROWTH_KB = 4_000
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def _encode(*args: bytes) -> bytes:

@@ -76,6 +76,9 @@ class ClusterNode:
         self.join_error = ""
         self.healthy = True
         self.map_listeners: list[Callable[[ClusterMap, ClusterMap], None]] = []
+        from .publish import PublishBridge
+
+        self.publish_bridge = PublishBridge(self)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._cancel_watch: Callable[[], None] | None = None
@@ -164,6 +167,7 @@ class ClusterNode:
 
     def close(self) -> None:
         self._stop.set()
+        self.publish_bridge.close()
         if self.migrations is not None:
             self.migrations.stop()
         if self._cancel_watch is not None:

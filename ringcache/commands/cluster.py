@@ -9,7 +9,8 @@ has cluster support disabled".
 ringcache's own subcommands (not in Redis) carry the control plane over the
 client port for nodes that are not Raft voters and for the operator's tool
 (controlplane/remote.py): `CLUSTER MAP [after-epoch]`, `CLUSTER SETMAP
-expected-epoch json`, `CLUSTER BEAT node-id payload`.
+expected-epoch json`, `CLUSTER BEAT node-id payload`; and `CLUSTER PUBLISH
+channel message`, a PUBLISH forwarded from another node (cluster/publish.py).
 """
 
 from __future__ import annotations
@@ -199,6 +200,16 @@ def cluster_beat(session: Session, argv: list[bytes]) -> Any:
     if node.plane is not None:
         node.plane.heartbeat(argv[2].decode(errors="replace"), payload)
     return OK
+
+
+@subcommand(CLUSTER, "publish", 4, "admin pubsub loading stale", since="7.0.0",
+            summary="ringcache: a PUBLISH made on another node, for this node's subscribers.",
+            complexity="O(N+M) as PUBLISH")
+def cluster_publish(session: Session, argv: list[bytes]) -> Any:
+    _node(session)
+    # Local delivery only: the node that took the PUBLISH forwards it to every
+    # other node itself (cluster/publish.py), so nothing is forwarded again.
+    return session.server.pubsub.publish(argv[2], argv[3])
 
 
 @subcommand(CLUSTER, "import", -4, "admin write", since="7.0.0",

@@ -97,6 +97,8 @@ def sunsubscribe(session: Session, argv: list[bytes]) -> Any:
                     "and M is the total number of subscribed patterns (by any client).")
 def publish(session: Session, argv: list[bytes]) -> Any:
     receivers = session.server.pubsub.publish(argv[1], argv[2])
+    if session.server.cluster is not None:  # every other node's subscribers too
+        session.server.cluster.publish_bridge.forward(argv[1], argv[2])
     return _COUNTS[receivers] if receivers < 1024 else receivers
 
 

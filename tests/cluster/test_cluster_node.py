@@ -349,3 +349,31 @@ def test_sharded_pubsub_follows_the_slot(three):
 
 def admin_client(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=10, protocol=2)
+
+
+def test_publish_reaches_subscribers_on_every_node(three):
+    subs = [admin_client(port).pubsub() for port in three.ports]
+    try:
+        for sub in subs:
+            sub.subscribe("everywhere")
+            assert sub.get_message(timeout=5)["type"] == "subscribe"
+        patterned = admin_client(three.ports[2]).pubsub()
+        patterned.psubscribe("every*")
+        assert patterned.get_message(timeout=5)["type"] == "psubscribe"
+        # The reply counts this node's receivers only, as in Redis Cluster.
+        assert admin_client(three.ports[0]).publish("everywhere", "one") == 1
+        for n in range(2, 6):
+            local = 2 if n % 3 == 2 else 1  # node 2 also has the pattern subscriber
+            assert admin_client(three.ports[n % 3]).publish("everywhere", str(n)) == local
+        # Messages from different nodes may interleave; each arrives once.
+        for sub in subs:
+            got = [sub.get_message(timeout=5)["data"] for _ in range(5)]
+            assert sorted(got) == sorted([b"one", b"2", b"3", b"4", b"5"])
+        got = [patterned.get_message(timeout=5)["data"] for _ in range(5)]
+        assert sorted(got) == sorted([b"one", b"2", b"3", b"4", b"5"])
+        for sub in subs + [patterned]:
+            assert sub.get_message(timeout=0.2) is None  # exactly once each
+        patterned.close()
+    finally:
+        for sub in subs:
+            sub.close()

@@ -4,6 +4,7 @@ a real Redis Cluster with the same shard count, and a live rebalance
 
   .venv/bin/python benchmarks/cluster.py scaling [--shards 1 --shards 2] [--requests 100000]
   .venv/bin/python benchmarks/cluster.py rebalance [--keys 100000]
+  .venv/bin/python benchmarks/cluster.py redirect [--requests 20000] [--rounds 3]
 
 scaling: for each shard count, a ringcache cluster (`ringcache cluster up`)
 and a redis-server 7 cluster (one primary per shard, even slot ranges by
@@ -20,6 +21,16 @@ moves, each a live migration); then every acknowledged key is read back.
 Reports the duration, acknowledged writes lost, the writer's p99 before and
 during the move, the longest single write, and each migration's write pause
 (from the source nodes' logs).
+
+redirect: what routing costs a client. One redis-py client GETs random keys
+(of 10,000, 32-byte values) one at a time, through RedisCluster on a 3-shard
+cluster and through a plain Redis client on a standalone node of the same
+server; ringcache and redis-server side by side, alternating rounds. Reports
+p50/p99 per setup and the cluster/standalone ratio of each server. The
+cluster client pays its own routing (CRC16, slot table lookup) and, on a
+3-shard cluster, a connection per shard; no MOVED after its first map read.
+A second figure: the first GET after a slot moved (a stale client follows
+one -MOVED) against the same GET again.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -210,6 +222,106 @@ def rebalance(args: argparse.Namespace) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def standalone_up(directory: Path, port: int, redis_server: bool) -> subprocess.Popen:
+    directory.mkdir(parents=True)
+    if redis_server:
+        argv = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+                "--dir", str(directory)]
+    else:
+        argv = [sys.executable, "-m", "ringcache", "server", "--port", str(port), "--save", "",
+                "--dir", str(directory)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    admin.wait_for(lambda: admin.client(port).ping(), 20, "a standalone node")
+    return proc
+
+
+def get_latencies(client: Any, keys: list[bytes], requests: int) -> list[float]:
+    import random
+
+    rng = random.Random(7)
+    out = []
+    for _ in range(requests):
+        key = keys[rng.randrange(len(keys))]
+        start = time.perf_counter()
+        client.get(key)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def redirect(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="rc-redirect-"))
+    base = free_base(12)  # ringcache base..base+3 (add_node takes the next port), redis base+6..
+    keys = [b"key:%d" % i for i in range(10000)]
+    procs: list[subprocess.Popen] = []
+    state_dir = work / "ringcache"
+    try:
+        admin.cluster_up(3, 0, base, state_dir, 128, [], out=io.StringIO())
+        procs += redis_cluster_up(work / "redis-cluster", base + 6, 3)
+        procs.append(standalone_up(work / "rc-alone", base + 9, False))
+        procs.append(standalone_up(work / "redis-alone", base + 10, True))
+        setups = {("ringcache", "cluster"): RedisCluster(host="127.0.0.1", port=base),
+                  ("redis", "cluster"): RedisCluster(host="127.0.0.1", port=base + 6),
+                  ("ringcache", "standalone"): redis.Redis(port=base + 9),
+                  ("redis", "standalone"): redis.Redis(port=base + 10)}
+        for client in setups.values():
+            pipe = client.pipeline()
+            for key in keys:
+                pipe.set(key, b"x" * 32)
+            pipe.execute()
+        samples: dict[tuple[str, str], list[float]] = {k: [] for k in setups}
+        for _ in range(args.rounds):
+            for name, client in setups.items():
+                get_latencies(client, keys, 500)  # warm
+                samples[name] += get_latencies(client, keys, args.requests)
+        print(f"GET latency, one client, {args.requests} x {args.rounds} rounds (ms):")
+        print("| server | setup | p50 | p99 |")
+        print("|---|---|---:|---:|")
+        for (server, setup), values in samples.items():
+            values.sort()
+            print(f"| {server} | {setup} | {values[len(values) // 2] * 1000:.3f} | "
+                  f"{p99(values) * 1000:.3f} |")
+        for server in ("ringcache", "redis"):
+            c, a = samples[(server, "cluster")], samples[(server, "standalone")]
+            print(f"{server}: cluster/standalone p50 {c[len(c) // 2] / a[len(a) // 2]:.2f}x, "
+                  f"p99 {p99(c) / p99(a):.2f}x")
+        stale = stale_get(state_dir, base)
+        print(f"ringcache: GET after its slot moved (one -MOVED followed) {stale[0] * 1000:.3f} ms,"
+              f" the same GET again {stale[1] * 1000:.3f} ms")
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        admin.cluster_down(state_dir, out=io.StringIO())
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def stale_get(state_dir: Path, base: int) -> tuple[float, float]:
+    """Move slots by having a fourth node join; a client that read the map
+    before the move pays one -MOVED on its next GET of a moved key. Returns
+    the medians of that first GET and of the same GET repeated."""
+    # reinitialize_steps: redis-py re-reads the whole map after that many
+    # MOVEDs; a huge value keeps it following one -MOVED per moved slot.
+    client = RedisCluster(host="127.0.0.1", port=base, reinitialize_steps=10**9)
+    keys = [b"key:%d" % i for i in range(2000)]
+    owner_before = {k: client.get_node_from_key(k).port for k in keys}
+    for key in keys:
+        client.get(key)
+    admin.add_node(state_dir, timeout=600, out=io.StringIO())
+    fresh = RedisCluster(host="127.0.0.1", port=base)
+    moved = [k for k in keys if fresh.get_node_from_key(k).port != owner_before[k]]
+    fresh.close()
+    first, again = [], []
+    for key in moved:
+        start = time.perf_counter()
+        client.get(key)
+        first.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        client.get(key)
+        again.append(time.perf_counter() - start)
+    print(f"  ({len(moved)} of {len(keys)} keys moved to the new node)")
+    return statistics.median(first), statistics.median(again)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="what", required=True)
@@ -219,10 +331,15 @@ def main() -> None:
     s.add_argument("--rounds", type=int, default=2)
     r = sub.add_parser("rebalance")
     r.add_argument("--keys", type=int, default=100000)
+    d = sub.add_parser("redirect")
+    d.add_argument("--requests", type=int, default=20000)
+    d.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if args.what == "scaling":
         args.shards = args.shards or [1, 2]
         scaling(args)
+    elif args.what == "redirect":
+        redirect(args)
     else:
         rebalance(args)
 

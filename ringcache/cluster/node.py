@@ -202,6 +202,10 @@ class ClusterNode:
                     log.info("Joined the cluster as %s (%s:%d)", self.myself, member.host,
                              member.port)
                 elif (known.host, known.port) != (member.host, member.port):
+                    if _answers_as(known, self.myself, self.server.config):
+                        raise MapError(f"node id {self.myself} is in use by a live node at "
+                                       f"{known.host}:{known.port} (a copied "
+                                       f"{self.server.config['cluster-config-file']}?)")
                     plane.update(lambda m: _moved_member(m, member))
                 if one_node:
                     plane.update(_assign_if_unassigned)
@@ -256,6 +260,24 @@ class ClusterNode:
         thread. It blocks the loop until decided (map changes are rare and
         take a few ms on a healthy plane; commit_timeout bounds them)."""
         return fn()
+
+
+def _answers_as(known: Member, node_id: str, config: Any) -> bool:
+    """Whether a live node at the member's recorded address claims this id:
+    then this node is a copy (its id file was copied), not the member
+    restarted at a new address, and must not take the member's place."""
+    import redis
+
+    password = config["masterauth"] or config["requirepass"] or None
+    try:
+        client = redis.Redis(host=known.host, port=known.port, password=password,
+                             socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return bool(client.execute_command("CLUSTER", "MYID") == node_id.encode())
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False  # nobody there (or not a cluster node): the member has moved
 
 
 def _moved_member(cmap: ClusterMap, member: Member) -> ClusterMap:

@@ -78,7 +78,7 @@ def same(pair, *args):
     ours, theirs = pair
     expected = outcome(theirs, *args)
     got = outcome(ours, *args)
-    assert got == expected, args
+    assert got == expected, (args, got, expected)
     return got
 
 

@@ -295,7 +295,7 @@ def _field_type(arg: bytes) -> tuple[bool, int]:
     return signed, bits
 
 
-def _get_field(value: bytes | None, offset: int, bits: int, signed: bool) -> int:
+def _get_field(value: bytes | bytearray | None, offset: int, bits: int, signed: bool) -> int:
     if not value:
         return 0
     first, last = offset >> 3, (offset + bits - 1) >> 3
@@ -385,7 +385,7 @@ def _bitfield(session: Session, argv: list[bytes], read_only_command: bool) -> A
             # Redis checks the value as given (an unsigned field sees it as
             # a 64-bit unsigned number: -1 is 2**64 - 1, an overflow).
             stored = _overflowed(number if signed else number & (2**64 - 1), signed, bits, policy)
-            reply = old
+            reply: int | None = old
         else:
             stored = _overflowed(old + number, signed, bits, policy)
             reply = stored

@@ -33,6 +33,7 @@ from ..protocol import errors
 from ..protocol.errors import CommandError, WrongTypeError
 from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_STRING, notify
 from ._args import parse_int
+from .keyspecs import spec
 from .registry import command
 
 if TYPE_CHECKING:
@@ -133,6 +134,7 @@ def _unit(arg: bytes) -> bool:
 
 
 @command("setbit", 4, "write denyoom", (1, 1, 1), group="bitmap", since="2.2.0",
+         key_specs=(spec("RW access update", index=1),),
          summary="Sets or clears the bit at offset of the string value. "
                  "Creates the key if it doesn't exist.", complexity="O(1)")
 def setbit(session: Session, argv: list[bytes]) -> Any:
@@ -237,6 +239,7 @@ def bitpos(session: Session, argv: list[bytes]) -> Any:
 
 
 @command("bitop", -4, "write denyoom", (2, -1, 1), group="bitmap", since="2.6.0",
+         key_specs=(spec("OW update", index=2), spec("RO access", index=3, lastkey=-1)),
          summary="Performs bitwise operations on multiple strings, and stores the result.",
          complexity="O(N)")
 def bitop(session: Session, argv: list[bytes]) -> Any:
@@ -401,7 +404,24 @@ def _bitfield(session: Session, argv: list[bytes], read_only_command: bool) -> A
     return replies
 
 
+def _bitfield_key_flags(argv: list[bytes]) -> tuple[str, ...]:
+    """bitfieldGetKeys: only GETs (and OVERFLOWs) read the key."""
+    i, argc = 2, len(argv)
+    while i < argc:
+        left = argc - i - 1
+        op = argv[i].lower()
+        if op == b"get" and left >= 2:
+            i += 3
+        elif op == b"overflow" and left >= 1:
+            i += 2
+        else:  # a write, or a syntax error: assume a write, as Redis
+            return ("RW", "access", "update")
+    return ("RO", "access")
+
+
 @command("bitfield", -2, "write denyoom", (1, 1, 1), group="bitmap", since="3.2.0",
+         key_specs=(spec("RW access update variable_flags", index=1, flags_fn=_bitfield_key_flags,
+                         notes="This command allows both access and modification of the key"),),
          summary="Performs arbitrary bitfield integer operations on strings.",
          complexity="O(1) for each subcommand specified")
 def bitfield(session: Session, argv: list[bytes]) -> Any:

@@ -28,6 +28,7 @@ from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_ZSET, notify
 from ..storage import geohash
 from ..storage.zset import ZSet
 from ._args import parse_int, parse_score
+from .keyspecs import spec
 from .registry import command
 from .zsets import zadd
 
@@ -371,12 +372,18 @@ def _radius_keys(start: int) -> Any:
     return keys
 
 
+def _radius_specs(start: int) -> tuple:
+    return (spec("RO access", index=1), spec("OW update", keyword=b"STORE", startfrom=start),
+            spec("OW update", keyword=b"STOREDIST", startfrom=start))
+
+
 _RADIUS_COMPLEXITY = ("O(N+log(M)) where N is the number of elements inside the bounding box of the "
                       "circular area delimited by center and radius and M is the number of items "
                       "inside the index.")
 
 
 @command("georadius", -6, "write denyoom", (1, 1, 1), group="geo", since="3.2.0", keys_fn=_radius_keys(6),
+         key_specs=_radius_specs(6),
          summary="Queries a geospatial index for members within a distance from a coordinate, "
                  "optionally stores the result.", complexity=_RADIUS_COMPLEXITY)
 def georadius(session: Session, argv: list[bytes]) -> Any:
@@ -391,7 +398,7 @@ def georadius_ro(session: Session, argv: list[bytes]) -> Any:
 
 
 @command("georadiusbymember", -5, "write denyoom", (1, 1, 1), group="geo", since="3.2.0",
-         keys_fn=_radius_keys(5),
+         keys_fn=_radius_keys(5), key_specs=_radius_specs(5),
          summary="Queries a geospatial index for members within a distance from a member, "
                  "optionally stores the result.",
          complexity=_RADIUS_COMPLEXITY)
@@ -419,6 +426,7 @@ def geosearch(session: Session, argv: list[bytes]) -> Any:
 
 
 @command("geosearchstore", -8, "write denyoom", (1, 2, 1), group="geo", since="6.2.0",
+         key_specs=(spec("OW update", index=1), spec("RO access", index=2)),
          summary="Queries a geospatial index for members inside an area of a box or a circle, "
                  "optionally stores the result.",
          complexity=_SEARCH_COMPLEXITY)

@@ -19,6 +19,7 @@ from ..protocol.errors import CommandError, WrongTypeError
 from ..protocol.resp import OK
 from ..pubsub.notifications import NOTIFY_STRING, notify
 from ..storage import hyperloglog as hll
+from .keyspecs import spec
 from .registry import command
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def _hll_or_none(value: Any) -> bytes | None:
 
 
 @command("pfadd", -2, "write denyoom fast", (1, 1, 1), group="hyperloglog", since="2.8.9",
+         key_specs=(spec("RW insert", index=1),),
          summary="Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
          complexity="O(1) to add every element.")
 def pfadd(session: Session, argv: list[bytes]) -> Any:
@@ -66,7 +68,10 @@ def pfadd(session: Session, argv: list[bytes]) -> Any:
     return 1
 
 
-@command("pfcount", -2, "readonly may_replicate", (1, -1, 1), group="hyperloglog", since="2.8.9",
+@command("pfcount", -2, "readonly", (1, -1, 1), group="hyperloglog", since="2.8.9",
+         key_specs=(spec("RW access", index=1, lastkey=-1,
+                         notes="RW because it may change the internal representation of the key, "
+                               "and propagate to replicas"),),
          summary="Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
          complexity="O(1) with a very small average constant time when called with a single key. "
                     "O(N) with N being the number of keys, and much bigger constant times, "
@@ -101,6 +106,7 @@ def pfcount(session: Session, argv: list[bytes]) -> Any:
 
 
 @command("pfmerge", -2, "write denyoom", (1, -1, 1), group="hyperloglog", since="2.8.9",
+         key_specs=(spec("RW access insert", index=1), spec("RO access", index=2, lastkey=-1)),
          summary="Merges one or more HyperLogLog values into a single key.",
          complexity="O(N) to merge N HyperLogLogs, but with high constant times.")
 def pfmerge(session: Session, argv: list[bytes]) -> Any:

@@ -40,6 +40,7 @@ from ..protocol.errors import CommandError, WrongTypeError
 from ..pubsub.notifications import NOTIFY_GENERIC, NOTIFY_LIST, notify
 from ..storage.zset import ZSet
 from ._args import _strtod, parse_int
+from .keyspecs import spec
 from .registry import command
 
 if TYPE_CHECKING:
@@ -221,7 +222,16 @@ def _sorted(db: Keyspace, elements: list[bytes], by: bytes | None, alpha: bool, 
     return [element for element, _ in pairs]
 
 
+_BY_GET_SPEC = spec("RO access", unknown=True,
+                    notes="For the optional BY/GET keyword. It is marked 'unknown' because the key "
+                          "names derive from the content of the key we sort")
+_STORE_SPEC = spec("OW update", unknown=True,
+                   notes="For the optional STORE keyword. It is marked 'unknown' because the keyword "
+                         "can appear anywhere in the argument array")
+
+
 @command("sort", -2, "write denyoom", (1, 1, 1), group="list", since="1.0.0", keys_fn=_sort_keys,
+         key_specs=(spec("RO access", index=1), _BY_GET_SPEC, _STORE_SPEC),
          acl="@set @sortedset @dangerous",
          summary="Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
          complexity="O(N+M*log(M)) where N is the number of elements in the list or set to sort, "
@@ -231,7 +241,8 @@ def sort(session: Session, argv: list[bytes]) -> Any:
     return _sort(session, argv, False)
 
 
-@command("sort_ro", -2, "readonly", (1, 1, 1), group="list", since="7.0.0",
+@command("sort_ro", -2, "readonly", (1, 1, 1), group="list", since="7.0.0", keys_fn=lambda argv: [1],
+         key_specs=(spec("RO access", index=1), _BY_GET_SPEC),
          acl="@set @sortedset @dangerous",
          summary="Returns the sorted elements of a list, a set, or a sorted set.",
          complexity="O(N+M*log(M)) where N is the number of elements in the list or set to sort, "

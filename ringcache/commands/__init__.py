@@ -12,7 +12,7 @@ FAMILIES = (
     "connection", "strings", "keys", "transactions", "info", "config", "client", "introspection",
     "server", "debug", "pubsub", "sets", "hashes", "zsets", "lists", "persistence", "memory", "dump",
     "replication", "scripting",
-    "bitmaps", "hyperloglog", "sort", "geo",
+    "bitmaps", "hyperloglog", "sort", "geo", "latency",
     "cluster",
 )
 

@@ -190,14 +190,17 @@ def _getkeys(argv: list[bytes]) -> tuple[CommandSpec, list, list[int]]:
         spec = spec.subcommands.get(args[1].lower())
     if spec is None:
         raise CommandError(errors.GETKEYS_INVALID_COMMAND)
-    if spec.first_key <= 0 and spec.keys_fn is None:
+    if (spec.first_key <= 0 and spec.keys_fn is None) or "pubsub" in spec.flags:
+        # (shard channels are positioned like keys, but flagged not_key: no keys)
         raise CommandError(errors.GETKEYS_NO_KEYS)
     if not spec.check_arity(len(args)):
         raise CommandError(errors.GETKEYS_BAD_ARITY)
     try:
-        if spec.key_specs and not any(declared.unknown for declared in spec.key_specs):
-            # Redis prefers complete key specs to the command's own key finder.
-            positions = keyspecs.find_keys(spec.key_specs, args) or []
+        found = keyspecs.find_keys(spec.key_specs, args) if keyspecs.complete(spec.key_specs) else None
+        if found is not None:  # Redis prefers complete key specs to the command's own key finder
+            positions = found
+        elif keyspecs.complete(spec.key_specs) and spec.keys_fn is None:
+            positions = []  # a spec out of bounds, and nothing to fall back on
         else:
             positions = spec.key_positions(args)
     except (CommandError, IndexError, ValueError):

@@ -17,8 +17,11 @@ place (an "unknown" spec: SORT's STORE) the flags of the last unknown spec.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
+
+_INT64 = re.compile(rb"-?[1-9][0-9]{0,18}|0").fullmatch
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class KeySpec:
     keystep: int = 1
     limit: int = 0
     unknown: bool = False  # begin_search and find_keys both "unknown"
+    keynum: bool = False  # find_keys "keynum": keynumidx, firstkey, keystep
+    keynumidx: int = 0
+    firstkey: int = 0
     notes: str = ""
     # variable_flags: the flags a given argv gives the key (BITFIELD with
     # only GETs reads it), for GETKEYSANDFLAGS.
@@ -59,6 +65,18 @@ class KeySpec:
                 return []
         else:
             first = self.index
+        if self.keynum:
+            if self.keynumidx >= argc or first + self.keynumidx >= argc:
+                return None
+            text = argv[first + self.keynumidx]
+            if not _INT64(text) or int(text) < 0:
+                return None
+            count = int(text)
+            first += self.firstkey
+            last = first + count - 1
+            if last >= argc or last < first or first >= argc:
+                return None
+            return list(range(first, last + 1, self.keystep))
         last = first + self.lastkey if self.lastkey >= 0 else argc + self.lastkey
         if last >= argc or last < first or first >= argc:
             return None
@@ -86,9 +104,20 @@ def render(spec_: KeySpec, flags_reply: Any) -> dict:
                                 b"spec": {b"keyword": spec_.keyword, b"startfrom": spec_.startfrom}}
     else:
         out[b"begin_search"] = {b"type": b"index", b"spec": {b"index": spec_.index}}
-    out[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": spec_.lastkey,
-                                                      b"keystep": spec_.keystep, b"limit": spec_.limit}}
+    if spec_.keynum:
+        out[b"find_keys"] = {b"type": b"keynum", b"spec": {b"keynumidx": spec_.keynumidx,
+                                                           b"firstkey": spec_.firstkey,
+                                                           b"keystep": spec_.keystep}}
+    else:
+        out[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": spec_.lastkey,
+                                                          b"keystep": spec_.keystep, b"limit": spec_.limit}}
     return out
+
+
+def complete(specs: tuple[KeySpec, ...]) -> bool:
+    """Specs Redis finds keys with itself (no unknown, no keynum: for those
+    Redis, and this node, use the command's own key finder)."""
+    return bool(specs) and not any(candidate.unknown or candidate.keynum for candidate in specs)
 
 
 def find_keys(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[int] | None:

@@ -66,3 +66,37 @@ def test_aof_and_snapshot_restarts_keep_them(tmp_path):
         assert digest_of(node) == digest
     finally:
         node.stop()
+
+
+def _values(client) -> dict:
+    """The values as a client reads them (DUMP payloads differ: Redis
+    compresses long strings with LZF)."""
+    out = {key: client.get(key) for key in ("bits", "bf", "x", "n", "h1", "h2", "h3")}
+    out.update({key: client.lrange(key, 0, -1) for key in ("sorted", "byweight", "fromset")})
+    out.update({key: client.zrange(key, 0, -1, withscores=True) for key in ("g", "r1", "r2", "r3")})
+    return out
+
+
+def test_redis_server_loads_the_snapshot_of_the_new_families(tmp_path):
+    """The values are plain strings, lists and sorted sets in Redis's own
+    layouts: redis-server reads them from ringcache's dump.rdb and sees the
+    same bytes, counts and positions."""
+    import redis
+
+    from differential import redis_server
+    node = spawn_node([], tmp_path / "node.log")
+    try:
+        with node.client() as c:
+            _run(c)
+            counts = (c.pfcount("h3"), c.pfcount("h1", "h2"))  # (PFCOUNT h3 writes its cache)
+            expected = _values(c)
+            positions = c.geopos("g", "Palermo", "Catania")
+            assert c.save()
+    finally:
+        node.stop()
+    with redis_server(tmp_path, "--dbfilename", "dump.rdb") as port:
+        theirs = redis.Redis(port=port)
+        assert _values(theirs) == expected
+        assert (theirs.pfcount("h3"), theirs.pfcount("h1", "h2")) == counts
+        assert theirs.geopos("g", "Palermo", "Catania") == positions
+        theirs.close()

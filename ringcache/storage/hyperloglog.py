@@ -128,11 +128,16 @@ def _dense_set(buf: bytearray, index: int, value: int) -> None:
 
 
 def _dense_registers(value: bytes) -> list[int]:
-    number = int.from_bytes(value[HDR_SIZE:], "little")
-    out = []
-    for _ in range(REGISTERS):
-        out.append(number & REGISTER_MAX)
-        number >>= 6
+    """All registers: every 3 bytes hold 4 of them (24 bits, low bits first)."""
+    data = value[HDR_SIZE:HDR_SIZE + REGISTERS * 6 // 8]
+    out: list[int] = []
+    append = out.append
+    for i in range(0, len(data), 3):
+        word = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16)
+        append(word & 63)
+        append((word >> 6) & 63)
+        append((word >> 12) & 63)
+        append(word >> 18)
     return out
 
 

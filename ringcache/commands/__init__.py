@@ -6,12 +6,14 @@ COMMAND lists them."""
 
 import importlib
 
+from . import redis_key_specs
 from .registry import order_table
 
 FAMILIES = (
     "connection", "strings", "keys", "transactions", "info", "config", "client", "introspection",
     "server", "debug", "pubsub", "sets", "hashes", "zsets", "lists", "persistence", "memory", "dump",
     "replication", "scripting",
+    "bitmaps", "hyperloglog", "sort", "geo", "latency",
     "cluster",
 )
 
@@ -20,3 +22,4 @@ def load_all() -> None:
     for family in FAMILIES:
         importlib.import_module(f"{__name__}.{family}")
     order_table([f"{__name__}.{family}" for family in FAMILIES])
+    redis_key_specs.apply()

@@ -95,7 +95,7 @@ def _debug_object(session: Session, argv: list[bytes]) -> Any:
     value = session.db.lookup(argv[2])
     if value is None:
         raise CommandError(errors.NO_SUCH_KEY)
-    encoding = encoding_name(value).decode()
+    encoding = encoding_name(value, session.server.config).decode()
     lru = int(time.time()) & (2**24 - 1)
     return SimpleString(to_bytes(
         f"Value at:0x{id(value):x} refcount:1 encoding:{encoding} "

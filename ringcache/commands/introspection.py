@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import stringmatch
 from ..protocol import errors
 from ..protocol.errors import CommandError
+from . import keyspecs
 from ._admin import bulk_set, help_subcommand, status_set, text, to_bytes
 from .registry import COMMANDS, CommandSpec, all_specs, container, lookup, lookup_fullname, subcommand
 
@@ -53,6 +54,8 @@ def _key_flags(spec: CommandSpec) -> list[str]:
 
 
 def _key_specs(session: Session, spec: CommandSpec) -> list:
+    if spec.key_specs:  # declared (commands/keyspecs.py)
+        return [keyspecs.render(declared, status_set(session, declared.flags)) for declared in spec.key_specs]
     if spec.first_key > 0:
         last = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
         return [{
@@ -187,12 +190,19 @@ def _getkeys(argv: list[bytes]) -> tuple[CommandSpec, list, list[int]]:
         spec = spec.subcommands.get(args[1].lower())
     if spec is None:
         raise CommandError(errors.GETKEYS_INVALID_COMMAND)
-    if spec.first_key <= 0 and spec.keys_fn is None:
+    if (spec.first_key <= 0 and spec.keys_fn is None) or "pubsub" in spec.flags:
+        # (shard channels are positioned like keys, but flagged not_key: no keys)
         raise CommandError(errors.GETKEYS_NO_KEYS)
     if not spec.check_arity(len(args)):
         raise CommandError(errors.GETKEYS_BAD_ARITY)
     try:
-        positions = spec.key_positions(args)
+        found = keyspecs.find_keys(spec.key_specs, args) if keyspecs.complete(spec.key_specs) else None
+        if found is not None:  # Redis prefers complete key specs to the command's own key finder
+            positions = found
+        elif keyspecs.complete(spec.key_specs) and spec.keys_fn is None:
+            positions = []  # a spec out of bounds, and nothing to fall back on
+        else:
+            positions = spec.key_positions(args)
     except (CommandError, IndexError, ValueError):
         positions = []
     if not positions and "no_mandatory_keys" not in spec.flags:
@@ -213,7 +223,11 @@ def command_getkeys(session: Session, argv: list[bytes]) -> Any:
             complexity="O(N) where N is the number of arguments to the command")
 def command_getkeysandflags(session: Session, argv: list[bytes]) -> Any:
     spec, args, positions = _getkeys(argv)
-    return [[args[i], status_set(session, _key_flags(spec))] for i in positions]
+    out = []
+    for i in positions:
+        flags = keyspecs.flags_at(spec.key_specs, args, i) if spec.key_specs else None
+        out.append([args[i], status_set(session, flags or _key_flags(spec))])
+    return out
 
 
 _COMMAND_HELP = (

@@ -36,6 +36,7 @@ from ..protocol.errors import CommandError
 from ..protocol.resp import OK, SimpleString
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..storage.slots import SLOTS
+from ..storage.encodings import compact_encoding
 from ..storage.types import STORE_HOOKS, TYPES, register_type, stored, type_name  # noqa: F401
 from ._args import INT64_MAX, is_int_text, parse_cursor, parse_db_index, parse_int
 from ..glob import compile_glob
@@ -62,8 +63,14 @@ _NONE = SimpleString(b"none")
 _stored = stored
 
 
-def encoding_name(value: Any) -> bytes:
-    """OBJECT ENCODING's answer (DEBUG OBJECT prints the same)."""
+def encoding_name(value: Any, config: Any = None) -> bytes:
+    """OBJECT ENCODING's answer (DEBUG OBJECT prints the same); with the
+    configuration, a small container answers its compact encoding
+    (storage/encodings.py)."""
+    if config is not None and value.__class__ is not bytes:
+        compact = compact_encoding(value, config)
+        if compact is not None:
+            return compact
     entry = TYPES.get(value.__class__)
     return b"raw" if entry is None else entry[1](value)
 
@@ -584,7 +591,7 @@ def object_encoding(session: Session, argv: list[bytes]) -> Any:
     value = session.db.peek_read(argv[2])  # (LOOKUP_NOTOUCH)
     if value is None:
         return None
-    return encoding_name(value)
+    return encoding_name(value, session.server.config)
 
 
 @subcommand(OBJECT, "freq", 3, "readonly", (2, 2, 1), since="4.0.0",

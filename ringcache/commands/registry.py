@@ -116,6 +116,7 @@ class CommandSpec:
     declared_acl: tuple[str, ...] = ()
     tips: tuple[str, ...] = ()  # COMMAND INFO/DOCS tips, in Redis's order
     keys_fn: Callable[[list], list[int]] | None = None
+    key_specs: tuple[Any, ...] = ()  # declared keyspecs.KeySpec; () = derived from the key positions
     parent: "CommandSpec | None" = None
     subcommands: dict[bytes, "CommandSpec"] = field(default_factory=dict)
     is_container: bool = False  # registered with container(): routes to subcommands
@@ -214,13 +215,15 @@ def _add(name: str, spec: CommandSpec) -> None:
 
 def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0), *,
             group: str = "generic", keys_fn: Callable[[list], list[int]] | None = None,
-            **doc: Unpack[Doc]) -> Callable[[Handler], Handler]:
+            key_specs: tuple[Any, ...] = (), **doc: Unpack[Doc]) -> Callable[[Handler], Handler]:
     """Register a top-level command. `keys` is (first, last, step) as in
-    Redis, `keys_fn` finds them where they move (movablekeys)."""
+    Redis, `keys_fn` finds them where they move (movablekeys); `key_specs`
+    declares COMMAND INFO's key specs where keys are used differently
+    (commands/keyspecs.py)."""
 
     def register(handler: Handler) -> Handler:
         _add(name, _make_spec(name, handler, arity, flags, keys, doc, group=group,
-                              keys_fn=keys_fn, module=handler.__module__))
+                              keys_fn=keys_fn, key_specs=key_specs, module=handler.__module__))
         return handler
 
     return register

@@ -508,3 +508,109 @@ def incrbyfloat(session: Session, argv: list[bytes]) -> Any:
     if db.notify_flags:
         notify(session.server, db.index, NOTIFY_STRING, b"incrbyfloat", key)
     return text
+
+
+# -- SUBSTR and LCS -------------------------------------------------------------
+
+
+@command("substr", 4, "readonly", (1, 1, 1), group="string", since="1.0.0",
+         summary="Returns a substring from string value.",
+         complexity="O(N) where N is the length of the returned string.")
+def substr(session: Session, argv: list[bytes]) -> Any:
+    """The name GETRANGE had before 2.0; Redis keeps it as an alias."""
+    return getrange(session, argv)
+
+
+LCS_NOT_STRINGS = "ERR The specified keys must contain string values"
+LCS_LEN_AND_IDX = "ERR If you want both the length and indexes, please just use IDX."
+
+
+@command("lcs", -3, "readonly", (1, 2, 1), group="string", since="7.0.0",
+         summary="Finds the longest common substring.",
+         complexity="O(N*M) where N and M are the lengths of s1 and s2, respectively")
+def lcs(session: Session, argv: list[bytes]) -> Any:
+    db = session.db
+    a = db.lookup_read(argv[1])
+    b = db.lookup_read(argv[2])
+    if (a is not None and a.__class__ is not bytes) or (b is not None and b.__class__ is not bytes):
+        raise CommandError(LCS_NOT_STRINGS)
+    get_len = get_idx = with_match_len = False
+    min_match_len = 0
+    i = 3
+    while i < len(argv):
+        option = argv[i].lower()
+        if option == b"idx":
+            get_idx = True
+        elif option == b"len":
+            get_len = True
+        elif option == b"withmatchlen":
+            with_match_len = True
+        elif option == b"minmatchlen" and i + 1 < len(argv):
+            min_match_len = max(parse_int(argv[i + 1]), 0)
+            i += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 1
+    if get_idx and get_len:
+        raise CommandError(LCS_LEN_AND_IDX)
+    return _lcs_reply(a or b"", b or b"", get_len, get_idx, with_match_len, min_match_len)
+
+
+def _lcs_reply(a: bytes, b: bytes, get_len: bool, get_idx: bool, with_match_len: bool,
+               min_match_len: int) -> Any:
+    """Redis's lcsCommand: the dynamic-programming table, then one walk back
+    from its corner that yields the string and the matching ranges (from the
+    end of the strings to their start, as Redis lists them)."""
+    alen, blen = len(a), len(b)
+    # table[i][j]: the LCS length of a[:i] and b[:j].
+    table = [[0] * (blen + 1) for _ in range(alen + 1)]
+    for i in range(1, alen + 1):
+        row, above, char = table[i], table[i - 1], a[i - 1]
+        for j in range(1, blen + 1):
+            if char == b[j - 1]:
+                row[j] = above[j - 1] + 1
+            else:
+                row[j] = above[j] if above[j] > row[j - 1] else row[j - 1]
+    length = table[alen][blen]
+    if get_len and not get_idx:
+        return length
+    result = bytearray(length)
+    matches: list[list[Any]] = []
+    idx = length
+    arange_start, arange_end, brange_start, brange_end = alen, 0, 0, 0
+    i, j = alen, blen
+    while i > 0 and j > 0:
+        emit = False
+        if a[i - 1] == b[j - 1]:
+            result[idx - 1] = a[i - 1]
+            if arange_start == alen:
+                arange_start = arange_end = i - 1
+                brange_start = brange_end = j - 1
+            elif arange_start == i and brange_start == j:  # the range grows backwards
+                arange_start -= 1
+                brange_start -= 1
+            else:
+                emit = True
+            if arange_start == 0 or brange_start == 0:
+                emit = True
+            idx -= 1
+            i -= 1
+            j -= 1
+        else:
+            if table[i - 1][j] > table[i][j - 1]:
+                i -= 1
+            else:
+                j -= 1
+            if arange_start != alen:
+                emit = True
+        if emit:
+            match_len = arange_end - arange_start + 1
+            if min_match_len == 0 or match_len >= min_match_len:
+                match: list[Any] = [[arange_start, arange_end], [brange_start, brange_end]]
+                if with_match_len:
+                    match.append(match_len)
+                matches.append(match)
+            arange_start = alen
+    if get_idx:
+        return {b"matches": matches, b"len": length}
+    return bytes(result)

@@ -45,6 +45,7 @@ from ..protocol import errors
 from ..protocol.errors import CommandError
 from ..protocol.resp import BULK_HEADERS, INT_REPLIES, NULL_ARRAY, QUEUED, Raw, RawPush
 from ..storage.eviction import EVICT_FAIL
+from .latency import LatencyMonitor
 from .session import REPLY_SKIP
 from .write_stream import EXEC as EXEC_ARGV, MULTI as MULTI_ARGV
 
@@ -85,8 +86,13 @@ class Dispatcher:
         self.server = server
         self.slowlog: deque[SlowlogEntry] = deque(maxlen=server.config["slowlog-max-len"])
         self.slowlog_next_id = 0
-        self.slowlog_threshold = _slowlog_threshold(server.config["slowlog-log-slower-than"])
+        # Calls slower than slowlog_threshold take the slow path (_slowlog_add):
+        # the lower of SLOWLOG's threshold and the latency monitor's.
+        self._slowlog_only = _slowlog_threshold(server.config["slowlog-log-slower-than"])
+        self.latency = LatencyMonitor(server.config["latency-monitor-threshold"])
+        self.slowlog_threshold = self._slow_call_threshold()
         server.config.on_change("slowlog-log-slower-than", self._set_slowlog_threshold)
+        server.config.on_change("latency-monitor-threshold", self._set_latency_threshold)
         server.config.on_change("slowlog-max-len", self._set_slowlog_len)
         self.total_errors = 0
         self.monitors = server.monitors  # the same set, read on every call
@@ -133,7 +139,16 @@ class Dispatcher:
     # -- configuration -----------------------------------------------------
 
     def _set_slowlog_threshold(self, value: int) -> None:
-        self.slowlog_threshold = _slowlog_threshold(value)
+        self._slowlog_only = _slowlog_threshold(value)
+        self.slowlog_threshold = self._slow_call_threshold()
+
+    def _set_latency_threshold(self, value: int) -> None:
+        self.latency.threshold_ms = value
+        self.slowlog_threshold = self._slow_call_threshold()
+
+    def _slow_call_threshold(self) -> float:
+        latency_ms = self.latency.threshold_ms
+        return min(self._slowlog_only, latency_ms / 1e3 if latency_ms else float("inf"))
 
     def _set_slowlog_len(self, value: int) -> None:
         self.slowlog = deque(self.slowlog, maxlen=value)
@@ -569,7 +584,12 @@ class Dispatcher:
         return replies
 
     def _slowlog_add(self, session: "Session", spec: CommandSpec, argv: list, elapsed_s: float) -> None:
-        if "skip_slowlog" in spec.flags:
+        """A slow call: a latency sample ("command", "fast-command") and a
+        SLOWLOG entry, each past its own threshold."""
+        if self.latency.threshold_ms:
+            self.latency.add_if_needed("fast-command" if "fast" in spec.flags else "command",
+                                       int(elapsed_s * 1e3))
+        if "skip_slowlog" in spec.flags or elapsed_s <= self._slowlog_only:
             return
         args = []
         for i, arg in enumerate(argv):

@@ -313,6 +313,20 @@ def test_blmpop_served_by_a_rename_in_multi_gets_the_renamed_lists_head(resp, ct
     assert ctl.lrange("foo", 0, -1) == [b"def", b"abc"]
 
 
+@pytest.mark.parametrize("command,reply", [
+    (("BLPOP", "foo", 0), pair(b"foo", b"hij")),
+    (("BLMPOP", 0, 1, "foo", "LEFT"), b"*2\r\n$3\r\nfoo\r\n*1\r\n$3\r\nhij\r\n"),
+])
+def test_lpush_then_rename_serves_the_renamed_lists_head(resp, ctl, command, reply):
+    """Issue 17's report, without MULTI: the two commands one after the other
+    (redis-server 7.0 answers hij to both)."""
+    c = block(resp, ctl, *command)
+    ctl.lpush("bob", "abc", "def", "hij")
+    ctl.rename("bob", "foo")
+    c.expect(reply)
+    assert ctl.lrange("foo", 0, -1) == [b"def", b"abc"]
+
+
 @pytest.mark.parametrize("timeout", ["0.001", "0.0001", "1e-7"])
 def test_tiny_timeouts_time_out(ctl, node, timeout):
     client = node.client(socket_timeout=2)

@@ -10,9 +10,6 @@ commands a script ran, one MULTI/EXEC unit, and a restart replays them)."""
 from __future__ import annotations
 
 import contextlib
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -23,46 +20,10 @@ from redis.backoff import NoBackoff
 from redis.lock import Lock
 from redis.retry import Retry
 
+from differential import outcome, redis_server, same
 from nodes import start_node
 
 from ringcache.persistence.aof import iter_commands, parse_manifest
-
-REDIS_SERVER = shutil.which("redis-server") or "redis-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def redis_server(workdir: Path):
-    """A redis-server 7 in workdir, stopped by PID afterwards."""
-    port = _free_port()
-    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)], cwd=workdir,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        client = redis.Redis(port=port, socket_timeout=10)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start")
-                time.sleep(0.02)
-        client.close()
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @pytest.fixture(scope="module")
@@ -82,31 +43,6 @@ def pair(node, real_port, request):
     yield ours, theirs
     ours.close()
     theirs.close()
-
-
-def outcome(client: redis.Redis, *args):
-    """A command's reply, or its error as ("error", text); errors inside
-    arrays likewise (exceptions compare by identity)."""
-    try:
-        return comparable(client.execute_command(*args))
-    except redis.ResponseError as exc:
-        return ("error", str(exc))
-
-
-def comparable(reply):
-    if isinstance(reply, Exception):
-        return ("error", type(reply).__name__, str(reply))
-    if isinstance(reply, list):
-        return [comparable(item) for item in reply]
-    return reply
-
-
-def same(pair, *args):
-    ours, theirs = pair
-    expected = outcome(theirs, *args)
-    got = outcome(ours, *args)
-    assert got == expected, args
-    return got
 
 
 # Scripts whose replies (or errors) must be the same on both servers. Each

@@ -457,7 +457,7 @@ def test_zrank_withscore(conn):
 def test_type_encoding_copy(r):
     r.zadd("z", {"a": 1, "b": 2})
     assert r.type("z") == b"zset"
-    assert r.object("encoding", "z") == b"skiplist"
+    assert r.object("encoding", "z") == b"listpack"  # small: as Redis
     assert r.copy("z", "c")
     r.zadd("c", {"x": 3})
     r.zrem("c", "a")

@@ -204,8 +204,7 @@ def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: i
             continue
         state["pids"][str(p)] = start_node(directory, p, state, extra, replica_of="auto")
         save_state(directory, state)
-        wait_for(lambda p=p: any(m.port == p for m in read_map(first).members), timeout,
-                 f"the replica on port {p} to join")
+        wait_for(_member_at(first, p), timeout, f"the replica on port {p} to join")
     cmap = read_map(first)
     wait_for(lambda: serving_everywhere(ports, cmap.epoch), timeout,
              "every node to serve the slot map")
@@ -218,6 +217,10 @@ def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: i
     print(f"  python:   redis.RedisCluster(host='127.0.0.1', port={ports[0]})", file=out)
     print(f"  stop:     ringcache cluster down --dir {directory}", file=out)
     return state
+
+
+def _member_at(c: redis.Redis, port: int) -> Callable[[], bool]:
+    return lambda: any(m.port == port for m in read_map(c).members)
 
 
 def _assign_ring_if_new(cmap: ClusterMap) -> ClusterMap:
@@ -390,7 +393,7 @@ def add_node(directory: Path, rebalance_after: bool = True, timeout: float = 600
     state["ports"].append(port)
     save_state(directory, state)
     c = client(state["ports"][0])
-    wait_for(lambda: any(m.port == port for m in read_map(c).members), 30, f"node {port} to join")
+    wait_for(_member_at(c, port), 30, f"node {port} to join")
     if replica_of:
         cmap = read_map(c)
         node_id = next(m.id for m in cmap.members if m.port == port)

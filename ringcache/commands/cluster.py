@@ -267,7 +267,7 @@ def cluster_beat(session: Session, argv: list[bytes]) -> Any:
     if plane is None or loop is None or session.multi is not None:
         raise CommandError("CLUSTERDOWN The control plane is not started yet")
     blocking = session.server.blocking
-    answered = []
+    answered: list[bool] = []
 
     def answer(epoch: int | None) -> None:  # on the loop
         if answered:
@@ -278,8 +278,10 @@ def cluster_beat(session: Session, argv: list[bytes]) -> Any:
             "CLUSTERDOWN the heartbeat was not stored in time"))
 
     timer = loop.call_later(BEAT_RELAY_TIMEOUT_S, answer, None)
-    plane.beat(argv[2].decode(errors="replace"), payload,
-               lambda epoch: loop.call_soon_threadsafe(answer, epoch))
+    def stored(epoch: int | None) -> None:  # on the plane's thread
+        loop.call_soon_threadsafe(answer, epoch)
+
+    plane.beat(argv[2].decode(errors="replace"), payload, stored)
     return BlockOn([], 0, None, CommandError("ERR CLUSTER BEAT inside MULTI"))
 
 

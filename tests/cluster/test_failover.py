@@ -172,9 +172,10 @@ def test_kill_primary_writes_back_fast_and_it_rejoins_as_a_replica(pairs):
         print(f"\nkill -9 of a primary: writes back through RedisCluster after "
               f"{unavailable * 1000:.0f} ms")
         assert unavailable < 8.0  # the target is 2 s; generous on a shared 2-core machine
-        after = _live_map(pairs, avoid=(primary.port,))
-        assert after.shard(shard.id).primary == replica.id
-        assert after.shard(shard.id).epoch > shard.epoch
+        # (a Raft follower may apply the promotion a moment after the new primary did)
+        _until(lambda: _live_map(pairs, avoid=(primary.port,)).shard(shard.id).primary
+               == replica.id, what="every map to name the new primary")
+        assert _live_map(pairs, avoid=(primary.port,)).shard(shard.id).epoch > shard.epoch
         assert rc.get(key) == b"after"
         # Back from the dead: the same node (its id is in its dir) rejoins as
         # a replica of the new primary.
@@ -283,4 +284,16 @@ def test_manual_failover_under_a_writer_loses_nothing(pairs):
     assert lost == []
     _until(lambda: admin.client(primary.port).info("replication").get("master_port")
            == replica.port, what="the old primary to follow the new one")
+    _until(lambda: _digest(primary.port) == _digest(replica.port), what="equal datasets")
+    # FORCE, back again: no handshake with the primary; the replica writes
+    # only once any lease the primary could hold has run out.
+    assert admin.client(primary.port).execute_command("CLUSTER", "FAILOVER", "FORCE") == b"OK"
+    forced = time.monotonic()
+    _until(lambda: _live_map(pairs).shard(shard.id).primary == primary.id,
+           what="the forced promotion")
+    node = redis.Redis(port=primary.port)
+    _until(lambda: node.set(keys[0], "forced"), what="the forced primary to take writes")
+    assert time.monotonic() - forced >= 1.0  # lease x (1 + rho) after the map changed
+    _until(lambda: admin.client(replica.port).info("replication").get("master_port")
+           == primary.port, what="the other node to follow it")
     _until(lambda: _digest(primary.port) == _digest(replica.port), what="equal datasets")

@@ -231,14 +231,20 @@ class ClusterNode:
         member = self.member
         assert plane is not None and member is not None
         one_node = type(plane).__name__ == "LocalControlPlane"
+        waited = False
         while not self._stop.is_set():
             try:
                 current = plane.current()
                 if hasattr(plane, "refresh"):
                     current = plane.refresh()  # type: ignore[attr-defined]
                 known = current.member(self.myself)
-                if known is None and self.replica_of and not current.shards:
-                    self._stop.wait(0.3)  # a replica waits for a shard to replicate
+                if known is None and self.replica_of and not _has_shard_for(current,
+                                                                            self.replica_of):
+                    if not waited:
+                        log.info("Waiting for shard %s to join before replicating it",
+                                 self.replica_of)
+                    waited = True
+                    self._stop.wait(0.3)  # a replica waits for the shard it is to replicate
                     continue
                 if known is None:
                     if self.server.dbs[0] is not None and len(self.server.dbs[0].data):
@@ -431,6 +437,14 @@ class ClusterNode:
         thread. It blocks the loop until decided (map changes are rare and
         take a few ms on a healthy plane; commit_timeout bounds them)."""
         return fn()
+
+
+def _has_shard_for(cmap: ClusterMap, wanted: str) -> bool:
+    """Whether cluster-replica-of names something in the map yet ("auto":
+    any shard; else a shard id or a primary's id)."""
+    if wanted == "auto":
+        return bool(cmap.shards)
+    return cmap.shard(wanted) is not None or cmap.shard_of(wanted) is not None
 
 
 def _moved_member(cmap: ClusterMap, member: Member) -> ClusterMap:

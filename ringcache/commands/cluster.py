@@ -81,7 +81,9 @@ def cluster_info(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
     node = _node(session)
-    return replies.cluster_info(node.map, node.myself, node.statuses(), healthy=node.healthy)
+    # A fenced primary past its lease is cut off as Redis's minority is: fail.
+    healthy = node.healthy and (not node.fenced or node.lease.valid())
+    return replies.cluster_info(node.map, node.myself, node.statuses(), healthy=healthy)
 
 
 @subcommand(CLUSTER, "myid", 2, _RO, since="3.0.0", summary="Returns the ID of a node.",

@@ -7,7 +7,8 @@ With `cluster-enabled yes` the Server makes one ClusterNode. Once the node
 listens (its port is known) `start()`:
 
 1. reads or makes the node id (40 hex chars, kept in `cluster-config-file`
-   under `dir`, so a restarted node is the same member);
+   under `dir` with the highest map epoch it applied, so a restarted node is
+   the same member and refuses maps older than what it has seen);
 2. opens the control plane: Raft (controlplane/raft.py) when this node's
    Raft address (announced ip : cluster-port) is one of `cluster-voters`; a
    RemoteControlPlane through `cluster-join` seeds otherwise; and with
@@ -26,9 +27,12 @@ listens (its port is known) `start()`:
    is not yet a member refuses to join (its keys could belong to slots
    others serve).
 5. beats: every `HEARTBEAT_S` a heartbeat with the map epoch it has applied,
-   its shard's config epoch, its role and its replication offset (the
-   controller of issue 15 reads them to find failed nodes; CLUSTER SLOTS,
-   SHARDS and NODES show the offsets and who is silent).
+   its shard's config epoch, its role and its replication offset, and waits
+   until the plane stored it: that renews its lease (lease.py), which a
+   primary of a shard with replicas needs to write (`fenced`). The
+   controller (controller.py, on voters) reads them to find failed
+   primaries; CLUSTER SLOTS, SHARDS and NODES show the offsets and who is
+   silent.
 
 Replicas: the map is the only source of truth for roles. Each map that
 takes effect (`apply_map`) also sets the replication role: a node the map
@@ -41,10 +45,10 @@ refused in cluster mode, as in Redis.
 Until the node has a map that names it, every keyed command gets
 `-CLUSTERDOWN Hash slot not served` (the Router of an empty map).
 
-Seams for failover (issue 15): `healthy` (a node cut off from the control
-plane passes False to the Router and answers CLUSTERDOWN), `apply_map` (the
-one place a new map takes effect: epochs only grow), and the heartbeat
-payload.
+`healthy` (a node cut off from the control plane passes False to the
+Router and answers CLUSTERDOWN) and `apply_map` (the one place a new map
+takes effect: epochs only grow) are the seams the failover work uses;
+docs/failover.md has the whole of it.
 """
 
 from __future__ import annotations

@@ -186,6 +186,7 @@ def test_kill_primary_writes_back_fast_and_it_rejoins_as_a_replica(pairs):
         # a replica of the new primary.
         pairs.state["pids"][str(primary.port)] = admin.start_node(
             pairs.dir, primary.port, pairs.state, pairs.state["extra"])
+        admin.save_state(pairs.dir, pairs.state)  # (so that `down` stops it too)
         _until(lambda: admin.client(primary.port, timeout=1).info("replication").get(
             "master_port") == replica.port, what="the old primary to replicate the new one")
         _until(lambda: admin.client(primary.port).info("replication")[

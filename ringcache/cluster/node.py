@@ -7,7 +7,8 @@ With `cluster-enabled yes` the Server makes one ClusterNode. Once the node
 listens (its port is known) `start()`:
 
 1. reads or makes the node id (40 hex chars, kept in `cluster-config-file`
-   under `dir`, so a restarted node is the same member);
+   under `dir` with the highest map epoch it applied, so a restarted node is
+   the same member and refuses maps older than what it has seen);
 2. opens the control plane: Raft (controlplane/raft.py) when this node's
    Raft address (announced ip : cluster-port) is one of `cluster-voters`; a
    RemoteControlPlane through `cluster-join` seeds otherwise; and with
@@ -18,20 +19,36 @@ listens (its port is known) `start()`:
    (`Dispatcher.set_cluster_router`);
 4. joins in a background thread (Raft calls block until decided): the node
    adds itself to the map as a member and the primary of a new, empty shard
-   (one transition, so no one sees a half-joined node). Slots come to it
-   later, by an initial ring assignment (`ringcache cluster up`) or by
-   migrations (cluster/migration.py). A node that holds data and is not yet
-   a member refuses to join (its keys could belong to slots others serve).
-5. beats: every `HEARTBEAT_S` a heartbeat with the epoch it has applied (the
-   controller of issue 15 reads them to find failed nodes).
+   (one transition, so no one sees a half-joined node), or, with
+   `cluster-replica-of` (a shard id, a primary's id, or "auto": the shard
+   with the fewest replicas), as a replica of an existing shard. Slots come
+   to a new shard later, by an initial ring assignment (`ringcache cluster
+   up`) or by migrations (cluster/migration.py). A node that holds data and
+   is not yet a member refuses to join (its keys could belong to slots
+   others serve).
+5. beats: every `HEARTBEAT_S` a heartbeat with the map epoch it has applied,
+   its shard's config epoch, its role and its replication offset, and waits
+   until the plane stored it: that renews its lease (lease.py), which a
+   primary of a shard with replicas needs to write (`fenced`). The
+   controller (controller.py, on voters) reads them to find failed
+   primaries; CLUSTER SLOTS, SHARDS and NODES show the offsets and who is
+   silent.
+
+Replicas: the map is the only source of truth for roles. Each map that
+takes effect (`apply_map`) also sets the replication role: a node the map
+names as a replica of shard S follows S's primary (replication's
+`follow`, REPLICAOF semantics; a new primary is followed with PSYNC, so
+PSYNC2 continues the history where it can), and a node the map names as a
+primary (or a spare) stops following (`promote`). REPLICAOF itself is
+refused in cluster mode, as in Redis.
 
 Until the node has a map that names it, every keyed command gets
 `-CLUSTERDOWN Hash slot not served` (the Router of an empty map).
 
-Seams for failover (issue 15): `healthy` (a node cut off from the control
-plane passes False to the Router and answers CLUSTERDOWN), `apply_map` (the
-one place a new map takes effect: epochs only grow), and the heartbeat
-payload.
+`healthy` (a node cut off from the control plane passes False to the
+Router and answers CLUSTERDOWN) and `apply_map` (the one place a new map
+takes effect: epochs only grow) are the seams the failover work uses;
+docs/failover.md has the whole of it.
 """
 
 from __future__ import annotations
@@ -41,10 +58,13 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .controlplane.base import ControlPlane, UnavailableError
+from .lease import Lease
+from .replies import FAIL, OK, NodeStatus
 from .routing import Router
 from .topology import ClusterMap, MapError, Member, new_id
 
@@ -54,7 +74,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ringcache")
 
-HEARTBEAT_S = 1.0
+HEARTBEAT_S = 0.25  # four per cluster-node-timeout at its default of 1000 ms
 # Raft timings for a cluster on one LAN (PySyncObj's defaults are for WANs:
 # elections of 1-2 s).
 RAFT_OPTIONS: dict[str, Any] = {"raftMinTimeout": 0.3, "raftMaxTimeout": 0.7, "appendEntriesPeriod": 0.05,
@@ -80,10 +100,22 @@ class ClusterNode:
 
         self.publish_bridge = PublishBridge(self)
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set: send a heartbeat now (a new primary wants its lease)
         self._threads: list[threading.Thread] = []
         self._cancel_watch: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.migrations: Migrations | None = None
+        self.replica_of = config["cluster-replica-of"].strip()
+        # Fencing (lease.py): the lease this node holds as a primary, and
+        # whether its writes depend on it (a primary of a shard with
+        # replicas, on a shared control plane: only then can someone else
+        # be promoted in its place).
+        self.lease = Lease(config["cluster-node-timeout"])
+        self.fenced = False
+        self.beats_paused_until = 0.0  # a manual failover: no heartbeats, no renewals
+        self.lease_not_before = 0.0  # a forced failover: no lease before the old one ran out
+        self.lease_lock = threading.Lock()
+        self.controller: Any = None
 
     # -- identity ------------------------------------------------------------
 
@@ -92,19 +124,34 @@ class ClusterNode:
 
     def _load_id(self) -> str:
         path = self._id_path()
+        self.seen_epoch = 0
         try:
             data = json.loads(path.read_text())
             node_id = str(data["id"])
             if len(node_id) == 40:
+                epoch = data.get("epoch", 0)
+                self.seen_epoch = epoch if isinstance(epoch, int) else 0
                 return node_id
         except (OSError, ValueError, KeyError, TypeError):
             pass
         node_id = new_id()
+        self._save_config(node_id, 0)
+        return node_id
+
+    def _save_config(self, node_id: str, epoch: int) -> None:
+        """cluster-config-file: the node id and the highest map epoch this
+        node applied, written whole (fsync, rename): a restarted node is
+        the same member and refuses maps older than what it has seen."""
+        path = self._id_path()
+        tmp = path.with_name(path.name + ".tmp")
         try:
-            path.write_text(json.dumps({"id": node_id}) + "\n")
+            with open(tmp, "w") as f:
+                f.write(json.dumps({"id": node_id, "epoch": epoch}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
         except OSError as exc:
             log.warning("Could not keep the cluster node id in %s: %s", path, exc)
-        return node_id
 
     # -- starting ------------------------------------------------------------
 
@@ -134,6 +181,11 @@ class ClusterNode:
         self.migrations = Migrations(self)
         self._spawn(self._join, "cluster-join")
         self._spawn(self._beat, "cluster-heartbeat")
+        if hasattr(self.plane, "is_leader"):  # a voter: the controller runs where Raft leads
+            from .controller import Controller
+
+            self.controller = Controller(self)
+            self._spawn(self.controller.run, "cluster-controller")
 
     def _open_plane(self, host: str, cport: int) -> ControlPlane:
         config = self.server.config
@@ -168,6 +220,7 @@ class ClusterNode:
     def close(self) -> None:
         self._stop.set()
         self.publish_bridge.close()
+        self._wake.set()
         if self.migrations is not None:
             self.migrations.stop()
         if self._cancel_watch is not None:
@@ -186,19 +239,28 @@ class ClusterNode:
         member = self.member
         assert plane is not None and member is not None
         one_node = type(plane).__name__ == "LocalControlPlane"
+        waited = False
         while not self._stop.is_set():
             try:
                 current = plane.current()
                 if hasattr(plane, "refresh"):
                     current = plane.refresh()  # type: ignore[attr-defined]
                 known = current.member(self.myself)
+                if known is None and self.replica_of and not _has_shard_for(current,
+                                                                            self.replica_of):
+                    if not waited:
+                        log.info("Waiting for shard %s to join before replicating it",
+                                 self.replica_of)
+                    waited = True
+                    self._stop.wait(0.3)  # a replica waits for the shard it is to replicate
+                    continue
                 if known is None:
                     if self.server.dbs[0] is not None and len(self.server.dbs[0].data):
                         self.join_error = ("this node holds data: a node joins a cluster empty "
                                            "(FLUSHALL it, or start it with an empty dir)")
                         log.warning("Not joining the cluster: %s", self.join_error)
                         return
-                    plane.update(lambda m: m.add_member(member).add_shard(self.myself))
+                    plane.update(lambda m: self._joined_map(m, member))
                     log.info("Joined the cluster as %s (%s:%d)", self.myself, member.host,
                              member.port)
                 elif (known.host, known.port) != (member.host, member.port):
@@ -221,39 +283,166 @@ class ClusterNode:
                 log.exception("joining the cluster failed; retrying")
             self._stop.wait(0.3)
 
+    def _joined_map(self, cmap: ClusterMap, member: Member) -> ClusterMap:
+        """The map with this node added: the primary of a new shard, or a
+        replica of the shard `cluster-replica-of` names."""
+        joined = cmap.add_member(member)
+        if not self.replica_of:
+            return joined.add_shard(self.myself)
+        shard = cmap.shard_for_replica(self.replica_of)
+        return joined.assign_replica(self.myself, shard.id)
+
     def _beat(self) -> None:
         plane = self.plane
         assert plane is not None
-        while not self._stop.wait(HEARTBEAT_S):
-            if not self.joined.is_set():
+        while True:
+            self._wake.wait(HEARTBEAT_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if not self.joined.is_set() or time.monotonic() < self.beats_paused_until:
                 continue
+            sent = time.monotonic()
             try:
-                plane.heartbeat(self.myself, {"epoch": self.map.epoch})
+                epoch = plane.renew(self.myself, self.beat_payload(), timeout=self.lease.length_s)
             except Exception as exc:
                 log.debug("heartbeat failed: %s", exc)
+                epoch = None
+            # Renew only with the map the heartbeat was stored under applied
+            # here (lease.py), and not during a manual failover's pause.
+            with self.lease_lock:
+                if (epoch is not None and epoch <= self.map.epoch
+                        and sent >= self.beats_paused_until and sent >= self.lease_not_before):
+                    self.lease.renewed(sent)
+            loop = self._loop
+            if loop is not None:
+                loop.call_soon_threadsafe(self._start_history)
+
+    def beat_payload(self) -> dict[str, Any]:
+        """What the controller and the other nodes learn from a heartbeat
+        (read from this thread: plain attribute reads)."""
+        cmap = self.map
+        replication = getattr(self.server, "replication", None)
+        payload: dict[str, Any] = {"epoch": cmap.epoch, "config_epoch": cmap.config_epoch(self.myself),
+                                   "lease_ms": round(self.lease.remaining_ms()),
+                                   "role": "replica" if replication is not None
+                                   and replication.is_replica else "primary"}
+        if replication is not None:
+            payload["offset"] = replication.primary.offset
+            payload["link"] = bool(replication.link_up)
+        return payload
+
+    def _start_history(self) -> None:
+        """A primary whose replication history is still empty (offset 0: no
+        write yet) pings its replicas into it, so that they have a non-zero
+        offset and CLUSTER SLOTS lists them (Redis lists only those)."""
+        replication = getattr(self.server, "replication", None)
+        if replication is None or replication.is_replica:
+            return
+        primary = replication.primary
+        if primary.offset == 0 and primary.backlog is not None and primary.links:
+            from ..replication.primary import PING
+
+            primary.feed(PING)
+
+    def statuses(self) -> dict[str, NodeStatus]:
+        """This node's view of the others, from the control plane's
+        heartbeats: a node silent for more than cluster-node-timeout is
+        failed (the control plane is where the cluster agrees: there is no
+        gossip stage of one node's suspicion), and the offsets they sent."""
+        plane = self.plane
+        if plane is None:
+            return {}
+        timeout = self.server.config["cluster-node-timeout"]
+        now = plane.now_ms()
+        wall = time.time() * 1000.0
+        statuses: dict[str, NodeStatus] = {}
+        for node_id, beat in plane.heartbeats().items():
+            age = max(0.0, now - beat.received_ms)
+            alive = age <= timeout
+            offset = beat.payload.get("offset", 0)
+            statuses[node_id] = NodeStatus(
+                ping_sent=0, pong_received=int(wall - age), connected=alive,
+                health=OK if alive else FAIL,
+                repl_offset=offset if isinstance(offset, int) else 0)
+        replication = getattr(self.server, "replication", None)
+        if replication is not None:
+            statuses[self.myself] = NodeStatus(pong_received=int(wall),
+                                               repl_offset=replication.primary.offset)
+        return statuses
 
     # -- maps (on the event loop) ------------------------------------------
 
     def apply_map(self, cmap: ClusterMap) -> None:
-        """A map from the control plane takes effect (epochs only grow)."""
+        """A map from the control plane takes effect (epochs only grow, also
+        across restarts: cluster-config-file keeps the highest)."""
         if cmap.epoch <= self.map.epoch:
             return
+        if cmap.epoch < self.seen_epoch:
+            log.warning("Refusing cluster map epoch %d: this node has seen epoch %d",
+                        cmap.epoch, self.seen_epoch)
+            return
         before, self.map = self.map, cmap
-        self.router = Router(cmap, self.myself, self.require_full_coverage, self.healthy)
-        self.server.dispatcher.set_cluster_router(self.router)
+        if cmap.epoch > self.seen_epoch:
+            self.seen_epoch = cmap.epoch
+            self._save_config(self.myself, cmap.epoch)
+        self.route()
+        self._take_role(cmap)
         for listener in list(self.map_listeners):
             try:
                 listener(before, cmap)
             except Exception:
                 log.exception("cluster map listener failed on epoch %d", cmap.epoch)
 
+    def _take_role(self, cmap: ClusterMap) -> None:
+        """Replicate from the primary the map names for this node's shard, or
+        stop replicating when the map makes it a primary (or a spare)."""
+        replication = getattr(self.server, "replication", None)
+        if replication is None:
+            return
+        shard = cmap.shard_of(self.myself)
+        if shard is not None and shard.primary != self.myself:
+            primary = cmap.member(shard.primary)
+            assert primary is not None
+            if self.beats_paused_until:  # a manual failover made this node a replica
+                self.beats_paused_until = 0.0
+                self.server.unpause()  # the writes that waited get MOVED to the new primary
+            current = replication.replica
+            if current is None or (current.host, current.port) != (primary.host, primary.port):
+                log.info("Cluster map epoch %d: replicating shard %s from %s:%d", cmap.epoch,
+                         shard.id, primary.host, primary.port)
+                replication.follow(primary.host, primary.port)
+        elif replication.is_replica:
+            log.info("Cluster map epoch %d: this node is a primary now", cmap.epoch)
+            replication.promote()
+            self._wake.set()  # its first lease, at once
+
+    def route(self) -> None:
+        """A new Router for the current map and health, with the lease check
+        when this node is a primary someone could be promoted in place of."""
+        cmap = self.map
+        shard = cmap.shard_of(self.myself)
+        self.fenced = (shard is not None and shard.primary == self.myself and bool(shard.replicas)
+                       and type(self.plane).__name__ != "LocalControlPlane")
+        self.router = Router(cmap, self.myself, self.require_full_coverage, self.healthy,
+                             self.lease.valid if self.fenced else None)
+        self.server.dispatcher.set_cluster_router(self.router)
+
+    def hold_lease_until(self, when: float) -> None:
+        """No lease (so no writes as a primary) before `when` (monotonic)."""
+        with self.lease_lock:
+            self.lease_not_before = when
+            self.lease.revoke()
+        loop = self._loop
+        if loop is not None:  # the first heartbeat after the hold renews at once
+            loop.call_later(max(0.0, when - time.monotonic()), self._wake.set)
+
     def set_healthy(self, healthy: bool) -> None:
-        """Issue 15's seam: a node that lost its lease or the control plane
-        answers CLUSTERDOWN for keyed commands until it is healthy again."""
+        """A node cut off from the control plane answers CLUSTERDOWN for
+        keyed commands until it is healthy again."""
         if healthy != self.healthy:
             self.healthy = healthy
-            self.router = Router(self.map, self.myself, self.require_full_coverage, healthy)
-            self.server.dispatcher.set_cluster_router(self.router)
+            self.route()
 
     def run_blocking(self, fn: Callable[[], Any]) -> Any:
         """Run a control-plane call that may block (Raft) from the event loop
@@ -278,6 +467,14 @@ def _answers_as(known: Member, node_id: str, config: Any) -> bool:
             client.close()
     except redis.RedisError:
         return False  # nobody there (or not a cluster node): the member has moved
+
+
+def _has_shard_for(cmap: ClusterMap, wanted: str) -> bool:
+    """Whether cluster-replica-of names something in the map yet ("auto":
+    any shard; else a shard id or a primary's id)."""
+    if wanted == "auto":
+        return bool(cmap.shards)
+    return cmap.shard(wanted) is not None or cmap.shard_of(wanted) is not None
 
 
 def _moved_member(cmap: ClusterMap, member: Member) -> ClusterMap:

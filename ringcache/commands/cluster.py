@@ -9,7 +9,8 @@ has cluster support disabled".
 ringcache's own subcommands (not in Redis) carry the control plane over the
 client port for nodes that are not Raft voters and for the operator's tool
 (controlplane/remote.py): `CLUSTER MAP [after-epoch]`, `CLUSTER SETMAP
-expected-epoch json`, `CLUSTER BEAT node-id payload`; and `CLUSTER PUBLISH
+expected-epoch json`, `CLUSTER BEAT node-id payload`, `CLUSTER BEATS` (every
+node's last heartbeat, for nodes that are not voters); and `CLUSTER PUBLISH
 channel message`, a PUBLISH forwarded from another node (cluster/publish.py).
 """
 
@@ -51,7 +52,8 @@ _RO = "loading stale"
 def cluster_slots(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
-    return replies.cluster_slots(_node(session).map, {})
+    node = _node(session)
+    return replies.cluster_slots(node.map, node.statuses())
 
 
 @subcommand(CLUSTER, "shards", 2, _RO, since="7.0.0", tips="nondeterministic_output",
@@ -60,7 +62,8 @@ def cluster_slots(session: Session, argv: list[bytes]) -> Any:
 def cluster_shards(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
-    return replies.cluster_shards(_node(session).map, {})
+    node = _node(session)
+    return replies.cluster_shards(node.map, node.statuses())
 
 
 @subcommand(CLUSTER, "nodes", 2, _RO, since="3.0.0", tips="nondeterministic_output",
@@ -70,7 +73,7 @@ def cluster_nodes(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
     node = _node(session)
-    return replies.cluster_nodes(node.map, node.myself, {})
+    return replies.cluster_nodes(node.map, node.myself, node.statuses())
 
 
 @subcommand(CLUSTER, "info", 2, _RO, since="3.0.0", tips="nondeterministic_output",
@@ -79,7 +82,9 @@ def cluster_info(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
     node = _node(session)
-    return replies.cluster_info(node.map, node.myself, {}, healthy=node.healthy)
+    # A fenced primary past its lease is cut off as Redis's minority is: fail.
+    healthy = node.healthy and (not node.fenced or node.lease.valid())
+    return replies.cluster_info(node.map, node.myself, node.statuses(), healthy=healthy)
 
 
 @subcommand(CLUSTER, "myid", 2, _RO, since="3.0.0", summary="Returns the ID of a node.",
@@ -130,7 +135,8 @@ def _replicas(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
     node = _node(session)
-    return replies.cluster_replicas(node.map, argv[2].decode(errors="replace"), node.myself, {})
+    return replies.cluster_replicas(node.map, argv[2].decode(errors="replace"), node.myself,
+                                    node.statuses())
 
 
 for _name in ("replicas", "slaves"):
@@ -149,6 +155,56 @@ def cluster_links(session: Session, argv: list[bytes]) -> Any:
     return []
 
 
+@subcommand(CLUSTER, "failover", -2, "admin stale", since="3.0.0",
+            summary="Forces a replica to perform a manual failover of its master.",
+            complexity="O(1)")
+def cluster_failover(session: Session, argv: list[bytes]) -> Any:
+    """CLUSTER FAILOVER [FORCE|TAKEOVER]: answered at once, carried out by
+    a task (cluster/failover.py), as Redis does."""
+    from ..cluster import failover
+    from ..cluster.replies import FAIL
+
+    node = _node(session)
+    mode = "default"
+    if len(argv) == 3:
+        option = argv[2].lower()
+        if option not in (b"force", b"takeover"):
+            raise CommandError(errors.SYNTAX)
+        mode = option.decode()
+    elif len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    cmap = node.map
+    shard = cmap.shard_of(node.myself)
+    if shard is None or shard.primary == node.myself:
+        raise CommandError("ERR You should send CLUSTER FAILOVER to a replica")
+    if cmap.member(shard.primary) is None:
+        raise CommandError("ERR I'm a replica but my master is unknown to me")
+    replication = session.server.replication
+    status = node.statuses().get(shard.primary)
+    if mode == "default" and (not replication.link_up
+                              or (status is not None and status.health == FAIL)):
+        raise CommandError("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE")
+    loop = node._loop
+    assert loop is not None
+    loop.create_task(failover.run(node, mode))
+    return OK
+
+
+@subcommand(CLUSTER, "mfpause", 3, "admin stale", since="7.0.0",
+            summary="ringcache: a replica's manual failover pauses this primary's writes; "
+                    "answers its replication offset.", complexity="O(1)")
+def cluster_mfpause(session: Session, argv: list[bytes]) -> Any:
+    from ..cluster import failover
+
+    node = _node(session)
+    timeout_ms = parse_int(argv[2])
+    if not 0 < timeout_ms <= 60000:
+        raise CommandError("ERR timeout out of range")
+    if not node.map.is_primary(node.myself):
+        raise CommandError("ERR this node is not a primary")
+    return failover.pause_for_failover(node, timeout_ms)
+
+
 # -- the control plane over the client port (controlplane/remote.py) -------
 
 
@@ -165,10 +221,11 @@ def cluster_map(session: Session, argv: list[bytes]) -> Any:
     return cmap.to_json().encode()
 
 
-@subcommand(CLUSTER, "setmap", 4, "admin " + _RO, since="7.0.0",
+@subcommand(CLUSTER, "setmap", -4, "admin " + _RO, since="7.0.0",
             summary="ringcache: compare-and-set of the cluster map (1 stored, 0 lost the race).",
             complexity="O(N) where N is the size of the map")
 def cluster_setmap(session: Session, argv: list[bytes]) -> Any:
+    """CLUSTER SETMAP expected-epoch json [GUARD node-id beat-count]"""
     from ..cluster.controlplane.base import UnavailableError
     from ..cluster.topology import ClusterMap, MapError
 
@@ -177,9 +234,14 @@ def cluster_setmap(session: Session, argv: list[bytes]) -> Any:
     if plane is None:
         raise CommandError("CLUSTERDOWN The control plane is not started yet")
     expected = parse_int(argv[2])
+    guard: tuple[str, int] | None = None
+    if len(argv) == 7 and argv[4].upper() == b"GUARD":
+        guard = (argv[5].decode(errors="replace"), parse_int(argv[6]))
+    elif len(argv) != 4:
+        raise CommandError(errors.SYNTAX)
     try:
         new_map = ClusterMap.from_json(argv[3])
-        won = node.run_blocking(lambda: plane.compare_and_set(expected, new_map))
+        won = node.run_blocking(lambda: plane.compare_and_set(expected, new_map, guard))
     except MapError as exc:
         raise CommandError(f"ERR bad cluster map: {exc}") from None
     except UnavailableError as exc:
@@ -192,14 +254,55 @@ def cluster_setmap(session: Session, argv: list[bytes]) -> Any:
 @subcommand(CLUSTER, "beat", 4, "admin " + _RO, since="7.0.0",
             summary="ringcache: a heartbeat relayed to the control plane.", complexity="O(1)")
 def cluster_beat(session: Session, argv: list[bytes]) -> Any:
+    """Relays a heartbeat and answers, once the control plane has stored it,
+    with the map epoch at that point (the sender's lease starts from its
+    sending time only with that answer: cluster/lease.py); an error when it
+    was not stored within BEAT_RELAY_TIMEOUT_S."""
+    from ._blocking import BlockOn
+
     node = _node(session)
     try:
         payload = json.loads(argv[3])
     except ValueError:
         raise CommandError("ERR bad heartbeat payload") from None
-    if node.plane is not None:
-        node.plane.heartbeat(argv[2].decode(errors="replace"), payload)
-    return OK
+    plane = node.plane
+    loop = node._loop
+    if plane is None or loop is None or session.multi is not None:
+        raise CommandError("CLUSTERDOWN The control plane is not started yet")
+    blocking = session.server.blocking
+    answered: list[bool] = []
+
+    def answer(epoch: int | None) -> None:  # on the loop
+        if answered:
+            return
+        answered.append(True)
+        timer.cancel()
+        blocking.finish(session, epoch if epoch is not None else CommandError(
+            "CLUSTERDOWN the heartbeat was not stored in time"))
+
+    timer = loop.call_later(BEAT_RELAY_TIMEOUT_S, answer, None)
+    def stored(epoch: int | None) -> None:  # on the plane's thread
+        loop.call_soon_threadsafe(answer, epoch)
+
+    plane.beat(argv[2].decode(errors="replace"), payload, stored)
+    return BlockOn([], 0, None, CommandError("ERR CLUSTER BEAT inside MULTI"))
+
+
+BEAT_RELAY_TIMEOUT_S = 1.0
+
+
+@subcommand(CLUSTER, "beats", 2, "admin " + _RO, since="7.0.0",
+            summary="ringcache: the last heartbeat of every node, as JSON (age in ms, payload).",
+            complexity="O(N) where N is the number of nodes")
+def cluster_beats(session: Session, argv: list[bytes]) -> Any:
+    node = _node(session)
+    plane = node.plane
+    if plane is None:
+        return b"{}"
+    now = plane.now_ms()
+    return json.dumps({b.node_id: {"age_ms": round(max(0.0, now - b.received_ms), 1),
+                                   "payload": dict(b.payload), "count": b.count}
+                       for b in plane.heartbeats().values()}).encode()
 
 
 @subcommand(CLUSTER, "publish", 4, "admin pubsub loading stale", since="7.0.0",
@@ -226,6 +329,9 @@ def cluster_import(session: Session, argv: list[bytes]) -> Any:
         raise CommandError("CLUSTERDOWN The cluster is not started yet")
     action = argv[2].upper()
     mig_id = parse_int(argv[3])
+    # Its effects reach the write stream as DEL and RESTORE (migration.py),
+    # never as CLUSTER IMPORT, which a replica or an AOF replay cannot run.
+    session.propagate = []
     if action == b"BEGIN":
         bounds = [parse_int(arg) for arg in argv[4:]]
         if not bounds or len(bounds) % 2 or any(not 0 <= b < SLOTS for b in bounds):
@@ -268,6 +374,8 @@ def _import_link_closed(session: Session, mig_id: int) -> Any:
 help_subcommand(CLUSTER, (
     "COUNTKEYSINSLOT <slot>",
     "    Return the number of keys in <slot>.",
+    "FAILOVER [FORCE|TAKEOVER]",
+    "    Promote current replica node to being a master.",
     "GETKEYSINSLOT <slot> <count>",
     "    Return key names stored by current node in a slot.",
     "INFO",

@@ -407,9 +407,14 @@ class Dispatcher:
         getNodeByQuery): commands queued in MULTI are checked one by one as
         they are queued, EXEC checks the whole transaction (and discards it
         when refused)."""
-        if session.importing is not None:
-            return None  # a migration's link writes slots before they flip
         router = self.cluster
+        if session.importing is not None:
+            # A migration's link writes slots before they flip, while this
+            # primary holds its lease (cluster/lease.py).
+            lease = router.lease
+            return None if lease is None or lease() else errors.CLUSTERDOWN
+        if session.is_master:
+            return None  # a replica applies whatever its primary streams (CLIENT_MASTER)
         asking = session.asking
         if asking and session.multi is None and spec.name != "asking":
             session.asking = False  # ASKING holds for the next command only
@@ -536,10 +541,11 @@ class Dispatcher:
         changed nothing). Only write commands. Inside EXEC the stream joins
         everything into the transaction's unit."""
         commands = session.propagate
-        if commands is not None:
+        if commands is not None:  # (an empty list: the command emitted its own effects)
             session.propagate = None
-            self.stream.emit(db.index, commands if len(commands) == 1
-                             else [MULTI_ARGV, *commands, EXEC_ARGV])
+            if commands:
+                    self.stream.emit(db.index, commands if len(commands) == 1
+                                 else [MULTI_ARGV, *commands, EXEC_ARGV])
         elif spec.is_write and db.dirty != dirty_before:
             self.stream.emit(db.index, [argv])
 

@@ -12,7 +12,9 @@ that has it, over the ordinary client port with three CLUSTER subcommands
 * `CLUSTER SETMAP expected-epoch json`: compare-and-set, answered 1 or 0
   (the answering node applies it to its own plane: Raft on a voter, or the
   next node along for another RemoteControlPlane);
-* `CLUSTER BEAT node-id payload-json`: a heartbeat.
+* `CLUSTER BEAT node-id payload-json`: a heartbeat;
+* `CLUSTER BEATS`: every node's last heartbeat (its age and payload), so
+  that a node that is not a voter shows the others' offsets and health.
 
 Watchers are fed by one polling thread (every `poll_interval` seconds), in
 epoch order; a map missed between two polls is skipped, which is fine for
@@ -35,6 +37,8 @@ from ..topology import ClusterMap
 from .base import ControlPlane, Heartbeat, UnavailableError, Watcher, check_successor
 
 log = logging.getLogger(__name__)
+
+BEATS_EVERY = 2  # polls between two reads of the heartbeats (CLUSTER BEATS)
 
 
 def parse_seeds(text: str) -> list[tuple[str, int]]:
@@ -67,6 +71,7 @@ class RemoteControlPlane(ControlPlane):
         self._delivered: dict[int, int] = {}  # watch key -> last epoch given to it
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        self._beats: dict[str, Heartbeat] = {}
 
     # -- transport -----------------------------------------------------------
 
@@ -105,10 +110,12 @@ class RemoteControlPlane(ControlPlane):
     def current(self) -> ClusterMap:
         return self._map
 
-    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap) -> bool:
+    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap,
+                        guard: tuple[str, int] | None = None) -> bool:
         check_successor(expected_epoch, new_map)
+        args: tuple = () if guard is None else ("GUARD", guard[0], guard[1])
         try:
-            won = bool(self._call("CLUSTER", "SETMAP", expected_epoch, new_map.to_json()))
+            won = bool(self._call("CLUSTER", "SETMAP", expected_epoch, new_map.to_json(), *args))
         except redis.ResponseError as exc:
             raise UnavailableError(str(exc)) from None
         if won:
@@ -138,14 +145,33 @@ class RemoteControlPlane(ControlPlane):
 
         return cancel
 
-    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> None:
+    def beat(self, node_id: str, payload: Mapping[str, Any] | None = None,
+             done: Callable[[int | None], None] | None = None) -> None:
+        """Blocks for the round trip (the relaying voter answers once the
+        heartbeat is stored): call it from a thread."""
+        epoch: int | None = None
         try:
-            self._call("CLUSTER", "BEAT", node_id, json.dumps(dict(payload or {})))
+            reply = self._call("CLUSTER", "BEAT", node_id, json.dumps(dict(payload or {})))
+            epoch = reply if isinstance(reply, int) else None
         except (UnavailableError, redis.ResponseError):
             pass  # a missed heartbeat is just missed
+        if done is not None:
+            done(epoch)
 
     def heartbeats(self) -> dict[str, Heartbeat]:
-        return {}  # only the voters keep them (the controller runs on one)
+        """The voters' heartbeats as of the last poll (`CLUSTER BEATS`, every
+        BEATS_EVERY polls), restamped on this process's clock from their ages."""
+        with self._lock:
+            return dict(self._beats)
+
+    def refresh_beats(self) -> None:
+        reply = self._call("CLUSTER", "BEATS")
+        now = self.now_ms()
+        beats = {node_id: Heartbeat(node_id, now - float(item["age_ms"]), item["payload"],
+                                    int(item.get("count", 0)))
+                 for node_id, item in json.loads(reply).items()}
+        with self._lock:
+            self._beats = beats
 
     def now_ms(self) -> float:
         import time
@@ -163,9 +189,13 @@ class RemoteControlPlane(ControlPlane):
     # -- polling -------------------------------------------------------------
 
     def _poll(self) -> None:
+        polls = 0
         while not self._stop.wait(self._poll_interval):
+            polls += 1
             try:
                 self.refresh()
+                if polls % BEATS_EVERY == 0:
+                    self.refresh_beats()
             except Exception as exc:  # a seed down: keep the map held, try again
                 log.debug("control plane poll failed: %s", exc)
                 continue

@@ -12,6 +12,7 @@ FAMILIES = (
     "connection", "strings", "keys", "transactions", "info", "config", "client", "introspection",
     "server", "debug", "pubsub", "sets", "hashes", "zsets", "lists", "persistence", "memory", "dump",
     "replication", "scripting",
+    "streams",
     "cluster",
 )
 

@@ -111,6 +111,8 @@ class Blocking:
     def block(self, session: "Session", argv: list, on: BlockOn, deadline: float | None = None) -> None:
         """Park session until one of on.keys is ready or on.timeout passes.
         `deadline` (loop time) is kept when a served command blocks again."""
+        if on.argv is not None:
+            argv = on.argv
         spec = lookup(argv[0])
         assert spec is not None, argv[0]
         db = session.db

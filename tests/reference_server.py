@@ -5,6 +5,7 @@ free port, stopped by PID afterwards."""
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import socket
 import subprocess
@@ -54,3 +55,12 @@ def redis_server(workdir: Path, *args: str):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+_RADIX_NODES = re.compile(rb"(radix-tree-nodes)\r\n:\d+")
+
+
+def mask_radix_nodes(reply: bytes) -> bytes:
+    """XINFO STREAM's radix-tree-nodes counts the nodes of Redis's radix
+    tree, which ringcache does not have: masked before comparing."""
+    return _RADIX_NODES.sub(rb"\1\r\n:X", reply)

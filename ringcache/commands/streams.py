@@ -444,45 +444,6 @@ def xsetid(session: Session, argv: list[bytes]) -> Any:
 # -- consumer group bookkeeping (t_stream.c) --------------------------------------------
 
 
-def _has_tombstones(stream: Stream, start: int | None) -> bool:
-    """streamRangeHasTombstones(s, start, NULL)."""
-    if not len(stream) or not stream.max_deleted_id:
-        return False
-    return (start or 0) <= stream.max_deleted_id
-
-
-def estimate_distance(stream: Stream, sid: int) -> int:
-    """streamEstimateDistanceFromFirstEverEntry: how many entries were
-    added up to sid, or -1 when that cannot be known."""
-    if not stream.entries_added:
-        return 0
-    if not len(stream) and sid <= stream.last_id:
-        return stream.entries_added
-    if sid == stream.last_id:
-        return stream.entries_added
-    if sid > stream.last_id:
-        return INVALID_ENTRIES_READ
-    first = stream.first_id
-    if not stream.max_deleted_id or stream.max_deleted_id < first:
-        if sid < first:
-            return stream.entries_added - len(stream)
-        if sid == first:
-            return stream.entries_added - len(stream) + 1
-    return INVALID_ENTRIES_READ
-
-
-def group_lag(stream: Stream, group: Group) -> int | None:
-    """streamReplyWithCGLag: entries not yet delivered to the group, None if unknown."""
-    if not stream.entries_added:
-        return 0
-    if group.entries_read != INVALID_ENTRIES_READ and not _has_tombstones(stream, group.last_id):
-        return stream.entries_added - group.entries_read
-    read = estimate_distance(stream, group.last_id)
-    if read != INVALID_ENTRIES_READ:
-        return stream.entries_added - read
-    return None
-
-
 def _xclaim_argv(key: bytes, group: Group, sid: int, nack: Pending) -> list[bytes]:
     """streamPropagateXCLAIM: the XCLAIM that puts this pending entry, as it
     is now, on a replica."""
@@ -531,10 +492,10 @@ def _deliver(session: Session, key: bytes, stream: Stream, group: Group, consume
     moved = False
     for sid, fields in stream.range(start, MAX_ID, count):
         if sid > group.last_id:
-            if group.entries_read != INVALID_ENTRIES_READ and not _has_tombstones(stream, sid):
+            if group.entries_read != INVALID_ENTRIES_READ and not stream.has_tombstones(sid):
                 group.entries_read += 1
             elif stream.entries_added:
-                group.entries_read = estimate_distance(stream, sid)
+                group.entries_read = stream.estimate_distance(sid)
             group.last_id = sid
             moved = True
         if not noack:
@@ -1168,7 +1129,7 @@ def _group_info(stream: Stream, group: Group) -> dict:
         b"pending": len(group.pel),
         b"last-delivered-id": format_id(group.last_id),
         b"entries-read": None if group.entries_read == INVALID_ENTRIES_READ else group.entries_read,
-        b"lag": group_lag(stream, group),
+        b"lag": stream.group_lag(group),
     }
 
 

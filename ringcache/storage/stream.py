@@ -164,6 +164,9 @@ class Stream:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __bool__(self) -> bool:
+        return True  # an empty stream is still a key (groups, last ID), unlike other types
+
     @property
     def first_id(self) -> int:
         return self.ids[0] if self.ids else 0
@@ -319,6 +322,45 @@ class Stream:
             deleted += drop
             break
         return deleted
+
+    # -- consumer group counters (t_stream.c) --------------------------------
+
+    def has_tombstones(self, start: int | None) -> bool:
+        """streamRangeHasTombstones(s, start, NULL): was an entry at or
+        after start deleted?"""
+        if not self.ids or not self.max_deleted_id:
+            return False
+        return (start or 0) <= self.max_deleted_id
+
+    def estimate_distance(self, sid: int) -> int:
+        """streamEstimateDistanceFromFirstEverEntry: how many entries were
+        added up to sid, or -1 when that cannot be known."""
+        if not self.entries_added:
+            return 0
+        if not self.ids and sid <= self.last_id:
+            return self.entries_added
+        if sid == self.last_id:
+            return self.entries_added
+        if sid > self.last_id:
+            return INVALID_ENTRIES_READ
+        first = self.first_id
+        if not self.max_deleted_id or self.max_deleted_id < first:
+            if sid < first:
+                return self.entries_added - len(self.ids)
+            if sid == first:
+                return self.entries_added - len(self.ids) + 1
+        return INVALID_ENTRIES_READ
+
+    def group_lag(self, group: Group) -> int | None:
+        """streamReplyWithCGLag: entries not yet delivered to the group, None if unknown."""
+        if not self.entries_added:
+            return 0
+        if group.entries_read != INVALID_ENTRIES_READ and not self.has_tombstones(group.last_id):
+            return self.entries_added - group.entries_read
+        read = self.estimate_distance(group.last_id)
+        if read != INVALID_ENTRIES_READ:
+            return self.entries_added - read
+        return None
 
     # -- copies, memory ----------------------------------------------------
 

@@ -28,6 +28,7 @@ Time is the keyspace clock's millisecond (Redis's commandTimeSnapshot).
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import errors
@@ -144,8 +145,14 @@ def _write_stream(db: Keyspace, key: bytes) -> Stream | None:
     raise WrongTypeError
 
 
-def _now(db: Keyspace) -> int:
-    return int(db.clock.ms())
+def _now(session: Session) -> int:
+    """Redis's commandTimeSnapshot, for delivery and seen times. A replica
+    applies its primary's stream with the clock turned to the distant past
+    (replication/replica.py: nothing expires under the primary's commands),
+    so there the stream's times are the wall clock's."""
+    if session.is_master:
+        return int(time.time() * 1000)
+    return int(session.db.clock.ms())
 
 
 def _event(session: Session, event: bytes, key: bytes) -> None:
@@ -282,7 +289,7 @@ def xadd(session: Session, argv: list[bytes]) -> Any:
     if stream.last_id == MAX_ID:
         raise CommandError(EXHAUSTED)
     if not args.id_given:
-        sid = stream.next_id(_now(db))
+        sid = stream.next_id(_now(session))
     elif not args.seq_given:
         ms = split_id(args.sid)[0]
         if ms == split_id(stream.last_id)[0]:
@@ -486,7 +493,7 @@ def _deliver(session: Session, key: bytes, stream: Stream, group: Group, consume
              start: int, count: int, noack: bool, out: list[list[bytes]]) -> list:
     """Entries after the group's last ID, for `consumer`: each one moves the
     group on and (without NOACK) becomes pending for the consumer."""
-    now = _now(session.db)
+    now = _now(session)
     consumer = group.consumers[consumer_name]
     reply = []
     moved = False
@@ -519,7 +526,7 @@ def _history(session: Session, key: bytes, stream: Stream, group: Group, consume
              start: int, count: int, out: list[list[bytes]]) -> list:
     """streamReplyWithRangeFromConsumerPEL: the consumer's own pending
     entries from start; a deleted entry shows as [id, nil]."""
-    now = _now(session.db)
+    now = _now(session)
     consumer = group.consumers[consumer_name]
     reply: list = []
     for sid in sorted(i for i in consumer.pel if i >= start):
@@ -619,7 +626,7 @@ def _xread(session: Session, argv: list[bytes], with_group: bool) -> Any:
             ids.append(strict_id(id_arg))
     served: dict[bytes, Any] = {}
     propagate: list[list[bytes]] = []
-    now = _now(db)
+    now = _now(session)
     for n, key in enumerate(keys):
         stream = _read_stream(db, key)
         if stream is None:
@@ -748,7 +755,7 @@ def xpending(session: Session, argv: list[bytes]) -> Any:
         pel = consumer.pel
     else:
         pel = group.pel
-    now = _now(db)
+    now = _now(session)
     reply = []
     for sid in sorted(pel):
         if not count:
@@ -810,7 +817,7 @@ def xclaim(session: Session, argv: list[bytes]) -> Any:
         except CommandError:
             break
         j += 1
-    now = _now(db)
+    now = _now(session)
     delivery_time = -1
     retry_count = -1
     force = justid = False
@@ -907,7 +914,7 @@ def xautoclaim(session: Session, argv: list[bytes]) -> Any:
     group = stream.groups.get(group_name) if stream is not None else None
     if stream is None or group is None:
         raise _no_group(key, group_name)
-    now = _now(db)
+    now = _now(session)
     attempts = count * 10
     claimed: list = []
     deleted: list[bytes] = []
@@ -1055,7 +1062,7 @@ def xgroup_destroy(session: Session, argv: list[bytes]) -> Any:
 def xgroup_createconsumer(session: Session, argv: list[bytes]) -> Any:
     _, group = _group_target(session, argv)
     assert group is not None
-    _, created = group.consumer(argv[4], _now(session.db))
+    _, created = group.consumer(argv[4], _now(session))
     if not created:
         return 0
     session.db.modified(argv[2])
@@ -1117,7 +1124,7 @@ def xinfo_consumers(session: Session, argv: list[bytes]) -> Any:
     if group is None:
         raise CommandError("NOGROUP No such consumer group '%s' for key name '%s'"
                            % (argv[3].decode("utf-8", "replace"), argv[2].decode("utf-8", "replace")))
-    now = _now(session.db)
+    now = _now(session)
     return [{b"name": name, b"pending": len(c.pel), b"idle": max(now - c.seen_time, 0)}
             for name, c in sorted(group.consumers.items())]
 

@@ -601,6 +601,9 @@ def _xread(session: Session, argv: list[bytes], with_group: bool) -> Any:
         group = None
         if group_name is not None:
             group = stream.groups.get(group_name) if stream is not None else None
+            if group is None and session.reexecuting:  # destroyed while it waited
+                raise CommandError("NOGROUP the consumer group this client was blocked on no "
+                                   "longer exists")
             if group is None:
                 raise CommandError(
                     "NOGROUP No such key '%s' or consumer group '%s' in XREADGROUP with GROUP "
@@ -635,19 +638,21 @@ def _xread(session: Session, argv: list[bytes], with_group: bool) -> Any:
         gt = ids[n]
         if group is not None:
             assert consumer_name is not None
+            history = gt is not None
+            if not history and not (len(stream) and stream.ids[-1] > group.last_id):
+                continue  # nothing new: the consumer is made once something is served
             consumer, created = group.consumer(consumer_name, now)
             consumer.seen_time = now
             if created:
                 propagate.append(_consumer_argv(key, group, consumer_name))
                 _event(session, b"xgroup-createconsumer", key)
-                db.modified(key)
-            if gt is not None:  # the consumer's history
-                served[key] = _history(session, key, stream, group, consumer_name, gt + 1
-                                       if gt < MAX_ID else gt, count, propagate)
-            elif len(stream) and stream.ids[-1] > group.last_id:
+            if history:  # the consumer's own pending entries
+                served[key] = _history(session, key, stream, group, consumer_name,
+                                       gt + 1 if gt < MAX_ID else gt, count, propagate)  # type: ignore[operator]
+            else:
                 served[key] = _deliver(session, key, stream, group, consumer_name,
                                        group.last_id + 1, count, noack, propagate)
-                db.modified(key)
+            db.modified(key)
         elif len(stream) and stream.ids[-1] > gt:  # type: ignore[operator]
             served[key] = [_entry_reply(sid, fields)
                            for sid, fields in stream.range(gt + 1, MAX_ID, count)]  # type: ignore[operator]

@@ -197,10 +197,12 @@ class Blocking:
         # MONITOR saw the command when it arrived: not again when it is
         # re-run (Redis 7.2+ skips reprocessed commands too).
         monitors, dispatcher.monitors = dispatcher.monitors, set()
+        session.reexecuting = True
         try:
             reply = dispatcher.call(session, record.spec, record.argv)
         finally:
             dispatcher.monitors = monitors
+            session.reexecuting = False
         if reply.__class__ is BlockOn:
             self.block(session, record.argv, reply, record.deadline)
             return

@@ -5,18 +5,17 @@ every reply is compared byte for byte.
 Scripts use explicit IDs so both servers answer the same; where a reply
 holds times (idle, seen-time, delivery times) or the radix tree's node
 count (which has no counterpart here), those numbers are masked before
-the comparison (`_mask`), everything else stays exact.
+the comparison (reference_server.mask_times), everything else stays exact.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 
 import pytest
 
 from nodes import spawn_node
-from reference_server import redis_server
+from reference_server import mask_times, redis_server
 from support import RawConn
 
 
@@ -33,21 +32,6 @@ def servers(tmp_path_factory):
         port = real.connection_pool.connection_kwargs["port"]
         yield _Port(port), node
     node.stop()
-
-
-_MASKS = [
-    (re.compile(rb"(radix-tree-nodes|idle|seen-time)\r\n:\d+"), rb"\1\r\n:X"),
-    (re.compile(rb":\d{13}\r\n"), rb":T\r\n"),  # absolute times (delivery, seen)
-]
-_PENDING_IDLE = re.compile(rb"(\*4\r\n\$\d+\r\n[0-9-]+\r\n\$\d+\r\n[^\r]*\r\n):\d+")
-
-
-def _mask(argv: list[str], reply: bytes) -> bytes:
-    for pattern, replacement in _MASKS:
-        reply = pattern.sub(replacement, reply)
-    if argv[0].lower() == "xpending" and len(argv) > 3:
-        reply = _PENDING_IDLE.sub(rb"\1:X", reply)
-    return reply
 
 
 def run_both(servers, script: str, protocol: int) -> int:
@@ -67,7 +51,7 @@ def run_both(servers, script: str, protocol: int) -> int:
             argv = shlex.split(line)
             a.send(*argv)
             b.send(*argv)
-            want, got = _mask(argv, a.read_reply()), _mask(argv, b.read_reply())
+            want, got = mask_times(argv, a.read_reply()), mask_times(argv, b.read_reply())
             assert got == want, f"{line}\nredis:     {want!r}\nringcache: {got!r}"
             n += 1
         return n

@@ -40,14 +40,11 @@ from ..storage.stream import (INVALID_ENTRIES_READ, MAX_ID, SEQ_MASK, Group, Pen
 from ._admin import help_subcommand
 from ._args import parse_int
 from ._blocking import BlockOn
-from .keys import register_type
 from .registry import command, container, subcommand
 
 if TYPE_CHECKING:
     from ..server.session import Session
     from ..storage.keyspace import Keyspace
-
-register_type(Stream, b"stream", lambda value: b"stream")
 
 INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
 ID_TOO_SMALL = "ERR The ID specified in XADD is equal or smaller than the target stream top item"

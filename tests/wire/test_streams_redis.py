@@ -405,3 +405,43 @@ SCRIPTS = {
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_same_replies_as_redis(servers, name, protocol):
     assert run_both(servers, SCRIPTS[name], protocol) > 5
+
+
+def events_of(server, script: str) -> list[bytes]:
+    """The keyspace events (all classes, both channels) a script sends."""
+    admin, sub = RawConn(server), RawConn(server)
+    try:
+        admin.send("FLUSHALL")
+        admin.read_reply()
+        admin.send("CONFIG", "SET", "notify-keyspace-events", "KEA")
+        admin.read_reply()
+        sub.send("PSUBSCRIBE", "__key*__:*")
+        sub.read_reply()
+        sub.send("SUBSCRIBE", "end-of-script")
+        sub.read_reply()
+        for line in script.strip().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                admin.send(*shlex.split(line))
+                admin.read_reply()
+        admin.send("PUBLISH", "end-of-script", "x")
+        admin.read_reply()
+        events = []
+        while True:
+            message = sub.read_reply()
+            if b"end-of-script" in message:
+                return events
+            events.append(message)
+    finally:
+        admin.send("CONFIG", "SET", "notify-keyspace-events", "")
+        admin.read_reply()
+        admin.close()
+        sub.close()
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_same_keyspace_events_as_redis(servers, name):
+    real, node = servers
+    want = events_of(real, SCRIPTS[name])
+    assert want, "the script sends no event"
+    assert events_of(node, SCRIPTS[name]) == want

@@ -635,24 +635,23 @@ def _xread(session: Session, argv: list[bytes], with_group: bool) -> Any:
         gt = ids[n]
         if group is not None:
             assert consumer_name is not None
-            history = gt is not None
-            if not history and not (len(stream) and stream.ids[-1] > group.last_id):
+            if gt is None and not (len(stream) and stream.ids[-1] > group.last_id):
                 continue  # nothing new: the consumer is made once something is served
             consumer, created = group.consumer(consumer_name, now)
             consumer.seen_time = now
             if created:
                 propagate.append(_consumer_argv(key, group, consumer_name))
                 _event(session, b"xgroup-createconsumer", key)
-            if history:  # the consumer's own pending entries
+            if gt is not None:  # the consumer's own pending entries
                 served[key] = _history(session, key, stream, group, consumer_name,
-                                       gt + 1 if gt < MAX_ID else gt, count, propagate)  # type: ignore[operator]
+                                       gt + 1 if gt < MAX_ID else gt, count, propagate)
             else:
                 served[key] = _deliver(session, key, stream, group, consumer_name,
                                        group.last_id + 1, count, noack, propagate)
             db.modified(key)
-        elif len(stream) and stream.ids[-1] > gt:  # type: ignore[operator]
+        elif gt is not None and len(stream) and stream.ids[-1] > gt:
             served[key] = [_entry_reply(sid, fields)
-                           for sid, fields in stream.range(gt + 1, MAX_ID, count)]  # type: ignore[operator]
+                           for sid, fields in stream.range(gt + 1, MAX_ID, count)]
     if propagate:
         _add_propagation(session, propagate)
         db.dirty += 1
@@ -857,7 +856,8 @@ def xclaim(session: Session, argv: list[bytes]) -> Any:
     reply: list = []
     for sid in ids:
         nack = group.pel.get(sid)
-        if stream.get(sid) is None:
+        fields = stream.get(sid)
+        if fields is None:
             if nack is not None:  # gone from the stream: gone from the PEL
                 propagate.append(_xclaim_argv(key, group, sid, nack))
                 propagate_last_id = False
@@ -876,7 +876,7 @@ def xclaim(session: Session, argv: list[bytes]) -> Any:
             continue
         claimer = _claimer(session, key, group, consumer_name, now)
         _claim(claimer, sid, nack, delivery_time, retry_count, justid)
-        reply.append(format_id(sid) if justid else _entry_reply(sid, stream.get(sid)))  # type: ignore[arg-type]
+        reply.append(format_id(sid) if justid else _entry_reply(sid, fields))
         propagate.append(_xclaim_argv(key, group, sid, nack))
         propagate_last_id = False
     if propagate_last_id:
@@ -928,7 +928,8 @@ def xautoclaim(session: Session, argv: list[bytes]) -> Any:
         sid = pending[pos]
         pos += 1
         nack = group.pel[sid]
-        if stream.get(sid) is None:
+        fields = stream.get(sid)
+        if fields is None:
             propagate.append(_xclaim_argv(key, group, sid, nack))
             del group.pel[sid]
             nack.consumer.pel.pop(sid, None)
@@ -939,7 +940,7 @@ def xautoclaim(session: Session, argv: list[bytes]) -> Any:
             continue
         claimer = _claimer(session, key, group, consumer_name, now)
         _claim(claimer, sid, nack, now, -1, justid)
-        claimed.append(format_id(sid) if justid else _entry_reply(sid, stream.get(sid)))  # type: ignore[arg-type]
+        claimed.append(format_id(sid) if justid else _entry_reply(sid, fields))
         count -= 1
         propagate.append(_xclaim_argv(key, group, sid, nack))
     cursor = format_id(pending[pos]) if pos < len(pending) else b"0-0"

@@ -481,23 +481,23 @@ def _read_stream_value(inp: "_Input", rdb_type: int) -> Stream:
         if name in stream.groups:
             raise _Bad("a stream holds two groups of the same name")
         group = stream.groups[name] = Group(name, group_last, entries_read)
+        unowned: dict[int, tuple[int, int]] = {}  # id -> (delivery time, count), until owned
         for _ in range(inp.length()):
             sid = make_id(*_BE_ID.unpack(inp.read(16)))
             delivery_time = inp.millis()
-            group.pel[sid] = Pending(delivery_time, inp.length(), None)  # type: ignore[arg-type]
+            unowned[sid] = (delivery_time, inp.length())
         for _ in range(inp.length()):
             cname = inp.string()
             consumer = group.consumers[cname] = Consumer(cname, inp.millis())
             if rdb_type >= T_STREAM_LISTPACKS_3:
-                consumer.active_time = inp.millis()
+                inp.millis()  # 7.2's active time: ringcache keeps 7.0's fields
             for _ in range(inp.length()):
                 sid = make_id(*_BE_ID.unpack(inp.read(16)))
-                nack = group.pel.get(sid)
-                if nack is None:
+                pending = unowned.pop(sid, None)
+                if pending is None:
                     raise _Bad("a consumer's pending entry is not in its group's")
-                nack.consumer = consumer
-                consumer.pel[sid] = nack
-        if any(nack.consumer is None for nack in group.pel.values()):
+                group.pel[sid] = consumer.pel[sid] = Pending(pending[0], pending[1], consumer)
+        if unowned:
             raise _Bad("a group's pending entry has no consumer")
     return stream
 

@@ -65,42 +65,39 @@ def format_id(sid: int) -> bytes:
     return b"%d-%d" % (sid >> SEQ_BITS, sid & SEQ_MASK)
 
 
-def _lp_size(item: bytes | int) -> int:
+def _lp_size(item: bytes) -> int:
     """The bytes of one listpack element holding item (lpEncodeGetType:
     integer text within int64 is stored as an integer)."""
-    if item.__class__ is bytes:
-        text = item
-        if 0 < len(text) <= 20 and (text.isdigit() or (text[:1] == b"-" and text[1:].isdigit())) \
-                and (text == b"0" or text[:1] not in b"0" and text[:2] != b"-0"):
-            item = int(text)
-            if not -(1 << 63) <= item < 1 << 63:
-                item = text
-    if item.__class__ is int:
-        if 0 <= item <= 127:
-            size = 1
-        elif -4096 <= item < 4096:
-            size = 2
-        elif -(1 << 15) <= item < 1 << 15:
-            size = 3
-        elif -(1 << 23) <= item < 1 << 23:
-            size = 4
-        elif -(1 << 31) <= item < 1 << 31:
-            size = 5
-        else:
-            size = 9
-    else:
-        n = len(item)  # type: ignore[arg-type]
+    value = None
+    if 0 < len(item) <= 20 and (item.isdigit() or (item[:1] == b"-" and item[1:].isdigit())) \
+            and (item == b"0" or item[:1] not in b"0" and item[:2] != b"-0"):
+        value = int(item)
+        if not -(1 << 63) <= value < 1 << 63:
+            value = None
+    if value is None:
+        n = len(item)
         size = n + (1 if n < 64 else 2 if n < 4096 else 5)
+    elif 0 <= value <= 127:
+        size = 1
+    elif -4096 <= value < 4096:
+        size = 2
+    elif -(1 << 15) <= value < 1 << 15:
+        size = 3
+    elif -(1 << 23) <= value < 1 << 23:
+        size = 4
+    elif -(1 << 31) <= value < 1 << 31:
+        size = 5
+    else:
+        size = 9
     return size + (1 if size < 128 else 2 if size < 16384 else 3 if size < 1 << 21 else 4 if size < 1 << 28 else 5)
 
 
 class Consumer:
-    __slots__ = ("name", "seen_time", "active_time", "pel")
+    __slots__ = ("name", "seen_time", "pel")
 
     def __init__(self, name: bytes, now_ms: int) -> None:
         self.name = name
-        self.seen_time = now_ms  # last attempted interaction (any read, claim)
-        self.active_time = -1  # last successful interaction (7.2+); -1 = never
+        self.seen_time = now_ms  # its last read or claim (7.0 keeps no other time)
         self.pel: dict[int, Pending] = {}
 
 
@@ -209,7 +206,7 @@ class Stream:
                 node = None
         if node is None:
             # A master entry: count, deleted, number of fields, the fields, 0.
-            node = [0, 0, LP_HEADER + 2 + 2 + _lp_size(len(fields) // 2)
+            node = [0, 0, LP_HEADER + 2 + 2 + 2
                     + sum(_lp_size(f) for f in fields[0::2]) + 2]
             self.nodes.append(node)
         # flags, ms and seq deltas (approximated as small), the values, lp-count
@@ -304,7 +301,8 @@ class Stream:
             if maxlen is not None:
                 remove_node = length - live >= maxlen
             else:
-                remove_node = self.ids[live - 1] < minid  # type: ignore[operator]
+                assert minid is not None
+                remove_node = self.ids[live - 1] < minid
             if remove_node:
                 self._drop_front(live)
                 del nodes[0]
@@ -316,7 +314,8 @@ class Stream:
             if maxlen is not None:
                 drop = length - maxlen
             else:
-                drop = bisect_left(self.ids, minid, 0, live)  # type: ignore[arg-type]
+                assert minid is not None
+                drop = bisect_left(self.ids, minid, 0, live)
             self._drop_front(drop)
             nodes[0][0] -= drop
             deleted += drop
@@ -377,8 +376,7 @@ class Stream:
         for name, group in self.groups.items():
             g = new.groups[name] = Group(name, group.last_id, group.entries_read)
             for cname, consumer in group.consumers.items():
-                c = g.consumers[cname] = Consumer(cname, consumer.seen_time)
-                c.active_time = consumer.active_time
+                g.consumers[cname] = Consumer(cname, consumer.seen_time)
             for sid, nack in group.pel.items():
                 owner = g.consumers[nack.consumer.name]
                 g.pel[sid] = owner.pel[sid] = Pending(nack.delivery_time, nack.delivery_count, owner)

@@ -59,7 +59,7 @@ from collections import deque
 from typing import IO, Any, Callable, Iterable, Iterator
 
 from ..storage.hashes import FieldTTLHash
-from ..storage.stream import Consumer, Group, Pending, Stream, make_id, split_id
+from ..storage.stream import Consumer, Group, Node, Pending, Stream, id_delta, make_id, split_id
 from ..storage.zset import ZSet
 from .compact import (INT64_MAX, PackError, canonical_int, intset, intset_values, listpack, listpack_items,
                       lzf_decompress, ziplist_items, zipmap_pairs)
@@ -317,12 +317,6 @@ _BE_ID = struct.Struct(">QQ")
 _U64_MASK = (1 << 64) - 1
 
 
-def _delta(a: int, b: int) -> int:
-    """a - b as Redis stores it: the uint64 difference read as an int64."""
-    d = (a - b) & _U64_MASK
-    return d - (1 << 64) if d >= 1 << 63 else d
-
-
 def _stream_node(ids: list[int], entries: list[tuple[bytes, ...]]) -> tuple[bytes, bytes]:
     master = ids[0]
     master_ms, master_seq = split_id(master)
@@ -332,10 +326,10 @@ def _stream_node(ids: list[int], entries: list[tuple[bytes, ...]]) -> tuple[byte
         ms, seq = split_id(sid)
         names = fields[0::2]
         if names == master_fields:
-            items += [STREAM_FLAG_SAMEFIELDS, _delta(ms, master_ms), _delta(seq, master_seq), *fields[1::2],
-                      len(names) + 3]
+            items += [STREAM_FLAG_SAMEFIELDS, id_delta(ms, master_ms), id_delta(seq, master_seq),
+                      *fields[1::2], len(names) + 3]
         else:
-            items += [0, _delta(ms, master_ms), _delta(seq, master_seq), len(names), *fields,
+            items += [0, id_delta(ms, master_ms), id_delta(seq, master_seq), len(names), *fields,
                       2 * len(names) + 4]
     return _BE_ID.pack(master_ms, master_seq), listpack(items)
 
@@ -407,6 +401,7 @@ def _read_stream_node(stream: Stream, key: bytes, blob_items: list[bytes], blob_
     seen_live = 0
     total = 0
     last = stream.ids[-1] if stream.ids else -1
+    node_last = 0
     while pos < len(items):
         flags = _int_item(items[pos], "entry flags")
         # (the deltas are uint64 differences stored as int64: they wrap)
@@ -432,6 +427,7 @@ def _read_stream_node(stream: Stream, key: bytes, blob_items: list[bytes], blob_
         if pos > len(items):
             raise _Bad("a stream entry ends early")
         total += 1
+        node_last = sid
         if flags & STREAM_FLAG_DELETED:
             continue
         if sid <= last:
@@ -443,7 +439,8 @@ def _read_stream_node(stream: Stream, key: bytes, blob_items: list[bytes], blob_
     if seen_live != live or total != live + deleted:
         raise _Bad("a stream node's counts do not match its entries")
     if live:
-        stream.nodes.append([live, total, blob_size])
+        stream.nodes.append(Node(live, total, blob_size, make_id(master_ms, master_seq),
+                                 master_fields, node_last))
 
 
 def _read_stream_value(inp: "_Input", rdb_type: int) -> Stream:

@@ -17,12 +17,13 @@ Nodes. Redis keeps a stream as a radix tree of listpack nodes of at most
 `stream-node-max-entries` (100) entries and `stream-node-max-bytes` (4096)
 bytes, and approximate trimming (`MAXLEN ~`, `MINID ~`) only ever drops
 whole nodes. To trim exactly where Redis does, the stream keeps the shape
-of those nodes: `nodes` is a list of [live, total, nbytes] (entries alive in
-the node, entries ever appended to it, its listpack size as Redis would
-have it); the live entries of node i are the next `live` of `ids` after
-those of nodes 0..i-1. The same nodes are written to RDB (persistence/rdb.py
-STREAM_LISTPACKS_2), so a stream keeps its node boundaries across a
-snapshot, and a node whose every entry is gone is removed, as Redis does.
+of those nodes (`Node`: entries alive in it, entries ever appended, the
+listpack's size in bytes as Redis's would be, its master ID and fields, the
+last ID appended); the live entries of node i are the next `live` of `ids`
+after those of nodes 0..i-1. A deleted entry stays counted in its node, as
+Redis only flags it; a node whose every entry is gone is removed. The RDB
+writer writes these nodes (persistence/rdb.py, STREAM_LISTPACKS_2), with
+their live entries only.
 
 Metadata as Redis keeps it: `last_id` (never goes back, not even when the
 stream empties), `max_deleted_id` (the largest ID removed by XDEL),
@@ -65,19 +66,15 @@ def format_id(sid: int) -> bytes:
     return b"%d-%d" % (sid >> SEQ_BITS, sid & SEQ_MASK)
 
 
-def _lp_size(item: bytes) -> int:
-    """The bytes of one listpack element holding item (lpEncodeGetType:
-    integer text within int64 is stored as an integer)."""
-    value = None
-    if 0 < len(item) <= 20 and (item.isdigit() or (item[:1] == b"-" and item[1:].isdigit())) \
-            and (item == b"0" or item[:1] not in b"0" and item[:2] != b"-0"):
-        value = int(item)
-        if not -(1 << 63) <= value < 1 << 63:
-            value = None
-    if value is None:
-        n = len(item)
-        size = n + (1 if n < 64 else 2 if n < 4096 else 5)
-    elif 0 <= value <= 127:
+def _lp_backlen(size: int) -> int:
+    """lpEncodeBacklen's length for an element of `size` bytes."""
+    return 1 if size <= 127 else 2 if size < 16383 else 3 if size < 2097151 else \
+        4 if size < 268435455 else 5
+
+
+def _lp_int(value: int) -> int:
+    """The bytes of a listpack element holding an integer."""
+    if 0 <= value <= 127:
         size = 1
     elif -4096 <= value < 4096:
         size = 2
@@ -89,7 +86,45 @@ def _lp_size(item: bytes) -> int:
         size = 5
     else:
         size = 9
-    return size + (1 if size < 128 else 2 if size < 16384 else 3 if size < 1 << 21 else 4 if size < 1 << 28 else 5)
+    return size + 1
+
+
+def _lp_string(item: bytes) -> int:
+    """The bytes of a listpack element holding item (lpAppend stores integer
+    text within int64, as string2ll reads it, as an integer)."""
+    if 0 < len(item) <= 20 and (item.isdigit() or (item[:1] == b"-" and item[1:].isdigit())) \
+            and (item == b"0" or item[:1] != b"0" and item[:2] != b"-0"):
+        value = int(item)
+        if -(1 << 63) <= value < 1 << 63:
+            return _lp_int(value)
+    n = len(item)
+    size = n + (1 if n < 64 else 2 if n < 4096 else 5)
+    return size + _lp_backlen(size)
+
+
+def id_delta(a: int, b: int) -> int:
+    """a - b as Redis stores an ID delta: the uint64 difference as an int64."""
+    d = (a - b) & SEQ_MASK
+    return d - (1 << 64) if d >= 1 << 63 else d
+
+
+class Node:
+    """The shape of one of Redis's listpack nodes (see the header)."""
+
+    __slots__ = ("live", "total", "nbytes", "master_id", "master_fields", "last_id")
+
+    def __init__(self, live: int, total: int, nbytes: int, master_id: int,
+                 master_fields: tuple[bytes, ...], last_id: int) -> None:
+        self.live = live  # entries not deleted
+        self.total = total  # entries appended, deleted ones included
+        self.nbytes = nbytes  # lpBytes() of Redis's listpack
+        self.master_id = master_id
+        self.master_fields = master_fields
+        self.last_id = last_id  # the last entry appended (deleted or not)
+
+    def copy(self) -> "Node":
+        return Node(self.live, self.total, self.nbytes, self.master_id, self.master_fields,
+                    self.last_id)
 
 
 class Consumer:
@@ -150,7 +185,7 @@ class Stream:
     def __init__(self) -> None:
         self.ids: list[int] = []
         self.entries: list[tuple[bytes, ...]] = []
-        self.nodes: list[list[int]] = []  # [live, total, nbytes] per listpack node
+        self.nodes: list[Node] = []  # Redis's listpack nodes, their shape
         self.last_id = 0
         self.max_deleted_id = 0
         self.entries_added = 0
@@ -196,23 +231,31 @@ class Stream:
         self.entries_added += 1
 
     def _account_append(self, sid: int, fields: tuple[bytes, ...]) -> None:
-        """Put the entry in the last node, or open one as streamAppendItem does."""
-        values_len = sum(len(f) for f in fields)
+        """Put the entry in the last node, or open one, as streamAppendItem does."""
+        names = fields[0::2]
         node = self.nodes[-1] if self.nodes else None
         if node is not None:
             max_bytes = self.node_max_bytes or (1 << 30)
-            if node[2] + values_len >= max_bytes or (
-                    self.node_max_entries and node[1] >= self.node_max_entries):
+            if node.nbytes + sum(len(f) for f in fields) >= max_bytes or (
+                    self.node_max_entries and node.total >= self.node_max_entries):
                 node = None
         if node is None:
             # A master entry: count, deleted, number of fields, the fields, 0.
-            node = [0, 0, LP_HEADER + 2 + 2 + 2
-                    + sum(_lp_size(f) for f in fields[0::2]) + 2]
+            node = Node(0, 0, LP_HEADER + 2 + 2 + _lp_int(len(names))
+                        + sum(_lp_string(f) for f in names) + 2, sid, names, sid)
             self.nodes.append(node)
-        # flags, ms and seq deltas (approximated as small), the values, lp-count
-        node[2] += 2 + 10 + sum(_lp_size(f) for f in fields) + 2
-        node[0] += 1
-        node[1] += 1
+        master_ms, master_seq = split_id(node.master_id)
+        ms, seq = split_id(sid)
+        size = 2 + _lp_int(id_delta(ms, master_ms)) + _lp_int(id_delta(seq, master_seq))
+        if names == node.master_fields:
+            size += sum(_lp_string(v) for v in fields[1::2]) + _lp_int(len(names) + 3)
+        else:
+            size += _lp_int(len(names)) + sum(_lp_string(f) for f in fields) \
+                + _lp_int(2 * len(names) + 4)
+        node.nbytes += size
+        node.live += 1
+        node.total += 1
+        node.last_id = sid
 
     # -- reading -----------------------------------------------------------
 
@@ -249,15 +292,15 @@ class Stream:
         """(start, stop) indexes into ids of each node's live entries."""
         pos = 0
         for node in self.nodes:
-            yield pos, pos + node[0]
-            pos += node[0]
+            yield pos, pos + node.live
+            pos += node.live
 
     # -- removing ----------------------------------------------------------
 
     def _node_of(self, index: int) -> int:
         pos = 0
         for n, node in enumerate(self.nodes):
-            pos += node[0]
+            pos += node.live
             if index < pos:
                 return n
         raise IndexError(index)
@@ -272,8 +315,8 @@ class Stream:
         del ids[i]
         del self.entries[i]
         node = self.nodes[n]
-        node[0] -= 1
-        if not node[0]:
+        node.live -= 1
+        if not node.live:
             del self.nodes[n]
         if sid > self.max_deleted_id:
             self.max_deleted_id = sid
@@ -295,14 +338,14 @@ class Stream:
             length = len(self.ids)
             if maxlen is not None and length <= maxlen:
                 break
-            live = nodes[0][0]
+            live = nodes[0].live
             if limit and deleted + live > limit:  # the work allowed is done
                 break
             if maxlen is not None:
                 remove_node = length - live >= maxlen
             else:
                 assert minid is not None
-                remove_node = self.ids[live - 1] < minid
+                remove_node = nodes[0].last_id < minid
             if remove_node:
                 self._drop_front(live)
                 del nodes[0]
@@ -317,7 +360,7 @@ class Stream:
                 assert minid is not None
                 drop = bisect_left(self.ids, minid, 0, live)
             self._drop_front(drop)
-            nodes[0][0] -= drop
+            nodes[0].live -= drop
             deleted += drop
             break
         return deleted
@@ -367,7 +410,7 @@ class Stream:
         new = Stream()
         new.ids = list(self.ids)
         new.entries = list(self.entries)
-        new.nodes = [list(node) for node in self.nodes]
+        new.nodes = [node.copy() for node in self.nodes]
         new.last_id = self.last_id
         new.max_deleted_id = self.max_deleted_id
         new.entries_added = self.entries_added

@@ -445,3 +445,40 @@ def test_same_keyspace_events_as_redis(servers, name):
     want = events_of(real, SCRIPTS[name])
     assert want, "the script sends no event"
     assert events_of(node, SCRIPTS[name]) == want
+
+
+def _random_script(seed: int) -> str:
+    """XADD of entries of varied shapes and sizes (integers, short and long
+    values: they decide where Redis cuts its listpack nodes), XDEL, and
+    approximate and exact trims, with XINFO STREAM after each trim."""
+    import random
+
+    rng = random.Random(seed)
+    lines, ms = [], 1
+    for _ in range(400):
+        op = rng.random()
+        if op < 0.8:
+            ms += rng.randint(0, 3)
+            nfields = rng.choice((1, 1, 2, 3))
+            shape = rng.choice(("a", "b"))
+            parts = []
+            for f in range(nfields):
+                kind = rng.random()
+                value = (str(rng.randint(-10**6, 10**6)) if kind < 0.3 else
+                         "v" * rng.randint(0, 20) if kind < 0.8 else "w" * rng.randint(60, 700))
+                parts += [f"{shape}{f}", value or '""']
+            lines.append(f"XADD s {ms}-* " + " ".join(parts))
+        elif op < 0.88:
+            lines.append(f"XDEL s {rng.randint(1, ms)}-{rng.randint(0, 2)}")
+        else:
+            how = rng.choice(("MAXLEN ~", "MAXLEN =", "MINID ~", "MINID"))
+            limit = f" LIMIT {rng.randint(0, 300)}" if "~" in how and rng.random() < 0.4 else ""
+            threshold = rng.randint(0, 300) if "MAXLEN" in how else f"{rng.randint(1, ms)}-0"
+            lines.append(f"XTRIM s {how} {threshold}{limit}")
+            lines.append("XINFO STREAM s")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_adds_deletes_and_trims_as_redis(servers, seed):
+    assert run_both(servers, _random_script(seed), 2) > 300

@@ -452,7 +452,10 @@ def _read_stream_value(inp: "_Input", rdb_type: int) -> Stream:
             items = listpack_items(blob)
         except PackError as exc:
             raise _Bad(f"bad listpack in a stream: {exc}") from None
-        _read_stream_node(stream, key, items, len(blob))
+        try:
+            _read_stream_node(stream, key, items, len(blob))
+        except IndexError:
+            raise _Bad("a stream entry runs past the end of its listpack") from None
     length = inp.length()
     if length != len(stream.ids):
         raise _Bad(f"a stream says {length} entries and holds {len(stream.ids)}")

@@ -541,6 +541,11 @@ def _history(session: Session, key: bytes, stream: Stream, group: Group, consume
     return reply
 
 
+def _in_script(session: Session) -> bool:
+    engine = getattr(session.server, "scripting", None)
+    return engine is not None and engine.running and engine.session is session
+
+
 def _xread(session: Session, argv: list[bytes], with_group: bool) -> Any:
     name = "xreadgroup" if with_group else "xread"
     timeout_ms = -1
@@ -554,6 +559,9 @@ def _xread(session: Session, argv: list[bytes], with_group: bool) -> Any:
         more = argc - i - 1
         opt = argv[i].lower()
         if opt == b"block" and more:
+            if _in_script(session):  # Redis 7.0 refuses it rather than never blocking
+                raise CommandError("ERR %s command is not allowed with BLOCK option from scripts"
+                                   % argv[0].decode("utf-8", "replace"))
             i += 1
             timeout_ms = parse_int(argv[i], "ERR timeout is not an integer or out of range")
             if timeout_ms < 0:

@@ -391,6 +391,16 @@ SCRIPTS = {
         XINFO GROUPS s
         XINFO STREAM s
     """,
+    "scripts": """
+        XADD s 1-1 a 1
+        EVAL "return redis.call('XREAD','BLOCK','0','STREAMS',KEYS[1],'0')" 1 s
+        EVAL "return redis.call('xreadgroup','GROUP','g','c','BLOCK','10','STREAMS',KEYS[1],'>')" 1 s
+        EVAL "return redis.call('XREAD','STREAMS',KEYS[1],'0')" 1 s
+        EVAL "return redis.call('XADD',KEYS[1],'2-*','f','v')" 1 s
+        EVAL "redis.call('XGROUP','CREATE',KEYS[1],'g','0') return redis.call('XREADGROUP','GROUP','g','c','STREAMS',KEYS[1],'>')" 1 s
+        EVAL "return redis.call('XINFO','GROUPS',KEYS[1])" 1 s
+        EVAL "return redis.call('XPENDING',KEYS[1],'g')" 1 s
+    """,
     "many_groups": "\n".join(
         [f"XADD s {i}-1 f{i % 3} v{i}" for i in range(1, 40)]
         + [f"XGROUP CREATE s g{i} {i}" for i in (5, 1, 30, 12)]

@@ -429,7 +429,7 @@ def xsetid(session: Session, argv: list[bytes]) -> Any:
     if stream is None:
         raise CommandError(errors.NO_SUCH_KEY)
     if len(stream):
-        if sid < stream.ids[-1]:
+        if sid < stream.top_id:
             raise CommandError("ERR The ID specified in XSETID is smaller than the target stream "
                                "top item")
         if entries_added != -1 and len(stream) > entries_added:
@@ -643,7 +643,7 @@ def _xread(session: Session, argv: list[bytes], with_group: bool) -> Any:
         gt = ids[n]
         if group is not None:
             assert consumer_name is not None
-            if gt is None and not (len(stream) and stream.ids[-1] > group.last_id):
+            if gt is None and not stream.top_id > group.last_id:
                 continue  # nothing new: the consumer is made once something is served
             consumer, created = group.consumer(consumer_name, now)
             consumer.seen_time = now
@@ -657,7 +657,7 @@ def _xread(session: Session, argv: list[bytes], with_group: bool) -> Any:
                 served[key] = _deliver(session, key, stream, group, consumer_name,
                                        group.last_id + 1, count, noack, propagate)
             db.modified(key)
-        elif gt is not None and len(stream) and stream.ids[-1] > gt:
+        elif gt is not None and stream.top_id > gt:
             served[key] = [_entry_reply(sid, fields)
                            for sid, fields in stream.range(gt + 1, MAX_ID, count)]
     if propagate:

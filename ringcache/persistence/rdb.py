@@ -317,12 +317,11 @@ _BE_ID = struct.Struct(">QQ")
 _U64_MASK = (1 << 64) - 1
 
 
-def _stream_node(ids: list[int], entries: list[tuple[bytes, ...]]) -> tuple[bytes, bytes]:
-    master = ids[0]
-    master_ms, master_seq = split_id(master)
-    master_fields = entries[0][0::2]
-    items: list[bytes | int] = [len(ids), 0, len(master_fields), *master_fields, 0]
-    for sid, fields in zip(ids, entries):
+def _stream_node(entries: list[tuple[int, tuple[bytes, ...]]]) -> tuple[bytes, bytes]:
+    master_ms, master_seq = split_id(entries[0][0])
+    master_fields = entries[0][1][0::2]
+    items: list[bytes | int] = [len(entries), 0, len(master_fields), *master_fields, 0]
+    for sid, fields in entries:
         ms, seq = split_id(sid)
         names = fields[0::2]
         if names == master_fields:
@@ -340,10 +339,10 @@ def _encode_pel_id(sid: int) -> bytes:
 
 def _encode_stream(stream: Stream) -> bytes:
     out = bytearray()
-    slices = [(a, b) for a, b in stream.node_slices() if b > a]
-    out += encode_length(len(slices))
-    for a, b in slices:
-        key, blob = _stream_node(stream.ids[a:b], stream.entries[a:b])
+    nodes = [entries for entries in stream.node_entries() if entries]
+    out += encode_length(len(nodes))
+    for entries in nodes:
+        key, blob = _stream_node(entries)
         out += encode_string(key)
         out += encode_string(blob)
     out += encode_length(len(stream))
@@ -400,7 +399,7 @@ def _read_stream_node(stream: Stream, key: bytes, blob_items: list[bytes], blob_
     pos += 1
     seen_live = 0
     total = 0
-    last = stream.ids[-1] if stream.ids else -1
+    last = stream.top_id if len(stream) else -1
     node_last = 0
     while pos < len(items):
         flags = _int_item(items[pos], "entry flags")
@@ -433,8 +432,7 @@ def _read_stream_node(stream: Stream, key: bytes, blob_items: list[bytes], blob_
         if sid <= last:
             raise _Bad("stream entries are not in ID order")
         last = sid
-        stream.ids.append(sid)
-        stream.entries.append(tuple(fields))
+        stream.load(sid, fields)
         seen_live += 1
     if seen_live != live or total != live + deleted:
         raise _Bad("a stream node's counts do not match its entries")
@@ -457,10 +455,10 @@ def _read_stream_value(inp: "_Input", rdb_type: int) -> Stream:
         except IndexError:
             raise _Bad("a stream entry runs past the end of its listpack") from None
     length = inp.length()
-    if length != len(stream.ids):
-        raise _Bad(f"a stream says {length} entries and holds {len(stream.ids)}")
+    if length != len(stream):
+        raise _Bad(f"a stream says {length} entries and holds {len(stream)}")
     stream.last_id = make_id(inp.length(), inp.length())
-    if stream.ids and stream.ids[-1] > stream.last_id:
+    if len(stream) and stream.top_id > stream.last_id:
         raise _Bad("a stream's last ID is below its last entry")
     if rdb_type >= T_STREAM_LISTPACKS_2:
         inp.length()  # the first ID: derived from the entries here

@@ -5,13 +5,16 @@ Theory of operation
 An entry ID `ms-seq` is kept as one Python int, `ms << 64 | seq`, so IDs
 compare, sort and bisect as plain integers (`make_id` / `split_id`).
 
-Entries live in two parallel lists in ID order: `ids` (ints) and `entries`
-(tuples field, value, field, value ...). Appending is O(1); a range is two
-bisects and a slice; XDEL removes from the middle (a memmove, microseconds
-for 100k entries). An entry whose field names are those of the entry before
-it shares that entry's field `bytes` objects, so a stream of same-shaped
-entries pays for its field names once per run (Redis's "master entry"
-saves the same with its SAMEFIELDS flag).
+Entries are kept column by column, in ID order: the IDs in two arrays of
+unsigned 64-bit integers (milliseconds, sequence numbers: 16 bytes an
+entry, no Python object), each entry's field names as a tuple shared by a
+run of entries of one shape (Redis's "master entry" saves the same with its
+SAMEFIELDS flag), and each entry's values packed in one `bytes` (one value
+is itself; more are their lengths and then the values). Appending is O(1);
+finding an ID is a bisect on the milliseconds and one on the sequence
+numbers within that millisecond; a range is two bisects and M entries
+unpacked; XDEL removes from the middle (memmoves: tens of microseconds at
+100k entries).
 
 Nodes. Redis keeps a stream as a radix tree of listpack nodes of at most
 `stream-node-max-entries` (100) entries and `stream-node-max-bytes` (4096)
@@ -40,7 +43,9 @@ trees, so they list in name order: `sorted()` at reply time.
 
 from __future__ import annotations
 
+import struct
 import sys
+from array import array
 from bisect import bisect_left, bisect_right
 from typing import Iterator
 
@@ -179,12 +184,16 @@ class Group:
 
 class Stream:
     TYPE_NAME = b"stream"
-    __slots__ = ("ids", "entries", "nodes", "last_id", "max_deleted_id", "entries_added",
-                 "groups", "node_max_entries", "node_max_bytes")
+    __slots__ = ("_ms", "_seq", "_values", "_names", "nodes", "last_id", "max_deleted_id",
+                 "entries_added", "groups", "node_max_entries", "node_max_bytes")
 
     def __init__(self) -> None:
-        self.ids: list[int] = []
-        self.entries: list[tuple[bytes, ...]] = []
+        # Entry i: ID (_ms[i], _seq[i]), field names _names[i] (a tuple shared
+        # by neighbouring entries of one shape), values _values[i] (packed).
+        self._ms = array("Q")
+        self._seq = array("Q")
+        self._values: list[bytes] = []
+        self._names: list[tuple[bytes, ...]] = []
         self.nodes: list[Node] = []  # Redis's listpack nodes, their shape
         self.last_id = 0
         self.max_deleted_id = 0
@@ -194,14 +203,39 @@ class Stream:
         self.node_max_bytes = NODE_MAX_BYTES
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._ms)
 
     def __bool__(self) -> bool:
         return True  # an empty stream is still a key (groups, last ID), unlike other types
 
     @property
     def first_id(self) -> int:
-        return self.ids[0] if self.ids else 0
+        return self._ms[0] << SEQ_BITS | self._seq[0] if self._ms else 0
+
+    @property
+    def top_id(self) -> int:
+        """The ID of the last entry there is (0 when empty; last_id can be
+        above it, after XDEL or XSETID)."""
+        return self._ms[-1] << SEQ_BITS | self._seq[-1] if self._ms else 0
+
+    def id_at(self, i: int) -> int:
+        return self._ms[i] << SEQ_BITS | self._seq[i]
+
+    def fields_at(self, i: int) -> tuple[bytes, ...]:
+        names = self._names[i]
+        values = _unpack(self._values[i], len(names))
+        out: list[bytes] = [b""] * (2 * len(names))
+        out[0::2] = names
+        out[1::2] = values
+        return tuple(out)
+
+    def _index(self, sid: int, right: bool = False) -> int:
+        """bisect_left (bisect_right) of sid among the IDs: the milliseconds
+        first, then the sequence numbers within that millisecond."""
+        ms, seq = sid >> SEQ_BITS, sid & SEQ_MASK
+        lo = bisect_left(self._ms, ms)
+        hi = bisect_right(self._ms, ms, lo)
+        return (bisect_right if right else bisect_left)(self._seq, seq, lo, hi)
 
     # -- adding ------------------------------------------------------------
 
@@ -217,15 +251,20 @@ class Stream:
             return make_id(ms + 1, 0)
         return None
 
+    def load(self, sid: int, fields: tuple[bytes, ...] | list[bytes]) -> None:
+        """Put an entry after the others, nothing else (the RDB reader keeps
+        the nodes and counters itself)."""
+        names = tuple(fields[0::2])
+        if self._names and self._names[-1] == names:
+            names = self._names[-1]  # one tuple for a run of one shape
+        self._ms.append(sid >> SEQ_BITS)
+        self._seq.append(sid & SEQ_MASK)
+        self._names.append(names)
+        self._values.append(_pack(fields[1::2]))
+
     def append(self, sid: int, fields: tuple[bytes, ...]) -> None:
-        """Add an entry (sid > last_id, checked by the caller)."""
-        ids, entries = self.ids, self.entries
-        if entries:
-            prev = entries[-1]
-            if len(prev) == len(fields) and all(prev[i] == fields[i] for i in range(0, len(fields), 2)):
-                fields = tuple(prev[i] if not i & 1 else fields[i] for i in range(len(fields)))
-        ids.append(sid)
-        entries.append(fields)
+        """XADD an entry (sid > last_id, checked by the caller)."""
+        self.load(sid, fields)
         self._account_append(sid, fields)
         self.last_id = sid
         self.entries_added += 1
@@ -263,36 +302,38 @@ class Stream:
               ) -> list[tuple[int, tuple[bytes, ...]]]:
         """Entries with start <= id <= end (newest first with rev), at most
         count of them (0 = all)."""
-        ids = self.ids
-        lo = bisect_left(ids, start)
-        hi = bisect_right(ids, end)
+        lo = self._index(start)
+        hi = self._index(end, right=True)
         if lo >= hi:
             return []
         if rev:
             if count and hi - lo > count:
                 lo = hi - count
-            return [(ids[i], self.entries[i]) for i in range(hi - 1, lo - 1, -1)]
-        if count and hi - lo > count:
-            hi = lo + count
-        return list(zip(ids[lo:hi], self.entries[lo:hi]))
+            order = range(hi - 1, lo - 1, -1)
+        else:
+            if count and hi - lo > count:
+                hi = lo + count
+            order = range(lo, hi)
+        return [(self.id_at(i), self.fields_at(i)) for i in order]
 
     def get(self, sid: int) -> tuple[bytes, ...] | None:
-        i = bisect_left(self.ids, sid)
-        if i < len(self.ids) and self.ids[i] == sid:
-            return self.entries[i]
+        i = self._index(sid)
+        if i < len(self._ms) and self.id_at(i) == sid:
+            return self.fields_at(i)
         return None
 
     def last_entry(self) -> tuple[int, tuple[bytes, ...]] | None:
-        return (self.ids[-1], self.entries[-1]) if self.ids else None
+        return (self.top_id, self.fields_at(-1)) if self._ms else None
 
     def items(self) -> Iterator[tuple[int, tuple[bytes, ...]]]:
-        return zip(self.ids, self.entries)
+        for i in range(len(self._ms)):
+            yield self.id_at(i), self.fields_at(i)
 
-    def node_slices(self) -> Iterator[tuple[int, int]]:
-        """(start, stop) indexes into ids of each node's live entries."""
+    def node_entries(self) -> Iterator[list[tuple[int, tuple[bytes, ...]]]]:
+        """Each node's live entries, in order."""
         pos = 0
         for node in self.nodes:
-            yield pos, pos + node.live
+            yield [(self.id_at(i), self.fields_at(i)) for i in range(pos, pos + node.live)]
             pos += node.live
 
     # -- removing ----------------------------------------------------------
@@ -307,13 +348,11 @@ class Stream:
 
     def delete(self, sid: int) -> bool:
         """XDEL one entry."""
-        ids = self.ids
-        i = bisect_left(ids, sid)
-        if i == len(ids) or ids[i] != sid:
+        i = self._index(sid)
+        if i == len(self._ms) or self.id_at(i) != sid:
             return False
         n = self._node_of(i)
-        del ids[i]
-        del self.entries[i]
+        del self._ms[i], self._seq[i], self._names[i], self._values[i]
         node = self.nodes[n]
         node.live -= 1
         if not node.live:
@@ -323,19 +362,18 @@ class Stream:
         return True
 
     def _drop_front(self, count: int) -> None:
-        del self.ids[:count]
-        del self.entries[:count]
+        del self._ms[:count], self._seq[:count], self._names[:count], self._values[:count]
 
     def trim(self, maxlen: int | None, minid: int | None, approx: bool, limit: int) -> int:
         """streamTrim: remove entries from the head until at most `maxlen`
         remain (or none below `minid`); with approx only whole nodes, at
         most `limit` entries (0 = no limit). Returns how many went."""
         deleted = 0
-        if maxlen is not None and len(self.ids) <= maxlen:
+        if maxlen is not None and len(self._ms) <= maxlen:
             return 0
         nodes = self.nodes
         while nodes:
-            length = len(self.ids)
+            length = len(self._ms)
             if maxlen is not None and length <= maxlen:
                 break
             live = nodes[0].live
@@ -358,7 +396,7 @@ class Stream:
                 drop = length - maxlen
             else:
                 assert minid is not None
-                drop = bisect_left(self.ids, minid, 0, live)
+                drop = min(self._index(minid), live)
             self._drop_front(drop)
             nodes[0].live -= drop
             deleted += drop
@@ -370,7 +408,7 @@ class Stream:
     def has_tombstones(self, start: int | None) -> bool:
         """streamRangeHasTombstones(s, start, NULL): was an entry at or
         after start deleted?"""
-        if not self.ids or not self.max_deleted_id:
+        if not self._ms or not self.max_deleted_id:
             return False
         return (start or 0) <= self.max_deleted_id
 
@@ -379,7 +417,7 @@ class Stream:
         added up to sid, or -1 when that cannot be known."""
         if not self.entries_added:
             return 0
-        if not self.ids and sid <= self.last_id:
+        if not self._ms and sid <= self.last_id:
             return self.entries_added
         if sid == self.last_id:
             return self.entries_added
@@ -388,9 +426,9 @@ class Stream:
         first = self.first_id
         if not self.max_deleted_id or self.max_deleted_id < first:
             if sid < first:
-                return self.entries_added - len(self.ids)
+                return self.entries_added - len(self._ms)
             if sid == first:
-                return self.entries_added - len(self.ids) + 1
+                return self.entries_added - len(self._ms) + 1
         return INVALID_ENTRIES_READ
 
     def group_lag(self, group: Group) -> int | None:
@@ -408,8 +446,8 @@ class Stream:
 
     def copy(self) -> "Stream":
         new = Stream()
-        new.ids = list(self.ids)
-        new.entries = list(self.entries)
+        new._ms, new._seq = self._ms[:], self._seq[:]
+        new._names, new._values = list(self._names), list(self._values)
         new.nodes = [node.copy() for node in self.nodes]
         new.last_id = self.last_id
         new.max_deleted_id = self.max_deleted_id
@@ -426,23 +464,49 @@ class Stream:
         return new
 
     def memory(self, samples: int = 5) -> int:
-        """Estimated bytes: the two lists, each ID int, and each entry's tuple
-        and value objects (field names are mostly shared with the previous
-        entry), the mean of up to `samples` entries (0 = all)."""
-        n = len(self.ids)
-        size = sys.getsizeof(self) + sys.getsizeof(self.ids) + sys.getsizeof(self.entries)
-        size += 32 * len(self.nodes)
+        """Estimated bytes: the ID arrays and the two lists (exact), and per
+        entry its packed values and, where it starts a run of another shape,
+        its field names: the mean of up to `samples` entries (0 = all)."""
+        n = len(self._ms)
+        size = sys.getsizeof(self) + sys.getsizeof(self._ms) + sys.getsizeof(self._seq)
+        size += sys.getsizeof(self._names) + sys.getsizeof(self._values) + 120 * len(self.nodes)
         if n:
             picks = range(n) if samples <= 0 or samples >= n else \
                 [i * (n - 1) // max(samples - 1, 1) for i in range(samples)]
             total = 0
             for i in picks:
-                fields = self.entries[i]
-                prev = self.entries[i - 1] if i else ()
-                total += 48 + sys.getsizeof(fields) + sum(
-                    len(v) + 41 for j, v in enumerate(fields)
-                    if j & 1 or len(prev) <= j or prev[j] is not v)
+                total += sys.getsizeof(self._values[i]) + 8  # (pymalloc's rounding, on average)
+                names = self._names[i]
+                if not i or self._names[i - 1] is not names:
+                    total += sys.getsizeof(names) + sum(sys.getsizeof(f) + 8 for f in names)
             size += n * total // len(picks)
         for group in self.groups.values():
             size += 200 + 150 * len(group.pel) + 120 * len(group.consumers)
         return size
+
+
+# Values of an entry, packed in one bytes object: one value is itself; k > 1
+# values are k - 1 lengths (u32 little-endian) then the values end to end.
+_LENGTHS = [struct.Struct("<%dI" % k) for k in range(64)]
+
+
+def _pack(values: tuple[bytes, ...] | list[bytes]) -> bytes:
+    k = len(values)
+    if k == 1:
+        return values[0]
+    head = (_LENGTHS[k - 1] if k <= 64 else struct.Struct("<%dI" % (k - 1))).pack(
+        *[len(v) for v in values[:-1]])
+    return head + b"".join(values)
+
+
+def _unpack(blob: bytes, k: int) -> list[bytes]:
+    if k == 1:
+        return [blob]
+    layout = _LENGTHS[k - 1] if k <= 64 else struct.Struct("<%dI" % (k - 1))
+    pos = layout.size
+    out = []
+    for n in layout.unpack_from(blob):
+        out.append(blob[pos:pos + n])
+        pos += n
+    out.append(blob[pos:])
+    return out

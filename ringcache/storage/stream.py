@@ -97,6 +97,9 @@ def _lp_int(value: int) -> int:
 def _lp_string(item: bytes) -> int:
     """The bytes of a listpack element holding item (lpAppend stores integer
     text within int64, as string2ll reads it, as an integer)."""
+    n = len(item)
+    if n < 63 and (not n or not (48 <= item[0] <= 57 or item[0] == 45)):
+        return n + 2  # short text that is no integer: the common case, at once
     if 0 < len(item) <= 20 and (item.isdigit() or (item[:1] == b"-" and item[1:].isdigit())) \
             and (item == b"0" or item[:1] != b"0" and item[:2] != b"-0"):
         value = int(item)
@@ -219,12 +222,19 @@ class Stream:
         return self._ms[-1] << SEQ_BITS | self._seq[-1] if self._ms else 0
 
     def id_at(self, i: int) -> int:
-        return self._ms[i] << SEQ_BITS | self._seq[i]
+        return self._ms[i] << 64 | self._seq[i]
 
     def fields_at(self, i: int) -> tuple[bytes, ...]:
         names = self._names[i]
-        values = _unpack(self._values[i], len(names))
-        out: list[bytes] = [b""] * (2 * len(names))
+        k = len(names)
+        if k == 1:  # (the common shapes without a loop)
+            return names[0], self._values[i]
+        blob = self._values[i]
+        if k == 2:
+            n = _U32.unpack_from(blob)[0] + 4
+            return names[0], blob[4:n], names[1], blob[n:]
+        values = _unpack(blob, k)
+        out: list[bytes] = [b""] * (2 * k)
         out[0::2] = names
         out[1::2] = values
         return tuple(out)
@@ -271,26 +281,34 @@ class Stream:
 
     def _account_append(self, sid: int, fields: tuple[bytes, ...]) -> None:
         """Put the entry in the last node, or open one, as streamAppendItem does."""
-        names = fields[0::2]
+        names = self._names[-1]  # (load() just put them there, shared when it could)
         node = self.nodes[-1] if self.nodes else None
         if node is not None:
             max_bytes = self.node_max_bytes or (1 << 30)
-            if node.nbytes + sum(len(f) for f in fields) >= max_bytes or (
+            total_len = 0
+            for item in fields:
+                total_len += len(item)
+            if node.nbytes + total_len >= max_bytes or (
                     self.node_max_entries and node.total >= self.node_max_entries):
                 node = None
         if node is None:
             # A master entry: count, deleted, number of fields, the fields, 0.
-            node = Node(0, 0, LP_HEADER + 2 + 2 + _lp_int(len(names))
-                        + sum(_lp_string(f) for f in names) + 2, sid, names, sid)
+            size = LP_HEADER + 2 + 2 + _lp_int(len(names)) + 2
+            for name in names:
+                size += _lp_string(name)
+            node = Node(0, 0, size, sid, names, sid)
             self.nodes.append(node)
-        master_ms, master_seq = split_id(node.master_id)
-        ms, seq = split_id(sid)
-        size = 2 + _lp_int(id_delta(ms, master_ms)) + _lp_int(id_delta(seq, master_seq))
-        if names == node.master_fields:
-            size += sum(_lp_string(v) for v in fields[1::2]) + _lp_int(len(names) + 3)
+        master = node.master_id
+        size = 2 + _lp_int(id_delta(sid >> 64, master >> 64)) \
+            + _lp_int(id_delta(sid & SEQ_MASK, master & SEQ_MASK))
+        if names is node.master_fields or names == node.master_fields:
+            for value in fields[1::2]:
+                size += _lp_string(value)
+            size += _lp_int(len(names) + 3)
         else:
-            size += _lp_int(len(names)) + sum(_lp_string(f) for f in fields) \
-                + _lp_int(2 * len(names) + 4)
+            for item in fields:
+                size += _lp_string(item)
+            size += _lp_int(len(names)) + _lp_int(2 * len(names) + 4)
         node.nbytes += size
         node.live += 1
         node.total += 1
@@ -314,7 +332,8 @@ class Stream:
             if count and hi - lo > count:
                 hi = lo + count
             order = range(lo, hi)
-        return [(self.id_at(i), self.fields_at(i)) for i in order]
+        ms, seq, fields_at = self._ms, self._seq, self.fields_at
+        return [(ms[i] << 64 | seq[i], fields_at(i)) for i in order]
 
     def get(self, sid: int) -> tuple[bytes, ...] | None:
         i = self._index(sid)
@@ -488,6 +507,7 @@ class Stream:
 # Values of an entry, packed in one bytes object: one value is itself; k > 1
 # values are k - 1 lengths (u32 little-endian) then the values end to end.
 _LENGTHS = [struct.Struct("<%dI" % k) for k in range(64)]
+_U32 = _LENGTHS[1]
 
 
 def _pack(values: tuple[bytes, ...] | list[bytes]) -> bytes:

@@ -55,7 +55,8 @@ LIMIT_WITHOUT_APPROX = "ERR syntax error, LIMIT cannot be used without the speci
 BAD_START = "ERR invalid start ID for the interval"
 BAD_END = "ERR invalid end ID for the interval"
 ENTRIES_READ_RANGE = "ERR value for ENTRIESREAD must be positive or -1"
-APPROX_LIMIT_DEFAULT = 100  # times stream-node-max-entries: the default LIMIT with ~
+APPROX_LIMIT_FACTOR = 100  # times stream-node-max-entries: the default LIMIT with ~
+APPROX_LIMIT_MAX = 1_000_000
 U64 = (1 << 64) - 1
 
 
@@ -187,7 +188,7 @@ class TrimArgs:
         return self.maxlen is not None or self.minid is not None
 
 
-def _parse_trim(argv: list[bytes], xadd: bool) -> tuple[TrimArgs, int]:
+def _parse_trim(argv: list[bytes], xadd: bool, node_max_entries: int) -> tuple[TrimArgs, int]:
     args = TrimArgs()
     i = 2
     argc = len(argv)
@@ -236,8 +237,10 @@ def _parse_trim(argv: list[bytes], xadd: bool) -> tuple[TrimArgs, int]:
     if args.limit_given:
         if not args.approx:
             raise CommandError(LIMIT_WITHOUT_APPROX)
-    elif args.approx:
-        args.limit = APPROX_LIMIT_DEFAULT * 100  # 100 * stream-node-max-entries
+    elif args.approx:  # the work an approximate trim may do unless told
+        args.limit = APPROX_LIMIT_FACTOR * node_max_entries
+        if not 0 < args.limit <= APPROX_LIMIT_MAX:
+            args.limit = APPROX_LIMIT_MAX
     else:
         args.limit = 0
     return args, i
@@ -267,7 +270,7 @@ def _exact_trim_argv(argv: list[bytes], args: TrimArgs, stream: Stream) -> list[
          complexity="O(1) when adding a new entry, O(N) when trimming where N being the number of "
                     "entries evicted.", tips="nondeterministic_output")
 def xadd(session: Session, argv: list[bytes]) -> Any:
-    args, idpos = _parse_trim(argv, True)
+    args, idpos = _parse_trim(argv, True, session.server.config["stream-node-max-entries"])
     field_pos = idpos + 1
     nfields = len(argv) - field_pos
     if nfields < 2 or nfields % 2:
@@ -299,7 +302,9 @@ def xadd(session: Session, argv: list[bytes]) -> Any:
         raise CommandError("ERR Elements are too large to be stored")
     if sid <= stream.last_id:
         raise CommandError(ID_TOO_SMALL)
-    stream.append(sid, tuple(argv[field_pos:]))
+    config = session.server.config
+    stream.append(sid, tuple(argv[field_pos:]), config["stream-node-max-entries"],
+                  config["stream-node-max-bytes"])
     if created:
         db.set(key, stream)
     else:
@@ -388,7 +393,7 @@ def xdel(session: Session, argv: list[bytes]) -> Any:
                     "entries that can be released with a single deallocation.",
          tips="nondeterministic_output")
 def xtrim(session: Session, argv: list[bytes]) -> Any:
-    args, _ = _parse_trim(argv, False)
+    args, _ = _parse_trim(argv, False, session.server.config["stream-node-max-entries"])
     db = session.db
     stream = _write_stream(db, argv[1])
     if stream is None:

@@ -57,6 +57,7 @@ INVALID_ENTRIES_READ = -1  # SCG_INVALID_ENTRIES_READ
 NODE_MAX_ENTRIES = 100  # stream-node-max-entries
 NODE_MAX_BYTES = 4096  # stream-node-max-bytes
 LP_HEADER = 7  # listpack header (6) and end marker (1)
+LISTPACK_MAX_SIZE = 1 << 30  # STREAM_LISTPACK_MAX_SIZE
 
 
 def make_id(ms: int, seq: int) -> int:
@@ -188,7 +189,7 @@ class Group:
 class Stream:
     TYPE_NAME = b"stream"
     __slots__ = ("_ms", "_seq", "_values", "_names", "nodes", "last_id", "max_deleted_id",
-                 "entries_added", "groups", "node_max_entries", "node_max_bytes")
+                 "entries_added", "groups")
 
     def __init__(self) -> None:
         # Entry i: ID (_ms[i], _seq[i]), field names _names[i] (a tuple shared
@@ -202,8 +203,6 @@ class Stream:
         self.max_deleted_id = 0
         self.entries_added = 0
         self.groups: dict[bytes, Group] = {}
-        self.node_max_entries = NODE_MAX_ENTRIES
-        self.node_max_bytes = NODE_MAX_BYTES
 
     def __len__(self) -> int:
         return len(self._ms)
@@ -272,24 +271,27 @@ class Stream:
         self._names.append(names)
         self._values.append(_pack(fields[1::2]))
 
-    def append(self, sid: int, fields: tuple[bytes, ...]) -> None:
-        """XADD an entry (sid > last_id, checked by the caller)."""
+    def append(self, sid: int, fields: tuple[bytes, ...], node_max_entries: int = NODE_MAX_ENTRIES,
+               node_max_bytes: int = NODE_MAX_BYTES) -> None:
+        """XADD an entry (sid > last_id, checked by the caller); the node
+        limits are stream-node-max-entries and stream-node-max-bytes."""
         self.load(sid, fields)
-        self._account_append(sid, fields)
+        self._account_append(sid, fields, node_max_entries, node_max_bytes)
         self.last_id = sid
         self.entries_added += 1
 
-    def _account_append(self, sid: int, fields: tuple[bytes, ...]) -> None:
+    def _account_append(self, sid: int, fields: tuple[bytes, ...], max_entries: int,
+                        max_bytes: int) -> None:
         """Put the entry in the last node, or open one, as streamAppendItem does."""
         names = self._names[-1]  # (load() just put them there, shared when it could)
         node = self.nodes[-1] if self.nodes else None
         if node is not None:
-            max_bytes = self.node_max_bytes or (1 << 30)
+            if not max_bytes or max_bytes > LISTPACK_MAX_SIZE:
+                max_bytes = LISTPACK_MAX_SIZE
             total_len = 0
             for item in fields:
                 total_len += len(item)
-            if node.nbytes + total_len >= max_bytes or (
-                    self.node_max_entries and node.total >= self.node_max_entries):
+            if node.nbytes + total_len >= max_bytes or (max_entries and node.total >= max_entries):
                 node = None
         if node is None:
             # A master entry: count, deleted, number of fields, the fields, 0.
@@ -471,8 +473,6 @@ class Stream:
         new.last_id = self.last_id
         new.max_deleted_id = self.max_deleted_id
         new.entries_added = self.entries_added
-        new.node_max_entries = self.node_max_entries
-        new.node_max_bytes = self.node_max_bytes
         for name, group in self.groups.items():
             g = new.groups[name] = Group(name, group.last_id, group.entries_read)
             for cname, consumer in group.consumers.items():

@@ -56,6 +56,9 @@ def run_both(servers, script: str, protocol: int) -> int:
             n += 1
         return n
     finally:
+        for conn in (a, b):  # (a script may change them)
+            conn.send("CONFIG", "SET", "stream-node-max-entries", "100", "stream-node-max-bytes", "4096")
+            conn.read_reply()
         a.close()
         b.close()
 
@@ -187,6 +190,25 @@ SCRIPTS = {
         XADD s MINID 301 302-1 f v
         XRANGE s - +
         XADD s MAXLEN ~ 1 LIMIT 0 303-1 f v
+        XINFO STREAM s
+    """,
+    "node_config": """
+        CONFIG SET stream-node-max-entries 5
+        """ + "\n".join(f"XADD s {i}-1 f v{i}" for i in range(1, 40)) + """
+        XINFO STREAM s
+        XTRIM s MAXLEN ~ 12
+        XLEN s
+        CONFIG SET stream-node-max-entries 0
+        CONFIG SET stream-node-max-bytes 200
+        """ + "\n".join(f"XADD s {i}-1 field{i % 2} {'x' * (i % 30)}" for i in range(40, 90)) + """
+        XINFO STREAM s
+        XTRIM s MAXLEN ~ 20
+        XINFO STREAM s
+        XTRIM s MINID ~ 80 LIMIT 3
+        XINFO STREAM s
+        CONFIG SET stream-node-max-entries 100
+        CONFIG SET stream-node-max-bytes 0
+        """ + "\n".join(f"XADD s {i}-1 f {'y' * 1000}" for i in range(90, 150)) + """
         XINFO STREAM s
     """,
     "xsetid": """

@@ -607,6 +607,8 @@ def _xread(session: Session, argv: list[bytes], with_group: bool) -> Any:
     rewritten: list[bytes] | None = None
     for n, key in enumerate(keys):
         id_arg = argv[streams_arg + nstreams + n]
+        if with_group and session.reexecuting and db.lookup(key).__class__ is not Stream:
+            raise CommandError("UNBLOCKED the stream key no longer exists")
         stream = _read_stream(db, key)
         group = None
         if group_name is not None:
@@ -671,7 +673,8 @@ def _xread(session: Session, argv: list[bytes], with_group: bool) -> Any:
     if served:  # a map in RESP3, [[key, entries], ...] in RESP2
         return served if session.protocol == 3 else [[k, v] for k, v in served.items()]
     if timeout_ms != -1:
-        return BlockOn(list(keys), timeout_ms / 1000.0, wants=Stream, argv=rewritten)
+        return BlockOn(list(keys), timeout_ms / 1000.0, wants=Stream, argv=rewritten,
+                       on_gone=with_group)
     return NULL_ARRAY
 
 

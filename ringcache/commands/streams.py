@@ -13,14 +13,14 @@ and XAUTOCLAIM go out as their effects: one `XCLAIM key group consumer 0 id
 TIME ms RETRYCOUNT n FORCE JUSTID LASTID id` per entry delivered or claimed
 (which sets that pending entry as it is here), `XGROUP SETID ... ENTRIESREAD
 n` when the group's last delivered ID moved, and `XGROUP CREATECONSUMER`
-for a consumer the command created (Redis leaves a consumer that got
-nothing off its stream; naming it keeps replicas equal).
+for a consumer the command created (so a replica has it even when it was
+handed nothing).
 
 Blocking (XREAD/XREADGROUP BLOCK ms): when nothing can be served the
 handler returns BlockOn (commands/_blocking.py) with the argv to run again,
 `$` replaced by the stream's last ID at that moment, so a later XADD is
-what wakes it. Inside MULTI or a script the command answers a null array
-at once, as Redis.
+what wakes it. Inside MULTI it answers a null array at once, and a script
+may not use BLOCK at all, as in Redis 7.0.
 
 Time is the keyspace clock's millisecond (Redis's commandTimeSnapshot).
 """
@@ -235,6 +235,9 @@ def _parse_trim(argv: list[bytes], xadd: bool, node_max_entries: int) -> tuple[T
             raise CommandError(errors.SYNTAX)
         i += 1
     if args.limit_given:
+        if not args.trimming:
+            raise CommandError("ERR syntax error, LIMIT cannot be used without specifying a "
+                               "trimming strategy")
         if not args.approx:
             raise CommandError(LIMIT_WITHOUT_APPROX)
     elif args.approx:  # the work an approximate trim may do unless told

@@ -164,6 +164,12 @@ SCRIPTS = {
         XTRIM s MAXLEN -1
         XTRIM s MAXLEN x
         XTRIM s MAXLEN 1 LIMIT 10
+        XTRIM s LIMIT 10
+        XTRIM s LIMIT 10 MAXLEN ~ 1
+        XADD s LIMIT 5 9-1 a b
+        XADD s MAXLEN ~ 1 LIMIT 5 LIMIT 7 90-1 a b
+        XADD s NOMKSTREAM NOMKSTREAM MAXLEN = 3 91-1 a b
+        XLEN s
         XTRIM s MAXLEN ~ 1 LIMIT -1
         XTRIM s MAXLEN 1 MINID 1
         XTRIM s MINID x

@@ -79,12 +79,16 @@ def state(node: Node, mask_seen: bool) -> dict:
 
 
 def test_a_replica_ends_with_the_primarys_streams(cluster):  # noqa: F811
-    primary, replica = cluster(), cluster()
+    """One replica follows the whole workload through the command stream,
+    one arrives afterwards and gets it in a full sync (an RDB image)."""
+    primary, replica, late = cluster(), cluster(), cluster()
     follow(replica, primary)
     in_sync(primary, replica)
     workload(primary)
-    in_sync(primary, replica)
+    follow(late, primary)
+    in_sync(primary, replica, late)
     assert state(replica, True) == state(primary, True)
+    assert state(late, True) == state(primary, True)
     assert digest_of(primary) != "0" * 40
 
 

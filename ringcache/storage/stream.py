@@ -166,10 +166,6 @@ class Group:
         self.pel: dict[int, Pending] = {}
         self.consumers: dict[bytes, Consumer] = {}
 
-    def pel_ids(self, start: int = 0, end: int = MAX_ID) -> list[int]:
-        """The pending IDs within [start, end], in order."""
-        return sorted(i for i in self.pel if start <= i <= end)
-
     def consumer(self, name: bytes, now_ms: int) -> tuple[Consumer, bool]:
         """The consumer named `name`, created if missing: (consumer, created)."""
         found = self.consumers.get(name)

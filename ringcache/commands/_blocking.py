@@ -22,6 +22,13 @@ The served re-run is an ordinary call of the handler: it sets
 `session.propagate` (BLPOP -> LPOP ...) exactly as when it served at once.
 See server/blocking.py for the queues, timers and bounds.
 
+`on_gone`: serve the client also when a key it waits on is deleted or gets
+another type, so that its command answers that itself (XREADGROUP's
+"-UNBLOCKED the stream key no longer exists", Redis 7.0).
+
+`argv`, when given, is what to run again instead of the command as it came
+(XREAD resolves `$` to the stream's last ID when it blocks, as Redis does).
+
 Handlers only ever build the sentinel; they know nothing of sockets or timers.
 """
 
@@ -33,11 +40,14 @@ from ..protocol.resp import NULL_ARRAY
 
 
 class BlockOn:
-    __slots__ = ("keys", "timeout", "wants", "deny_reply")
+    __slots__ = ("keys", "timeout", "wants", "deny_reply", "argv", "on_gone")
 
     def __init__(self, keys: list[bytes], timeout: float, wants: type | None = None,
-                 deny_reply: Any = NULL_ARRAY) -> None:
+                 deny_reply: Any = NULL_ARRAY, argv: list[bytes] | None = None,
+                 on_gone: bool = False) -> None:
         self.keys = keys
         self.timeout = timeout  # seconds; 0 = wait forever
         self.wants = wants  # the value class that can serve (deque, ZSet), None = any
         self.deny_reply = deny_reply  # the reply where blocking is not allowed (MULTI)
+        self.argv = argv  # what to run again when served (None: the command's own argv)
+        self.on_gone = on_gone  # also served when a key is deleted or changes type

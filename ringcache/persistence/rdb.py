@@ -35,7 +35,7 @@ refuses it whole rather than loading it without its TTLs.
 The readers take every encoding redis-server 2.4 to 7.4 writes for the
 types ringcache has (zipmap, ziplist, quicklist 1 and 2, intset,
 listpack, set listpack, the hash-field-TTL forms and their 7.4 release
-candidate forms), and refuse the rest (streams, module values and module
+candidate forms, streams as 5.0-7.4 write them), and refuse the rest (module values and module
 AUX data, 7.0 release-candidate functions, a version above 12) with the
 offset of the record and what it is. Already expired keys, and hash
 fields, are dropped while reading, as the snapshot reader does.
@@ -59,6 +59,7 @@ from collections import deque
 from typing import IO, Any, Callable, Iterable, Iterator
 
 from ..storage.hashes import FieldTTLHash
+from ..storage.stream import Consumer, Group, Node, Pending, Stream, id_delta, make_id, split_id
 from ..storage.zset import ZSet
 from .compact import (INT64_MAX, PackError, canonical_int, intset, intset_values, listpack, listpack_items,
                       lzf_decompress, ziplist_items, zipmap_pairs)
@@ -126,9 +127,6 @@ TYPE_NAMES = {
 UNSUPPORTED_TYPES = {
     T_MODULE_PRE_GA: "module values cannot be loaded (ringcache has no modules)",
     T_MODULE_2: "module values cannot be loaded (ringcache has no modules)",
-    T_STREAM_LISTPACKS: "stream values are not supported by ringcache",
-    T_STREAM_LISTPACKS_2: "stream values are not supported by ringcache",
-    T_STREAM_LISTPACKS_3: "stream values are not supported by ringcache",
 }
 
 # Quicklist node containers (quicklist.h)
@@ -291,7 +289,215 @@ def encode_value(value: Any) -> tuple[int, bytes]:
             out += encode_string(field)
             out += encode_string(item)
         return T_HASH, bytes(out)
+    if klass is Stream:
+        return T_STREAM_LISTPACKS_2, _encode_stream(value)
     raise TypeError(f"no RDB encoding for a value of type {klass.__name__}")
+
+
+# -- streams (rdb.c rdbSaveObject / rdbLoadObject, t_stream.c's listpack layout) ---------
+#
+# A stream is its listpack nodes, each under its master ID (16 bytes, ms and
+# seq big-endian), then length, last ID, first ID, max deleted ID, entries
+# added (RDB_TYPE_STREAM_LISTPACKS_2, Redis 7.0), then its groups: name,
+# last ID, entries read, the pending entries (raw ID, delivery time ms
+# little-endian, delivery count), the consumers (name, seen time, their
+# pending IDs; 7.2's type 21 adds an active time after the seen time).
+#
+# A node's listpack starts with its master entry (live count, deleted
+# count, number of fields, the fields, 0); each entry is flags, ms and seq
+# relative to the master ID, then either the values alone (SAMEFIELDS: the
+# master's fields) or the number of fields and field/value pairs, and last
+# the number of listpack elements the entry took (lp-count).
+
+STREAM_FLAG_DELETED = 1
+STREAM_FLAG_SAMEFIELDS = 2
+_BE_ID = struct.Struct(">QQ")
+
+
+_U64_MASK = (1 << 64) - 1
+
+
+def _stream_node(entries: list[tuple[int, tuple[bytes, ...]]]) -> tuple[bytes, bytes]:
+    master_ms, master_seq = split_id(entries[0][0])
+    master_fields = entries[0][1][0::2]
+    items: list[bytes | int] = [len(entries), 0, len(master_fields), *master_fields, 0]
+    for sid, fields in entries:
+        ms, seq = split_id(sid)
+        names = fields[0::2]
+        if names == master_fields:
+            items += [STREAM_FLAG_SAMEFIELDS, id_delta(ms, master_ms), id_delta(seq, master_seq),
+                      *fields[1::2], len(names) + 3]
+        else:
+            items += [0, id_delta(ms, master_ms), id_delta(seq, master_seq), len(names), *fields,
+                      2 * len(names) + 4]
+    return _BE_ID.pack(master_ms, master_seq), listpack(items)
+
+
+def _encode_pel_id(sid: int) -> bytes:
+    return _BE_ID.pack(*split_id(sid))
+
+
+def _encode_stream(stream: Stream) -> bytes:
+    out = bytearray()
+    nodes = [entries for entries in stream.node_entries() if entries]
+    out += encode_length(len(nodes))
+    for entries in nodes:
+        key, blob = _stream_node(entries)
+        out += encode_string(key)
+        out += encode_string(blob)
+    out += encode_length(len(stream))
+    for sid in (stream.last_id, stream.first_id, stream.max_deleted_id):
+        ms, seq = split_id(sid)
+        out += encode_length(ms)
+        out += encode_length(seq)
+    out += encode_length(stream.entries_added)
+    out += encode_length(len(stream.groups))
+    for name, group in sorted(stream.groups.items()):
+        out += encode_string(name)
+        ms, seq = split_id(group.last_id)
+        out += encode_length(ms)
+        out += encode_length(seq)
+        out += encode_length(group.entries_read & 0xFFFFFFFFFFFFFFFF)
+        out += encode_length(len(group.pel))
+        for sid in sorted(group.pel):
+            nack = group.pel[sid]
+            out += _encode_pel_id(sid)
+            out += _I64.pack(nack.delivery_time)
+            out += encode_length(nack.delivery_count)
+        out += encode_length(len(group.consumers))
+        for cname, consumer in sorted(group.consumers.items()):
+            out += encode_string(cname)
+            out += _I64.pack(consumer.seen_time)
+            out += encode_length(len(consumer.pel))
+            for sid in sorted(consumer.pel):
+                out += _encode_pel_id(sid)
+    return bytes(out)
+
+
+def _int_item(item: bytes, what: str) -> int:
+    value = canonical_int(item)
+    if value is None:
+        raise _Bad(f"a stream listpack holds {item[:40]!r} where {what} was expected")
+    return value
+
+
+def _read_stream_node(stream: Stream, key: bytes, blob_items: list[bytes], blob_size: int) -> None:
+    """One listpack node into stream (its live entries, in order)."""
+    if len(key) != 16:
+        raise _Bad("a stream node's key is not a 16-byte ID")
+    master_ms, master_seq = _BE_ID.unpack(key)
+    items = blob_items
+    if len(items) < 4:
+        raise _Bad("an empty listpack inside a stream")
+    live = _int_item(items[0], "the live count")
+    deleted = _int_item(items[1], "the deleted count")
+    nmaster = _int_item(items[2], "the master field count")
+    pos = 3 + nmaster
+    if nmaster < 0 or pos >= len(items) or items[pos] != b"0":
+        raise _Bad("a stream node's master entry is malformed")
+    master_fields = tuple(items[3:pos])
+    pos += 1
+    seen_live = 0
+    total = 0
+    last = stream.top_id if len(stream) else -1
+    node_last = 0
+    while pos < len(items):
+        flags = _int_item(items[pos], "entry flags")
+        # (the deltas are uint64 differences stored as int64: they wrap)
+        ms = (master_ms + _int_item(items[pos + 1], "an ID delta")) & _U64_MASK
+        seq = (master_seq + _int_item(items[pos + 2], "an ID delta")) & _U64_MASK
+        sid = make_id(ms, seq)
+        pos += 3
+        if flags & STREAM_FLAG_SAMEFIELDS:
+            values = items[pos:pos + nmaster]
+            pos += nmaster
+            fields: list[bytes] = []
+            for name, value in zip(master_fields, values):
+                fields += (name, value)
+            if len(values) != nmaster:
+                raise _Bad("a stream entry ends early")
+        else:
+            n = _int_item(items[pos], "a field count")
+            fields = items[pos + 1:pos + 1 + 2 * n]
+            pos += 1 + 2 * n
+            if n <= 0 or len(fields) != 2 * n:
+                raise _Bad("a stream entry ends early")
+        pos += 1  # lp-count
+        if pos > len(items):
+            raise _Bad("a stream entry ends early")
+        total += 1
+        node_last = sid
+        if flags & STREAM_FLAG_DELETED:
+            continue
+        if sid <= last:
+            raise _Bad("stream entries are not in ID order")
+        last = sid
+        stream.load(sid, fields)
+        seen_live += 1
+    if seen_live != live or total != live + deleted:
+        raise _Bad("a stream node's counts do not match its entries")
+    if live:
+        stream.nodes.append(Node(live, total, blob_size, make_id(master_ms, master_seq),
+                                 master_fields, node_last))
+
+
+def _read_stream_value(inp: "_Input", rdb_type: int) -> Stream:
+    stream = Stream()
+    for _ in range(inp.length()):
+        key = inp.string()
+        blob = inp.string()
+        try:
+            items = listpack_items(blob)
+        except PackError as exc:
+            raise _Bad(f"bad listpack in a stream: {exc}") from None
+        try:
+            _read_stream_node(stream, key, items, len(blob))
+        except IndexError:
+            raise _Bad("a stream entry runs past the end of its listpack") from None
+    length = inp.length()
+    if length != len(stream):
+        raise _Bad(f"a stream says {length} entries and holds {len(stream)}")
+    stream.last_id = make_id(inp.length(), inp.length())
+    if len(stream) and stream.top_id > stream.last_id:
+        raise _Bad("a stream's last ID is below its last entry")
+    if rdb_type >= T_STREAM_LISTPACKS_2:
+        inp.length()  # the first ID: derived from the entries here
+        inp.length()
+        stream.max_deleted_id = make_id(inp.length(), inp.length())
+        stream.entries_added = inp.length()
+    else:
+        stream.entries_added = length
+    for _ in range(inp.length()):
+        name = inp.string()
+        group_last = make_id(inp.length(), inp.length())
+        if rdb_type >= T_STREAM_LISTPACKS_2:
+            entries_read = inp.length()
+            if entries_read >= 1 << 63:
+                entries_read -= 1 << 64
+        else:
+            entries_read = stream.estimate_distance(group_last)  # as Redis loads pre-7.0 files
+        if name in stream.groups:
+            raise _Bad("a stream holds two groups of the same name")
+        group = stream.groups[name] = Group(name, group_last, entries_read)
+        unowned: dict[int, tuple[int, int]] = {}  # id -> (delivery time, count), until owned
+        for _ in range(inp.length()):
+            sid = make_id(*_BE_ID.unpack(inp.read(16)))
+            delivery_time = inp.millis()
+            unowned[sid] = (delivery_time, inp.length())
+        for _ in range(inp.length()):
+            cname = inp.string()
+            consumer = group.consumers[cname] = Consumer(cname, inp.millis())
+            if rdb_type >= T_STREAM_LISTPACKS_3:
+                inp.millis()  # 7.2's active time: ringcache keeps 7.0's fields
+            for _ in range(inp.length()):
+                sid = make_id(*_BE_ID.unpack(inp.read(16)))
+                pending = unowned.pop(sid, None)
+                if pending is None:
+                    raise _Bad("a consumer's pending entry is not in its group's")
+                group.pel[sid] = consumer.pel[sid] = Pending(pending[0], pending[1], consumer)
+        if unowned:
+            raise _Bad("a group's pending entry has no consumer")
+    return stream
 
 
 def value_version(value: Any) -> int:
@@ -667,6 +873,8 @@ def read_value(inp: _Input, rdb_type: int, now_ms: float) -> Any:
         return inp.string()
     if rdb_type in UNSUPPORTED_TYPES:
         raise _Bad(f"{UNSUPPORTED_TYPES[rdb_type]} (RDB type {rdb_type})")
+    if rdb_type in (T_STREAM_LISTPACKS, T_STREAM_LISTPACKS_2, T_STREAM_LISTPACKS_3):
+        return _read_stream_value(inp, rdb_type)
     if rdb_type == T_LIST:
         items = [inp.string() for _ in range(inp.length())]
         return deque(_nonempty(items))

@@ -46,6 +46,11 @@ Redis semantics kept: SWAPDB leaves the waiters with the database number
 and serves those whose key exists after the swap; FLUSHALL/FLUSHDB leave
 them waiting; a key that gets another type keeps them waiting (7.2+);
 inside MULTI/EXEC a blocking command answers its `deny_reply` at once.
+A waiter blocked with `on_gone` (XREADGROUP) is the exception: a key of
+its deleted, overwritten with another type, flushed or swapped away serves
+it, and its command answers with its error (Redis's
+signalDeletedKeyAsReady); only while such a waiter exists does serve()
+look at every waiter of a ready key (`gone_waiters`).
 
 Bounds: a blocked client's pipelined input is kept in its connection
 until it is served, up to `client-query-buffer-limit` bytes, past which the
@@ -81,10 +86,10 @@ UNBLOCKED_ERROR = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
 class Blocked:
     """One blocked client: what it waits for and what to run when served."""
 
-    __slots__ = ("session", "spec", "argv", "db", "keys", "wants", "deadline", "timer")
+    __slots__ = ("session", "spec", "argv", "db", "keys", "wants", "deadline", "timer", "on_gone")
 
     def __init__(self, session: "Session", spec: "CommandSpec", argv: list, db: "Keyspace",
-                 keys: list[bytes], wants: type | None, deadline: float) -> None:
+                 keys: list[bytes], wants: type | None, deadline: float, on_gone: bool = False) -> None:
         self.session = session
         self.spec = spec
         self.argv = argv
@@ -93,6 +98,7 @@ class Blocked:
         self.wants = wants
         self.deadline = deadline  # loop time; 0.0 = none
         self.timer: Any = None  # the asyncio TimerHandle, if any
+        self.on_gone = on_gone  # served when a key is deleted or changes type (BlockOn)
 
 
 class Blocking:
@@ -104,6 +110,7 @@ class Blocking:
         self._queued: set[tuple[int, bytes]] = set()  # (db.index, key) in `ready`
         self.clients = 0  # blocked clients (INFO blocked_clients)
         self.timed = 0  # of which with a timeout (INFO clients_in_timeout_table)
+        self.gone_waiters = 0  # of which served also when their key goes (on_gone)
         server.disconnect_hooks.append(self.remove)
 
     # -- parking -----------------------------------------------------------
@@ -111,6 +118,8 @@ class Blocking:
     def block(self, session: "Session", argv: list, on: BlockOn, deadline: float | None = None) -> None:
         """Park session until one of on.keys is ready or on.timeout passes.
         `deadline` (loop time) is kept when a served command blocks again."""
+        if on.argv is not None:
+            argv = on.argv
         spec = lookup(argv[0])
         assert spec is not None, argv[0]
         db = session.db
@@ -120,7 +129,9 @@ class Blocking:
         loop = self.server._loop
         if deadline is None:
             deadline = loop.time() + on.timeout if on.timeout > 0 and loop is not None else 0.0
-        record = Blocked(session, spec, argv, db, keys, on.wants, deadline)
+        record = Blocked(session, spec, argv, db, keys, on.wants, deadline, on.on_gone)
+        if on.on_gone:
+            self.gone_waiters += 1
         blocked = db.blocked
         for key in keys:
             waiters = blocked.get(key)
@@ -150,6 +161,8 @@ class Blocking:
         if record.session.blocked is record:
             record.session.blocked = None
             self.clients -= 1
+            if record.on_gone:
+                self.gone_waiters -= 1
 
     # -- signalling --------------------------------------------------------
 
@@ -172,6 +185,11 @@ class Blocking:
             waiters = db.blocked.get(key)
             if not waiters:
                 continue
+            if self.gone_waiters:  # (a pass over the waiters only while one of them cares)
+                self._serve_gone(db, key, waiters)
+                waiters = db.blocked.get(key)
+                if not waiters:
+                    continue
             # At most one pass over the waiters present now: one that blocks
             # again goes to the back and waits for the next change.
             for _ in range(len(waiters)):
@@ -186,6 +204,15 @@ class Blocking:
                 if not waiters:
                     break
 
+    def _serve_gone(self, db: "Keyspace", key: bytes, waiters: dict) -> None:
+        """Serve the on_gone waiters of a key that is gone or has another
+        type (their command answers with its error)."""
+        value = db.lookup(key)
+        for record in [r for r in waiters if r.on_gone]:
+            if value is None or (record.wants is not None and not isinstance(value, record.wants)):
+                if record.session.blocked is record:
+                    self._serve(record)
+
     def _serve(self, record: Blocked) -> None:
         session = record.session
         self._release(record)
@@ -195,10 +222,12 @@ class Blocking:
         # MONITOR saw the command when it arrived: not again when it is
         # re-run (Redis 7.2+ skips reprocessed commands too).
         monitors, dispatcher.monitors = dispatcher.monitors, set()
+        session.reexecuting = True
         try:
             reply = dispatcher.call(session, record.spec, record.argv)
         finally:
             dispatcher.monitors = monitors
+            session.reexecuting = False
         if reply.__class__ is BlockOn:
             self.block(session, record.argv, reply, record.deadline)
             return

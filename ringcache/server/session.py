@@ -83,6 +83,10 @@ class Session:
         # The server.blocking.Blocked record while a blocking command waits
         # (BLPOP ...): the connection runs none of this client's commands.
         self.blocked: Blocked | None = None
+        # True while server.blocking re-runs this client's blocked command
+        # (Redis's CLIENT_REEXECUTING_COMMAND): XREADGROUP answers a group
+        # destroyed meanwhile with its own error.
+        self.reexecuting = False
         # Propagation (append-only file, replicas): a write command whose effect
         # is not fixed by its arguments (SPOP, EXPIRE with a relative time, a
         # blocking pop, INCRBYFLOAT) sets this to the argv lists that reproduce

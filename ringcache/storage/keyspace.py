@@ -439,6 +439,9 @@ class Keyspace:
         self.hash_field_queue = FieldExpiryQueue()
         self.avg_ttl = 0.0
         self.dirty += 1
+        if self.blocked:  # clients that must hear their key went (XREADGROUP) are answered
+            for key in list(self.blocked):
+                self.on_ready(self, key)  # type: ignore[misc]
 
     def swap_contents(self, other: "Keyspace") -> None:
         """SWAPDB: exchange data; each database keeps its watchers. A watched
@@ -457,12 +460,12 @@ class Keyspace:
         for db, key in changed:
             db.touch(key)
         # Blocked clients stay with their database number (as Redis): those
-        # whose key exists after the swap are served.
+        # whose key exists after the swap are served, and those that must
+        # hear that their key went (XREADGROUP) are answered.
         for db in (self, other):
             if db.blocked:
                 for key in list(db.blocked):
-                    if db.lookup(key) is not None:
-                        db.on_ready(db, key)  # type: ignore[misc]
+                    db.on_ready(db, key)  # type: ignore[misc]
 
     def keys(self) -> Iterator[bytes]:
         """All keys, including expired ones not yet reclaimed (callers check)."""

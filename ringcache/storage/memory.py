@@ -93,6 +93,9 @@ def value_size(value: Any, samples: int = SAMPLES) -> int:
     samples 0 = all of them, as MEMORY USAGE SAMPLES 0)."""
     if value.__class__ is bytes:
         return len(value) + BYTES_HEADER + BYTES_ROUNDING
+    own = getattr(value.__class__, "memory", None)  # a type that estimates itself (streams)
+    if own is not None:
+        return int(own(value, samples))
     try:
         n = len(value)
     except TypeError:
@@ -116,6 +119,14 @@ def container_estimate(value: Any, previous: SizeEstimate | None) -> SizeEstimat
     RESAMPLE_AFTER changes or once the length has halved or doubled since;
     in between, a change costs a len() and a getsizeof()."""
     n = len(value)
+    own = getattr(value.__class__, "memory", None)  # a type that estimates itself (streams)
+    if own is not None:
+        if previous is not None and previous[3] < RESAMPLE_AFTER and previous[2] <= 2 * n + 8 \
+                and n <= 2 * previous[2] + 8:
+            per = previous[1]
+            return int(previous[0] + (n - previous[2]) * per), per, n, previous[3] + 1
+        size = int(own(value, SAMPLES))
+        return size, (size / n if n else 0.0), n, 0
     if previous is not None:
         _, mean, sampled_n, age = previous
         if age < RESAMPLE_AFTER and sampled_n <= 2 * n + 8 and n <= 2 * sampled_n + 8:

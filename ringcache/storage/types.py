@@ -16,6 +16,7 @@ from collections import deque
 from typing import Any, Callable
 
 from .hashes import FieldTTLHash, track
+from .stream import Stream
 from .zset import ZSet
 
 Encoding = Callable[[Any], bytes]
@@ -35,6 +36,7 @@ TYPES: dict[type, tuple[bytes, Encoding]] = {
     deque: (b"list", _fixed(b"quicklist")),
     set: (b"set", _fixed(b"hashtable")),
     ZSet: (b"zset", _fixed(b"skiplist")),
+    Stream: (b"stream", _fixed(b"stream")),
 }
 
 # class -> hook(db, key, value) run when a value is stored under a key by

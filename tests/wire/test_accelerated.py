@@ -2,7 +2,7 @@
 pure-Python one.
 
 Two nodes run side by side, one with RINGCACHE_PURE=1. Each seed's random
-workload (strings, lists, hashes, sets, sorted sets; wrong types, wrong
+workload (strings, lists, hashes, sets, sorted sets, streams; wrong types, wrong
 arities, unknown commands, syntax errors, MULTI/EXEC, absolute expiry) goes
 to both as the same pipelined byte stream, on a RESP2 and a RESP3
 connection. Every reply must be byte-identical, and afterwards so must the
@@ -66,6 +66,9 @@ def _command(rnd: random.Random) -> list[bytes]:
         [b"TYPE", key], [b"GET"], [b"SET", key], [b"NOSUCHCOMMAND", key],
         [b"SET", key, value, b"BOGUS"], [b"OBJECT", b"ENCODING", key], [b"PING"],
         [b"ECHO", value], [b"CONFIG", b"GET", b"maxmemory"],
+        [b"XADD", key, b"%d-*" % rnd.randint(1, 60), field, value], [b"XLEN", key],
+        [b"XRANGE", key, b"-", b"+", b"COUNT", b"3"], [b"XDEL", key, b"%d-0" % rnd.randint(1, 60)],
+        [b"XTRIM", key, b"MAXLEN", b"~", b"2"], [b"XREAD", b"STREAMS", key, other, b"0", b"0"],
     ]
     return rnd.choice(choices)
 
@@ -142,7 +145,8 @@ def _state(node) -> dict:
                  b"list": lambda: client.lrange(key, 0, -1),
                  b"hash": lambda: client.hgetall(key),
                  b"set": lambda: sorted(client.smembers(key)),
-                 b"zset": lambda: client.zrange(key, 0, -1, withscores=True)}[kind]()
+                 b"zset": lambda: client.zrange(key, 0, -1, withscores=True),
+                 b"stream": lambda: client.xrange(key)}[kind]()
         state[key] = (kind, value, client.pexpiretime(key))
     stats = _info(node, "commandstats")
     stats.update({k: v for k, v in _info(node, "stats").items() if k.startswith("keyspace_")})

@@ -33,11 +33,14 @@ from ..protocol.resp import NULL_ARRAY
 
 
 class BlockOn:
-    __slots__ = ("keys", "timeout", "wants", "deny_reply")
+    __slots__ = ("keys", "timeout", "wants", "deny_reply", "on_park")
 
     def __init__(self, keys: list[bytes], timeout: float, wants: type | None = None,
-                 deny_reply: Any = NULL_ARRAY) -> None:
+                 deny_reply: Any = NULL_ARRAY, on_park: Any = None) -> None:
         self.keys = keys
         self.timeout = timeout  # seconds; 0 = wait forever
         self.wants = wants  # the value class that can serve (deque, ZSet), None = any
         self.deny_reply = deny_reply  # the reply where blocking is not allowed (MULTI)
+        # Called with the session once it is really parked (not inside MULTI):
+        # a wait that is not on keys (WAIT) registers itself there.
+        self.on_park = on_park

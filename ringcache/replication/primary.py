@@ -43,8 +43,9 @@ primary never waits for a replica.
 
 WAIT and min-replicas. Replicas send `REPLCONF ACK <offset>` every second
 and when the stream carries `REPLCONF GETACK *`; WAIT parks its client
-(server/blocking.py) until enough replicas acknowledged the offset the
-stream had when WAIT ran, or its timeout. With min-replicas-to-write N a
+(server/blocking.py) until enough replicas acknowledged the offset right
+after that client's last write (session.woff, kept by the dispatcher), or
+its timeout; inside MULTI it answers at once. With min-replicas-to-write N a
 primary refuses writes (-NOREPLICAS) unless N replicas acknowledged within
 min-replicas-max-lag seconds.
 """
@@ -307,6 +308,13 @@ class Primary:
                 link.connection.write(data)
                 self.repl_output_bytes += len(data)
 
+    def feed_own(self, data: bytes) -> None:
+        """The primary's own PING / GETACK: no client's write, so the
+        dispatcher does not count it into the next command's write offset
+        (WAIT would otherwise wait for bytes nobody wrote)."""
+        self.feed(data)
+        self.server.dispatcher.stream_offset = self.offset
+
     def _keep(self, job: SyncJob, data: bytes) -> None:
         """The stream since the fork, for the replicas still waiting for
         their snapshot: bounded by the replica class's hard limit."""
@@ -474,20 +482,26 @@ class Primary:
         return sum(1 for link in self.links if link.state == ONLINE and link.ack_offset >= offset)
 
     def wait(self, session: "Session", wanted: int, timeout_ms: int) -> Any:
-        """WAIT: the number now, or a parked client (the dispatcher's BlockOn)."""
+        """WAIT: the number of replicas that acknowledged this client's last
+        write (session.woff), at once when enough did, inside MULTI, or with
+        no replica; otherwise a parked client (the dispatcher's BlockOn),
+        registered as a waiter only once really parked."""
         from ..commands._blocking import BlockOn
 
-        offset = self.offset
+        offset = session.woff
         count = self.acked(offset)
-        if count >= wanted or session.multi is not None or not self.links:
+        if count >= wanted or not self.links:
             return count
-        waiter = Waiter(session, offset, wanted)
-        loop = self.server._loop
-        if timeout_ms > 0 and loop is not None:
-            waiter.timer = loop.call_later(timeout_ms / 1000.0, self._wait_timeout, waiter)
-        self.waiters.append(waiter)
-        self.feed(GETACK)
-        return BlockOn([], 0, None, count)
+
+        def park(parked: "Session") -> None:
+            waiter = Waiter(parked, offset, wanted)
+            loop = self.server._loop
+            if timeout_ms > 0 and loop is not None:
+                waiter.timer = loop.call_later(timeout_ms / 1000.0, self._wait_timeout, waiter)
+            self.waiters.append(waiter)
+            self.feed_own(GETACK)
+
+        return BlockOn([], 0, None, count, on_park=park)
 
     def _wait_timeout(self, waiter: Waiter) -> None:
         if waiter in self.waiters:
@@ -522,7 +536,7 @@ class Primary:
                     link.connection.write(head)
         if is_primary and self.links and now - self.last_ping >= config["repl-ping-replica-period"]:
             self.last_ping = now
-            self.feed(PING)
+            self.feed_own(PING)
         if now - self.last_newline >= 1.0:
             # Replicas waiting for their snapshot get a newline a second, so
             # that a long snapshot does not look like a dead primary to

@@ -456,6 +456,9 @@ class Primary:
         if not self.links:
             self.backlog_idle_since = time.monotonic()
         self._check_waiters()
+        wait = self.server.replication.shutdown_wait
+        if wait.in_progress:  # (the one it waited for may be this one)
+            wait.check()
 
     def disconnect_all(self) -> None:
         for link in list(self.links):
@@ -470,6 +473,9 @@ class Primary:
         link.ack_time = time.monotonic()
         if self.waiters:
             self._check_waiters()
+        wait = self.server.replication.shutdown_wait
+        if wait.in_progress:  # a shutdown waiting for its replicas (shutdown.py)
+            wait.check()
 
     def good_replicas(self) -> int:
         max_lag = self.server.config["min-replicas-max-lag"]

@@ -364,19 +364,25 @@ class Replica:
                 limit = server.config["databases"]
                 stats = KeyspaceStats()
 
-                def sink(index: int, key: bytes, value: Any, expire: float | None) -> None:
+                def database(index: int) -> Any:
                     db = dbs.get(index)
                     if db is None:
                         if index >= limit:
                             raise ValueError(f"database {index} out of range")
                         db = dbs[index] = Keyspace(index, server.clock, stats)
-                    db.install(key, value, expire)
+                    return db
+
+                def sink(index: int, key: bytes, value: Any, expire: float | None) -> None:
+                    database(index).install(key, value, expire)
+
+                def strings(index: int, keys: list, values: list) -> None:
+                    database(index).install_strings(keys, values)
 
                 started = time.perf_counter()
                 with open(path, "rb") as f:
                     # now_ms 0: keep every key; expiry is the primary's business
                     reader = SnapshotReader(f, path)
-                    reader.load(sink, 0)
+                    reader.load(sink, 0, strings)
                 log.info("Done loading RDB, keys loaded: %d, keys expired: 0 (%.3f seconds).",
                          reader.keys_loaded, time.perf_counter() - started)
                 result = dbs

@@ -64,6 +64,14 @@ def new_cells(size: int) -> array:
     return array("I", bytes(4 * size))
 
 
+def record_lru(cells: array, keys: list, mask: int, now: int) -> None:
+    """A run of new keys' LRU metadata (Keyspace._record_new without LFU):
+    each key's cell gets the LRU clock. Compiled twin:
+    ringcache/_speedups.pyx (record_lru)."""
+    for key in keys:
+        cells[hash(key) & mask] = now
+
+
 def fingerprint(h: int) -> int:
     """The fingerprint bits of hash h, already in place (bits 24..31)."""
     return (h >> 24) & FP_MASK
@@ -124,3 +132,10 @@ class AccessPolicy:
         self.log_factor = 10
         self.decay_time = 1
         self.random = random.random
+
+
+from ..accel import speedups  # noqa: E402  (after record_lru, which it may replace)
+
+record_lru_pure = record_lru  # (the reference the compiled twin is tested against)
+if speedups is not None and hasattr(speedups, "record_lru"):  # (accel.py decides)
+    record_lru = speedups.record_lru  # noqa: F811

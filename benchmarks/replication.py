@@ -25,12 +25,29 @@ the primary and, as soon as the reply arrives, GETs it from the replica
 until it is there; the time from the SET's reply to the first GET that sees
 it, p50/p99 over the samples (an upper bound: it includes one GET round
 trip), for both servers in the same run.
+--lag --rate R runs that measurement while a separate writer process
+sends a steady R SETs a second to the primary (batches every 5 ms, paced by
+the clock; the rate it reached is printed).
+
+--throughput: `redis-benchmark -t set -P 16 -c 50 -n N -r 100000 -d 32`
+against a primary with no replica and with 2 replicas attached (online
+before the run), rounds interleaved: redis none, redis 2, ringcache none,
+ringcache 2, ... Reports each kind's median with-replicas / no-replica
+ratio (the issue's target: ringcache >= 0.85x of its own no-replica
+figure) and ringcache's figures against redis-server's.
+
+--wait: one client, one replica: `SET k v` then `WAIT 1 0` sent together
+(one round trip); the time to WAIT's reply, p50/p99 over --samples, for
+both servers in the same run.
+
+The machine is shared: every mode prints the load average before and after.
 Every process this script starts is stopped by PID at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import shlex
@@ -42,6 +59,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -186,12 +204,54 @@ def one_round(kind: str, keys: int, writer_on: bool) -> tuple[float, int]:
         replica.stop()
 
 
-def lag(kind: str, samples: int) -> tuple[float, float]:
-    primary, replica = Server(kind), Server(kind)
-    try:
+def paced_writer(port: int, rate: int, stop: "multiprocessing.synchronize.Event", done: "Any") -> None:
+    """A separate process: `rate` SETs a second on the primary, in batches
+    every 5 ms, each batch's replies read before the next."""
+    sock = socket.create_connection((HOST, port))
+    per_batch = max(1, rate // 200)
+    value = b"p" * 32
+    sent = 0
+    start = time.monotonic()
+    i = 0
+    while not stop.is_set():
+        batch = b"".join(encode((b"SET", b"paced:%d" % ((i + j) % 100000), value)) for j in range(per_batch))
+        i += per_batch
+        sock.sendall(batch)
+        got = b""
+        while got.count(b"\r\n") < per_batch:
+            got += sock.recv(65536)
+        sent += per_batch
+        next_at = start + sent / rate
+        delay = next_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    done.value = sent / (time.monotonic() - start)
+    sock.close()
+
+
+def attach(primary: Server, *replicas: Server) -> None:
+    for replica in replicas:
         replica.call("REPLICAOF", HOST, primary.port)
+    for replica in replicas:
         while replica.info("replication").get("master_link_status") != "up":
             time.sleep(0.01)
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))]
+
+
+def lag(kind: str, samples: int, rate: int = 0) -> tuple[float, float, float]:
+    primary, replica = Server(kind), Server(kind)
+    writer = None
+    try:
+        attach(primary, replica)
+        reached = multiprocessing.Value("d", 0.0)
+        if rate:
+            stop = multiprocessing.Event()
+            writer = multiprocessing.Process(target=paced_writer, args=(primary.port, rate, stop, reached))
+            writer.start()
+            time.sleep(0.5)
         waits = []
         for i in range(samples):
             value = b"%d" % i
@@ -200,11 +260,60 @@ def lag(kind: str, samples: int) -> tuple[float, float]:
             while replica.call("GET", "lag") != value:
                 pass
             waits.append(time.perf_counter() - start)
+        if writer is not None:
+            stop.set()
+            writer.join(10)
         waits.sort()
-        return waits[len(waits) // 2] * 1e3, waits[int(len(waits) * 0.99)] * 1e3
+        return percentile(waits, 0.5) * 1e3, percentile(waits, 0.99) * 1e3, reached.value
+    finally:
+        if writer is not None and writer.is_alive():
+            writer.kill()
+        primary.stop()
+        replica.stop()
+
+
+def wait_round_trip(kind: str, samples: int) -> tuple[float, float]:
+    primary, replica = Server(kind), Server(kind)
+    try:
+        attach(primary, replica)
+        times = []
+        request = encode((b"SET", b"k", b"v")) + encode((b"WAIT", b"1", b"0"))
+        for _ in range(samples):
+            start = time.perf_counter()
+            primary.sock.sendall(request)
+            primary.read_reply()
+            if primary.read_reply() != b"1":
+                raise RuntimeError(f"{kind}: WAIT did not count the replica")
+            times.append(time.perf_counter() - start)
+        times.sort()
+        return percentile(times, 0.5) * 1e3, percentile(times, 0.99) * 1e3
     finally:
         primary.stop()
         replica.stop()
+
+
+BENCH = "redis-benchmark -h {host} -p {port} -t set -P 16 -c 50 -n {n} -r 100000 -d 32 --csv -q"
+
+
+def set_throughput(kind: str, replicas: int, requests: int) -> float:
+    primary = Server(kind)
+    followers = [Server(kind) for _ in range(replicas)]
+    try:
+        attach(primary, *followers)
+        done = subprocess.run(shlex.split(BENCH.format(host=HOST, port=primary.port, n=requests)),
+                              capture_output=True, text=True, timeout=300)
+        for line in done.stdout.splitlines():
+            if line.startswith('"SET"'):
+                return float(line.split(",")[1].strip('"'))
+        raise RuntimeError(f"redis-benchmark said: {done.stdout} {done.stderr}")
+    finally:
+        primary.stop()
+        for follower in followers:
+            follower.stop()
+
+
+def load_average() -> str:
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
 
 
 def main() -> None:
@@ -215,13 +324,64 @@ def main() -> None:
     parser.add_argument("--no-writer", action="store_true")
     parser.add_argument("--lag", action="store_true", help="measure replication lag instead")
     parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--rate", type=int, default=0, help="with --lag: a steady writer at this rate")
+    parser.add_argument("--throughput", action="store_true", help="SET -P 16 with 2 replicas vs none")
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--wait", action="store_true", help="SET + WAIT 1 0 round trip")
     args = parser.parse_args()
+    command = "command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
+    print(load_average(), flush=True)
     if args.lag:
+        rounds = args.rounds or 1
+        results: dict[str, list[tuple[float, float, float]]] = {"redis": [], "ringcache": []}
+        for r in range(rounds):
+            for kind in ("redis", "ringcache"):
+                p50, p99, reached = lag(kind, args.samples, args.rate)
+                results[kind].append((p50, p99, reached))
+                print(f"round {r + 1} {kind:9s}: write reply -> visible on the replica: p50 {p50:.3f} ms, "
+                      f"p99 {p99:.3f} ms ({args.samples} samples"
+                      + (f", writer at {reached:.0f} SET/s" if args.rate else "") + ")", flush=True)
         for kind in ("redis", "ringcache"):
-            p50, p99 = lag(kind, args.samples)
-            print(f"{kind:9s}: write reply -> visible on the replica: p50 {p50:.3f} ms, p99 {p99:.3f} ms "
-                  f"({args.samples} samples)")
-        print("command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
+            print(f"{kind:9s} median of rounds: p50 {statistics.median(x[0] for x in results[kind]):.3f} ms, "
+                  f"p99 {statistics.median(x[1] for x in results[kind]):.3f} ms")
+        print(load_average())
+        print(command)
+        return
+    if args.wait:
+        rounds = args.rounds or 1
+        waits: dict[str, list[tuple[float, float]]] = {"redis": [], "ringcache": []}
+        for r in range(rounds):
+            for kind in ("redis", "ringcache"):
+                p50, p99 = wait_round_trip(kind, args.samples)
+                waits[kind].append((p50, p99))
+                print(f"round {r + 1} {kind:9s}: SET + WAIT 1 0 round trip p50 {p50:.3f} ms, p99 {p99:.3f} ms "
+                      f"({args.samples} samples)", flush=True)
+        for kind in ("redis", "ringcache"):
+            print(f"{kind:9s} median of rounds: p50 {statistics.median(x[0] for x in waits[kind]):.3f} ms, "
+                  f"p99 {statistics.median(x[1] for x in waits[kind]):.3f} ms")
+        print(load_average())
+        print(command)
+        return
+    if args.throughput:
+        rounds = args.rounds or 3
+        rps: dict[tuple[str, int], list[float]] = {}
+        for r in range(rounds):
+            for kind in ("redis", "ringcache"):
+                for replicas in (0, 2):
+                    value = set_throughput(kind, replicas, args.requests)
+                    rps.setdefault((kind, replicas), []).append(value)
+                    print(f"round {r + 1} {kind:9s} {replicas} replicas: SET -P 16 {value:,.0f} rps", flush=True)
+        for kind in ("redis", "ringcache"):
+            none, two = statistics.median(rps[(kind, 0)]), statistics.median(rps[(kind, 2)])
+            per_round = ", ".join(f"{b / a:.2f}" for a, b in zip(rps[(kind, 0)], rps[(kind, 2)]))
+            print(f"{kind:9s}: no replica {none:,.0f} rps, 2 replicas {two:,.0f} rps, "
+                  f"ratio {two / none:.2f}x (rounds: {per_round})")
+        ours = statistics.median(rps[("ringcache", 2)]) / statistics.median(rps[("ringcache", 0)])
+        print(f"ringcache with 2 replicas / without: {ours:.2f}x (target >= 0.85x: "
+              f"{'PASS' if ours >= 0.85 else 'MISS'}); ringcache/redis with 2 replicas: "
+              f"{statistics.median(rps[('ringcache', 2)]) / statistics.median(rps[('redis', 2)]):.2f}x")
+        print(load_average())
+        print(command)
         return
     keys = args.keys or (20_000 if args.quick else 1_000_000)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -237,7 +397,8 @@ def main() -> None:
     print(f"\nfull sync of {keys} keys (32-byte values), writer {'off' if args.no_writer else 'on'}: "
           f"redis-server {redis_s:.3f} s, ringcache {ours_s:.3f} s, ratio {ours_s / redis_s:.2f}x "
           f"(target <= 2x: {'PASS' if ours_s <= 2 * redis_s else 'MISS'})")
-    print("command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
+    print(load_average())
+    print(command)
 
 
 if __name__ == "__main__":

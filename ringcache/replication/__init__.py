@@ -195,7 +195,7 @@ class Replication:
                 ("slave_repl_offset", primary.offset),
             ]
             if replica.state == "sync":
-                size = replica.sync_size
+                size = -1 if replica.sync_eof_mark else replica.sync_size  # (diskless: unknown)
                 fields += [
                     ("master_sync_total_bytes", size),
                     ("master_sync_read_bytes", replica.sync_read),

@@ -114,3 +114,40 @@ def test_primary_gone_mid_transfer(cluster):
             assert c.ping()
     finally:
         fake.close()
+
+
+MARK = b"0123456789abcdef0123456789abcdef01234567"  # 40 bytes, as redis-server's diskless sync
+
+
+def test_diskless_snapshot_with_eof_mark(cluster):
+    body = b"".join(snapshot_chunks([(0, {b"a": b"1", b"b": b"x" * 5000}, {})], 0))
+    fake = FakePrimary(b"$EOF:%b\r\n%b%b" % (MARK, body, MARK) + encode([b"SET", b"k", b"v"]))
+    fake.start()
+    replica = cluster()
+    try:
+        with replica.client() as c:
+            c.execute_command("REPLICAOF", "127.0.0.1", fake.port)
+            wait_until(lambda: c.get("k") == b"v", what="the snapshot and the stream after it")
+            assert c.get("a") == b"1" and c.get("b") == b"x" * 5000
+            assert repl(replica)["master_repl_offset"] == len(encode([b"SET", b"k", b"v"]))
+    finally:
+        fake.close()
+
+
+def test_diskless_snapshot_cut_before_its_mark_keeps_the_old_dataset(cluster):
+    body = b"".join(snapshot_chunks([(0, {b"x": b"1"}, {})], 0))
+    fake = FakePrimary(b"$EOF:%b\r\n%b" % (MARK, body))  # never sends the closing mark
+    fake.start()
+    replica = cluster()
+    try:
+        with replica.client() as c:
+            c.set("mine", "1")
+            c.execute_command("REPLICAOF", "127.0.0.1", fake.port)
+            wait_until(lambda: repl(replica).get("master_sync_in_progress") == 1, what="the transfer")
+            assert repl(replica)["master_sync_total_bytes"] == -1  # (unknown in a diskless sync)
+            fake.close()
+            wait_until(lambda: "Connection with master lost" in replica.log(), what="the drop")
+            assert c.get("mine") == b"1" and c.get("x") is None
+            assert c.ping()
+    finally:
+        fake.close()

@@ -1,8 +1,9 @@
-"""A ringcache node replicating a real redis-server 7.0 (issue 17): the full
+"""A ringcache node replicating a real redis-server 7.0 (issue 17), and back: the full
 sync from redis-server's RDB, diskless (`$EOF:<mark>` framing, redis-server's
 default) and disk-based (`$<length>`), then its command stream while a writer
 runs; the offsets agree; `REPLICAOF NO ONE` leaves the node with the same
-data and writable: a live migration from Redis."""
+data and writable: a live migration from Redis. And redis-server 7.0 follows
+a ringcache primary the same way."""
 
 from __future__ import annotations
 
@@ -107,3 +108,22 @@ def test_replicaof_a_redis_server_then_promote(cluster, tmp_path, diskless):
             assert c.execute_command("REPLICAOF", "NO", "ONE") in (b"OK", True)
             assert c.set("after-migration", "1")
             assert c.get("counter") == source.get("counter") == str(writer.count).encode()
+
+
+def test_a_redis_server_replicates_a_node(cluster, tmp_path):
+    """The other way round: redis-server 7.0 follows a ringcache primary
+    (PSYNC, the node's RDB snapshot, then its stream)."""
+    node = cluster()
+    with node.client() as c:
+        fill_redis(c)
+        with redis_server(tmp_path, "--replicaof", "127.0.0.1", str(node.port)) as follower:
+            wait_until(lambda: follower.info("replication")["master_link_status"] == "up", 30,
+                       "redis-server's link")
+            writer = RedisWriter(c)
+            writer.start()
+            wait_until(lambda: writer.count > 50, what="writes streamed")
+            writer.stop.set()
+            writer.join(10)
+            wait_until(lambda: follower.info("replication")["slave_repl_offset"]
+                       == c.info("replication")["master_repl_offset"], 20, "the offsets to agree")
+            assert snapshot_of(follower) == snapshot_of(c)

@@ -417,7 +417,7 @@ class Replica:
                     reader.load(sink, 0, strings)
                 log.info("Done loading RDB, keys loaded: %d, keys expired: 0 (%.3f seconds).",
                          reader.keys_loaded, time.perf_counter() - started)
-                result = dbs
+                result = (dbs, reader.functions)
             except Exception as exc:  # reported on the loop
                 result = exc
             loop.call_soon_threadsafe(self._loaded, epoch, path, result)
@@ -439,8 +439,9 @@ class Replica:
             return
         log.info("MASTER <-> REPLICA sync: Flushing old data")
         server = self.server
+        fresh_dbs, functions = result
         for index in range(len(server.dbs)):
-            fresh = result.get(index)
+            fresh = fresh_dbs.get(index)
             if fresh is not None:
                 fresh.expire_hold = True
                 target = server.db(index)
@@ -449,6 +450,11 @@ class Replica:
                 old = server.dbs[index]
                 if old is not None and old.data:
                     old.flush()
+        if functions:  # the primary's function libraries (FUNCTION LOAD) come with its data
+            try:
+                server.load_function_libraries(functions)
+            except ValueError as exc:
+                log.warning("Failed loading the MASTER's function libraries: %s", exc)
         primary = self.primary
         primary.disconnect_all()  # our replicas must resync with the new history
         primary.reset_history(self.sync_replid, self.sync_offset)

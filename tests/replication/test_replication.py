@@ -589,3 +589,17 @@ def _busy(client) -> bool:
     except redis.ResponseError as exc:
         return str(exc).startswith("BUSY")
     return False
+
+
+def test_function_libraries_come_with_a_full_sync(cluster):
+    primary, replica = cluster(), cluster()
+    code = ("#!lua name=replib\n"
+            "redis.register_function{function_name='rget', callback=function(keys, args) "
+            "return redis.call('GET', keys[1]) end, flags={'no-writes'}}")
+    with primary.client() as c:
+        c.execute_command("FUNCTION", "LOAD", code)
+        c.set("k", "v")
+    follow(replica, primary)
+    in_sync(primary, replica)
+    with replica.client() as c:
+        assert c.execute_command("FCALL_RO", "rget", 1, "k") == b"v"

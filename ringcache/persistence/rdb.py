@@ -63,7 +63,6 @@ from ..storage.zset import ZSet
 from .compact import (INT64_MAX, PackError, canonical_int, intset, intset_values, listpack, listpack_items,
                       lzf_decompress, ziplist_items, zipmap_pairs)
 from .crc64 import crc64
-from ..accel import speedups
 
 RDB_VERSION = 10  # what we write: redis-server 7.0 and later load it
 RDB_VERSION_FIELD_TTL = 12  # a payload/file holding a hash with field TTLs (Redis 7.4)
@@ -817,9 +816,7 @@ def scan_strings(buf: bytes, pos: int, keys: list, values: list, limit: int) -> 
     return pos
 
 
-scan_strings_pure = scan_strings  # (the reference the compiled twin is tested against)
-if speedups is not None and hasattr(speedups, "scan_strings"):  # (accel.py decides)
-    scan_strings = speedups.scan_strings  # noqa: F811
+scan_strings_pure = scan_strings  # (the reference; ringcache/accel.py may install the compiled twin)
 
 
 class RDBReader:

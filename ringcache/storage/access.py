@@ -134,8 +134,4 @@ class AccessPolicy:
         self.random = random.random
 
 
-from ..accel import speedups  # noqa: E402  (after record_lru, which it may replace)
-
-record_lru_pure = record_lru  # (the reference the compiled twin is tested against)
-if speedups is not None and hasattr(speedups, "record_lru"):  # (accel.py decides)
-    record_lru = speedups.record_lru  # noqa: F811
+record_lru_pure = record_lru  # (the reference; ringcache/accel.py may install the compiled twin)

@@ -44,7 +44,8 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterator
 
-from .access import (record_lru, FP_MASK, LFU_INIT_VAL, LRU_CLOCK_MAX, LRU_CLOCK_RESOLUTION_MS, META_MASK,
+from . import access
+from .access import (FP_MASK, LFU_INIT_VAL, LRU_CLOCK_MAX, LRU_CLOCK_RESOLUTION_MS, META_MASK,
                      MIN_CELLS, SINK, AccessPolicy, lfu_decayed, lfu_log_incr, lfu_minutes,
                      lru_clock, lru_idle_ms, new_cells)
 from .clock import Clock
@@ -353,7 +354,7 @@ class Keyspace:
                      + sum(map(len, values)))
         if len(data) > self.cells_limit:
             self._grow_cells()
-        record_lru(self.cells, keys, self.cells_mask, self.lru_now)
+        access.record_lru(self.cells, keys, self.cells_mask, self.lru_now)  # (compiled when accel.py says)
 
     def pop(self, key: bytes) -> Any:
         """Remove key and return its live value (None if absent)."""

@@ -12,8 +12,6 @@ import random
 from array import array
 from binascii import crc_hqx
 
-from ..accel import speedups
-
 SLOTS = 16384
 SLOT_MASK = SLOTS - 1
 
@@ -133,6 +131,4 @@ class SlotIndex:
         return self.buckets[nonempty[random.randrange(len(nonempty))]]
 
 
-add_many_pure = SlotIndex.add_many  # (the reference the compiled twin is tested against)
-if speedups is not None and hasattr(speedups, "slots_add_many"):  # (accel.py decides)
-    SlotIndex.add_many = speedups.slots_add_many  # type: ignore[method-assign]
+add_many_pure = SlotIndex.add_many  # (the reference; ringcache/accel.py may install the compiled twin)

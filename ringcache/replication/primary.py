@@ -16,9 +16,12 @@ n <= second_offset continues here with a partial resync.
 The stream. While this node is a primary with history, it registers as a
 sink of the node's write stream (server.write_stream): each unit of writes
 is encoded as RESP (a SELECT first when the database differs from the last
-one written, MULTI/EXEC kept), appended to the backlog and queued on every
-online replica's connection (Connection.write: the bytes leave at the end
-of the loop turn with the clients' replies). A replica node instead calls
+one written, MULTI/EXEC kept) and kept until the end of the batch of
+commands (the stream's flush(), before the batch's replies leave): then the
+batch's bytes are appended to the backlog and queued on every online
+replica's connection in one piece (Connection.write: they leave at the end
+of the loop turn with the clients' replies). `offset` counts the kept bytes
+too; whatever reads the backlog or forks flushes first. A replica node instead calls
 `feed_raw` with its primary's bytes, so its own replicas see the very same
 stream and offsets. With no backlog (no replica ever attached) nothing is
 registered and writes pay nothing.
@@ -195,6 +198,9 @@ class Primary:
         self.sending: list[SyncJob] = []  # jobs whose replicas still receive their snapshot
         self.last_db = -1  # the database the stream last SELECTed
         self.sink_on = False
+        # The current batch's encoded writes (on_write), sent by flush().
+        self.pending: list[bytes] = []
+        self.pending_size = 0
         self.forwarding = False  # a replica: fed by feed_raw, not by the write stream
         self.waiters: list[Waiter] = []
         self.last_ping = time.monotonic()
@@ -210,7 +216,9 @@ class Primary:
 
     @property
     def offset(self) -> int:
-        return self.backlog.offset if self.backlog is not None else self._offset
+        if self.backlog is None:
+            return self._offset
+        return self.backlog.offset + self.pending_size  # (the batch's writes not yet flushed count)
 
     def ensure_backlog(self) -> None:
         """Redis's createReplicationBacklog. A primary that had none starts a
@@ -228,6 +236,7 @@ class Primary:
             self.backlog.resize(size)
 
     def free_backlog(self) -> None:
+        self.flush()
         if self.backlog is not None:
             self._offset = self.backlog.offset
             self.backlog = None
@@ -264,6 +273,7 @@ class Primary:
     def update_sink(self) -> None:
         """Be a sink of the write stream only while a primary with history."""
         want = self.backlog is not None and not self.forwarding
+        self.flush()
         stream = self.server.write_stream
         if want and not self.sink_on:
             self.last_db = -1
@@ -283,7 +293,21 @@ class Primary:
             data = encode(unit[0])
         else:
             data = b"".join(encode(argv) for argv in unit)
-        self.feed(data)
+        if self.backlog is not None:
+            self.pending.append(data)
+            self.pending_size += len(data)
+
+    def flush(self) -> None:
+        """BufferedSink: once per batch of commands, before their replies
+        leave (and before anything reads the backlog or forks): the batch's
+        writes go to the backlog and to each replica in one piece, not one
+        backlog append and one write per replica for every command."""
+        pending = self.pending
+        if pending:
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            pending.clear()
+            self.pending_size = 0
+            self.feed(data)
 
     def feed_raw(self, data: bytes) -> None:
         """A replica forwarding what it applied from its primary."""
@@ -312,6 +336,7 @@ class Primary:
         """The primary's own PING / GETACK: no client's write, so the
         dispatcher does not count it into the next command's write offset
         (WAIT would otherwise wait for bytes nobody wrote)."""
+        self.flush()
         self.feed(data)
         self.server.dispatcher.stream_offset = self.offset
 
@@ -336,6 +361,7 @@ class Primary:
 
     def psync(self, session: "Session", replid: str, next_offset: int, psync2: bool) -> bytes:
         """Attach session as a replica; returns the bytes to answer with."""
+        self.flush()  # (the backlog and a new job's fork see every write made so far)
         link = ReplicaLink(self, session)
         session.is_replica = True
         session.replica_link = link
@@ -400,6 +426,7 @@ class Primary:
         persistence = self.server.persistence
         if persistence.child is not None:
             return False
+        self.flush()  # what the fork's snapshot holds must not reach the job's kept bytes
         job.offset = self.offset
         job.kept.clear()
         job.kept_size = 0
@@ -532,6 +559,7 @@ class Primary:
     # -- the cron ----------------------------------------------------------
 
     def cron(self, is_primary: bool) -> None:
+        self.flush()  # (writes emitted outside a batch that nothing flushed yet)
         now = time.monotonic()
         config = self.server.config
         job = self.job

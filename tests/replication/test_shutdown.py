@@ -11,12 +11,8 @@ import signal
 import time
 
 from support import RawConn
-from test_replication import cluster, follow, in_sync, wait_until  # noqa: F401  (fixture)
+from test_replication import attached, cluster, in_sync, stalled, wait_until  # noqa: F401  (fixture)
 
-
-def attached(primary, replica) -> None:
-    follow(replica, primary)
-    in_sync(primary, replica)
 
 
 def blocked_clients(node) -> int:
@@ -27,8 +23,7 @@ def blocked_clients(node) -> int:
 def test_shutdown_waits_for_a_lagging_replica_then_exits_when_it_catches_up(cluster):
     primary, replica = cluster(), cluster()
     attached(primary, replica)
-    os.kill(replica.proc.pid, signal.SIGSTOP)
-    try:
+    with stalled(replica):
         with primary.client() as c:
             c.set("last", "write")  # the replica has not acknowledged it
         shut = RawConn(primary)
@@ -44,11 +39,9 @@ def test_shutdown_waits_for_a_lagging_replica_then_exits_when_it_catches_up(clus
         assert reader.read_reply() == b"$5\r\nwrite\r\n"
         os.kill(replica.proc.pid, signal.SIGCONT)
         assert primary.proc.wait(10) == 0
-    finally:
-        os.kill(replica.proc.pid, signal.SIGCONT)
     assert "1 of 1 replicas are in sync when shutting down." in primary.log()
     assert shut.closed()
-    with replica.client() as c:  # the last acknowledged write reached the replica
+    with replica.client() as c:  # the last write reached the replica before the primary exited
         wait_until(lambda: c.get("last") == b"write", what="the write on the replica")
         assert c.get("during") is None
 
@@ -56,8 +49,7 @@ def test_shutdown_waits_for_a_lagging_replica_then_exits_when_it_catches_up(clus
 def test_shutdown_timeout_then_exit_and_now_skips_the_wait(cluster):
     primary, replica = cluster("--shutdown-timeout", "1"), cluster()
     attached(primary, replica)
-    os.kill(replica.proc.pid, signal.SIGSTOP)
-    try:
+    with stalled(replica):
         with primary.client() as c:
             c.set("k", "v")
         shut = RawConn(primary)
@@ -71,8 +63,7 @@ def test_shutdown_timeout_then_exit_and_now_skips_the_wait(cluster):
         other = cluster()
         follower = cluster()
         attached(other, follower)
-        os.kill(follower.proc.pid, signal.SIGSTOP)
-        try:
+        with stalled(follower):
             with other.client() as c:
                 c.set("k", "v")
             start = time.monotonic()
@@ -80,17 +71,12 @@ def test_shutdown_timeout_then_exit_and_now_skips_the_wait(cluster):
             assert other.proc.wait(10) == 0
             assert time.monotonic() - start < 5  # not the default 10 s wait
             assert "Waiting for replicas" not in other.log()
-        finally:
-            os.kill(follower.proc.pid, signal.SIGCONT)
-    finally:
-        os.kill(replica.proc.pid, signal.SIGCONT)
 
 
 def test_shutdown_abort_resumes_writes_and_answers_the_waiting_client(cluster):
     primary, replica = cluster(), cluster()
     attached(primary, replica)
-    os.kill(replica.proc.pid, signal.SIGSTOP)
-    try:
+    with stalled(replica):
         with primary.client() as c:
             c.set("k", "v")
             shut = RawConn(primary)
@@ -109,16 +95,13 @@ def test_shutdown_abort_resumes_writes_and_answers_the_waiting_client(cluster):
                 assert "No shutdown in progress." in str(exc)
             else:
                 raise AssertionError("a second ABORT was accepted")
-    finally:
-        os.kill(replica.proc.pid, signal.SIGCONT)
     in_sync(primary, replica)
 
 
 def test_sigterm_waits_for_replicas_and_sigint_insists(cluster):
     primary, replica = cluster(), cluster()
     attached(primary, replica)
-    os.kill(replica.proc.pid, signal.SIGSTOP)
-    try:
+    with stalled(replica):
         with primary.client() as c:
             c.set("k", "v")
         primary.proc.send_signal(signal.SIGTERM)
@@ -128,8 +111,6 @@ def test_sigterm_waits_for_replicas_and_sigint_insists(cluster):
         primary.proc.send_signal(signal.SIGINT)
         assert primary.proc.wait(10) == 1
         assert "You insist... exiting now." in primary.log()
-    finally:
-        os.kill(replica.proc.pid, signal.SIGCONT)
 
 
 def test_shutdown_of_a_primary_whose_replicas_are_in_sync_is_quick(cluster):

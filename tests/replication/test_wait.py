@@ -16,12 +16,8 @@ import time
 import redis
 
 from support import RawConn
-from test_replication import cluster, follow, in_sync, repl, wait_until  # noqa: F401  (fixture)
+from test_replication import attached, cluster, in_sync, repl, stalled, wait_until  # noqa: F401  (fixture)
 
-
-def attached(primary, replica) -> None:
-    follow(replica, primary)
-    in_sync(primary, replica)
 
 
 def test_wait_counts_this_clients_last_write(cluster):
@@ -30,8 +26,7 @@ def test_wait_counts_this_clients_last_write(cluster):
     with primary.client() as a, primary.client() as b, primary.client() as reader:
         a.set("a", "1")
         assert a.execute_command("WAIT", 1, 5000) == 1
-        os.kill(replica.proc.pid, signal.SIGSTOP)
-        try:
+        with stalled(replica):
             b.set("b", "2")  # the stream moves past what the replica acknowledged
             start = time.monotonic()
             # a's last write is acknowledged: answered at once, not after the timeout
@@ -47,8 +42,6 @@ def test_wait_counts_this_clients_last_write(cluster):
             # a read after a write does not move the client's write offset
             assert a.get("b") == b"2"
             assert a.execute_command("WAIT", 1, 3000) == 1
-        finally:
-            os.kill(replica.proc.pid, signal.SIGCONT)
         # once the replica runs again, b's write is acknowledged
         assert b.execute_command("WAIT", 1, 10000) == 1
     in_sync(primary, replica)
@@ -73,8 +66,7 @@ def test_wait_acknowledges_a_transactions_and_a_scripts_writes(cluster):
 def test_wait_never_blocks_inside_multi(cluster):
     primary, replica = cluster(), cluster()
     attached(primary, replica)
-    os.kill(replica.proc.pid, signal.SIGSTOP)
-    try:
+    with stalled(replica):
         c = RawConn(primary)
         c.send("SET", "before", "1")  # not acknowledged: the replica is stopped
         assert c.read_reply() == b"+OK\r\n"
@@ -95,16 +87,13 @@ def test_wait_never_blocks_inside_multi(cluster):
         c.send("WAIT", 1, 5000)
         assert c.read_reply() == b":1\r\n"
         c.sock.close()
-    finally:
-        os.kill(replica.proc.pid, signal.SIGCONT)
     in_sync(primary, replica)
 
 
 def test_wait_released_when_the_client_disconnects_or_the_replica_acks(cluster):
     primary, replica = cluster(), cluster()
     attached(primary, replica)
-    os.kill(replica.proc.pid, signal.SIGSTOP)
-    try:
+    with stalled(replica):
         with primary.client() as c:
             gone = RawConn(primary)
             gone.send("SET", "g", "1")
@@ -121,8 +110,6 @@ def test_wait_released_when_the_client_disconnects_or_the_replica_acks(cluster):
             os.kill(replica.proc.pid, signal.SIGCONT)
             assert waiting.read_reply() == b":1\r\n"
             waiting.sock.close()
-    finally:
-        os.kill(replica.proc.pid, signal.SIGCONT)
     in_sync(primary, replica)
 
 

@@ -324,6 +324,22 @@ def set_throughput(kind: str, replicas: int, requests: int) -> tuple[float, floa
             follower.stop()
 
 
+def latency_rounds(rounds: int, measure: Any, label: str, note: str) -> None:
+    """Rounds of measure(kind) -> (p50 ms, p99 ms, *extra), redis then
+    ringcache in each; prints each round and the medians. `note` may hold
+    a {} for the first extra value."""
+    results: dict[str, list[tuple]] = {"redis": [], "ringcache": []}
+    for r in range(rounds):
+        for kind in ("redis", "ringcache"):
+            p50, p99, *extra = measure(kind)
+            results[kind].append((p50, p99))
+            print(f"round {r + 1} {kind:9s}: {label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms "
+                  f"({note.format(*extra)})", flush=True)
+    for kind in ("redis", "ringcache"):
+        print(f"{kind:9s} median of rounds: p50 {statistics.median(x[0] for x in results[kind]):.3f} ms, "
+              f"p99 {statistics.median(x[1] for x in results[kind]):.3f} ms")
+
+
 def load_average() -> str:
     return "load average %.2f %.2f %.2f" % os.getloadavg()
 
@@ -345,33 +361,15 @@ def main() -> None:
     command = "command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
     print(load_average(), flush=True)
     if args.lag:
-        rounds = args.rounds or 1
-        results: dict[str, list[tuple[float, float, float]]] = {"redis": [], "ringcache": []}
-        for r in range(rounds):
-            for kind in ("redis", "ringcache"):
-                p50, p99, reached = lag(kind, args.samples, args.rate)
-                results[kind].append((p50, p99, reached))
-                print(f"round {r + 1} {kind:9s}: write reply -> visible on the replica: p50 {p50:.3f} ms, "
-                      f"p99 {p99:.3f} ms ({args.samples} samples"
-                      + (f", writer at {reached:.0f} SET/s" if args.rate else "") + ")", flush=True)
-        for kind in ("redis", "ringcache"):
-            print(f"{kind:9s} median of rounds: p50 {statistics.median(x[0] for x in results[kind]):.3f} ms, "
-                  f"p99 {statistics.median(x[1] for x in results[kind]):.3f} ms")
+        extra = ", writer at {:.0f} SET/s" if args.rate else ""
+        latency_rounds(args.rounds or 1, lambda kind: lag(kind, args.samples, args.rate),
+                       "write reply -> visible on the replica", f"{args.samples} samples{extra}")
         print(load_average())
         print(command)
         return
     if args.wait:
-        rounds = args.rounds or 1
-        waits: dict[str, list[tuple[float, float]]] = {"redis": [], "ringcache": []}
-        for r in range(rounds):
-            for kind in ("redis", "ringcache"):
-                p50, p99 = wait_round_trip(kind, args.samples)
-                waits[kind].append((p50, p99))
-                print(f"round {r + 1} {kind:9s}: SET + WAIT 1 0 round trip p50 {p50:.3f} ms, p99 {p99:.3f} ms "
-                      f"({args.samples} samples)", flush=True)
-        for kind in ("redis", "ringcache"):
-            print(f"{kind:9s} median of rounds: p50 {statistics.median(x[0] for x in waits[kind]):.3f} ms, "
-                  f"p99 {statistics.median(x[1] for x in waits[kind]):.3f} ms")
+        latency_rounds(args.rounds or 1, lambda kind: wait_round_trip(kind, args.samples),
+                       "SET + WAIT 1 0 round trip", f"{args.samples} samples")
         print(load_average())
         print(command)
         return

@@ -25,15 +25,33 @@ the primary and, as soon as the reply arrives, GETs it from the replica
 until it is there; the time from the SET's reply to the first GET that sees
 it, p50/p99 over the samples (an upper bound: it includes one GET round
 trip), for both servers in the same run.
+--lag --rate R runs that measurement while a separate writer process
+sends a steady R SETs a second to the primary (batches every 5 ms, paced by
+the clock; the rate it reached is printed).
+
+--throughput: `redis-benchmark -t set -P 16 -c 50 -n N -r 100000 -d 32`
+against a primary with no replica and with 2 replicas attached (online
+before the run), rounds interleaved: redis none, redis 2, ringcache none,
+ringcache 2, ... Reports each kind's median with-replicas / no-replica
+ratio (the issue's target: ringcache >= 0.85x of its own no-replica
+figure) and ringcache's figures against redis-server's.
+
+--wait: one client, one replica: `SET k v` then `WAIT 1 0` sent together
+(one round trip); the time to WAIT's reply, p50/p99 over --samples, for
+both servers in the same run.
+
+The machine is shared: every mode prints the load average before and after.
 Every process this script starts is stopped by PID at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import shlex
+import signal
 import socket
 import statistics
 import subprocess
@@ -42,6 +60,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -186,12 +205,54 @@ def one_round(kind: str, keys: int, writer_on: bool) -> tuple[float, int]:
         replica.stop()
 
 
-def lag(kind: str, samples: int) -> tuple[float, float]:
-    primary, replica = Server(kind), Server(kind)
-    try:
+def paced_writer(port: int, rate: int, stop: "multiprocessing.synchronize.Event", done: "Any") -> None:
+    """A separate process: `rate` SETs a second on the primary, in batches
+    every 5 ms, each batch's replies read before the next."""
+    sock = socket.create_connection((HOST, port))
+    per_batch = max(1, rate // 200)
+    value = b"p" * 32
+    sent = 0
+    start = time.monotonic()
+    i = 0
+    while not stop.is_set():
+        batch = b"".join(encode((b"SET", b"paced:%d" % ((i + j) % 100000), value)) for j in range(per_batch))
+        i += per_batch
+        sock.sendall(batch)
+        got = b""
+        while got.count(b"\r\n") < per_batch:
+            got += sock.recv(65536)
+        sent += per_batch
+        next_at = start + sent / rate
+        delay = next_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    done.value = sent / (time.monotonic() - start)
+    sock.close()
+
+
+def attach(primary: Server, *replicas: Server) -> None:
+    for replica in replicas:
         replica.call("REPLICAOF", HOST, primary.port)
+    for replica in replicas:
         while replica.info("replication").get("master_link_status") != "up":
             time.sleep(0.01)
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))]
+
+
+def lag(kind: str, samples: int, rate: int = 0) -> tuple[float, float, float]:
+    primary, replica = Server(kind), Server(kind)
+    writer = None
+    try:
+        attach(primary, replica)
+        reached = multiprocessing.Value("d", 0.0)
+        if rate:
+            stop = multiprocessing.Event()
+            writer = multiprocessing.Process(target=paced_writer, args=(primary.port, rate, stop, reached))
+            writer.start()
+            time.sleep(0.5)
         waits = []
         for i in range(samples):
             value = b"%d" % i
@@ -200,11 +261,87 @@ def lag(kind: str, samples: int) -> tuple[float, float]:
             while replica.call("GET", "lag") != value:
                 pass
             waits.append(time.perf_counter() - start)
+        if writer is not None:
+            stop.set()
+            writer.join(10)
         waits.sort()
-        return waits[len(waits) // 2] * 1e3, waits[int(len(waits) * 0.99)] * 1e3
+        return percentile(waits, 0.5) * 1e3, percentile(waits, 0.99) * 1e3, reached.value
+    finally:
+        if writer is not None and writer.is_alive():
+            writer.kill()
+        primary.stop()
+        replica.stop()
+
+
+def wait_round_trip(kind: str, samples: int) -> tuple[float, float]:
+    primary, replica = Server(kind), Server(kind)
+    try:
+        attach(primary, replica)
+        times = []
+        request = encode((b"SET", b"k", b"v")) + encode((b"WAIT", b"1", b"0"))
+        for _ in range(samples):
+            start = time.perf_counter()
+            primary.sock.sendall(request)
+            primary.read_reply()
+            if primary.read_reply() != b"1":
+                raise RuntimeError(f"{kind}: WAIT did not count the replica")
+            times.append(time.perf_counter() - start)
+        times.sort()
+        return percentile(times, 0.5) * 1e3, percentile(times, 0.99) * 1e3
     finally:
         primary.stop()
         replica.stop()
+
+
+BENCH = "redis-benchmark -h {host} -p {port} -t set -P 16 -c 50 -n {n} -r 100000 -d 32 --csv -q"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def set_throughput(kind: str, replicas: int, requests: int) -> tuple[float, float]:
+    """(requests a second as redis-benchmark saw them, requests per CPU
+    second of the primary: its capacity when it has a core to itself)."""
+    primary = Server(kind)
+    followers = [Server(kind) for _ in range(replicas)]
+    try:
+        attach(primary, *followers)
+        before = cpu_seconds(primary.proc.pid)
+        done = subprocess.run(shlex.split(BENCH.format(host=HOST, port=primary.port, n=requests)),
+                              capture_output=True, text=True, timeout=300)
+        used = cpu_seconds(primary.proc.pid) - before
+        for line in done.stdout.splitlines():
+            if line.startswith('"SET"'):
+                return float(line.split(",")[1].strip('"')), requests / max(used, 0.01)
+        raise RuntimeError(f"redis-benchmark said: {done.stdout} {done.stderr}")
+    finally:
+        primary.stop()
+        for follower in followers:
+            follower.stop()
+
+
+def latency_rounds(rounds: int, measure: Any, label: str, note: str) -> None:
+    """Rounds of measure(kind) -> (p50 ms, p99 ms, *extra), redis then
+    ringcache in each; prints each round and the medians. `note` may hold
+    a {} for the first extra value."""
+    results: dict[str, list[tuple]] = {"redis": [], "ringcache": []}
+    for r in range(rounds):
+        for kind in ("redis", "ringcache"):
+            p50, p99, *extra = measure(kind)
+            results[kind].append((p50, p99))
+            print(f"round {r + 1} {kind:9s}: {label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms "
+                  f"({note.format(*extra)})", flush=True)
+    for kind in ("redis", "ringcache"):
+        print(f"{kind:9s} median of rounds: p50 {statistics.median(x[0] for x in results[kind]):.3f} ms, "
+              f"p99 {statistics.median(x[1] for x in results[kind]):.3f} ms")
+
+
+def load_average() -> str:
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
 
 
 def main() -> None:
@@ -215,13 +352,52 @@ def main() -> None:
     parser.add_argument("--no-writer", action="store_true")
     parser.add_argument("--lag", action="store_true", help="measure replication lag instead")
     parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--rate", type=int, default=0, help="with --lag: a steady writer at this rate")
+    parser.add_argument("--throughput", action="store_true", help="SET -P 16 with 2 replicas vs none")
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--wait", action="store_true", help="SET + WAIT 1 0 round trip")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # (stop the servers on the way out)
+    command = "command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
+    print(load_average(), flush=True)
     if args.lag:
-        for kind in ("redis", "ringcache"):
-            p50, p99 = lag(kind, args.samples)
-            print(f"{kind:9s}: write reply -> visible on the replica: p50 {p50:.3f} ms, p99 {p99:.3f} ms "
-                  f"({args.samples} samples)")
-        print("command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
+        extra = ", writer at {:.0f} SET/s" if args.rate else ""
+        latency_rounds(args.rounds or 1, lambda kind: lag(kind, args.samples, args.rate),
+                       "write reply -> visible on the replica", f"{args.samples} samples{extra}")
+        print(load_average())
+        print(command)
+        return
+    if args.wait:
+        latency_rounds(args.rounds or 1, lambda kind: wait_round_trip(kind, args.samples),
+                       "SET + WAIT 1 0 round trip", f"{args.samples} samples")
+        print(load_average())
+        print(command)
+        return
+    if args.throughput:
+        rounds = args.rounds or 3
+        rps: dict[tuple[str, int], list[float]] = {}
+        capacity: dict[tuple[str, int], list[float]] = {}
+        for r in range(rounds):
+            for kind in ("redis", "ringcache"):
+                for replicas in (0, 2):
+                    value, per_cpu = set_throughput(kind, replicas, args.requests)
+                    rps.setdefault((kind, replicas), []).append(value)
+                    capacity.setdefault((kind, replicas), []).append(per_cpu)
+                    print(f"round {r + 1} {kind:9s} {replicas} replicas: SET -P 16 {value:,.0f} rps, "
+                          f"{per_cpu:,.0f} SET per primary CPU second", flush=True)
+        for label, table in (("rps", rps), ("SET per primary CPU second", capacity)):
+            for kind in ("redis", "ringcache"):
+                none, two = statistics.median(table[(kind, 0)]), statistics.median(table[(kind, 2)])
+                per_round = ", ".join(f"{b / a:.2f}" for a, b in zip(table[(kind, 0)], table[(kind, 2)]))
+                print(f"{kind:9s} {label}: no replica {none:,.0f}, 2 replicas {two:,.0f}, "
+                      f"ratio {two / none:.2f}x (rounds: {per_round})")
+        for label, table in (("rps", rps), ("per CPU second", capacity)):
+            ours = statistics.median(table[("ringcache", 2)]) / statistics.median(table[("ringcache", 0)])
+            print(f"ringcache {label} with 2 replicas / without: {ours:.2f}x (target >= 0.85x: "
+                  f"{'PASS' if ours >= 0.85 else 'MISS'}); ringcache/redis with 2 replicas: "
+                  f"{statistics.median(table[('ringcache', 2)]) / statistics.median(table[('redis', 2)]):.2f}x")
+        print(load_average())
+        print(command)
         return
     keys = args.keys or (20_000 if args.quick else 1_000_000)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -237,7 +413,8 @@ def main() -> None:
     print(f"\nfull sync of {keys} keys (32-byte values), writer {'off' if args.no_writer else 'on'}: "
           f"redis-server {redis_s:.3f} s, ringcache {ours_s:.3f} s, ratio {ours_s / redis_s:.2f}x "
           f"(target <= 2x: {'PASS' if ours_s <= 2 * redis_s else 'MISS'})")
-    print("command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
+    print(load_average())
+    print(command)
 
 
 if __name__ == "__main__":

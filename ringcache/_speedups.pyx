@@ -138,3 +138,95 @@ def take_commands(reader, list commands):
             if not PyBytes_Check(arg):
                 return False
         commands.append(command)
+
+
+# -- loading a snapshot (a replica's full sync, a start-up load) --------------
+
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memchr
+
+
+def scan_strings(bytes buf, Py_ssize_t pos, list keys, list values, Py_ssize_t limit):
+    """ringcache.persistence.rdb.scan_strings, compiled."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(buf)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(buf)
+    cdef Py_ssize_t count = len(keys)
+    cdef Py_ssize_t n, m, at, stop
+    while count < limit and pos + 1 < end and p[pos] == 0:
+        n = p[pos + 1]
+        if n >= 64:
+            break
+        at = pos + 2 + n
+        if at >= end:
+            break
+        m = p[at]
+        if m >= 64:
+            break
+        stop = at + 1 + m
+        if stop > end:
+            break
+        keys.append(PyBytes_FromStringAndSize(<const char*>p + pos + 2, n))
+        values.append(PyBytes_FromStringAndSize(<const char*>p + at + 1, m))
+        count += 1
+        pos = stop
+    return pos
+
+
+cdef unsigned short _CRC16[256]
+
+
+cdef void _crc16_table() noexcept:
+    # CRC16-XMODEM (poly 0x1021, init 0): binascii.crc_hqx(key, 0), Redis's crc16.
+    cdef unsigned int i, j, crc
+    for i in range(256):
+        crc = i << 8
+        for j in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+        _CRC16[i] = crc & 0xFFFF
+
+
+_crc16_table()
+
+
+cdef inline unsigned int _crc16(const unsigned char* p, Py_ssize_t n) noexcept:
+    cdef unsigned int crc = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        crc = ((crc << 8) ^ _CRC16[((crc >> 8) ^ p[i]) & 0xFF]) & 0xFFFF
+    return crc
+
+
+def slots_add_many(self, list keys):
+    """ringcache.storage.slots.SlotIndex.add_many, compiled."""
+    cdef list buckets = self.buckets
+    cdef const unsigned char* p
+    cdef const unsigned char* open_
+    cdef const unsigned char* close
+    cdef Py_ssize_t n, start
+    cdef unsigned int slot
+    cdef object bucket
+    for key in keys:
+        p = <const unsigned char*>PyBytes_AS_STRING(key)
+        n = PyBytes_GET_SIZE(key)
+        open_ = <const unsigned char*>memchr(p, ord("{"), n)
+        if open_ != NULL:
+            start = open_ - p
+            close = <const unsigned char*>memchr(open_ + 1, ord("}"), n - start - 1)
+            if close != NULL and close - open_ > 1:
+                slot = _crc16(open_ + 1, close - open_ - 1) & 16383
+            else:
+                slot = _crc16(p, n) & 16383
+        else:
+            slot = _crc16(p, n) & 16383
+        bucket = buckets[slot]
+        if bucket is not None and type(bucket) is list and len(<list>bucket) < 96:
+            (<list>bucket).append(key)
+        else:
+            self.add(key)
+
+
+def record_lru(unsigned int[:] cells, list keys, Py_ssize_t mask, unsigned int now):
+    """ringcache.storage.access.record_lru, compiled."""
+    cdef object key
+    for key in keys:
+        cells[<Py_ssize_t>(hash(key) & mask)] = now

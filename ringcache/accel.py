@@ -35,3 +35,23 @@ else:
         pure_reason = f"the compiled extension is not available ({exc})"
 
 ACCELERATED = speedups is not None
+
+
+def _install_loader_twins() -> None:
+    """The snapshot loader's compiled twins (a replica's full sync: see
+    persistence/rdb.py scan_strings, storage/slots.py SlotIndex.add_many,
+    storage/access.py record_lru) are put in place from here, so that
+    storage/ and persistence/ import nothing above them
+    (tests/unit/test_layering.py); each module keeps its pure version
+    under a *_pure name, the reference the tests compare with."""
+    from .persistence import rdb
+    from .storage import access, slots
+
+    assert speedups is not None
+    rdb.scan_strings = speedups.scan_strings
+    slots.SlotIndex.add_many = speedups.slots_add_many  # type: ignore[method-assign]
+    access.record_lru = speedups.record_lru
+
+
+if speedups is not None and hasattr(speedups, "scan_strings"):  # (an older build lacks them)
+    _install_loader_twins()

@@ -7,8 +7,13 @@ Importable as `from support import ...` (tests/ is on sys.path, as for
 
 from __future__ import annotations
 
+import contextlib
 import select
+import shutil
 import socket
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -289,3 +294,46 @@ def proc_status(pid: int, field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     raise AssertionError(f"no {field}")
+
+
+REDIS_SERVER = shutil.which("redis-server") or "redis-server"  # scripts/setup.sh installs it
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path, *args: str):
+    """A redis-server in workdir (its --dir), stopped by PID afterwards."""
+    port = _free_port()
+    log = workdir / "redis.log"
+    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(workdir), "--logfile", str(log),
+                             "--sanitize-dump-payload", "yes", *args], cwd=workdir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port, socket_timeout=10)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if client.ping():
+                    break
+            except redis.BusyLoadingError:
+                pass
+            except redis.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    text = log.read_text(errors="replace") if log.exists() else ""
+                    raise RuntimeError(f"redis-server did not start:\n{text}")
+            time.sleep(0.02)
+        yield client
+    finally:
+        client.close()
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

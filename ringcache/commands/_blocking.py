@@ -40,14 +40,17 @@ from ..protocol.resp import NULL_ARRAY
 
 
 class BlockOn:
-    __slots__ = ("keys", "timeout", "wants", "deny_reply", "argv", "on_gone")
+    __slots__ = ("keys", "timeout", "wants", "deny_reply", "argv", "on_gone", "on_park")
 
     def __init__(self, keys: list[bytes], timeout: float, wants: type | None = None,
                  deny_reply: Any = NULL_ARRAY, argv: list[bytes] | None = None,
-                 on_gone: bool = False) -> None:
+                 on_gone: bool = False, on_park: Any = None) -> None:
         self.keys = keys
         self.timeout = timeout  # seconds; 0 = wait forever
         self.wants = wants  # the value class that can serve (deque, ZSet), None = any
         self.deny_reply = deny_reply  # the reply where blocking is not allowed (MULTI)
         self.argv = argv  # what to run again when served (None: the command's own argv)
         self.on_gone = on_gone  # also served when a key is deleted or changes type
+        # Called with the session once it is really parked (not inside MULTI):
+        # a wait that is not on keys (WAIT) registers itself there.
+        self.on_park = on_park

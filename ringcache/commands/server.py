@@ -132,16 +132,16 @@ def shutdown(session: Session, argv: list[bytes]) -> Any:
         options.add(option)
     if (b"abort" in options and len(options) > 1) or {b"nosave", b"save"} <= options:
         raise CommandError(errors.SYNTAX)
+    wait = session.server.replication.shutdown_wait  # (replication/shutdown.py: waits for replicas)
     if b"abort" in options:
-        # A shutdown here is immediate: there is never one in progress.
-        raise CommandError(errors.SHUTDOWN_ABORT_FAILED)
-    # SAVE / NOSAVE override the save points; NOW and FORCE are accepted (a
-    # shutdown here never waits for replicas). The connection closes
-    # without a reply. FORCE: exit even if the final save failed.
+        if not wait.abort():
+            raise CommandError(errors.SHUTDOWN_ABORT_FAILED)
+        return OK
+    # SAVE / NOSAVE override the save points; NOW does not wait for lagging
+    # replicas; FORCE exits even if the final save failed. The connection
+    # closes without a reply.
     save = True if b"save" in options else False if b"nosave" in options else None
-    if not session.server.persistence.prepare_shutdown(save) and b"force" not in options:
-        raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
-    session.server.shutdown()
-    return NO_REPLY
+    parked = wait.request(session, save, now=b"now" in options, force=b"force" in options)
+    return NO_REPLY if parked is None else parked
 
 

@@ -993,6 +993,38 @@ def load_payload(payload: bytes, now_ms: float) -> Any:
 # -- files ----------------------------------------------------------------------------
 
 Sink = Callable[[int, bytes, Any, "int | None", "int | None", "int | None"], None]
+StringsSink = Callable[[int, list, list], None]
+STRING_RUN = 4096  # plain string keys handed to a StringsSink at a time
+
+
+def scan_strings(buf: bytes, pos: int, keys: list, values: list, limit: int) -> int:
+    """From buf[pos], the consecutive plain string records (type byte 0, key
+    and value lengths under 64, so one length byte each) that lie wholly in
+    buf: appends their keys and values until len(keys) reaches limit, and
+    returns the position after the last record taken (pos if none). The
+    common record of a cache's snapshot, read without a call per field.
+    Compiled twin: ringcache/_speedups.pyx (scan_strings)."""
+    end = len(buf)
+    while len(keys) < limit and pos + 1 < end and buf[pos] == 0:
+        n = buf[pos + 1]
+        if n >= 64:
+            break
+        at = pos + 2 + n  # the value's length byte
+        if at >= end:
+            break
+        m = buf[at]
+        if m >= 64:
+            break
+        stop = at + 1 + m
+        if stop > end:
+            break
+        keys.append(buf[pos + 2:at])
+        values.append(buf[at + 1:stop])
+        pos = stop
+    return pos
+
+
+scan_strings_pure = scan_strings  # (the reference; ringcache/accel.py may install the compiled twin)
 
 
 class RDBReader:
@@ -1029,9 +1061,25 @@ class RDBReader:
     def _fail(self, reason: str, offset: int) -> RDBError:
         return RDBError(reason, offset, self.name)
 
-    def load(self, sink: Sink, now_ms: float) -> dict[bytes, bytes]:
+    def load(self, sink: Sink, now_ms: float, strings: StringsSink | None = None) -> dict[bytes, bytes]:
+        """`strings(db, keys, values)`, when given, takes the plain string
+        keys (no expiry, idle or freq record) in runs of up to STRING_RUN,
+        instead of one sink call each: a loader that installs a run at a
+        time (Keyspace.install_strings) skips most of the per-key calls, the
+        bulk of a large full sync. Keys reach the two sinks in file order."""
         inp = self.input
         record = 0
+        run_keys: list[bytes] = []
+        run_values: list[bytes] = []
+        run_db = 0
+
+        def flush_run() -> None:
+            if run_keys:
+                assert strings is not None
+                strings(run_db, run_keys[:], run_values[:])
+                run_keys.clear()
+                run_values.clear()
+
         try:
             header = inp.read(9)
             if header[:5] != MAGIC or not header[5:].isdigit():
@@ -1055,6 +1103,19 @@ class RDBReader:
                 else:
                     op = inp.byte()
                     buf, pos = inp.buf, inp.pos
+                if op == T_STRING and strings is not None and expire is None and idle is None and freq is None:
+                    # A run of plain strings (scan_strings), handed on a run at a time.
+                    if run_db != db:
+                        flush_run()
+                        run_db = db
+                    taken = len(run_keys)
+                    after = scan_strings(buf, pos - 1, run_keys, run_values, STRING_RUN)
+                    if after >= pos:
+                        self.keys_loaded += len(run_keys) - taken
+                        inp.pos = after
+                        if len(run_keys) >= STRING_RUN:
+                            flush_run()
+                        continue
                 if op == T_STRING:
                     # The common record, parsed in place when both lengths
                     # are 6-bit and the window holds it.
@@ -1068,10 +1129,23 @@ class RDBReader:
                             if expire is not None and expire < now_ms:
                                 self.keys_expired += 1
                             else:
+                                if run_keys:
+                                    flush_run()
                                 self.keys_loaded += 1
                                 sink(db, key, value, expire, idle, freq)
                             expire = idle = freq = None
                             continue
+                    if strings is not None and expire is None and idle is None and freq is None:
+                        # (a plain string the window cuts, or with long lengths: still the run's)
+                        if run_db != db:
+                            flush_run()
+                            run_db = db
+                        key = inp.string()
+                        run_keys.append(key)
+                        run_values.append(inp.string())
+                        self.keys_loaded += 1
+                        continue
+                flush_run()  # (every other record: the run goes first, in file order)
                 if op < OP_SLOT_INFO:  # a key and its value
                     if op not in TYPE_NAMES:
                         raise _Bad(f"unknown record type {op}")

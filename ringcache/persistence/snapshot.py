@@ -542,7 +542,10 @@ class SnapshotReader:
     def offset(self) -> int:
         return self.reader.offset if self.reader is not None else 0
 
-    def load(self, sink: Sink, now_ms: float) -> dict[bytes, bytes]:
+    def load(self, sink: Sink, now_ms: float,
+             strings: Callable[[int, list, list], None] | None = None) -> dict[bytes, bytes]:
+        """`strings`: RDBReader.load's run-of-plain-strings sink (RDB only;
+        an RCSNAP file sends every key to sink)."""
         head = b""
         while len(head) < len(MAGIC):  # (a pipe may hand them over one at a time)
             more = self.source.read(len(MAGIC) - len(head))
@@ -557,7 +560,7 @@ class SnapshotReader:
                 sink(db, key, value, None if expire is None else float(expire))
 
             try:
-                aux = reader.load(rdb_sink, now_ms)
+                aux = reader.load(rdb_sink, now_ms, strings)
             except RDBError as exc:
                 raise SnapshotError(exc.reason, exc.offset, self.name) from None
             finally:

@@ -8,6 +8,7 @@ The pieces (each module has its own theory of operation):
   digest.py    DEBUG DIGEST: a dataset fingerprint to compare nodes
   primary.py   this node's history (replid, offset) and its replicas:
                PSYNC, full sync from a forked snapshot, WAIT, min-replicas
+  shutdown.py  SHUTDOWN / SIGTERM waiting for the replicas to catch up
   replica.py   this node following a primary: handshake, sync, apply
 
 `Replication` (here) ties them to the node: the role and its changes
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocol.errors import CommandError
 from .primary import ONLINE, Primary
 from .replica import CONNECTED, Replica
+from .shutdown import ShutdownWait
 
 if TYPE_CHECKING:
     from ..commands.registry import CommandSpec
@@ -49,6 +51,7 @@ class Replication:
     def __init__(self, server: "Server") -> None:
         self.server = server
         self.primary = Primary(server)
+        self.shutdown_wait = ShutdownWait(server)  # SHUTDOWN waiting for replicas (shutdown.py)
         self.replica: Replica | None = None
         self.loading = False
         self.repl_input_bytes = 0
@@ -149,6 +152,8 @@ class Replication:
         if replica is not None:
             replica.cron()
         self.primary.cron(is_primary=replica is None)
+        if self.shutdown_wait.in_progress:
+            self.shutdown_wait.check()
 
     def shutdown(self) -> None:
         if self.replica is not None:
@@ -190,7 +195,7 @@ class Replication:
                 ("slave_repl_offset", primary.offset),
             ]
             if replica.state == "sync":
-                size = replica.sync_size
+                size = -1 if replica.sync_eof_mark else replica.sync_size  # (diskless: unknown)
                 fields += [
                     ("master_sync_total_bytes", size),
                     ("master_sync_read_bytes", replica.sync_read),

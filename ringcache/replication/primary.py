@@ -16,9 +16,12 @@ n <= second_offset continues here with a partial resync.
 The stream. While this node is a primary with history, it registers as a
 sink of the node's write stream (server.write_stream): each unit of writes
 is encoded as RESP (a SELECT first when the database differs from the last
-one written, MULTI/EXEC kept), appended to the backlog and queued on every
-online replica's connection (Connection.write: the bytes leave at the end
-of the loop turn with the clients' replies). A replica node instead calls
+one written, MULTI/EXEC kept) and kept until the end of the batch of
+commands (the stream's flush(), before the batch's replies leave): then the
+batch's bytes are appended to the backlog and queued on every online
+replica's connection in one piece (Connection.write: they leave at the end
+of the loop turn with the clients' replies). `offset` counts the kept bytes
+too; whatever reads the backlog or forks flushes first. A replica node instead calls
 `feed_raw` with its primary's bytes, so its own replicas see the very same
 stream and offsets. With no backlog (no replica ever attached) nothing is
 registered and writes pay nothing.
@@ -43,8 +46,9 @@ primary never waits for a replica.
 
 WAIT and min-replicas. Replicas send `REPLCONF ACK <offset>` every second
 and when the stream carries `REPLCONF GETACK *`; WAIT parks its client
-(server/blocking.py) until enough replicas acknowledged the offset the
-stream had when WAIT ran, or its timeout. With min-replicas-to-write N a
+(server/blocking.py) until enough replicas acknowledged the offset right
+after that client's last write (session.woff, kept by the dispatcher), or
+its timeout; inside MULTI it answers at once. With min-replicas-to-write N a
 primary refuses writes (-NOREPLICAS) unless N replicas acknowledged within
 min-replicas-max-lag seconds.
 """
@@ -194,6 +198,9 @@ class Primary:
         self.sending: list[SyncJob] = []  # jobs whose replicas still receive their snapshot
         self.last_db = -1  # the database the stream last SELECTed
         self.sink_on = False
+        # The current batch's encoded writes (on_write), sent by flush().
+        self.pending: list[bytes] = []
+        self.pending_size = 0
         self.forwarding = False  # a replica: fed by feed_raw, not by the write stream
         self.waiters: list[Waiter] = []
         self.last_ping = time.monotonic()
@@ -209,7 +216,9 @@ class Primary:
 
     @property
     def offset(self) -> int:
-        return self.backlog.offset if self.backlog is not None else self._offset
+        if self.backlog is None:
+            return self._offset
+        return self.backlog.offset + self.pending_size  # (the batch's writes not yet flushed count)
 
     def ensure_backlog(self) -> None:
         """Redis's createReplicationBacklog. A primary that had none starts a
@@ -227,6 +236,7 @@ class Primary:
             self.backlog.resize(size)
 
     def free_backlog(self) -> None:
+        self.flush()
         if self.backlog is not None:
             self._offset = self.backlog.offset
             self.backlog = None
@@ -263,6 +273,7 @@ class Primary:
     def update_sink(self) -> None:
         """Be a sink of the write stream only while a primary with history."""
         want = self.backlog is not None and not self.forwarding
+        self.flush()
         stream = self.server.write_stream
         if want and not self.sink_on:
             self.last_db = -1
@@ -282,7 +293,21 @@ class Primary:
             data = encode(unit[0])
         else:
             data = b"".join(encode(argv) for argv in unit)
-        self.feed(data)
+        if self.backlog is not None:
+            self.pending.append(data)
+            self.pending_size += len(data)
+
+    def flush(self) -> None:
+        """BufferedSink: once per batch of commands, before their replies
+        leave (and before anything reads the backlog or forks): the batch's
+        writes go to the backlog and to each replica in one piece, not one
+        backlog append and one write per replica for every command."""
+        pending = self.pending
+        if pending:
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            pending.clear()
+            self.pending_size = 0
+            self.feed(data)
 
     def feed_raw(self, data: bytes) -> None:
         """A replica forwarding what it applied from its primary."""
@@ -307,6 +332,14 @@ class Primary:
                 link.connection.write(data)
                 self.repl_output_bytes += len(data)
 
+    def feed_own(self, data: bytes) -> None:
+        """The primary's own PING / GETACK: no client's write, so the
+        dispatcher does not count it into the next command's write offset
+        (WAIT would otherwise wait for bytes nobody wrote)."""
+        self.flush()
+        self.feed(data)
+        self.server.dispatcher.stream_offset = self.offset
+
     def _keep(self, job: SyncJob, data: bytes) -> None:
         """The stream since the fork, for the replicas still waiting for
         their snapshot: bounded by the replica class's hard limit."""
@@ -328,6 +361,7 @@ class Primary:
 
     def psync(self, session: "Session", replid: str, next_offset: int, psync2: bool) -> bytes:
         """Attach session as a replica; returns the bytes to answer with."""
+        self.flush()  # (the backlog and a new job's fork see every write made so far)
         link = ReplicaLink(self, session)
         session.is_replica = True
         session.replica_link = link
@@ -392,6 +426,7 @@ class Primary:
         persistence = self.server.persistence
         if persistence.child is not None:
             return False
+        self.flush()  # what the fork's snapshot holds must not reach the job's kept bytes
         job.offset = self.offset
         job.kept.clear()
         job.kept_size = 0
@@ -448,6 +483,9 @@ class Primary:
         if not self.links:
             self.backlog_idle_since = time.monotonic()
         self._check_waiters()
+        wait = self.server.replication.shutdown_wait
+        if wait.in_progress:  # (the one it waited for may be this one)
+            wait.check()
 
     def disconnect_all(self) -> None:
         for link in list(self.links):
@@ -462,6 +500,9 @@ class Primary:
         link.ack_time = time.monotonic()
         if self.waiters:
             self._check_waiters()
+        wait = self.server.replication.shutdown_wait
+        if wait.in_progress:  # a shutdown waiting for its replicas (shutdown.py)
+            wait.check()
 
     def good_replicas(self) -> int:
         max_lag = self.server.config["min-replicas-max-lag"]
@@ -474,20 +515,26 @@ class Primary:
         return sum(1 for link in self.links if link.state == ONLINE and link.ack_offset >= offset)
 
     def wait(self, session: "Session", wanted: int, timeout_ms: int) -> Any:
-        """WAIT: the number now, or a parked client (the dispatcher's BlockOn)."""
+        """WAIT: the number of replicas that acknowledged this client's last
+        write (session.woff), at once when enough did, inside MULTI, or with
+        no replica; otherwise a parked client (the dispatcher's BlockOn),
+        registered as a waiter only once really parked."""
         from ..commands._blocking import BlockOn
 
-        offset = self.offset
+        offset = session.woff
         count = self.acked(offset)
-        if count >= wanted or session.multi is not None or not self.links:
+        if count >= wanted or not self.links:
             return count
-        waiter = Waiter(session, offset, wanted)
-        loop = self.server._loop
-        if timeout_ms > 0 and loop is not None:
-            waiter.timer = loop.call_later(timeout_ms / 1000.0, self._wait_timeout, waiter)
-        self.waiters.append(waiter)
-        self.feed(GETACK)
-        return BlockOn([], 0, None, count)
+
+        def park(parked: "Session") -> None:
+            waiter = Waiter(parked, offset, wanted)
+            loop = self.server._loop
+            if timeout_ms > 0 and loop is not None:
+                waiter.timer = loop.call_later(timeout_ms / 1000.0, self._wait_timeout, waiter)
+            self.waiters.append(waiter)
+            self.feed_own(GETACK)
+
+        return BlockOn([], 0, None, count, on_park=park)
 
     def _wait_timeout(self, waiter: Waiter) -> None:
         if waiter in self.waiters:
@@ -512,6 +559,7 @@ class Primary:
     # -- the cron ----------------------------------------------------------
 
     def cron(self, is_primary: bool) -> None:
+        self.flush()  # (writes emitted outside a batch that nothing flushed yet)
         now = time.monotonic()
         config = self.server.config
         job = self.job
@@ -522,7 +570,7 @@ class Primary:
                     link.connection.write(head)
         if is_primary and self.links and now - self.last_ping >= config["repl-ping-replica-period"]:
             self.last_ping = now
-            self.feed(PING)
+            self.feed_own(PING)
         if now - self.last_newline >= 1.0:
             # Replicas waiting for their snapshot get a newline a second, so
             # that a long snapshot does not look like a dead primary to

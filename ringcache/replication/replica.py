@@ -12,8 +12,9 @@ Redis's names (ROLE, INFO master_link_status):
   handshake   PING, AUTH (masteruser/masterauth), REPLCONF listening-port,
               REPLCONF capa eof capa psync2, PSYNC <replid> <offset+1>; one
               command at a time, each reply checked as Redis does
-  sync        +FULLRESYNC: the snapshot ($<len> then its bytes) goes to a
-              temporary file, then loads in a thread into fresh databases
+  sync        +FULLRESYNC: the snapshot ($<len> then its bytes, or
+              redis-server's diskless `$EOF:<40-byte mark>`, its bytes and
+              the mark again) goes to a temporary file, then loads in a thread into fresh databases
               while the node answers -LOADING; the fresh databases replace
               the old ones only once complete (never half a dataset). The
               socket is not read meanwhile: what the primary streams waits
@@ -63,6 +64,7 @@ SYNC = "sync"
 CONNECTED = "connected"
 
 READ_SIZE = 256 * 1024
+EOF_MARK_LEN = 40  # CONFIG_RUN_ID_SIZE: the mark after `$EOF:` in a diskless sync
 # While the primary's stream runs, expiry checks compare against this clock
 # offset: every expiry time lies after it (see the header).
 MASTER_VIEW_OFFSET_MS = -1e15
@@ -93,6 +95,8 @@ class Replica:
         self.sync_read = 0
         self.sync_file: Any = None
         self.sync_path = ""
+        self.sync_eof_mark = b""  # a diskless snapshot's end mark ($EOF:<mark>), else b""
+        self.sync_tail = b""  # its last EOF_MARK_LEN bytes received
         self.loading = False
         self._epoch = 0  # bumped at each drop: a load finishing after it is ignored
         self.stopped = False
@@ -304,17 +308,26 @@ class Replica:
                 log.warning("MASTER aborted replication with an error: %s", line[1:].decode("utf-8", "replace"))
                 self.drop(reconnect=True)
                 return False
-            if not line.startswith(b"$") or line.startswith(b"$EOF:"):
+            if not line.startswith(b"$"):
                 log.warning("Bad protocol from MASTER, the first byte is not '$' (we received '%s'), "
                             "are you sure the host and port are right?", line[:40].decode("utf-8", "replace"))
                 self.drop(reconnect=True)
                 return False
-            try:
-                self.sync_size = int(line[1:])
-            except ValueError:
-                self.drop(reconnect=True)
-                return False
-            log.info("MASTER <-> REPLICA sync: receiving %d bytes from master to disk", self.sync_size)
+            if line.startswith(b"$EOF:") and len(line) == 5 + EOF_MARK_LEN:
+                # Diskless (redis-server's default): no length; the snapshot
+                # ends with this 40-byte mark (Redis's replication.c).
+                self.sync_eof_mark = line[5:]
+                self.sync_tail = b""
+                self.sync_size = 0
+                log.info("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk")
+            else:
+                try:
+                    self.sync_size = int(line[1:])
+                except ValueError:
+                    self.drop(reconnect=True)
+                    return False
+                self.sync_eof_mark = b""
+                log.info("MASTER <-> REPLICA sync: receiving %d bytes from master to disk", self.sync_size)
             directory = self.server.config["dir"]
             self.sync_path = os.path.join(directory, "temp-%d.%d.rdb" % (int(time.time()), os.getpid()))
             try:
@@ -324,9 +337,23 @@ class Replica:
                 self.drop(reconnect=True)
                 return False
             return True
-        want = self.sync_size - self.sync_read
-        take = bytes(buf[:want])
-        del buf[:len(take)]
+        mark = self.sync_eof_mark
+        ended = -1  # (diskless) the snapshot's length, once its mark arrived
+        if mark:
+            # Everything is the snapshot until the mark (redis-server sends
+            # nothing after it before our first ACK; what does is the stream).
+            take = bytes(buf)
+            buf.clear()
+            window = self.sync_tail + take
+            at = window.find(mark)
+            if at >= 0:
+                ended = self.sync_read - len(self.sync_tail) + at
+                buf += window[at + EOF_MARK_LEN:]
+                take = take[:max(0, len(take) - (len(window) - at))]
+            self.sync_tail = window[-EOF_MARK_LEN:]
+        else:
+            take = bytes(buf[:self.sync_size - self.sync_read])
+            del buf[:len(take)]
         try:
             self.sync_file.write(take)
         except OSError as exc:
@@ -334,7 +361,12 @@ class Replica:
             self.drop(reconnect=True)
             return False
         self.sync_read += len(take)
-        if self.sync_read < self.sync_size:
+        if mark:
+            if ended < 0:
+                return False
+            self.sync_file.truncate(ended)  # (the mark may have begun in an earlier read)
+            self.sync_size = self.sync_read = ended
+        elif self.sync_read < self.sync_size:
             return False
         self.sync_file.close()
         self.sync_file = None
@@ -364,22 +396,28 @@ class Replica:
                 limit = server.config["databases"]
                 stats = KeyspaceStats()
 
-                def sink(index: int, key: bytes, value: Any, expire: float | None) -> None:
+                def database(index: int) -> Any:
                     db = dbs.get(index)
                     if db is None:
                         if index >= limit:
                             raise ValueError(f"database {index} out of range")
                         db = dbs[index] = Keyspace(index, server.clock, stats)
-                    db.install(key, value, expire)
+                    return db
+
+                def sink(index: int, key: bytes, value: Any, expire: float | None) -> None:
+                    database(index).install(key, value, expire)
+
+                def strings(index: int, keys: list, values: list) -> None:
+                    database(index).install_strings(keys, values)
 
                 started = time.perf_counter()
                 with open(path, "rb") as f:
                     # now_ms 0: keep every key; expiry is the primary's business
                     reader = SnapshotReader(f, path)
-                    reader.load(sink, 0)
+                    reader.load(sink, 0, strings)
                 log.info("Done loading RDB, keys loaded: %d, keys expired: 0 (%.3f seconds).",
                          reader.keys_loaded, time.perf_counter() - started)
-                result = dbs
+                result = (dbs, reader.functions)
             except Exception as exc:  # reported on the loop
                 result = exc
             loop.call_soon_threadsafe(self._loaded, epoch, path, result)
@@ -401,8 +439,9 @@ class Replica:
             return
         log.info("MASTER <-> REPLICA sync: Flushing old data")
         server = self.server
+        fresh_dbs, functions = result
         for index in range(len(server.dbs)):
-            fresh = result.get(index)
+            fresh = fresh_dbs.get(index)
             if fresh is not None:
                 fresh.expire_hold = True
                 target = server.db(index)
@@ -411,6 +450,11 @@ class Replica:
                 old = server.dbs[index]
                 if old is not None and old.data:
                     old.flush()
+        if functions:  # the primary's function libraries (FUNCTION LOAD) come with its data
+            try:
+                server.load_function_libraries(functions)
+            except ValueError as exc:
+                log.warning("Failed loading the MASTER's function libraries: %s", exc)
         primary = self.primary
         primary.disconnect_all()  # our replicas must resync with the new history
         primary.reset_history(self.sync_replid, self.sync_offset)

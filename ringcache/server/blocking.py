@@ -144,6 +144,8 @@ class Blocking:
         session.blocked = record
         self.clients += 1
         spec.calls -= 1  # counted once, when served or timed out
+        if on.on_park is not None:
+            on.on_park(session)
 
     def _release(self, record: Blocked) -> None:
         """Take record out of every queue; the session may run commands again."""

@@ -57,6 +57,7 @@ log = logging.getLogger("ringcache")
 
 READ_SIZE = 64 * 1024
 OUTPUT_HIGH_WATER = 1024 * 1024  # stop reading requests above this backlog
+SEND_COALESCE = 256 * 1024  # queued output joined into one send (_send_pending)
 
 
 class Connection:
@@ -320,6 +321,17 @@ class Connection:
         pending = self.out_pending
         while pending:
             chunk = pending[0]
+            if len(pending) > 1 and len(chunk) < SEND_COALESCE:
+                # Many small pieces queued behind a full socket (a replica's
+                # stream, one write unit each): one send for up to
+                # SEND_COALESCE bytes, not one syscall per piece.
+                parts = [pending.popleft()]
+                size = len(chunk)
+                while pending and size < SEND_COALESCE:
+                    size += len(pending[0])
+                    parts.append(pending.popleft())
+                chunk = b"".join(parts)
+                pending.appendleft(chunk)
             sent = self._send(chunk)
             if sent <= 0:
                 return False

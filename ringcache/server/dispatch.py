@@ -105,6 +105,7 @@ class Dispatcher:
         # the command path pays for propagation.
         self.stream = server.write_stream
         self.propagating = False
+        self.stream_offset = 0  # the replication offset propagate() saw last
         # True while maxmemory is set (server._configure_eviction): then a
         # command that arrives while the node is over the limit takes the
         # checked path, which evicts first and refuses denyoom commands
@@ -548,6 +549,13 @@ class Dispatcher:
                                  else [MULTI_ARGV, *commands, EXEC_ARGV])
         elif spec.is_write and db.dirty != dirty_before:
             self.stream.emit(db.index, [argv])
+        # WAIT waits for this client's last write (Redis's c->woff): the
+        # stream's offset after the last command of this client that moved
+        # it (EXEC and EVAL emit inside their handler, so this runs after).
+        offset = self.server.replication.primary.offset
+        if offset != self.stream_offset:
+            self.stream_offset = offset
+            session.woff = offset
 
     def _failed(self, spec: CommandSpec, exc: Exception) -> CommandError:
         spec.failed_calls += 1

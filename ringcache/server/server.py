@@ -536,12 +536,18 @@ class Server:
 
     def _on_signal(self, sig: int) -> None:
         name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
+        from ..protocol.errors import CommandError
+
+        wait = self.replication.shutdown_wait  # (replication/shutdown.py: waits for replicas)
+        if wait.in_progress and sig == signal.SIGINT:
+            log.warning("You insist... exiting now.")
+            os._exit(1)
         log.warning("Received %s scheduling shutdown...", name)
-        if not self.persistence.prepare_shutdown():
+        try:
+            wait.request(None, None, now=False, force=False)
+        except CommandError:
             log.warning("%s received but errors trying to shut down the server, check the logs "
                         "for more information", name)
-            return
-        self.shutdown()
 
     # -- memory and eviction -------------------------------------------------
 

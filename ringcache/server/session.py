@@ -100,6 +100,9 @@ class Session:
         self.is_master = False
         self.replica_link: Any = None
         self.replica_listening_port = 0
+        # The replication offset right after this client's last write (Redis's
+        # c->woff): what WAIT waits for (kept by Dispatcher.propagate).
+        self.woff = 0
         self.connection: Connection | None = None
         # Set by the connection: push bytes to this client asynchronously.
         self.push: Callable[[bytes], None] | None = None

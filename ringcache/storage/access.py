@@ -64,6 +64,14 @@ def new_cells(size: int) -> array:
     return array("I", bytes(4 * size))
 
 
+def record_lru(cells: array, keys: list, mask: int, now: int) -> None:
+    """A run of new keys' LRU metadata (Keyspace._record_new without LFU):
+    each key's cell gets the LRU clock. Compiled twin:
+    ringcache/_speedups.pyx (record_lru)."""
+    for key in keys:
+        cells[hash(key) & mask] = now
+
+
 def fingerprint(h: int) -> int:
     """The fingerprint bits of hash h, already in place (bits 24..31)."""
     return (h >> 24) & FP_MASK
@@ -124,3 +132,6 @@ class AccessPolicy:
         self.log_factor = 10
         self.decay_time = 1
         self.random = random.random
+
+
+record_lru_pure = record_lru  # (the reference; ringcache/accel.py may install the compiled twin)

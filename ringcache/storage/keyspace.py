@@ -44,6 +44,7 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterator
 
+from . import access
 from .access import (FP_MASK, LFU_INIT_VAL, LRU_CLOCK_MAX, LRU_CLOCK_RESOLUTION_MS, META_MASK,
                      MIN_CELLS, SINK, AccessPolicy, lfu_decayed, lfu_log_incr, lfu_minutes,
                      lru_clock, lru_idle_ms, new_cells)
@@ -332,6 +333,28 @@ class Keyspace:
             self.expiry_pool.append(key)
             self.expires[key] = self._expiry_object(expire_at_ms)
             self.mem += EXPIRE_OVERHEAD
+
+    def install_strings(self, keys: list[bytes], values: list[bytes]) -> None:
+        """install(key, value, None) for each pair of a run of plain strings
+        (RDBReader's StringsSink: a large full sync is mostly these): the
+        same accounting, slot index and access metadata, one call a run."""
+        data = self.data
+        before = len(data)
+        if not self.lfu and not (data and not data.keys().isdisjoint(keys)):
+            data.update(zip(keys, values))
+            if len(data) != before + len(keys):  # a key twice in the run: undo
+                for key in keys:
+                    data.pop(key, None)
+        if len(data) == before:  # replacing keys, or LFU: one at a time
+            for key, value in zip(keys, values):
+                self.install(key, value, None)
+            return
+        self.slots.add_many(keys)
+        self.mem += ((KEY_COST + STRING_COST) * len(keys) + sum(map(len, keys))
+                     + sum(map(len, values)))
+        if len(data) > self.cells_limit:
+            self._grow_cells()
+        access.record_lru(self.cells, keys, self.cells_mask, self.lru_now)  # (compiled when accel.py says)
 
     def pop(self, key: bytes) -> Any:
         """Remove key and return its live value (None if absent)."""

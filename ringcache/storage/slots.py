@@ -67,6 +67,24 @@ class SlotIndex:
         else:
             bucket.add(key)  # type: ignore[union-attr]
 
+    def add_many(self, keys: list[bytes]) -> None:
+        """add() for each key (a snapshot's run of keys: one call, the
+        slot computation inlined). Compiled twin: ringcache/_speedups.pyx
+        (slots_add_many)."""
+        buckets = self.buckets
+        for key in keys:
+            start = key.find(b"{")
+            if start != -1:
+                end = key.find(b"}", start + 1)
+                slot = crc_hqx(key[start + 1:end] if end > start + 1 else key, 0) & SLOT_MASK
+            else:
+                slot = crc_hqx(key, 0) & SLOT_MASK
+            bucket = buckets[slot]
+            if bucket is not None and bucket.__class__ is list and len(bucket) < LIST_MAX:
+                bucket.append(key)  # type: ignore[union-attr]
+            else:
+                self.add(key)
+
     def remove(self, key: bytes) -> None:
         slot = key_slot(key)
         bucket = self.buckets[slot]
@@ -111,3 +129,6 @@ class SlotIndex:
         if not nonempty:
             return None
         return self.buckets[nonempty[random.randrange(len(nonempty))]]
+
+
+add_many_pure = SlotIndex.add_many  # (the reference; ringcache/accel.py may install the compiled twin)

@@ -23,8 +23,7 @@ import pytest
 import redis
 
 from nodes import ROOT, Node, spawn_node
-from reference_server import redis_server
-from support import server_ms
+from support import redis_server, server_ms
 
 from ringcache.persistence import rdb
 from ringcache.persistence.rdb import rdb_chunks, read_rdb

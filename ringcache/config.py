@@ -675,6 +675,25 @@ PARAMS: tuple[Param, ...] = (
     # Required with cluster-voters: PySyncObj's wire format is pickle.
     P("cluster-password", String(), "", IMMUTABLE),
     P("cluster-vnodes", Int(16, 1024), 128, IMMUTABLE),
+    # -- ACL (ringcache/acl.py) and TLS (server/tls.py)
+    P("aclfile", String(null_if_empty=True), "", IMMUTABLE),
+    P("acl-pubsub-default", Enum("allchannels", "resetchannels"), "resetchannels"),
+    P("tls-port", Int(0, 65535), 0, IMMUTABLE),
+    P("tls-cert-file", String(null_if_empty=True), ""),
+    P("tls-key-file", String(null_if_empty=True), ""),
+    P("tls-key-file-pass", String(null_if_empty=True), ""),
+    P("tls-ca-cert-file", String(null_if_empty=True), ""),
+    P("tls-ca-cert-dir", String(null_if_empty=True), ""),
+    P("tls-auth-clients", Enum("no", "yes", "optional"), "yes"),
+    P("tls-protocols", String(null_if_empty=True), ""),
+    P("tls-ciphers", String(null_if_empty=True), ""),
+    P("tls-ciphersuites", String(null_if_empty=True), ""),
+    P("tls-prefer-server-ciphers", Bool(), False),
+    P("tls-replication", Bool(), False),
+    P("tls-cluster", Bool(), False),
+    # ringcache's own: a TLS client that has not finished its handshake
+    # within this many milliseconds is closed (server/tls.py).
+    P("tls-handshake-timeout", Int(1, INT_MAX), 10000),
 )
 
 # Directives a config file may hold that are not parameters. Deprecated ones
@@ -724,6 +743,7 @@ class Config:
         # Startup `save` lines accumulate; the first one replaces the defaults.
         self._save_loaded = False
         self.config_file: str | None = None
+        self.user_lines: list[str] = []  # `user ...` directives, in order
 
     # -- reading ---------------------------------------------------------
 
@@ -965,6 +985,10 @@ class Config:
             self._values[param.name] = value
         elif _DEPRECATED.get(name) == len(argv):
             pass
+        elif name == "user" and len(argv) >= 2:
+            # ACL users (ringcache/acl.py checks their rules at start-up,
+            # naming the line): kept as written, in order.
+            self.user_lines.append(" ".join(["user", *argv[1:]]))
         elif name == "include" and len(argv) == 2:
             self._load_path(argv[1], depth + 1)
         else:

@@ -13,6 +13,7 @@ FAMILIES = (
     "server", "debug", "pubsub", "sets", "hashes", "zsets", "lists", "persistence", "memory", "dump",
     "replication", "scripting",
     "cluster",
+    "acl",
 )
 
 

@@ -442,6 +442,7 @@ class Replica:
             peer = local = ("?", 0)
         session = Session(server, server.next_client_id(), f"{peer[0]}:{peer[1]}", f"{local[0]}:{local[1]}")
         session.authenticated = True
+        session.user = server.acl.internal  # the primary's stream: no ACL checks, as in Redis
         session.is_master = True
         session.fd = sock.fileno() if sock else -1
         session.close = lambda: self.drop(reconnect=True)

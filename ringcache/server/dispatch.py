@@ -11,6 +11,8 @@ processCommand order:
      Batches take _execute_cluster_batch then, which hands the commands
      this node serves outright to the same inlined loop; off cluster mode
      the loop has no cluster test at all.
+  3a. ACL (commands/acl.py): a restricted user's command, keys and
+     channels, only for such users' sessions (they are gated);
   3b. gates, only for sessions that need them (`session.gated`):
      authentication, RESP2 subscribed mode, MULTI queueing, CLIENT REPLY
   4. call(): run the handler, time it, count it (INFO commandstats), log it
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..accel import speedups
 from ..commands._blocking import BlockOn
+from ..commands.acl import NOPERM_EXEC, denial as acl_denial, noperm
 from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
 from ..protocol.errors import CommandError
@@ -371,6 +374,14 @@ class Dispatcher:
             if not sub.check_arity(argc):
                 return self._reject(session, errors.wrong_arity(sub.fullname), sub)
             spec = sub
+        # ACL: only a restricted user's sessions get here for this (they are
+        # gated); the all-permissions user pays one attribute test here and
+        # nothing on the fast path. NOAUTH comes first (_gated).
+        if session.gated and session.authenticated and not session.user.unrestricted:
+            denied = acl_denial(session, spec, argv,
+                                "multi" if session.multi is not None else "toplevel")
+            if denied:
+                return self._reject(session, noperm(denied, spec), spec)
         if self.cluster is not None and session.authenticated:
             refusal = self._cluster_refusal(session, spec, argv)
             if refusal is not None:
@@ -558,7 +569,13 @@ class Dispatcher:
         propagating = self.propagating
         if propagating:  # the transaction's writes are one unit of the stream
             self.stream.begin_transaction()
+        check_acl = not session.user.unrestricted
         for spec, argv in queued:
+            if check_acl and acl_denial(session, spec, argv, "multi"):
+                # The rules changed after the command was queued (Redis
+                # checks again at EXEC).
+                replies.append(CommandError(NOPERM_EXEC))
+                continue
             reply = self.call(session, spec, argv)
             if reply.__class__ is BlockOn:  # never blocks inside MULTI (Redis: CLIENT_DENY_BLOCKING)
                 reply = reply.deny_reply

@@ -28,6 +28,7 @@ from ..pubsub.notifications import sync_databases
 from ..commands import load_all
 from ..commands.registry import lookup
 from ..commands.hashes import active_expire_fields
+from ..acl import AclError, Users
 from ..config import Config, ConfigError
 from ..protocol import errors
 from ..protocol.parser import Limits
@@ -83,6 +84,8 @@ class Server:
         self.config = config or Config()
         self.clock = clock or Clock()
         self.stats = ServerStats()
+        # ACL users (ringcache/acl.py, commands/acl.py): before any session.
+        self.acl = self._load_users()
         self.dbs: list[Keyspace | None] = [None] * self.config["databases"]
         self.created_dbs: list[Keyspace] = []  # the databases in use, in creation order
         self.peak_memory = 0  # the highest used_memory() seen (INFO used_memory_peak)
@@ -179,6 +182,50 @@ class Server:
 
             self.cluster = ClusterNode(self)
 
+    # -- ACL users ---------------------------------------------------------
+
+    def _load_users(self) -> Users:
+        """The users from the config file's `user` lines or the aclfile
+        (not both, as in Redis), then requirepass as the default user's
+        password. A bad line is a ConfigError naming the file and line:
+        the node does not start with users it could not read."""
+        from ..commands.acl import apply_requirepass, load_users_file
+
+        config = self.config
+        users = Users(config["acllog-max-len"], config["acl-pubsub-default"] == "allchannels")
+        self.acl = users
+        if config.user_lines and config["aclfile"]:
+            raise ConfigError("Configuring Redis with users defined in redis.conf and at the same "
+                              "setting an ACL file path is invalid. This setup is very likely to "
+                              "lead to configuration errors and security holes, please define "
+                              "either an ACL file or declare users directly in your redis.conf, "
+                              "but not both.")
+        try:
+            if config["aclfile"]:
+                users.replace(load_users_file(self, config["aclfile"]))
+            elif config.user_lines:
+                where = config.config_file or "the command line"
+                try:
+                    loaded = Users.parse_lines(list(enumerate(config.user_lines, start=1)),
+                                               users.pubsub_default)
+                except AclError as exc:
+                    raise AclError(f"{where}: user directive {exc.args[0]}") from None
+                users.replace(loaded)
+        except AclError as exc:
+            raise ConfigError(f"Aborting ringcache startup because of ACL errors: {exc.args[0]}") from None
+        if config["requirepass"]:
+            apply_requirepass(self, config["requirepass"])
+        config.on_change("requirepass", lambda value: apply_requirepass(self, value))
+
+        def set_log_len(value: int) -> None:
+            users.log.max_len = value
+            users.log.trim()
+
+        config.on_change("acllog-max-len", set_log_len)
+        config.on_change("acl-pubsub-default",
+                         lambda value: setattr(users, "pubsub_default", value == "allchannels"))
+        return users
+
     # -- databases ---------------------------------------------------------
 
     def db(self, index: int) -> Keyspace:
@@ -216,7 +263,7 @@ class Server:
         self.stats.connections_received += 1
         if len(self.clients) >= self.config["maxclients"]:
             refusal = errors.MAX_CLIENTS
-        elif (self.config["protected-mode"] and not self.config["requirepass"]
+        elif (self.config["protected-mode"] and self.acl.default.nopass
               and not session.is_local):
             refusal = errors.DENIED_PROTECTED_MODE
         else:
@@ -680,6 +727,7 @@ class AOFReplayer:
     def __init__(self, server: Server) -> None:
         self.dispatcher = server.dispatcher
         self.session = Session(server, 0, "aof", "")
+        self.session.user = server.acl.internal
         self.session.authenticated = True
         self.session.update_gate()
 

@@ -86,6 +86,16 @@ class Server:
         self.stats = ServerStats()
         # ACL users (ringcache/acl.py, commands/acl.py): before any session.
         self.acl = self._load_users()
+        # TLS (server/tls.py): the TLS port's context (None without one), and
+        # the connections still in their handshake (closed at shutdown).
+        self.tls_context: Any = None
+        self.tls_handshakes: set[Any] = set()
+        self._tls_listeners: set[socket.socket] = set()
+        if self.config["tls-port"]:
+            from . import tls
+
+            self.tls_context = tls.server_context(self.config)  # ConfigError: the node exits
+            tls.watch_settings(self)
         self.dbs: list[Keyspace | None] = [None] * self.config["databases"]
         self.created_dbs: list[Keyspace] = []  # the databases in use, in creation order
         self.peak_memory = 0  # the highest used_memory() seen (INFO used_memory_peak)
@@ -381,6 +391,17 @@ class Server:
             loop.add_reader(listener.fileno(), self._accept, listener)
             self._listeners.append(listener)
         self.port = port
+        tls_port = self.config["tls-port"]
+        for host in hosts if tls_port else ():
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            listener = socket.socket(family, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, tls_port))
+            listener.listen(self.config["tcp-backlog"])
+            listener.setblocking(False)
+            loop.add_reader(listener.fileno(), self._accept, listener)
+            self._listeners.append(listener)
+            self._tls_listeners.add(listener)
         # Start-up objects (modules, the command table, config) live for the
         # whole process: keep the cyclic GC from walking them ever again.
         gc.freeze()
@@ -399,6 +420,8 @@ class Server:
         log.info("ringcache %s started, pid=%d", __version__, os.getpid())
         if not accel.ACCELERATED:  # (once per process: accel decides at import)
             log.warning("Running on the pure-Python path: %s", accel.pure_reason)
+        if tls_port:
+            log.info("Ready to accept connections tls on %s port %d", " ".join(hosts), tls_port)
         log.info("Ready to accept connections tcp on %s port %d", " ".join(hosts), self.port)
 
     def flush_soon(self, connection: Any) -> None:
@@ -467,7 +490,12 @@ class Server:
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             assert self._loop is not None
-            Connection(self, sock, self._loop).start()
+            if listener in self._tls_listeners:
+                from .tls import TLSConnection
+
+                TLSConnection(self, sock, self._loop, self.tls_context).start()
+            else:
+                Connection(self, sock, self._loop).start()
 
     def _pause_accepting(self) -> None:
         """Out of descriptors: the listeners stay readable, so stop watching
@@ -553,6 +581,8 @@ class Server:
         self.replication.shutdown()
         for connection in list(self.connections):
             connection.flush_blocking(timeout=1.0)
+        for pending in list(self.tls_handshakes):
+            pending.close_during_handshake()
         log.warning("ringcache is now ready to exit, bye bye...")
         self._stopped.set()
 

@@ -50,7 +50,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable
 
 from .commands.registry import ACL_CATEGORIES, COMMANDS, CommandSpec, lookup
-from .glob import glob_match
+from .glob import compile_glob, glob_match
 
 if TYPE_CHECKING:
     pass
@@ -69,6 +69,7 @@ _READS_AND_WRITES = frozenset(
 )
 _PUBLISH = frozenset({"publish", "spublish"})
 _SUBSCRIBE = frozenset({"subscribe", "ssubscribe"})
+CHANNEL_COMMANDS = _PUBLISH | _SUBSCRIBE | {"psubscribe"}  # the commands channel rules check
 
 
 class AclError(Exception):
@@ -115,13 +116,15 @@ def find_command(name: str) -> CommandSpec | None:
 
 class Selector:
     __slots__ = ("allowed", "all_future", "firstargs", "keys", "allkeys", "channels",
-                 "allchannels")
+                 "allchannels", "_matchers")
 
     def __init__(self, allchannels: bool = False) -> None:
         self.allowed: set[str] = set()
         self.all_future = False
         self.firstargs: dict[str, list[bytes]] = {}
         self.keys: list[tuple[bytes, bool, bool]] = []  # (pattern, read, write)
+        # The key patterns compiled, with their access (check() runs them).
+        self._matchers: list[tuple[Any, bool, bool]] = []
         self.allkeys = False
         self.channels: list[bytes] = []
         self.allchannels = allchannels
@@ -132,6 +135,7 @@ class Selector:
         other.all_future = self.all_future
         other.firstargs = {name: list(args) for name, args in self.firstargs.items()}
         other.keys = list(self.keys)
+        other._matchers = list(self._matchers)
         other.allkeys = self.allkeys
         other.channels = list(self.channels)
         other.allchannels = self.allchannels
@@ -160,9 +164,11 @@ class Selector:
         if low in ("allkeys", "~*", "%rw~*", "%wr~*"):
             self.allkeys = True
             self.keys = []
+            self._matchers = []
         elif low == "resetkeys":
             self.allkeys = False
             self.keys = []
+            self._matchers = []
         elif low in ("allchannels", "&*"):
             self.allchannels = True
             self.channels = []
@@ -222,8 +228,10 @@ class Selector:
         for i, (existing, r, w) in enumerate(self.keys):
             if existing == pattern:  # the same pattern again: its access grows
                 self.keys[i] = (pattern, r or read, w or write)
+                self._matchers[i] = (compile_glob(pattern), r or read, w or write)
                 return
         self.keys.append((pattern, read, write))
+        self._matchers.append((compile_glob(pattern), read, write))
 
     def _command_rule(self, allow: bool, name: str) -> None:
         spec = find_command(name)
@@ -257,8 +265,8 @@ class Selector:
     def key_allowed(self, key: bytes, read: bool, write: bool) -> bool:
         if self.allkeys:
             return True
-        for pattern, r, w in self.keys:
-            if (r or not read) and (w or not write) and glob_match(pattern, key):
+        for matches, r, w in self._matchers:
+            if (r or not read) and (w or not write) and matches(key):
                 return True
         return False
 
@@ -275,7 +283,11 @@ class Selector:
         if not spec.no_auth and not self.command_allowed(spec, argv):  # AUTH, HELLO: always
             return DENIED_COMMAND, 0
         if not self.allkeys:
-            positions = spec.key_positions(argv)
+            first = spec.first_key
+            if first and first == spec.last_key and spec.keys_fn is None:  # one key: most commands
+                positions: Any = (first,) if len(argv) > first else ()
+            else:
+                positions = spec.key_positions(argv)
             if positions:
                 name = spec.parent.name if spec.parent else spec.name
                 write = spec.is_write
@@ -295,9 +307,12 @@ class Selector:
         return 0, 0
 
     @property
+    def commands_and_keys_unrestricted(self) -> bool:
+        return self.all_future and self.allkeys and len(self.allowed) == len(all_commands())
+
+    @property
     def unrestricted(self) -> bool:
-        return self.all_future and self.allkeys and self.allchannels and \
-            len(self.allowed) == len(all_commands())
+        return self.allchannels and self.commands_and_keys_unrestricted
 
     # -- description -----------------------------------------------------------
 
@@ -387,7 +402,14 @@ class User:
         self.passwords: list[str] = []  # SHA-256 hex
         self.root = Selector(allchannels)
         self.selectors: list[Selector] = []
+        # unrestricted: may do everything (sessions pay nothing for ACLs).
+        # needs_gate: its root selector restricts commands or keys, so its
+        # sessions take the checked path for every command; a user
+        # restricted on channels only (`~* +@all` under the default
+        # acl-pubsub-default resetchannels) is checked on the commands that
+        # name channels alone (Dispatcher.check_channels).
         self.unrestricted = False
+        self.needs_gate = True
 
     def copy(self) -> "User":
         other = User(self.name)
@@ -395,7 +417,7 @@ class User:
         other.passwords = list(self.passwords)
         other.root = self.root.copy()
         other.selectors = [s.copy() for s in self.selectors]
-        other.unrestricted = self.unrestricted
+        other.unrestricted, other.needs_gate = self.unrestricted, self.needs_gate
         return other
 
     def take(self, other: "User") -> None:
@@ -403,7 +425,7 @@ class User:
         object see the new rules at once, as in Redis."""
         self.enabled, self.nopass, self.passwords = other.enabled, other.nopass, other.passwords
         self.root, self.selectors = other.root, other.selectors
-        self.unrestricted = other.unrestricted
+        self.unrestricted, self.needs_gate = other.unrestricted, other.needs_gate
 
     def apply(self, rule: str, acl_pubsub_default: bool = False) -> None:
         low = rule.lower()
@@ -444,6 +466,7 @@ class User:
         else:
             self.root.apply(rule)
         self.unrestricted = self.root.unrestricted
+        self.needs_gate = not self.root.commands_and_keys_unrestricted
 
     def _password(self, add: bool, hashed: str) -> None:
         if add:
@@ -464,6 +487,8 @@ class User:
 
     def check(self, spec: CommandSpec, argv: list[bytes]) -> tuple[int, int]:
         """(0, 0) or the most relevant denial over all selectors."""
+        if not self.selectors:
+            return self.root.check(spec, argv)
         worst, worst_index = 0, -1
         for selector in (self.root, *self.selectors):
             denied, index = selector.check(spec, argv)

@@ -88,12 +88,21 @@ def authenticate(session: "Session", username: bytes, password: bytes) -> None:
     session.user = user
     session.authenticated = True
     session.update_gate()
+    _channel_checks(session.server, user)
+
+
+def _channel_checks(server: "Server", user: User) -> None:
+    dispatcher = getattr(server, "dispatcher", None)  # (none yet at start-up: it asks itself)
+    if dispatcher is not None and not user.unrestricted and not user.needs_gate:
+        dispatcher.check_channels()
 
 
 def refresh_sessions(server: "Server", user: User) -> None:
-    for session in list(getattr(server, "clients", {}).values()):  # (none yet at start-up)
-        if session.user is user:
-            session.update_gate()
+    sessions = [s for s in getattr(server, "clients", {}).values() if s.user is user]
+    for session in sessions:  # (none yet at start-up)
+        session.update_gate()
+    if sessions or user is server.acl.default:
+        _channel_checks(server, user)
 
 
 def disconnect_user(server: "Server", user: User) -> None:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..accel import speedups
 from ..commands._blocking import BlockOn
+from ..acl import CHANNEL_COMMANDS
 from ..commands.acl import NOPERM_EXEC, denial as acl_denial, noperm
 from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
@@ -121,6 +122,18 @@ class Dispatcher:
         # path's table is emptied meanwhile, so every command takes the
         # checked path and the hot path pays nothing for this.
         self.busy = False
+        # Set (for the node's life) once a user restricted on channels only
+        # authenticated: PUBLISH, SUBSCRIBE ... leave the fast table then, so
+        # that such users' other commands need no gate (see acl.User).
+        default = server.acl.default
+        self.channel_checks = False
+        if not default.unrestricted and not default.needs_gate:
+            self.check_channels()
+
+    def check_channels(self) -> None:
+        if not self.channel_checks:
+            self.channel_checks = True
+            self._refresh_table()
 
     @property
     def total_commands(self) -> int:
@@ -160,6 +173,9 @@ class Dispatcher:
                           if not spec.is_write and spec.name != "exec"}
         else:
             self.table = fast_table()
+        if self.channel_checks and self.table:
+            self.table = {name: spec for name, spec in self.table.items()
+                          if spec.name not in CHANNEL_COMMANDS}
 
     # -- the pipeline ------------------------------------------------------
 
@@ -374,10 +390,12 @@ class Dispatcher:
             if not sub.check_arity(argc):
                 return self._reject(session, errors.wrong_arity(sub.fullname), sub)
             spec = sub
-        # ACL: only a restricted user's sessions get here for this (they are
-        # gated); the all-permissions user pays one attribute test here and
-        # nothing on the fast path. NOAUTH comes first (_gated).
-        if session.gated and session.authenticated and not session.user.unrestricted:
+        # ACL: a restricted user's sessions get here for this (they are
+        # gated, or restricted on channels only and the commands that name
+        # channels are out of the fast table: check_channels); the
+        # all-permissions user pays one attribute test here and nothing on
+        # the fast path. NOAUTH comes first (_gated).
+        if not session.user.unrestricted and session.authenticated:
             denied = acl_denial(session, spec, argv,
                                 "multi" if session.multi is not None else "toplevel")
             if denied:

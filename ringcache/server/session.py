@@ -93,7 +93,7 @@ class Session:
         # its effect; None means "propagate the command as it came". The
         # dispatcher reads it after the command and resets it.
         self.propagate: list[list[bytes]] | None = None
-        self.gated = not self.authenticated or not self.user.unrestricted
+        self.gated = not self.authenticated or self.user.needs_gate
         # Replication: a replica attached here (after PSYNC/SYNC, with its
         # replication.primary.ReplicaLink), or this node's primary's link.
         self.is_replica = False
@@ -123,7 +123,7 @@ class Session:
             or (self.subscriptions > 0 and self.protocol == 2)
             or self.no_touch  # (dispatch._gated keeps its reads from touching keys)
             or self.asking
-            or not self.user.unrestricted  # ACL checks: dispatch._execute
+            or self.user.needs_gate  # ACL checks: dispatch._execute
         )
 
     def select(self, index: int) -> None:

@@ -290,3 +290,19 @@ def test_hello_auth(node, admin):
     admin.execute_command("ACL", "SETUSER", "h", "on", ">hp", "+@all", "~*")
     replies = raw(node, b"HELLO 2 AUTH h wrong\r\nHELLO 2 AUTH h hp\r\n", 1)
     assert replies[0] == b"-WRONGPASS invalid username-password pair or user is disabled."
+
+
+def test_user_restricted_on_channels_only(node, admin):
+    # `~* +@all` under acl-pubsub-default resetchannels: only the commands
+    # that name channels are checked (the others keep the fast path).
+    admin.execute_command("ACL", "SETUSER", "app", "on", "nopass", "~*", "+@all", "&ok")
+    r = node.client(username="app", password="x")
+    assert r.set("a", "1") and r.get("a") == b"1"
+    assert r.publish("ok", "m") == 0
+    with pytest.raises(redis.ResponseError, match="channels"):
+        r.publish("other", "m")
+    with pytest.raises(redis.ResponseError, match="channels"):
+        r.execute_command("PUBLISH", "other", "m")  # upper case: the other table entry
+    # The default user is not restricted by it.
+    assert admin.publish("other", "m") == 0
+    r.close()

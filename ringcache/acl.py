@@ -47,13 +47,10 @@ import hashlib
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from .commands.registry import ACL_CATEGORIES, COMMANDS, CommandSpec, lookup
 from .glob import compile_glob, glob_match
-
-if TYPE_CHECKING:
-    pass
 
 DENIED_COMMAND, DENIED_KEY, DENIED_AUTH, DENIED_CHANNEL = 1, 2, 3, 4
 REASONS = {DENIED_COMMAND: "command", DENIED_KEY: "key", DENIED_AUTH: "auth",
@@ -260,7 +257,7 @@ class Selector:
         if spec.fullname in self.allowed:
             return True
         args = self.firstargs.get(spec.fullname)
-        return bool(args) and len(argv) > 1 and argv[1].lower() in args
+        return args is not None and len(argv) > 1 and argv[1].lower() in args
 
     def key_allowed(self, key: bytes, read: bool, write: bool) -> bool:
         if self.allkeys:

@@ -558,8 +558,12 @@ class AclLog:
         self.entries: deque[LogEntry] = deque()
         self.max_len = max_len
         self.next_id = 0
+        # INFO stats acl_access_denied_*: every refusal, even those grouped
+        # into one entry.
+        self.denied = {"auth": 0, "cmd": 0, "key": 0, "channel": 0}
 
     def add(self, reason: str, context: str, obj: bytes, username: bytes, client_info: str) -> None:
+        self.denied["cmd" if reason == "command" else reason] += 1
         now = time.time()
         for entry in list(self.entries)[:10]:
             if (entry.reason, entry.context, entry.object, entry.username) == \

@@ -744,6 +744,9 @@ class Config:
         self._save_loaded = False
         self.config_file: str | None = None
         self.user_lines: list[str] = []  # `user ...` directives, in order
+        # CONFIG REWRITE's `user` lines (the server's ACL users, described),
+        # or None when an aclfile holds them (old `user` lines then go).
+        self.users_for_rewrite: Callable[[], list[str] | None] | None = None
 
     # -- reading ---------------------------------------------------------
 
@@ -1036,6 +1039,10 @@ class Config:
             for line, force in lines or ():
                 state.rewrite_line(param.name, line, force)
             state.processed.add(param.name)
+        if self.users_for_rewrite is not None:
+            for line in self.users_for_rewrite() or ():
+                state.rewrite_line("user", line, True)
+            state.processed.add("user")
         state.remove_orphaned()
         return state.content()
 
@@ -1061,7 +1068,7 @@ class _RewriteState:
             argv = split_args(line)
             name = _lower(argv[0]) if argv else ""
             entry = _ENTRIES.get(name)
-            if entry is None and name != "include":
+            if entry is None and name not in ("include", "user"):
                 # Unparsable, unknown or deprecated: kept, as a comment.
                 self.lines.append("# ??? " + line)
                 continue

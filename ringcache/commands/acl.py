@@ -98,11 +98,27 @@ def _channel_checks(server: "Server", user: User) -> None:
 
 
 def refresh_sessions(server: "Server", user: User) -> None:
+    """A user's rules changed: its sessions take the new gate, and those
+    subscribed to channels the user may no longer use are disconnected
+    (Redis 7's ACLKillPubsubClientsIfNeeded)."""
     sessions = [s for s in getattr(server, "clients", {}).values() if s.user is user]
     for session in sessions:  # (none yet at start-up)
         session.update_gate()
+        if session.subscriptions and not _subscriptions_allowed(server, session, user):
+            if session.close is not None:
+                session.close()
     if sessions or user is server.acl.default:
         _channel_checks(server, user)
+
+
+def _subscriptions_allowed(server: "Server", session: "Session", user: User) -> bool:
+    state = server.pubsub.clients.get(session)
+    if state is None:
+        return True
+    selectors = (user.root, *user.selectors)
+    return (all(any(s.channel_allowed(c, False) for s in selectors)
+                for c in (*state.channels, *state.shard))
+            and all(any(s.channel_allowed(p, True) for s in selectors) for p in state.patterns))
 
 
 def disconnect_user(server: "Server", user: User) -> None:

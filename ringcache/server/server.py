@@ -232,6 +232,8 @@ class Server:
             users.log.trim()
 
         config.on_change("acllog-max-len", set_log_len)
+        config.users_for_rewrite = lambda: None if config["aclfile"] else [
+            f"user {users.users[name].describe()}" for name in sorted(users.users)]
         config.on_change("acl-pubsub-default",
                          lambda value: setattr(users, "pubsub_default", value == "allchannels"))
         return users

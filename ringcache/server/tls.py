@@ -215,6 +215,14 @@ class TLSConnection(Connection):
         while self.reading and not self.closed and tls.pending():
             super().on_readable()
 
+    def _resume_reading(self) -> None:
+        was_reading = self.reading
+        super()._resume_reading()
+        tls = self.sock
+        assert isinstance(tls, ssl.SSLSocket)
+        if not was_reading and self.reading and not self.handshaking and tls.pending():
+            self.loop.call_soon(self.on_readable)  # decrypted while paused: no event will come
+
     def close_during_handshake(self) -> None:
         """Shutdown: a client still in its handshake just goes."""
         if self.handshaking and not self.closed:

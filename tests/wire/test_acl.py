@@ -104,6 +104,8 @@ def test_auth_and_noperm(node, admin):
         ("key", "z", "u", "toplevel"),
     ]
     assert log[2]["client-info"]["user"] == "u"
+    stats = admin.info("stats")
+    assert [stats[f"acl_access_denied_{r}"] for r in ("auth", "cmd", "key", "channel")] == [2, 1, 1, 1]
 
 
 def test_subcommand_rules_and_whoami(node, admin):
@@ -306,3 +308,31 @@ def test_user_restricted_on_channels_only(node, admin):
     # The default user is not restricted by it.
     assert admin.publish("other", "m") == 0
     r.close()
+
+
+def test_subscriber_losing_its_channel_is_disconnected(node, admin):
+    admin.execute_command("ACL", "SETUSER", "sub", "on", "nopass", "+@all", "~*", "&news", "&misc")
+    with socket.create_connection((node.host, node.port), timeout=10) as s:
+        s.sendall(b"AUTH sub x\r\nSUBSCRIBE news\r\n")
+        buf = b""
+        while b":1\r\n" not in buf:
+            buf += s.recv(1000)
+        admin.execute_command("ACL", "SETUSER", "sub", "resetchannels", "&misc")
+        assert s.recv(1000) == b""
+
+
+
+def test_config_rewrite_writes_the_users(tmp_path):
+    conf = tmp_path / "node.conf"
+    conf.write_text("# users\nuser default on nopass ~* &* +@all\nuser old on >p ~* +@read\n")
+    with start_node(tmp_path, "--config", str(conf)) as n:
+        r = n.client(decode_responses=True)
+        r.execute_command("ACL", "DELUSER", "old")
+        r.execute_command("ACL", "SETUSER", "new", "on", "nopass", "+ping")
+        assert r.config_rewrite()
+    text = conf.read_text()
+    assert "user old" not in text and "??? user" not in text
+    assert "user default on nopass ~* &* +@all" in text
+    assert "user new on nopass resetchannels -@all +ping" in text
+    with start_node(tmp_path, "--config", str(conf)) as n:  # and it loads again
+        assert n.client(decode_responses=True).acl_users() == ["default", "new"]

@@ -336,3 +336,49 @@ def test_config_rewrite_writes_the_users(tmp_path):
     assert "user new on nopass resetchannels -@all +ping" in text
     with start_node(tmp_path, "--config", str(conf)) as n:  # and it loads again
         assert n.client(decode_responses=True).acl_users() == ["default", "new"]
+
+
+def test_selectors(node, admin):
+    admin.execute_command("ACL", "SETUSER", "sel", "on", "nopass", "~a", "+get", "(~b +set)")
+    assert admin.execute_command("ACL", "GETUSER", "sel")[-1] == [
+        ["commands", "-@all +set", "keys", "~b", "channels", ""]]
+    assert [l for l in admin.acl_list() if l.startswith("user sel ")] == [
+        "user sel on nopass ~a resetchannels -@all +get (~b resetchannels -@all +set)"]
+    r = node.client(username="sel", password="x")
+    assert r.get("a") is None and r.set("b", "1")
+    with pytest.raises(redis.ResponseError, match="keys"):
+        r.get("b")
+    with pytest.raises(redis.ResponseError, match="keys"):  # root allows no SET, (~b) not key a
+        r.set("a", "1")
+    r.close()
+
+
+def _wait_for(predicate, timeout: float = 20.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_replica_authenticates_with_masteruser(tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "r").mkdir()
+    (tmp_path / "bad").mkdir()
+    with start_node(tmp_path / "p", "--requirepass", "adminpw",
+                    "--user", "repl", "on", ">replpw", "+psync", "+replconf", "+ping") as primary:
+        admin = primary.client(password="adminpw")
+        admin.set("k", "v")
+        with start_node(tmp_path / "r", "--masteruser", "repl", "--masterauth", "replpw",
+                        "--replicaof", "127.0.0.1", str(primary.port)) as replica:
+            assert _wait_for(lambda: replica.client().get("k") == b"v")
+            assert [c["user"] for c in admin.client_list() if "S" in c["flags"]] == ["repl"]
+        with start_node(tmp_path / "bad", "--masteruser", "repl", "--masterauth", "wrong",
+                        "--replicaof", "127.0.0.1", str(primary.port)) as replica:
+            assert _wait_for(lambda: "Unable to AUTH to MASTER: WRONGPASS" in replica.log())
+            assert replica.client().get("k") is None
+        assert any(e["reason"] == "auth" and e["username"] == "repl"
+                   for e in admin.acl_log())

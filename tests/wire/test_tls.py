@@ -219,3 +219,19 @@ def test_replica_follows_its_primary_over_tls_with_acl_auth(tmp_path, certs):
             assert "TLS connection to MASTER established" in replica.log()
             links = [c for c in admin.client_list() if "S" in c["flags"]]
             assert [c["user"] for c in links] == ["repl"]
+
+
+def test_tls_protocols(tmp_path, certs):
+    port = free_port()
+    with start_node(tmp_path, *tls_args(certs, port, auth="no"), "--tls-protocols", "TLSv1.2") as n:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.load_verify_locations(certs / "ca.crt")
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10)) as s:
+            assert s.version() == "TLSv1.2"
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        with pytest.raises(ssl.SSLError):
+            context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+        with pytest.raises(redis.ResponseError, match="Invalid tls-protocols"):
+            n.client().config_set("tls-protocols", "SSLv2")
+        assert n.client().ping()

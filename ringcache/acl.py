@@ -653,9 +653,10 @@ class Users:
         return user, False
 
     @staticmethod
-    def parse_lines(lines: list[tuple[int, str]], pubsub_default: bool) -> dict[bytes, User]:
-        """`user <name> <rules...>` lines (aclfile, config `user` lines) into
-        users; AclError("LINE: reason") at the first bad line, as Redis's
+    def parse_lines(lines: list[tuple[Any, str]], pubsub_default: bool) -> dict[bytes, User]:
+        """`user <name> <rules...>` lines (aclfile, config `user` lines),
+        each with where it is (a line number, "file:line"), into users;
+        AclError("WHERE: reason") at the first bad line, as Redis's
         ACLLoadFromFile reports it."""
         users: dict[bytes, User] = {}
         for number, line in lines:

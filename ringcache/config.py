@@ -743,7 +743,9 @@ class Config:
         # Startup `save` lines accumulate; the first one replaces the defaults.
         self._save_loaded = False
         self.config_file: str | None = None
-        self.user_lines: list[str] = []  # `user ...` directives, in order
+        # `user ...` directives, in order: (where: "file:line", the line).
+        self.user_lines: list[tuple[str, str]] = []
+        self._where = ""
         # CONFIG REWRITE's `user` lines (the server's ACL users, described),
         # or None when an aclfile holds them (old `user` lines then go).
         self.users_for_rewrite: Callable[[], list[str] | None] | None = None
@@ -928,9 +930,9 @@ class Config:
             except OSError as exc:
                 reason = exc.strerror or str(exc)
                 raise ConfigError(f"Fatal error, can't open config file '{name}': {reason}", reason) from None
-        self._load_text("".join(chunks), depth)
+        self._load_text("".join(chunks), depth, paths[0] if len(paths) == 1 else path)
 
-    def _load_text(self, text: str, depth: int) -> None:
+    def _load_text(self, text: str, depth: int, where: str = "config") -> None:
         for number, raw in enumerate(text.split("\n"), start=1):
             line = raw.strip(" \t\r\n")
             if not line or line[0] == "#":
@@ -942,6 +944,7 @@ class Config:
             if not argv:
                 continue
             try:
+                self._where = f"{where}:{number}"  # (a `user` line is checked later: ACL)
                 self._apply_directive(argv, depth)
             except _Invalid as exc:
                 raise _fatal(f"Reading the configuration file, at line {number}", line, exc.args[0]) from None
@@ -962,6 +965,7 @@ class Config:
                 options[-1][2].append(arg)
         for position, name, values in options:
             try:
+                self._where = f"command line argument {position}"
                 self._apply_directive([name, *values], 0)
             except _Invalid as exc:
                 line = " ".join([name, *map(_quote, values)]).strip(" \t\r\n")
@@ -991,7 +995,7 @@ class Config:
         elif name == "user" and len(argv) >= 2:
             # ACL users (ringcache/acl.py checks their rules at start-up,
             # naming the line): kept as written, in order.
-            self.user_lines.append(" ".join(["user", *argv[1:]]))
+            self.user_lines.append((self._where, " ".join(["user", *argv[1:]])))
         elif name == "include" and len(argv) == 2:
             self._load_path(argv[1], depth + 1)
         else:

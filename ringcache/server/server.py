@@ -214,13 +214,7 @@ class Server:
             if config["aclfile"]:
                 users.replace(load_users_file(self, config["aclfile"]))
             elif config.user_lines:
-                where = config.config_file or "the command line"
-                try:
-                    loaded = Users.parse_lines(list(enumerate(config.user_lines, start=1)),
-                                               users.pubsub_default)
-                except AclError as exc:
-                    raise AclError(f"{where}: user directive {exc.args[0]}") from None
-                users.replace(loaded)
+                users.replace(Users.parse_lines(config.user_lines, users.pubsub_default))
         except AclError as exc:
             raise ConfigError(f"Aborting ringcache startup because of ACL errors: {exc.args[0]}") from None
         if config["requirepass"]:

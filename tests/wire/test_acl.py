@@ -339,17 +339,17 @@ def test_config_rewrite_writes_the_users(tmp_path):
 
 
 def test_selectors(node, admin):
-    admin.execute_command("ACL", "SETUSER", "sel", "on", "nopass", "~a", "+get", "(~b +set)")
+    admin.execute_command("ACL", "SETUSER", "sel", "on", "nopass", "~sa", "+get", "(~sb +set)")
     assert admin.execute_command("ACL", "GETUSER", "sel")[-1] == [
-        ["commands", "-@all +set", "keys", "~b", "channels", ""]]
+        ["commands", "-@all +set", "keys", "~sb", "channels", ""]]
     assert [l for l in admin.acl_list() if l.startswith("user sel ")] == [
-        "user sel on nopass ~a resetchannels -@all +get (~b resetchannels -@all +set)"]
+        "user sel on nopass ~sa resetchannels -@all +get (~sb resetchannels -@all +set)"]
     r = node.client(username="sel", password="x")
-    assert r.get("a") is None and r.set("b", "1")
+    assert r.get("sa") is None and r.set("sb", "1")
     with pytest.raises(redis.ResponseError, match="keys"):
-        r.get("b")
+        r.get("sb")
     with pytest.raises(redis.ResponseError, match="keys"):  # root allows no SET, (~b) not key a
-        r.set("a", "1")
+        r.set("sa", "1")
     r.close()
 
 
@@ -382,3 +382,12 @@ def test_replica_authenticates_with_masteruser(tmp_path):
             assert replica.client().get("k") is None
         assert any(e["reason"] == "auth" and e["username"] == "repl"
                    for e in admin.acl_log())
+
+
+def test_bad_user_line_in_config_file_stops_the_start(tmp_path):
+    conf = tmp_path / "node.conf"
+    conf.write_text("# users\nuser default on nopass ~* &* +@all\n\nuser bad on +@nosuch\n")
+    proc, log = spawn(["--config", str(conf), "--port", "0"], tmp_path)
+    assert proc.wait(timeout=30) == 1
+    assert (f"{conf}:4: Error in applying operation '+@nosuch': Unknown command or category "
+            "name in ACL") in log.read_text()

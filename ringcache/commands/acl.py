@@ -158,10 +158,6 @@ def install_users(server: "Server", users: dict[bytes, User]) -> None:
 # -- ACL subcommands -----------------------------------------------------------------
 
 
-def _user_name(arg: bytes) -> bytes:
-    return arg
-
-
 @subcommand(ACL, "setuser", -3, _ACL_ADMIN, since="6.0.0",
             summary="Creates and modifies an ACL user and its rules.", complexity="O(N).")
 def acl_setuser(session: "Session", argv: list[bytes]) -> Any:

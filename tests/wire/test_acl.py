@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import subprocess
-import sys
 
 import pytest
 import redis

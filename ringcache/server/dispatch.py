@@ -6,13 +6,14 @@ processCommand order:
 
   1. look the command up in the table (unknown -> error)
   2. check arity, for subcommands too (wrong -> error)
+  2b. ACL (commands/acl.py): a restricted user's command, keys and
+     channels (Redis: after NOAUTH, before the cluster redirection); only
+     restricted users' commands reach it (see acl.User.needs_gate)
   3. in cluster mode, the slot check (cluster/routing.py: MOVED, CROSSSLOT,
      CLUSTERDOWN; each command queued in MULTI, then EXEC as one unit).
      Batches take _execute_cluster_batch then, which hands the commands
      this node serves outright to the same inlined loop; off cluster mode
      the loop has no cluster test at all.
-  3a. ACL (commands/acl.py): a restricted user's command, keys and
-     channels, only for such users' sessions (they are gated);
   3b. gates, only for sessions that need them (`session.gated`):
      authentication, RESP2 subscribed mode, MULTI queueing, CLIENT REPLY
   4. call(): run the handler, time it, count it (INFO commandstats), log it

@@ -6,8 +6,9 @@ asks the Session what to do. Commands receive the Session and read `db`,
 
 `gated` is the one flag the dispatcher tests on the hot path: it is True
 whenever the session is in any state that needs the slow path (inside MULTI,
-not yet authenticated, an ACL user with restrictions, subscribed in RESP2, replies switched off). Whoever
-changes one of those states calls `update_gate()`.
+not yet authenticated, an ACL user restricted on commands or keys,
+subscribed in RESP2, replies switched off). Whoever changes one of those
+states calls `update_gate()` (commands/acl.py does for a changed user).
 """
 
 from __future__ import annotations

@@ -108,7 +108,11 @@ def run_server(args: list[str], *, own_process: bool = False) -> int:
     from .persistence import LoadError
     from .server.fdlimit import TooFewDescriptors
 
-    server = Server(config)
+    try:
+        server = Server(config)
+    except ConfigError as exc:  # ACL users or TLS certificates that cannot be used
+        logging.getLogger("ringcache").warning("%s", exc.message)
+        return 1
     try:
         # The stdlib loop, not uvloop: with raw sockets on add_reader it was
         # the faster of the two here (benchmarks/RESULTS.md).

@@ -681,6 +681,25 @@ PARAMS: tuple[Param, ...] = (
     # shard; "auto" as a replica of the shard with the fewest replicas; a
     # shard id or a primary's node id: as a replica of that shard.
     P("cluster-replica-of", String(), "", IMMUTABLE),
+    # -- ACL (ringcache/acl.py) and TLS (server/tls.py)
+    P("aclfile", String(null_if_empty=True), "", IMMUTABLE),
+    P("acl-pubsub-default", Enum("allchannels", "resetchannels"), "resetchannels"),
+    P("tls-port", Int(0, 65535), 0, IMMUTABLE),
+    P("tls-cert-file", String(null_if_empty=True), ""),
+    P("tls-key-file", String(null_if_empty=True), ""),
+    P("tls-key-file-pass", String(null_if_empty=True), ""),
+    P("tls-ca-cert-file", String(null_if_empty=True), ""),
+    P("tls-ca-cert-dir", String(null_if_empty=True), ""),
+    P("tls-auth-clients", Enum("no", "yes", "optional"), "yes"),
+    P("tls-protocols", String(null_if_empty=True), ""),
+    P("tls-ciphers", String(null_if_empty=True), ""),
+    P("tls-ciphersuites", String(null_if_empty=True), ""),
+    P("tls-prefer-server-ciphers", Bool(), False),
+    P("tls-replication", Bool(), False),
+    P("tls-cluster", Bool(), False),
+    # ringcache's own: a TLS client that has not finished its handshake
+    # within this many milliseconds is closed (server/tls.py).
+    P("tls-handshake-timeout", Int(1, INT_MAX), 10000),
 )
 
 # Directives a config file may hold that are not parameters. Deprecated ones
@@ -730,6 +749,12 @@ class Config:
         # Startup `save` lines accumulate; the first one replaces the defaults.
         self._save_loaded = False
         self.config_file: str | None = None
+        # `user ...` directives, in order: (where: "file:line", the line).
+        self.user_lines: list[tuple[str, str]] = []
+        self._where = ""
+        # CONFIG REWRITE's `user` lines (the server's ACL users, described),
+        # or None when an aclfile holds them (old `user` lines then go).
+        self.users_for_rewrite: Callable[[], list[str] | None] | None = None
 
     # -- reading ---------------------------------------------------------
 
@@ -911,9 +936,9 @@ class Config:
             except OSError as exc:
                 reason = exc.strerror or str(exc)
                 raise ConfigError(f"Fatal error, can't open config file '{name}': {reason}", reason) from None
-        self._load_text("".join(chunks), depth)
+        self._load_text("".join(chunks), depth, paths[0] if len(paths) == 1 else path)
 
-    def _load_text(self, text: str, depth: int) -> None:
+    def _load_text(self, text: str, depth: int, where: str = "config") -> None:
         for number, raw in enumerate(text.split("\n"), start=1):
             line = raw.strip(" \t\r\n")
             if not line or line[0] == "#":
@@ -925,6 +950,7 @@ class Config:
             if not argv:
                 continue
             try:
+                self._where = f"{where}:{number}"  # (a `user` line is checked later: ACL)
                 self._apply_directive(argv, depth)
             except _Invalid as exc:
                 raise _fatal(f"Reading the configuration file, at line {number}", line, exc.args[0]) from None
@@ -945,6 +971,7 @@ class Config:
                 options[-1][2].append(arg)
         for position, name, values in options:
             try:
+                self._where = f"command line argument {position}"
                 self._apply_directive([name, *values], 0)
             except _Invalid as exc:
                 line = " ".join([name, *map(_quote, values)]).strip(" \t\r\n")
@@ -971,6 +998,10 @@ class Config:
             self._values[param.name] = value
         elif _DEPRECATED.get(name) == len(argv):
             pass
+        elif name == "user" and len(argv) >= 2:
+            # ACL users (ringcache/acl.py checks their rules at start-up,
+            # naming the line): kept as written, in order.
+            self.user_lines.append((self._where, " ".join(["user", *argv[1:]])))
         elif name == "include" and len(argv) == 2:
             self._load_path(argv[1], depth + 1)
         else:
@@ -1018,6 +1049,10 @@ class Config:
             for line, force in lines or ():
                 state.rewrite_line(param.name, line, force)
             state.processed.add(param.name)
+        if self.users_for_rewrite is not None:
+            for line in self.users_for_rewrite() or ():
+                state.rewrite_line("user", line, True)
+            state.processed.add("user")
         state.remove_orphaned()
         return state.content()
 
@@ -1043,7 +1078,7 @@ class _RewriteState:
             argv = split_args(line)
             name = _lower(argv[0]) if argv else ""
             entry = _ENTRIES.get(name)
-            if entry is None and name != "include":
+            if entry is None and name not in ("include", "user"):
                 # Unparsable, unknown or deprecated: kept, as a comment.
                 self.lines.append("# ??? " + line)
                 continue

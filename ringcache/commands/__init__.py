@@ -16,6 +16,7 @@ FAMILIES = (
     "bitmaps", "hyperloglog", "sort", "geo", "latency",
     "streams",
     "cluster",
+    "acl",
 )
 
 

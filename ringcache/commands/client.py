@@ -109,7 +109,7 @@ def client_line(session: Session, current: tuple[str, list] | None = None) -> st
         f"multi={len(multi) if multi is not None else -1} watch={len(session.watched)} "
         f"qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} multi-mem={multi_mem} rbs=0 rbp=0 "
         f"obl=0 oll=0 omem={omem} tot-mem={qbuf + omem + argv_mem + multi_mem} "
-        f"events={'rw' if omem else 'r'} cmd={cmd} user=default redir={redir} resp={session.protocol} "
+        f"events={'rw' if omem else 'r'} cmd={cmd} user={session.user.name.decode('utf-8', 'replace')} redir={redir} resp={session.protocol} "
         f"lib-name={session.lib_name.decode('utf-8', 'replace')} "
         f"lib-ver={session.lib_ver.decode('utf-8', 'replace')}"
     )
@@ -204,6 +204,10 @@ def _laddr_is(wanted: str) -> Callable[[Session], bool]:
     return lambda s: s.laddr == wanted
 
 
+def _user_is(user: Any) -> Callable[[Session], bool]:
+    return lambda s: s.user is user
+
+
 def _type_is(kind: str) -> Callable[[Session], bool]:
     return lambda s: client_type(s) == kind
 
@@ -251,8 +255,10 @@ def client_kill(session: Session, argv: list[bytes]) -> Any:
         elif option == b"laddr":
             tests.append(_laddr_is(text(value)))
         elif option == b"user":
-            if value != b"default":  # the only user until ACLs exist
+            user = session.server.acl.get(value)
+            if user is None:
                 raise CommandError(errors.no_such_user(value))
+            tests.append(_user_is(user))
         elif option == b"skipme":
             if value.lower() == b"yes":
                 skipme = True

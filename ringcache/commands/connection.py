@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import TYPE_CHECKING, Any
 
 from .. import REDIS_VERSION, __version__
@@ -53,24 +52,17 @@ def reset(session: Session, argv: list[bytes]) -> Any:
         session.server.monitors.discard(session)
     for hook in session.server.reset_hooks:  # pub/sub and tracking state
         hook(session)
-    session.authenticated = not session.server.config["requirepass"]
+    default = session.server.acl.default
+    session.user = default
+    session.authenticated = default.enabled and default.nopass
     session.update_gate()
     return SimpleString(b"RESET")
 
 
 def _check_password(session: Session, username: bytes, password: bytes) -> None:
-    required = session.server.config["requirepass"]
-    if not required:
-        # The default user has no password: any password is right for it.
-        if username == b"default":
-            session.authenticated = True
-            session.update_gate()
-            return
-        raise CommandError(errors.WRONGPASS)
-    if username != b"default" or not hmac.compare_digest(password, required.encode()):
-        raise CommandError(errors.WRONGPASS)
-    session.authenticated = True
-    session.update_gate()
+    from .acl import authenticate  # (acl imports the whole table)
+
+    authenticate(session, username, password)
 
 
 @command("auth", -2, "no_auth fast allow_busy noscript loading stale", group="connection",
@@ -79,7 +71,7 @@ def auth(session: Session, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
     if len(argv) == 2:
-        if not session.server.config["requirepass"]:
+        if session.server.acl.default.nopass:
             raise CommandError(errors.AUTH_NOT_CONFIGURED)
         _check_password(session, b"default", argv[1])
     else:

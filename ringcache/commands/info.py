@@ -182,6 +182,8 @@ def _stats_section(server: Server) -> list[tuple[str, Any]]:
         ("unexpected_error_replies", 0),
         ("total_error_replies", dispatcher.total_errors),
         ("total_protocol_errors", stats.protocol_errors),
+        *((f"acl_access_denied_{reason}", server.acl.log.denied[reason])
+          for reason in ("auth", "cmd", "key", "channel")),
     ]
 
 

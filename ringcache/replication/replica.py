@@ -45,6 +45,7 @@ import asyncio
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -155,9 +156,55 @@ class Replica:
         except OSError:
             pass
         log.info("Non blocking connect for SYNC fired the event.")
+        if self.server.config["tls-replication"]:
+            self._start_tls(sock)
+            return
+        self._link_ready()
+
+    def _link_ready(self) -> None:
+        sock = self.sock
+        assert sock is not None
         self.state = HANDSHAKE
         self.loop.add_reader(sock.fileno(), self._on_readable)
         self._start_handshake()
+
+    # -- TLS (tls-replication: server/tls.py has the contexts) --------------
+
+    def _start_tls(self, sock: socket.socket) -> None:
+        from ..config import ConfigError
+        from ..server.tls import client_context
+
+        try:
+            context = client_context(self.server.config)
+        except ConfigError as exc:
+            log.warning("Unable to connect to MASTER over TLS: %s", exc.message)
+            self.drop(reconnect=True)
+            return
+        self.sock = context.wrap_socket(sock, server_side=False, do_handshake_on_connect=False)
+        self.loop.add_reader(self.sock.fileno(), self._tls_handshake)
+        self._tls_handshake()
+
+    def _tls_handshake(self) -> None:
+        sock = self.sock
+        if not isinstance(sock, ssl.SSLSocket):
+            return
+        fd = sock.fileno()
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.loop.remove_writer(fd)
+            return
+        except ssl.SSLWantWriteError:
+            self.loop.add_writer(fd, self._tls_handshake)
+            return
+        except OSError as exc:  # (ssl.SSLError is one)
+            log.warning("Unable to connect to MASTER over TLS: %s", exc)
+            self.drop(reconnect=True)
+            return
+        self.loop.remove_writer(fd)
+        self.loop.remove_reader(fd)
+        log.info("TLS connection to MASTER established")
+        self._link_ready()
 
     # -- handshake ---------------------------------------------------------
 
@@ -250,7 +297,7 @@ class Replica:
             return
         try:
             data = sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as exc:
             log.warning("Error reading from MASTER: %s", exc)
@@ -263,6 +310,10 @@ class Replica:
         self.last_io = time.monotonic()
         self.server.replication.repl_input_bytes += len(data)
         self._consume(data)
+        # TLS: bytes OpenSSL decrypted but did not hand out wake no reader.
+        if isinstance(sock, ssl.SSLSocket) and sock is self.sock and sock.pending() and \
+                not self.loading:
+            self.loop.call_soon(self._on_readable)
 
     def _consume(self, data: bytes) -> None:
         if self.state == CONNECTED:
@@ -465,6 +516,8 @@ class Replica:
         log.info("MASTER <-> REPLICA sync: Finished with success")
         self._go_online()
         self.loop.add_reader(self.sock.fileno(), self._on_readable)
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            self.loop.call_soon(self._on_readable)  # (decrypted while loading)
         if self.inbuf:  # the stream that came in the same reads as the snapshot's end
             rest = bytes(self.inbuf)
             self.inbuf.clear()
@@ -486,6 +539,7 @@ class Replica:
             peer = local = ("?", 0)
         session = Session(server, server.next_client_id(), f"{peer[0]}:{peer[1]}", f"{local[0]}:{local[1]}")
         session.authenticated = True
+        session.user = server.acl.internal  # the primary's stream: no ACL checks, as in Redis
         session.is_master = True
         session.fd = sock.fileno() if sock else -1
         session.close = lambda: self.drop(reconnect=True)
@@ -555,7 +609,7 @@ class Replica:
         if not self.out:
             try:
                 sent = sock.send(data)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 sent = 0
             except OSError:
                 self.drop(reconnect=True)
@@ -574,7 +628,7 @@ class Replica:
             return
         try:
             sent = sock.send(self.out)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             return
         except OSError:
             self.drop(reconnect=True)

@@ -552,6 +552,12 @@ class Engine:
             spec = sub
         if "noscript" in spec.flags or (spec.parent and "noscript" in spec.parent.flags):
             raise CommandError("ERR This Redis command is not allowed from script")
+        if not session.user.unrestricted:  # the script runs with its caller's permissions
+            from ..commands.acl import SCRIPT_DENIALS, denial
+
+            denied = denial(session, spec, argv, "lua")
+            if denied:
+                raise CommandError(SCRIPT_DENIALS[denied])
         if spec.is_write and self.read_only:
             raise CommandError("ERR Write commands are not allowed from read-only scripts.")
         if spec.is_write:

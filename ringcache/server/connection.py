@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Callable
@@ -121,8 +122,8 @@ class Connection:
     def on_readable(self) -> None:
         try:
             data = self.sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return  # (the SSL ones: a TLS record not complete yet, server/tls.py)
         except OSError:
             self.close()
             return
@@ -309,7 +310,7 @@ class Connection:
         more can reach it, so the connection ends at once."""
         try:
             return self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             return 0
         except OSError:
             self.abort()

@@ -6,6 +6,9 @@ processCommand order:
 
   1. look the command up in the table (unknown -> error)
   2. check arity, for subcommands too (wrong -> error)
+  2b. ACL (commands/acl.py): a restricted user's command, keys and
+     channels (Redis: after NOAUTH, before the cluster redirection); only
+     restricted users' commands reach it (see acl.User.needs_gate)
   3. in cluster mode, the slot check (cluster/routing.py: MOVED, CROSSSLOT,
      CLUSTERDOWN; each command queued in MULTI, then EXEC as one unit).
      Batches take _execute_cluster_batch then, which hands the commands
@@ -40,6 +43,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..accel import speedups
 from ..commands._blocking import BlockOn
+from ..acl import CHANNEL_COMMANDS
+from ..commands.acl import NOPERM_EXEC, denial as acl_denial, noperm
 from ..commands.registry import COMMANDS, CommandSpec, fast_table, lookup
 from ..protocol import errors
 from ..protocol.errors import CommandError
@@ -125,6 +130,18 @@ class Dispatcher:
         # path's table is emptied meanwhile, so every command takes the
         # checked path and the hot path pays nothing for this.
         self.busy = False
+        # Set (for the node's life) once a user restricted on channels only
+        # authenticated: PUBLISH, SUBSCRIBE ... leave the fast table then, so
+        # that such users' other commands need no gate (see acl.User).
+        default = server.acl.default
+        self.channel_checks = False
+        if not default.unrestricted and not default.needs_gate:
+            self.check_channels()
+
+    def check_channels(self) -> None:
+        if not self.channel_checks:
+            self.channel_checks = True
+            self._refresh_table()
 
     @property
     def total_commands(self) -> int:
@@ -173,6 +190,9 @@ class Dispatcher:
                           if not spec.is_write and spec.name != "exec"}
         else:
             self.table = fast_table()
+        if self.channel_checks and self.table:
+            self.table = {name: spec for name, spec in self.table.items()
+                          if spec.name not in CHANNEL_COMMANDS}
 
     # -- the pipeline ------------------------------------------------------
 
@@ -387,6 +407,16 @@ class Dispatcher:
             if not sub.check_arity(argc):
                 return self._reject(session, errors.wrong_arity(sub.fullname), sub)
             spec = sub
+        # ACL: a restricted user's sessions get here for this (they are
+        # gated, or restricted on channels only and the commands that name
+        # channels are out of the fast table: check_channels); the
+        # all-permissions user pays one attribute test here and nothing on
+        # the fast path. NOAUTH comes first (_gated).
+        if not session.user.unrestricted and session.authenticated:
+            denied = acl_denial(session, spec, argv,
+                                "multi" if session.multi is not None else "toplevel")
+            if denied:
+                return self._reject(session, noperm(denied, spec), spec)
         if self.cluster is not None and session.authenticated:
             refusal = self._cluster_refusal(session, spec, argv)
             if refusal is not None:
@@ -587,7 +617,13 @@ class Dispatcher:
         propagating = self.propagating
         if propagating:  # the transaction's writes are one unit of the stream
             self.stream.begin_transaction()
+        check_acl = not session.user.unrestricted
         for spec, argv in queued:
+            if check_acl and acl_denial(session, spec, argv, "multi"):
+                # The rules changed after the command was queued (Redis
+                # checks again at EXEC).
+                replies.append(CommandError(NOPERM_EXEC))
+                continue
             reply = self.call(session, spec, argv)
             if reply.__class__ is BlockOn:  # never blocks inside MULTI (Redis: CLIENT_DENY_BLOCKING)
                 reply = reply.deny_reply

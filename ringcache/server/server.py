@@ -28,6 +28,7 @@ from ..pubsub.notifications import sync_databases
 from ..commands import load_all
 from ..commands.registry import lookup
 from ..commands.hashes import active_expire_fields
+from ..acl import AclError, Users
 from ..config import Config, ConfigError
 from ..protocol import errors
 from ..protocol.parser import Limits
@@ -83,6 +84,18 @@ class Server:
         self.config = config or Config()
         self.clock = clock or Clock()
         self.stats = ServerStats()
+        # ACL users (ringcache/acl.py, commands/acl.py): before any session.
+        self.acl = self._load_users()
+        # TLS (server/tls.py): the TLS port's context (None without one), and
+        # the connections still in their handshake (closed at shutdown).
+        self.tls_context: Any = None
+        self.tls_handshakes: set[Any] = set()
+        self._tls_listeners: set[socket.socket] = set()
+        if self.config["tls-port"]:
+            from . import tls
+
+            self.tls_context = tls.server_context(self.config)  # ConfigError: the node exits
+            tls.watch_settings(self)
         self.dbs: list[Keyspace | None] = [None] * self.config["databases"]
         self.created_dbs: list[Keyspace] = []  # the databases in use, in creation order
         self.peak_memory = 0  # the highest used_memory() seen (INFO used_memory_peak)
@@ -179,6 +192,46 @@ class Server:
 
             self.cluster = ClusterNode(self)
 
+    # -- ACL users ---------------------------------------------------------
+
+    def _load_users(self) -> Users:
+        """The users from the config file's `user` lines or the aclfile
+        (not both, as in Redis), then requirepass as the default user's
+        password. A bad line is a ConfigError naming the file and line:
+        the node does not start with users it could not read."""
+        from ..commands.acl import apply_requirepass, load_users_file
+
+        config = self.config
+        users = Users(config["acllog-max-len"], config["acl-pubsub-default"] == "allchannels")
+        self.acl = users
+        if config.user_lines and config["aclfile"]:
+            raise ConfigError("Configuring Redis with users defined in redis.conf and at the same "
+                              "setting an ACL file path is invalid. This setup is very likely to "
+                              "lead to configuration errors and security holes, please define "
+                              "either an ACL file or declare users directly in your redis.conf, "
+                              "but not both.")
+        try:
+            if config["aclfile"]:
+                users.replace(load_users_file(self, config["aclfile"]))
+            elif config.user_lines:
+                users.replace(Users.parse_lines(config.user_lines, users.pubsub_default))
+        except AclError as exc:
+            raise ConfigError(f"Aborting ringcache startup because of ACL errors: {exc.args[0]}") from None
+        if config["requirepass"]:
+            apply_requirepass(self, config["requirepass"])
+        config.on_change("requirepass", lambda value: apply_requirepass(self, value))
+
+        def set_log_len(value: int) -> None:
+            users.log.max_len = value
+            users.log.trim()
+
+        config.on_change("acllog-max-len", set_log_len)
+        config.users_for_rewrite = lambda: None if config["aclfile"] else [
+            f"user {users.users[name].describe()}" for name in sorted(users.users)]
+        config.on_change("acl-pubsub-default",
+                         lambda value: setattr(users, "pubsub_default", value == "allchannels"))
+        return users
+
     # -- databases ---------------------------------------------------------
 
     def db(self, index: int) -> Keyspace:
@@ -216,7 +269,7 @@ class Server:
         self.stats.connections_received += 1
         if len(self.clients) >= self.config["maxclients"]:
             refusal = errors.MAX_CLIENTS
-        elif (self.config["protected-mode"] and not self.config["requirepass"]
+        elif (self.config["protected-mode"] and self.acl.default.nopass
               and not session.is_local):
             refusal = errors.DENIED_PROTECTED_MODE
         else:
@@ -334,6 +387,17 @@ class Server:
             loop.add_reader(listener.fileno(), self._accept, listener)
             self._listeners.append(listener)
         self.port = port
+        tls_port = self.config["tls-port"]
+        for host in hosts if tls_port else ():
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            listener = socket.socket(family, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, tls_port))
+            listener.listen(self.config["tcp-backlog"])
+            listener.setblocking(False)
+            loop.add_reader(listener.fileno(), self._accept, listener)
+            self._listeners.append(listener)
+            self._tls_listeners.add(listener)
         # Start-up objects (modules, the command table, config) live for the
         # whole process: keep the cyclic GC from walking them ever again.
         gc.freeze()
@@ -352,6 +416,8 @@ class Server:
         log.info("ringcache %s started, pid=%d", __version__, os.getpid())
         if not accel.ACCELERATED:  # (once per process: accel decides at import)
             log.warning("Running on the pure-Python path: %s", accel.pure_reason)
+        if tls_port:
+            log.info("Ready to accept connections tls on %s port %d", " ".join(hosts), tls_port)
         log.info("Ready to accept connections tcp on %s port %d", " ".join(hosts), self.port)
 
     def flush_soon(self, connection: Any) -> None:
@@ -420,7 +486,12 @@ class Server:
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             assert self._loop is not None
-            Connection(self, sock, self._loop).start()
+            if listener in self._tls_listeners:
+                from .tls import TLSConnection
+
+                TLSConnection(self, sock, self._loop, self.tls_context).start()
+            else:
+                Connection(self, sock, self._loop).start()
 
     def _pause_accepting(self) -> None:
         """Out of descriptors: the listeners stay readable, so stop watching
@@ -506,6 +577,8 @@ class Server:
         self.replication.shutdown()
         for connection in list(self.connections):
             connection.flush_blocking(timeout=1.0)
+        for pending in list(self.tls_handshakes):
+            pending.close_during_handshake()
         log.warning("ringcache is now ready to exit, bye bye...")
         self._stopped.set()
 
@@ -686,6 +759,7 @@ class AOFReplayer:
     def __init__(self, server: Server) -> None:
         self.dispatcher = server.dispatcher
         self.session = Session(server, 0, "aof", "")
+        self.session.user = server.acl.internal
         self.session.authenticated = True
         self.session.update_gate()
 

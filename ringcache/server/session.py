@@ -6,8 +6,9 @@ asks the Session what to do. Commands receive the Session and read `db`,
 
 `gated` is the one flag the dispatcher tests on the hot path: it is True
 whenever the session is in any state that needs the slow path (inside MULTI,
-not yet authenticated, subscribed in RESP2, replies switched off). Whoever
-changes one of those states calls `update_gate()`.
+not yet authenticated, an ACL user restricted on commands or keys,
+subscribed in RESP2, replies switched off). Whoever changes one of those
+states calls `update_gate()` (commands/acl.py does for a changed user).
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ class Session:
         self.protocol = 2
         self.encode: Callable[[list, Any], None] = encode2
         self.null = b"$-1\r\n"  # the null reply in this session's protocol
-        self.authenticated = not server.config["requirepass"]
+        # The ACL user (ringcache/acl.py): the default user until AUTH.
+        # A client starts authenticated when the default user is on and
+        # needs no password (Redis's clientHasAuthenticated rule).
+        self.user = server.acl.default
+        self.authenticated = self.user.enabled and self.user.nopass
         self.is_local = is_local_address(addr)  # protected mode, protected configs, DEBUG
         self.created = time.monotonic()
         self.last_interaction = self.created
@@ -93,7 +98,7 @@ class Session:
         # its effect; None means "propagate the command as it came". The
         # dispatcher reads it after the command and resets it.
         self.propagate: list[list[bytes]] | None = None
-        self.gated = not self.authenticated
+        self.gated = not self.authenticated or self.user.needs_gate
         # Replication: a replica attached here (after PSYNC/SYNC, with its
         # replication.primary.ReplicaLink), or this node's primary's link.
         self.is_replica = False
@@ -126,6 +131,7 @@ class Session:
             or (self.subscriptions > 0 and self.protocol == 2)
             or self.no_touch  # (dispatch._gated keeps its reads from touching keys)
             or self.asking
+            or self.user.needs_gate  # ACL checks: dispatch._execute
         )
 
     def select(self, index: int) -> None:

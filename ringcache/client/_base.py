@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 import redis
 
-from . import _core
+from . import _core, cluster
 from ._core import DEFAULT, Entry, StampedeMode
 from ._steps import Call, Pipeline, Steps, Watched
 from .guard import CacheBusyError, CircuitBreaker, CircuitOpenError, Op, SkippedError, WarningLimiter
@@ -366,7 +366,9 @@ class CacheBase:
     # of the single-key lock path: one load per key among every caller and process.
     def _read_many_steps(self, fulls: list[str], op: Op | None) -> Steps[list[Entry | None]]:
         try:
-            raw = yield Server(op, Call(self.client.mget, fulls))
+            # On a cluster, one MGET per slot (redis-py sends each to its owner).
+            mget = self.client.mget_nonatomic if cluster.is_cluster(self.client) else self.client.mget
+            raw = yield Server(op, Call(mget, fulls))
         except redis.RedisError as exc:
             self._server_error(exc, "cache read of %r failed; treating as misses", fulls[0])
             return [None] * len(fulls)

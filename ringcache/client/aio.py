@@ -10,16 +10,18 @@ cancelled by :meth:`AsyncCache.aclose`.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, ParamSpec, Sequence, TypeVar
 
 import redis
 import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from ._base import CacheBase, Flight, Server, Sleep
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from ._steps import UNHANDLED, Steps, aperform, arun
 from .guard import AsyncGuard, Op
-from .pool import async_client, gate_size
+from .cluster import aclose_node_clients, is_cluster
+from .pool import gate_size, open_async_client
 if TYPE_CHECKING:
     from .decorator import CachedFunction
 from .singleflight import AsyncSingleFlight
@@ -36,12 +38,14 @@ class AsyncCache(CacheBase):
     Loaders may be coroutine functions or plain callables.
     """
 
-    def __init__(self, client: str | aredis.Redis, **options: Any) -> None:
+    def __init__(self, client: str | Sequence[str] | aredis.Redis | AsyncRedisCluster, *,
+                 cluster: bool = False, **options: Any) -> None:
         super().__init__(**options)
-        if isinstance(client, str):
-            # A blocking pool, the cache's own timeout, no redis-py retries (``pool``).
-            self.client: aredis.Redis = async_client(client, self.pool_size, self.pool_timeout,
-                                                     self.timeout)
+        if isinstance(client, (str, list, tuple)):
+            # A blocking pool (per node on a cluster), the cache's own timeout, no
+            # redis-py retries (``pool``, ``cluster``).
+            self.client: Any = open_async_client(client, cluster, self.pool_size, self.pool_timeout,
+                                                 self.timeout)
             self._owns_client = True
         else:
             self.client = client
@@ -52,6 +56,12 @@ class AsyncCache(CacheBase):
         self._refresher: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str | Sequence[str], *, cluster: bool = False,
+                 **options: Any) -> "AsyncCache":
+        """As :meth:`Cache.from_url <ringcache.client.Cache.from_url>`."""
+        return cls(url, cluster=cluster, **options)
 
     # -- driving the steps ------------------------------------------------------------
     async def _run(self, steps: Steps[T]) -> T:
@@ -86,9 +96,12 @@ class AsyncCache(CacheBase):
                 self._refresher.cancel()
                 await asyncio.wait([self._refresher])
             self._refresher = None
+        if is_cluster(self.client):
+            await aclose_node_clients(self.client)  # the transactions' clients (``cluster``)
         if self._owns_client:
             await self.client.aclose()
-            await self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
+            if not is_cluster(self.client):
+                await self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
 
     close = aclose
 

@@ -31,15 +31,17 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, Sequence, TypeVar
 
 import redis
+from redis.cluster import RedisCluster
 
 from ._base import CacheBase, Flight, Server, Sleep
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from ._steps import UNHANDLED, Steps, perform, run
 from .guard import Guard, Op
-from .pool import gate_size, sync_client
+from .cluster import is_cluster
+from .pool import gate_size, open_client
 if TYPE_CHECKING:
     from .decorator import CachedFunction
 from .singleflight import SingleFlight
@@ -56,13 +58,14 @@ class Cache(CacheBase):
     See the keyword arguments of :class:`CacheBase` for the options.
     """
 
-    def __init__(self, client: str | redis.Redis, **options: Any) -> None:
+    def __init__(self, client: str | Sequence[str] | redis.Redis | RedisCluster, *,
+                 cluster: bool = False, **options: Any) -> None:
         super().__init__(**options)
-        if isinstance(client, str):
-            # A blocking pool of pool_size connections, the cache's own timeout, no
-            # redis-py retries (see ``pool``).
-            self.client: redis.Redis = sync_client(client, self.pool_size, self.pool_timeout,
-                                                   self.timeout)
+        if isinstance(client, (str, list, tuple)):
+            # A blocking pool of pool_size connections (per node on a cluster), the
+            # cache's own timeout, no redis-py retries (see ``pool`` and ``cluster``).
+            self.client: Any = open_client(client, cluster, self.pool_size, self.pool_timeout,
+                                           self.timeout)
             self._owns_client = True
         else:
             self.client = client
@@ -74,6 +77,13 @@ class Cache(CacheBase):
         self._refresher: threading.Thread | None = None
         self._hot_lock = threading.Lock()
         self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str | Sequence[str], *, cluster: bool = False, **options: Any) -> "Cache":
+        """``Cache.from_url("redis://h:6379/0")``; a cluster from a list of startup
+        nodes (``["redis://h1:7000", "redis://h2:7001"]``) or from one node with
+        ``cluster=True``. Options as for :class:`Cache`."""
+        return cls(url, cluster=cluster, **options)
 
     # -- driving the steps ------------------------------------------------------------
     def _run(self, steps: Steps[T]) -> T:
@@ -103,7 +113,8 @@ class Cache(CacheBase):
             self._refresher = None
         if self._owns_client:
             self.client.close()
-            self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
+            if not is_cluster(self.client):  # a RedisCluster's close() closes its nodes' pools
+                self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
 
     def __enter__(self) -> "Cache":
         return self

@@ -16,7 +16,7 @@ import redis
 import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
-from ._base import CacheBase, Flight, Server, Sleep
+from ._base import NAMESPACE_TAG, CacheBase, Flight, Server, Sleep
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from ._steps import UNHANDLED, Steps, aperform, arun
 from .guard import AsyncGuard, Op
@@ -120,15 +120,9 @@ class AsyncCache(CacheBase):
         self.metrics.incr("misses")
         return default
 
-    async def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> bool:
-        full = self.full_key(key)
-        blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), 0.0)
-        try:
-            await self._guard.call(None, self.client.set, full, blob, px=px)
-        except redis.RedisError as exc:
-            self._server_error(exc, "cache write of %r failed", full)
-            return False
-        return True
+    async def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT, *,
+                  tags: Iterable[str] = ()) -> bool:
+        return await self._run(self._set_steps(self.full_key(key), value, ttl, tuple(tags)))
 
     async def delete(self, *keys: str | bytes) -> int:
         if not keys:
@@ -150,28 +144,31 @@ class AsyncCache(CacheBase):
         entries = await self._run(self._read_many_steps(fulls, Op()))
         return self._get_many_result(keys, fulls, entries, default)
 
-    async def set_many(self, mapping: Mapping[Any, Any], ttl: float | None | Any = DEFAULT) -> bool:
+    async def set_many(self, mapping: Mapping[Any, Any], ttl: float | None | Any = DEFAULT, *,
+                       tags: Iterable[str] = ()) -> bool:
         """Store every item in one pipeline; False when the server failed (fail open)."""
         items = [(self.full_key(k), v) for k, v in mapping.items()]
-        return bool(items) and await self._run(self._store_many_steps(items, ttl, 0.0, None))
+        return bool(items) and await self._run(self._set_many_steps(items, ttl, tuple(tags)))
 
     async def delete_many(self, keys: Iterable[str | bytes]) -> int:
         return await self.delete(*keys)
 
     async def get_or_set_many(self, keys: Iterable[str | bytes], loader_many: Callable[[list[Any]], Any],
                         ttl: float | None | Any = DEFAULT, *,
-                        stampede: StampedeMode | Any = DEFAULT) -> dict[Any, Any]:
+                        stampede: StampedeMode | Any = DEFAULT, tags: Iterable[str] = ()) -> dict[Any, Any]:
         """``{key: value}`` for every key: the cached ones from one MGET, the others
         from **one** ``loader_many(missing_keys)`` call (a mapping key -> value, or a
         list in the order of ``missing_keys``), stored in one pipeline. With the lock
         (the default) each missed key is locked; keys locked by another caller are
         waited for (or served stale), so each key is loaded once among all callers."""
-        return await self._run(self._get_or_set_many_steps(keys, loader_many, ttl, self.mode(stampede), Op()))
+        return await self._run(self._get_or_set_many_steps(keys, loader_many, ttl, self.mode(stampede), Op(),
+                                                        tuple(tags)))
 
     # -- cache-aside --------------------------------------------------------------
     async def get_or_set(self, key: str | bytes, loader: Callable[[], T | Awaitable[T]],
                          ttl: float | None | Any = DEFAULT, *,
-                         stampede: StampedeMode | Any = DEFAULT, beta: float | None = None) -> T:
+                         stampede: StampedeMode | Any = DEFAULT, beta: float | None = None,
+                         tags: Iterable[str] = ()) -> T:
         full = self.full_key(key)
         mode = self.mode(stampede)
         op = Op()
@@ -179,7 +176,7 @@ class AsyncCache(CacheBase):
         hit, stale = self.classify(entry, mode, beta)
         if hit:
             return entry.value  # type: ignore[union-attr,no-any-return]
-        return await self._run(self._miss_steps(full, loader, ttl, mode, stale, op))  # type: ignore[no-any-return,unused-ignore]
+        return await self._run(self._miss_steps(full, loader, ttl, mode, stale, op, tuple(tags)))  # type: ignore[no-any-return,unused-ignore]
 
     async def _read(self, full: str, op: Op | None = None) -> Entry | None:
         try:
@@ -187,7 +184,24 @@ class AsyncCache(CacheBase):
         except redis.RedisError as exc:
             self._server_error(exc, "cache read of %r failed; treating as a miss", full)
             return None
-        return self.unpack(full, data)
+        entry = self.unpack(full, data)
+        if entry is not None and entry.tags:  # see "tags" in _base
+            return (await self._run(self._valid_steps([entry], op)))[0]
+        return entry
+
+    # -- tags and namespaces --------------------------------------------------------
+    async def invalidate_tags(self, *tags: str) -> bool:
+        """Make every entry carrying one of ``tags`` absent, at once: one INCR per
+        tag, whatever the number of entries (they die by their TTL). False when
+        the server failed (fail open)."""
+        return await self._run(self._invalidate_tags_steps(tags))
+
+    async def clear(self) -> bool:
+        """Empty this cache's namespace in O(1) (a ``clearable=True`` cache: every
+        entry carries the namespace's tag, whose version this moves)."""
+        if not self.clearable:
+            raise TypeError("clear() needs a cache made with clearable=True")
+        return await self._run(self._invalidate_tags_steps((NAMESPACE_TAG,)))
 
     async def _unlock(self, lock: str, token: str, op: Op | None = None) -> bool:
         return await self._run(self._unlock_steps(lock, token, op))

@@ -18,7 +18,7 @@ import weakref
 from typing import Any, Callable
 
 FIELDS = ("hits", "misses", "stale_hits", "loads", "load_errors", "load_time", "stampede_waits",
-          "lock_timeouts", "early_recomputes", "refreshes", "errors", "singleflight_shared",
+          "lock_timeouts", "early_recomputes", "refreshes", "errors", "singleflight_shared", "tag_invalidated",
           # failure policy: waits for a free connection, calls skipped by the open
           # circuit breaker, times it opened
           "pool_waits", "breaker_skips", "breaker_opens",

@@ -190,6 +190,20 @@ def test_write_behind_keeps_its_structures_in_one_slot(ports: list[int]) -> None
     asyncio.run(run())
 
 
+def test_tags_and_clear_across_slots(ports: list[int]) -> None:
+    with Cache.from_url(urls(ports), namespace="t9:", clearable=True) as cache:
+        tags = [f"tag{i}" for i in range(6)]
+        assert len(owners(cache, [cache.tag_key(t) for t in tags])) >= 2  # counters on several nodes
+        cache.set_many({f"e{i}": i for i in range(10)}, tags=tags[:3])
+        assert cache.get_or_set("f", lambda: "f", tags=tags[3:]) == "f"
+        assert cache.invalidate_tags("tag4")
+        assert cache.get("f") is MISS and cache.get("e1") == 1
+        assert cache.invalidate_tags("tag0")
+        assert set(cache.get_many([f"e{i}" for i in range(10)]).values()) == {MISS}
+        cache.set("g", "g")
+        assert cache.clear() and cache.get("g") is MISS
+
+
 def test_near_cache_tracks_each_node(ports: list[int]) -> None:
     with Cache.from_url(urls(ports), namespace="t7:") as cache, NearCache(cache) as near, \
             Cache.from_url(urls(ports), namespace="t7:") as writer:

@@ -22,6 +22,7 @@ import redis
 from . import _core, cluster
 from ._core import DEFAULT, Entry, StampedeMode, Tags
 from ._steps import Call, Pipeline, Steps, Watched
+from .decorator import Decorates
 from .guard import CacheBusyError, CircuitBreaker, CircuitOpenError, Op, SkippedError, WarningLimiter
 from .metrics import Metrics
 from .serializers import Serializer, resolve
@@ -65,7 +66,7 @@ class Flight:
     steps: Callable[[], Steps[Any]]
 
 
-class CacheBase:
+class CacheBase(Decorates):
     """Everything but the I/O: keys, TTLs, envelopes, options, metrics, and the
     flows as steps. Subclasses set ``client`` and drive the steps."""
 

@@ -10,7 +10,7 @@ cancelled by :meth:`AsyncCache.aclose`.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, ParamSpec, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import redis
 import redis.asyncio as aredis
@@ -22,13 +22,9 @@ from ._steps import UNHANDLED, Steps, aperform, arun
 from .guard import AsyncGuard, Op
 from .cluster import aclose_node_clients, is_cluster
 from .pool import gate_size, open_async_client
-if TYPE_CHECKING:
-    from .decorator import CachedFunction
 from .singleflight import AsyncSingleFlight
 
 T = TypeVar("T")
-P = ParamSpec("P")
-R = TypeVar("R")
 Loader = Callable[[], Any]  # returns a value or an awaitable of one
 
 
@@ -230,11 +226,6 @@ class AsyncCache(CacheBase):
                 await asyncio.wait_for(self._stop.wait(), self.refresh_interval)
             except TimeoutError:
                 await self.refresh_hot()
-
-    def cached(self, ttl: float | None | Any = DEFAULT,
-               **options: Any) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
-        from .decorator import cached
-        return cached(self, ttl=ttl, **options)
 
     def cached_many(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
         """``@cache.cached_many(ttl=60)``: see :func:`ringcache.client.cached_many`."""

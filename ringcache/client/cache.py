@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
@@ -42,13 +42,9 @@ from ._steps import UNHANDLED, Steps, perform, run
 from .guard import Guard, Op
 from .cluster import is_cluster
 from .pool import gate_size, open_client
-if TYPE_CHECKING:
-    from .decorator import CachedFunction
 from .singleflight import SingleFlight
 
 T = TypeVar("T")
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class Cache(CacheBase):
@@ -258,13 +254,7 @@ class Cache(CacheBase):
         while not self._stop.wait(self.refresh_interval):
             self.refresh_hot()
 
-    # -- decorator ---------------------------------------------------------------
-    def cached(self, ttl: float | None | Any = DEFAULT,
-               **options: Any) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
-        """``@cache.cached(ttl=60)``: see :func:`ringcache.client.cached`."""
-        from .decorator import cached
-        return cached(self, ttl=ttl, **options)
-
+    # -- decorator (``cached`` comes from Decorates) --------------------------------
     def cached_many(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
         """``@cache.cached_many(ttl=60)``: see :func:`ringcache.client.cached_many`."""
         from .decorator import cached_many

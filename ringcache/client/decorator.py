@@ -8,6 +8,11 @@
     user.refresh(7)         # call the function now and store its result
     user.key(7)             # the cache key, for logs and debugging
 
+``cache`` is anything :class:`CacheLike`: a :class:`Cache` or an
+:class:`AsyncCache`, or an object in front of one (:class:`NearCache`,
+:class:`HotKeys`, :class:`VersionedNamespace`, their asyncio twins); each also
+has ``.cached(...)``, the same decorator bound to it (one way to decorate).
+
 The key comes from :func:`ringcache.client.keys.call_key`: the call bound to the
 signature (defaults applied, keyword arguments sorted) and rendered canonically,
 so ``user(7)`` and ``user(user_id=7)`` share one entry. Sync functions need a
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Iterable, ParamSpec, Protocol, TypeVar
+from typing import Any, Callable, Iterable, ParamSpec, Protocol, TypeVar, cast
 
 from ._core import DEFAULT, StampedeMode
 from .keys import call_key, register_name, render
@@ -27,6 +32,40 @@ from .keys import call_key, register_name, render
 P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
+
+
+class CacheLike(Protocol):
+    """What ``@cached`` uses. The methods may be coroutine functions (an asyncio
+    cache-like object, for coroutine functions). Options only a cache has
+    (``beta``, ``should_cache``) come from the cache underneath (``.cache``)."""
+
+    def get_or_set(self, key: str, loader: Callable[[], Any], ttl: Any = ..., *,
+                   stampede: Any = ...) -> Any: ...
+
+    def set(self, key: str, value: Any, ttl: Any = ...) -> Any: ...
+
+    def delete(self, key: str, /) -> Any: ...
+
+
+def underlying(cache: Any) -> Any:
+    """The Cache or AsyncCache under a cache-like object (following ``.cache``)."""
+    from ._base import CacheBase
+    seen = cache
+    for _ in range(8):
+        if isinstance(seen, CacheBase):
+            return seen
+        seen = getattr(seen, "cache", None)
+    raise TypeError(f"{type(cache).__name__} is not cache-like: a Cache, an AsyncCache, or an object "
+                    "with get_or_set/set/delete in front of one (its .cache)")
+
+
+class Decorates:
+    """``obj.cached(ttl=60)``: :func:`cached` bound to a cache-like object."""
+
+    def cached(self, ttl: float | None | Any = DEFAULT,
+               **options: Any) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
+        """``@obj.cached(ttl=60)``: see :func:`ringcache.client.cached`."""
+        return cached(cast(CacheLike, self), ttl=ttl, **options)
 
 
 class CachedFunction(Protocol[P, R_co]):
@@ -44,7 +83,7 @@ class CachedFunction(Protocol[P, R_co]):
     def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
 
-def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
+def cached(cache: CacheLike, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
            beta: float | None = None, key: Callable[..., str] | None = None,
            ignore: Iterable[str] = (), name: str | None = None
            ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
@@ -57,17 +96,18 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
     local functions and redefinitions: see :func:`keys.function_name`).
     """
     from .aio import AsyncCache
-    from .cache import Cache
 
     ignored = tuple(ignore)
+    base = underlying(cache)
+    extra = {} if beta is None else {"beta": beta}  # a Cache's option; the wrappers take none
 
     def decorate(fn: Callable[P, R]) -> CachedFunction[P, R]:
         signature = inspect.signature(fn)
         is_async = inspect.iscoroutinefunction(fn)
-        if is_async and not isinstance(cache, AsyncCache):
-            raise TypeError(f"{fn.__qualname__} is a coroutine function: cache it with an AsyncCache")
-        if not is_async and not isinstance(cache, Cache):
-            raise TypeError(f"{fn.__qualname__} is a plain function: cache it with a Cache")
+        if is_async != isinstance(base, AsyncCache):
+            raise TypeError(f"{fn.__qualname__} is a {'coroutine' if is_async else 'plain'} function: "
+                            f"cache it with {'an AsyncCache' if is_async else 'a Cache'} (or an object in "
+                            "front of one)")
 
         fn_name = name if name is not None else register_name(fn)
 
@@ -80,14 +120,14 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 return await cache.get_or_set(make_key(*args, **kwargs), lambda: fn(*args, **kwargs),
-                                              ttl, stampede=stampede, beta=beta)
+                                              ttl, stampede=stampede, **extra)
 
             async def async_invalidate(*args: Any, **kwargs: Any) -> bool:
                 return bool(await cache.delete(make_key(*args, **kwargs)))
 
             async def async_refresh(*args: Any, **kwargs: Any) -> Any:
                 value = await fn(*args, **kwargs)  # type: ignore[misc]  # fn is a coroutine function here
-                if cache.should_cache(value):
+                if base.should_cache(value):
                     await cache.set(make_key(*args, **kwargs), value, ttl)
                 else:  # as get_or_set: a None result is not cached without none_ttl
                     await cache.delete(make_key(*args, **kwargs))
@@ -99,14 +139,14 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
             @functools.wraps(fn)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 return cache.get_or_set(make_key(*args, **kwargs), lambda: fn(*args, **kwargs),
-                                        ttl, stampede=stampede, beta=beta)
+                                        ttl, stampede=stampede, **extra)
 
             def sync_invalidate(*args: Any, **kwargs: Any) -> bool:
                 return bool(cache.delete(make_key(*args, **kwargs)))
 
             def sync_refresh(*args: Any, **kwargs: Any) -> Any:
                 value = fn(*args, **kwargs)
-                if cache.should_cache(value):
+                if base.should_cache(value):
                     cache.set(make_key(*args, **kwargs), value, ttl)
                 else:  # as get_or_set: a None result is not cached without none_ttl
                     cache.delete(make_key(*args, **kwargs))

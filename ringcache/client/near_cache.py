@@ -50,6 +50,7 @@ from redis.exceptions import AskError, MovedError
 
 from ._base import log
 from .cluster import is_cluster
+from .decorator import Decorates
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from .aio import AsyncCache
 from .cache import Cache
@@ -68,7 +69,7 @@ def _check_push_support(protocol: int) -> None:
                          f"{redis.__version__}); use protocol=2")
 
 
-class _L1Base:
+class _L1Base(Decorates):
     """The L1 itself (no I/O): LRU bounded by entries, bytes and TTL; the
     invalidation sequence number; counters. Shared by the sync and async caches."""
 

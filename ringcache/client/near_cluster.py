@@ -33,6 +33,7 @@ import threading
 from typing import Any, Callable, cast
 
 from . import cluster
+from .decorator import Decorates
 from ._core import DEFAULT, MISS, StampedeMode
 
 
@@ -49,7 +50,7 @@ class _OnNode:
         return getattr(self._cache, name)
 
 
-class _ClusterBase:
+class _ClusterBase(Decorates):
     """Routing by slot and the slot-owner bookkeeping, shared by the sync and
     asyncio twins (which only make the per-node near caches)."""
 

@@ -236,9 +236,12 @@ class _WriteBehindBase:
         return len(self._latest)
 
     @property
-    def pending(self) -> int:
-        """Distinct keys written and not yet acknowledged by the database."""
-        return len(self._latest)
+    def pending(self) -> frozenset[str]:
+        """The keys (as written, without the namespace) whose write has not fully
+        landed: not yet acknowledged by the database. The same meaning as
+        ``WriteThrough.pending`` (there: a stale cache entry not yet deleted);
+        ``len(pending)`` is the queue depth."""
+        return frozenset(self._latest)
 
     def _full_for(self, name: str) -> bool:
         return name not in self._latest and len(self._latest) >= self.max_pending

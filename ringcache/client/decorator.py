@@ -85,7 +85,8 @@ class CachedFunction(Protocol[P, R_co]):
 
 def cached(cache: CacheLike, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
            beta: float | None = None, key: Callable[..., str] | None = None,
-           ignore: Iterable[str] = (), name: str | None = None
+           ignore: Iterable[str] = (), name: str | None = None,
+           tags: Iterable[str] | Callable[..., Iterable[str]] | None = None
            ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
     """Decorate a function so its results are cached in ``cache``.
 
@@ -94,12 +95,21 @@ def cached(cache: CacheLike, ttl: float | None | Any = DEFAULT, *, stampede: Sta
     methods whose instance does not change the result). ``name``: the function's
     part of the key (default: ``module.qualname``, made unique for lambdas,
     local functions and redefinitions: see :func:`keys.function_name`).
+    ``tags``: the tags of every result (see ``Cache.invalidate_tags``), or a
+    function of the call's arguments returning them; needs a Cache/AsyncCache.
     """
     from .aio import AsyncCache
 
     ignored = tuple(ignore)
     base = underlying(cache)
-    extra = {} if beta is None else {"beta": beta}  # a Cache's option; the wrappers take none
+    extra: dict[str, Any] = {} if beta is None else {"beta": beta}  # a Cache's options; the
+    static_tags = None if tags is None or callable(tags) else tuple(tags)  # wrappers take none
+
+    def tagged(args: Any, kwargs: Any) -> dict[str, Any]:
+        if tags is None:
+            return {}
+        return {"tags": static_tags if static_tags is not None
+                else tuple(tags(*args, **kwargs))}  # type: ignore[operator]
 
     def decorate(fn: Callable[P, R]) -> CachedFunction[P, R]:
         signature = inspect.signature(fn)
@@ -120,7 +130,7 @@ def cached(cache: CacheLike, ttl: float | None | Any = DEFAULT, *, stampede: Sta
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 return await cache.get_or_set(make_key(*args, **kwargs), lambda: fn(*args, **kwargs),
-                                              ttl, stampede=stampede, **extra)
+                                              ttl, stampede=stampede, **extra, **tagged(args, kwargs))
 
             async def async_invalidate(*args: Any, **kwargs: Any) -> bool:
                 return bool(await cache.delete(make_key(*args, **kwargs)))
@@ -128,7 +138,7 @@ def cached(cache: CacheLike, ttl: float | None | Any = DEFAULT, *, stampede: Sta
             async def async_refresh(*args: Any, **kwargs: Any) -> Any:
                 value = await fn(*args, **kwargs)  # type: ignore[misc]  # fn is a coroutine function here
                 if base.should_cache(value):
-                    await cache.set(make_key(*args, **kwargs), value, ttl)
+                    await cache.set(make_key(*args, **kwargs), value, ttl, **tagged(args, kwargs))
                 else:  # as get_or_set: a None result is not cached without none_ttl
                     await cache.delete(make_key(*args, **kwargs))
                 return value
@@ -139,7 +149,7 @@ def cached(cache: CacheLike, ttl: float | None | Any = DEFAULT, *, stampede: Sta
             @functools.wraps(fn)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 return cache.get_or_set(make_key(*args, **kwargs), lambda: fn(*args, **kwargs),
-                                        ttl, stampede=stampede, **extra)
+                                        ttl, stampede=stampede, **extra, **tagged(args, kwargs))
 
             def sync_invalidate(*args: Any, **kwargs: Any) -> bool:
                 return bool(cache.delete(make_key(*args, **kwargs)))
@@ -147,7 +157,7 @@ def cached(cache: CacheLike, ttl: float | None | Any = DEFAULT, *, stampede: Sta
             def sync_refresh(*args: Any, **kwargs: Any) -> Any:
                 value = fn(*args, **kwargs)
                 if base.should_cache(value):
-                    cache.set(make_key(*args, **kwargs), value, ttl)
+                    cache.set(make_key(*args, **kwargs), value, ttl, **tagged(args, kwargs))
                 else:  # as get_or_set: a None result is not cached without none_ttl
                     cache.delete(make_key(*args, **kwargs))
                 return value

@@ -111,3 +111,25 @@ def test_concurrent_loads_with_tags_load_once(url: str) -> None:
             t.join()
         assert cache.get("k") == "v"
     assert len(calls) == 1
+
+
+def test_decorated_functions_carry_tags(url: str) -> None:
+    calls: list[int] = []
+    with Cache(url) as cache:
+        @cache.cached(ttl=60, tags=lambda pid: [f"product:{pid}", "catalog"])
+        def product(pid: int) -> str:
+            calls.append(pid)
+            return f"p{pid}"
+
+        @cache.cached(ttl=60, tags=["catalog"])
+        def home() -> str:
+            calls.append(0)
+            return "home"
+
+        assert [product(1), product(2), home(), product(1), home()] == ["p1", "p2", "home", "p1", "home"]
+        assert calls == [1, 2, 0]
+        cache.invalidate_tags("product:1")
+        assert product(1) == "p1" and product(2) == "p2" and calls == [1, 2, 0, 1]
+        assert product.refresh(2) == "p2" and calls[-1] == 2   # refresh stores with the tags too
+        cache.invalidate_tags("catalog")
+        assert [product(2), home()] == ["p2", "home"] and calls[-2:] == [2, 0]

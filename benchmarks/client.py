@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import redis  # noqa: E402
 
 from ringcache.client import AsyncCache, Cache, NearCache  # noqa: E402
-from stampede import Servers  # noqa: E402
+from stampede import Servers, record, wait_ready  # noqa: E402
 
 KEY = "bench:client"
 VALUE = {"id": 1, "name": "product 1", "cents": 100}
@@ -183,15 +183,7 @@ class OwnRedis:
         exe = shutil.which("redis-server") or "redis-server"
         self.proc = subprocess.Popen([exe, "--port", str(self.port), "--save", "", "--appendonly", "no"],
                                      cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=self.port).ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
+        wait_ready(self.port)
 
     def stop(self) -> None:  # only the process this script started, by PID
         self.proc.terminate()
@@ -286,11 +278,7 @@ def main() -> None:
     for section in sections:
         print(section)
         if not args.no_write:
-            path = ROOT / "benchmarks" / "RESULTS.md"
-            text = path.read_text()
-            idx = text.find("\n## ")
-            text = text + "\n" + section if idx < 0 else text[:idx + 1] + section + "\n" + text[idx + 1:]
-            path.write_text(text)
+            record(section)
 
 
 def failure_section(command: str) -> str:

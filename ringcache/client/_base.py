@@ -255,8 +255,8 @@ class CacheBase(Decorates):
         return True
 
     def _store_steps(self, full: str, value: Any, ttl: Any, delta: float,
-                     op: Op | None = None, tags: Tags = ()) -> Steps[None]:
-        blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), delta, tags)
+                     op: Op | None = None, versions: Tags = ()) -> Steps[None]:
+        blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), delta, versions)
         try:
             yield Server(op, Call(self.client.set, full, blob, px=px))
         except redis.RedisError as exc:

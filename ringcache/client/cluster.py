@@ -70,10 +70,20 @@ async def anode_client_of(client: Any, node: Any) -> Any:
     clients: dict[str, aredis.Redis] = client.__dict__.setdefault(_NODE_CLIENTS, {})
     made = clients.get(node.name)
     if made is None:
+        # Only the node's address, credentials, timeouts and TLS settings: redis-py
+        # 7's connection settings also carry objects shared with the cluster's own
+        # connections (an event dispatcher, a retry), and connections made with
+        # them were disconnected under the cluster's feet (tested: 7.4).
+        kwargs = {k: v for k, v in node.connection_kwargs.items() if k in _NODE_SETTINGS or k.startswith("ssl")}
         pool = aredis.ConnectionPool(connection_class=node.connection_class,
-                                     max_connections=node.max_connections, **node.connection_kwargs)
+                                     max_connections=node.max_connections, **kwargs)
         made = clients[node.name] = aredis.Redis(connection_pool=pool)
     return made
+
+
+_NODE_SETTINGS = frozenset({"host", "port", "username", "password", "credential_provider", "socket_timeout",
+                            "socket_connect_timeout", "socket_keepalive", "socket_keepalive_options",
+                            "client_name", "encoding", "encoding_errors", "decode_responses", "protocol"})
 
 
 def refresh(client: Any) -> None:
@@ -130,5 +140,13 @@ def async_cluster_client(urls: str | Sequence[str], pool_size: int,
                          timeout: float | None) -> AsyncRedisCluster:
     from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
     nodes, options = startup_nodes(urls)
+    settings = _options(pool_size, timeout)
+    if redis.__version__.startswith("7."):
+        # redis-py 7.x's asyncio cluster, given a socket_timeout, fails new
+        # connections opened concurrently ("'NoneType' object has no attribute
+        # 'writelines'" in on_connect; 30 concurrent SETs on a fresh client of a
+        # 3-master Redis Cluster, 7.4.1; not 5.3, 6.4 or 8.2). Without it, a frozen
+        # node holds an asyncio call until the TCP connection breaks: docs/client.md.
+        settings["socket_timeout"] = None
     return AsyncRedisCluster(startup_nodes=[AsyncClusterNode(h, p) for h, p in nodes],
-                             **options, **_options(pool_size, timeout))
+                             **options, **settings)

@@ -2,7 +2,9 @@
 its asyncio twin, against a local ringcache cluster (``ringcache cluster up``,
 3 shards) and a real Redis Cluster (3 redis-server 7.0 masters joined by
 ``redis-cli --cluster create``). One cluster of each per module; each test uses
-its own keys. The test ids name the server ("ringcache" / "redis"), so the
+its own keys, and a timeout of 10 s (on a loaded machine the default 2 s can turn
+a slow reply into a fail-open miss, which these tests would misread). The test
+ids name the server ("ringcache" / "redis"), so the
 client matrix can run the Redis Cluster half alone (``-k "not ringcache"``)."""
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ def no_key(ports: list[int], key: str) -> bool:
 
 
 def test_from_url_builds_a_cluster_client(ports: list[int]) -> None:
-    with Cache.from_url(urls(ports), namespace="t1:") as a, \
-            Cache.from_url(urls(ports)[0], cluster=True, namespace="t1:") as b:
+    with Cache.from_url(urls(ports), timeout=10, namespace="t1:") as a, \
+            Cache.from_url(urls(ports)[0], cluster=True, timeout=10, namespace="t1:") as b:
         assert isinstance(a.client, RedisCluster) and isinstance(b.client, RedisCluster)
         a.set("k", {"v": 1})
         assert b.get("k") == {"v": 1}
@@ -67,7 +69,7 @@ def test_from_url_builds_a_cluster_client(ports: list[int]) -> None:
 
 def test_cache_aside_and_the_stampede_lock(ports: list[int]) -> None:
     loads: list[str] = []
-    with Cache.from_url(urls(ports), namespace="t2:") as cache:
+    with Cache.from_url(urls(ports), timeout=10, namespace="t2:") as cache:
         keys = [f"k{i}" for i in range(40)]
         assert [cache.get_or_set(k, lambda k=k: loads.append(k) or k.upper()) for k in keys] == \
             [k.upper() for k in keys]
@@ -101,7 +103,7 @@ def test_cache_aside_and_the_stampede_lock(ports: list[int]) -> None:
 
 
 def test_multi_key_grouped_by_slot(ports: list[int]) -> None:
-    with Cache.from_url(urls(ports), namespace="t3:") as cache:
+    with Cache.from_url(urls(ports), timeout=10, namespace="t3:") as cache:
         items = {f"m{i}": i for i in range(30)}
         assert cache.set_many(items)
         assert len(owners(cache, [cache.full_key(k) for k in items])) == 3
@@ -121,7 +123,7 @@ def test_multi_key_grouped_by_slot(ports: list[int]) -> None:
 
 def test_asyncio_cache_on_a_cluster(ports: list[int]) -> None:
     async def run() -> None:
-        async with AsyncCache.from_url(urls(ports)[1], cluster=True, namespace="t4:",
+        async with AsyncCache.from_url(urls(ports)[1], cluster=True, timeout=10, namespace="t4:",
                                        single_flight=False) as cache:
             calls: list[int] = []
 
@@ -146,7 +148,7 @@ def test_asyncio_cache_on_a_cluster(ports: list[int]) -> None:
 
 
 def test_versioned_namespace_and_hot_keys(ports: list[int]) -> None:
-    with Cache.from_url(urls(ports), namespace="t5:") as cache:
+    with Cache.from_url(urls(ports), timeout=10, namespace="t5:") as cache:
         users = VersionedNamespace(cache, "users")
         users.set("1", "ada")
         assert users.get("1") == "ada"
@@ -168,7 +170,7 @@ def test_versioned_namespace_and_hot_keys(ports: list[int]) -> None:
 
 def test_write_behind_keeps_its_structures_in_one_slot(ports: list[int]) -> None:
     db: dict[str, Any] = {}
-    with Cache.from_url(urls(ports), namespace="t6:") as cache:
+    with Cache.from_url(urls(ports), timeout=10, namespace="t6:") as cache:
         with WriteBehind(cache, lambda items: db.update(items), start=False, max_batch=100) as wb:
             for i in range(20):
                 wb.write(f"w{i}", i)
@@ -180,7 +182,7 @@ def test_write_behind_keeps_its_structures_in_one_slot(ports: list[int]) -> None
 
     async def run() -> None:
         adb: dict[str, Any] = {}
-        async with AsyncCache.from_url(urls(ports), namespace="t6a:") as acache:
+        async with AsyncCache.from_url(urls(ports), timeout=10, namespace="t6a:") as acache:
             async with AsyncWriteBehind(acache, lambda items: adb.update(items), start=False) as wb:
                 await wb.write("x", 1)
                 await wb.write("y", 2)
@@ -192,7 +194,7 @@ def test_write_behind_keeps_its_structures_in_one_slot(ports: list[int]) -> None
 
 
 def test_tags_and_clear_across_slots(ports: list[int]) -> None:
-    with Cache.from_url(urls(ports), namespace="t9:", clearable=True) as cache:
+    with Cache.from_url(urls(ports), timeout=10, namespace="t9:", clearable=True) as cache:
         tags = [f"tag{i}" for i in range(6)]
         assert len(owners(cache, [cache.tag_key(t) for t in tags])) >= 2  # counters on several nodes
         cache.set_many({f"e{i}": i for i in range(10)}, tags=tags[:3])
@@ -206,8 +208,8 @@ def test_tags_and_clear_across_slots(ports: list[int]) -> None:
 
 
 def test_near_cache_tracks_each_node(ports: list[int]) -> None:
-    with Cache.from_url(urls(ports), namespace="t7:") as cache, NearCache(cache) as near, \
-            Cache.from_url(urls(ports), namespace="t7:") as writer:
+    with Cache.from_url(urls(ports), timeout=10, namespace="t7:") as cache, NearCache(cache) as near, \
+            Cache.from_url(urls(ports), timeout=10, namespace="t7:") as writer:
         keys = [f"n{i}" for i in range(30)]
         cache.set_many({k: k for k in keys})
         assert [near.get(k) for k in keys] == keys
@@ -220,7 +222,7 @@ def test_near_cache_tracks_each_node(ports: list[int]) -> None:
         assert near.get("n1") == "new"
 
     async def run() -> None:
-        async with AsyncCache.from_url(urls(ports), namespace="t7a:") as acache:
+        async with AsyncCache.from_url(urls(ports), timeout=10, namespace="t7a:") as acache:
             async with AsyncNearCache(acache) as anear:
                 await acache.set_many({f"a{i}": i for i in range(6)})
                 assert [await anear.get(f"a{i}") for i in range(6)] == list(range(6))
@@ -257,9 +259,9 @@ def test_near_cache_drops_a_slot_when_the_map_changes(ports: list[int], clock) -
     """A slot moved with MIGRATE COPY: the old owner keeps the key (so sends no
     invalidation) and this process meets no MOVED; the periodic re-read of the
     slot map (map_interval, by the cache's clock) is what drops the old copy."""
-    with Cache.from_url(urls(ports), namespace="t10:", clock=clock) as cache, \
+    with Cache.from_url(urls(ports), timeout=10, namespace="t10:", clock=clock) as cache, \
             NearCache(cache, map_interval=1.0, ttl=60) as near, \
-            Cache.from_url(urls(ports), namespace="t10:") as writer:
+            Cache.from_url(urls(ports), timeout=10, namespace="t10:") as writer:
         cache.set("mc", "old")
         assert near.get("mc") == "old" and "mc" in near
         move_slot(ports, cache, cache.full_key("mc"), "COPY")
@@ -275,8 +277,9 @@ def test_near_cache_drops_a_slot_that_moved(ports: list[int]) -> None:
     """A slot moved by hand (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE):
     the copy read from the old owner is not served again. Last in the module: it
     changes the Redis Cluster's map."""
-    with Cache.from_url(urls(ports), namespace="t8:") as cache, NearCache(cache, map_interval=None) as near, \
-            Cache.from_url(urls(ports), namespace="t8:") as writer:
+    with Cache.from_url(urls(ports), timeout=10, namespace="t8:") as cache, \
+            NearCache(cache, map_interval=None) as near, \
+            Cache.from_url(urls(ports), timeout=10, namespace="t8:") as writer:
         cache.set("mv", "old")
         assert near.get("mv") == "old" and "mv" in near
         full = cache.full_key("mv")

@@ -13,7 +13,15 @@ on a free port, alternating A/B blocks of ``--calls`` sequential calls for
   deserialiser, the metrics);
 * asyncio: the same with ``AsyncCache`` and the asyncio client;
 * near cache: ``NearCache.get`` on an L1 hit against a dict lookup;
-* the failure-policy guard alone around a no-op (sync and asyncio).
+* the failure-policy guard alone around a no-op (sync and asyncio);
+* ``--part failure``: the failure policy against a private redis-server that is
+  stopped (then started again on its port) and frozen (SIGSTOP, then SIGCONT):
+  ``Cache.get_or_set`` called in a loop during the fault and after it. Reported:
+  how many calls paid a failure (a refused connection or the cache's
+  ``timeout``) and their wall time, the wall time per call while the breaker is
+  open (the loader serves), and the recovery time (the server restored ->
+  the first value served from it again; bounded by the breaker's cool-down).
+  These are wall times: what a caller waits.
 
 Per-call times are the CPU time of this process (``time.process_time``) per
 call of a single caller (no concurrency): the client's own work, which is what
@@ -42,7 +50,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import redis  # noqa: E402
 
 from ringcache.client import AsyncCache, Cache, NearCache  # noqa: E402
-from stampede import Servers  # noqa: E402
+from stampede import Servers, record, wait_ready  # noqa: E402
 
 KEY = "bench:client"
 VALUE = {"id": 1, "name": "product 1", "cents": 100}
@@ -150,6 +158,108 @@ def measure_guard(calls: int, rounds: int) -> dict[str, float]:
     return out
 
 
+FAULT_S = 3.0  # how long the server stays stopped / frozen
+TIMEOUT_S = 0.25  # the cache's own per-call timeout in this run
+COOLDOWN_S = 1.0  # the breaker's cool-down in this run
+
+
+class OwnRedis:
+    """A redis-server on a fixed port that can be stopped, started again and frozen."""
+
+    def __init__(self, tmp: Path) -> None:
+        from stampede import free_port
+        self.port = free_port()
+        self.tmp = tmp
+        self.proc: Any = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import shutil
+        import subprocess
+        exe = shutil.which("redis-server") or "redis-server"
+        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+                                     cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ready(self.port)
+
+    def stop(self) -> None:  # only the process this script started, by PID
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.proc.pid, signum)
+
+
+def timed_call(cache: Cache, loader: Callable[[], Any]) -> tuple[str, float]:
+    """One get_or_set: ("failed" | "skipped" | "served", wall seconds). failed: it
+    met the server failing; skipped: the open breaker kept it off the server;
+    served: its server calls succeeded."""
+    before = cache.metrics.as_dict()
+    t0 = time.perf_counter()
+    cache.get_or_set(KEY, loader)
+    took = time.perf_counter() - t0
+    after = cache.metrics.as_dict()
+    if after["errors"] > before["errors"]:
+        return "failed", took
+    if after["breaker_skips"] > before["breaker_skips"]:
+        return "skipped", took
+    return "served", took
+
+
+def measure_failure(tmp: Path) -> list[dict[str, Any]]:
+    import signal
+    from ringcache.client import CircuitBreaker
+    server = OwnRedis(tmp)
+    rows = []
+    try:
+        for fault in ("stopped, then started again", "frozen (SIGSTOP), then SIGCONT"):
+            loads = 0
+
+            def loader() -> dict[str, Any]:
+                nonlocal loads
+                loads += 1
+                return VALUE
+
+            breaker = CircuitBreaker(threshold=5, window=10.0, cooldown=COOLDOWN_S)
+            with Cache(server.url, timeout=TIMEOUT_S, breaker=breaker, warn_interval=3600) as cache:
+                cache.set(KEY, VALUE, ttl=3600)
+                assert timed_call(cache, loader)[0] == "served" and loads == 0
+                if fault.startswith("stopped"):
+                    server.stop()
+                else:
+                    server.signal(signal.SIGSTOP)
+                calls: dict[str, list[float]] = {"failed": [], "skipped": [], "served": []}
+                end = time.monotonic() + FAULT_S
+                while time.monotonic() < end:
+                    kind, took = timed_call(cache, loader)
+                    calls[kind].append(took)
+                fault_loads = loads
+                if fault.startswith("stopped"):
+                    server.start()
+                else:
+                    server.signal(signal.SIGCONT)
+                restored = time.perf_counter()
+                recovery = float("nan")
+                while time.perf_counter() - restored < 10 * COOLDOWN_S:
+                    if timed_call(cache, loader)[0] == "served":
+                        recovery = (time.perf_counter() - restored) * 1000
+                        break
+                failed, skipped = calls["failed"], calls["skipped"]
+                rows.append({"fault": fault, "calls": sum(len(v) for v in calls.values()),
+                             "loads": fault_loads, "failed": len(failed),
+                             "failed_ms": statistics.median(failed) * 1000 if failed else float("nan"),
+                             "max_ms": max(failed, default=0.0) * 1000,
+                             "open_us": statistics.median(skipped) * 1e6 if skipped else float("nan"),
+                             "recovery_ms": recovery, "opens": cache.metrics.as_dict()["breaker_opens"]})
+    finally:
+        server.proc.kill()
+        server.proc.wait(5)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20000)
@@ -157,8 +267,43 @@ def main() -> None:
     parser.add_argument("--server", choices=["redis", "ringcache"], default="redis")
     parser.add_argument("--url", help="use this server instead of starting one")
     parser.add_argument("--no-write", action="store_true", help="do not update benchmarks/RESULTS.md")
+    parser.add_argument("--part", choices=["overhead", "failure", "all"], default="all")
     args = parser.parse_args()
+    command = "`.venv/bin/python benchmarks/client.py" + "".join(f" {a}" for a in sys.argv[1:]) + "`"
+    sections = []
+    if args.part in ("overhead", "all"):
+        sections.append(overhead_section(args, command))
+    if args.part in ("failure", "all"):
+        sections.append(failure_section(command))
+    for section in sections:
+        print(section)
+        if not args.no_write:
+            record(section)
 
+
+def failure_section(command: str) -> str:
+    import tempfile
+    rows = measure_failure(Path(tempfile.mkdtemp(prefix="client-failure-")))
+    return "\n".join([
+        f"## {datetime.date.today().isoformat()} — client failure policy: server stopped, frozen, restored",
+        "",
+        f"Command: {command}",
+        "",
+        f"redis-py {redis.__version__}, a private redis-server; `Cache(timeout={TIMEOUT_S}, "
+        f"breaker=CircuitBreaker(threshold=5, window=10, cooldown={COOLDOWN_S}))`, one caller calling "
+        f"`get_or_set` on one key in a loop for {FAULT_S:.0f} s of fault, then until a call is served by "
+        f"the server again. Wall times; nproc {os.cpu_count()}.",
+        "",
+        "| fault | calls during the fault | loader calls during it | calls that met the failure | their median / max ms "
+        "| µs per call while the breaker is open (median) | breaker opens | recovery after restore, ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *[f"| {r['fault']} | {r['calls']} | {r['loads']} | {r['failed']} | {r['failed_ms']:.1f} / "
+          f"{r['max_ms']:.1f} | {r['open_us']:.1f} | {r['opens']} | {r['recovery_ms']:.0f} |" for r in rows],
+        "",
+    ])
+
+
+def overhead_section(args: argparse.Namespace, command: str) -> str:
     servers = Servers()
     try:
         url = args.url or (servers.redis() if args.server == "redis" else servers.ringcache())
@@ -172,8 +317,7 @@ def main() -> None:
     def rows(results: dict[str, float], base: str) -> list[str]:
         return [f"| {name} | {us:.1f} | {us - results[base]:+.1f} |" for name, us in results.items()]
 
-    command = "`.venv/bin/python benchmarks/client.py" + "".join(f" {a}" for a in sys.argv[1:]) + "`"
-    section = "\n".join([
+    return "\n".join([
         f"## {datetime.date.today().isoformat()} — client overhead on a hit",
         "",
         f"Command: {command}",
@@ -190,13 +334,6 @@ def main() -> None:
         *rows({k: guard[k] for k in ("awaited no-op", "awaited no-op through the guard")}, "awaited no-op"),
         "",
     ])
-    print(section)
-    if not args.no_write:
-        path = ROOT / "benchmarks" / "RESULTS.md"
-        text = path.read_text()
-        idx = text.find("\n## ")
-        text = text + "\n" + section if idx < 0 else text[:idx + 1] + section + "\n" + text[idx + 1:]
-        path.write_text(text)
 
 
 if __name__ == "__main__":

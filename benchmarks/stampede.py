@@ -108,6 +108,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_ready(port: int, timeout: float = 10.0) -> None:
+    """Until a server on port answers PING."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            redis.Redis(port=port).ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def record(section: str) -> None:
+    """Insert a section into benchmarks/RESULTS.md, newest first as the rest of the file."""
+    path = ROOT / "benchmarks" / "RESULTS.md"
+    text = path.read_text()
+    idx = text.find("\n## ")
+    text = text + "\n" + section if idx < 0 else text[:idx + 1] + section + "\n" + text[idx + 1:]
+    path.write_text(text)
+
+
 class Servers:
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -137,15 +159,7 @@ class Servers:
         raise RuntimeError("ringcache node did not start:\n" + log_path.read_text())
 
     def _wait(self, port: int) -> None:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=port).ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_ready(port)
 
     def stop(self) -> None:
         for proc in self.procs:  # only the processes this script started, by PID
@@ -437,12 +451,7 @@ def main() -> None:
     ])
     print(section)
     if not args.no_write:
-        path = ROOT / "benchmarks" / "RESULTS.md"
-        text = path.read_text()
-        # newest first, as the rest of the file: insert before the first section
-        idx = text.find("\n## ")
-        text = text + "\n" + section if idx < 0 else text[:idx + 1] + section + "\n" + text[idx + 1:]
-        path.write_text(text)
+        record(section)
 
 
 def run_here(args: argparse.Namespace, modes: list[str], kinds: list[str]) -> list[str]:

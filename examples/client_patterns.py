@@ -121,7 +121,7 @@ def main() -> None:
             stock.write("apple", qty)                       # three writes, one database row
         stock.write("pear", 3)
         stock.write("broken", -1)                           # the CHECK constraint refuses it
-        print("write-behind, cache now:", cache.get("apple"), "| pending keys:", stock.pending)
+        print("write-behind, cache now:", cache.get("apple"), "| pending keys:", len(stock.pending))
         stock.flush()
         print("write-behind, database after flush:", stock_rows())
         print("dead letters:", [(d.key, d.value) for d in stock.dead_letters()])

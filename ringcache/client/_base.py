@@ -19,9 +19,10 @@ from typing import Any, Callable, Mapping
 
 import redis
 
-from . import _core
-from ._core import DEFAULT, Entry, StampedeMode
+from . import _core, cluster
+from ._core import DEFAULT, Entry, StampedeMode, Tags
 from ._steps import Call, Pipeline, Steps, Watched
+from .decorator import Decorates
 from .guard import CacheBusyError, CircuitBreaker, CircuitOpenError, Op, SkippedError, WarningLimiter
 from .metrics import Metrics
 from .serializers import Serializer, resolve
@@ -29,6 +30,9 @@ from .serializers import Serializer, resolve
 log = logging.getLogger("ringcache.client")
 
 Clock = Callable[[], float]
+
+# The tag every entry of a ``clearable`` cache carries: clear() moves its version.
+NAMESPACE_TAG = "__namespace__"
 
 
 @dataclass(slots=True)
@@ -62,7 +66,7 @@ class Flight:
     steps: Callable[[], Steps[Any]]
 
 
-class CacheBase:
+class CacheBase(Decorates):
     """Everything but the I/O: keys, TTLs, envelopes, options, metrics, and the
     flows as steps. Subclasses set ``client`` and drive the steps."""
 
@@ -82,6 +86,7 @@ class CacheBase:
                  pool_size: int = 50, pool_timeout: float = 5.0, timeout: float | None = 2.0,
                  breaker: CircuitBreaker | None | Any = DEFAULT, warn_interval: float = 60.0,
                  compression: str | None = "auto", compress_threshold: int = 1024,
+                 clearable: bool = False,
                  clock: Clock = time.time, rand: Callable[[], float] = _random.random) -> None:
         if default_ttl is not None and default_ttl <= 0:
             raise ValueError("default_ttl must be positive or None (no expiry)")
@@ -121,11 +126,24 @@ class CacheBase:
         # compressed (flagged in the envelope); None = never.
         self.compressor = None if compression is None else _core.Compressor(compression)
         self.compress_threshold = compress_threshold
+        # Every entry carries NAMESPACE_TAG, so clear() empties the namespace in O(1)
+        # (each read then also checks that tag's version: see ``tags`` in the docs).
+        self.clearable = clearable
         self._hot: dict[str, HotKey] = {}
 
     # -- keys -----------------------------------------------------------------
     def full_key(self, key: str | bytes) -> str:
         return self.namespace + _core.to_key(key)
+
+    def tag_key(self, tag: str) -> str:
+        """The counter holding a tag's version (see :meth:`invalidate_tags`)."""
+        return f"{self.namespace}__tag__:{tag}"
+
+    def _mget(self) -> Callable[..., Any]:
+        # On a cluster, one MGET per slot (redis-py sends each to its owner).
+        mget: Callable[..., Any] = self.client.mget_nonatomic if cluster.is_cluster(self.client) \
+            else self.client.mget
+        return mget
 
     @staticmethod
     def lock_key(full: str) -> str:
@@ -144,11 +162,12 @@ class CacheBase:
             raise ValueError(f"ttl must be a positive number of seconds or None, not {ttl!r}")
         return _core.jittered(float(ttl), self.jitter, self.rand)
 
-    def pack(self, key: str, value: Any, ttl: float | None, delta: float) -> tuple[bytes, int | None]:
+    def pack(self, key: str, value: Any, ttl: float | None, delta: float,
+             tags: Tags = ()) -> tuple[bytes, int | None]:
         """(stored bytes, server PX in ms or None)."""
         expires_at = 0.0 if ttl is None else self.clock() + ttl
         blob = _core.encode(key, value, self.serializer, delta, expires_at, self.compressor,
-                            self.compress_threshold)
+                            self.compress_threshold, tags)
         px = None if ttl is None else max(1, int((ttl + self.stale_ttl) * 1000))
         return blob, px
 
@@ -223,9 +242,21 @@ class CacheBase:
         self.metrics.incr("errors")
         self._warnings.warn(exc, message, key)
 
+    def _set_steps(self, full: str, value: Any, ttl: Any, tags: tuple[str, ...]) -> Steps[bool]:
+        versions = yield from self._tag_versions_steps(tags, None)
+        if versions is None:
+            return False
+        blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), 0.0, versions)
+        try:
+            yield Server(None, Call(self.client.set, full, blob, px=px))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cache write of %r failed", full)
+            return False
+        return True
+
     def _store_steps(self, full: str, value: Any, ttl: Any, delta: float,
-                     op: Op | None = None) -> Steps[None]:
-        blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), delta)
+                     op: Op | None = None, versions: Tags = ()) -> Steps[None]:
+        blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), delta, versions)
         try:
             yield Server(op, Call(self.client.set, full, blob, px=px))
         except redis.RedisError as exc:
@@ -234,12 +265,13 @@ class CacheBase:
             self._busy_after_load(exc, "cache write of %r skipped", full)
 
     def _miss_steps(self, full: str, loader: Callable[[], Any], ttl: Any, mode: StampedeMode,
-                    stale: Entry | None, op: Op) -> Steps[Any]:
+                    stale: Entry | None, op: Op, tags: tuple[str, ...] = ()) -> Steps[Any]:
         """get_or_set after its first read missed (the hit path stays a direct call:
         driving steps costs a few microseconds a call)."""
         if not self.single_flight:
-            return (yield from self._load_steps(full, loader, ttl, mode, stale, op))
-        value, shared = yield Flight(full, lambda: self._load_steps(full, loader, ttl, mode, stale, op, True))
+            return (yield from self._load_steps(full, loader, ttl, mode, stale, op, False, tags))
+        value, shared = yield Flight(full, lambda: self._load_steps(full, loader, ttl, mode, stale, op, True,
+                                                                    tags))
         if shared:
             self.metrics.incr("singleflight_shared")
         return value
@@ -251,19 +283,23 @@ class CacheBase:
             and (stale is None or entry.expires_at != stale.expires_at)
 
     def _load_steps(self, full: str, loader: Callable[[], Any], ttl: Any, mode: StampedeMode,
-                    stale: Entry | None, op: Op, recheck: bool = False) -> Steps[Any]:
-        if mode == "lock":
-            return (yield from self._load_locked_steps(full, loader, ttl, stale, op))  # re-checks under the lock
+                    stale: Entry | None, op: Op, recheck: bool = False,
+                    tags: tuple[str, ...] = ()) -> Steps[Any]:
+        if mode == "lock":  # re-checks under the lock
+            return (yield from self._load_locked_steps(full, loader, ttl, stale, op, tags))
         if recheck:
             # A single-flight leader: a caller that read the miss just before the
             # previous flight stored its value would otherwise load a second time.
             entry = yield Call(self._read, full, op)
             if self._fresh_since(entry, stale):
                 return entry.value
-        return (yield from self._load_store_steps(full, loader, ttl, op))
+        return (yield from self._load_store_steps(full, loader, ttl, op, tags))
 
     def _load_store_steps(self, full: str, loader: Callable[[], Any], ttl: Any,
-                          op: Op | None = None) -> Steps[Any]:
+                          op: Op | None = None, tags: tuple[str, ...] = ()) -> Steps[Any]:
+        # The tags' versions are read *before* loading: an invalidation during the
+        # load then leaves the stored entry already stale, never a fresh-looking one.
+        versions = yield from self._tag_versions_steps(tags, op)
         start = self.clock()
         try:
             value = yield Call(loader)
@@ -273,12 +309,12 @@ class CacheBase:
         delta = max(0.0, self.clock() - start)
         self.metrics.incr("loads")
         self.metrics.incr("load_time", delta)
-        if self.should_cache(value):
-            yield from self._store_steps(full, value, ttl, delta, op)
+        if self.should_cache(value) and versions is not None:
+            yield from self._store_steps(full, value, ttl, delta, op, versions)
         return value
 
     def _load_locked_steps(self, full: str, loader: Callable[[], Any], ttl: Any,
-                           stale: Entry | None, op: Op) -> Steps[Any]:
+                           stale: Entry | None, op: Op, tags: tuple[str, ...] = ()) -> Steps[Any]:
         """The lock path. It loads without the lock only when the server failed
         (fail open) or after ``lock_wait``, and re-reads the key first both times.
         A busy pool is never a reason: CacheBusyError reaches the caller instead
@@ -290,14 +326,14 @@ class CacheBase:
         while True:
             acquired = yield from self._try_lock_steps(lock, token, op)
             if acquired is None:  # the server failed: load unprotected (fail open)
-                return (yield from self._unprotected_load_steps(full, loader, ttl, stale, op))
+                return (yield from self._unprotected_load_steps(full, loader, ttl, stale, op, tags))
             if acquired:
                 try:
                     # Double check: the previous holder may have stored just before we locked.
                     entry = yield Call(self._read, full, op)
                     if self._fresh_since(entry, stale):
                         return entry.value
-                    return (yield from self._load_store_steps(full, loader, ttl, op))
+                    return (yield from self._load_store_steps(full, loader, ttl, op, tags))
                 finally:
                     yield Call(self._unlock, lock, token, op)
             if stale is not None and self.serve_stale:
@@ -307,7 +343,7 @@ class CacheBase:
                 self.metrics.incr("lock_timeouts")
                 self._warnings.warn_class("lock_wait", "waited %.3fs for the lock on %r; loading "
                                           "without it", self.lock_wait, full)
-                return (yield from self._unprotected_load_steps(full, loader, ttl, stale, op))
+                return (yield from self._unprotected_load_steps(full, loader, ttl, stale, op, tags))
             self.metrics.incr("stampede_waits")
             yield Sleep(next(delays))
             entry = yield Call(self._read, full, op)
@@ -315,13 +351,13 @@ class CacheBase:
                 return entry.value
 
     def _unprotected_load_steps(self, full: str, loader: Callable[[], Any], ttl: Any,
-                                stale: Entry | None, op: Op) -> Steps[Any]:
+                                stale: Entry | None, op: Op, tags: tuple[str, ...] = ()) -> Steps[Any]:
         # Re-read first: the holder we gave up on may have stored meanwhile. After a
         # server failure the operation skips the server: no second timeout here.
         entry = yield Call(self._read, full, op)
         if self._fresh_since(entry, stale):
             return entry.value
-        return (yield from self._load_store_steps(full, loader, ttl, op))
+        return (yield from self._load_store_steps(full, loader, ttl, op, tags))
 
     def _try_lock_steps(self, lock: str, token: str, op: Op | None) -> Steps[bool | None]:
         try:
@@ -359,6 +395,83 @@ class CacheBase:
             return False
         return ours
 
+    # -- tags --------------------------------------------------------------------------
+    # An entry stored with tags carries each tag's version (a counter at tag_key) as
+    # read before its load; a read then compares them with the counters (one MGET,
+    # only for tagged entries) and treats a moved one as absent. invalidate_tags
+    # INCRs the counters: O(1) per tag, no SCAN, whatever the number of entries.
+    # A missing counter (never used, evicted) is created from the clock in ms with
+    # SET NX, so it never comes back at a version an old entry carries.
+    def _tag_names(self, tags: tuple[str, ...]) -> tuple[str, ...]:
+        if self.clearable:
+            tags = (*tags, NAMESPACE_TAG)
+        return tuple(sorted(set(tags)))
+
+    def _tag_versions_steps(self, tags: tuple[str, ...], op: Op | None) -> Steps[Tags | None]:
+        """The tags' current versions, creating missing counters; None when the
+        server failed (the value is then returned but not stored: an entry whose
+        tags cannot be recorded could not be invalidated)."""
+        names = self._tag_names(tags)
+        if not names:
+            return ()
+        keys = [self.tag_key(name) for name in names]
+        try:
+            raw = yield Server(op, Call(self._mget(), keys))
+            if any(v is None for v in raw):
+                now_ms = int(self.clock() * 1000)
+                missing = [key for key, v in zip(keys, raw) if v is None]
+
+                def create(pipe: Any) -> None:
+                    for key in missing:
+                        pipe.set(key, now_ms, nx=True)
+
+                yield Server(op, Pipeline(create, transaction=False))
+                raw = yield Server(op, Call(self._mget(), keys))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cannot read the versions of tags %r; not storing", keys[0])
+            return None
+        except CacheBusyError as exc:
+            self._busy_after_load(exc, "cannot read the versions of tags %r; not storing", keys[0])
+            return None
+        return tuple((name, int(v)) for name, v in zip(names, raw))
+
+    def _valid_steps(self, entries: list[Entry | None], op: Op | None) -> Steps[list[Entry | None]]:
+        """The entries with those whose tags moved replaced by None (one MGET for
+        all their tags; none when no entry is tagged)."""
+        names = sorted({name for entry in entries if entry is not None for name, _ in entry.tags})
+        if not names:
+            return entries
+        try:
+            raw = yield Server(op, Call(self._mget(), [self.tag_key(name) for name in names]))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cannot read the versions of tags %r; treating as misses", names[0])
+            return [None] * len(entries)
+        current = {name: None if v is None else int(v) for name, v in zip(names, raw)}
+        valid: list[Entry | None] = []
+        for entry in entries:
+            if entry is not None and any(current[name] != version for name, version in entry.tags):
+                self.metrics.incr("tag_invalidated")
+                entry = None
+            valid.append(entry)
+        return valid
+
+    def _invalidate_tags_steps(self, tags: tuple[str, ...]) -> Steps[bool]:
+        if not tags:
+            return True
+        now_ms = int(self.clock() * 1000)
+
+        def bump(pipe: Any) -> None:
+            for tag in tags:
+                pipe.set(self.tag_key(tag), now_ms, nx=True)  # see above: never back to an old version
+                pipe.incr(self.tag_key(tag))
+
+        try:
+            yield Server(None, Pipeline(bump, transaction=False))
+        except redis.RedisError as exc:
+            self._server_error(exc, "cannot invalidate tag %r", tags[0])
+            return False
+        return True
+
     # -- multi-key ---------------------------------------------------------------------
     # get_or_set_many: one MGET for every key, one lock pipeline (SET NX PX per missed
     # key), one loader call for all the keys this caller holds the lock of, one SET
@@ -366,15 +479,20 @@ class CacheBase:
     # of the single-key lock path: one load per key among every caller and process.
     def _read_many_steps(self, fulls: list[str], op: Op | None) -> Steps[list[Entry | None]]:
         try:
-            raw = yield Server(op, Call(self.client.mget, fulls))
+            raw = yield Server(op, Call(self._mget(), fulls))
         except redis.RedisError as exc:
             self._server_error(exc, "cache read of %r failed; treating as misses", fulls[0])
             return [None] * len(fulls)
-        return [self.unpack(full, data) for full, data in zip(fulls, raw)]
+        return (yield from self._valid_steps([self.unpack(full, data) for full, data in zip(fulls, raw)], op))
+
+    def _set_many_steps(self, items: list[tuple[str, Any]], ttl: Any,
+                        tags: tuple[str, ...]) -> Steps[bool]:
+        versions = yield from self._tag_versions_steps(tags, None)
+        return versions is not None and (yield from self._store_many_steps(items, ttl, 0.0, None, versions))
 
     def _store_many_steps(self, items: list[tuple[str, Any]], ttl: Any, delta: float,
-                          op: Op | None) -> Steps[bool]:
-        packed = [(full, *self.pack(full, value, self.resolve_ttl(ttl, value), delta))
+                          op: Op | None, versions: Tags = ()) -> Steps[bool]:
+        packed = [(full, *self.pack(full, value, self.resolve_ttl(ttl, value), delta, versions))
                   for full, value in items]
 
         def build(pipe: Any) -> None:
@@ -406,8 +524,9 @@ class CacheBase:
         return [bool(reply) for reply in replies]
 
     def _load_many_steps(self, fulls: list[str], user: dict[str, Any], loader_many: Callable[..., Any],
-                         ttl: Any, op: Op | None) -> Steps[dict[str, Any]]:
+                         ttl: Any, op: Op | None, tags: tuple[str, ...]) -> Steps[dict[str, Any]]:
         keys = [user[full] for full in fulls]
+        versions = yield from self._tag_versions_steps(tags, op)  # before loading: see _load_store_steps
         start = self.clock()
         try:
             raw = yield Call(loader_many, keys)
@@ -419,23 +538,25 @@ class CacheBase:
         self.metrics.incr("load_time", delta)
         values = _many_values(raw, keys)
         to_store = [(full, value) for full, value in zip(fulls, values) if self.should_cache(value)]
-        if to_store:
-            yield from self._store_many_steps(to_store, ttl, delta, op)
+        if to_store and versions is not None:
+            yield from self._store_many_steps(to_store, ttl, delta, op, versions)
         return dict(zip(fulls, values))
 
     def _reread_and_load_many_steps(self, fulls: list[str], user: dict[str, Any], loader_many: Any,
-                                ttl: Any, stale: dict[str, Entry | None], op: Op) -> Steps[dict[str, Any]]:
+                                ttl: Any, stale: dict[str, Entry | None], op: Op,
+                                tags: tuple[str, ...]) -> Steps[dict[str, Any]]:
         found = {}
         for full, entry in zip(fulls, (yield from self._read_many_steps(fulls, op))):
             if self._fresh_since(entry, stale.get(full)):
                 found[full] = entry.value  # type: ignore[union-attr]
         rest = [full for full in fulls if full not in found]
         if rest:
-            found.update((yield from self._load_many_steps(rest, user, loader_many, ttl, op)))
+            found.update((yield from self._load_many_steps(rest, user, loader_many, ttl, op, tags)))
         return found
 
     def _get_or_set_many_steps(self, keys: Any, loader_many: Callable[..., Any], ttl: Any,
-                               mode: StampedeMode, op: Op) -> Steps[dict[Any, Any]]:
+                               mode: StampedeMode, op: Op,
+                               tags: tuple[str, ...] = ()) -> Steps[dict[Any, Any]]:
         user: dict[str, Any] = {}
         for key in keys:
             user.setdefault(self.full_key(key), key)
@@ -450,7 +571,7 @@ class CacheBase:
                 result[full] = entry.value  # type: ignore[union-attr]
         pending = [full for full in fulls if full not in result]
         if pending and mode != "lock":
-            result.update((yield from self._load_many_steps(pending, user, loader_many, ttl, op)))
+            result.update((yield from self._load_many_steps(pending, user, loader_many, ttl, op, tags)))
             pending = []
         token = secrets.token_hex(16)
         deadline = time.monotonic() + self.lock_wait
@@ -459,14 +580,14 @@ class CacheBase:
             flags = yield from self._lock_many_steps(pending, token, op)
             if flags is None:  # the server failed: fail open, re-read first
                 result.update((yield from self._reread_and_load_many_steps(pending, user, loader_many, ttl,
-                                                                       stale, op)))
+                                                                       stale, op, tags)))
                 break
             mine = [full for full, ok in zip(pending, flags) if ok]
             if mine:
                 try:
                     # double check under the locks, as the single-key path
                     result.update((yield from self._reread_and_load_many_steps(mine, user, loader_many, ttl,
-                                                                           stale, op)))
+                                                                           stale, op, tags)))
                 finally:
                     for full in mine:
                         yield Call(self._unlock, self.lock_key(full), token, op)
@@ -483,7 +604,7 @@ class CacheBase:
                 self._warnings.warn_class("lock_wait", "waited %.3fs for the locks of %d keys (%r...); "
                                           "loading without them", self.lock_wait, len(pending), pending[0])
                 result.update((yield from self._reread_and_load_many_steps(pending, user, loader_many, ttl,
-                                                                       stale, op)))
+                                                                       stale, op, tags)))
                 break
             self.metrics.incr("stampede_waits")
             yield Sleep(next(delays))

@@ -10,6 +10,11 @@ Stored entry format ("envelope"). Every value the cache writes is wrapped:
   makes it smaller; entries written before compression existed (flags 0) and
   uncompressed ones read as before. A reader without zstd treats a zstd entry as
   a miss (with a warning), and its next load rewrites it.
+* ``flags & 8``: the entry carries tags. Right after the header: the count
+  (uint16), then per tag its name's length (uint16), the name (UTF-8) and the
+  tag's version when the entry was loaded (uint64); the payload follows. A
+  reader treats the entry as absent when a tag's version has moved since
+  (``CacheBase.invalidate_tags``); readers of flags without bit 8 are unchanged.
 * ``delta``: how long the loader took (XFetch needs it).
 * ``soft expiry``: when the value stops being fresh, by the cache's clock (0 = never).
 
@@ -35,6 +40,11 @@ _HEADER = struct.Struct(">4sBdd")
 FLAG_NONE: Final = 1
 FLAG_ZLIB: Final = 2
 FLAG_ZSTD: Final = 4
+FLAG_TAGS: Final = 8
+_COUNT = struct.Struct(">H")
+_VERSION = struct.Struct(">Q")
+
+Tags = tuple[tuple[str, int], ...]  # (tag, its version when the entry was loaded)
 
 
 class Compressor:
@@ -115,15 +125,17 @@ class Entry:
     value: Any
     delta: float
     expires_at: float  # 0.0: never
+    tags: Tags = ()
 
     def fresh(self, now: float) -> bool:
         return self.expires_at == 0.0 or now < self.expires_at
 
 
 def encode(key: str, value: Any, serializer: Serializer, delta: float, expires_at: float,
-           compressor: Compressor | None = None, threshold: int = 0) -> bytes:
+           compressor: Compressor | None = None, threshold: int = 0, tags: Tags = ()) -> bytes:
+    tag_flag, tag_bytes = (FLAG_TAGS, _encode_tags(tags)) if tags else (0, b"")
     if value is None:
-        return _HEADER.pack(MAGIC, FLAG_NONE, delta, expires_at)
+        return _HEADER.pack(MAGIC, FLAG_NONE | tag_flag, delta, expires_at) + tag_bytes
     try:
         payload = serializer.dumps(value)
     except Exception as exc:
@@ -136,7 +148,26 @@ def encode(key: str, value: Any, serializer: Serializer, delta: float, expires_a
         packed = compressor.compress(bytes(payload))
         if len(packed) < len(payload):
             flags, payload = compressor.flag, packed
-    return _HEADER.pack(MAGIC, flags, delta, expires_at) + bytes(payload)
+    return _HEADER.pack(MAGIC, flags | tag_flag, delta, expires_at) + tag_bytes + bytes(payload)
+
+
+def _encode_tags(tags: Tags) -> bytes:
+    out = [_COUNT.pack(len(tags))]
+    for name, version in tags:
+        raw = name.encode("utf-8", "surrogateescape")
+        out += [_COUNT.pack(len(raw)), raw, _VERSION.pack(version)]
+    return b"".join(out)
+
+
+def _decode_tags(data: bytes, at: int) -> tuple[Tags, int]:
+    (count,), at = _COUNT.unpack_from(data, at), at + _COUNT.size
+    tags = []
+    for _ in range(count):
+        (size,), at = _COUNT.unpack_from(data, at), at + _COUNT.size
+        name, at = data[at:at + size].decode("utf-8", "surrogateescape"), at + size
+        (version,), at = _VERSION.unpack_from(data, at), at + _VERSION.size
+        tags.append((name, version))
+    return tuple(tags), at
 
 
 def decode(data: bytes, serializer: Serializer) -> Entry | None:
@@ -144,12 +175,16 @@ def decode(data: bytes, serializer: Serializer) -> Entry | None:
     if len(data) < _HEADER.size or not data.startswith(MAGIC):
         return None
     _, flags, delta, expires_at = _HEADER.unpack_from(data)
+    tags: Tags = ()
+    at = _HEADER.size
+    if flags & FLAG_TAGS:
+        tags, at = _decode_tags(data, at)
     if flags & FLAG_NONE:
-        return Entry(None, delta, expires_at)
-    payload = data[_HEADER.size:]
+        return Entry(None, delta, expires_at, tags)
+    payload = data[at:]
     if flags & (FLAG_ZLIB | FLAG_ZSTD):
         payload = decompress(flags, payload)
-    return Entry(serializer.loads(payload), delta, expires_at)
+    return Entry(serializer.loads(payload), delta, expires_at, tags)
 
 
 def jittered(ttl: float, jitter: float, rand: Callable[[], float]) -> float:

@@ -16,6 +16,10 @@ Requests understood by :func:`perform` / :func:`aperform`:
   executed; the reply is the list of command replies;
 * :class:`Watched` ``(keys, build)``: WATCH/GET/MULTI/EXEC, retried on a conflict.
 
+On a cluster client (see ``cluster``) a transaction (a Watched, a Pipeline with
+``transaction=True``) runs on the node owning the slot of its ``route`` key
+(a Watched's first key), re-routed when that slot has moved.
+
 Cost: driving a step costs CPU — measured with a no-op fake client (process
 time, on a loaded 2-core machine), a ``get_or_set`` miss went from about 15-20 µs
 to 23-29 µs. That is small against what a miss does (a loader call and two or
@@ -35,6 +39,8 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Final, Generator, TypeVar
 
 from redis.exceptions import WatchError
+
+from . import cluster
 
 T = TypeVar("T")
 Steps = Generator[Any, Any, T]
@@ -61,6 +67,11 @@ class Call:
 class Pipeline:
     build: Callable[[Any], Any]
     transaction: bool = True
+    route: str | None = None  # a key of the one slot a transaction touches (cluster mode)
+
+    @property
+    def route_key(self) -> str | None:
+        return self.route
 
 
 @dataclass(slots=True)
@@ -71,30 +82,54 @@ class Watched:
     keys: tuple[str, ...]
     build: Callable[[list[Any], Any], Any]
 
+    @property
+    def route_key(self) -> str | None:
+        return self.keys[0]
+
+
+def _on_node(request: Pipeline | Watched) -> str:
+    if request.route_key is None:
+        raise TypeError("a transaction on a cluster client needs a route key (every key in one slot)")
+    return request.route_key
+
 
 def perform(client: Any, request: Any, extra: Callable[[Any], Any] | None = None) -> Any:
     if isinstance(request, Call):
         return request.fn(*request.args, **request.kwargs)
-    if isinstance(request, Pipeline):
-        with client.pipeline(transaction=request.transaction) as pipe:
-            request.build(pipe)
-            return pipe.execute()
-    if isinstance(request, Watched):
-        with client.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(*request.keys)
-                    values = [pipe.get(key) for key in request.keys]
-                    pipe.multi()
-                    request.build(values, pipe)
-                    return pipe.execute()
-                except WatchError:
-                    continue
+    if isinstance(request, (Pipeline, Watched)):
+        if isinstance(request, Pipeline) and not request.transaction or not cluster.is_cluster(client):
+            return _transaction(client, request)
+        route = _on_node(request)
+        for _ in range(cluster.MOVED_TRIES - 1):
+            try:
+                return _transaction(cluster.node_client(client, route), request)
+            except Exception as exc:
+                if not cluster.moved(exc):
+                    raise
+                cluster.refresh(client)
+        return _transaction(cluster.node_client(client, route), request)
     if extra is not None:
         reply = extra(request)
         if reply is not UNHANDLED:
             return reply
     raise TypeError(f"unknown step request {request!r}")
+
+
+def _transaction(client: Any, request: Pipeline | Watched) -> Any:
+    if isinstance(request, Pipeline):
+        with client.pipeline(transaction=request.transaction) as pipe:
+            request.build(pipe)
+            return pipe.execute()
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(*request.keys)
+                values = [pipe.get(key) for key in request.keys]
+                pipe.multi()
+                request.build(values, pipe)
+                return pipe.execute()
+            except WatchError:
+                continue
 
 
 async def aperform(client: Any, request: Any,
@@ -104,26 +139,40 @@ async def aperform(client: Any, request: Any,
         if inspect.isawaitable(result):
             result = await result
         return result
-    if isinstance(request, Pipeline):
-        async with client.pipeline(transaction=request.transaction) as pipe:
-            request.build(pipe)
-            return await pipe.execute()
-    if isinstance(request, Watched):
-        async with client.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(*request.keys)
-                    values = [await pipe.get(key) for key in request.keys]
-                    pipe.multi()
-                    request.build(values, pipe)
-                    return await pipe.execute()
-                except WatchError:
-                    continue
+    if isinstance(request, (Pipeline, Watched)):
+        if isinstance(request, Pipeline) and not request.transaction or not cluster.is_cluster(client):
+            return await _atransaction(client, request)
+        route = _on_node(request)
+        for _ in range(cluster.MOVED_TRIES - 1):
+            try:
+                return await _atransaction(await cluster.anode_client(client, route), request)
+            except Exception as exc:
+                if not cluster.moved(exc):
+                    raise
+                await cluster.arefresh(client)
+        return await _atransaction(await cluster.anode_client(client, route), request)
     if extra is not None:
         reply = await extra(request)
         if reply is not UNHANDLED:
             return reply
     raise TypeError(f"unknown step request {request!r}")
+
+
+async def _atransaction(client: Any, request: Pipeline | Watched) -> Any:
+    if isinstance(request, Pipeline):
+        async with client.pipeline(transaction=request.transaction) as pipe:
+            request.build(pipe)
+            return await pipe.execute()
+    async with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(*request.keys)
+                values = [await pipe.get(key) for key in request.keys]
+                pipe.multi()
+                request.build(values, pipe)
+                return await pipe.execute()
+            except WatchError:
+                continue
 
 
 def run(steps: Steps[T], performer: Callable[[Any], Any]) -> T:

@@ -10,23 +10,21 @@ cancelled by :meth:`AsyncCache.aclose`.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, ParamSpec, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import redis
 import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
-from ._base import CacheBase, Flight, Server, Sleep
+from ._base import NAMESPACE_TAG, CacheBase, Flight, Server, Sleep
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from ._steps import UNHANDLED, Steps, aperform, arun
 from .guard import AsyncGuard, Op
-from .pool import async_client, gate_size
-if TYPE_CHECKING:
-    from .decorator import CachedFunction
+from .cluster import aclose_node_clients, is_cluster
+from .pool import gate_size, open_async_client
 from .singleflight import AsyncSingleFlight
 
 T = TypeVar("T")
-P = ParamSpec("P")
-R = TypeVar("R")
 Loader = Callable[[], Any]  # returns a value or an awaitable of one
 
 
@@ -36,12 +34,14 @@ class AsyncCache(CacheBase):
     Loaders may be coroutine functions or plain callables.
     """
 
-    def __init__(self, client: str | aredis.Redis, **options: Any) -> None:
+    def __init__(self, client: str | Sequence[str] | aredis.Redis | AsyncRedisCluster, *,
+                 cluster: bool = False, **options: Any) -> None:
         super().__init__(**options)
-        if isinstance(client, str):
-            # A blocking pool, the cache's own timeout, no redis-py retries (``pool``).
-            self.client: aredis.Redis = async_client(client, self.pool_size, self.pool_timeout,
-                                                     self.timeout)
+        if isinstance(client, (str, list, tuple)):
+            # A blocking pool (per node on a cluster), the cache's own timeout, no
+            # redis-py retries (``pool``, ``cluster``).
+            self.client: Any = open_async_client(client, cluster, self.pool_size, self.pool_timeout,
+                                                 self.timeout)
             self._owns_client = True
         else:
             self.client = client
@@ -52,6 +52,12 @@ class AsyncCache(CacheBase):
         self._refresher: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str | Sequence[str], *, cluster: bool = False,
+                 **options: Any) -> "AsyncCache":
+        """As :meth:`Cache.from_url <ringcache.client.Cache.from_url>`."""
+        return cls(url, cluster=cluster, **options)
 
     # -- driving the steps ------------------------------------------------------------
     async def _run(self, steps: Steps[T]) -> T:
@@ -86,9 +92,12 @@ class AsyncCache(CacheBase):
                 self._refresher.cancel()
                 await asyncio.wait([self._refresher])
             self._refresher = None
+        if is_cluster(self.client):
+            await aclose_node_clients(self.client)  # the transactions' clients (``cluster``)
         if self._owns_client:
             await self.client.aclose()
-            await self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
+            if not is_cluster(self.client):
+                await self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
 
     close = aclose
 
@@ -107,15 +116,9 @@ class AsyncCache(CacheBase):
         self.metrics.incr("misses")
         return default
 
-    async def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> bool:
-        full = self.full_key(key)
-        blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), 0.0)
-        try:
-            await self._guard.call(None, self.client.set, full, blob, px=px)
-        except redis.RedisError as exc:
-            self._server_error(exc, "cache write of %r failed", full)
-            return False
-        return True
+    async def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT, *,
+                  tags: Iterable[str] = ()) -> bool:
+        return await self._run(self._set_steps(self.full_key(key), value, ttl, tuple(tags)))
 
     async def delete(self, *keys: str | bytes) -> int:
         if not keys:
@@ -137,28 +140,31 @@ class AsyncCache(CacheBase):
         entries = await self._run(self._read_many_steps(fulls, Op()))
         return self._get_many_result(keys, fulls, entries, default)
 
-    async def set_many(self, mapping: Mapping[Any, Any], ttl: float | None | Any = DEFAULT) -> bool:
+    async def set_many(self, mapping: Mapping[Any, Any], ttl: float | None | Any = DEFAULT, *,
+                       tags: Iterable[str] = ()) -> bool:
         """Store every item in one pipeline; False when the server failed (fail open)."""
         items = [(self.full_key(k), v) for k, v in mapping.items()]
-        return bool(items) and await self._run(self._store_many_steps(items, ttl, 0.0, None))
+        return bool(items) and await self._run(self._set_many_steps(items, ttl, tuple(tags)))
 
     async def delete_many(self, keys: Iterable[str | bytes]) -> int:
         return await self.delete(*keys)
 
     async def get_or_set_many(self, keys: Iterable[str | bytes], loader_many: Callable[[list[Any]], Any],
                         ttl: float | None | Any = DEFAULT, *,
-                        stampede: StampedeMode | Any = DEFAULT) -> dict[Any, Any]:
+                        stampede: StampedeMode | Any = DEFAULT, tags: Iterable[str] = ()) -> dict[Any, Any]:
         """``{key: value}`` for every key: the cached ones from one MGET, the others
         from **one** ``loader_many(missing_keys)`` call (a mapping key -> value, or a
         list in the order of ``missing_keys``), stored in one pipeline. With the lock
         (the default) each missed key is locked; keys locked by another caller are
         waited for (or served stale), so each key is loaded once among all callers."""
-        return await self._run(self._get_or_set_many_steps(keys, loader_many, ttl, self.mode(stampede), Op()))
+        return await self._run(self._get_or_set_many_steps(keys, loader_many, ttl, self.mode(stampede), Op(),
+                                                        tuple(tags)))
 
     # -- cache-aside --------------------------------------------------------------
     async def get_or_set(self, key: str | bytes, loader: Callable[[], T | Awaitable[T]],
                          ttl: float | None | Any = DEFAULT, *,
-                         stampede: StampedeMode | Any = DEFAULT, beta: float | None = None) -> T:
+                         stampede: StampedeMode | Any = DEFAULT, beta: float | None = None,
+                         tags: Iterable[str] = ()) -> T:
         full = self.full_key(key)
         mode = self.mode(stampede)
         op = Op()
@@ -166,7 +172,7 @@ class AsyncCache(CacheBase):
         hit, stale = self.classify(entry, mode, beta)
         if hit:
             return entry.value  # type: ignore[union-attr,no-any-return]
-        return await self._run(self._miss_steps(full, loader, ttl, mode, stale, op))  # type: ignore[no-any-return,unused-ignore]
+        return await self._run(self._miss_steps(full, loader, ttl, mode, stale, op, tuple(tags)))  # type: ignore[no-any-return,unused-ignore]
 
     async def _read(self, full: str, op: Op | None = None) -> Entry | None:
         try:
@@ -174,7 +180,24 @@ class AsyncCache(CacheBase):
         except redis.RedisError as exc:
             self._server_error(exc, "cache read of %r failed; treating as a miss", full)
             return None
-        return self.unpack(full, data)
+        entry = self.unpack(full, data)
+        if entry is not None and entry.tags:  # see "tags" in _base
+            return (await self._run(self._valid_steps([entry], op)))[0]
+        return entry
+
+    # -- tags and namespaces --------------------------------------------------------
+    async def invalidate_tags(self, *tags: str) -> bool:
+        """Make every entry carrying one of ``tags`` absent, at once: one INCR per
+        tag, whatever the number of entries (they die by their TTL). False when
+        the server failed (fail open)."""
+        return await self._run(self._invalidate_tags_steps(tags))
+
+    async def clear(self) -> bool:
+        """Empty this cache's namespace in O(1) (a ``clearable=True`` cache: every
+        entry carries the namespace's tag, whose version this moves)."""
+        if not self.clearable:
+            raise TypeError("clear() needs a cache made with clearable=True")
+        return await self._run(self._invalidate_tags_steps((NAMESPACE_TAG,)))
 
     async def _unlock(self, lock: str, token: str, op: Op | None = None) -> bool:
         return await self._run(self._unlock_steps(lock, token, op))
@@ -203,11 +226,6 @@ class AsyncCache(CacheBase):
                 await asyncio.wait_for(self._stop.wait(), self.refresh_interval)
             except TimeoutError:
                 await self.refresh_hot()
-
-    def cached(self, ttl: float | None | Any = DEFAULT,
-               **options: Any) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
-        from .decorator import cached
-        return cached(self, ttl=ttl, **options)
 
     def cached_many(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
         """``@cache.cached_many(ttl=60)``: see :func:`ringcache.client.cached_many`."""

@@ -31,22 +31,20 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import redis
+from redis.cluster import RedisCluster
 
-from ._base import CacheBase, Flight, Server, Sleep
+from ._base import NAMESPACE_TAG, CacheBase, Flight, Server, Sleep
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from ._steps import UNHANDLED, Steps, perform, run
 from .guard import Guard, Op
-from .pool import gate_size, sync_client
-if TYPE_CHECKING:
-    from .decorator import CachedFunction
+from .cluster import is_cluster
+from .pool import gate_size, open_client
 from .singleflight import SingleFlight
 
 T = TypeVar("T")
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class Cache(CacheBase):
@@ -56,13 +54,14 @@ class Cache(CacheBase):
     See the keyword arguments of :class:`CacheBase` for the options.
     """
 
-    def __init__(self, client: str | redis.Redis, **options: Any) -> None:
+    def __init__(self, client: str | Sequence[str] | redis.Redis | RedisCluster, *,
+                 cluster: bool = False, **options: Any) -> None:
         super().__init__(**options)
-        if isinstance(client, str):
-            # A blocking pool of pool_size connections, the cache's own timeout, no
-            # redis-py retries (see ``pool``).
-            self.client: redis.Redis = sync_client(client, self.pool_size, self.pool_timeout,
-                                                   self.timeout)
+        if isinstance(client, (str, list, tuple)):
+            # A blocking pool of pool_size connections (per node on a cluster), the
+            # cache's own timeout, no redis-py retries (see ``pool`` and ``cluster``).
+            self.client: Any = open_client(client, cluster, self.pool_size, self.pool_timeout,
+                                           self.timeout)
             self._owns_client = True
         else:
             self.client = client
@@ -74,6 +73,13 @@ class Cache(CacheBase):
         self._refresher: threading.Thread | None = None
         self._hot_lock = threading.Lock()
         self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str | Sequence[str], *, cluster: bool = False, **options: Any) -> "Cache":
+        """``Cache.from_url("redis://h:6379/0")``; a cluster from a list of startup
+        nodes (``["redis://h1:7000", "redis://h2:7001"]``) or from one node with
+        ``cluster=True``. Options as for :class:`Cache`."""
+        return cls(url, cluster=cluster, **options)
 
     # -- driving the steps ------------------------------------------------------------
     def _run(self, steps: Steps[T]) -> T:
@@ -103,7 +109,8 @@ class Cache(CacheBase):
             self._refresher = None
         if self._owns_client:
             self.client.close()
-            self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
+            if not is_cluster(self.client):  # a RedisCluster's close() closes its nodes' pools
+                self.client.connection_pool.disconnect()  # ours: redis-py leaves a given pool open
 
     def __enter__(self) -> "Cache":
         return self
@@ -121,17 +128,11 @@ class Cache(CacheBase):
         self.metrics.incr("misses")
         return default
 
-    def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT) -> bool:
+    def set(self, key: str | bytes, value: Any, ttl: float | None | Any = DEFAULT, *,
+            tags: Iterable[str] = ()) -> bool:
         """Store value; True when stored. A server failure is a logged warning and
         False (``fail_open``, the default) or the redis-py exception."""
-        full = self.full_key(key)
-        blob, px = self.pack(full, value, self.resolve_ttl(ttl, value), 0.0)
-        try:
-            self._guard.call(None, self.client.set, full, blob, px=px)
-        except redis.RedisError as exc:
-            self._server_error(exc, "cache write of %r failed", full)
-            return False
-        return True
+        return self._run(self._set_steps(self.full_key(key), value, ttl, tuple(tags)))
 
     def delete(self, *keys: str | bytes) -> int:
         """Delete keys; the number deleted (0 when the server failed, fail open)."""
@@ -154,27 +155,30 @@ class Cache(CacheBase):
         entries = self._run(self._read_many_steps(fulls, Op()))
         return self._get_many_result(keys, fulls, entries, default)
 
-    def set_many(self, mapping: Mapping[Any, Any], ttl: float | None | Any = DEFAULT) -> bool:
+    def set_many(self, mapping: Mapping[Any, Any], ttl: float | None | Any = DEFAULT, *,
+                 tags: Iterable[str] = ()) -> bool:
         """Store every item in one pipeline; False when the server failed (fail open)."""
         items = [(self.full_key(k), v) for k, v in mapping.items()]
-        return bool(items) and self._run(self._store_many_steps(items, ttl, 0.0, None))
+        return bool(items) and self._run(self._set_many_steps(items, ttl, tuple(tags)))
 
     def delete_many(self, keys: Iterable[str | bytes]) -> int:
         return self.delete(*keys)
 
     def get_or_set_many(self, keys: Iterable[str | bytes], loader_many: Callable[[list[Any]], Any],
                         ttl: float | None | Any = DEFAULT, *,
-                        stampede: StampedeMode | Any = DEFAULT) -> dict[Any, Any]:
+                        stampede: StampedeMode | Any = DEFAULT, tags: Iterable[str] = ()) -> dict[Any, Any]:
         """``{key: value}`` for every key: the cached ones from one MGET, the others
         from **one** ``loader_many(missing_keys)`` call (a mapping key -> value, or a
         list in the order of ``missing_keys``), stored in one pipeline. With the lock
         (the default) each missed key is locked; keys locked by another caller are
         waited for (or served stale), so each key is loaded once among all callers."""
-        return self._run(self._get_or_set_many_steps(keys, loader_many, ttl, self.mode(stampede), Op()))
+        return self._run(self._get_or_set_many_steps(keys, loader_many, ttl, self.mode(stampede), Op(),
+                                                        tuple(tags)))
 
     # -- cache-aside --------------------------------------------------------------
     def get_or_set(self, key: str | bytes, loader: Callable[[], T], ttl: float | None | Any = DEFAULT,
-                   *, stampede: StampedeMode | Any = DEFAULT, beta: float | None = None) -> T:
+                   *, stampede: StampedeMode | Any = DEFAULT, beta: float | None = None,
+                   tags: Iterable[str] = ()) -> T:
         """The cached value, or ``loader()`` stored under key and returned.
 
         ``stampede``: "lock", "xfetch" or None (default: the cache's). ``beta``: XFetch
@@ -188,7 +192,7 @@ class Cache(CacheBase):
         hit, stale = self.classify(entry, mode, beta)
         if hit:
             return entry.value  # type: ignore[union-attr,no-any-return]
-        return self._run(self._miss_steps(full, loader, ttl, mode, stale, op))  # type: ignore[no-any-return]
+        return self._run(self._miss_steps(full, loader, ttl, mode, stale, op, tuple(tags)))  # type: ignore[no-any-return]
 
     def _read(self, full: str, op: Op | None = None) -> Entry | None:
         try:
@@ -196,7 +200,24 @@ class Cache(CacheBase):
         except redis.RedisError as exc:
             self._server_error(exc, "cache read of %r failed; treating as a miss", full)
             return None
-        return self.unpack(full, data)
+        entry = self.unpack(full, data)
+        if entry is not None and entry.tags:  # see "tags" in _base
+            return (self._run(self._valid_steps([entry], op)))[0]
+        return entry
+
+    # -- tags and namespaces --------------------------------------------------------
+    def invalidate_tags(self, *tags: str) -> bool:
+        """Make every entry carrying one of ``tags`` absent, at once: one INCR per
+        tag, whatever the number of entries (they die by their TTL). False when
+        the server failed (fail open)."""
+        return self._run(self._invalidate_tags_steps(tags))
+
+    def clear(self) -> bool:
+        """Empty this cache's namespace in O(1) (a ``clearable=True`` cache: every
+        entry carries the namespace's tag, whose version this moves)."""
+        if not self.clearable:
+            raise TypeError("clear() needs a cache made with clearable=True")
+        return self._run(self._invalidate_tags_steps((NAMESPACE_TAG,)))
 
     def _unlock(self, lock: str, token: str, op: Op | None = None) -> bool:
         return self._run(self._unlock_steps(lock, token, op))
@@ -233,13 +254,7 @@ class Cache(CacheBase):
         while not self._stop.wait(self.refresh_interval):
             self.refresh_hot()
 
-    # -- decorator ---------------------------------------------------------------
-    def cached(self, ttl: float | None | Any = DEFAULT,
-               **options: Any) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
-        """``@cache.cached(ttl=60)``: see :func:`ringcache.client.cached`."""
-        from .decorator import cached
-        return cached(self, ttl=ttl, **options)
-
+    # -- decorator (``cached`` comes from Decorates) --------------------------------
     def cached_many(self, ttl: float | None | Any = DEFAULT, **options: Any) -> Any:
         """``@cache.cached_many(ttl=60)``: see :func:`ringcache.client.cached_many`."""
         from .decorator import cached_many

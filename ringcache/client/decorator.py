@@ -8,6 +8,11 @@
     user.refresh(7)         # call the function now and store its result
     user.key(7)             # the cache key, for logs and debugging
 
+``cache`` is anything :class:`CacheLike`: a :class:`Cache` or an
+:class:`AsyncCache`, or an object in front of one (:class:`NearCache`,
+:class:`HotKeys`, :class:`VersionedNamespace`, their asyncio twins); each also
+has ``.cached(...)``, the same decorator bound to it (one way to decorate).
+
 The key comes from :func:`ringcache.client.keys.call_key`: the call bound to the
 signature (defaults applied, keyword arguments sorted) and rendered canonically,
 so ``user(7)`` and ``user(user_id=7)`` share one entry. Sync functions need a
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Iterable, ParamSpec, Protocol, TypeVar
+from typing import Any, Callable, Iterable, ParamSpec, Protocol, TypeVar, cast
 
 from ._core import DEFAULT, StampedeMode
 from .keys import call_key, register_name, render
@@ -27,6 +32,40 @@ from .keys import call_key, register_name, render
 P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
+
+
+class CacheLike(Protocol):
+    """What ``@cached`` uses. The methods may be coroutine functions (an asyncio
+    cache-like object, for coroutine functions). Options only a cache has
+    (``beta``, ``should_cache``) come from the cache underneath (``.cache``)."""
+
+    def get_or_set(self, key: str, loader: Callable[[], Any], ttl: Any = ..., *,
+                   stampede: Any = ...) -> Any: ...
+
+    def set(self, key: str, value: Any, ttl: Any = ...) -> Any: ...
+
+    def delete(self, key: str, /) -> Any: ...
+
+
+def underlying(cache: Any) -> Any:
+    """The Cache or AsyncCache under a cache-like object (following ``.cache``)."""
+    from ._base import CacheBase
+    seen = cache
+    for _ in range(8):
+        if isinstance(seen, CacheBase):
+            return seen
+        seen = getattr(seen, "cache", None)
+    raise TypeError(f"{type(cache).__name__} is not cache-like: a Cache, an AsyncCache, or an object "
+                    "with get_or_set/set/delete in front of one (its .cache)")
+
+
+class Decorates:
+    """``obj.cached(ttl=60)``: :func:`cached` bound to a cache-like object."""
+
+    def cached(self, ttl: float | None | Any = DEFAULT,
+               **options: Any) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
+        """``@obj.cached(ttl=60)``: see :func:`ringcache.client.cached`."""
+        return cached(cast(CacheLike, self), ttl=ttl, **options)
 
 
 class CachedFunction(Protocol[P, R_co]):
@@ -44,9 +83,10 @@ class CachedFunction(Protocol[P, R_co]):
     def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
 
-def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
+def cached(cache: CacheLike, ttl: float | None | Any = DEFAULT, *, stampede: StampedeMode | Any = DEFAULT,
            beta: float | None = None, key: Callable[..., str] | None = None,
-           ignore: Iterable[str] = (), name: str | None = None
+           ignore: Iterable[str] = (), name: str | None = None,
+           tags: Iterable[str] | Callable[..., Iterable[str]] | None = None
            ) -> Callable[[Callable[P, R]], CachedFunction[P, R]]:
     """Decorate a function so its results are cached in ``cache``.
 
@@ -55,19 +95,29 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
     methods whose instance does not change the result). ``name``: the function's
     part of the key (default: ``module.qualname``, made unique for lambdas,
     local functions and redefinitions: see :func:`keys.function_name`).
+    ``tags``: the tags of every result (see ``Cache.invalidate_tags``), or a
+    function of the call's arguments returning them; needs a Cache/AsyncCache.
     """
     from .aio import AsyncCache
-    from .cache import Cache
 
     ignored = tuple(ignore)
+    base = underlying(cache)
+    extra: dict[str, Any] = {} if beta is None else {"beta": beta}  # a Cache's options; the
+    static_tags = None if tags is None or callable(tags) else tuple(tags)  # wrappers take none
+
+    def tagged(args: Any, kwargs: Any) -> dict[str, Any]:
+        if tags is None:
+            return {}
+        return {"tags": static_tags if static_tags is not None
+                else tuple(tags(*args, **kwargs))}  # type: ignore[operator]
 
     def decorate(fn: Callable[P, R]) -> CachedFunction[P, R]:
         signature = inspect.signature(fn)
         is_async = inspect.iscoroutinefunction(fn)
-        if is_async and not isinstance(cache, AsyncCache):
-            raise TypeError(f"{fn.__qualname__} is a coroutine function: cache it with an AsyncCache")
-        if not is_async and not isinstance(cache, Cache):
-            raise TypeError(f"{fn.__qualname__} is a plain function: cache it with a Cache")
+        if is_async != isinstance(base, AsyncCache):
+            raise TypeError(f"{fn.__qualname__} is a {'coroutine' if is_async else 'plain'} function: "
+                            f"cache it with {'an AsyncCache' if is_async else 'a Cache'} (or an object in "
+                            "front of one)")
 
         fn_name = name if name is not None else register_name(fn)
 
@@ -80,15 +130,15 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 return await cache.get_or_set(make_key(*args, **kwargs), lambda: fn(*args, **kwargs),
-                                              ttl, stampede=stampede, beta=beta)
+                                              ttl, stampede=stampede, **extra, **tagged(args, kwargs))
 
             async def async_invalidate(*args: Any, **kwargs: Any) -> bool:
                 return bool(await cache.delete(make_key(*args, **kwargs)))
 
             async def async_refresh(*args: Any, **kwargs: Any) -> Any:
                 value = await fn(*args, **kwargs)  # type: ignore[misc]  # fn is a coroutine function here
-                if cache.should_cache(value):
-                    await cache.set(make_key(*args, **kwargs), value, ttl)
+                if base.should_cache(value):
+                    await cache.set(make_key(*args, **kwargs), value, ttl, **tagged(args, kwargs))
                 else:  # as get_or_set: a None result is not cached without none_ttl
                     await cache.delete(make_key(*args, **kwargs))
                 return value
@@ -99,15 +149,15 @@ def cached(cache: Any, ttl: float | None | Any = DEFAULT, *, stampede: StampedeM
             @functools.wraps(fn)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 return cache.get_or_set(make_key(*args, **kwargs), lambda: fn(*args, **kwargs),
-                                        ttl, stampede=stampede, beta=beta)
+                                        ttl, stampede=stampede, **extra, **tagged(args, kwargs))
 
             def sync_invalidate(*args: Any, **kwargs: Any) -> bool:
                 return bool(cache.delete(make_key(*args, **kwargs)))
 
             def sync_refresh(*args: Any, **kwargs: Any) -> Any:
                 value = fn(*args, **kwargs)
-                if cache.should_cache(value):
-                    cache.set(make_key(*args, **kwargs), value, ttl)
+                if base.should_cache(value):
+                    cache.set(make_key(*args, **kwargs), value, ttl, **tagged(args, kwargs))
                 else:  # as get_or_set: a None result is not cached without none_ttl
                     cache.delete(make_key(*args, **kwargs))
                 return value

@@ -270,10 +270,50 @@ class _GuardBase:
                         "circuit open, skipping the server for %.1fs", breaker.threshold,
                         breaker.window, type(exc).__name__, exc, breaker.cooldown)
 
+    def _settle(self, op: Op | None, exc: BaseException | None) -> None:
+        """What a call's outcome (``exc`` None: success) tells the breaker."""
+        breaker = self.breaker
+        if isinstance(exc, redis.RedisError) and server_failure(exc):
+            self._failed(op, exc)
+        elif breaker is None:
+            return
+        elif exc is None or isinstance(exc, redis.RedisError):
+            breaker.success()  # an answer, an error reply too: the server is alive
+        else:
+            breaker.abandon()  # cancelled, or a busy pool: no verdict on the server
+
     def _busy(self, what: str) -> CacheBusyError:
         return CacheBusyError(f"no cache connection became free within {self.pool_timeout}s "
                               f"({what}; pool_size={self.size}): the pool is the bottleneck, "
                               "not the server")
+
+
+class _SharedPoolWait:
+    """Both guards' decision after a call failed: a pool shared with other code
+    that is full (a non-blocking pool's MaxConnectionsError) is waited for, by
+    retrying after a growing delay, until ``pool_timeout``; a blocking pool has
+    already waited its own timeout: busy at once. The guards only sleep."""
+
+    __slots__ = ("guard", "deadline", "delay")
+
+    def __init__(self, guard: _GuardBase) -> None:
+        self.guard = guard
+        self.deadline: float | None = None
+        self.delay = 0.001
+
+    def retry_after(self, exc: redis.RedisError) -> float | None:
+        """Seconds to wait before trying again; None: not a pool problem (re-raise
+        exc). Raises CacheBusyError when the pool stayed full too long."""
+        if not pool_exhausted(exc):
+            return None
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + self.guard.pool_timeout
+        if (isinstance(exc, MaxConnectionsError) or str(exc) == _EXHAUSTED_TEXTS[0]) and now < self.deadline:
+            self.guard.metrics.incr("pool_waits")
+            delay, self.delay = self.delay, min(self.delay * 2, 0.05)
+            return delay
+        raise self.guard._busy(str(exc)) from exc
 
 
 class Guard(_GuardBase):
@@ -305,42 +345,24 @@ class Guard(_GuardBase):
             self._claim(op)
             try:
                 result = self._attempt(fn, args, kwargs)
-            except redis.RedisError as exc:
-                if server_failure(exc):
-                    self._failed(op, exc)
-                elif self.breaker is not None:
-                    self.breaker.success()  # an error reply: the server is alive
+            except BaseException as exc:
+                self._settle(op, exc)
                 raise
-            except BaseException:
-                if self.breaker is not None:
-                    self.breaker.abandon()
-                raise
-            if self.breaker is not None:
-                self.breaker.success()
+            self._settle(op, None)
             return result
         finally:
             slots.put(None)
 
     def _attempt(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        deadline = None
-        delay = 0.001
+        wait = _SharedPoolWait(self)
         while True:
             try:
                 return fn(*args, **kwargs)
             except redis.RedisError as exc:
-                if not pool_exhausted(exc):
+                delay = wait.retry_after(exc)
+                if delay is None:
                     raise
-                # A pool shared with other code is full (a blocking pool has
-                # already waited its own timeout: give up at once).
-                now = time.monotonic()
-                deadline = now + self.pool_timeout if deadline is None else deadline
-                if isinstance(exc, MaxConnectionsError) or str(exc) == _EXHAUSTED_TEXTS[0]:
-                    if now < deadline:
-                        self.metrics.incr("pool_waits")
-                        time.sleep(delay)
-                        delay = min(delay * 2, 0.05)
-                        continue
-                raise self._busy(str(exc)) from exc
+            time.sleep(delay)
 
 
 class AsyncGuard(_GuardBase):
@@ -370,37 +392,21 @@ class AsyncGuard(_GuardBase):
             self._claim(op)
             try:
                 result = await self._attempt(fn, args, kwargs)
-            except redis.RedisError as exc:
-                if server_failure(exc):
-                    self._failed(op, exc)
-                elif self.breaker is not None:
-                    self.breaker.success()
+            except BaseException as exc:
+                self._settle(op, exc)
                 raise
-            except BaseException:  # cancelled: no verdict on the server
-                if self.breaker is not None:
-                    self.breaker.abandon()
-                raise
-            if self.breaker is not None:
-                self.breaker.success()
+            self._settle(op, None)
             return result
         finally:
             slots.release()
 
     async def _attempt(self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Any:
-        deadline = None
-        delay = 0.001
+        wait = _SharedPoolWait(self)
         while True:
             try:
                 return await fn(*args, **kwargs)
             except redis.RedisError as exc:
-                if not pool_exhausted(exc):
+                delay = wait.retry_after(exc)
+                if delay is None:
                     raise
-                now = time.monotonic()
-                deadline = now + self.pool_timeout if deadline is None else deadline
-                if isinstance(exc, MaxConnectionsError) or str(exc) == _EXHAUSTED_TEXTS[0]:
-                    if now < deadline:
-                        self.metrics.incr("pool_waits")
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 0.05)
-                        continue
-                raise self._busy(str(exc)) from exc
+            await asyncio.sleep(delay)

@@ -49,6 +49,7 @@ from redis.crc import key_slot
 
 from . import _core
 from ._core import DEFAULT, MISS, StampedeMode
+from .decorator import Decorates
 from ._steps import Call, Pipeline, Steps, Watched, aperform, arun, perform, run
 from .aio import AsyncCache
 from .cache import Cache
@@ -173,7 +174,7 @@ class HotKeyDetector:
         return promote, demote
 
 
-class _HotKeysBase:
+class _HotKeysBase(Decorates):
     """Decisions and flows (sans-I/O steps, see ``_steps``) shared by the sync and
     the asyncio class, which only drive them."""
 

@@ -8,7 +8,7 @@ write-behind queues on one cache report their total depth).
 
 Groups: the cache's reads (``hits``/``misses``, ``hit_ratio``), the near cache's
 L1 (``l1_hits``/``l1_misses``, ``l1_hit_ratio``, ``l1_invalidations``,
-``l1_flushes``), write-behind (``wb_*``) and hot keys (``hot_*``).
+``l1_flushes``, ``l1_slot_drops``: entries of a cluster slot that moved), write-behind (``wb_*``) and hot keys (``hot_*``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import weakref
 from typing import Any, Callable
 
 FIELDS = ("hits", "misses", "stale_hits", "loads", "load_errors", "load_time", "stampede_waits",
-          "lock_timeouts", "early_recomputes", "refreshes", "errors", "singleflight_shared",
+          "lock_timeouts", "early_recomputes", "refreshes", "errors", "singleflight_shared", "tag_invalidated",
           # failure policy: waits for a free connection, calls skipped by the open
           # circuit breaker, times it opened
           "pool_waits", "breaker_skips", "breaker_opens",
           # near cache (L1)
-          "l1_hits", "l1_misses", "l1_invalidations", "l1_flushes",
+          "l1_hits", "l1_misses", "l1_invalidations", "l1_flushes", "l1_slot_drops",
           # write-behind: writes accepted, rows delivered to the database, batches, failed
           # database calls, retries, writes moved to the dead-letter list, writers blocked
           # by a full queue

@@ -45,8 +45,12 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 import redis
+from redis.crc import key_slot
+from redis.exceptions import AskError, MovedError
 
 from ._base import log
+from .cluster import is_cluster
+from .decorator import Decorates
 from ._core import DEFAULT, MISS, Entry, StampedeMode
 from .aio import AsyncCache
 from .cache import Cache
@@ -65,7 +69,7 @@ def _check_push_support(protocol: int) -> None:
                          f"{redis.__version__}); use protocol=2")
 
 
-class _L1Base:
+class _L1Base(Decorates):
     """The L1 itself (no I/O): LRU bounded by entries, bytes and TTL; the
     invalidation sequence number; counters. Shared by the sync and async caches."""
 
@@ -158,6 +162,14 @@ class _L1Base:
         if item is not None:
             self._bytes -= item[2]
 
+    def _drop_slot(self, slot: int) -> None:
+        """Drop the entries of one cluster slot (it moved to another node)."""
+        with self._lock:
+            self._seq += 1
+            for full in [k for k in self._l1 if key_slot(k.encode("utf-8", "surrogateescape")) == slot]:
+                self._drop(full)
+        self.cache.metrics.incr("l1_slot_drops")
+
     def flush(self) -> None:
         with self._lock:
             self._seq += 1
@@ -195,6 +207,11 @@ class _L1Base:
                 self._bytes -= dropped
                 self._stats["evictions"] += 1
 
+    def _moved(self, full: str) -> None:
+        """A tracked read answered MOVED (a cluster node that lost the slot): drop
+        the slot's entries; the caller then reads through the cluster client."""
+        self._drop_slot(key_slot(full.encode("utf-8", "surrogateescape")))
+
     def _keep(self, full: str, result: tuple[Entry | None, int], seq: int, now: float, default: Any) -> Any:
         """What a read through the tracked connection returns; a fresh entry enters L1."""
         entry, size = result
@@ -231,6 +248,13 @@ class NearCache(_L1Base):
     server (and drop the local copy). Call :meth:`close` (or use ``with``) to stop
     the listener thread; the underlying cache is not closed.
     """
+
+    def __new__(cls, cache: Cache, **options: Any) -> Any:
+        # On a cluster client: one near cache per node (see ``near_cluster``).
+        if cls is NearCache and is_cluster(getattr(cache, "client", None)):
+            from .near_cluster import ClusterNearCache
+            return ClusterNearCache(cache, **options)
+        return super().__new__(cls)
 
     def __init__(self, cache: Cache, *, max_entries: int = 10_000, max_bytes: int = 64 << 20,
                  ttl: float = 5.0, bcast: bool = False, reconnect_delay: float = 0.1,
@@ -369,6 +393,9 @@ class NearCache(_L1Base):
                     raise redis.ConnectionError("tracked connection closed")
                 reader.send_command("GET", full)
                 data = reader.read_response()
+            except (MovedError, AskError):
+                self._moved(full)
+                return None
             except (redis.RedisError, OSError):
                 self._lost_reader(reader)
                 return None
@@ -458,6 +485,12 @@ class AsyncNearCache(_L1Base):
     task: ``get`` drains the pending invalidation pushes first, and :meth:`poll`
     does only that (``in``/``len``/``stats`` cannot await: poll before them).
     """
+
+    def __new__(cls, cache: AsyncCache, **options: Any) -> Any:
+        if cls is AsyncNearCache and is_cluster(getattr(cache, "client", None)):
+            from .near_cluster import AsyncClusterNearCache
+            return AsyncClusterNearCache(cache, **options)
+        return super().__new__(cls)
 
     def __init__(self, cache: AsyncCache, *, max_entries: int = 10_000, max_bytes: int = 64 << 20,
                  ttl: float = 5.0, bcast: bool = False, reconnect_delay: float = 0.1,
@@ -596,6 +629,9 @@ class AsyncNearCache(_L1Base):
                     raise redis.ConnectionError("tracked connection closed")  # see NearCache
                 await reader.send_command("GET", full)
                 data = await reader.read_response()
+            except (MovedError, AskError):
+                self._moved(full)
+                return None
             except (redis.RedisError, OSError):
                 await self._lost_reader(reader)
                 return None

@@ -19,7 +19,7 @@ numerous than that pool's connections.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import redis
 import redis.asyncio as aredis
@@ -43,6 +43,24 @@ def async_client(url: str, pool_size: int, pool_timeout: float, timeout: float |
     pool = aredis.BlockingConnectionPool.from_url(url, retry=Retry(NoBackoff(), 0),
                                                   **_options(pool_size, pool_timeout, timeout))
     return aredis.Redis(connection_pool=pool)
+
+
+def open_client(url: str | Sequence[str], cluster: bool, pool_size: int, pool_timeout: float,
+                timeout: float | None) -> Any:
+    """A client for the cache to own: a cluster client for a list of startup
+    nodes or ``cluster=True`` (see ``cluster``), else :func:`sync_client`."""
+    if cluster or not isinstance(url, str):
+        from .cluster import cluster_client
+        return cluster_client(url, pool_size, timeout)
+    return sync_client(url, pool_size, pool_timeout, timeout)
+
+
+def open_async_client(url: str | Sequence[str], cluster: bool, pool_size: int, pool_timeout: float,
+                      timeout: float | None) -> Any:
+    if cluster or not isinstance(url, str):
+        from .cluster import async_cluster_client
+        return async_cluster_client(url, pool_size, timeout)
+    return async_client(url, pool_size, pool_timeout, timeout)
 
 
 def gate_size(client: Any, pool_size: int) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, TypeVar
 
+from .decorator import Decorates
 from ._core import DEFAULT, MISS, StampedeMode, to_key
 from ._steps import Call, Steps, aperform, arun, perform, run
 from .aio import AsyncCache
@@ -31,7 +32,7 @@ from .cache import Cache
 T = TypeVar("T")
 
 
-class _VersionedBase:
+class _VersionedBase(Decorates):
     def __init__(self, cache: Any, name: str, version_cache: float) -> None:
         if ":" in name and name.endswith(":"):
             name = name[:-1]

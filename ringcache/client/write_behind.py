@@ -77,7 +77,7 @@ from typing import Any, Awaitable, Callable, Final, Iterator, Sequence, TypeVar
 
 import redis
 
-from . import _core
+from . import _core, cluster
 from ._base import log
 from ._core import DEFAULT, MISS
 from ._steps import UNHANDLED, Call, Pipeline, Steps, aperform, arun, perform, run
@@ -236,9 +236,12 @@ class _WriteBehindBase:
         return len(self._latest)
 
     @property
-    def pending(self) -> int:
-        """Distinct keys written and not yet acknowledged by the database."""
-        return len(self._latest)
+    def pending(self) -> frozenset[str]:
+        """The keys (as written, without the namespace) whose write has not fully
+        landed: not yet acknowledged by the database. The same meaning as
+        ``WriteThrough.pending`` (there: a stale cache entry not yet deleted);
+        ``len(pending)`` is the queue depth."""
+        return frozenset(self._latest)
 
     def _full_for(self, name: str) -> bool:
         return name not in self._latest and len(self._latest) >= self.max_pending
@@ -283,7 +286,11 @@ class _WriteBehindBase:
     # delivery runs without it, since the database may be slow.
     def _io(self, request: Any) -> Steps[Any]:
         """Perform a server request. After an error it is unknown whether EXEC ran,
-        so the mirror is rebuilt from the server before its next use."""
+        so the mirror is rebuilt from the server before its next use. A MULTI
+        touches only this writer's keys (one hash tag): on a cluster it runs on
+        the node owning their slot (see ``cluster``)."""
+        if isinstance(request, Pipeline) and request.route is None:
+            request.route = self.data_key
         try:
             return (yield request)
         except redis.RedisError:
@@ -326,9 +333,14 @@ class _WriteBehindBase:
                                       f"keys for {self.put_timeout}s: the database is not keeping up")
             yield from self._ready_steps()
         queued = name in self._queued
+        # On a cluster the cache entry lives in another slot than the writer's
+        # structures, so it cannot join their MULTI: it is written right after the
+        # record is acknowledged (until then get() reads the record, see below).
+        apart = cluster.is_cluster(self.client)
 
         def write(pipe: Any) -> None:  # one MULTI: the cache entry, the record, the queue
-            cache_op(pipe)
+            if not apart:
+                cache_op(pipe)
             pipe.hset(self.data_key, name, record)
             if not queued:
                 pipe.rpush(self.queue_key, name)
@@ -337,6 +349,12 @@ class _WriteBehindBase:
             pipe.hdel(self.dead_key, name)
 
         yield from self._io(Pipeline(write))
+        if apart:
+            try:
+                yield Pipeline(cache_op, transaction=False)
+            except redis.RedisError as exc:  # acknowledged all the same: the record holds it
+                log.warning("write-behind: cache entry of %r not written (%s); reads use the "
+                            "pending record", name, exc)
         self._latest[name] = record[1:1 + _VERSION_LEN]
         if not queued:
             self._queued[name] = self.clock()

@@ -68,8 +68,11 @@ class _WriteThroughBase:
 
     @property
     def pending(self) -> frozenset[str]:
-        """Full keys whose stale cache entry could not be deleted yet."""
-        return frozenset(self._pending)
+        """The keys (as written, without the namespace) whose write has not fully
+        landed: their stale cache entry could not be deleted yet. The same
+        meaning as ``WriteBehind.pending`` (there: not yet in the database)."""
+        cut = len(self.cache.namespace)
+        return frozenset(full[cut:] for full in self._pending)
 
     def _retry_steps(self) -> Steps[int]:
         for full in list(self._pending):

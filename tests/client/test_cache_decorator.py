@@ -189,3 +189,55 @@ def test_lambdas_and_same_qualname_functions_do_not_share_keys(url: str) -> None
         second = cache.cached(ttl=60)(g)
         assert first(4) == 4 and second(4) == -4 and first.key(4) != second.key(4)
         assert cache.cached(ttl=60, name="my.g")(g).key(4) == "fn:my.g:x=i4"
+
+
+def test_one_decorator_for_every_cache_like_object(url: str, raw: redis.Redis) -> None:
+    """``.cached()`` on a Cache, a NearCache, HotKeys and a VersionedNamespace
+    (the CacheLike protocol): each caches through its own object."""
+    from ringcache.client import HotKeys, NearCache, VersionedNamespace
+    calls: list[str] = []
+    with Cache(url, namespace="d:") as cache, NearCache(cache) as near:
+        hot, users = HotKeys(cache, copies=2), VersionedNamespace(cache, "users")
+        functions = []
+        for name, target in (("cache", cache), ("near", near), ("hot", hot), ("users", users)):
+            @target.cached(ttl=60, name=f"f.{name}")
+            def f(x: int, _name: str = name) -> str:
+                calls.append(_name)
+                return f"{_name}:{x}"
+            functions.append(f)
+        for f, name in zip(functions, ("cache", "near", "hot", "users")):
+            assert f(1) == f(1) == f"{name}:1" and f.cache is not None
+        assert sorted(calls) == ["cache", "hot", "near", "users"]
+        assert raw.exists("d:fn:f.cache:x=i1,_name=s\"cache\"")
+        assert any(k.startswith(b"d:users:v") for k in raw.keys("d:users:v*"))  # through the namespace
+        hot_fn, users_fn = functions[2], functions[3]
+        hot.replicate(hot_fn.key(1))
+        assert hot_fn(1) == "hot:1" and calls.count("hot") == 1
+        users.bump()  # the namespace's entries are gone: the function runs again
+        assert users_fn(1) == "users:1" and calls.count("users") == 2
+        assert functions[1].invalidate(1) and functions[1](1) == "near:1" and calls.count("near") == 2
+        assert functions[0].refresh(1) == "cache:1" and calls.count("cache") == 2
+
+
+def test_async_decorator_on_a_cache_like_object(url: str) -> None:
+    from ringcache.client import AsyncVersionedNamespace
+
+    async def run() -> None:
+        async with AsyncCache(url) as acache:
+            users = AsyncVersionedNamespace(acache, "users")
+            calls: list[int] = []
+
+            @users.cached(ttl=60)
+            async def user(uid: int) -> str:
+                calls.append(uid)
+                return f"user {uid}"
+
+            assert await user(1) == await user(1) == "user 1" and calls == [1]
+            await users.bump()
+            assert await user(1) == "user 1" and calls == [1, 1]
+            with pytest.raises(TypeError, match="a Cache"):
+                @users.cached()
+                def plain() -> int:
+                    return 1
+
+    asyncio.run(run())

@@ -1,0 +1,141 @@
+"""The faults, each a function `scenario(backend, rng) -> Fault` that
+injects it on processes the backend started (by pid) and returns when the
+fault's active part is over (a kill: at once; SIGSTOP: after SIGCONT; a
+partition: after it healed). `Backend.restore()` undoes what is left
+(restarts dead nodes) between trials.
+
+Which node: the victim is picked among the current primaries (or replicas)
+with `rng`, from the backend's live topology, so trials rotate over shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import signal
+import time
+from typing import Callable
+
+from .backends import Backend
+from .netns import Namespaces
+
+STOP_SECONDS = 5.0
+
+
+@dataclasses.dataclass
+class Fault:
+    name: str
+    start: float                    # monotonic time of the injection
+    end: float                      # when its active part ended (== start for kills)
+    victims: list[str]              # addresses hit
+    slots: set[int] | None          # slots whose primary was hit (None: no primary hit)
+    note: str = ""
+
+
+class NotApplicable(Exception):
+    """The scenario makes no sense for this backend (e.g. no controller)."""
+
+
+def _primary(backend: Backend, rng: random.Random) -> tuple[str, set[int]]:
+    top = backend.topology()
+    addr = rng.choice(sorted(a for a, s in top.primaries.items() if s))
+    return addr, top.primaries[addr]
+
+
+def kill_primary(backend: Backend, rng: random.Random) -> Fault:
+    addr, slots = _primary(backend, rng)
+    t = time.monotonic()
+    backend.node(addr).kill()
+    return Fault("kill -9 primary", t, t, [addr], slots)
+
+
+def kill_replica(backend: Backend, rng: random.Random) -> Fault:
+    top = backend.topology()
+    if not top.replicas:
+        raise NotApplicable("no replicas")
+    addr = rng.choice(sorted(top.replicas))
+    t = time.monotonic()
+    backend.node(addr).kill()
+    return Fault("kill -9 replica", t, t, [addr], None)
+
+
+def kill_controller(backend: Backend, rng: random.Random) -> Fault:
+    node = backend.controller()
+    if node is None:
+        raise NotApplicable(f"{backend.name} has no controller")
+    top = backend.topology()
+    slots = top.primaries.get(node.addr) or None
+    t = time.monotonic()
+    node.kill()
+    return Fault("kill -9 controller", t, t, [node.addr], slots)
+
+
+def kill_two(backend: Backend, rng: random.Random) -> Fault:
+    """A primary and, at the same moment, a replica of another shard (a
+    majority of primaries stays, so a failover can happen)."""
+    addr, slots = _primary(backend, rng)
+    top = backend.topology()
+    others = sorted(r for r, p in top.replicas.items() if p != addr)
+    if not others:
+        raise NotApplicable("no replica of another shard")
+    other = rng.choice(others)
+    a, b = backend.node(addr), backend.node(other)
+    t = time.monotonic()
+    a.kill()
+    b.kill()
+    return Fault("kill -9 primary + another shard's replica", t, t, [addr, other], slots)
+
+
+def sigstop_primary(backend: Backend, rng: random.Random) -> Fault:
+    addr, slots = _primary(backend, rng)
+    node = backend.node(addr)
+    t = time.monotonic()
+    node.kill(signal.SIGSTOP)
+    node.stopped = True
+    time.sleep(STOP_SECONDS)
+    node.kill(signal.SIGCONT)
+    node.stopped = False
+    return Fault(f"SIGSTOP primary {STOP_SECONDS:.0f} s", t, time.monotonic(), [addr], slots)
+
+
+def partition_seconds(backend: Backend) -> float:
+    """Long enough for the cluster to act on it: 1.5 node timeouts + 5 s."""
+    return 1.5 * backend.node_timeout_ms / 1000 + 5
+
+
+def partition_primary(backend: Backend, rng: random.Random) -> Fault:
+    if not isinstance(backend.net, Namespaces):
+        raise NotApplicable("a partition needs network namespaces (root)")
+    addr, slots = _primary(backend, rng)
+    node = backend.node(addr)
+    seconds = partition_seconds(backend)
+    t = time.monotonic()
+    backend.net.partition(node.index)
+    time.sleep(seconds)
+    backend.net.heal(node.index)
+    return Fault(f"primary partitioned {seconds:.1f} s", t, time.monotonic(), [addr], slots,
+                 note="clients still reach it")
+
+
+def rolling_restart(backend: Backend, rng: random.Random) -> Fault:
+    """Every node in turn: SIGTERM, start again, wait until the cluster is
+    healthy, next."""
+    t = time.monotonic()
+    for node in backend.nodes:
+        node.proc.terminate()  # type: ignore[union-attr]
+        node.proc.wait(30)  # type: ignore[union-attr]
+        node.start()
+        backend.wait_healthy()
+    return Fault("restart every node (rolling)", t, time.monotonic(),
+                 [n.addr for n in backend.nodes], None)
+
+
+SCENARIOS: dict[str, Callable[[Backend, random.Random], Fault]] = {
+    "kill-primary": kill_primary,
+    "kill-replica": kill_replica,
+    "kill-controller": kill_controller,
+    "kill-two": kill_two,
+    "sigstop-primary": sigstop_primary,
+    "partition-primary": partition_primary,
+    "rolling-restart": rolling_restart,
+}

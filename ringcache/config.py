@@ -654,7 +654,9 @@ PARAMS: tuple[Param, ...] = (
     # -- cluster
     P("cluster-enabled", Bool(), False, IMMUTABLE),
     P("cluster-config-file", String(), "nodes.conf", IMMUTABLE),
-    P("cluster-node-timeout", Int(0, LLONG_MAX), 15000),
+    # 1000 ms here (Redis: 15000): the controller declares a silent node
+    # failed after it (cluster/controller.py, issue 15).
+    P("cluster-node-timeout", Int(0, LLONG_MAX), 1000),
     P("cluster-port", Int(0, 65535), 0, IMMUTABLE),
     P("cluster-announce-ip", String(null_if_empty=True), ""),
     P("cluster-announce-port", Int(0, 65535), 0),
@@ -675,6 +677,10 @@ PARAMS: tuple[Param, ...] = (
     # Required with cluster-voters: PySyncObj's wire format is pickle.
     P("cluster-password", String(), "", IMMUTABLE),
     P("cluster-vnodes", Int(16, 1024), 128, IMMUTABLE),
+    # How a node that is not yet a member joins: "" as the primary of a new
+    # shard; "auto" as a replica of the shard with the fewest replicas; a
+    # shard id or a primary's node id: as a replica of that shard.
+    P("cluster-replica-of", String(), "", IMMUTABLE),
 )
 
 # Directives a config file may hold that are not parameters. Deprecated ones

@@ -109,6 +109,19 @@ def serving_everywhere(ports: list[int], epoch: int | None = None) -> bool:
     return True
 
 
+def replicas_synced(ports: list[int]) -> bool:
+    """Every node the map calls a replica has its link to its primary up."""
+    cmap = read_map(client(ports[0], timeout=2))
+    for shard in cmap.shards:
+        for replica in shard.replicas:
+            member = cmap.member(replica)
+            assert member is not None
+            info = client(member.port, member.host, timeout=2).info("replication")
+            if info.get("master_link_status") != "up":
+                return False
+    return True
+
+
 # -- local clusters ----------------------------------------------------------------
 
 
@@ -131,8 +144,11 @@ def voters_for(ports: list[int]) -> list[int]:
     return ports[:5] if len(ports) >= 5 else ports[:3]
 
 
-def start_node(directory: Path, port: int, state: dict, extra: list[str]) -> int:
-    """Start one node in directory/PORT; returns its pid."""
+def start_node(directory: Path, port: int, state: dict, extra: list[str],
+               replica_of: str = "") -> int:
+    """Start one node in directory/PORT; returns its pid. replica_of: ""
+    joins as the primary of a new shard, "auto" or a shard / primary id as
+    a replica (cluster-replica-of)."""
     node_dir = directory / str(port)
     node_dir.mkdir(parents=True, exist_ok=True)
     voters = state["voters"]
@@ -145,6 +161,8 @@ def start_node(directory: Path, port: int, state: dict, extra: list[str]) -> int
                  "--cluster-password", state["password"]]
     else:
         args += ["--cluster-join", ",".join(f"127.0.0.1:{p}" for p in voters)]
+    if replica_of:
+        args += ["--cluster-replica-of", replica_of]
     args += extra
     proc = subprocess.Popen(args, cwd=node_dir, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=open(node_dir / "stderr.log", "wb"),
@@ -156,26 +174,45 @@ def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: i
                extra: list[str], timeout: float = 60.0, out: Any = sys.stdout) -> dict:
     if shards < 1:
         raise AdminError("--shards must be at least 1")
-    if replicas:
-        raise AdminError("--replicas needs replication, which this build does not have yet: "
-                         "use --replicas 0")
+    if replicas < 0:
+        raise AdminError("--replicas must be 0 or more")
     ring.check_vnodes(vnodes)
     directory.mkdir(parents=True, exist_ok=True)
     if _state_path(directory).exists():
         raise AdminError(f"{directory} already holds a cluster: `ringcache cluster down` first")
-    ports = list(range(port, port + shards))
+    # Primaries first (the first 3 or 5 nodes are the Raft voters), then the
+    # replicas, which join once every shard exists and the slots are
+    # assigned: each takes the shard with the fewest replicas (auto), so
+    # they spread one per shard in turn.
+    primaries = list(range(port, port + shards))
+    ports = list(range(port, port + shards * (1 + replicas)))
     state: dict[str, Any] = {"ports": ports, "voters": voters_for(ports), "password": secrets.token_hex(16),
              "vnodes": vnodes, "pids": {}, "extra": extra}
-    for p in ports:
-        state["pids"][str(p)] = start_node(directory, p, state, extra)
+    # Replicas that are voters start with the primaries (Raft needs its
+    # majority to store anything); they join once a shard exists.
+    early = [p for p in ports[shards:] if p in state["voters"]]
+    for p in primaries + early:
+        state["pids"][str(p)] = start_node(directory, p, state, extra,
+                                           replica_of="auto" if p in early else "")
     save_state(directory, state)
     first = client(ports[0])
-    wait_for(lambda: len(read_map(first).members) == shards, timeout,
+    wait_for(lambda: len(read_map(first).shards) == shards, timeout,
              f"{shards} nodes to join")
     cmap = update_map(first, _assign_ring_if_new)
+    for p in ports[shards:]:
+        if p in early:
+            continue
+        state["pids"][str(p)] = start_node(directory, p, state, extra, replica_of="auto")
+        save_state(directory, state)
+        wait_for(lambda p=p: any(m.port == p for m in read_map(first).members), timeout,
+                 f"the replica on port {p} to join")
+    cmap = read_map(first)
     wait_for(lambda: serving_everywhere(ports, cmap.epoch), timeout,
              "every node to serve the slot map")
-    print(f"ringcache cluster up: {shards} shards on ports {ports[0]}-{ports[-1]}, "
+    if replicas:
+        wait_for(lambda: replicas_synced(ports), timeout, "every replica to sync")
+    layout = f"{shards} shards" + (f" x {1 + replicas} nodes" if replicas else "")
+    print(f"ringcache cluster up: {layout} on ports {ports[0]}-{ports[-1]}, "
           f"all {SLOTS} slots served (map epoch {cmap.epoch})", file=out)
     print(f"  connect:  redis-cli -c -p {ports[0]}", file=out)
     print(f"  python:   redis.RedisCluster(host='127.0.0.1', port={ports[0]})", file=out)
@@ -323,7 +360,8 @@ def plan_without(cmap: ClusterMap, leaving: str) -> list[PlannedMove]:
             for target, slots in sorted(pairs.items())]
 
 
-def remove_node(port: int, node_id: str, timeout: float = 600.0, out: Any = sys.stdout) -> None:
+def remove_node(port: int, node_id: str, timeout: float = 600.0, out: Any = sys.stdout,
+                force: bool = False) -> None:
     c = client(port)
     cmap = read_map(c)
     member = cmap.member(node_id)
@@ -334,20 +372,34 @@ def remove_node(port: int, node_id: str, timeout: float = 600.0, out: Any = sys.
         moves = plan_without(cmap, shard.id)
         print(f"draining shard {shard.id[:8]}: {len(moves)} moves", file=out)
         run_moves(c, moves, timeout, out)
-    update_map(c, lambda m: m.remove_member(node_id))
+    update_map(c, lambda m: m.remove_member(node_id, force=force))
     print(f"node {node_id} left the cluster", file=out)
 
 
 def add_node(directory: Path, rebalance_after: bool = True, timeout: float = 600.0,
-             out: Any = sys.stdout) -> int:
-    """Start one more node after the last port, wait for it to join, rebalance."""
+             out: Any = sys.stdout, replica_of: str = "") -> int:
+    """Start one more node after the last port and wait for it to join: as
+    the primary of a new shard, then rebalance; or, with replica_of ("auto",
+    a shard id or a primary's id), as a replica, then wait for its sync."""
     state = load_state(directory)
     port = max(state["ports"]) + 1
-    state["pids"][str(port)] = start_node(directory, port, state, state.get("extra", []))
+    if replica_of:
+        read_map(client(state["ports"][0])).shard_for_replica(replica_of)  # (refused early)
+    state["pids"][str(port)] = start_node(directory, port, state, state.get("extra", []),
+                                          replica_of=replica_of)
     state["ports"].append(port)
     save_state(directory, state)
     c = client(state["ports"][0])
     wait_for(lambda: any(m.port == port for m in read_map(c).members), 30, f"node {port} to join")
+    if replica_of:
+        cmap = read_map(c)
+        node_id = next(m.id for m in cmap.members if m.port == port)
+        shard = cmap.shard_of(node_id)
+        assert shard is not None
+        print(f"node on port {port} joined as a replica of shard {shard.id[:8]}", file=out)
+        wait_for(lambda: client(port, timeout=2).info("replication").get(
+            "master_link_status") == "up", timeout, f"node {port} to sync")
+        return port
     print(f"node on port {port} joined", file=out)
     if rebalance_after:
         rebalance(state["ports"][0], timeout=timeout, out=out)
@@ -371,6 +423,9 @@ def main(argv: list[str]) -> int:
         p = sub.add_parser(name)
         p.add_argument("--port", type=int, default=7000)
         p.add_argument("--dir", type=Path)
+        if name == "add-node":
+            p.add_argument("--replica-of", default="", metavar="auto|SHARD-ID|PRIMARY-ID",
+                           help="join as a replica (auto: the shard with the fewest replicas)")
     for name in ("status", "rebalance", "remove-node"):
         p = sub.add_parser(name)
         p.add_argument("--port", type=int, default=7000, help="any node of the cluster")
@@ -378,6 +433,8 @@ def main(argv: list[str]) -> int:
             p.add_argument("--vnodes", type=int)
         if name == "remove-node":
             p.add_argument("node_id")
+            p.add_argument("--force", action="store_true",
+                           help="remove even the last replica of a shard")
     args, extra = parser.parse_known_args(argv)
     directory = getattr(args, "dir", None) or Path(f"ringcache-cluster-{args.port}")
     try:
@@ -391,9 +448,9 @@ def main(argv: list[str]) -> int:
         elif args.action == "rebalance":
             rebalance(args.port, args.vnodes)
         elif args.action == "add-node":
-            add_node(directory.resolve())
+            add_node(directory.resolve(), replica_of=args.replica_of)
         elif args.action == "remove-node":
-            remove_node(args.port, args.node_id)
+            remove_node(args.port, args.node_id, force=args.force)
     except (AdminError, MapError, ValueError) as exc:
         print(f"ringcache cluster {args.action}: {exc}", file=sys.stderr)
         return 1

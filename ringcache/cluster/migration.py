@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 import hiredis
 
 from ..commands.registry import lookup
+from ..persistence.rdb import dump_payload
 from ..persistence.snapshot import SnapshotReader, snapshot_chunks
 from ..storage.slots import SLOTS, key_slot
 from .topology import ClusterMap, MapError, Migration
@@ -370,23 +371,39 @@ class Migrations:
         mask = slot_mask(ranges)
         self.importing[mig_id] = mask
         db = self.node.server.db(0)
+        stream = self._stream()
         for start, end in ranges:  # a previous attempt's partial copy
             for slot in range(start, end + 1):
                 for key in db.slots.keys(slot):
-                    db.delete(key)
+                    if db.delete(key) and stream is not None:
+                        stream.emit(0, [[b"DEL", key]])
 
     def import_data(self, blob: bytes) -> int:
+        """Install a snapshot batch. Each key also goes down this node's
+        write stream as RESTORE ... REPLACE ABSTTL, so the target shard's
+        replicas and append-only file get the imported keys (the streamed
+        writes of the link are commands, which reach the stream anyway)."""
         server = self.node.server
         db = server.db(0)
+        stream = self._stream()
         count = 0
 
         def sink(_index: int, key: bytes, value: Any, expire: float | None) -> None:
             nonlocal count
             db.install(key, value, expire)  # (replaces what is there)
+            if stream is not None:
+                ttl = b"%d" % int(expire) if expire is not None else b"0"
+                stream.emit(0, [[b"RESTORE", key, ttl, dump_payload(value), b"REPLACE",
+                                 b"ABSTTL"]])
             count += 1
 
         SnapshotReader(io.BytesIO(blob), "migration").load(sink, server.clock.ms())
         return count
+
+    def _stream(self) -> Any:
+        """The write stream when something listens to it (replicas, AOF)."""
+        stream = getattr(self.node.server, "write_stream", None)
+        return stream if stream is not None and stream.active else None
 
     def end_import(self, mig_id: int) -> None:
         self.importing.pop(mig_id, None)

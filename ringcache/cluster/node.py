@@ -18,12 +18,25 @@ listens (its port is known) `start()`:
    (`Dispatcher.set_cluster_router`);
 4. joins in a background thread (Raft calls block until decided): the node
    adds itself to the map as a member and the primary of a new, empty shard
-   (one transition, so no one sees a half-joined node). Slots come to it
-   later, by an initial ring assignment (`ringcache cluster up`) or by
-   migrations (cluster/migration.py). A node that holds data and is not yet
-   a member refuses to join (its keys could belong to slots others serve).
-5. beats: every `HEARTBEAT_S` a heartbeat with the epoch it has applied (the
-   controller of issue 15 reads them to find failed nodes).
+   (one transition, so no one sees a half-joined node), or, with
+   `cluster-replica-of` (a shard id, a primary's id, or "auto": the shard
+   with the fewest replicas), as a replica of an existing shard. Slots come
+   to a new shard later, by an initial ring assignment (`ringcache cluster
+   up`) or by migrations (cluster/migration.py). A node that holds data and
+   is not yet a member refuses to join (its keys could belong to slots
+   others serve).
+5. beats: every `HEARTBEAT_S` a heartbeat with the map epoch it has applied,
+   its shard's config epoch, its role and its replication offset (the
+   controller of issue 15 reads them to find failed nodes; CLUSTER SLOTS,
+   SHARDS and NODES show the offsets and who is silent).
+
+Replicas: the map is the only source of truth for roles. Each map that
+takes effect (`apply_map`) also sets the replication role: a node the map
+names as a replica of shard S follows S's primary (replication's
+`follow`, REPLICAOF semantics; a new primary is followed with PSYNC, so
+PSYNC2 continues the history where it can), and a node the map names as a
+primary (or a spare) stops following (`promote`). REPLICAOF itself is
+refused in cluster mode, as in Redis.
 
 Until the node has a map that names it, every keyed command gets
 `-CLUSTERDOWN Hash slot not served` (the Router of an empty map).
@@ -41,10 +54,12 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .controlplane.base import ControlPlane, UnavailableError
+from .replies import FAIL, OK, NodeStatus
 from .routing import Router
 from .topology import ClusterMap, MapError, Member, new_id
 
@@ -54,7 +69,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ringcache")
 
-HEARTBEAT_S = 1.0
+HEARTBEAT_S = 0.25  # four per cluster-node-timeout at its default of 1000 ms
 # Raft timings for a cluster on one LAN (PySyncObj's defaults are for WANs:
 # elections of 1-2 s).
 RAFT_OPTIONS: dict[str, Any] = {"raftMinTimeout": 0.3, "raftMaxTimeout": 0.7, "appendEntriesPeriod": 0.05,
@@ -81,6 +96,7 @@ class ClusterNode:
         self._cancel_watch: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.migrations: Migrations | None = None
+        self.replica_of = config["cluster-replica-of"].strip()
 
     # -- identity ------------------------------------------------------------
 
@@ -188,13 +204,16 @@ class ClusterNode:
                 if hasattr(plane, "refresh"):
                     current = plane.refresh()  # type: ignore[attr-defined]
                 known = current.member(self.myself)
+                if known is None and self.replica_of and not current.shards:
+                    self._stop.wait(0.3)  # a replica waits for a shard to replicate
+                    continue
                 if known is None:
                     if self.server.dbs[0] is not None and len(self.server.dbs[0].data):
                         self.join_error = ("this node holds data: a node joins a cluster empty "
                                            "(FLUSHALL it, or start it with an empty dir)")
                         log.warning("Not joining the cluster: %s", self.join_error)
                         return
-                    plane.update(lambda m: m.add_member(member).add_shard(self.myself))
+                    plane.update(lambda m: self._joined_map(m, member))
                     log.info("Joined the cluster as %s (%s:%d)", self.myself, member.host,
                              member.port)
                 elif (known.host, known.port) != (member.host, member.port):
@@ -213,6 +232,15 @@ class ClusterNode:
                 log.exception("joining the cluster failed; retrying")
             self._stop.wait(0.3)
 
+    def _joined_map(self, cmap: ClusterMap, member: Member) -> ClusterMap:
+        """The map with this node added: the primary of a new shard, or a
+        replica of the shard `cluster-replica-of` names."""
+        joined = cmap.add_member(member)
+        if not self.replica_of:
+            return joined.add_shard(self.myself)
+        shard = cmap.shard_for_replica(self.replica_of)
+        return joined.assign_replica(self.myself, shard.id)
+
     def _beat(self) -> None:
         plane = self.plane
         assert plane is not None
@@ -220,9 +248,64 @@ class ClusterNode:
             if not self.joined.is_set():
                 continue
             try:
-                plane.heartbeat(self.myself, {"epoch": self.map.epoch})
+                plane.heartbeat(self.myself, self.beat_payload())
             except Exception as exc:
                 log.debug("heartbeat failed: %s", exc)
+            loop = self._loop
+            if loop is not None:
+                loop.call_soon_threadsafe(self._start_history)
+
+    def beat_payload(self) -> dict[str, Any]:
+        """What the controller and the other nodes learn from a heartbeat
+        (read from this thread: plain attribute reads)."""
+        cmap = self.map
+        replication = getattr(self.server, "replication", None)
+        payload: dict[str, Any] = {"epoch": cmap.epoch, "config_epoch": cmap.config_epoch(self.myself),
+                                   "role": "replica" if replication is not None
+                                   and replication.is_replica else "primary"}
+        if replication is not None:
+            payload["offset"] = replication.primary.offset
+            payload["link"] = bool(replication.link_up)
+        return payload
+
+    def _start_history(self) -> None:
+        """A primary whose replication history is still empty (offset 0: no
+        write yet) pings its replicas into it, so that they have a non-zero
+        offset and CLUSTER SLOTS lists them (Redis lists only those)."""
+        replication = getattr(self.server, "replication", None)
+        if replication is None or replication.is_replica:
+            return
+        primary = replication.primary
+        if primary.offset == 0 and primary.backlog is not None and primary.links:
+            from ..replication.primary import PING
+
+            primary.feed(PING)
+
+    def statuses(self) -> dict[str, NodeStatus]:
+        """This node's view of the others, from the control plane's
+        heartbeats: a node silent for more than cluster-node-timeout is
+        failed (the control plane is where the cluster agrees: there is no
+        gossip stage of one node's suspicion), and the offsets they sent."""
+        plane = self.plane
+        if plane is None:
+            return {}
+        timeout = self.server.config["cluster-node-timeout"]
+        now = plane.now_ms()
+        wall = time.time() * 1000.0
+        statuses: dict[str, NodeStatus] = {}
+        for node_id, beat in plane.heartbeats().items():
+            age = max(0.0, now - beat.received_ms)
+            alive = age <= timeout
+            offset = beat.payload.get("offset", 0)
+            statuses[node_id] = NodeStatus(
+                ping_sent=0, pong_received=int(wall - age), connected=alive,
+                health=OK if alive else FAIL,
+                repl_offset=offset if isinstance(offset, int) else 0)
+        replication = getattr(self.server, "replication", None)
+        if replication is not None:
+            statuses[self.myself] = NodeStatus(pong_received=int(wall),
+                                               repl_offset=replication.primary.offset)
+        return statuses
 
     # -- maps (on the event loop) ------------------------------------------
 
@@ -233,11 +316,31 @@ class ClusterNode:
         before, self.map = self.map, cmap
         self.router = Router(cmap, self.myself, self.require_full_coverage, self.healthy)
         self.server.dispatcher.set_cluster_router(self.router)
+        self._take_role(cmap)
         for listener in list(self.map_listeners):
             try:
                 listener(before, cmap)
             except Exception:
                 log.exception("cluster map listener failed on epoch %d", cmap.epoch)
+
+    def _take_role(self, cmap: ClusterMap) -> None:
+        """Replicate from the primary the map names for this node's shard, or
+        stop replicating when the map makes it a primary (or a spare)."""
+        replication = getattr(self.server, "replication", None)
+        if replication is None:
+            return
+        shard = cmap.shard_of(self.myself)
+        if shard is not None and shard.primary != self.myself:
+            primary = cmap.member(shard.primary)
+            assert primary is not None
+            current = replication.replica
+            if current is None or (current.host, current.port) != (primary.host, primary.port):
+                log.info("Cluster map epoch %d: replicating shard %s from %s:%d", cmap.epoch,
+                         shard.id, primary.host, primary.port)
+                replication.follow(primary.host, primary.port)
+        elif replication.is_replica:
+            log.info("Cluster map epoch %d: this node is a primary now", cmap.epoch)
+            replication.promote()
 
     def set_healthy(self, healthy: bool) -> None:
         """Issue 15's seam: a node that lost its lease or the control plane

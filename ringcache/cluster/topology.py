@@ -362,6 +362,22 @@ class ClusterMap:
         promoted = Shard(shard.id, replica_id, tuple(replicas), self.epoch + 1)
         return self._next(shards=self._with_shard(promoted))
 
+    def shard_for_replica(self, wanted: str = "auto") -> Shard:
+        """The shard a joining replica should follow: `wanted` names a shard
+        or its primary (40 hex chars), or is "auto": the shard with the
+        fewest replicas, among those the most slots first, then by id (so
+        that nodes joining one after another spread evenly and two runs
+        choose alike)."""
+        if wanted != "auto":
+            shard = self._shard.get(wanted) or self.shard_of(wanted)
+            if shard is None:
+                raise MapError(f"no shard and no primary with id {wanted}")
+            return shard
+        if not self.shards:
+            raise MapError("the cluster has no shard to replicate yet")
+        counts = self.slot_counts()
+        return min(self.shards, key=lambda s: (len(s.replicas), -counts[s.id], s.id))
+
     def assign_slots(self, shard_id: str, ranges: list[SlotRange]) -> ClusterMap:
         """Unassigned slots go to a shard (a new cluster, or slots whose
         shard was lost): there is no data to move."""

@@ -9,7 +9,8 @@ has cluster support disabled".
 ringcache's own subcommands (not in Redis) carry the control plane over the
 client port for nodes that are not Raft voters and for the operator's tool
 (controlplane/remote.py): `CLUSTER MAP [after-epoch]`, `CLUSTER SETMAP
-expected-epoch json`, `CLUSTER BEAT node-id payload`.
+expected-epoch json`, `CLUSTER BEAT node-id payload`, `CLUSTER BEATS` (every
+node's last heartbeat, for nodes that are not voters).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ _RO = "loading stale"
 def cluster_slots(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
-    return replies.cluster_slots(_node(session).map, {})
+    node = _node(session)
+    return replies.cluster_slots(node.map, node.statuses())
 
 
 @subcommand(CLUSTER, "shards", 2, _RO, since="7.0.0", tips="nondeterministic_output",
@@ -59,7 +61,8 @@ def cluster_slots(session: Session, argv: list[bytes]) -> Any:
 def cluster_shards(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
-    return replies.cluster_shards(_node(session).map, {})
+    node = _node(session)
+    return replies.cluster_shards(node.map, node.statuses())
 
 
 @subcommand(CLUSTER, "nodes", 2, _RO, since="3.0.0", tips="nondeterministic_output",
@@ -69,7 +72,7 @@ def cluster_nodes(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
     node = _node(session)
-    return replies.cluster_nodes(node.map, node.myself, {})
+    return replies.cluster_nodes(node.map, node.myself, node.statuses())
 
 
 @subcommand(CLUSTER, "info", 2, _RO, since="3.0.0", tips="nondeterministic_output",
@@ -78,7 +81,7 @@ def cluster_info(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
     node = _node(session)
-    return replies.cluster_info(node.map, node.myself, {}, healthy=node.healthy)
+    return replies.cluster_info(node.map, node.myself, node.statuses(), healthy=node.healthy)
 
 
 @subcommand(CLUSTER, "myid", 2, _RO, since="3.0.0", summary="Returns the ID of a node.",
@@ -129,7 +132,8 @@ def _replicas(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
     node = _node(session)
-    return replies.cluster_replicas(node.map, argv[2].decode(errors="replace"), node.myself, {})
+    return replies.cluster_replicas(node.map, argv[2].decode(errors="replace"), node.myself,
+                                    node.statuses())
 
 
 for _name in ("replicas", "slaves"):
@@ -201,6 +205,20 @@ def cluster_beat(session: Session, argv: list[bytes]) -> Any:
     return OK
 
 
+@subcommand(CLUSTER, "beats", 2, "admin " + _RO, since="7.0.0",
+            summary="ringcache: the last heartbeat of every node, as JSON (age in ms, payload).",
+            complexity="O(N) where N is the number of nodes")
+def cluster_beats(session: Session, argv: list[bytes]) -> Any:
+    node = _node(session)
+    plane = node.plane
+    if plane is None:
+        return b"{}"
+    now = plane.now_ms()
+    return json.dumps({b.node_id: {"age_ms": round(max(0.0, now - b.received_ms), 1),
+                                   "payload": dict(b.payload)}
+                       for b in plane.heartbeats().values()}).encode()
+
+
 @subcommand(CLUSTER, "import", -4, "admin write", since="7.0.0",
             summary="ringcache: the target's side of a slot migration (BEGIN, DATA, END).",
             complexity="O(N) where N is the number of keys sent")
@@ -215,6 +233,9 @@ def cluster_import(session: Session, argv: list[bytes]) -> Any:
         raise CommandError("CLUSTERDOWN The cluster is not started yet")
     action = argv[2].upper()
     mig_id = parse_int(argv[3])
+    # Its effects reach the write stream as DEL and RESTORE (migration.py),
+    # never as CLUSTER IMPORT, which a replica or an AOF replay cannot run.
+    session.propagate = []
     if action == b"BEGIN":
         bounds = [parse_int(arg) for arg in argv[4:]]
         if not bounds or len(bounds) % 2 or any(not 0 <= b < SLOTS for b in bounds):

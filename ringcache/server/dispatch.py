@@ -392,8 +392,10 @@ class Dispatcher:
         getNodeByQuery): commands queued in MULTI are checked one by one as
         they are queued, EXEC checks the whole transaction (and discards it
         when refused)."""
-        if session.importing is not None:
-            return None  # a migration's link writes slots before they flip
+        if session.importing is not None or session.is_master:
+            # A migration's link writes slots before they flip; a replica
+            # applies whatever its primary streams (Redis: CLIENT_MASTER).
+            return None
         router = self.cluster
         asking = session.asking
         if asking and session.multi is None and spec.name != "asking":
@@ -521,10 +523,11 @@ class Dispatcher:
         changed nothing). Only write commands. Inside EXEC the stream joins
         everything into the transaction's unit."""
         commands = session.propagate
-        if commands is not None:
+        if commands is not None:  # (an empty list: the command emitted its own effects)
             session.propagate = None
-            self.stream.emit(db.index, commands if len(commands) == 1
-                             else [MULTI_ARGV, *commands, EXEC_ARGV])
+            if commands:
+                    self.stream.emit(db.index, commands if len(commands) == 1
+                                 else [MULTI_ARGV, *commands, EXEC_ARGV])
         elif spec.is_write and db.dirty != dirty_before:
             self.stream.emit(db.index, [argv])
 

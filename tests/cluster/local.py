@@ -49,13 +49,14 @@ class LocalCluster:
 
 
 @contextlib.contextmanager
-def local_cluster(tmp_path: Path, shards: int, *extra: str, vnodes: int = 128):
-    base = free_base(shards)
+def local_cluster(tmp_path: Path, shards: int, *extra: str, vnodes: int = 128,
+                  replicas: int = 0, spare_ports: int = 0):
+    base = free_base(shards * (1 + replicas) + spare_ports)
     directory = tmp_path / "cluster"
     out = io.StringIO()
     try:
-        state = admin.cluster_up(shards, 0, base, directory, vnodes, list(extra), timeout=60,
-                                 out=out)
+        state = admin.cluster_up(shards, replicas, base, directory, vnodes, list(extra),
+                                 timeout=60, out=out)
         yield LocalCluster(directory, state, out.getvalue())
     finally:
         with contextlib.suppress(admin.AdminError):

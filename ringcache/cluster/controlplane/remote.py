@@ -12,7 +12,9 @@ that has it, over the ordinary client port with three CLUSTER subcommands
 * `CLUSTER SETMAP expected-epoch json`: compare-and-set, answered 1 or 0
   (the answering node applies it to its own plane: Raft on a voter, or the
   next node along for another RemoteControlPlane);
-* `CLUSTER BEAT node-id payload-json`: a heartbeat.
+* `CLUSTER BEAT node-id payload-json`: a heartbeat;
+* `CLUSTER BEATS`: every node's last heartbeat (its age and payload), so
+  that a node that is not a voter shows the others' offsets and health.
 
 Watchers are fed by one polling thread (every `poll_interval` seconds), in
 epoch order; a map missed between two polls is skipped, which is fine for
@@ -35,6 +37,8 @@ from ..topology import ClusterMap
 from .base import ControlPlane, Heartbeat, UnavailableError, Watcher, check_successor
 
 log = logging.getLogger(__name__)
+
+BEATS_EVERY = 2  # polls between two reads of the heartbeats (CLUSTER BEATS)
 
 
 def parse_seeds(text: str) -> list[tuple[str, int]]:
@@ -67,6 +71,7 @@ class RemoteControlPlane(ControlPlane):
         self._delivered: dict[int, int] = {}  # watch key -> last epoch given to it
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        self._beats: dict[str, Heartbeat] = {}
 
     # -- transport -----------------------------------------------------------
 
@@ -145,7 +150,18 @@ class RemoteControlPlane(ControlPlane):
             pass  # a missed heartbeat is just missed
 
     def heartbeats(self) -> dict[str, Heartbeat]:
-        return {}  # only the voters keep them (the controller runs on one)
+        """The voters' heartbeats as of the last poll (`CLUSTER BEATS`, every
+        BEATS_EVERY polls), restamped on this process's clock from their ages."""
+        with self._lock:
+            return dict(self._beats)
+
+    def refresh_beats(self) -> None:
+        reply = self._call("CLUSTER", "BEATS")
+        now = self.now_ms()
+        beats = {node_id: Heartbeat(node_id, now - float(item["age_ms"]), item["payload"])
+                 for node_id, item in json.loads(reply).items()}
+        with self._lock:
+            self._beats = beats
 
     def now_ms(self) -> float:
         import time
@@ -163,9 +179,13 @@ class RemoteControlPlane(ControlPlane):
     # -- polling -------------------------------------------------------------
 
     def _poll(self) -> None:
+        polls = 0
         while not self._stop.wait(self._poll_interval):
+            polls += 1
             try:
                 self.refresh()
+                if polls % BEATS_EVERY == 0:
+                    self.refresh_beats()
             except Exception as exc:  # a seed down: keep the map held, try again
                 log.debug("control plane poll failed: %s", exc)
                 continue

@@ -243,6 +243,7 @@ class RingcacheCluster(Backend):
         self.shards = shards
         self.password = os.urandom(16).hex()
         voters = list(range(min(count, 5 if count >= 5 else 3)))
+        self.voters = voters
         voter_list = ",".join(f"{net.host(v)}:{base_port + v + 10000}" for v in voters)
         seeds = ",".join(f"{net.host(v)}:{base_port + v}" for v in voters)
         root = str(Path(__file__).resolve().parents[2])
@@ -261,20 +262,35 @@ class RingcacheCluster(Backend):
                 argv += ["--cluster-voters", voter_list, "--cluster-password", self.password]
             else:
                 argv += ["--cluster-join", seeds]
+            if i >= shards:
+                argv += ["--cluster-replica-of", "auto"]
             argv += list(extra)
             self.nodes.append(Node(i, host, port, argv, d))
 
     def start(self, timeout: float = 120.0) -> None:
+        """As `ringcache cluster up`: the primaries and the replicas that are
+        Raft voters first, the ring's slots once every shard exists, then
+        the other replicas one at a time (each takes the shard with the
+        fewest replicas)."""
         from ringcache.cluster import admin
-        for n in self.nodes:
+        early = [n for n in self.nodes if n.index < self.shards or n.index in self.voters]
+        for n in early:
             n.start()
-        for n in self.nodes:
+        for n in early:
             _wait_ping(n, timeout)
         first = self.nodes[0]
         with first.client(10) as c:
-            admin.wait_for(lambda: len(admin.read_map(c).members) == len(self.nodes), timeout,
-                           "every node to join")
+            admin.wait_for(lambda: len(admin.read_map(c).shards) == self.shards, timeout,
+                           "every shard to form")
             admin.update_map(c, lambda m: m if m.assigned_slots() else m.with_ring_slots())
+            for n in self.nodes:
+                if n in early:
+                    continue
+                n.start()
+                _wait_ping(n, timeout)
+                admin.wait_for(lambda n=n: any(m.port == n.port and m.host == n.host
+                                               for m in admin.read_map(c).members),
+                               timeout, f"{n.addr} to join")
         self.wait_healthy(timeout)
 
     def controller(self) -> Node | None:

@@ -52,20 +52,20 @@ from faults.trial import run_trial  # noqa: E402
 from local import free_base  # noqa: E402
 
 ALL = ["kill-primary", "kill-replica", "kill-controller", "kill-two", "sigstop-primary",
-       "partition-primary", "rolling-restart"]
+       "partition-primary", "slow-disk", "rolling-restart"]
 
 
 def make_backend(kind: str, directory: Path, node_timeout: int, shards: int,
-                 replicas: int) -> Backend:
+                 replicas: int, extra: list[str]) -> Backend:
     count = shards * (1 + replicas)
     net = Namespaces(count) if can_use_namespaces() is None else Loopback(count)
     base = free_base(count)
     try:
         if kind == "redis":
-            b: Backend = RedisCluster(directory, net, base, shards, replicas, node_timeout)
+            b: Backend = RedisCluster(directory, net, base, shards, replicas, node_timeout, extra)
         else:
             b = RingcacheCluster(directory, net, base, shards, replicas, node_timeout,
-                                 extra=["--cluster-node-timeout", str(node_timeout)])
+                                 extra=["--cluster-node-timeout", str(node_timeout), *extra])
         b.start()
         return b
     except Exception:
@@ -89,8 +89,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             for trial in range(args.trials):
                 if backend is None:
+                    # the slow disk needs a disk in the write path: the AOF, fsync always
+                    extra = nemesis.AOF_ALWAYS if scenario == "slow-disk" else []
                     backend = make_backend(args.backend, directory / str(trial), args.node_timeout,
-                                           args.shards, args.replicas)
+                                           args.shards, args.replicas, extra)
                 try:
                     r = run_trial(backend, scenario, trial, wait_ms=args.wait_ms,
                                   workers=args.workers, rate=args.rate)

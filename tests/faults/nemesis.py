@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import shutil
 import signal
+import subprocess
 import time
 from typing import Callable
 
@@ -20,6 +22,9 @@ from .backends import Backend
 from .netns import Namespaces
 
 STOP_SECONDS = 5.0
+SLOW_DISK_SECONDS = 10.0
+SLOW_DISK_DELAY_US = 100_000   # each fsync/fdatasync takes 100 ms longer
+AOF_ALWAYS = ["--appendonly", "yes", "--appendfsync", "always"]
 
 
 @dataclasses.dataclass
@@ -117,6 +122,34 @@ def partition_primary(backend: Backend, rng: random.Random) -> Fault:
                  note="clients still reach it")
 
 
+def slow_disk(backend: Backend, rng: random.Random) -> Fault:
+    """A primary's disk turns slow for SLOW_DISK_SECONDS: every fsync and
+    fdatasync it makes waits SLOW_DISK_DELAY_US more (strace's syscall
+    fault injection, attached to its pid). This kernel has no device-mapper
+    (dm-delay), so the delay is put on the syscalls instead of the device;
+    while attached, ptrace also adds a few microseconds to every other
+    syscall of that process. Meaningful with the AOF on and fsync always
+    (AOF_ALWAYS), which `benchmarks/failover.py` starts this scenario with."""
+    if shutil.which("strace") is None:
+        raise NotApplicable("a slow disk needs strace (syscall delay injection)")
+    if "always" not in " ".join(backend.nodes[0].argv):
+        raise NotApplicable("a slow disk needs the AOF with appendfsync always")
+    addr, slots = _primary(backend, rng)
+    node = backend.node(addr)
+    t = time.monotonic()
+    tracer = subprocess.Popen(
+        ["strace", "-qq", "-f", "-p", str(node.pid), "-o", "/dev/null",
+         "-e", "trace=fsync,fdatasync",
+         "-e", f"inject=fsync,fdatasync:delay_enter={SLOW_DISK_DELAY_US}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(SLOW_DISK_SECONDS)
+    tracer.send_signal(signal.SIGINT)  # detaches; the process runs on at full speed
+    tracer.wait(30)
+    return Fault(f"slow disk on a primary {SLOW_DISK_SECONDS:.0f} s "
+                 f"(+{SLOW_DISK_DELAY_US // 1000} ms per fsync)", t, time.monotonic(), [addr],
+                 slots)
+
+
 def rolling_restart(backend: Backend, rng: random.Random) -> Fault:
     """Every node in turn: SIGTERM, start again, wait until the cluster is
     healthy, next."""
@@ -137,5 +170,6 @@ SCENARIOS: dict[str, Callable[[Backend, random.Random], Fault]] = {
     "kill-two": kill_two,
     "sigstop-primary": sigstop_primary,
     "partition-primary": partition_primary,
+    "slow-disk": slow_disk,
     "rolling-restart": rolling_restart,
 }

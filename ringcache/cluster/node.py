@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .controlplane.base import ControlPlane, UnavailableError
+from .lease import Lease
 from .replies import FAIL, OK, NodeStatus
 from .routing import Router
 from .topology import ClusterMap, MapError, Member, new_id
@@ -92,11 +93,20 @@ class ClusterNode:
         self.healthy = True
         self.map_listeners: list[Callable[[ClusterMap, ClusterMap], None]] = []
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set: send a heartbeat now (a new primary wants its lease)
         self._threads: list[threading.Thread] = []
         self._cancel_watch: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.migrations: Migrations | None = None
         self.replica_of = config["cluster-replica-of"].strip()
+        # Fencing (lease.py): the lease this node holds as a primary, and
+        # whether its writes depend on it (a primary of a shard with
+        # replicas, on a shared control plane: only then can someone else
+        # be promoted in its place).
+        self.lease = Lease(config["cluster-node-timeout"])
+        self.fenced = False
+        self.beats_paused_until = 0.0  # a manual failover: no heartbeats, no renewals
+        self.controller: Any = None
 
     # -- identity ------------------------------------------------------------
 
@@ -105,19 +115,34 @@ class ClusterNode:
 
     def _load_id(self) -> str:
         path = self._id_path()
+        self.seen_epoch = 0
         try:
             data = json.loads(path.read_text())
             node_id = str(data["id"])
             if len(node_id) == 40:
+                epoch = data.get("epoch", 0)
+                self.seen_epoch = epoch if isinstance(epoch, int) else 0
                 return node_id
         except (OSError, ValueError, KeyError, TypeError):
             pass
         node_id = new_id()
+        self._save_config(node_id, 0)
+        return node_id
+
+    def _save_config(self, node_id: str, epoch: int) -> None:
+        """cluster-config-file: the node id and the highest map epoch this
+        node applied, written whole (fsync, rename): a restarted node is
+        the same member and refuses maps older than what it has seen."""
+        path = self._id_path()
+        tmp = path.with_name(path.name + ".tmp")
         try:
-            path.write_text(json.dumps({"id": node_id}) + "\n")
+            with open(tmp, "w") as f:
+                f.write(json.dumps({"id": node_id, "epoch": epoch}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
         except OSError as exc:
             log.warning("Could not keep the cluster node id in %s: %s", path, exc)
-        return node_id
 
     # -- starting ------------------------------------------------------------
 
@@ -147,6 +172,11 @@ class ClusterNode:
         self.migrations = Migrations(self)
         self._spawn(self._join, "cluster-join")
         self._spawn(self._beat, "cluster-heartbeat")
+        if hasattr(self.plane, "is_leader"):  # a voter: the controller runs where Raft leads
+            from .controller import Controller
+
+            self.controller = Controller(self)
+            self._spawn(self.controller.run, "cluster-controller")
 
     def _open_plane(self, host: str, cport: int) -> ControlPlane:
         config = self.server.config
@@ -180,6 +210,7 @@ class ClusterNode:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self.migrations is not None:
             self.migrations.stop()
         if self._cancel_watch is not None:
@@ -244,13 +275,23 @@ class ClusterNode:
     def _beat(self) -> None:
         plane = self.plane
         assert plane is not None
-        while not self._stop.wait(HEARTBEAT_S):
-            if not self.joined.is_set():
+        while True:
+            self._wake.wait(HEARTBEAT_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if not self.joined.is_set() or time.monotonic() < self.beats_paused_until:
                 continue
+            sent = time.monotonic()
             try:
-                plane.heartbeat(self.myself, self.beat_payload())
+                epoch = plane.renew(self.myself, self.beat_payload(), timeout=self.lease.length_s)
             except Exception as exc:
                 log.debug("heartbeat failed: %s", exc)
+                epoch = None
+            # Renew only with the map the heartbeat was stored under applied
+            # here (lease.py), and not during a manual failover's pause.
+            if epoch is not None and epoch <= self.map.epoch and sent >= self.beats_paused_until:
+                self.lease.renewed(sent)
             loop = self._loop
             if loop is not None:
                 loop.call_soon_threadsafe(self._start_history)
@@ -261,6 +302,7 @@ class ClusterNode:
         cmap = self.map
         replication = getattr(self.server, "replication", None)
         payload: dict[str, Any] = {"epoch": cmap.epoch, "config_epoch": cmap.config_epoch(self.myself),
+                                   "lease_ms": round(self.lease.remaining_ms()),
                                    "role": "replica" if replication is not None
                                    and replication.is_replica else "primary"}
         if replication is not None:
@@ -310,12 +352,19 @@ class ClusterNode:
     # -- maps (on the event loop) ------------------------------------------
 
     def apply_map(self, cmap: ClusterMap) -> None:
-        """A map from the control plane takes effect (epochs only grow)."""
+        """A map from the control plane takes effect (epochs only grow, also
+        across restarts: cluster-config-file keeps the highest)."""
         if cmap.epoch <= self.map.epoch:
             return
+        if cmap.epoch < self.seen_epoch:
+            log.warning("Refusing cluster map epoch %d: this node has seen epoch %d",
+                        cmap.epoch, self.seen_epoch)
+            return
         before, self.map = self.map, cmap
-        self.router = Router(cmap, self.myself, self.require_full_coverage, self.healthy)
-        self.server.dispatcher.set_cluster_router(self.router)
+        if cmap.epoch > self.seen_epoch:
+            self.seen_epoch = cmap.epoch
+            self._save_config(self.myself, cmap.epoch)
+        self._route()
         self._take_role(cmap)
         for listener in list(self.map_listeners):
             try:
@@ -341,14 +390,25 @@ class ClusterNode:
         elif replication.is_replica:
             log.info("Cluster map epoch %d: this node is a primary now", cmap.epoch)
             replication.promote()
+            self._wake.set()  # its first lease, at once
+
+    def _route(self) -> None:
+        """A new Router for the current map and health, with the lease check
+        when this node is a primary someone could be promoted in place of."""
+        cmap = self.map
+        shard = cmap.shard_of(self.myself)
+        self.fenced = (shard is not None and shard.primary == self.myself and bool(shard.replicas)
+                       and type(self.plane).__name__ != "LocalControlPlane")
+        self.router = Router(cmap, self.myself, self.require_full_coverage, self.healthy,
+                             self.lease.valid if self.fenced else None)
+        self.server.dispatcher.set_cluster_router(self.router)
 
     def set_healthy(self, healthy: bool) -> None:
-        """Issue 15's seam: a node that lost its lease or the control plane
-        answers CLUSTERDOWN for keyed commands until it is healthy again."""
+        """A node cut off from the control plane answers CLUSTERDOWN for
+        keyed commands until it is healthy again."""
         if healthy != self.healthy:
             self.healthy = healthy
-            self.router = Router(self.map, self.myself, self.require_full_coverage, healthy)
-            self.server.dispatcher.set_cluster_router(self.router)
+            self._route()
 
     def run_blocking(self, fn: Callable[[], Any]) -> Any:
         """Run a control-plane call that may block (Raft) from the event loop

@@ -20,7 +20,8 @@ The check follows Redis's order:
 4. a cluster that is not whole (`cluster-require-full-coverage` and some slot
    unowned, or the node cut off from the control plane: `healthy`):
    `-CLUSTERDOWN The cluster is down`;
-5. served when this node is the primary of the owning shard; a replica of it
+5. served when this node is the primary of the owning shard (a write only
+   while its lease holds, when it has one: cluster/lease.py); a replica of it
    serves reads to a READONLY session; a shard importing the slot (a
    migration in progress towards it) serves a session that sent ASKING;
    everyone else gets `-MOVED slot host:port` of the owner's primary.
@@ -32,7 +33,7 @@ serves) costs a CRC16 and an index.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..protocol import errors
 from ..storage.slots import SLOTS, key_slot
@@ -43,7 +44,7 @@ PRIMARY, REPLICA = 1, 2
 
 class Router:
     def __init__(self, cmap: ClusterMap, myself: str, require_full_coverage: bool = True,
-                 healthy: bool = True) -> None:
+                 healthy: bool = True, lease: Callable[[], bool] | None = None) -> None:
         self.map = cmap
         self.myself = myself
         shard = cmap.shard_of(myself)
@@ -64,6 +65,9 @@ class Router:
         self.importing = importing
         whole = cmap.assigned_slots() == SLOTS or not require_full_coverage
         self.down = not (healthy and whole)
+        # A primary fenced by a lease (cluster/lease.py): writes to its slots
+        # are served only while lease() is True, else CLUSTERDOWN.
+        self.lease = lease if shard is not None and shard.primary == myself else None
 
     # -- the check ---------------------------------------------------------
 
@@ -73,6 +77,9 @@ class Router:
         `queued`: for EXEC, the transaction's (spec, argv) pairs."""
         if queued is not None:
             slot = -1
+            if self.lease is not None and not self.lease() and any(
+                    _may_write(qspec) for qspec, _ in queued):
+                return errors.CLUSTERDOWN  # (a keyless write in a transaction too)
             for qspec, qargv in queued:
                 s = self._slot_of(qspec, qargv)
                 if s == -2:
@@ -84,6 +91,7 @@ class Router:
             if slot < 0:
                 return None
             write = any(qspec.is_write for qspec, _ in queued)
+            may_write = any(_may_write(qspec) for qspec, _ in queued)
         else:
             slot = self._slot_of(spec, argv)
             if slot == -1:
@@ -91,17 +99,23 @@ class Router:
             if slot == -2:
                 return errors.CROSSSLOT
             write = spec.is_write
-        return self.slot_refusal(slot, write, readonly, asking)
+            may_write = _may_write(spec)
+        return self.slot_refusal(slot, write, readonly, asking, may_write)
 
     def slot_refusal(self, slot: int, write: bool, readonly: bool = False,
-                     asking: bool = False) -> str | None:
+                     asking: bool = False, may_write: bool | None = None) -> str | None:
         owner = self.map.owner(slot)
         if owner is None:
             return errors.CLUSTERDOWN_UNBOUND
         if self.down:
             return errors.CLUSTERDOWN
         mark = self.owned[slot]
-        if mark == PRIMARY or (mark == REPLICA and readonly and not write):
+        if mark == PRIMARY:
+            if (write if may_write is None else may_write) and self.lease is not None \
+                    and not self.lease():
+                return errors.CLUSTERDOWN  # past its lease: maybe no longer the primary
+            return None
+        if mark == REPLICA and readonly and not write:
             return None
         if asking and self.importing[slot]:
             return None
@@ -136,7 +150,19 @@ class Router:
         command through the full check (`refusal`)."""
         if self.down:
             return spec.first_key == 0 and spec.keys_fn is None
+        lease = self.lease
+        if lease is not None:
+            if spec.name == "exec":
+                return False  # EXEC's queue is checked against the lease when it runs
+            if (spec.is_write or "may_replicate" in spec.flags) and not lease():
+                return False  # refusal() answers CLUSTERDOWN
         if spec.first_key == 1 and spec.last_key == 1 and spec.keys_fn is None:
             return len(argv) < 2 or self.owned[key_slot(argv[1])] == PRIMARY
         slot = self._slot_of(spec, argv)
         return slot == -1 or (slot >= 0 and self.owned[slot] == PRIMARY)
+
+
+def _may_write(spec: Any) -> bool:
+    """A write for the lease: write commands, and scripts and functions
+    (may_replicate), which can write through redis.call."""
+    return spec.is_write or "may_replicate" in spec.flags

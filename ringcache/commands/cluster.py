@@ -168,10 +168,11 @@ def cluster_map(session: Session, argv: list[bytes]) -> Any:
     return cmap.to_json().encode()
 
 
-@subcommand(CLUSTER, "setmap", 4, "admin " + _RO, since="7.0.0",
+@subcommand(CLUSTER, "setmap", -4, "admin " + _RO, since="7.0.0",
             summary="ringcache: compare-and-set of the cluster map (1 stored, 0 lost the race).",
             complexity="O(N) where N is the size of the map")
 def cluster_setmap(session: Session, argv: list[bytes]) -> Any:
+    """CLUSTER SETMAP expected-epoch json [GUARD node-id beat-count]"""
     from ..cluster.controlplane.base import UnavailableError
     from ..cluster.topology import ClusterMap, MapError
 
@@ -180,9 +181,14 @@ def cluster_setmap(session: Session, argv: list[bytes]) -> Any:
     if plane is None:
         raise CommandError("CLUSTERDOWN The control plane is not started yet")
     expected = parse_int(argv[2])
+    guard: tuple[str, int] | None = None
+    if len(argv) == 7 and argv[4].upper() == b"GUARD":
+        guard = (argv[5].decode(errors="replace"), parse_int(argv[6]))
+    elif len(argv) != 4:
+        raise CommandError(errors.SYNTAX)
     try:
         new_map = ClusterMap.from_json(argv[3])
-        won = node.run_blocking(lambda: plane.compare_and_set(expected, new_map))
+        won = node.run_blocking(lambda: plane.compare_and_set(expected, new_map, guard))
     except MapError as exc:
         raise CommandError(f"ERR bad cluster map: {exc}") from None
     except UnavailableError as exc:
@@ -195,14 +201,39 @@ def cluster_setmap(session: Session, argv: list[bytes]) -> Any:
 @subcommand(CLUSTER, "beat", 4, "admin " + _RO, since="7.0.0",
             summary="ringcache: a heartbeat relayed to the control plane.", complexity="O(1)")
 def cluster_beat(session: Session, argv: list[bytes]) -> Any:
+    """Relays a heartbeat and answers, once the control plane has stored it,
+    with the map epoch at that point (the sender's lease starts from its
+    sending time only with that answer: cluster/lease.py); an error when it
+    was not stored within BEAT_RELAY_TIMEOUT_S."""
+    from ._blocking import BlockOn
+
     node = _node(session)
     try:
         payload = json.loads(argv[3])
     except ValueError:
         raise CommandError("ERR bad heartbeat payload") from None
-    if node.plane is not None:
-        node.plane.heartbeat(argv[2].decode(errors="replace"), payload)
-    return OK
+    plane = node.plane
+    loop = node._loop
+    if plane is None or loop is None or session.multi is not None:
+        raise CommandError("CLUSTERDOWN The control plane is not started yet")
+    blocking = session.server.blocking
+    answered = []
+
+    def answer(epoch: int | None) -> None:  # on the loop
+        if answered:
+            return
+        answered.append(True)
+        timer.cancel()
+        blocking.finish(session, epoch if epoch is not None else CommandError(
+            "CLUSTERDOWN the heartbeat was not stored in time"))
+
+    timer = loop.call_later(BEAT_RELAY_TIMEOUT_S, answer, None)
+    plane.beat(argv[2].decode(errors="replace"), payload,
+               lambda epoch: loop.call_soon_threadsafe(answer, epoch))
+    return BlockOn([], 0, None, CommandError("ERR CLUSTER BEAT inside MULTI"))
+
+
+BEAT_RELAY_TIMEOUT_S = 1.0
 
 
 @subcommand(CLUSTER, "beats", 2, "admin " + _RO, since="7.0.0",
@@ -215,7 +246,7 @@ def cluster_beats(session: Session, argv: list[bytes]) -> Any:
         return b"{}"
     now = plane.now_ms()
     return json.dumps({b.node_id: {"age_ms": round(max(0.0, now - b.received_ms), 1),
-                                   "payload": dict(b.payload)}
+                                   "payload": dict(b.payload), "count": b.count}
                        for b in plane.heartbeats().values()}).encode()
 
 

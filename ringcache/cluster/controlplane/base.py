@@ -33,6 +33,7 @@ and an event-loop owner that needs them on its loop hands them over itself
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ class Heartbeat:
     node_id: str
     received_ms: float
     payload: Mapping[str, Any] = field(default_factory=dict)
+    # How many heartbeats of this node the plane has stored (every member
+    # counts the same ones, in log order): a promotion is guarded by it.
+    count: int = 0
 
 
 class ConflictError(Exception):
@@ -68,10 +72,15 @@ class ControlPlane(ABC):
         """The newest stored map."""
 
     @abstractmethod
-    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap) -> bool:
+    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap,
+                        guard: tuple[str, int] | None = None) -> bool:
         """Store new_map if the stored map's epoch is expected_epoch; False
         (nothing stored) if another writer got there first. new_map's epoch
-        must be greater than expected_epoch (MapError otherwise)."""
+        must be greater than expected_epoch (MapError otherwise).
+        guard=(node_id, count): also only if the plane has stored exactly
+        `count` heartbeats of node_id, decided in the same step as the
+        store (a promotion must not pass a heartbeat that renewed the old
+        primary's lease: see cluster/lease.py)."""
 
     @abstractmethod
     def watch(self, callback: Watcher, after_epoch: int = -1) -> Callable[[], None]:
@@ -80,9 +89,32 @@ class ControlPlane(ABC):
         Returns a function that stops the watch."""
 
     @abstractmethod
-    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> None:
+    def beat(self, node_id: str, payload: Mapping[str, Any] | None = None,
+             done: Callable[[int | None], None] | None = None) -> None:
         """Record that node_id is alive, stamped with the control plane's clock
-        when it arrives (at once for local; when applied, for raft)."""
+        when it arrives (at once for local; when applied, for raft). Does
+        not wait: done(epoch) is called (on any thread) once the heartbeat
+        is stored, with the map epoch at that point of the plane's history,
+        or done(None) if it could not be stored."""
+
+    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> None:
+        """A heartbeat that nobody waits for."""
+        self.beat(node_id, payload)
+
+    def renew(self, node_id: str, payload: Mapping[str, Any] | None = None,
+              timeout: float = 1.0) -> int | None:
+        """A heartbeat, waited for: the map epoch at the point the plane stored
+        it, or None when it was not stored within timeout. Blocks: call it
+        from a thread."""
+        decided = threading.Event()
+        result: list[int | None] = [None]
+
+        def done(epoch: int | None) -> None:
+            result[0] = epoch
+            decided.set()
+
+        self.beat(node_id, payload, done)
+        return result[0] if decided.wait(timeout) else None
 
     @abstractmethod
     def heartbeats(self) -> dict[str, Heartbeat]:

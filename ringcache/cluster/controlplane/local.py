@@ -47,16 +47,20 @@ class LocalControlPlane(ControlPlane):
         self._pending: deque[tuple[int, ClusterMap]] = deque()  # (watch key, map)
         self._draining = False
         self._beats: dict[str, Heartbeat] = {}
+        self._counts: dict[str, int] = {}
         if self._path is not None:
             self._save(self._map)
 
     def current(self) -> ClusterMap:
         return self._map
 
-    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap) -> bool:
+    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap,
+                        guard: tuple[str, int] | None = None) -> bool:
         check_successor(expected_epoch, new_map)
         with self._lock:
             if self._map.epoch != expected_epoch:
+                return False
+            if guard is not None and self._counts.get(guard[0], 0) != guard[1]:
                 return False
             if self._path is not None:
                 self._save(new_map)  # durable before anyone can see it
@@ -102,10 +106,14 @@ class LocalControlPlane(ControlPlane):
                 self._draining = False
             raise
 
-    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> None:
-        beat = Heartbeat(node_id, self.now_ms(), dict(payload or {}))
+    def beat(self, node_id: str, payload: Mapping[str, Any] | None = None,
+             done: Callable[[int | None], None] | None = None) -> None:
         with self._lock:
-            self._beats[node_id] = beat
+            count = self._counts[node_id] = self._counts.get(node_id, 0) + 1
+            self._beats[node_id] = Heartbeat(node_id, self.now_ms(), dict(payload or {}), count)
+            epoch = self._map.epoch
+        if done is not None:
+            done(epoch)
 
     def heartbeats(self) -> dict[str, Heartbeat]:
         with self._lock:

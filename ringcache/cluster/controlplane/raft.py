@@ -58,17 +58,20 @@ class _Store(SyncObjConsumer):
     (the callbacks) are not part of it; those set after are, and must pickle."""
 
     def __init__(self, on_map: Callable[[ClusterMap], None],
-                 on_beat: Callable[[str, dict], None]) -> None:
+                 on_beat: Callable[[str, dict, int], None]) -> None:
         self._on_map = on_map
         self._on_beat = on_beat
         super().__init__()
         self.map_json = ClusterMap().to_json()
         self.epoch = 0
+        self.beat_counts: dict[str, int] = {}
 
     @replicated
-    def cas(self, expected_epoch: int, map_json: str) -> bool:
+    def cas(self, expected_epoch: int, map_json: str, guard: Any = None) -> bool:
         if self.epoch != expected_epoch:
             return False
+        if guard is not None and self.beat_counts.get(guard[0], 0) != guard[1]:
+            return False  # the node beat since the writer looked: its lease was renewed
         try:
             cmap = ClusterMap.from_json(map_json)  # the same verdict on every member
         except MapError:
@@ -80,8 +83,10 @@ class _Store(SyncObjConsumer):
         return True
 
     @replicated
-    def beat(self, node_id: str, payload: dict) -> None:
-        self._on_beat(node_id, payload)
+    def beat(self, node_id: str, payload: dict) -> int:
+        count = self.beat_counts[node_id] = self.beat_counts.get(node_id, 0) + 1
+        self._on_beat(node_id, payload, count)
+        return self.epoch
 
     def _deserialize(self, data: dict) -> None:
         # A member far behind gets a snapshot instead of the log entries.
@@ -122,12 +127,14 @@ class RaftControlPlane(ControlPlane):
     def current(self) -> ClusterMap:
         return self._map
 
-    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap) -> bool:
+    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap,
+                        guard: tuple[str, int] | None = None) -> bool:
         """Blocks until decided (up to commit_timeout): call it from a thread,
         not from an event loop."""
         check_successor(expected_epoch, new_map)
         try:
             return bool(self._store.cas(expected_epoch, new_map.to_json(),
+                                        list(guard) if guard is not None else None,
                                         sync=True, timeout=self._timeout))
         except SyncObjException as exc:
             raise UnavailableError(f"the control plane did not decide in "
@@ -147,9 +154,21 @@ class RaftControlPlane(ControlPlane):
 
         return cancel
 
-    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> None:
-        """Sent, not awaited: a heartbeat that cannot be decided is simply missed."""
-        self._store.beat(node_id, dict(payload or {}), callback=_ignore)
+    def beat(self, node_id: str, payload: Mapping[str, Any] | None = None,
+             done: Callable[[int | None], None] | None = None) -> None:
+        """Sent, not awaited: a heartbeat that cannot be decided is simply
+        missed (done(None) when PySyncObj gives up on it)."""
+        if done is None:
+            self._store.beat(node_id, dict(payload or {}), callback=_ignore)
+            return
+
+        def decided(result: Any, error: Any) -> None:
+            done(result if error == 0 and isinstance(result, int) else None)
+
+        try:
+            self._store.beat(node_id, dict(payload or {}), callback=decided)
+        except SyncObjException:
+            done(None)
 
     def heartbeats(self) -> dict[str, Heartbeat]:
         with self._lock:
@@ -186,8 +205,8 @@ class RaftControlPlane(ControlPlane):
             for key in self._watchers:
                 self._deliveries.put((key, cmap))
 
-    def _beat_applied(self, node_id: str, payload: dict) -> None:
-        beat = Heartbeat(node_id, self.now_ms(), payload)
+    def _beat_applied(self, node_id: str, payload: dict, count: int) -> None:
+        beat = Heartbeat(node_id, self.now_ms(), payload, count)
         with self._lock:
             self._beats[node_id] = beat
 

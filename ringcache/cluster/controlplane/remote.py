@@ -110,10 +110,12 @@ class RemoteControlPlane(ControlPlane):
     def current(self) -> ClusterMap:
         return self._map
 
-    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap) -> bool:
+    def compare_and_set(self, expected_epoch: int, new_map: ClusterMap,
+                        guard: tuple[str, int] | None = None) -> bool:
         check_successor(expected_epoch, new_map)
+        args: tuple = () if guard is None else ("GUARD", guard[0], guard[1])
         try:
-            won = bool(self._call("CLUSTER", "SETMAP", expected_epoch, new_map.to_json()))
+            won = bool(self._call("CLUSTER", "SETMAP", expected_epoch, new_map.to_json(), *args))
         except redis.ResponseError as exc:
             raise UnavailableError(str(exc)) from None
         if won:
@@ -143,11 +145,18 @@ class RemoteControlPlane(ControlPlane):
 
         return cancel
 
-    def heartbeat(self, node_id: str, payload: Mapping[str, Any] | None = None) -> None:
+    def beat(self, node_id: str, payload: Mapping[str, Any] | None = None,
+             done: Callable[[int | None], None] | None = None) -> None:
+        """Blocks for the round trip (the relaying voter answers once the
+        heartbeat is stored): call it from a thread."""
+        epoch: int | None = None
         try:
-            self._call("CLUSTER", "BEAT", node_id, json.dumps(dict(payload or {})))
+            reply = self._call("CLUSTER", "BEAT", node_id, json.dumps(dict(payload or {})))
+            epoch = reply if isinstance(reply, int) else None
         except (UnavailableError, redis.ResponseError):
             pass  # a missed heartbeat is just missed
+        if done is not None:
+            done(epoch)
 
     def heartbeats(self) -> dict[str, Heartbeat]:
         """The voters' heartbeats as of the last poll (`CLUSTER BEATS`, every
@@ -158,7 +167,8 @@ class RemoteControlPlane(ControlPlane):
     def refresh_beats(self) -> None:
         reply = self._call("CLUSTER", "BEATS")
         now = self.now_ms()
-        beats = {node_id: Heartbeat(node_id, now - float(item["age_ms"]), item["payload"])
+        beats = {node_id: Heartbeat(node_id, now - float(item["age_ms"]), item["payload"],
+                                    int(item.get("count", 0)))
                  for node_id, item in json.loads(reply).items()}
         with self._lock:
             self._beats = beats

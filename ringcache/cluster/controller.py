@@ -1,0 +1,155 @@
+"""The controller: finds failed primaries and promotes a replica in their
+place (issue 15's automatic failover).
+
+Theory of operation
+-------------------
+Every voter runs a Controller thread; only the one whose Raft member leads
+acts, so the controller moves with leadership (a new leader picks up where
+the old one stopped: its decisions rest only on the map and on heartbeats,
+which every member applies from the log). Every CHECK_S it reads the map and
+the heartbeats and, for each shard with replicas, decides with the pure
+`choose_promotion`:
+
+* the primary is failed when nothing was heard from it for
+  `lease.promotion_wait_ms(cluster-node-timeout, lease)` — at least the
+  node timeout and at least lease x (1 + DRIFT), so its lease has run out
+  (lease.py). "Heard" is the later of its last stored heartbeat and the
+  moment this member became leader (a new leader gives everyone a full
+  timeout before judging);
+* the replacement is the reachable replica (heard within the node timeout,
+  reporting the replica role) with the highest replication offset (ties:
+  the lower id, so every controller chooses alike);
+* the promotion is `ClusterMap.promote` (a new config epoch for the shard;
+  the old primary stays in the shard as a replica of the new one, so it
+  rejoins as one when it comes back) stored by compare-and-set guarded by
+  the old primary's heartbeat count: if it beat since the controller
+  looked, nothing is stored and the next check decides again.
+
+Every node applies the new map: the promoted replica stops replicating
+(PSYNC2 keeps the old history as its second id), the other replicas follow
+it and continue with a partial resync, and the old primary, when it comes
+back, finds itself a replica and syncs from the new one (dropping whatever
+it had that the new primary never got).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping
+
+from .controlplane.base import Heartbeat
+from .lease import DRIFT, promotion_wait_ms
+from .topology import ClusterMap, Shard
+
+if TYPE_CHECKING:
+    from .node import ClusterNode
+
+log = logging.getLogger("ringcache")
+
+CHECK_S = 0.05
+
+
+@dataclass(frozen=True)
+class Promotion:
+    shard: str
+    failed: str  # the old primary
+    replica: str  # the one promoted
+    guard: int  # the old primary's heartbeat count when decided
+    silent_ms: float
+
+
+def choose_promotion(cmap: ClusterMap, shard: Shard, beats: Mapping[str, Heartbeat],
+                     now_ms: float, leader_since_ms: float, timeout_ms: float,
+                     lease_ms: float, drift: float = DRIFT) -> Promotion | None:
+    """A replica to promote in place of the shard's primary, or None while
+    the primary is not failed or no replica can take over."""
+    if not shard.replicas:
+        return None
+    beat = beats.get(shard.primary)
+    heard = max(beat.received_ms if beat is not None else leader_since_ms, leader_since_ms)
+    silent = now_ms - heard
+    if silent <= promotion_wait_ms(timeout_ms, lease_ms, drift):
+        return None
+    best: tuple[int, str] | None = None
+    for replica in shard.replicas:
+        rb = beats.get(replica)
+        if rb is None or now_ms - rb.received_ms > timeout_ms:
+            continue  # not reachable
+        if rb.payload.get("role") != "replica":
+            continue
+        offset = rb.payload.get("offset", 0)
+        offset = offset if isinstance(offset, int) else 0
+        if best is None or (offset, _neg(replica)) > (best[0], _neg(best[1])):
+            best = (offset, replica)
+    if best is None:
+        return None
+    return Promotion(shard.id, shard.primary, best[1], beat.count if beat is not None else 0,
+                     silent)
+
+
+def _neg(node_id: str) -> tuple[int, ...]:
+    """Orders ids so that the lower one wins a tie under max()."""
+    return tuple(-ord(c) for c in node_id)
+
+
+class Controller:
+    def __init__(self, node: "ClusterNode") -> None:
+        self.node = node
+        self.leader_since_ms: float | None = None
+        self.promotions: list[dict] = []  # the last ones, for INFO and tests
+        self._warned: set[str] = set()
+
+    def run(self) -> None:
+        node = self.node
+        stop: threading.Event = node._stop
+        while not stop.wait(CHECK_S):
+            try:
+                self.check()
+            except Exception:
+                log.exception("the cluster controller's check failed")
+
+    def check(self) -> None:
+        node = self.node
+        plane = node.plane
+        if plane is None or not plane.is_leader():  # type: ignore[attr-defined]
+            self.leader_since_ms = None
+            return
+        now = plane.now_ms()
+        if self.leader_since_ms is None:
+            self.leader_since_ms = now
+            log.info("Cluster controller: this node leads the control plane")
+        cmap = plane.current()
+        beats = plane.heartbeats()
+        config = node.server.config
+        timeout = config["cluster-node-timeout"]
+        for shard in cmap.shards:
+            decision = choose_promotion(cmap, shard, beats, now, self.leader_since_ms, timeout,
+                                        node.lease.length_s * 1000.0)
+            if decision is None:
+                continue
+            self.promote(cmap, decision)
+            return  # one per check: the map changed
+
+    def promote(self, cmap: ClusterMap, decision: Promotion) -> None:
+        plane = self.node.plane
+        assert plane is not None
+        started = time.monotonic()
+        new_map = cmap.promote(decision.replica)
+        try:
+            won = plane.compare_and_set(cmap.epoch, new_map, (decision.failed, decision.guard))
+        except Exception as exc:
+            log.warning("Cluster controller: promoting %s failed: %s", decision.replica, exc)
+            return
+        if not won:
+            return  # the map or the old primary's heartbeats moved: decide again
+        log.warning("Cluster controller: primary %s of shard %s silent for %.0f ms: promoted %s "
+                    "(map epoch %d, stored in %.0f ms)", decision.failed, decision.shard,
+                    decision.silent_ms, decision.replica, new_map.epoch,
+                    (time.monotonic() - started) * 1000)
+        self.promotions.append({"shard": decision.shard, "failed": decision.failed,
+                                "promoted": decision.replica, "epoch": new_map.epoch,
+                                "silent_ms": round(decision.silent_ms)})
+        del self.promotions[:-16]

@@ -88,6 +88,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         backend = None
         try:
             for trial in range(args.trials):
+                if backend is not None and backend.problem() is not None:
+                    try:
+                        backend.wait_healthy(30)
+                    except RuntimeError as exc:  # a cluster that did not heal: a fresh one
+                        print(f"{label} {scenario}: a fresh cluster for trial {trial} ({exc})",
+                              flush=True)
+                        close(backend)
+                        backend = None
                 if backend is None:
                     # the slow disk needs a disk in the write path: the AOF, fsync always
                     extra = nemesis.AOF_ALWAYS if scenario == "slow-disk" else []

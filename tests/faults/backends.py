@@ -142,33 +142,43 @@ class Backend:
         return None
 
     def healthy(self) -> bool:
-        """Every node up and agreeing that every slot is served, every
-        primary with its replicas attached and in sync."""
-        if not all(n.alive() and not n.stopped for n in self.nodes):
-            return False
+        return self.problem() is None
+
+    def problem(self, full: bool = True) -> str | None:
+        """None when every node is up and agrees that every slot is served,
+        and (full) no node is flagged failed and every primary has its
+        replicas attached and in sync; else what is not so yet."""
+        for n in self.nodes:
+            if not n.alive() or n.stopped:
+                return f"{n.addr} is down or stopped"
         try:
             for n in self.nodes:
                 with n.client() as c:
                     if b"cluster_state:ok" not in c.execute_command("CLUSTER", "INFO"):
-                        return False
+                        return f"{n.addr}: cluster_state is not ok"
             top = self.topology()
-            if sum(len(s) for s in top.primaries.values()) != 16384 or top.failed:
-                return False
+            served = sum(len(s) for s in top.primaries.values())
+            if served != 16384 or (full and top.failed):
+                return f"{served} slots served, failed: {sorted(top.failed)}"
+            if not full:
+                return None
             for r in top.replicas:
                 with self.node(r).client() as c:
                     if c.info("replication").get("master_link_status") != "up":
-                        return False
-            return len(top.replicas) == self.replicas * len(top.primaries)
-        except (redis.RedisError, RuntimeError, StopIteration):
-            return False
+                        return f"replica {r}: link to its primary is not up"
+            if len(top.replicas) != self.replicas * len(top.primaries):
+                return f"{len(top.replicas)} replicas for {len(top.primaries)} primaries"
+            return None
+        except (redis.RedisError, RuntimeError, StopIteration) as exc:
+            return f"{type(exc).__name__}: {exc}"
 
     replicas = 0
 
-    def wait_healthy(self, timeout: float = 120.0) -> None:
+    def wait_healthy(self, timeout: float = 120.0, full: bool = True) -> None:
         deadline = time.monotonic() + timeout
-        while not self.healthy():
+        while (problem := self.problem(full)) is not None:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} not healthy after {timeout:.0f} s")
+                raise RuntimeError(f"{self.name} not healthy after {timeout:.0f} s: {problem}")
             time.sleep(0.2)
 
     def restore(self) -> None:
@@ -294,19 +304,24 @@ class RingcacheCluster(Backend):
         self.wait_healthy(timeout)
 
     def controller(self) -> Node | None:
-        for n in self.nodes:
-            if n.alive() and not n.stopped:
-                try:
-                    with n.client() as c:
-                        info = c.info("cluster")
-                except redis.RedisError:
-                    continue
-                leader = info.get("cluster_controller") or info.get("cluster_raft_leader")
-                if leader:
-                    host, _, port = str(leader).rpartition(":")
-                    for m in self.nodes:
-                        if m.host == host and int(port) in (m.port, m.port + 10000):
-                            return m
+        """The Raft leader, where the controller runs: asked of a live voter
+        over PySyncObj's admin protocol (its `status` command), with the
+        cluster password this backend made."""
+        from pysyncobj.utility import TcpUtility, UtilityException
+        for v in self.voters:
+            n = self.nodes[v]
+            if not n.alive() or n.stopped:
+                continue
+            try:
+                status = TcpUtility(self.password, timeout=2).executeCommand(
+                    f"{n.host}:{n.port + 10000}", ["status"])
+            except UtilityException:
+                continue
+            leader = status.get("leader") if isinstance(status, dict) else None
+            if leader:
+                host, _, port = str(leader).rpartition(":")
+                return next((m for m in self.nodes
+                             if m.host == host and m.port + 10000 == int(port)), None)
         return None
 
 

@@ -33,6 +33,7 @@ class Losses:
     lost: int = 0
     acked_replicated: int = 0   # of which WAIT 1 said a replica had them
     lost_replicated: int = 0
+    lost_ops: list[Op] = dataclasses.field(default_factory=list)
     examples: list[str] = dataclasses.field(default_factory=list)
 
     def count(self, op: Op, lost: bool) -> None:
@@ -41,6 +42,7 @@ class Losses:
             self.acked_replicated += 1
         if lost:
             self.lost += 1
+            self.lost_ops.append(op)
             if op.replicated:
                 self.lost_replicated += 1
             if len(self.examples) < 5:

@@ -37,6 +37,9 @@ class TrialResult:
     backwards: int
     stale_acked: int               # writes the hit node acknowledged after the fault began
     stale_lost: int
+    late_acked: int                # of those, begun after fault start + node timeout (its
+                                   # lease) and before the fault ended (SIGCONT, heal)
+    late_lost: int
     ops: int
     recovered: bool                # writes to the hit slots resumed within the window
     fault: str = ""
@@ -83,9 +86,16 @@ def run_trial(backend: Backend, scenario: str, trial: int = 0, *, workers: int =
     stale = [op for v in fault.victims for op in checker.accepted_by(history, v, fault.start)]
     stale_ids = {id(op) for op in stale}
     stale_lost = sum(1 for op in losses.lost_ops if id(op) in stale_ids)
+    # Past the node timeout a cut-off or stopped primary must no longer take
+    # writes: ringcache's lease is the node timeout x (1 - drift), and a Redis
+    # primary that cannot reach the majority stops after the node timeout.
+    fence = fault.start + backend.node_timeout_ms / 1000
+    late = [op for op in stale if fence < op.start < fault.end]
+    late_ids = {id(op) for op in late}
+    late_lost = sum(1 for op in losses.lost_ops if id(op) in late_ids)
     return TrialResult(
         backend.name, scenario, trial, round(gap, 3), losses.acked, losses.lost,
         losses.acked_replicated, losses.lost_replicated, len(backwards), len(stale),
-        stale_lost, len(history.ops), resumed_at is not None,
+        stale_lost, len(late), late_lost, len(history.ops), resumed_at is not None,
         fault=fault.name + " " + " ".join(fault.victims),
         examples=losses.examples + [str(b) for b in backwards[:3]])

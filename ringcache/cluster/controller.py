@@ -13,9 +13,10 @@ the heartbeats and, for each shard with replicas, decides with the pure
 * the primary is failed when nothing was heard from it for
   `lease.promotion_wait_ms(cluster-node-timeout, lease)` — at least the
   node timeout and at least lease x (1 + DRIFT), so its lease has run out
-  (lease.py). "Heard" is the later of its last stored heartbeat and the
-  moment this member became leader (a new leader gives everyone a full
-  timeout before judging);
+  (lease.py). "Heard" is when this member stored the primary's last
+  heartbeat (as a follower too: a stamp is never earlier than the
+  sending), or, for a node it never heard from, when it became leader (a
+  restarted member gives such nodes a full wait);
 * the replacement is the reachable replica (heard within the node timeout,
   reporting the replica role) with the highest replication offset (ties:
   the lower id, so every controller chooses alike);
@@ -69,7 +70,7 @@ def choose_promotion(cmap: ClusterMap, shard: Shard, beats: Mapping[str, Heartbe
     if not shard.replicas:
         return None
     beat = beats.get(shard.primary)
-    heard = max(beat.received_ms if beat is not None else leader_since_ms, leader_since_ms)
+    heard = beat.received_ms if beat is not None else leader_since_ms
     silent = now_ms - heard
     if silent <= promotion_wait_ms(timeout_ms, lease_ms, drift):
         return None

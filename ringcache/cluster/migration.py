@@ -227,8 +227,17 @@ class Outgoing:
             plane = self.node.plane
             assert plane is not None
             self.flipping = True
-            done = await loop.run_in_executor(None, lambda: plane.update(
-                lambda m: m.finish_migration(mig.id)))
+            myself = self.node.myself
+
+            def finish(m: ClusterMap) -> ClusterMap:
+                source = m.shard(mig.source)
+                if source is None or source.primary != myself:
+                    # A failover made someone else the source's primary: its
+                    # writes since did not come down this link.
+                    raise MapError("this node is no longer the source shard's primary")
+                return m.finish_migration(mig.id)
+
+            done = await loop.run_in_executor(None, lambda: plane.update(finish))
             self._send(_command(b"CLUSTER", b"IMPORT", b"END", b"%d" % mig.id,
                                 done.to_json().encode()))
             try:
@@ -293,6 +302,9 @@ class Outgoing:
         plane = self.node.plane
         if plane is None:
             return
+        source = self.node.map.shard(self.mig.source)
+        if source is None or source.primary != self.node.myself:
+            return  # the source's new primary carries the migration on
         mig_id = self.mig.id
 
         def cancel(m: ClusterMap) -> ClusterMap:
@@ -334,8 +346,11 @@ class Migrations:
         live = {m.id for m in cmap.migrations}
         for mig_id, out in list(self.outgoing.items()):
             # Gone from the map: cancelled by someone else, unless this
-            # node's own flip (finish_migration) removed it.
-            if mig_id not in live and not out.flipping and out.task is not None:
+            # node's own flip (finish_migration) removed it. A node no longer
+            # the source's primary (a failover) stops too: the new primary
+            # finds the migration in the map and starts it over.
+            gone = mig_id not in live or not primary
+            if gone and not out.flipping and out.task is not None:
                 out.task.cancel()
         if primary:
             assert shard is not None

@@ -106,6 +106,8 @@ class ClusterNode:
         self.lease = Lease(config["cluster-node-timeout"])
         self.fenced = False
         self.beats_paused_until = 0.0  # a manual failover: no heartbeats, no renewals
+        self.lease_not_before = 0.0  # a forced failover: no lease before the old one ran out
+        self.lease_lock = threading.Lock()
         self.controller: Any = None
 
     # -- identity ------------------------------------------------------------
@@ -290,8 +292,10 @@ class ClusterNode:
                 epoch = None
             # Renew only with the map the heartbeat was stored under applied
             # here (lease.py), and not during a manual failover's pause.
-            if epoch is not None and epoch <= self.map.epoch and sent >= self.beats_paused_until:
-                self.lease.renewed(sent)
+            with self.lease_lock:
+                if (epoch is not None and epoch <= self.map.epoch
+                        and sent >= self.beats_paused_until and sent >= self.lease_not_before):
+                    self.lease.renewed(sent)
             loop = self._loop
             if loop is not None:
                 loop.call_soon_threadsafe(self._start_history)
@@ -364,7 +368,7 @@ class ClusterNode:
         if cmap.epoch > self.seen_epoch:
             self.seen_epoch = cmap.epoch
             self._save_config(self.myself, cmap.epoch)
-        self._route()
+        self.route()
         self._take_role(cmap)
         for listener in list(self.map_listeners):
             try:
@@ -382,6 +386,9 @@ class ClusterNode:
         if shard is not None and shard.primary != self.myself:
             primary = cmap.member(shard.primary)
             assert primary is not None
+            if self.beats_paused_until:  # a manual failover made this node a replica
+                self.beats_paused_until = 0.0
+                self.server.unpause()  # the writes that waited get MOVED to the new primary
             current = replication.replica
             if current is None or (current.host, current.port) != (primary.host, primary.port):
                 log.info("Cluster map epoch %d: replicating shard %s from %s:%d", cmap.epoch,
@@ -392,7 +399,7 @@ class ClusterNode:
             replication.promote()
             self._wake.set()  # its first lease, at once
 
-    def _route(self) -> None:
+    def route(self) -> None:
         """A new Router for the current map and health, with the lease check
         when this node is a primary someone could be promoted in place of."""
         cmap = self.map
@@ -403,12 +410,21 @@ class ClusterNode:
                              self.lease.valid if self.fenced else None)
         self.server.dispatcher.set_cluster_router(self.router)
 
+    def hold_lease_until(self, when: float) -> None:
+        """No lease (so no writes as a primary) before `when` (monotonic)."""
+        with self.lease_lock:
+            self.lease_not_before = when
+            self.lease.revoke()
+        loop = self._loop
+        if loop is not None:  # the first heartbeat after the hold renews at once
+            loop.call_later(max(0.0, when - time.monotonic()), self._wake.set)
+
     def set_healthy(self, healthy: bool) -> None:
         """A node cut off from the control plane answers CLUSTERDOWN for
         keyed commands until it is healthy again."""
         if healthy != self.healthy:
             self.healthy = healthy
-            self._route()
+            self.route()
 
     def run_blocking(self, fn: Callable[[], Any]) -> Any:
         """Run a control-plane call that may block (Raft) from the event loop

@@ -152,6 +152,56 @@ def cluster_links(session: Session, argv: list[bytes]) -> Any:
     return []
 
 
+@subcommand(CLUSTER, "failover", -2, "admin stale", since="3.0.0",
+            summary="Forces a replica to perform a manual failover of its master.",
+            complexity="O(1)")
+def cluster_failover(session: Session, argv: list[bytes]) -> Any:
+    """CLUSTER FAILOVER [FORCE|TAKEOVER]: answered at once, carried out by
+    a task (cluster/failover.py), as Redis does."""
+    from ..cluster import failover
+    from ..cluster.replies import FAIL
+
+    node = _node(session)
+    mode = "default"
+    if len(argv) == 3:
+        option = argv[2].lower()
+        if option not in (b"force", b"takeover"):
+            raise CommandError(errors.SYNTAX)
+        mode = option.decode()
+    elif len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    cmap = node.map
+    shard = cmap.shard_of(node.myself)
+    if shard is None or shard.primary == node.myself:
+        raise CommandError("ERR You should send CLUSTER FAILOVER to a replica")
+    if cmap.member(shard.primary) is None:
+        raise CommandError("ERR I'm a replica but my master is unknown to me")
+    replication = session.server.replication
+    status = node.statuses().get(shard.primary)
+    if mode == "default" and (not replication.link_up
+                              or (status is not None and status.health == FAIL)):
+        raise CommandError("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE")
+    loop = node._loop
+    assert loop is not None
+    loop.create_task(failover.run(node, mode))
+    return OK
+
+
+@subcommand(CLUSTER, "mfpause", 3, "admin stale", since="7.0.0",
+            summary="ringcache: a replica's manual failover pauses this primary's writes; "
+                    "answers its replication offset.", complexity="O(1)")
+def cluster_mfpause(session: Session, argv: list[bytes]) -> Any:
+    from ..cluster import failover
+
+    node = _node(session)
+    timeout_ms = parse_int(argv[2])
+    if not 0 < timeout_ms <= 60000:
+        raise CommandError("ERR timeout out of range")
+    if not node.map.is_primary(node.myself):
+        raise CommandError("ERR this node is not a primary")
+    return failover.pause_for_failover(node, timeout_ms)
+
+
 # -- the control plane over the client port (controlplane/remote.py) -------
 
 
@@ -309,6 +359,8 @@ def _import_link_closed(session: Session, mig_id: int) -> Any:
 help_subcommand(CLUSTER, (
     "COUNTKEYSINSLOT <slot>",
     "    Return the number of keys in <slot>.",
+    "FAILOVER [FORCE|TAKEOVER]",
+    "    Promote current replica node to being a master.",
     "GETKEYSINSLOT <slot> <count>",
     "    Return key names stored by current node in a slot.",
     "INFO",

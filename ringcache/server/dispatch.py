@@ -392,11 +392,14 @@ class Dispatcher:
         getNodeByQuery): commands queued in MULTI are checked one by one as
         they are queued, EXEC checks the whole transaction (and discards it
         when refused)."""
-        if session.importing is not None or session.is_master:
-            # A migration's link writes slots before they flip; a replica
-            # applies whatever its primary streams (Redis: CLIENT_MASTER).
-            return None
         router = self.cluster
+        if session.importing is not None:
+            # A migration's link writes slots before they flip, while this
+            # primary holds its lease (cluster/lease.py).
+            lease = router.lease
+            return None if lease is None or lease() else errors.CLUSTERDOWN
+        if session.is_master:
+            return None  # a replica applies whatever its primary streams (CLIENT_MASTER)
         asking = session.asking
         if asking and session.multi is None and spec.name != "asking":
             session.asking = False  # ASKING holds for the next command only

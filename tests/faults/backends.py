@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import redis
 
@@ -88,9 +89,9 @@ def parse_cluster_nodes(text: str) -> Topology:
     rows = []
     for line in text.strip().splitlines():
         parts = line.split()
-        node_id, addr, flags, master = parts[0], parts[1].split("@")[0], parts[2], parts[3]
+        node_id, addr, master = parts[0], parts[1].split("@")[0], parts[3]
         ids[node_id] = addr
-        rows.append((addr, flags.split(","), master, parts[8:]))
+        rows.append((addr, parts[2].split(","), master, parts[8:]))
     top = Topology({}, {}, set())
     for addr, flags, master, slots in rows:
         if "fail" in flags or "noaddr" in flags:
@@ -211,7 +212,7 @@ class RedisCluster(Backend):
     name = "redis"
 
     def __init__(self, directory: Path, net: Network, base_port: int, shards: int = 3,
-                 replicas: int = 1, node_timeout_ms: int = 15000, extra: list[str] = ()) -> None:
+                 replicas: int = 1, node_timeout_ms: int = 15000, extra: Sequence[str] = ()) -> None:
         super().__init__(directory, net)
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
@@ -244,7 +245,7 @@ class RingcacheCluster(Backend):
     name = "ringcache"
 
     def __init__(self, directory: Path, net: Network, base_port: int, shards: int = 3,
-                 replicas: int = 0, node_timeout_ms: int = 1000, extra: list[str] = (),
+                 replicas: int = 0, node_timeout_ms: int = 1000, extra: Sequence[str] = (),
                  vnodes: int = 128) -> None:
         super().__init__(directory, net)
         self.replicas = replicas

@@ -116,7 +116,7 @@ class Worker(threading.Thread):
         op = Op(self.index, f, key, value, time.monotonic(), 0.0, OK, slot=slot_of(key))
         try:
             if f == "set":
-                rc.set(key, value)
+                rc.set(key, value if value is not None else 0)
             elif f == "incr":
                 op.value = int(rc.incr(key))
             else:

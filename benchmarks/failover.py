@@ -17,13 +17,27 @@ between): 4 client threads through redis-py RedisCluster, 150 ops/s each,
 every write followed by `WAIT 1 100`; one JSON line per trial goes to --out
 as soon as it is done.
 
+Scenarios (tests/faults/nemesis.py): kill -9 of a primary, of a replica,
+of the controller (ringcache's Raft leader; Redis has none), of a primary
+and another shard's replica at once; SIGSTOP of a primary for 5 s; a
+primary cut off from every other node for 1.5 node timeouts + 5 s while
+the clients still reach it (namespaces); a slow disk (strace adds 100 ms to
+every fsync/fdatasync of a primary for 10 s; that cluster runs with
+`--appendonly yes --appendfsync always`); a rolling restart (each node in
+turn SIGTERM, start again, wait until healthy; no persistence: a
+cache's defaults). A cluster that does not heal between trials is replaced
+by a fresh one.
+
 `table` prints the markdown table: per backend and scenario, write
 unavailability p50 and max over the trials (the longest gap between
 successful writes to the slots of the node hit; for faults that hit no
 primary, to any slot), acknowledged writes lost (all / those WAIT 1 said a
 replica had, summed over trials, out of how many), reads that went
-backwards, and the writes the node hit acknowledged after the fault began
-(and how many of those were lost).
+backwards, the writes the node hit acknowledged after the fault began (and
+how many of those were lost), and of those the ones begun more than one
+node timeout after the fault began and before it ended (a ringcache
+primary's lease is the node timeout x 0.95; a Redis primary that cannot
+reach the majority stops taking writes after the node timeout).
 """
 
 from __future__ import annotations
@@ -123,7 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out.flush()
                 print(f"{label} {scenario} #{trial}: gap {r.unavailability:.2f} s, lost "
                       f"{r.lost}/{r.acked}, after WAIT {r.lost_replicated}/{r.acked_replicated}, "
-                      f"backwards {r.backwards}, stale {r.stale_lost}/{r.stale_acked}"
+                      f"backwards {r.backwards}, stale {r.stale_lost}/{r.stale_acked}, "
+                      f"late {r.late_lost}/{r.late_acked}"
                       f"{'' if r.recovered else ' (writes did not resume in the window)'}",
                       flush=True)
         finally:
@@ -152,12 +167,12 @@ def cmd_table(args: argparse.Namespace) -> int:
                 rows[key].append(row)
     print("| cluster | scenario | trials | write unavailability p50 / max | acked writes lost: "
           "plain / after WAIT 1 | backwards reads | acked by the node hit after the fault "
-          "(lost) |")
-    print("|---|---|---|---|---|---|---|")
+          "(lost) | of those, begun after the node timeout (lost) |")
+    print("|---|---|---|---|---|---|---|---|")
     for key in sorted(set(rows) | set(notes), key=lambda k: (k[0], ALL.index(k[1]))):
         backend, scenario = key
         if key in notes and not rows[key]:
-            print(f"| {backend} | {scenario} | - | n/a: {notes[key]} | | | |")
+            print(f"| {backend} | {scenario} | - | n/a: {notes[key]} | | | | |")
             continue
         rs = rows[key]
         gaps = [r["unavailability"] for r in rs]
@@ -172,7 +187,8 @@ def cmd_table(args: argparse.Namespace) -> int:
             gap += f" ({unrecovered} did not recover in the window)"
         print(f"| {backend} | {scenario} | {trials} | {gap} | {lost} of {acked} / {lost_w} of "
               f"{acked_w} | {sum(r['backwards'] for r in rs)} | "
-              f"{sum(r['stale_acked'] for r in rs)} ({sum(r['stale_lost'] for r in rs)}) |")
+              f"{sum(r['stale_acked'] for r in rs)} ({sum(r['stale_lost'] for r in rs)}) | "
+              f"{sum(r.get('late_acked', 0) for r in rs)} ({sum(r.get('late_lost', 0) for r in rs)}) |")
     return 0
 
 

@@ -46,6 +46,7 @@ import argparse
 import dataclasses
 import json
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -104,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             for trial in range(args.trials):
                 if backend is not None and backend.problem() is not None:
                     try:
-                        backend.wait_healthy(30)
+                        backend.wait_healthy(args.heal_wait)
                     except RuntimeError as exc:  # a cluster that did not heal: a fresh one
                         print(f"{label} {scenario}: a fresh cluster for trial {trial} ({exc})",
                               flush=True)
@@ -206,11 +207,15 @@ def main() -> int:
     r.add_argument("--workers", type=int, default=4)
     r.add_argument("--rate", type=float, default=150.0, help="ops/s per worker")
     r.add_argument("--wait-ms", type=int, default=100, help="WAIT 1 <ms> after each write (-1: none)")
+    r.add_argument("--heal-wait", type=float, default=10.0,
+                   help="seconds a cluster may take to heal between trials before a fresh one")
     r.add_argument("--out", default=f"failover-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
     t = sub.add_parser("table")
     t.add_argument("files", nargs="+")
     args = p.parse_args()
     if args.cmd == "run":
+        # SIGTERM unwinds like Ctrl-C, so that every cluster and namespace is removed
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
         if args.node_timeout is None:
             args.node_timeout = 15000 if args.backend == "redis" else 1000
         if args.wait_ms < 0:

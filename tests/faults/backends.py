@@ -145,10 +145,10 @@ class Backend:
     def healthy(self) -> bool:
         return self.problem() is None
 
-    def problem(self, full: bool = True) -> str | None:
+    def problem(self, full: bool = True, synced: bool = True) -> str | None:
         """None when every node is up and agrees that every slot is served,
-        and (full) no node is flagged failed and every primary has its
-        replicas attached and in sync; else what is not so yet."""
+        (synced) every primary has its replicas attached and in sync, and
+        (full) no node is flagged failed; else what is not so yet."""
         for n in self.nodes:
             if not n.alive() or n.stopped:
                 return f"{n.addr} is down or stopped"
@@ -161,7 +161,7 @@ class Backend:
             served = sum(len(s) for s in top.primaries.values())
             if served != 16384 or (full and top.failed):
                 return f"{served} slots served, failed: {sorted(top.failed)}"
-            if not full:
+            if not synced:
                 return None
             for r in top.replicas:
                 with self.node(r).client() as c:
@@ -175,9 +175,10 @@ class Backend:
 
     replicas = 0
 
-    def wait_healthy(self, timeout: float = 120.0, full: bool = True) -> None:
+    def wait_healthy(self, timeout: float = 120.0, full: bool = True,
+                     synced: bool = True) -> None:
         deadline = time.monotonic() + timeout
-        while (problem := self.problem(full)) is not None:
+        while (problem := self.problem(full, synced)) is not None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} not healthy after {timeout:.0f} s: {problem}")
             time.sleep(0.2)

@@ -78,7 +78,7 @@ def run_trial(backend: Backend, scenario: str, trial: int = 0, *, workers: int =
     finally:
         load.stop()
     backend.restore()
-    backend.wait_healthy(full=False)  # every slot served again: enough to read back
+    backend.wait_healthy(full=False, synced=False)  # every slot served: enough to read back
     final = read_back(backend.startup(), written_keys(history))
     losses = checker.lost_writes(history, final)
     backwards = checker.backwards_reads(history)

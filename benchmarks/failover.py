@@ -81,10 +81,14 @@ def make_backend(kind: str, directory: Path, node_timeout: int, shards: int,
         else:
             b = RingcacheCluster(directory, net, base, shards, replicas, node_timeout,
                                  extra=["--cluster-node-timeout", str(node_timeout), *extra])
+    except Exception:
+        net.close()
+        raise
+    try:
         b.start()
         return b
     except Exception:
-        net.close()
+        close(b)  # whatever it started goes
         raise
 
 

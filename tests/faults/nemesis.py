@@ -18,7 +18,7 @@ import subprocess
 import time
 from typing import Callable
 
-from .backends import Backend
+from .backends import Backend, Node
 from .netns import Namespaces
 
 STOP_SECONDS = 5.0
@@ -164,6 +164,47 @@ def rolling_restart(backend: Backend, rng: random.Random) -> Fault:
                  [n.addr for n in backend.nodes], None)
 
 
+def _restart(backend: Backend, node: Node) -> None:
+    assert node.proc is not None
+    node.proc.terminate()
+    node.proc.wait(30)
+    node.start()
+    backend.wait_healthy(full=False)
+
+
+def _hand_over(backend: Backend, primary: str, timeout: float = 30.0) -> str:
+    """CLUSTER FAILOVER on the primary's first replica; returns the replica
+    once it is the primary."""
+    replica = backend.topology().replicas_of(primary)[0]
+    with backend.node(replica).client(5) as c:
+        c.execute_command("CLUSTER", "FAILOVER")
+    deadline = time.monotonic() + timeout
+    while replica not in backend.topology().primaries:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"CLUSTER FAILOVER to {replica} did not finish in {timeout:.0f} s")
+        time.sleep(0.05)
+    return replica
+
+
+def planned_restart(backend: Backend, rng: random.Random) -> Fault:
+    """Every node restarted as a replica, the way an operator does planned
+    maintenance: for each primary, CLUSTER FAILOVER on its replica, then
+    restart the old primary (now a replica) and wait until it is in sync;
+    then the same again for the promoted ones, so every node restarts once
+    and none while it is a primary."""
+    t = time.monotonic()
+    first = sorted(a for a, s in backend.topology().primaries.items() if s)
+    promoted: list[str] = []
+    for rounds in (first, None):
+        for primary in (rounds if rounds is not None else promoted):
+            new = _hand_over(backend, primary)
+            if rounds is not None:
+                promoted.append(new)
+            _restart(backend, backend.node(primary))
+    return Fault("planned restart of every node (CLUSTER FAILOVER first)", t, time.monotonic(),
+                 [n.addr for n in backend.nodes], None)
+
+
 SCENARIOS: dict[str, Callable[[Backend, random.Random], Fault]] = {
     "kill-primary": kill_primary,
     "kill-replica": kill_replica,
@@ -173,4 +214,5 @@ SCENARIOS: dict[str, Callable[[Backend, random.Random], Fault]] = {
     "partition-primary": partition_primary,
     "slow-disk": slow_disk,
     "rolling-restart": rolling_restart,
+    "planned-restart": planned_restart,
 }

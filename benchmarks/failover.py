@@ -176,14 +176,15 @@ def cmd_table(args: argparse.Namespace) -> int:
                 errors[key] += 1
             else:
                 rows[key].append(row)
-    print("| cluster | scenario | trials | write unavailability p50 / max | acked writes lost: "
+    print("| scenario | cluster | trials | write unavailability p50 / max | acked writes lost: "
           "plain / after WAIT 1 | backwards reads | acked by the node hit after the fault "
           "(lost) | of those, begun after the node timeout (lost) |")
     print("|---|---|---|---|---|---|---|---|")
-    for key in sorted(set(rows) | set(notes), key=lambda k: (k[0], ALL.index(k[1]))):
+    # grouped by scenario, the clusters side by side
+    for key in sorted(set(rows) | set(notes), key=lambda k: (ALL.index(k[1]), k[0])):
         backend, scenario = key
         if key in notes and not rows[key]:
-            print(f"| {backend} | {scenario} | - | n/a: {notes[key]} | | | | |")
+            print(f"| {scenario} | {backend} | - | n/a: {notes[key]} | | | | |")
             continue
         rs = rows[key]
         gaps = [r["unavailability"] for r in rs]
@@ -201,7 +202,7 @@ def cmd_table(args: argparse.Namespace) -> int:
         if scenario in LIVE_VICTIM:
             stale = f"{sum(r['stale_acked'] for r in rs)} ({sum(r['stale_lost'] for r in rs)})"
             late = f"{sum(r['late_acked'] for r in rs)} ({sum(r['late_lost'] for r in rs)})"
-        print(f"| {backend} | {scenario} | {trials} | {gap} | {lost} of {acked} / {lost_w} of "
+        print(f"| {scenario} | {backend} | {trials} | {gap} | {lost} of {acked} / {lost_w} of "
               f"{acked_w} | {sum(r['backwards'] for r in rs)} | {stale} | {late} |")
     return 0
 

@@ -163,6 +163,12 @@ class Backend:
                 return f"{served} slots served, failed: {sorted(top.failed)}"
             if not synced:
                 return None
+            for n in self.nodes:  # every node sees the same roles (no stale view)
+                with n.client() as c:
+                    raw = c.execute_command("CLUSTER", "NODES")
+                view = parse_cluster_nodes(raw.decode() if isinstance(raw, bytes) else raw)
+                if (set(view.primaries), view.replicas) != (set(top.primaries), top.replicas):
+                    return f"{n.addr} sees other roles than {self.nodes[0].addr} does"
             for r in top.replicas:
                 with self.node(r).client() as c:
                     if c.info("replication").get("master_link_status") != "up":

@@ -4,7 +4,7 @@ partition can cut node<->node traffic while the clients still reach every
 node.
 
 Namespaces: node i runs in namespace `rcf<tag>n<i>` with address
-10.215.<b>.<10+i>/24 on one end of a veth pair; the other end is on a
+10.215.<b>.<10+i>/24 (b: a block no interface uses yet) on one end of a veth pair; the other end is on a
 bridge in the root namespace, which holds 10.215.<b>.1, so the harness and
 its clients (in the root namespace) reach every node, and nodes reach each
 other through the bridge. `partition(i)` adds blackhole routes: in node i's
@@ -38,6 +38,18 @@ def can_use_namespaces() -> str | None:
     return None
 
 
+def _free_block() -> int:
+    """A /24 of 10.215.0.0/16 that no interface here uses yet (two sets of
+    namespaces alive at once must not share a subnet)."""
+    used = _ip("-4", "addr").stdout
+    start = os.getpid() % 250
+    for k in range(250):
+        block = (start + k) % 250
+        if f"10.215.{block}." not in used:
+            return block
+    raise RuntimeError("no free 10.215.x.0/24 subnet")
+
+
 class Loopback:
     def __init__(self, count: int) -> None:
         self.count = count
@@ -64,8 +76,7 @@ class Namespaces:
             raise RuntimeError(why)
         self.count = count
         self.tag = tag or str(os.getpid() % 100000)
-        block = os.getpid() % 250
-        self.prefix = f"10.215.{block}"
+        self.prefix = f"10.215.{_free_block()}"
         self.bridge = f"rcf{self.tag}br"
         self.cut: set[int] = set()
         self._made: list[tuple[str, ...]] = []

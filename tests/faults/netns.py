@@ -20,9 +20,12 @@ its pid: ip execs the command in place, so faults can signal it by pid.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
+
+_made = itertools.count()
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -75,7 +78,7 @@ class Namespaces:
         if why:
             raise RuntimeError(why)
         self.count = count
-        self.tag = tag or str(os.getpid() % 100000)
+        self.tag = tag or f"{os.getpid() % 100000}x{next(_made)}"  # unique while alive
         self.prefix = f"10.215.{_free_block()}"
         self.bridge = f"rcf{self.tag}br"
         self.cut: set[int] = set()

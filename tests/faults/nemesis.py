@@ -11,6 +11,7 @@ with `rng`, from the backend's live topology, so trials rotate over shards.
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import shutil
 import signal
@@ -86,8 +87,10 @@ def kill_two(backend: Backend, rng: random.Random) -> Fault:
     other = rng.choice(others)
     a, b = backend.node(addr), backend.node(other)
     t = time.monotonic()
+    os.kill(a.pid, signal.SIGKILL)  # both signals before either is waited for
+    os.kill(b.pid, signal.SIGKILL)
     a.kill()
-    b.kill()
+    b.kill()  # (reaps them)
     return Fault("kill -9 primary + another shard's replica", t, t, [addr, other], slots)
 
 

@@ -151,6 +151,7 @@ def start_node(directory: Path, port: int, state: dict, extra: list[str],
     a replica (cluster-replica-of)."""
     node_dir = directory / str(port)
     node_dir.mkdir(parents=True, exist_ok=True)
+    node_id(directory, port)
     voters = state["voters"]
     args = [sys.executable, "-m", "ringcache", "server", "--port", str(port),
             "--cluster-enabled", "yes", "--cluster-port", str(port + 10000),
@@ -170,6 +171,22 @@ def start_node(directory: Path, port: int, state: dict, extra: list[str],
     return proc.pid
 
 
+def node_id(directory: Path, port: int) -> str:
+    """The id of the node kept in directory/PORT, made now if it has none
+    (the node reads it from its cluster-config-file at start: knowing ids
+    in advance lets `up` name each replica's primary before it joined)."""
+    path = directory / str(port) / "nodes.conf"
+    try:
+        return str(json.loads(path.read_text())["id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        from .topology import new_id
+
+        made = new_id()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"id": made, "epoch": 0}) + "\n")
+        return made
+
+
 def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: int,
                extra: list[str], timeout: float = 60.0, out: Any = sys.stdout) -> dict:
     if shards < 1:
@@ -181,9 +198,8 @@ def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: i
     if _state_path(directory).exists():
         raise AdminError(f"{directory} already holds a cluster: `ringcache cluster down` first")
     # Primaries first (the first 3 or 5 nodes are the Raft voters), then the
-    # replicas, which join once every shard exists and the slots are
-    # assigned: each takes the shard with the fewest replicas (auto), so
-    # they spread one per shard in turn.
+    # replicas, the k-th of the primary k mod shards (named by its id, made
+    # in advance: a replica waits until that primary's shard exists).
     primaries = list(range(port, port + shards))
     ports = list(range(port, port + shards * (1 + replicas)))
     state: dict[str, Any] = {"ports": ports, "voters": voters_for(ports), "password": secrets.token_hex(16),
@@ -191,9 +207,11 @@ def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: i
     # Replicas that are voters start with the primaries (Raft needs its
     # majority to store anything); they join once a shard exists.
     early = [p for p in ports[shards:] if p in state["voters"]]
+    primary_of = {p: node_id(directory, primaries[k % shards])
+                  for k, p in enumerate(ports[shards:])}
     for p in primaries + early:
         state["pids"][str(p)] = start_node(directory, p, state, extra,
-                                           replica_of="auto" if p in early else "")
+                                           replica_of=primary_of.get(p, ""))
     save_state(directory, state)
     first = client(ports[0])
     wait_for(lambda: len(read_map(first).shards) == shards, timeout,
@@ -202,10 +220,9 @@ def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: i
     for p in ports[shards:]:
         if p in early:
             continue
-        state["pids"][str(p)] = start_node(directory, p, state, extra, replica_of="auto")
+        state["pids"][str(p)] = start_node(directory, p, state, extra, replica_of=primary_of[p])
         save_state(directory, state)
-        wait_for(lambda p=p: any(m.port == p for m in read_map(first).members), timeout,
-                 f"the replica on port {p} to join")
+        wait_for(_member_at(first, p), timeout, f"the replica on port {p} to join")
     cmap = read_map(first)
     wait_for(lambda: serving_everywhere(ports, cmap.epoch), timeout,
              "every node to serve the slot map")
@@ -218,6 +235,10 @@ def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: i
     print(f"  python:   redis.RedisCluster(host='127.0.0.1', port={ports[0]})", file=out)
     print(f"  stop:     ringcache cluster down --dir {directory}", file=out)
     return state
+
+
+def _member_at(c: redis.Redis, port: int) -> Callable[[], bool]:
+    return lambda: any(m.port == port for m in read_map(c).members)
 
 
 def _assign_ring_if_new(cmap: ClusterMap) -> ClusterMap:
@@ -277,6 +298,18 @@ def cluster_status(port: int, out: Any = sys.stdout) -> ClusterMap:
         print(f"shard {shard.id[:8]}  primary {primary.host}:{primary.port}  "
               f"replicas {len(shard.replicas)}  slots {counts[shard.id]} in {len(ranges)} ranges"
               f"  keys {keys}  memory {memory}  epoch {shard.epoch}", file=out)
+        for replica_id in shard.replicas:
+            replica = cmap.member(replica_id)
+            assert replica is not None
+            link, offset = "?", "?"
+            try:
+                info = client(replica.port, replica.host, timeout=2).info("replication")
+                link = info.get("master_link_status", "?")
+                offset = str(info.get("slave_repl_offset", "?"))
+            except (redis.RedisError, OSError):
+                link = "unreachable"
+            print(f"  replica {replica.host}:{replica.port}  link {link}  offset {offset}",
+                  file=out)
     for mig in cmap.migrations:
         print(f"migration {mig.id}: {mig.slot_count()} slots {mig.source[:8]} -> "
               f"{mig.target[:8]} in progress", file=out)
@@ -390,7 +423,7 @@ def add_node(directory: Path, rebalance_after: bool = True, timeout: float = 600
     state["ports"].append(port)
     save_state(directory, state)
     c = client(state["ports"][0])
-    wait_for(lambda: any(m.port == port for m in read_map(c).members), 30, f"node {port} to join")
+    wait_for(_member_at(c, port), 30, f"node {port} to join")
     if replica_of:
         cmap = read_map(c)
         node_id = next(m.id for m in cmap.members if m.port == port)

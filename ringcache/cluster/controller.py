@@ -13,10 +13,14 @@ the heartbeats and, for each shard with replicas, decides with the pure
 * the primary is failed when nothing was heard from it for
   `lease.promotion_wait_ms(cluster-node-timeout, lease)` — at least the
   node timeout and at least lease x (1 + DRIFT), so its lease has run out
-  (lease.py). "Heard" is when this member stored the primary's last
-  heartbeat (as a follower too: a stamp is never earlier than the
-  sending), or, for a node it never heard from, when it became leader (a
-  restarted member gives such nodes a full wait);
+  (lease.py). "Heard" is the later of when this member stored the
+  primary's last heartbeat (as a follower too: a stamp is never earlier
+  than the sending) and when the plane, as this member sees it, last
+  became live: since then it has stored some node's heartbeat at least
+  every PLANE_STALL_MS. A plane that stops storing anything (an election,
+  a member catching up) silences every node at once; that is not evidence
+  against any of them, so the count starts again when it is live (after a
+  leader change, a failover takes one more full wait);
 * the replacement is the reachable replica (heard within the node timeout,
   reporting the replica role) with the highest replication offset (ties:
   the lower id, so every controller chooses alike);
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ringcache")
 
 CHECK_S = 0.05
+PLANE_STALL_MS = 500.0  # no heartbeat of any node stored for this long: the plane stalls
 
 
 @dataclass(frozen=True)
@@ -63,14 +68,16 @@ class Promotion:
 
 
 def choose_promotion(cmap: ClusterMap, shard: Shard, beats: Mapping[str, Heartbeat],
-                     now_ms: float, leader_since_ms: float, timeout_ms: float,
+                     now_ms: float, live_since_ms: float, timeout_ms: float,
                      lease_ms: float, drift: float = DRIFT) -> Promotion | None:
     """A replica to promote in place of the shard's primary, or None while
     the primary is not failed or no replica can take over."""
     if not shard.replicas:
         return None
     beat = beats.get(shard.primary)
-    heard = beat.received_ms if beat is not None else leader_since_ms
+    # Silence counts only while the plane itself has been storing heartbeats
+    # (live_since): a stalled plane (an election) silences everyone at once.
+    heard = max(beat.received_ms if beat is not None else live_since_ms, live_since_ms)
     silent = now_ms - heard
     if silent <= promotion_wait_ms(timeout_ms, lease_ms, drift):
         return None
@@ -99,7 +106,7 @@ def _neg(node_id: str) -> tuple[int, ...]:
 class Controller:
     def __init__(self, node: "ClusterNode") -> None:
         self.node = node
-        self.leader_since_ms: float | None = None
+        self.live_since_ms: float | None = None
         self.promotions: list[dict] = []  # the last ones, for INFO and tests
         self._warned: set[str] = set()
 
@@ -116,18 +123,25 @@ class Controller:
         node = self.node
         plane = node.plane
         if plane is None or not plane.is_leader():  # type: ignore[attr-defined]
-            self.leader_since_ms = None
+            if self.live_since_ms is not None:
+                self.live_since_ms = None
+                log.info("Cluster controller: this node no longer leads the control plane")
             return
         now = plane.now_ms()
-        if self.leader_since_ms is None:
-            self.leader_since_ms = now
-            log.info("Cluster controller: this node leads the control plane")
-        cmap = plane.current()
         beats = plane.heartbeats()
+        latest = max((b.received_ms for b in beats.values()), default=-1e18)
+        if now - latest > PLANE_STALL_MS:
+            self.live_since_ms = None  # nothing stored lately: judge nobody
+            return
+        if self.live_since_ms is None:
+            self.live_since_ms = now
+            log.info("Cluster controller: this node leads the control plane, which stores "
+                     "heartbeats")
+        cmap = plane.current()
         config = node.server.config
         timeout = config["cluster-node-timeout"]
         for shard in cmap.shards:
-            decision = choose_promotion(cmap, shard, beats, now, self.leader_since_ms, timeout,
+            decision = choose_promotion(cmap, shard, beats, now, self.live_since_ms, timeout,
                                         node.lease.length_s * 1000.0)
             if decision is None:
                 continue

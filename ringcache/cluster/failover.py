@@ -48,6 +48,7 @@ log = logging.getLogger("ringcache")
 
 MF_TIMEOUT_MS = 3000  # the primary's pause; the whole coordinated failover must fit in it
 CATCHUP_POLL_S = 0.005
+FORCE_TIMEOUT_S = 10.0  # FORCE/TAKEOVER keep trying the guarded promotion this long
 
 
 def pause_for_failover(node: "ClusterNode", timeout_ms: int) -> int:
@@ -77,6 +78,7 @@ async def run(node: "ClusterNode", mode: str) -> None:
     assert plane is not None
     started = time.monotonic()
     deadline = started + MF_TIMEOUT_MS / 1000.0 * 0.8
+    give_up = started + FORCE_TIMEOUT_S
     try:
         if mode == "default":
             offset = await loop.run_in_executor(None, _ask_pause, node, member.host, member.port)
@@ -91,7 +93,7 @@ async def run(node: "ClusterNode", mode: str) -> None:
             won = await loop.run_in_executor(None, _promote, node, cmap.epoch, old_primary)
             if won is not None:
                 break
-            if time.monotonic() > deadline and mode == "default":
+            if time.monotonic() > (deadline if mode == "default" else give_up):
                 raise TimeoutError("the promotion was not stored in time")
             await asyncio.sleep(0.02)
             cmap = node.map

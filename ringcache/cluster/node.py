@@ -7,7 +7,8 @@ With `cluster-enabled yes` the Server makes one ClusterNode. Once the node
 listens (its port is known) `start()`:
 
 1. reads or makes the node id (40 hex chars, kept in `cluster-config-file`
-   under `dir`, so a restarted node is the same member);
+   under `dir` with the highest map epoch it applied, so a restarted node is
+   the same member and refuses maps older than what it has seen);
 2. opens the control plane: Raft (controlplane/raft.py) when this node's
    Raft address (announced ip : cluster-port) is one of `cluster-voters`; a
    RemoteControlPlane through `cluster-join` seeds otherwise; and with
@@ -26,9 +27,12 @@ listens (its port is known) `start()`:
    is not yet a member refuses to join (its keys could belong to slots
    others serve).
 5. beats: every `HEARTBEAT_S` a heartbeat with the map epoch it has applied,
-   its shard's config epoch, its role and its replication offset (the
-   controller of issue 15 reads them to find failed nodes; CLUSTER SLOTS,
-   SHARDS and NODES show the offsets and who is silent).
+   its shard's config epoch, its role and its replication offset, and waits
+   until the plane stored it: that renews its lease (lease.py), which a
+   primary of a shard with replicas needs to write (`fenced`). The
+   controller (controller.py, on voters) reads them to find failed
+   primaries; CLUSTER SLOTS, SHARDS and NODES show the offsets and who is
+   silent.
 
 Replicas: the map is the only source of truth for roles. Each map that
 takes effect (`apply_map`) also sets the replication role: a node the map
@@ -41,10 +45,10 @@ refused in cluster mode, as in Redis.
 Until the node has a map that names it, every keyed command gets
 `-CLUSTERDOWN Hash slot not served` (the Router of an empty map).
 
-Seams for failover (issue 15): `healthy` (a node cut off from the control
-plane passes False to the Router and answers CLUSTERDOWN), `apply_map` (the
-one place a new map takes effect: epochs only grow), and the heartbeat
-payload.
+`healthy` (a node cut off from the control plane passes False to the
+Router and answers CLUSTERDOWN) and `apply_map` (the one place a new map
+takes effect: epochs only grow) are the seams the failover work uses;
+docs/failover.md has the whole of it.
 """
 
 from __future__ import annotations
@@ -231,14 +235,20 @@ class ClusterNode:
         member = self.member
         assert plane is not None and member is not None
         one_node = type(plane).__name__ == "LocalControlPlane"
+        waited = False
         while not self._stop.is_set():
             try:
                 current = plane.current()
                 if hasattr(plane, "refresh"):
                     current = plane.refresh()  # type: ignore[attr-defined]
                 known = current.member(self.myself)
-                if known is None and self.replica_of and not current.shards:
-                    self._stop.wait(0.3)  # a replica waits for a shard to replicate
+                if known is None and self.replica_of and not _has_shard_for(current,
+                                                                            self.replica_of):
+                    if not waited:
+                        log.info("Waiting for shard %s to join before replicating it",
+                                 self.replica_of)
+                    waited = True
+                    self._stop.wait(0.3)  # a replica waits for the shard it is to replicate
                     continue
                 if known is None:
                     if self.server.dbs[0] is not None and len(self.server.dbs[0].data):
@@ -431,6 +441,14 @@ class ClusterNode:
         thread. It blocks the loop until decided (map changes are rare and
         take a few ms on a healthy plane; commit_timeout bounds them)."""
         return fn()
+
+
+def _has_shard_for(cmap: ClusterMap, wanted: str) -> bool:
+    """Whether cluster-replica-of names something in the map yet ("auto":
+    any shard; else a shard id or a primary's id)."""
+    if wanted == "auto":
+        return bool(cmap.shards)
+    return cmap.shard(wanted) is not None or cmap.shard_of(wanted) is not None
 
 
 def _moved_member(cmap: ClusterMap, member: Member) -> ClusterMap:

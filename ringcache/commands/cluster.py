@@ -81,7 +81,9 @@ def cluster_info(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
     node = _node(session)
-    return replies.cluster_info(node.map, node.myself, node.statuses(), healthy=node.healthy)
+    # A fenced primary past its lease is cut off as Redis's minority is: fail.
+    healthy = node.healthy and (not node.fenced or node.lease.valid())
+    return replies.cluster_info(node.map, node.myself, node.statuses(), healthy=healthy)
 
 
 @subcommand(CLUSTER, "myid", 2, _RO, since="3.0.0", summary="Returns the ID of a node.",
@@ -267,7 +269,7 @@ def cluster_beat(session: Session, argv: list[bytes]) -> Any:
     if plane is None or loop is None or session.multi is not None:
         raise CommandError("CLUSTERDOWN The control plane is not started yet")
     blocking = session.server.blocking
-    answered = []
+    answered: list[bool] = []
 
     def answer(epoch: int | None) -> None:  # on the loop
         if answered:
@@ -278,8 +280,10 @@ def cluster_beat(session: Session, argv: list[bytes]) -> Any:
             "CLUSTERDOWN the heartbeat was not stored in time"))
 
     timer = loop.call_later(BEAT_RELAY_TIMEOUT_S, answer, None)
-    plane.beat(argv[2].decode(errors="replace"), payload,
-               lambda epoch: loop.call_soon_threadsafe(answer, epoch))
+    def stored(epoch: int | None) -> None:  # on the plane's thread
+        loop.call_soon_threadsafe(answer, epoch)
+
+    plane.beat(argv[2].decode(errors="replace"), payload, stored)
     return BlockOn([], 0, None, CommandError("ERR CLUSTER BEAT inside MULTI"))
 
 

@@ -64,6 +64,9 @@ def test_every_shard_has_a_replica_following_its_primary(pairs):
         assert info["master_port"] == _port(cmap, shard.primary)
         primary = admin.client(_port(cmap, shard.primary)).info("replication")
         assert primary["role"] == "master" and primary["connected_slaves"] == 1
+    out = io.StringIO()
+    admin.cluster_status(pairs.ports[0], out=out)
+    assert out.getvalue().count("link up  offset ") == 3
 
 
 def test_replies_show_replicas_with_offsets(pairs):

@@ -264,3 +264,22 @@ def test_slot_ranges_are_kept_as_maximal_runs():
     assert split.slots == ((0, 9, shard_id(0)), (11, 11, shard_id(0)))
     assert split == ClusterMap(members=members, shards=shards,
                                slots=((0, 9, shard_id(0)), (11, 11, shard_id(0))))
+
+
+def test_the_shard_a_joining_replica_takes():
+    cmap = cluster(3, 0)
+    # auto: the fewest replicas, then the most slots, then the lowest id
+    counts = cmap.slot_counts()
+    first = cmap.shard_for_replica("auto")
+    assert first.id == min(cmap.shards, key=lambda s: (-counts[s.id], s.id)).id
+    cmap = cmap.add_member(member(10)).assign_replica(node(10), first.id)
+    second = cmap.shard_for_replica("auto")
+    assert second.id != first.id
+    # by shard id or by its primary's id
+    target = cmap.shards[2]
+    assert cmap.shard_for_replica(target.id) == target
+    assert cmap.shard_for_replica(target.primary) == target
+    with pytest.raises(MapError, match="no shard and no primary"):
+        cmap.shard_for_replica(new_id())
+    with pytest.raises(MapError, match="no shard to replicate"):
+        ClusterMap().shard_for_replica("auto")

@@ -103,7 +103,7 @@ def config() -> Config:
     ("lazyfree-lazy-user-flush", "no", False),
     ("io-threads", "1", 1),
     ("cluster-enabled", "no", False),
-    ("cluster-node-timeout", "15000", 15000),
+    ("cluster-node-timeout", "1000", 1000),  # ringcache: 1000 (Redis 15000), issue 15
     ("cluster-config-file", "nodes.conf", "nodes.conf"),
     ("replica-read-only", "yes", True),
     ("replica-serve-stale-data", "yes", True),

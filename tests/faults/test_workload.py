@@ -27,8 +27,10 @@ def test_wait_runs_on_the_writes_connection(tmp_path):
     try:
         backend.start()
         history = History()
+        # WAIT 1 800 (under the client's 1 s socket timeout): a running replica
+        # acknowledges well within it even on a loaded machine, a stopped one never
         worker = Worker(0, backend.startup(), history, threading.Event(), rate=100, keys=4,
-                        wait_ms=100)
+                        wait_ms=800)
         worker.client = worker._connect()
         worker.call("set", "u:0:1", 1)
         replicas = [backend.node(r) for r in backend.topology().replicas]

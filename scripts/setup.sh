@@ -11,6 +11,7 @@ command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)  # network namespaces: protected-mode and partition tests
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # throwaway CA and certificates: tests/wire/test_tls.py
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)  # benchmarks/failover.py: the slow disk (syscall delay)
 ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1 || need_apt+=(libjemalloc2)  # the node's malloc (ringcache/allocator.py)
 # The compiled hot path (setup.py builds it; Cython comes from the index as a
 # build requirement): a C compiler and the headers of the Python that builds.

@@ -242,6 +242,9 @@ class ClusterNode:
         waited = False
         while not self._stop.is_set():
             try:
+                if not plane.ready():  # a restarted Raft member catching up
+                    self._stop.wait(0.1)
+                    continue
                 current = plane.current()
                 if hasattr(plane, "refresh"):
                     current = plane.refresh()  # type: ignore[attr-defined]
@@ -285,7 +288,10 @@ class ClusterNode:
 
     def _joined_map(self, cmap: ClusterMap, member: Member) -> ClusterMap:
         """The map with this node added: the primary of a new shard, or a
-        replica of the shard `cluster-replica-of` names."""
+        replica of the shard `cluster-replica-of` names. Unchanged if the
+        node is already a member (it decided from an older map)."""
+        if cmap.member(self.myself) is not None:
+            return cmap
         joined = cmap.add_member(member)
         if not self.replica_of:
             return joined.add_shard(self.myself)

@@ -248,6 +248,21 @@ class RedisCluster(Backend):
         self.wait_healthy()
 
 
+def _node_id(directory: Path) -> str:
+    """The id a node in directory will have (its cluster-config-file, made now)."""
+    import json
+
+    from ringcache.cluster.topology import new_id
+
+    path = directory / "nodes.conf"
+    if path.exists():
+        return str(json.loads(path.read_text())["id"])
+    directory.mkdir(parents=True, exist_ok=True)
+    made = new_id()
+    path.write_text(json.dumps({"id": made, "epoch": 0}) + "\n")
+    return made
+
+
 class RingcacheCluster(Backend):
     name = "ringcache"
 
@@ -281,15 +296,18 @@ class RingcacheCluster(Backend):
             else:
                 argv += ["--cluster-join", seeds]
             if i >= shards:
-                argv += ["--cluster-replica-of", "auto"]
+                # The k-th replica follows primary k mod shards, named by its id
+                # (written in advance, as `ringcache cluster up` does): with
+                # "auto", replicas that start together can pile onto one shard.
+                primary_dir = directory / f"ringcache-{base_port + (i - shards) % shards}"
+                argv += ["--cluster-replica-of", _node_id(primary_dir)]
             argv += list(extra)
             self.nodes.append(Node(i, host, port, argv, d))
 
     def start(self, timeout: float = 120.0) -> None:
         """As `ringcache cluster up`: the primaries and the replicas that are
         Raft voters first, the ring's slots once every shard exists, then
-        the other replicas one at a time (each takes the shard with the
-        fewest replicas)."""
+        the other replicas one at a time (each named its primary by id)."""
         from ringcache.cluster import admin
         early = [n for n in self.nodes if n.index < self.shards or n.index in self.voters]
         for n in early:

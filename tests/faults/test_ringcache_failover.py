@@ -61,9 +61,6 @@ def test_partitioned_primary_takes_no_write_after_its_lease(tmp_path):
     assert r.lost_replicated == 0, r.examples
 
 
-@pytest.mark.xfail(strict=True, reason="a restarted Raft voter never heartbeats again "
-                   "(cluster/node.py _join decides on its still-empty Raft map), so it can "
-                   "never be promoted: see docs/failover.md, Measured")
 def test_restarted_old_primary_can_be_promoted_again(loopback_cluster):
     """kill -9 primary P (a voter), its replica R takes over, P is started
     again and follows R; then kill -9 R: P must be promoted."""

@@ -124,6 +124,12 @@ class ControlPlane(ABC):
     def now_ms(self) -> float:
         """The control plane's monotonic clock, the one heartbeats are stamped with."""
 
+    def ready(self) -> bool:
+        """Whether `current()` can be trusted to decide from: a restarted
+        Raft member starts from an empty log and must catch up first (it
+        would otherwise take itself for a stranger to its own cluster)."""
+        return True
+
     def close(self) -> None:
         """Release what the backend holds (threads, sockets, files)."""
 

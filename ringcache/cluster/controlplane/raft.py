@@ -127,6 +127,11 @@ class RaftControlPlane(ControlPlane):
     def current(self) -> ClusterMap:
         return self._map
 
+    def ready(self) -> bool:
+        # PySyncObj: synced with the others and holding the data they had
+        # when this member (re)started.
+        return bool(self._raft.isReady())
+
     def compare_and_set(self, expected_epoch: int, new_map: ClusterMap,
                         guard: tuple[str, int] | None = None) -> bool:
         """Blocks until decided (up to commit_timeout): call it from a thread,

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from . import peers
 from .lease import DRIFT
 
 if TYPE_CHECKING:
@@ -107,8 +108,9 @@ async def run(node: "ClusterNode", mode: str) -> None:
 
 
 def _ask_pause(node: "ClusterNode", host: str, port: int) -> int:
-    password = node.server.config["masterauth"] or None
-    client = redis.Redis(host=host, port=port, password=password, socket_timeout=2,
+    username, password = peers.credentials(node.server.config)
+    client = redis.Redis(host=host, port=port, username=username, password=password,
+                         socket_timeout=2,
                          socket_connect_timeout=2, protocol=2)
     try:
         return int(client.execute_command("CLUSTER", "MFPAUSE", MF_TIMEOUT_MS))

@@ -68,6 +68,7 @@ from ..commands.registry import lookup
 from ..persistence.rdb import dump_payload
 from ..persistence.snapshot import SnapshotReader, snapshot_chunks
 from ..storage.slots import SLOTS, key_slot
+from . import peers
 from .topology import ClusterMap, MapError, Migration
 
 if TYPE_CHECKING:
@@ -205,9 +206,9 @@ class Outgoing:
             reader, self.writer = await asyncio.wait_for(
                 asyncio.open_connection(member.host, member.port), 5)
             self.reader_task = asyncio.get_running_loop().create_task(self._read_replies(reader))
-            password = self.server.config["masterauth"] or self.server.config["requirepass"]
-            if password:
-                self._send(_command(b"AUTH", password.encode()))
+            auth = peers.auth_argv(self.server.config)
+            if auth is not None:
+                self._send(_command(*auth))
             ranges = [b"%d" % n for start, end in mig.slots for n in (start, end)]
             self._send(_command(b"CLUSTER", b"IMPORT", b"BEGIN", b"%d" % mig.id, *ranges))
             stream.add_sink(self)

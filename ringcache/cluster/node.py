@@ -203,7 +203,10 @@ class ClusterNode:
             from .controlplane.remote import RemoteControlPlane, parse_seeds
 
             log.info("Cluster control plane: through %s", seeds)
-            return RemoteControlPlane(parse_seeds(seeds), config["masterauth"] or None)
+            from . import peers
+
+            username, password = peers.credentials(config)
+            return RemoteControlPlane(parse_seeds(seeds), password, username=username)
         if voters:
             raise MapError(f"cluster-voters does not list this node ({me}); "
                            "give cluster-join to reach the map through one of them")
@@ -463,9 +466,12 @@ def _answers_as(known: Member, node_id: str, config: Any) -> bool:
     restarted at a new address, and must not take the member's place."""
     import redis
 
-    password = config["masterauth"] or config["requirepass"] or None
+    from . import peers
+
+    username, password = peers.credentials(config)
     try:
-        client = redis.Redis(host=known.host, port=known.port, password=password,
+        client = redis.Redis(host=known.host, port=known.port, username=username,
+                             password=password,
                              socket_timeout=2, socket_connect_timeout=2)
         try:
             return bool(client.execute_command("CLUSTER", "MYID") == node_id.encode())

@@ -30,6 +30,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..server.fdlimit import RateLimitedLog
+from . import peers
 from .topology import ClusterMap, Member
 
 if TYPE_CHECKING:
@@ -118,9 +119,9 @@ class _Link:
                     asyncio.open_connection(self.member.host, self.member.port), 5)
                 # Replies (an integer per message) are read only to be discarded.
                 drain = asyncio.get_running_loop().create_task(self._discard(reader))
-                password = config["masterauth"] or config["requirepass"]
-                if password:
-                    writer.write(encode(b"AUTH", password.encode()))
+                auth = peers.auth_argv(config)
+                if auth is not None:
+                    writer.write(encode(*auth))
                 self.connected = True
                 while True:
                     await self.ready.wait()

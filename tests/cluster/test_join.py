@@ -90,3 +90,40 @@ def test_a_copied_node_id_does_not_take_a_live_members_place(tmp_path, seed):
                                for line in members(seed)), what="b at its new address")
     finally:
         b.stop()
+
+
+def test_cluster_links_authenticate_as_masteruser(tmp_path):
+    """Nodes whose default user has a password of its own reach each other
+    as the ACL user `masteruser` names (control plane through a seed, the
+    forwarded PUBLISH), as their replication links do."""
+    secure = ["--cluster-enabled", "yes", "--requirepass", "admin-secret",
+              "--user", "clusterlink on >link-secret ~* &* +@all",
+              "--masteruser", "clusterlink", "--masterauth", "link-secret"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = spawn_node(secure, tmp_path / "a" / "node.log")
+    b = None
+    try:
+        admin_a = a.client(password="admin-secret")
+        wait_until(lambda: b"cluster_state:ok" in admin_a.execute_command("CLUSTER", "INFO"),
+                   what="the one-node cluster")
+        b = spawn_node([*secure, "--cluster-join", f"127.0.0.1:{a.port}"],
+                       tmp_path / "b" / "node.log")
+        admin_b = b.client(password="admin-secret")
+        wait_until(lambda: len(admin_a.execute_command("CLUSTER", "NODES").splitlines()) == 2,
+                   what="b to join through a's client port")
+        sub = admin_a.pubsub()
+        sub.subscribe("news")
+        assert sub.get_message(timeout=5)["type"] == "subscribe"
+        got = None
+        for _ in range(50):  # b's link to a opens once b has a map naming a
+            admin_b.publish("news", "hello")
+            got = sub.get_message(timeout=0.2)
+            if got is not None:
+                break
+        assert got is not None and got["data"] == b"hello"
+        sub.close()
+    finally:
+        if b is not None:
+            b.stop()
+        a.stop()

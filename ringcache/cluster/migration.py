@@ -452,12 +452,18 @@ class Migrations:
         occupied = db.slots.occupied
         budget = CLEANUP_KEYS_PER_TURN
         stream = getattr(node.server, "write_stream", None)
+        tracking = node.server.tracking
         slot = occupied.find(1)
         while 0 <= slot < SLOTS and budget > 0:
             if not owned[slot] and not migrating_out[slot] and not any(m[slot] for m in importing):
                 for key in db.slots.keys(slot)[:budget]:
-                    if db.delete(key) and stream is not None:
-                        stream.emit(0, [[b"DEL", key]])  # its replicas and AOF drop it too
+                    if db.delete(key):
+                        if stream is not None:
+                            stream.emit(0, [[b"DEL", key]])  # its replicas and AOF drop it too
+                        # A client caching the key from here drops it: the
+                        # new owner's writes would not reach it (as Redis,
+                        # whose slot loss deletes the keys, signalling them).
+                        tracking.invalidate_key(key, None)
                     budget -= 1
                 if budget <= 0:
                     break

@@ -134,3 +134,42 @@ def test_cancelled_migration_leaves_the_source_serving(tmp_path):
         after = admin.read_map(c)
         assert after.owner(key_slot(key)).id == source.id
         assert admin.client(source_port).get(key) == b"stays"
+
+
+def test_tracking_clients_drop_keys_whose_slot_moved(tmp_path):
+    """A client caching keys read from a node (CLIENT TRACKING, RESP3) is told
+    to drop those whose slot moved to another node."""
+    from support import RawConn
+
+    with local_cluster(tmp_path, 2, spare_ports=1) as cluster:
+        rc = RedisCluster(host="127.0.0.1", port=cluster.ports[0], socket_timeout=10)
+        before = cluster.map()
+        port = cluster.ports[0]
+        mine = [b"t:%d" % i for i in range(400)
+                if before.primary_of_slot(key_slot(b"t:%d" % i)).port == port]
+        for key in mine:
+            rc.set(key, b"v")
+
+        class At:
+            host = "127.0.0.1"
+
+        At.port = port
+        conn = RawConn(At, protocol=3)
+        conn.send("CLIENT", "TRACKING", "ON")
+        assert conn.read_reply() == b"+OK\r\n"
+        for key in mine:
+            conn.send("GET", key)
+            assert conn.read_reply() == b"$1\r\nv\r\n"
+        admin.add_node(cluster.dir, timeout=120, out=io.StringIO())
+        after = cluster.map()
+        moved = {k for k in mine if after.primary_of_slot(key_slot(k)).port != port}
+        assert moved  # the ring moves about a third of this node's slots
+        told: set[bytes] = set()
+        deadline = time.monotonic() + 20
+        while not moved <= told and time.monotonic() < deadline:
+            push = conn.read_reply()  # >2 $10 invalidate *N $k ...
+            assert push.startswith(b">2\r\n$10\r\ninvalidate\r\n"), push
+            told.update(part for part in push.split(b"\r\n") if part.startswith(b"t:"))
+        assert moved <= told
+        assert told <= set(mine) and not (told - moved)  # keys that stayed are not dropped
+        conn.close()

@@ -9,51 +9,19 @@ that import them (tests/wire/test_scripting.py, tests/wire/test_commands_diff.py
 from __future__ import annotations
 
 import contextlib
-import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import redis
 
-REDIS_SERVER = shutil.which("redis-server") or "redis-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+import support
 
 @contextlib.contextmanager
 def redis_server(workdir: Path, *extra: str):
-    """A redis-server 7 in workdir, stopped by PID afterwards."""
-    port = _free_port()
-    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir), *extra], cwd=workdir,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        client = redis.Redis(port=port, socket_timeout=10)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start")
-                time.sleep(0.02)
-        client.close()
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    """A redis-server 7 in workdir, stopped by PID afterwards: its port
+    (support.redis_server, which yields a client, is the one starter)."""
+    with support.redis_server(workdir, *extra) as client:
+        yield client.connection_pool.connection_kwargs["port"]
 
 
 def outcome(client: redis.Redis, *args):

@@ -14,7 +14,7 @@ FAMILIES = (
     "server", "debug", "pubsub", "sets", "hashes", "zsets", "lists", "persistence", "memory", "dump",
     "replication", "scripting",
     "bitmaps", "hyperloglog", "sort", "geo", "latency",
-    "streams",
+    "streams", "migrate",
     "cluster",
     "acl",
 )

@@ -33,6 +33,7 @@ from ..protocol.resp import OK
 from ..pubsub.notifications import NOTIFY_GENERIC, notify
 from ..storage.hashes import FieldTTLHash, track
 from ._args import parse_int
+from .keyspecs import spec
 from .hashes import _purge as purge_expired_fields
 from .registry import command
 
@@ -130,3 +131,19 @@ def restore(session: Session, argv: list[bytes]) -> Any:
     if db.notify_flags:
         notify(session.server, db.index, NOTIFY_GENERIC, b"restore", key)
     return OK
+
+
+@command("restore-asking", -4, "write denyoom asking", (1, 1, 1), since="3.0.0",
+         key_specs=(spec("OW update", index=1),),
+         summary="An internal command for migrating keys in a cluster.",
+         complexity="O(1) to create the new key and additional O(N*M) to reconstruct the "
+                    "serialized value, where N is the number of Redis objects composing the value "
+                    "and M their average size. For small string values the time complexity is thus "
+                    "O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values "
+                    "the complexity is O(N*M*log(N)) because inserting values into sorted sets is "
+                    "O(log(N)).",
+         acl="@dangerous")
+def restore_asking(session: Session, argv: list[bytes]) -> Any:
+    """What MIGRATE sends a cluster node (cluster.c): RESTORE, served even
+    for a slot being imported."""
+    return restore(session, argv)

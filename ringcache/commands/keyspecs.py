@@ -77,7 +77,12 @@ class KeySpec:
             if last >= argc or last < first or first >= argc:
                 return None
             return list(range(first, last + 1, self.keystep))
-        last = first + self.lastkey if self.lastkey >= 0 else argc + self.lastkey
+        if self.lastkey >= 0:
+            last = first + self.lastkey
+        elif self.limit:  # (Redis: lastkey is -1) keys take 1/limit of the rest (XREAD's STREAMS)
+            last = first + (argc - first) // self.limit + self.lastkey
+        else:
+            last = argc + self.lastkey
         if last >= argc or last < first or first >= argc:
             return None
         return list(range(first, last + 1, self.keystep))
@@ -115,9 +120,11 @@ def render(spec_: KeySpec, flags_reply: Any) -> dict:
 
 
 def complete(specs: tuple[KeySpec, ...]) -> bool:
-    """Specs Redis finds keys with itself (no unknown, no keynum: for those
-    Redis, and this node, use the command's own key finder)."""
-    return bool(specs) and not any(candidate.unknown or candidate.keynum for candidate in specs)
+    """Specs Redis finds keys with itself (no unknown, no keynum, none
+    flagged incomplete: for those Redis, and this node, use the command's
+    own key finder; MIGRATE's KEYS spec is incomplete)."""
+    return bool(specs) and not any(candidate.unknown or candidate.keynum
+                                   or "incomplete" in candidate.flags for candidate in specs)
 
 
 def find_keys(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[int] | None:

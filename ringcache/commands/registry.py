@@ -53,7 +53,7 @@ Handler = Callable[["Session", list[bytes]], Any]
 KNOWN_FLAGS = frozenset(
     "write readonly denyoom admin pubsub noscript blocking loading stale "
     "skip_monitor skip_slowlog fast no_auth may_replicate no_mandatory_keys "
-    "no_multi movablekeys allow_busy".split()
+    "no_multi movablekeys allow_busy asking".split()
 )
 
 

@@ -217,6 +217,8 @@ def cluster_up(shards: int, replicas: int, port: int, directory: Path, vnodes: i
     wait_for(lambda: len(read_map(first).shards) == shards, timeout,
              f"{shards} nodes to join")
     cmap = update_map(first, _assign_ring_if_new)
+    for p in early:  # started with the primaries; they join once their shard exists
+        wait_for(_member_at(first, p), timeout, f"the replica on port {p} to join")
     for p in ports[shards:]:
         if p in early:
             continue
@@ -319,22 +321,42 @@ def cluster_status(port: int, out: Any = sys.stdout) -> ClusterMap:
 # -- reshaping: add-node, remove-node, rebalance ------------------------------------
 
 
+MOVE_ATTEMPTS = 5
+
+
 def run_moves(c: redis.Redis, moves: list[PlannedMove], timeout: float,
               out: Any = sys.stdout) -> None:
     """Start each move as a migration (one per source shard at a time: a
     source streams one batch after another) and wait for the sources to
-    flip them, with a progress line."""
+    flip them, with a progress line. A migration that leaves the map without
+    its slots reaching the target failed (the source keeps them: e.g. the
+    target was not yet allowed to write): it is started again, up to
+    MOVE_ATTEMPTS times, then reported."""
     pending = list(moves)
+    attempts = {id(move): 0 for move in moves}
     total = sum(end - start + 1 for m in moves for start, end in m.slots)
     done = 0
     started = time.monotonic()
-    running: dict[int, int] = {}  # migration id -> slots
+    running: dict[int, PlannedMove] = {}  # migration id -> its move
     deadline = time.monotonic() + timeout
     while pending or running:
         cmap = read_map(c)
-        for mig_id in list(running):
-            if cmap.migration(mig_id) is None:
-                done += running.pop(mig_id)
+        for mig_id, move in list(running.items()):
+            if cmap.migration(mig_id) is not None:
+                continue
+            del running[mig_id]
+            owner = cmap.owner(move.slots[0][0])
+            if owner is not None and owner.id == move.target:
+                done += sum(end - start + 1 for start, end in move.slots)
+            elif attempts[id(move)] < MOVE_ATTEMPTS:
+                print(f"\n  migration {mig_id} failed (the source keeps its slots); "
+                      "starting it again", file=out)
+                pending.append(move)
+            else:
+                print(file=out)
+                raise AdminError(f"moving {sum(e - s + 1 for s, e in move.slots)} slots from shard "
+                                 f"{move.source[:8]} to {move.target[:8]} failed "
+                                 f"{MOVE_ATTEMPTS} times (see the source's log)")
         busy = {m.source for m in cmap.migrations} | {m.target for m in cmap.migrations}
         for move in list(pending):
             if move.source in busy or move.target in busy:
@@ -348,7 +370,8 @@ def run_moves(c: redis.Redis, moves: list[PlannedMove], timeout: float,
             after = update_map(c, start)
             mig = after.migrations[-1] if after.migrations else None
             if mig is not None:
-                running[mig.id] = mig.slot_count()
+                running[mig.id] = move
+                attempts[id(move)] += 1
             pending.remove(move)
             busy |= {move.source, move.target}
         elapsed = time.monotonic() - started

@@ -112,6 +112,8 @@ class RaftControlPlane(ControlPlane):
         self._watchers: dict[int, Watcher] = {}
         self._next_watch = 0
         self._closed = False
+        self._ready_target: int | None = None  # ready(): the commit index to reach
+        self._caught_up = False
         self._deliveries: queue.SimpleQueue = queue.SimpleQueue()  # (key, map) or None: stop
         self._delivery = threading.Thread(target=self._deliver, name="controlplane-watchers",
                                           daemon=True)
@@ -128,9 +130,21 @@ class RaftControlPlane(ControlPlane):
         return self._map
 
     def ready(self) -> bool:
-        # PySyncObj: synced with the others and holding the data they had
-        # when this member (re)started.
-        return bool(self._raft.isReady())
+        # Caught up: a leader is known and this member has applied the log up
+        # to the leader's commit index as first seen here. (PySyncObj's own
+        # isReady() wants last_applied == the leader's commit index at one
+        # tick, which a follower under a steady stream of heartbeat entries
+        # may never see.)
+        if self._caught_up:
+            return True
+        status = self._raft.getStatus()
+        target = status.get("leader_commit_idx")
+        if status.get("leader") is None or target is None:
+            return False
+        if self._ready_target is None:
+            self._ready_target = int(target)
+        self._caught_up = int(status["last_applied"]) >= self._ready_target
+        return self._caught_up
 
     def compare_and_set(self, expected_epoch: int, new_map: ClusterMap,
                         guard: tuple[str, int] | None = None) -> bool:

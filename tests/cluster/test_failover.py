@@ -231,7 +231,9 @@ def test_sigstopped_primary_refuses_writes_when_continued_and_rejoins(pairs):
                what="the replica to apply its promotion")
         new = redis.Redis(port=replica.port)
         assert new.get(key) == b"before"
-        new.set(key, "new")
+        # A new primary writes once its first heartbeat is stored (its lease):
+        # until then CLUSTERDOWN, which cluster clients retry (_until does).
+        _until(lambda: new.set(key, "new"), what="the new primary to take writes")
         _until(lambda: admin.client(primary.port).info("replication").get("master_port")
                == replica.port, what="the old primary to follow the new one")
         _until(lambda: _digest(primary.port) == _digest(replica.port), what="equal datasets")
@@ -323,6 +325,6 @@ def test_other_replicas_follow_the_new_primary_with_a_partial_resync(tmp_path):
                what="the other replica to follow the new primary")
         stats = admin.client(new).info("stats")
         assert stats["sync_partial_ok"] == 1 and stats["sync_full"] == 0  # PSYNC2 continued
-        admin.client(new).set("p:new", "x")
+        _until(lambda: admin.client(new).set("p:new", "x"), what="the new primary to take writes")
         _until(lambda: _digest(other) == _digest(new), what="equal datasets")
         assert admin.client(other).dbsize() == 301

@@ -186,6 +186,12 @@ class Outgoing:
                 await asyncio.wait_for(self._acked_event.wait(), min(left, 0.5))
             except asyncio.TimeoutError:
                 pass
+        # Every command answered is not every command applied: a target that
+        # refused some (e.g. CLUSTERDOWN before its first lease) must fail the
+        # migration here, before any flip, or the source would drop keys the
+        # target never stored.
+        if self.errors:
+            raise RuntimeError(self.errors[0].decode(errors="replace"))
 
     # -- the migration ---------------------------------------------------------
 

@@ -173,3 +173,49 @@ def test_tracking_clients_drop_keys_whose_slot_moved(tmp_path):
         assert moved <= told
         assert told <= set(mine) and not (told - moved)  # keys that stayed are not dropped
         conn.close()
+
+
+def test_migration_whose_target_dies_halfway_keeps_the_source_serving(tmp_path):
+    """The target's primary is killed (-9) after it stored part of the slots:
+    the migration fails, the source keeps owning and serving every key of
+    them, and the third shard is unaffected."""
+    import os
+    import signal
+
+    with local_cluster(tmp_path, 3) as cluster:
+        cmap = cluster.map()
+        source, target, bystander = cmap.shards
+        ranges = cmap.shard_ranges(source.id)[:8]
+        moving = {slot for start, end in ranges for slot in range(start, end + 1)}
+        source_port = cmap.member(source.primary).port
+        c = admin.client(source_port)
+        keys = [k for k in (b"k%d" % i for i in range(400000)) if key_slot(k) in moving][:4000]
+        assert len(keys) > 1000, "the source's first ranges are too small for this test"
+        pipe = c.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, key * 64)
+        pipe.execute()
+        target_port = cmap.member(target.primary).port
+        target_client = admin.client(target_port)
+        pid = admin.load_state(cluster.dir)["pids"][str(target_port)]
+        before = target_client.dbsize()
+        admin.update_map(c, lambda m: m.start_migration(source.id, target.id, ranges)[0])
+        try:
+            # Halfway: the target has stored some of the keys (or the stream is
+            # under way); stop it there, then kill it.
+            admin.wait_for(lambda: target_client.dbsize() > before, 30, "the target to store keys")
+            os.kill(pid, signal.SIGSTOP)
+        finally:
+            os.kill(pid, signal.SIGKILL)
+        admin.wait_for(lambda: not admin.read_map(c).migrations, 30, "the migration to fail")
+        after = admin.read_map(c)
+        assert after.owner(key_slot(keys[0])).id == source.id
+        pipe = c.pipeline(transaction=False)
+        for key in keys:
+            pipe.get(key)
+        assert [k for k, v in zip(keys, pipe.execute()) if v != k * 64] == []
+        assert c.dbsize() >= len(keys)
+        other = admin.client(cmap.member(bystander.primary).port)
+        b_start, _ = cmap.shard_ranges(bystander.id)[0]
+        b_key = next(b"b%d" % i for i in range(400000) if key_slot(b"b%d" % i) == b_start)
+        assert other.set(b_key, b"ok") and other.get(b_key) == b"ok"

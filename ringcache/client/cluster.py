@@ -94,6 +94,37 @@ async def arefresh(client: Any) -> None:
     await client.nodes_manager.initialize()
 
 
+def _epoch_of(info: Any) -> int | None:
+    """``cluster_current_epoch`` from a CLUSTER INFO reply, parsed or raw."""
+    if isinstance(info, dict):
+        value = info.get("cluster_current_epoch", info.get(b"cluster_current_epoch"))
+        return None if value is None else int(value)
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    for line in text.splitlines():
+        if line.startswith("cluster_current_epoch:"):
+            return int(line.split(":", 1)[1])
+    return None
+
+
+def map_epoch(client: Any) -> int | None:
+    """The cluster's current epoch as one node sees it (a CLUSTER INFO of a
+    few hundred bytes, against CLUSTER SLOTS's tens of kilobytes on a ring
+    with many ranges); None when it cannot be read."""
+    try:
+        node = client.get_default_node()
+        return _epoch_of(client.get_redis_connection(node).execute_command("CLUSTER INFO"))
+    except (redis.RedisError, OSError, ValueError):
+        return None
+
+
+async def amap_epoch(client: Any) -> int | None:
+    try:
+        node = client.get_default_node()
+        return _epoch_of(await (await anode_client_of(client, node)).execute_command("CLUSTER INFO"))
+    except (redis.RedisError, OSError, ValueError):
+        return None
+
+
 async def aclose_node_clients(client: Any) -> None:
     for made in client.__dict__.pop(_NODE_CLIENTS, {}).values():
         await made.connection_pool.disconnect()

@@ -14,10 +14,13 @@ When a slot moves, entries read from the old owner must not be served:
 * **MOVED**: a tracked read answered MOVED is a miss read through the cluster
   client instead (which follows the redirect and updates its slot map); the
   node's entries of that slot are dropped;
-* **a map change**: the slot map is re-read every ``map_interval`` seconds (at
-  the next access; None: only when redis-py re-reads it after a MOVED of any
-  command), and for every slot seen before whose owner changed, the previous
-  owner's entries of that slot are dropped. The same comparison is made for
+* **a map change**: every ``map_interval`` seconds (at the next access; None:
+  never, only when redis-py re-reads the map after a MOVED of any command) the
+  cluster's epoch is read (CLUSTER INFO, small), and when it moved the slot map
+  is re-read (CLUSTER SLOTS, tens of kilobytes on a ring with many ranges; also
+  every :data:`FULL_REFRESH` seconds, for clusters whose epoch does not move on
+  every change, as Redis's may not); for every slot seen before whose owner
+  changed, the previous owner's entries of that slot are dropped. The same comparison is made for
   the slot of every access, so a slot is never served by a node that no longer
   owns it in the client's map.
 
@@ -35,6 +38,8 @@ from typing import Any, Callable, cast
 from . import cluster
 from .decorator import Decorates
 from ._core import DEFAULT, MISS, StampedeMode
+
+FULL_REFRESH = 30.0  # seconds between slot-map reads when the epoch stands still
 
 
 class _OnNode:
@@ -62,13 +67,23 @@ class _ClusterBase(Decorates):
         self._options = options
         self._nodes: dict[str, Any] = {}    # node name -> that node's near cache
         self._owners: dict[int, str] = {}   # slot -> the node its entries were read from
-        self._map_read_at = cache.clock()
+        self._map_read_at = self._full_read_at = cache.clock()
+        self._epoch: int | None = None
         self._moves = 0
 
     def _map_due(self) -> bool:
         if self.map_interval is None or self.cache.clock() - self._map_read_at < self.map_interval:
             return False
         self._map_read_at = self.cache.clock()
+        return True
+
+    def _map_moved(self, epoch: int | None) -> bool:
+        """Whether the slot map must be re-read, given the epoch just read
+        (None: unknown, so yes)."""
+        now = self.cache.clock()
+        if epoch is not None and epoch == self._epoch and now - self._full_read_at < FULL_REFRESH:
+            return False
+        self._epoch, self._full_read_at = epoch, now
         return True
 
     def _reconcile(self) -> None:
@@ -131,7 +146,7 @@ class ClusterNearCache(_ClusterBase):
         self._lock = threading.Lock()
 
     def _near(self, key: str | bytes) -> Any:
-        if self._map_due():
+        if self._map_due() and self._map_moved(cluster.map_epoch(self.cache.client)):
             cluster.refresh(self.cache.client)
             self._reconcile()
         name, node = self._route(key)
@@ -188,7 +203,7 @@ class AsyncClusterNearCache(_ClusterBase):
         if self._lock is None:
             await self.start()
         assert self._lock is not None
-        if self._map_due():
+        if self._map_due() and self._map_moved(await cluster.amap_epoch(self.cache.client)):
             await cluster.arefresh(self.cache.client)
             self._reconcile()
         name, node = self._route(key)

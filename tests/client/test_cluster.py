@@ -272,6 +272,32 @@ def test_near_cache_drops_a_slot_when_the_map_changes(ports: list[int], clock) -
         assert near.stats()["slot_moves"] == 1 and cache.metrics.as_dict()["l1_slot_drops"] >= 1
 
 
+def test_near_cache_reads_the_slot_map_only_when_the_epoch_moved(ports: list[int], clock) -> None:
+    """Every map_interval the near cache reads the cluster's epoch (CLUSTER INFO);
+    the slot map itself (CLUSTER SLOTS, tens of kilobytes on a ringcache ring) is
+    read again only when the epoch moved, or every FULL_REFRESH seconds."""
+    from ringcache.client import near_cluster
+    with Cache.from_url(urls(ports), timeout=10, namespace="t11:", clock=clock) as cache, \
+            NearCache(cache, map_interval=1.0, ttl=600) as near:
+        reads = []
+        manager = cache.client.nodes_manager
+        original = manager.initialize
+        manager.initialize = lambda *a, **k: (reads.append(1), original(*a, **k))[1]
+        cache.set("ep", "v")
+        for _ in range(5):
+            clock.advance(1.1)
+            assert near.get("ep") == "v"
+        assert len(reads) <= 1  # the first check has no epoch to compare with
+        settled = len(reads)
+        for _ in range(3):
+            clock.advance(1.1)
+            near.get("ep")
+        assert len(reads) == settled
+        clock.advance(near_cluster.FULL_REFRESH)
+        near.get("ep")
+        assert len(reads) == settled + 1
+
+
 @pytest.mark.parametrize("ports", ["redis"], indirect=True)
 def test_near_cache_drops_a_slot_that_moved(ports: list[int]) -> None:
     """A slot moved by hand (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE):

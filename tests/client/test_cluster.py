@@ -276,7 +276,7 @@ def test_near_cache_reads_the_slot_map_only_when_the_epoch_moved(ports: list[int
     """Every map_interval the near cache reads the cluster's epoch (CLUSTER INFO);
     the slot map itself (CLUSTER SLOTS, tens of kilobytes on a ringcache ring) is
     read again only when the epoch moved, or every FULL_REFRESH seconds."""
-    from ringcache.client import near_cluster
+    from ringcache.client import cluster as cluster_helpers, near_cluster
     with Cache.from_url(urls(ports), timeout=10, namespace="t11:", clock=clock) as cache, \
             NearCache(cache, map_interval=1.0, ttl=600) as near:
         reads = []
@@ -296,6 +296,15 @@ def test_near_cache_reads_the_slot_map_only_when_the_epoch_moved(ports: list[int
         clock.advance(near_cluster.FULL_REFRESH)
         near.get("ep")
         assert len(reads) == settled + 1
+        epoch = cluster_helpers.map_epoch(cache.client)
+        assert isinstance(epoch, int)
+
+    async def run() -> None:  # the asyncio twin reads the same epoch
+        async with AsyncCache.from_url(urls(ports), timeout=10, namespace="t11a:") as acache:
+            await acache.client.initialize()
+            assert await cluster_helpers.amap_epoch(acache.client) == epoch
+
+    asyncio.run(run())
 
 
 @pytest.mark.parametrize("ports", ["redis"], indirect=True)

@@ -157,11 +157,17 @@ def start_node(directory: Path, port: int, state: dict, extra: list[str],
             "--cluster-enabled", "yes", "--cluster-port", str(port + 10000),
             "--cluster-vnodes", str(state["vnodes"]), "--save", "", "--dir", str(node_dir),
             "--logfile", str(node_dir / "node.log")]
+    # With tls-cluster (in the extra node options) each node also listens
+    # for TLS on port + TLS_PORT_OFFSET, and nodes join through those ports.
+    tls = _tls_cluster(extra)
+    if tls:
+        args += ["--tls-port", str(port + TLS_PORT_OFFSET)]
     if port in voters:
         args += ["--cluster-voters", ",".join(f"127.0.0.1:{p + 10000}" for p in voters),
                  "--cluster-password", state["password"]]
     else:
-        args += ["--cluster-join", ",".join(f"127.0.0.1:{p}" for p in voters)]
+        args += ["--cluster-join", ",".join(f"127.0.0.1:{p + (TLS_PORT_OFFSET if tls else 0)}"
+                                            for p in voters)]
     if replica_of:
         args += ["--cluster-replica-of", replica_of]
     args += extra
@@ -169,6 +175,18 @@ def start_node(directory: Path, port: int, state: dict, extra: list[str],
                             stdout=subprocess.DEVNULL, stderr=open(node_dir / "stderr.log", "wb"),
                             start_new_session=True)
     return proc.pid
+
+
+TLS_PORT_OFFSET = 20000
+
+
+def _tls_cluster(extra: list[str]) -> bool:
+    """Whether the node options turn tls-cluster on (the last one counts)."""
+    value = "no"
+    for i, arg in enumerate(extra[:-1]):
+        if arg == "--tls-cluster":
+            value = extra[i + 1].lower()
+    return value == "yes"
 
 
 def node_id(directory: Path, port: int) -> str:

@@ -50,6 +50,9 @@ class Session:
     readonly = False
     asking = False
     importing: int | None = None
+    # On the TLS port (server/tls.py): with tls-cluster, cluster replies give
+    # such a client the TLS ports, and node-to-node commands need it.
+    tls = False
 
     def __init__(self, server: "Server", client_id: int, addr: str, laddr: str) -> None:
         self.server = server

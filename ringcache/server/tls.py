@@ -146,6 +146,7 @@ class TLSConnection(Connection):
                  context: ssl.SSLContext) -> None:
         tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         super().__init__(server, tls, loop)
+        self.session.tls = True
         self.handshaking = True
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._want_write = False

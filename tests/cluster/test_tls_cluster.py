@@ -1,0 +1,107 @@
+"""tls-cluster on real processes: a 3-shard cluster whose nodes talk to each
+other over TLS only (certificates from a throwaway CA, client certificates
+required). redis-py's RedisCluster with ssl=True is told TLS ports (CLUSTER
+SLOTS, MOVED), a plain client plain ports; CLUSTER SHARDS gives both; a
+node that joins later (a non-voter, reaching the map through a seed's TLS
+port) gets its slots by a migration over TLS; PUBLISH crosses nodes; the
+node-to-node commands are refused on the plain port (so the migration and
+the forwarded PUBLISH can only have used TLS)."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from local import local_cluster
+from ringcache.cluster import admin
+from tests.tlscerts import make_ca, make_cert
+
+OFFSET = admin.TLS_PORT_OFFSET
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("certs")
+    make_ca(d, "ca")
+    make_cert(d, "node", "ca")
+    make_cert(d, "client", "ca")
+    return d
+
+
+def _tls_options(certs) -> dict:
+    return dict(ssl=True, ssl_ca_certs=str(certs / "ca.crt"), ssl_certfile=str(certs / "client.crt"),
+                ssl_keyfile=str(certs / "client.key"), ssl_check_hostname=False)
+
+
+def _tls_client(certs, port: int) -> redis.Redis:
+    return redis.Redis(port=port, socket_timeout=10, protocol=2, **_tls_options(certs))
+
+
+def test_cluster_links_over_tls(tmp_path, certs):
+    extra = ["--tls-cert-file", str(certs / "node.crt"), "--tls-key-file", str(certs / "node.key"),
+             "--tls-ca-cert-file", str(certs / "ca.crt"), "--tls-auth-clients", "yes",
+             "--tls-cluster", "yes", "--tls-replication", "yes"]
+    with local_cluster(tmp_path, 3, *extra) as cluster:
+        plain_ports = list(cluster.ports)
+        tls_ports = [p + OFFSET for p in plain_ports]
+        # Replies: TLS ports to a TLS client, plain ports to a plain one.
+        tls0 = _tls_client(certs, tls_ports[0])
+        slots_ports = {entry[2][1] for entry in tls0.execute_command("CLUSTER", "SLOTS")}
+        assert slots_ports == set(tls_ports)
+        plain0 = cluster.client(0)
+        assert {entry[2][1] for entry in plain0.execute_command("CLUSTER", "SLOTS")} \
+            == set(plain_ports)
+        shards = plain0.execute_command("CLUSTER", "SHARDS")
+        nodes = [dict(zip(node[::2], node[1::2])) for shard in shards
+                 for node in dict(zip(shard[::2], shard[1::2]))[b"nodes"]]
+        assert {(n[b"port"], n[b"tls-port"]) for n in nodes} == set(zip(plain_ports, tls_ports))
+        assert f":{tls_ports[1]}@".encode() in tls0.execute_command("CLUSTER", "NODES")
+
+        # A plain-TCP peer is refused; the same commands pass over TLS.
+        for command in (("CLUSTER", "PUBLISH", "ch", "m"), ("CLUSTER", "IMPORT", "BEGIN", "1", "0", "0"),
+                        ("CLUSTER", "MFPAUSE", "100")):
+            with pytest.raises(redis.ResponseError, match="tls-cluster"):
+                plain0.execute_command(*command)
+        assert tls0.execute_command("CLUSTER", "PUBLISH", "nobody", "m") == 0
+
+        rc = RedisCluster(host="127.0.0.1", port=tls_ports[0], socket_timeout=10,
+                          **_tls_options(certs))
+        pipe = rc.pipeline()
+        for i in range(3000):
+            pipe.set(b"k:%d" % i, b"v%d" % i)
+        pipe.execute()
+        assert {node.port for node in rc.get_nodes()} == set(tls_ports)
+
+        # PUBLISH crosses nodes (forwarded over the TLS links).
+        subs = [_tls_client(certs, port).pubsub() for port in tls_ports]
+        try:
+            for sub in subs:
+                sub.subscribe("news")
+                assert sub.get_message(timeout=5)["type"] == "subscribe"
+            assert _tls_client(certs, tls_ports[1]).publish("news", "hello") == 1
+            for sub in subs:
+                assert sub.get_message(timeout=10)["data"] == b"hello"
+        finally:
+            for sub in subs:
+                sub.close()
+
+        # A node joins (through a seed's TLS port) and takes slots by migration.
+        port = admin.add_node(cluster.dir, timeout=180, out=io.StringIO())
+        cmap = cluster.map()
+        assert len(cmap.shards) == 4 and not cmap.migrations and cmap.assigned_slots() == 16384
+        joined = next(m for m in cmap.members if m.port == port)
+        assert joined.tls_port == port + OFFSET
+        new = _tls_client(certs, port + OFFSET)
+        deadline = time.monotonic() + 60
+        while new.dbsize() == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert new.dbsize() > 300  # about a quarter of the keys came to it over TLS
+        rc.close()
+        rc = RedisCluster(host="127.0.0.1", port=tls_ports[0], socket_timeout=10,
+                          **_tls_options(certs))
+        assert [rc.get(b"k:%d" % i) for i in range(3000)] == [b"v%d" % i for i in range(3000)]
+        rc.close()

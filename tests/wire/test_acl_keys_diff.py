@@ -49,7 +49,7 @@ COMMANDS = [
     ("GEORADIUS", "srcgeo", "15", "37", "200", "km", "STORE", "dstgeo"),
     ("GEODIST", "srcgeo", "palermo", "catania"),
     ("XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "srcstream", ">"),
-    ("XREAD", "COUNT", "1", "STREAMS", "srcstream", "0"), ("XADD", "dststream", "*", "f", "v"),
+    ("XREAD", "COUNT", "1", "STREAMS", "srcstream", "0"), ("XADD", "dststream", "5-1", "f", "v"),
     ("XACK", "srcstream", "g", "1-1"), ("XLEN", "srcstream"),
     ("HINCRBY", "srchash", "f", "1"), ("HGET", "srchash", "f"),
     ("BITOP", "AND", "dst", "src"), ("BITFIELD", "src", "GET", "u8", "0"),

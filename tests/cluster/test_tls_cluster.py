@@ -105,3 +105,32 @@ def test_cluster_links_over_tls(tmp_path, certs):
                           **_tls_options(certs))
         assert [rc.get(b"k:%d" % i) for i in range(3000)] == [b"v%d" % i for i in range(3000)]
         rc.close()
+
+
+def test_replica_and_manual_failover_over_tls(tmp_path, certs):
+    # The replica follows its primary on the TLS port (tls-replication), and
+    # CLUSTER FAILOVER's pause request (CLUSTER MFPAUSE, refused on the plain
+    # port) reaches the primary over TLS.
+    extra = ["--tls-cert-file", str(certs / "node.crt"), "--tls-key-file", str(certs / "node.key"),
+             "--tls-ca-cert-file", str(certs / "ca.crt"), "--tls-cluster", "yes",
+             "--tls-replication", "yes"]
+    with local_cluster(tmp_path, 1, *extra, replicas=1) as cluster:
+        cmap = cluster.map()
+        shard = cmap.shards[0]
+        primary, replica = cmap.member(shard.primary), cmap.member(shard.replicas[0])
+        rc = RedisCluster(host="127.0.0.1", port=primary.tls_port, socket_timeout=10,
+                          **_tls_options(certs))
+        for i in range(200):
+            rc.set(f"f:{i}", i)
+        info = admin.client(replica.port).info("replication")
+        assert info["master_link_status"] == "up" and info["master_port"] == primary.tls_port
+        assert admin.client(replica.port).execute_command("CLUSTER", "FAILOVER") == b"OK"
+        deadline = time.monotonic() + 30
+        while cluster.map().shards[0].primary != replica.id and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cluster.map().shards[0].primary == replica.id
+        log = (cluster.dir / str(replica.port) / "node.log").read_text()
+        assert "Manual failover (default): this node is the primary" in log
+        promoted = _tls_client(certs, replica.tls_port)
+        assert [promoted.get(f"f:{i}") for i in range(200)] == [b"%d" % i for i in range(200)]
+        rc.close()

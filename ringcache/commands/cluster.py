@@ -192,14 +192,14 @@ def cluster_failover(session: Session, argv: list[bytes]) -> Any:
 
 def _peer_link(session: Session) -> Any:
     """_node for the commands only another node sends (CLUSTER MFPAUSE,
-    BEAT, PUBLISH, IMPORT): with tls-cluster they come over TLS only, as
-    Redis's cluster bus does (cluster/peers.py); a plain-TCP peer is
-    refused. MAP, SETMAP and BEATS stay open to the operator's tool on
+    BEAT, PUBLISH, IMPORT): with tls-cluster they come over TLS only, from
+    a peer with a verified certificate, as on Redis's cluster bus
+    (cluster/peers.py); a plain-TCP peer is refused. MAP, SETMAP and BEATS stay open to the operator's tool on
     either port, as Redis's CLUSTER SETSLOT/ADDSLOTS do."""
     node = _node(session)
-    if not session.tls and session.server.config["tls-cluster"]:
+    if session.server.config["tls-cluster"] and not session.tls_peer_cert:
         raise CommandError("ERR this node has tls-cluster on: node-to-node commands must "
-                           "come over TLS (its tls-port)")
+                           "come over TLS (its tls-port) with a verified certificate")
     return node
 
 

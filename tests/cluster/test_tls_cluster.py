@@ -10,6 +10,7 @@ the forwarded PUBLISH can only have used TLS)."""
 from __future__ import annotations
 
 import io
+import socket
 import time
 
 import pytest
@@ -18,6 +19,7 @@ from redis.cluster import RedisCluster
 
 from local import local_cluster
 from ringcache.cluster import admin
+from tests.nodes import start_node
 from tests.tlscerts import make_ca, make_cert
 
 OFFSET = admin.TLS_PORT_OFFSET
@@ -134,3 +136,43 @@ def test_replica_and_manual_failover_over_tls(tmp_path, certs):
         promoted = _tls_client(certs, replica.tls_port)
         assert [promoted.get(f"f:{i}") for i in range(200)] == [b"%d" % i for i in range(200)]
         rc.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_peer_commands_need_a_certificate_and_migrate_speaks_tls(tmp_path, certs):
+    # tls-auth-clients no: clients connect without a certificate, but the
+    # node-to-node commands need one (Redis's bus always requires one); and
+    # with tls-cluster MIGRATE goes over TLS, as Redis's does.
+    ports = [_free_port(), _free_port()]
+    common = ["--cluster-enabled", "yes", "--tls-cluster", "yes",
+              "--tls-cert-file", str(certs / "node.crt"), "--tls-key-file", str(certs / "node.key"),
+              "--tls-ca-cert-file", str(certs / "ca.crt"), "--tls-auth-clients", "no"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with start_node(tmp_path / "a", *common, "--tls-port", str(ports[0])) as a, \
+            start_node(tmp_path / "b", *common, "--tls-port", str(ports[1])):
+        anonymous = redis.Redis(port=ports[0], ssl=True, ssl_ca_certs=str(certs / "ca.crt"),
+                                ssl_check_hostname=False, socket_timeout=10)
+        assert anonymous.ping()
+        with pytest.raises(redis.ResponseError, match="verified certificate"):
+            anonymous.execute_command("CLUSTER", "PUBLISH", "ch", "m")
+        assert _tls_client(certs, ports[0]).execute_command("CLUSTER", "PUBLISH", "ch", "m") == 0
+        plain = a.client()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # (a one-node cluster serves once it has its map)
+            try:
+                plain.set("moving", "v")
+                break
+            except redis.RedisError:
+                time.sleep(0.1)
+        assert plain.execute_command("MIGRATE", "127.0.0.1", ports[1], "moving", 0, 5000) == b"OK"
+        assert _tls_client(certs, ports[1]).get("moving") == b"v"
+        plain.set("moving2", "v")
+        # Toward a plain port the TLS handshake fails: Redis's connect error.
+        with pytest.raises(redis.ResponseError, match="IOERR"):
+            plain.execute_command("MIGRATE", "127.0.0.1", a.port, "moving2", 0, 2000)

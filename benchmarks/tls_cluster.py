@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import statistics
 import sys
 import tempfile
@@ -76,7 +77,11 @@ def one_round(work: Path, extra: list[str], keys: int, value: int, messages: int
             got += 1
         publish = time.monotonic() - started
         sub.close()
-        return migration, publish, got
+        moved = 0.0  # the migrations' own time (snapshot + catch-up + flip), from the logs
+        for port in admin.load_state(state_dir)["ports"]:
+            text = (state_dir / str(port) / "node.log").read_text(errors="replace")
+            moved += sum(float(x) for x in re.findall(r"Migration \d+ done: .* in ([\d.]+) s", text))
+        return migration, publish, got, moved
     finally:
         admin.cluster_down(state_dir, out=io.StringIO())
 
@@ -99,13 +104,18 @@ def main() -> None:
             extra = tls_extra(certs) if mode == "tls" else []
             result = one_round(work, extra, args.keys, args.value, args.messages)
             results[mode].append(result)
-            print(f"round {r} {mode}: migration {result[0]:.2f} s, {args.messages} PUBLISH "
+            print(f"round {r} {mode}: rebalance {result[0]:.2f} s (migrations {result[3]:.2f} s), "
+                  f"{args.messages} PUBLISH "
                   f"forwarded in {result[1]:.2f} s ({result[2]} delivered)", flush=True)
     for mode, rows in results.items():
-        print(f"{mode}: migration median {statistics.median(r[0] for r in rows):.2f} s, "
+        print(f"{mode}: rebalance median {statistics.median(r[0] for r in rows):.2f} s, "
+              f"migrations median {statistics.median(r[3] for r in rows):.2f} s, "
               f"publish median {statistics.median(r[1] for r in rows):.2f} s")
+    ratio = [t[3] / p[3] for p, t in zip(results["plain"], results["tls"])]
+    print(f"migrations TLS/plain per round: {', '.join(f'{x:.2f}' for x in ratio)}; "
+          f"median {statistics.median(ratio):.2f}")
     ratio = [t[0] / p[0] for p, t in zip(results["plain"], results["tls"])]
-    print(f"migration TLS/plain per round: {', '.join(f'{x:.2f}' for x in ratio)}; "
+    print(f"rebalance TLS/plain per round: {', '.join(f'{x:.2f}' for x in ratio)}; "
           f"median {statistics.median(ratio):.2f}")
     ratio = [t[1] / p[1] for p, t in zip(results["plain"], results["tls"])]
     print(f"publish TLS/plain per round: {', '.join(f'{x:.2f}' for x in ratio)}; "

@@ -38,8 +38,8 @@ key whose flags hold ACCESS needs read (`%R~`), one whose flags hold
 INSERT, UPDATE or DELETE needs write (`%W~`), both when it has both (COPY's
 source needs read only, its destination write only; SET ... GET both). A
 key with none of them (EXISTS: RO without ACCESS) needs a matching pattern
-of any kind. A one-key command without declared specs takes a short cut
-with its access computed once.
+of any kind. A command whose one key sits at a fixed position with fixed
+flags (GET, INCR, ...) takes a short cut with its access computed once.
 
 Pure: no asyncio, no sockets.
 """
@@ -71,16 +71,32 @@ def _access(flags: Iterable[str]) -> tuple[bool, bool]:
     return "access" in flags, bool(flags & {"insert", "update", "delete"})
 
 
-_DEFAULT_ACCESS: dict[str, tuple[bool, bool] | None] = {}
+_ONE_KEY: dict[str, tuple[int, bool, bool] | None] = {}
+_UNKNOWN = object()
 
 
-def _default_access(spec: CommandSpec) -> tuple[bool, bool] | None:
-    """_access of a command without declared specs; None when its key is
-    not a key (SPUBLISH's shard channel: channel rules check it)."""
-    if spec.fullname not in _DEFAULT_ACCESS:
-        flags = keyspecs.default_flags(spec)
-        _DEFAULT_ACCESS[spec.fullname] = None if "not_key" in flags else _access(flags)
-    return _DEFAULT_ACCESS[spec.fullname]
+def _one_key(spec: CommandSpec) -> tuple[int, bool, bool] | None:
+    """(position, read, write) for a command whose only key is at a fixed
+    position with fixed flags (most commands: GET, INCR), position 0 when
+    it has no key to check (SPUBLISH's shard channel: channel rules check
+    it); None for the others, which take keyspecs.keys_and_flags. Computed
+    once per command."""
+    cached = _ONE_KEY.get(spec.fullname, _UNKNOWN)
+    if cached is not _UNKNOWN:
+        return cached  # type: ignore[return-value]
+    found: tuple[int, bool, bool] | None = None
+    if spec.keys_fn is None and not spec.key_specs:
+        if spec.first_key and spec.first_key == spec.last_key:
+            flags = keyspecs.default_flags(spec)
+            found = (0, False, False) if "not_key" in flags else (spec.first_key, *_access(flags))
+    elif spec.keys_fn is None and len(spec.key_specs) == 1:
+        only = spec.key_specs[0]
+        if (only.index > 0 and only.lastkey == 0 and not (only.keyword or only.keynum
+                                                          or only.unknown or only.flags_fn)
+                and "incomplete" not in only.flags):
+            found = (only.index, *_access(only.flags))
+    _ONE_KEY[spec.fullname] = found
+    return found
 
 
 class AclError(Exception):
@@ -294,12 +310,12 @@ class Selector:
         if not spec.no_auth and not self.command_allowed(spec, argv):  # AUTH, HELLO: always
             return DENIED_COMMAND, 0
         if not self.allkeys:
-            first = spec.first_key
-            if first and first == spec.last_key and spec.keys_fn is None and not spec.key_specs:
-                access = _default_access(spec)
-                if access is not None and len(argv) > first:  # one key: most commands
-                    if not self.key_allowed(argv[first], *access):
-                        return DENIED_KEY, first
+            one = _one_key(spec)
+            if one is not None:  # one key: most commands
+                position, read, write = one
+                if position and len(argv) > position \
+                        and not self.key_allowed(argv[position], read, write):
+                    return DENIED_KEY, position
             else:
                 for i, flags in keyspecs.keys_and_flags(spec, argv):
                     read, write = _access(flags)

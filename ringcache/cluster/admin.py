@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -178,6 +179,15 @@ def start_node(directory: Path, port: int, state: dict, extra: list[str],
 
 
 TLS_PORT_OFFSET = 20000
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _tls_cluster(extra: list[str]) -> bool:
@@ -457,6 +467,9 @@ def add_node(directory: Path, rebalance_after: bool = True, timeout: float = 600
     a shard id or a primary's id), as a replica, then wait for its sync."""
     state = load_state(directory)
     port = max(state["ports"]) + 1
+    while not (_bindable(port) and _bindable(port + 10000)
+               and (not _tls_cluster(state.get("extra", [])) or _bindable(port + TLS_PORT_OFFSET))):
+        port += 1  # taken by another program since `up`: the next one
     if replica_of:
         read_map(client(state["ports"][0])).shard_for_replica(replica_of)  # (refused early)
     state["pids"][str(port)] = start_node(directory, port, state, state.get("extra", []),

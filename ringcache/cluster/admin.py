@@ -159,15 +159,15 @@ def start_node(directory: Path, port: int, state: dict, extra: list[str],
             "--cluster-vnodes", str(state["vnodes"]), "--save", "", "--dir", str(node_dir),
             "--logfile", str(node_dir / "node.log")]
     # With tls-cluster (in the extra node options) each node also listens
-    # for TLS on port + TLS_PORT_OFFSET, and nodes join through those ports.
+    # for TLS on tls_port_for(port), and nodes join through those ports.
     tls = _tls_cluster(extra)
     if tls:
-        args += ["--tls-port", str(port + TLS_PORT_OFFSET)]
+        args += ["--tls-port", str(tls_port_for(port))]
     if port in voters:
         args += ["--cluster-voters", ",".join(f"127.0.0.1:{p + 10000}" for p in voters),
                  "--cluster-password", state["password"]]
     else:
-        args += ["--cluster-join", ",".join(f"127.0.0.1:{p + (TLS_PORT_OFFSET if tls else 0)}"
+        args += ["--cluster-join", ",".join(f"127.0.0.1:{tls_port_for(p) if tls else p}"
                                             for p in voters)]
     if replica_of:
         args += ["--cluster-replica-of", replica_of]
@@ -178,7 +178,12 @@ def start_node(directory: Path, port: int, state: dict, extra: list[str],
     return proc.pid
 
 
-TLS_PORT_OFFSET = 20000
+def tls_port_for(port: int) -> int:
+    """A local node's TLS port: port + 20000 while that stays below 32768,
+    else port - 10000 (so below 32768 too: the usual first ephemeral port,
+    which outgoing connections could otherwise hold; the Raft port is
+    port + 10000)."""
+    return port + 20000 if port + 20000 < 32768 else port - 10000
 
 
 def _bindable(port: int) -> bool:
@@ -468,7 +473,7 @@ def add_node(directory: Path, rebalance_after: bool = True, timeout: float = 600
     state = load_state(directory)
     port = max(state["ports"]) + 1
     while not (_bindable(port) and _bindable(port + 10000)
-               and (not _tls_cluster(state.get("extra", [])) or _bindable(port + TLS_PORT_OFFSET))):
+               and (not _tls_cluster(state.get("extra", [])) or _bindable(tls_port_for(port)))):
         port += 1  # taken by another program since `up`: the next one
     if replica_of:
         read_map(client(state["ports"][0])).shard_for_replica(replica_of)  # (refused early)

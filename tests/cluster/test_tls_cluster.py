@@ -22,8 +22,6 @@ from ringcache.cluster import admin
 from tests.nodes import start_node
 from tests.tlscerts import make_ca, make_cert
 
-OFFSET = admin.TLS_PORT_OFFSET
-
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
@@ -49,7 +47,7 @@ def test_cluster_links_over_tls(tmp_path, certs):
              "--tls-cluster", "yes", "--tls-replication", "yes"]
     with local_cluster(tmp_path, 3, *extra) as cluster:
         plain_ports = list(cluster.ports)
-        tls_ports = [p + OFFSET for p in plain_ports]
+        tls_ports = [admin.tls_port_for(p) for p in plain_ports]
         # Replies: TLS ports to a TLS client, plain ports to a plain one.
         tls0 = _tls_client(certs, tls_ports[0])
         slots_ports = {entry[2][1] for entry in tls0.execute_command("CLUSTER", "SLOTS")}
@@ -96,8 +94,8 @@ def test_cluster_links_over_tls(tmp_path, certs):
         cmap = cluster.map()
         assert len(cmap.shards) == 4 and not cmap.migrations and cmap.assigned_slots() == 16384
         joined = next(m for m in cmap.members if m.port == port)
-        assert joined.tls_port == port + OFFSET
-        new = _tls_client(certs, port + OFFSET)
+        assert joined.tls_port == admin.tls_port_for(port)
+        new = _tls_client(certs, admin.tls_port_for(port))
         deadline = time.monotonic() + 60
         while new.dbsize() == 0 and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -22,11 +22,13 @@ def _free(port: int) -> bool:
 
 
 def free_base(count: int) -> int:
-    """A base port with `count` free client ports and their Raft ports (+10000),
-    below the ephemeral range (so outgoing connections cannot take them)."""
+    """A base port with `count` free client ports, their Raft ports (+10000)
+    and the TLS ports a tls-cluster would use (admin.tls_port_for), below the
+    ephemeral range (so outgoing connections cannot take them)."""
     for _ in range(200):
         base = random.randrange(20000, 22500)
-        if all(_free(p) and _free(p + 10000) for p in range(base, base + count + 2)):
+        if all(_free(p) and _free(p + 10000) and _free(admin.tls_port_for(p))
+               for p in range(base, base + count + 2)):
             return base
     raise RuntimeError("no free ports")
 

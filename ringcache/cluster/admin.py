@@ -186,7 +186,8 @@ def tls_port_for(port: int) -> int:
     return port + 20000 if port + 20000 < 32768 else port - 10000
 
 
-def _bindable(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Whether port can be bound on 127.0.0.1 now."""
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -472,8 +473,8 @@ def add_node(directory: Path, rebalance_after: bool = True, timeout: float = 600
     a shard id or a primary's id), as a replica, then wait for its sync."""
     state = load_state(directory)
     port = max(state["ports"]) + 1
-    while not (_bindable(port) and _bindable(port + 10000)
-               and (not _tls_cluster(state.get("extra", [])) or _bindable(tls_port_for(port)))):
+    while not (port_free(port) and port_free(port + 10000)
+               and (not _tls_cluster(state.get("extra", [])) or port_free(tls_port_for(port)))):
         port += 1  # taken by another program since `up`: the next one
     if replica_of:
         read_map(client(state["ports"][0])).shard_for_replica(replica_of)  # (refused early)

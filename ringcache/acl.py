@@ -30,13 +30,16 @@ not even test for ACLs. A restricted user's sessions are gated
 (Session.update_gate), and their commands take the checked path, which
 calls `check()`.
 
-Key access, read or write: Redis reads it from each key spec's flags
-(ACCESS -> read; INSERT/UPDATE/DELETE -> write). ringcache's table has key
-positions without per-key flags, so a read-only command needs read, a write
-command needs write, and the write commands in `_READS_AND_WRITES` (they
-return or depend on the old value: INCR, LPOP, GETDEL, ...) need both. The
-difference from Redis is in commands with keys of both kinds (COPY's source
-needs write here, read in Redis).
+Key access, read or write, is Redis's (ACLSelectorCheckKey): each key of
+the command is found with its key-spec flags exactly as COMMAND
+GETKEYSANDFLAGS reports them (commands/keyspecs.py: the declared specs,
+redis 7.0.15's specs kept as data, or the command flags' default), and a
+key whose flags hold ACCESS needs read (`%R~`), one whose flags hold
+INSERT, UPDATE or DELETE needs write (`%W~`), both when it has both (COPY's
+source needs read only, its destination write only; SET ... GET both). A
+key with none of them (EXISTS: RO without ACCESS) needs a matching pattern
+of any kind. A command whose one key sits at a fixed position with fixed
+flags (GET, INCR, ...) takes a short cut with its access computed once.
 
 Pure: no asyncio, no sockets.
 """
@@ -49,6 +52,7 @@ import time
 from collections import deque
 from typing import Any, Iterable
 
+from .commands import keyspecs
 from .commands.registry import ACL_CATEGORIES, COMMANDS, CommandSpec, lookup
 from .glob import compile_glob, glob_match
 
@@ -56,17 +60,43 @@ DENIED_COMMAND, DENIED_KEY, DENIED_AUTH, DENIED_CHANNEL = 1, 2, 3, 4
 REASONS = {DENIED_COMMAND: "command", DENIED_KEY: "key", DENIED_AUTH: "auth",
            DENIED_CHANNEL: "channel"}
 
-# Write commands whose keys need read access too (Redis key specs with ACCESS).
-_READS_AND_WRITES = frozenset(
-    "incr incrby decr decrby incrbyfloat getset getdel getex append setrange "
-    "lpop rpop lmove blmove rpoplpush brpoplpush blpop brpop lmpop blmpop linsert lset "
-    "spop smove sinterstore sunionstore sdiffstore zpopmin zpopmax bzpopmin bzpopmax zmpop bzmpop "
-    "zincrby zunionstore zinterstore zdiffstore zrangestore hincrby hincrbyfloat "
-    "pfadd pfmerge bitop bitfield copy rename renamenx sort lmpop".split()
-)
 _PUBLISH = frozenset({"publish", "spublish"})
 _SUBSCRIBE = frozenset({"subscribe", "ssubscribe"})
 CHANNEL_COMMANDS = _PUBLISH | _SUBSCRIBE | {"psubscribe"}  # the commands channel rules check
+
+
+def _access(flags: Iterable[str]) -> tuple[bool, bool]:
+    """(needs read, needs write) for a key with these key-spec flags."""
+    flags = set(flags)
+    return "access" in flags, bool(flags & {"insert", "update", "delete"})
+
+
+_ONE_KEY: dict[str, tuple[int, bool, bool] | None] = {}
+_UNKNOWN = object()
+
+
+def _one_key(spec: CommandSpec) -> tuple[int, bool, bool] | None:
+    """(position, read, write) for a command whose only key is at a fixed
+    position with fixed flags (most commands: GET, INCR), position 0 when
+    it has no key to check (SPUBLISH's shard channel: channel rules check
+    it); None for the others, which take keyspecs.keys_and_flags. Computed
+    once per command."""
+    cached = _ONE_KEY.get(spec.fullname, _UNKNOWN)
+    if cached is not _UNKNOWN:
+        return cached  # type: ignore[return-value]
+    found: tuple[int, bool, bool] | None = None
+    if spec.keys_fn is None and not spec.key_specs:
+        if spec.first_key and spec.first_key == spec.last_key:
+            flags = keyspecs.default_flags(spec)
+            found = (0, False, False) if "not_key" in flags else (spec.first_key, *_access(flags))
+    elif spec.keys_fn is None and len(spec.key_specs) == 1:
+        only = spec.key_specs[0]
+        if (only.index > 0 and only.lastkey == 0 and not (only.keyword or only.keynum
+                                                          or only.unknown or only.flags_fn)
+                and "incomplete" not in only.flags):
+            found = (only.index, *_access(only.flags))
+    _ONE_KEY[spec.fullname] = found
+    return found
 
 
 class AclError(Exception):
@@ -280,16 +310,15 @@ class Selector:
         if not spec.no_auth and not self.command_allowed(spec, argv):  # AUTH, HELLO: always
             return DENIED_COMMAND, 0
         if not self.allkeys:
-            first = spec.first_key
-            if first and first == spec.last_key and spec.keys_fn is None:  # one key: most commands
-                positions: Any = (first,) if len(argv) > first else ()
+            one = _one_key(spec)
+            if one is not None:  # one key: most commands
+                position, read, write = one
+                if position and len(argv) > position \
+                        and not self.key_allowed(argv[position], read, write):
+                    return DENIED_KEY, position
             else:
-                positions = spec.key_positions(argv)
-            if positions:
-                name = spec.parent.name if spec.parent else spec.name
-                write = spec.is_write
-                read = not write or name in _READS_AND_WRITES
-                for i in positions:
+                for i, flags in keyspecs.keys_and_flags(spec, argv):
+                    read, write = _access(flags)
                     if not self.key_allowed(argv[i], read, write):
                         return DENIED_KEY, i
         if not self.allchannels:

@@ -501,6 +501,25 @@ def _no_activedefrag(value: bool) -> str | None:
             if value else None)
 
 
+def _tls13_suites_in_effect(value: str) -> str | None:
+    """tls-ciphersuites: Python's ssl cannot set TLS 1.3 suites on a context
+    (no SSL_CTX_set_ciphersuites; docs/security.md says why ctypes is not
+    used), so a value is accepted only when it is what OpenSSL already uses
+    (set for the whole process with OPENSSL_CONF), never silently ignored."""
+    if not value:
+        return None
+    import ssl
+
+    in_effect = [c["name"] for c in ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).get_ciphers()
+                 if c.get("protocol") == "TLSv1.3"]
+    if value.split(":") == in_effect:
+        return None
+    return (f"tls-ciphersuites cannot be applied: Python's ssl module cannot set TLS 1.3 cipher "
+            f"suites (in effect: {':'.join(in_effect) or 'none'}); set them for the process "
+            f"with OPENSSL_CONF (Ciphersuites in its system_default section) or restrict "
+            f"the protocols with tls-protocols")
+
+
 # -- the table ----------------------------------------------------------------------
 
 IMMUTABLE = 1  # CONFIG SET refuses it ("can't set immutable config"); startup only
@@ -693,10 +712,11 @@ PARAMS: tuple[Param, ...] = (
     P("tls-auth-clients", Enum("no", "yes", "optional"), "yes"),
     P("tls-protocols", String(null_if_empty=True), ""),
     P("tls-ciphers", String(null_if_empty=True), ""),
-    P("tls-ciphersuites", String(null_if_empty=True), ""),
+    P("tls-ciphersuites", String(null_if_empty=True, validate=_tls13_suites_in_effect), ""),
     P("tls-prefer-server-ciphers", Bool(), False),
     P("tls-replication", Bool(), False),
     P("tls-cluster", Bool(), False),
+    P("cluster-announce-tls-port", Int(0, 65535), 0),
     # ringcache's own: a TLS client that has not finished its handshake
     # within this many milliseconds is closed (server/tls.py).
     P("tls-handshake-timeout", Int(1, INT_MAX), 10000),

@@ -3,8 +3,9 @@ commands go to a ringcache node and to a real redis-server, and their
 replies (errors included, as ("error", text)) are compared.
 
 `redis_server(workdir)` starts one (stopped by PID afterwards); the
-`real_port` and `pair` fixtures that use it live in conftest-style modules
-that import them (tests/wire/test_scripting.py, tests/wire/test_commands_diff.py)."""
+`real_port` and `pair` fixtures below are imported by the test modules that
+use them; `clients` builds a pair for a module's own fixture
+(tests/wire/test_scripting.py)."""
 
 from __future__ import annotations
 
@@ -57,17 +58,29 @@ def real_port(tmp_path_factory):
         yield port
 
 
+@contextlib.contextmanager
+def clients(node, real_port: int, protocol: int, raw: bool = True):
+    """(ringcache client, redis-server client), redis-server flushed, same
+    protocol; raw: without redis-py's reply parsing, which must not hide a
+    difference."""
+    ours = node.client(protocol=protocol)
+    theirs = redis.Redis(port=real_port, socket_timeout=10, protocol=protocol)
+    theirs.flushall()
+    if raw:
+        for client in (ours, theirs):
+            client.response_callbacks.clear()
+    try:
+        yield ours, theirs
+    finally:
+        ours.close()
+        theirs.close()
+
+
 @pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
 def pair(node, real_port, request):
     """(ringcache client, redis-server client), both flushed, same protocol."""
-    ours = node.client(protocol=request.param)
-    theirs = redis.Redis(port=real_port, socket_timeout=10, protocol=request.param)
-    theirs.flushall()
-    for client in (ours, theirs):  # raw replies: redis-py's parsing must not hide a difference
-        client.response_callbacks.clear()
-    yield ours, theirs
-    ours.close()
-    theirs.close()
+    with clients(node, real_port, request.param) as both_clients:
+        yield both_clients
 
 
 def both(pair, *args):

@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -157,11 +158,17 @@ def start_node(directory: Path, port: int, state: dict, extra: list[str],
             "--cluster-enabled", "yes", "--cluster-port", str(port + 10000),
             "--cluster-vnodes", str(state["vnodes"]), "--save", "", "--dir", str(node_dir),
             "--logfile", str(node_dir / "node.log")]
+    # With tls-cluster (in the extra node options) each node also listens
+    # for TLS on tls_port_for(port), and nodes join through those ports.
+    tls = _tls_cluster(extra)
+    if tls:
+        args += ["--tls-port", str(tls_port_for(port))]
     if port in voters:
         args += ["--cluster-voters", ",".join(f"127.0.0.1:{p + 10000}" for p in voters),
                  "--cluster-password", state["password"]]
     else:
-        args += ["--cluster-join", ",".join(f"127.0.0.1:{p}" for p in voters)]
+        args += ["--cluster-join", ",".join(f"127.0.0.1:{tls_port_for(p) if tls else p}"
+                                            for p in voters)]
     if replica_of:
         args += ["--cluster-replica-of", replica_of]
     args += extra
@@ -169,6 +176,33 @@ def start_node(directory: Path, port: int, state: dict, extra: list[str],
                             stdout=subprocess.DEVNULL, stderr=open(node_dir / "stderr.log", "wb"),
                             start_new_session=True)
     return proc.pid
+
+
+def tls_port_for(port: int) -> int:
+    """A local node's TLS port: port + 20000 while that stays below 32768,
+    else port - 10000 (so below 32768 too: the usual first ephemeral port,
+    which outgoing connections could otherwise hold; the Raft port is
+    port + 10000)."""
+    return port + 20000 if port + 20000 < 32768 else port - 10000
+
+
+def port_free(port: int) -> bool:
+    """Whether port can be bound on 127.0.0.1 now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _tls_cluster(extra: list[str]) -> bool:
+    """Whether the node options turn tls-cluster on (the last one counts)."""
+    value = "no"
+    for i, arg in enumerate(extra[:-1]):
+        if arg == "--tls-cluster":
+            value = extra[i + 1].lower()
+    return value == "yes"
 
 
 def node_id(directory: Path, port: int) -> str:
@@ -439,6 +473,9 @@ def add_node(directory: Path, rebalance_after: bool = True, timeout: float = 600
     a shard id or a primary's id), as a replica, then wait for its sync."""
     state = load_state(directory)
     port = max(state["ports"]) + 1
+    while not (port_free(port) and port_free(port + 10000)
+               and (not _tls_cluster(state.get("extra", [])) or port_free(tls_port_for(port)))):
+        port += 1  # taken by another program since `up`: the next one
     if replica_of:
         read_map(client(state["ports"][0])).shard_for_replica(replica_of)  # (refused early)
     state["pids"][str(port)] = start_node(directory, port, state, state.get("extra", []),

@@ -82,7 +82,8 @@ async def run(node: "ClusterNode", mode: str) -> None:
     give_up = started + FORCE_TIMEOUT_S
     try:
         if mode == "default":
-            offset = await loop.run_in_executor(None, _ask_pause, node, member.host, member.port)
+            offset = await loop.run_in_executor(None, _ask_pause, node, member.host,
+                                                peers.port_of(node.server.config, member))
             while node.server.replication.primary.offset < offset:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the replica did not reach the primary's offset {offset}")
@@ -108,8 +109,7 @@ async def run(node: "ClusterNode", mode: str) -> None:
 
 
 def _ask_pause(node: "ClusterNode", host: str, port: int) -> int:
-    username, password = peers.credentials(node.server.config)
-    client = redis.Redis(host=host, port=port, username=username, password=password,
+    client = redis.Redis(host=host, port=port, **peers.redis_kwargs(node.server.config),
                          socket_timeout=2,
                          socket_connect_timeout=2, protocol=2)
     try:

@@ -210,7 +210,8 @@ class Outgoing:
             if stream is None:
                 raise RuntimeError("this build has no write stream")
             reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(member.host, member.port), 5)
+                asyncio.open_connection(member.host, peers.port_of(self.server.config, member),
+                                        ssl=peers.ssl_context(self.server.config)), 5)
             self.reader_task = asyncio.get_running_loop().create_task(self._read_replies(reader))
             auth = peers.auth_argv(self.server.config)
             if auth is not None:

@@ -170,7 +170,10 @@ class ClusterNode:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         host, port, cport = self.address()
-        self.member = Member(self.myself, host, port, cport)
+        from . import peers
+
+        self.member = Member(self.myself, host, port, cport,
+                             tls_port=peers.announced_tls_port(self.server.config))
         self.plane = self._open_plane(host, cport)
         def deliver(cmap: ClusterMap) -> None:  # on the plane's thread
             loop.call_soon_threadsafe(self.apply_map, cmap)
@@ -205,8 +208,10 @@ class ClusterNode:
             log.info("Cluster control plane: through %s", seeds)
             from . import peers
 
-            username, password = peers.credentials(config)
-            return RemoteControlPlane(parse_seeds(seeds), password, username=username)
+            link = peers.redis_kwargs(config)  # (TLS to the seeds with tls-cluster)
+            username, password = link.pop("username"), link.pop("password")
+            return RemoteControlPlane(parse_seeds(seeds), password, username=username,
+                                      connection_kwargs=link)
         if voters:
             raise MapError(f"cluster-voters does not list this node ({me}); "
                            "give cluster-join to reach the map through one of them")
@@ -269,7 +274,8 @@ class ClusterNode:
                     plane.update(lambda m: self._joined_map(m, member))
                     log.info("Joined the cluster as %s (%s:%d)", self.myself, member.host,
                              member.port)
-                elif (known.host, known.port) != (member.host, member.port):
+                elif (known.host, known.port, known.tls_port) != (member.host, member.port,
+                                                                  member.tls_port):
                     if _answers_as(known, self.myself, self.server.config):
                         raise MapError(f"node id {self.myself} is in use by a live node at "
                                        f"{known.host}:{known.port} (a copied "
@@ -417,10 +423,13 @@ class ClusterNode:
                 self.beats_paused_until = 0.0
                 self.server.unpause()  # the writes that waited get MOVED to the new primary
             current = replication.replica
-            if current is None or (current.host, current.port) != (primary.host, primary.port):
+            from . import peers
+
+            port = peers.replication_port(self.server.config, primary)  # (tls-replication)
+            if current is None or (current.host, current.port) != (primary.host, port):
                 log.info("Cluster map epoch %d: replicating shard %s from %s:%d", cmap.epoch,
-                         shard.id, primary.host, primary.port)
-                replication.follow(primary.host, primary.port)
+                         shard.id, primary.host, port)
+                replication.follow(primary.host, port)
         elif replication.is_replica:
             log.info("Cluster map epoch %d: this node is a primary now", cmap.epoch)
             replication.promote()
@@ -468,16 +477,15 @@ def _answers_as(known: Member, node_id: str, config: Any) -> bool:
 
     from . import peers
 
-    username, password = peers.credentials(config)
     try:
-        client = redis.Redis(host=known.host, port=known.port, username=username,
-                             password=password,
+        client = redis.Redis(host=known.host, port=peers.port_of(config, known),
+                             **peers.redis_kwargs(config),
                              socket_timeout=2, socket_connect_timeout=2)
         try:
             return bool(client.execute_command("CLUSTER", "MYID") == node_id.encode())
         finally:
             client.close()
-    except redis.RedisError:
+    except (redis.RedisError, OSError):
         return False  # nobody there (or not a cluster node): the member has moved
 
 

@@ -116,7 +116,8 @@ class _Link:
             drain = None
             try:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.member.host, self.member.port), 5)
+                    asyncio.open_connection(self.member.host, peers.port_of(config, self.member),
+                                            ssl=peers.ssl_context(config)), 5)
                 # Replies (an integer per message) are read only to be discarded.
                 drain = asyncio.get_running_loop().create_task(self._discard(reader))
                 auth = peers.auth_argv(config)

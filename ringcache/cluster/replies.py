@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..protocol import errors
 from ..protocol.errors import CommandError
@@ -78,14 +79,21 @@ def ordered_members(cmap: ClusterMap) -> list[Member]:
 # -- CLUSTER SLOTS -------------------------------------------------------------
 
 
-def _slots_node(member: Member) -> list:
+def client_port(member: Member, tls: bool) -> int:
+    """The port a client is told: with tls-cluster (the member announced a
+    TLS port) a client on the TLS port gets TLS ports, one on the plain port
+    plain ports, as Redis 7.0 does (its use_pport)."""
+    return member.tls_port if tls and member.tls_port else member.port
+
+
+def _slots_node(member: Member, tls: bool) -> list:
     # [ip, port, id, metadata]: the metadata map carries the hostname when
     # one is set (Redis 7.0+), else it is empty.
     metadata = {b"hostname": member.hostname.encode()} if member.hostname else {}
-    return [member.host.encode(), member.port, member.id.encode(), metadata]
+    return [member.host.encode(), client_port(member, tls), member.id.encode(), metadata]
 
 
-def cluster_slots(cmap: ClusterMap, statuses: Statuses) -> list:
+def cluster_slots(cmap: ClusterMap, statuses: Statuses, tls: bool = False) -> list:
     """One entry per range in slot order: [start, end, primary, replicas...].
     A replica is listed only when not failed and its offset is not 0 (it has
     synced), as Redis 7 does; clients read element 2 as the primary."""
@@ -93,11 +101,11 @@ def cluster_slots(cmap: ClusterMap, statuses: Statuses) -> list:
     for start, end, shard_id in cmap.slots:
         shard = cmap.shard(shard_id)
         assert shard is not None
-        entry = [start, end, _slots_node(cmap.member(shard.primary))]  # type: ignore[arg-type]
+        entry = [start, end, _slots_node(cmap.member(shard.primary), tls)]  # type: ignore[arg-type]
         for replica in shard.replicas:
             status = _status(statuses, replica)
             if status.health != FAIL and status.repl_offset != 0:
-                entry.append(_slots_node(cmap.member(replica)))  # type: ignore[arg-type]
+                entry.append(_slots_node(cmap.member(replica), tls))  # type: ignore[arg-type]
         reply.append(entry)
     return reply
 
@@ -106,8 +114,10 @@ def cluster_slots(cmap: ClusterMap, statuses: Statuses) -> list:
 
 
 def _shards_node(member: Member, role: bytes, status: NodeStatus) -> dict:
-    node = {b"id": member.id.encode(), b"port": member.port, b"ip": member.host.encode(),
-            b"endpoint": member.host.encode()}
+    node: dict[bytes, Any] = {b"id": member.id.encode(), b"port": member.port}
+    if member.tls_port:  # tls-cluster: Redis gives both ports
+        node[b"tls-port"] = member.tls_port
+    node.update({b"ip": member.host.encode(), b"endpoint": member.host.encode()})
     if member.hostname:
         node[b"hostname"] = member.hostname.encode()
     if status.health == FAIL:
@@ -146,7 +156,8 @@ def cluster_shards(cmap: ClusterMap, statuses: Statuses) -> list:
 # -- CLUSTER NODES / REPLICAS --------------------------------------------------
 
 
-def node_line(cmap: ClusterMap, member: Member, myself: str, statuses: Statuses) -> str:
+def node_line(cmap: ClusterMap, member: Member, myself: str, statuses: Statuses,
+              tls: bool = False) -> str:
     """`id ip:port@cport[,hostname] flags primary|- ping pong epoch link slots...`"""
     shard = cmap.shard_of(member.id)
     status = _status(statuses, member.id)
@@ -159,7 +170,7 @@ def node_line(cmap: ClusterMap, member: Member, myself: str, statuses: Statuses)
         flags.append("fail?")
     elif status.health == FAIL:
         flags.append("fail")
-    address = f"{member.host}:{member.port}@{member.cport}"
+    address = f"{member.host}:{client_port(member, tls)}@{member.cport}"
     if member.hostname:
         address += "," + member.hostname
     primary = shard.primary if replica and shard is not None else "-"
@@ -172,13 +183,15 @@ def node_line(cmap: ClusterMap, member: Member, myself: str, statuses: Statuses)
     return line
 
 
-def cluster_nodes(cmap: ClusterMap, myself: str, statuses: Statuses) -> Verbatim:
+def cluster_nodes(cmap: ClusterMap, myself: str, statuses: Statuses,
+                  tls: bool = False) -> Verbatim:
     """Every member's line, each ending in a newline."""
-    return Verbatim("".join(node_line(cmap, m, myself, statuses) + "\n"
+    return Verbatim("".join(node_line(cmap, m, myself, statuses, tls) + "\n"
                             for m in ordered_members(cmap)).encode())
 
 
-def cluster_replicas(cmap: ClusterMap, node_id: str, myself: str, statuses: Statuses) -> list:
+def cluster_replicas(cmap: ClusterMap, node_id: str, myself: str, statuses: Statuses,
+                     tls: bool = False) -> list:
     """CLUSTER REPLICAS <node-id>: the replicas' lines (no newline)."""
     if cmap.member(node_id) is None:
         raise CommandError(errors.CLUSTER_UNKNOWN_NODE.format(node_id))
@@ -187,7 +200,7 @@ def cluster_replicas(cmap: ClusterMap, node_id: str, myself: str, statuses: Stat
         return []  # a spare is a master with no replicas, as in Redis
     if shard.primary != node_id:
         raise CommandError(errors.CLUSTER_NOT_A_MASTER)
-    return [node_line(cmap, cmap.member(r), myself, statuses).encode()  # type: ignore[arg-type]
+    return [node_line(cmap, cmap.member(r), myself, statuses, tls).encode()  # type: ignore[arg-type]
             for r in shard.replicas]
 
 

@@ -37,6 +37,7 @@ from typing import Any, Callable
 
 from ..protocol import errors
 from ..storage.slots import SLOTS, key_slot
+from .replies import client_port
 from .topology import ClusterMap
 
 PRIMARY, REPLICA = 1, 2
@@ -72,9 +73,11 @@ class Router:
     # -- the check ---------------------------------------------------------
 
     def refusal(self, spec: Any, argv: list[bytes], readonly: bool = False,
-                asking: bool = False, queued: list | None = None) -> str | None:
+                asking: bool = False, queued: list | None = None,
+                tls: bool = False) -> str | None:
         """None when this node serves the command, else the error text.
-        `queued`: for EXEC, the transaction's (spec, argv) pairs."""
+        `queued`: for EXEC, the transaction's (spec, argv) pairs; `tls`: the
+        client is on the TLS port (MOVED names TLS ports, replies.client_port)."""
         if queued is not None:
             slot = -1
             if self.lease is not None and not self.lease() and any(
@@ -100,10 +103,11 @@ class Router:
                 return errors.CROSSSLOT
             write = spec.is_write
             may_write = _may_write(spec)
-        return self.slot_refusal(slot, write, readonly, asking, may_write)
+        return self.slot_refusal(slot, write, readonly, asking, may_write, tls)
 
     def slot_refusal(self, slot: int, write: bool, readonly: bool = False,
-                     asking: bool = False, may_write: bool | None = None) -> str | None:
+                     asking: bool = False, may_write: bool | None = None,
+                     tls: bool = False) -> str | None:
         owner = self.map.owner(slot)
         if owner is None:
             return errors.CLUSTERDOWN_UNBOUND
@@ -119,12 +123,12 @@ class Router:
             return None
         if asking and self.importing[slot]:
             return None
-        return self.moved(slot)
+        return self.moved(slot, tls)
 
-    def moved(self, slot: int) -> str:
+    def moved(self, slot: int, tls: bool = False) -> str:
         primary = self.map.primary_of_slot(slot)
         assert primary is not None
-        return errors.MOVED.format(slot, primary.host, primary.port)
+        return errors.MOVED.format(slot, primary.host, client_port(primary, tls))
 
     @staticmethod
     def _slot_of(spec: Any, argv: list[bytes]) -> int:

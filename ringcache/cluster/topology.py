@@ -76,17 +76,25 @@ class Member:
     port: int
     cport: int
     hostname: str = ""
+    # The TLS client port, announced only by a node with tls-cluster on
+    # (0: none); node-to-node links then use it (cluster/peers.py).
+    tls_port: int = 0
 
     def __post_init__(self) -> None:
         _check_id("member", self.id)
+        if self.tls_port != 0:
+            self._check_port("tls_port")
         for name in ("port", "cport"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
-                raise MapError(f"member {self.id}: {name} must be 1..65535, got {value!r}")
+            self._check_port(name)
         if not self.host or any(c in self.host for c in " \r\n,@"):
             raise MapError(f"member {self.id}: bad host {self.host!r}")
         if any(c in self.hostname for c in " \r\n,@"):
             raise MapError(f"member {self.id}: bad hostname {self.hostname!r}")
+
+    def _check_port(self, name: str) -> None:
+        value = getattr(self, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+            raise MapError(f"member {self.id}: {name} must be 1..65535, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -461,7 +469,8 @@ class ClusterMap:
             "epoch": self.epoch,
             "vnodes": self.vnodes,
             "members": [{"id": m.id, "host": m.host, "port": m.port, "cport": m.cport,
-                         "hostname": m.hostname} for m in self.members],
+                         "hostname": m.hostname, **({"tls_port": m.tls_port} if m.tls_port else {})}
+                        for m in self.members],
             "shards": [{"id": s.id, "primary": s.primary, "replicas": list(s.replicas),
                         "epoch": s.epoch} for s in self.shards],
             "slots": [list(r) for r in self.slots],
@@ -478,7 +487,8 @@ class ClusterMap:
             return cls(
                 epoch=data["epoch"],
                 vnodes=data["vnodes"],
-                members=tuple(Member(m["id"], m["host"], m["port"], m["cport"], m["hostname"])
+                members=tuple(Member(m["id"], m["host"], m["port"], m["cport"], m["hostname"],
+                                     m.get("tls_port", 0))
                               for m in data["members"]),
                 shards=tuple(Shard(s["id"], s["primary"], tuple(s["replicas"]), s["epoch"])
                              for s in data["shards"]),

@@ -53,7 +53,7 @@ def cluster_slots(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
     node = _node(session)
-    return replies.cluster_slots(node.map, node.statuses())
+    return replies.cluster_slots(node.map, node.statuses(), tls=session.tls)
 
 
 @subcommand(CLUSTER, "shards", 2, _RO, since="7.0.0", tips="nondeterministic_output",
@@ -73,7 +73,7 @@ def cluster_nodes(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import replies
 
     node = _node(session)
-    return replies.cluster_nodes(node.map, node.myself, node.statuses())
+    return replies.cluster_nodes(node.map, node.myself, node.statuses(), tls=session.tls)
 
 
 @subcommand(CLUSTER, "info", 2, _RO, since="3.0.0", tips="nondeterministic_output",
@@ -136,7 +136,7 @@ def _replicas(session: Session, argv: list[bytes]) -> Any:
 
     node = _node(session)
     return replies.cluster_replicas(node.map, argv[2].decode(errors="replace"), node.myself,
-                                    node.statuses())
+                                    node.statuses(), tls=session.tls)
 
 
 for _name in ("replicas", "slaves"):
@@ -190,13 +190,26 @@ def cluster_failover(session: Session, argv: list[bytes]) -> Any:
     return OK
 
 
+def _peer_link(session: Session) -> Any:
+    """_node for the commands only another node sends (CLUSTER MFPAUSE,
+    BEAT, PUBLISH, IMPORT): with tls-cluster they come over TLS only, from
+    a peer with a verified certificate, as on Redis's cluster bus
+    (cluster/peers.py); a plain-TCP peer is refused. MAP, SETMAP and BEATS stay open to the operator's tool on
+    either port, as Redis's CLUSTER SETSLOT/ADDSLOTS do."""
+    node = _node(session)
+    if session.server.config["tls-cluster"] and not session.tls_peer_cert:
+        raise CommandError("ERR this node has tls-cluster on: node-to-node commands must "
+                           "come over TLS (its tls-port) with a verified certificate")
+    return node
+
+
 @subcommand(CLUSTER, "mfpause", 3, "admin stale", since="7.0.0",
             summary="ringcache: a replica's manual failover pauses this primary's writes; "
                     "answers its replication offset.", complexity="O(1)")
 def cluster_mfpause(session: Session, argv: list[bytes]) -> Any:
     from ..cluster import failover
 
-    node = _node(session)
+    node = _peer_link(session)
     timeout_ms = parse_int(argv[2])
     if not 0 < timeout_ms <= 60000:
         raise CommandError("ERR timeout out of range")
@@ -260,7 +273,7 @@ def cluster_beat(session: Session, argv: list[bytes]) -> Any:
     was not stored within BEAT_RELAY_TIMEOUT_S."""
     from ._blocking import BlockOn
 
-    node = _node(session)
+    node = _peer_link(session)
     try:
         payload = json.loads(argv[3])
     except ValueError:
@@ -309,7 +322,7 @@ def cluster_beats(session: Session, argv: list[bytes]) -> Any:
             summary="ringcache: a PUBLISH made on another node, for this node's subscribers.",
             complexity="O(N+M) as PUBLISH")
 def cluster_publish(session: Session, argv: list[bytes]) -> Any:
-    _node(session)
+    _peer_link(session)
     # Local delivery only: the node that took the PUBLISH forwards it to every
     # other node itself (cluster/publish.py), so nothing is forwarded again.
     return session.server.pubsub.publish(argv[2], argv[3])
@@ -323,7 +336,7 @@ def cluster_import(session: Session, argv: list[bytes]) -> Any:
     END id map-json, sent by a migration's source (cluster/migration.py)."""
     from ..cluster.topology import ClusterMap, MapError
 
-    node = _node(session)
+    node = _peer_link(session)
     migrations = node.migrations
     if migrations is None:
         raise CommandError("CLUSTERDOWN The cluster is not started yet")

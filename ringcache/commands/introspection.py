@@ -44,13 +44,7 @@ def command_flags(spec: CommandSpec) -> list[str]:
 
 
 def _key_flags(spec: CommandSpec) -> list[str]:
-    # The table does not say how each key is used; Redis's two common cases
-    # follow from the command flags.
-    if "pubsub" in spec.flags:  # shard channels (SSUBSCRIBE, SPUBLISH) are keys only for routing
-        return ["not_key"]
-    if "write" in spec.flags:
-        return ["RW", "update"]
-    return ["RO", "access"]
+    return list(keyspecs.default_flags(spec))
 
 
 def _key_specs(session: Session, spec: CommandSpec) -> list:
@@ -195,16 +189,7 @@ def _getkeys(argv: list[bytes]) -> tuple[CommandSpec, list, list[int]]:
         raise CommandError(errors.GETKEYS_NO_KEYS)
     if not spec.check_arity(len(args)):
         raise CommandError(errors.GETKEYS_BAD_ARITY)
-    try:
-        found = keyspecs.find_keys(spec.key_specs, args) if keyspecs.complete(spec.key_specs) else None
-        if found is not None:  # Redis prefers complete key specs to the command's own key finder
-            positions = found
-        elif keyspecs.complete(spec.key_specs) and spec.keys_fn is None:
-            positions = []  # a spec out of bounds, and nothing to fall back on
-        else:
-            positions = spec.key_positions(args)
-    except (CommandError, IndexError, ValueError):
-        positions = []
+    positions = keyspecs.key_positions(spec, args)
     if not positions and "no_mandatory_keys" not in spec.flags:
         raise CommandError(errors.GETKEYS_BAD_ARGS)
     return spec, args, positions

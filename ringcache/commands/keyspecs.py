@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..protocol.errors import CommandError
+
 _INT64 = re.compile(rb"-?[1-9][0-9]{0,18}|0").fullmatch
 
 
@@ -146,3 +148,40 @@ def flags_at(specs: tuple[KeySpec, ...], argv: list[bytes], position: int) -> tu
             return candidate.flags_fn(argv) if candidate.flags_fn else candidate.flags
     unknown = [candidate for candidate in specs if candidate.unknown]
     return unknown[-1].flags if unknown else None
+
+
+def default_flags(spec_: Any) -> tuple[str, ...]:
+    """The flags of a command's keys when it declares no specs: the table
+    does not say how each key is used, so Redis's two common cases follow
+    from the command flags (spec_ is a registry CommandSpec)."""
+    if "pubsub" in spec_.flags:  # shard channels (SSUBSCRIBE, SPUBLISH) are keys only for routing
+        return ("not_key",)
+    if "write" in spec_.flags:
+        return ("RW", "update")
+    return ("RO", "access")
+
+
+def key_positions(spec_: Any, argv: list[bytes]) -> list[int]:
+    """The keys Redis's getKeysFromCommandWithSpecs finds: complete key
+    specs first, the command's own key finder otherwise; [] on arguments
+    the finder cannot place (argv[0] is the command name)."""
+    try:
+        if complete(spec_.key_specs):
+            found = find_keys(spec_.key_specs, argv)
+            if found is not None or spec_.keys_fn is None:
+                return found or []
+        return list(spec_.key_positions(argv))
+    except (CommandError, ValueError, IndexError):  # e.g. a bad numkeys
+        return []
+
+
+def keys_and_flags(spec_: Any, argv: list[bytes]) -> list[tuple[int, tuple[str, ...]]]:
+    """(position, flags) of each key: what COMMAND GETKEYSANDFLAGS reports
+    and what ACL key rules check (Redis's ACLSelectorCheckCmd)."""
+    if "pubsub" in spec_.flags:
+        return []
+    out = []
+    for i in key_positions(spec_, argv):
+        flags = flags_at(spec_.key_specs, argv, i) if spec_.key_specs else None
+        out.append((i, flags or default_flags(spec_)))
+    return out

@@ -22,6 +22,7 @@ MIGRATE opens its own.
 from __future__ import annotations
 
 import socket
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import hiredis
@@ -129,8 +130,10 @@ def migrate(session: Session, argv: list[bytes]) -> Any:
         if replace:
             args.append(b"REPLACE")
         requests.append(_encode(*args))
+    from ..cluster import peers
+
     replies = _exchange(argv[1].decode(errors="replace"), argv[2], b"".join(requests),
-                        len(requests), timeout_ms / 1000.0)
+                        len(requests), timeout_ms / 1000.0, peers.ssl_context(session.server.config))
     preamble = len(requests) - len(present)
     for reply in replies[:preamble]:  # AUTH, SELECT
         if isinstance(reply, hiredis.ReplyError):
@@ -152,11 +155,19 @@ def migrate(session: Session, argv: list[bytes]) -> Any:
     return OK
 
 
-def _exchange(host: str, port_arg: bytes, data: bytes, count: int, timeout: float) -> list:
-    """Send the requests, read `count` replies, within timeout per step."""
+def _exchange(host: str, port_arg: bytes, data: bytes, count: int, timeout: float,
+              tls: ssl.SSLContext | None = None) -> list:
+    """Send the requests, read `count` replies, within timeout per step;
+    over TLS with tls (tls-cluster: Redis's MIGRATE then speaks TLS too)."""
     try:
         port = int(port_arg)
         conn = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            try:
+                conn = tls.wrap_socket(conn, server_hostname=host)  # (handshake within timeout)
+            except OSError:
+                conn.close()
+                raise
     except (OSError, ValueError, OverflowError):
         raise CommandError(IOERR_CONNECT) from None
     try:

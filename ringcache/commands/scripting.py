@@ -113,8 +113,7 @@ def script_exists(session: Session, argv: list[bytes]) -> Any:
 @subcommand(SCRIPT, "flush", -2, "noscript", since="2.6.0",
             summary="Removes all server-side Lua scripts from the script cache.")
 def script_flush(session: Session, argv: list[bytes]) -> Any:
-    if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b"sync", b"async")):
-        raise CommandError("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+    _check_flush_mode(argv, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")
     if session.server.scripting is not None:
         session.server.scripting.flush()
     return OK
@@ -123,8 +122,19 @@ def script_flush(session: Session, argv: list[bytes]) -> Any:
 @subcommand(SCRIPT, "kill", 2, "noscript allow_busy", since="2.6.0",
             summary="Terminates a server-side Lua script during execution.")
 def script_kill(session: Session, argv: list[bytes]) -> Any:
-    # It arrives only while a script runs past busy-reply-threshold (the
-    # node then serves other clients from the script's hook).
+    return _kill_running(session)
+
+
+def _check_flush_mode(argv: list[bytes], error: str) -> None:
+    """SCRIPT/FUNCTION FLUSH [SYNC|ASYNC] (both flush at once here)."""
+    if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b"sync", b"async")):
+        raise CommandError(error)
+
+
+def _kill_running(session: Session) -> Any:
+    """SCRIPT/FUNCTION KILL. It arrives only while a script runs past
+    busy-reply-threshold (the node then serves other clients from the
+    script's hook)."""
     lua = session.server.scripting
     if lua is None or not lua.running:
         raise CommandError("NOTBUSY No scripts in execution right now.")
@@ -222,8 +232,7 @@ def function_delete(session: Session, argv: list[bytes]) -> Any:
 @subcommand(FUNCTION, "flush", -2, "write noscript", since="7.0.0",
             summary="Deletes all libraries and functions.")
 def function_flush(session: Session, argv: list[bytes]) -> Any:
-    if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b"sync", b"async")):
-        raise CommandError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+    _check_flush_mode(argv, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
     engine(session).flush_libraries()
     _propagate_as_is(session, argv)
     return OK
@@ -232,11 +241,7 @@ def function_flush(session: Session, argv: list[bytes]) -> Any:
 @subcommand(FUNCTION, "kill", 2, "noscript allow_busy", since="7.0.0",
             summary="Terminates a function during execution.")
 def function_kill(session: Session, argv: list[bytes]) -> Any:
-    lua = session.server.scripting
-    if lua is None or not lua.running:
-        raise CommandError("NOTBUSY No scripts in execution right now.")
-    lua.kill()
-    return OK
+    return _kill_running(session)
 
 
 @subcommand(FUNCTION, "list", -2, "noscript", since="7.0.0",

@@ -453,13 +453,14 @@ class Dispatcher:
         if spec.name == "exec" and spec.parent is None:
             if session.multi is None:
                 return None
-            refusal = router.refusal(spec, argv, session.readonly, asking, queued=session.multi)
+            refusal = router.refusal(spec, argv, session.readonly, asking, queued=session.multi,
+                                     tls=session.tls)
             if refusal is not None:
                 session.reset_multi()
                 session.asking = False
                 session.update_gate()
             return refusal
-        return router.refusal(spec, argv, session.readonly, asking)
+        return router.refusal(spec, argv, session.readonly, asking, tls=session.tls)
 
     def enter_busy(self) -> None:
         """A script ran past busy-reply-threshold: refuse other clients'

@@ -91,6 +91,10 @@ class Server:
         self.tls_context: Any = None
         self.tls_handshakes: set[Any] = set()
         self._tls_listeners: set[socket.socket] = set()
+        if self.config["tls-cluster"] and self.config["cluster-enabled"] \
+                and not self.config["tls-port"]:
+            raise ConfigError("tls-cluster yes needs a tls-port: other nodes reach this "
+                              "node over TLS there (cluster/peers.py)")
         if self.config["tls-port"]:
             from . import tls
 

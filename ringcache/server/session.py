@@ -50,6 +50,10 @@ class Session:
     readonly = False
     asking = False
     importing: int | None = None
+    # On the TLS port (server/tls.py): with tls-cluster, cluster replies give
+    # such a client the TLS ports, and node-to-node commands need it.
+    tls = False
+    tls_peer_cert = False  # the TLS client presented a certificate that was verified
 
     def __init__(self, server: "Server", client_id: int, addr: str, laddr: str) -> None:
         self.server = server

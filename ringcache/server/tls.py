@@ -49,7 +49,7 @@ log = logging.getLogger("ringcache")
 
 SETTINGS = ("tls-cert-file", "tls-key-file", "tls-key-file-pass", "tls-ca-cert-file",
             "tls-ca-cert-dir", "tls-auth-clients", "tls-protocols", "tls-ciphers",
-            "tls-prefer-server-ciphers")
+            "tls-prefer-server-ciphers", "tls-cluster")
 _VERSIONS = {"tlsv1": ssl.TLSVersion.TLSv1, "tlsv1.1": ssl.TLSVersion.TLSv1_1,
              "tlsv1.2": ssl.TLSVersion.TLSv1_2, "tlsv1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -108,8 +108,13 @@ def server_context(config: Config) -> ssl.SSLContext:
                           "tls-cluster, tls-replication or tls-auth-clients are enabled!")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _configure(context, config)
+    auth = config["tls-auth-clients"]
+    if auth == "no" and config["tls-cluster"]:
+        # Peers prove who they are with a certificate (Redis's cluster bus
+        # always requires one); clients without one still connect.
+        auth = "optional"
     context.verify_mode = {"yes": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL,
-                           "no": ssl.CERT_NONE}[config["tls-auth-clients"]]
+                           "no": ssl.CERT_NONE}[auth]
     return context
 
 
@@ -146,6 +151,7 @@ class TLSConnection(Connection):
                  context: ssl.SSLContext) -> None:
         tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         super().__init__(server, tls, loop)
+        self.session.tls = True
         self.handshaking = True
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._want_write = False
@@ -174,6 +180,8 @@ class TLSConnection(Connection):
             self._fail(str(exc) or type(exc).__name__)
             return
         self._end_handshake()
+        # (a dict only for a certificate that was sent and verified)
+        self.session.tls_peer_cert = bool(tls.getpeercert())
         super().start()  # protected mode, maxclients, then commands
 
     def _wait_writable(self, wanted: bool) -> None:

@@ -6,27 +6,19 @@ from __future__ import annotations
 import contextlib
 import io
 import random
-import socket
 from pathlib import Path
 
 from ringcache.cluster import admin
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_base(count: int) -> int:
-    """A base port with `count` free client ports and their Raft ports (+10000),
-    below the ephemeral range (so outgoing connections cannot take them)."""
+    """A base port with `count` free client ports, their Raft ports (+10000)
+    and the TLS ports a tls-cluster would use (admin.tls_port_for), below the
+    ephemeral range (so outgoing connections cannot take them)."""
     for _ in range(200):
         base = random.randrange(20000, 22500)
-        if all(_free(p) and _free(p + 10000) for p in range(base, base + count + 2)):
+        if all(admin.port_free(p) and admin.port_free(p + 10000)
+               and admin.port_free(admin.tls_port_for(p)) for p in range(base, base + count + 2)):
             return base
     raise RuntimeError("no free ports")
 

@@ -195,3 +195,25 @@ def test_a_spare_is_a_slotless_shard_of_its_own_as_in_redis():
     assert shards[-1] == {b"slots": [], b"nodes": [{
         b"id": spare.encode(), b"port": 7000, b"ip": b"10.0.0.9", b"endpoint": b"10.0.0.9",
         b"role": b"master", b"replication-offset": 0, b"health": b"online"}]}
+
+
+def test_tls_cluster_ports_as_redis_70():
+    # tls-cluster: a member announces a TLS port; TLS clients are told it
+    # (SLOTS, NODES), plain clients the plain port; SHARDS gives both, the
+    # TLS one as `tls-port` right after `port` (Redis 7.0's order).
+    a, b = "a" * 40, "b" * 40
+    cmap = ClusterMap(members=(Member(a, "127.0.0.1", 7000, 17000, tls_port=27000),
+                               Member(b, "127.0.0.1", 7001, 17001)))
+    cmap = cmap.add_shard(a).with_ring_slots()
+    assert {entry[2][1] for entry in replies.cluster_slots(cmap, {}, tls=True)} == {27000}
+    assert {entry[2][1] for entry in replies.cluster_slots(cmap, {})} == {7000}
+    assert "127.0.0.1:27000@17000" in replies.node_line(cmap, cmap.member(a), a, {}, tls=True)
+    assert "127.0.0.1:7001@17001" in replies.node_line(cmap, cmap.member(b), a, {}, tls=True)
+    node = replies.cluster_shards(cmap, {})[0][b"nodes"][0]
+    assert list(node)[:4] == [b"id", b"port", b"tls-port", b"ip"]
+    assert (node[b"port"], node[b"tls-port"]) == (7000, 27000)
+    assert b"tls-port" not in replies.cluster_shards(cmap, {})[1][b"nodes"][0]
+    # The map keeps the TLS port; a map without one reads as before.
+    again = ClusterMap.from_json(cmap.to_json())
+    assert again.member(a).tls_port == 27000 and again.member(b).tls_port == 0
+    assert "tls_port" not in json.loads(cmap.to_json())["members"][1]

@@ -20,29 +20,20 @@ from redis.backoff import NoBackoff
 from redis.lock import Lock
 from redis.retry import Retry
 
-from differential import outcome, redis_server, same
+from differential import clients, outcome, real_port, same  # noqa: F401 (fixture)
 from nodes import start_node
 
 from ringcache.persistence.aof import iter_commands, parse_manifest
 
 
-@pytest.fixture(scope="module")
-def real_port(tmp_path_factory):
-    with redis_server(tmp_path_factory.mktemp("redis")) as port:
-        yield port
-
-
 @pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def pair(node, real_port, request):
-    """(ringcache client, redis-server client), both flushed, same protocol."""
-    ours = node.client(protocol=request.param)
-    theirs = redis.Redis(port=real_port, socket_timeout=10, protocol=request.param)
-    theirs.flushall()
-    theirs.script_flush()
-    ours.script_flush()
-    yield ours, theirs
-    ours.close()
-    theirs.close()
+def pair(node, real_port, request):  # noqa: F811 (differential's real_port)
+    """(ringcache client, redis-server client), both flushed and with no
+    scripts cached, same protocol, redis-py's reply parsing on."""
+    with clients(node, real_port, request.param, raw=False) as (ours, theirs):
+        theirs.script_flush()
+        ours.script_flush()
+        yield ours, theirs
 
 
 # Scripts whose replies (or errors) must be the same on both servers. Each

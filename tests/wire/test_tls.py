@@ -17,34 +17,19 @@ import pytest
 import redis
 
 from tests.nodes import spawn, start_node
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _make_ca(d: Path, name: str) -> None:
-    _openssl("req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", f"{name}.key",
-             "-out", f"{name}.crt", "-days", "2", "-subj", f"/CN={name}", cwd=d)
-
-
-def _make_cert(d: Path, name: str, ca: str, days: int = 2) -> None:
-    _openssl("req", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", f"{name}.key",
-             "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-             "-CAcreateserial", "-out", f"{name}.crt", "-days", str(days), cwd=d)
+from tests.tlscerts import make_ca, make_cert
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("certs")
-    _make_ca(d, "ca")
-    _make_ca(d, "otherca")
-    _make_cert(d, "server", "ca")
-    _make_cert(d, "server2", "ca")
-    _make_cert(d, "client", "ca")
-    _make_cert(d, "stranger", "otherca")
-    _make_cert(d, "expired", "ca", days=-1)
+    make_ca(d, "ca")
+    make_ca(d, "otherca")
+    make_cert(d, "server", "ca")
+    make_cert(d, "server2", "ca")
+    make_cert(d, "client", "ca")
+    make_cert(d, "stranger", "otherca")
+    make_cert(d, "expired", "ca", days=-1)
     return d
 
 
@@ -235,3 +220,26 @@ def test_tls_protocols(tmp_path, certs):
         with pytest.raises(redis.ResponseError, match="Invalid tls-protocols"):
             n.client().config_set("tls-protocols", "SSLv2")
         assert n.client().ping()
+
+
+def test_tls_ciphersuites_other_than_openssls_are_refused(node, certs, tmp_path):
+    # Python's ssl cannot set TLS 1.3 suites: a value is refused, not ignored...
+    r = node.client()
+    with pytest.raises(redis.ResponseError, match="tls-ciphersuites cannot be applied"):
+        r.config_set("tls-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256")
+    assert r.config_get("tls-ciphersuites") == {"tls-ciphersuites": ""}
+    # ... unless it is what OpenSSL uses already (e.g. set with OPENSSL_CONF).
+    in_effect = ":".join(c["name"] for c in ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).get_ciphers()
+                         if c["protocol"] == "TLSv1.3")
+    assert r.config_set("tls-ciphersuites", in_effect)
+    r.config_set("tls-ciphersuites", "")
+    proc, log = spawn(["--port", "0", *tls_args(certs, free_port()),
+                       "--tls-ciphersuites", "TLS_AES_128_CCM_SHA256"], tmp_path)
+    assert proc.wait(timeout=30) == 1
+    assert "tls-ciphersuites cannot be applied" in log.read_text()
+
+
+def test_tls_cluster_without_a_tls_port_stops_the_start(tmp_path):
+    proc, log = spawn(["--port", "0", "--cluster-enabled", "yes", "--tls-cluster", "yes"], tmp_path)
+    assert proc.wait(timeout=30) == 1
+    assert "tls-cluster yes needs a tls-port" in log.read_text()

@@ -57,12 +57,14 @@ def parse_seeds(text: str) -> list[tuple[str, int]]:
 class RemoteControlPlane(ControlPlane):
     def __init__(self, seeds: list[tuple[str, int]], password: str | None = None,
                  poll_interval: float = 0.1, timeout: float = 5.0,
-                 username: str | None = None) -> None:
+                 username: str | None = None,
+                 connection_kwargs: dict[str, Any] | None = None) -> None:
         if not seeds:
             raise ValueError("a remote control plane needs at least one seed address")
         self._seeds = list(seeds)
         self._password = password
         self._username = username
+        self._connection_kwargs = connection_kwargs or {}  # TLS options (cluster/peers.py)
         self._timeout = timeout
         self._poll_interval = poll_interval
         self._lock = threading.Lock()
@@ -87,7 +89,8 @@ class RemoteControlPlane(ControlPlane):
                 client = redis.Redis(host=host, port=port, username=self._username,
                                      password=self._password,
                                      socket_timeout=self._timeout,
-                                     socket_connect_timeout=self._timeout, protocol=2)
+                                     socket_connect_timeout=self._timeout, protocol=2,
+                                     **self._connection_kwargs)
                 self._client = client
             try:
                 return client.execute_command(*args)

@@ -150,11 +150,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                       f"{r.lost}/{r.acked}, after WAIT {r.lost_replicated}/{r.acked_replicated}, "
                       f"backwards {r.backwards}, stale {r.stale_lost}/{r.stale_acked}, "
                       f"late {r.late_lost}/{r.late_acked}"
-                      f"{'' if r.recovered else ' (writes did not resume in the window)'}",
-                      flush=True)
+                      f"{'' if r.recovered else ' (writes did not resume in the window)'}"
+                      f" phases {r.phases}", flush=True)
         finally:
             close(backend)
-            shutil.rmtree(directory, ignore_errors=True)
+            if args.keep:
+                print(f"kept {directory} (node logs)", flush=True)
+            else:
+                shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 
@@ -207,6 +210,49 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _phase_row(ph: dict[str, float]) -> list[float | None]:
+    """The intervals of one failover (s): kill -> last heartbeat's stamp is
+    negative time already spent; then detection, commit, learning the map,
+    the first lease, the client."""
+    def span(a: str, b: str) -> float | None:
+        return ph[b] - ph[a] if a in ph and b in ph else None
+    return [span("last_ok", "first_ok"), -ph["beat"] if "beat" in ph else None,
+            span("beat", "heard"), span("heard", "decided"), span("decided", "committed"),
+            span("committed", "applied"), span("applied", "lease"), span("lease", "first_ok"),
+            ph.get("clusterdown")]
+
+
+PHASE_COLUMNS = ["gap (last ok -> first ok write)", "kill - last heartbeat stored",
+                 "plane stalled (election)", "silence counted (lease wait + check)",
+                 "promotion stored (Raft)", "promoted node applies the map",
+                 "its first lease", "client's first ok write", "CLUSTERDOWN replies"]
+
+
+def cmd_phases(args: argparse.Namespace) -> int:
+    """Per trial, where the write unavailability went (tests/faults/timeline.py)."""
+    rows = []
+    for name in args.files:
+        for line in Path(name).read_text().splitlines():
+            row = json.loads(line)
+            if row.get("phases") and "beat" in row["phases"]:
+                rows.append(row)
+    print("| scenario | trial | " + " | ".join(PHASE_COLUMNS) + " |")
+    print("|---|---|" + "---|" * len(PHASE_COLUMNS))
+    cols: list[list[float]] = [[] for _ in PHASE_COLUMNS]
+    for row in rows:
+        values = _phase_row(row["phases"])
+        for c, v in zip(cols, values):
+            if v is not None:
+                c.append(v)
+        cells = ["-" if v is None else (f"{v:.0f}" if i == len(values) - 1 else f"{v:.3f}")
+                 for i, v in enumerate(values)]
+        print(f"| {row['scenario']} | {row['trial']} | " + " | ".join(cells) + " |")
+    if rows:
+        med = [f"{statistics.median(c):.3f}" if c else "-" for c in cols]
+        print("| median | | " + " | ".join(med) + " |")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -223,9 +269,12 @@ def main() -> int:
     r.add_argument("--wait-ms", type=int, default=100, help="WAIT 1 <ms> after each write (-1: none)")
     r.add_argument("--heal-wait", type=float, default=10.0,
                    help="seconds a cluster may take to heal between trials before a fresh one")
+    r.add_argument("--keep", action="store_true", help="keep the nodes' directories (logs)")
     r.add_argument("--out", default=f"failover-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
     t = sub.add_parser("table")
     t.add_argument("files", nargs="+")
+    ph = sub.add_parser("phases", help="per trial, where the unavailability went")
+    ph.add_argument("files", nargs="+")
     args = p.parse_args()
     if args.cmd == "run":
         # SIGTERM unwinds like Ctrl-C, so that every cluster and namespace is removed
@@ -235,7 +284,7 @@ def main() -> int:
         if args.wait_ms < 0:
             args.wait_ms = None
         return cmd_run(args)
-    return cmd_table(args)
+    return cmd_phases(args) if args.cmd == "phases" else cmd_table(args)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,8 @@ class Promotion:
     replica: str  # the one promoted
     guard: int  # the old primary's heartbeat count when decided
     silent_ms: float
+    heard_ms: float = 0.0  # when the primary was last heard (its beat's stamp, or live_since)
+    beat_ms: float = 0.0  # its last heartbeat's stamp (heard_ms is later after a stall)
 
 
 def choose_promotion(cmap: ClusterMap, shard: Shard, beats: Mapping[str, Heartbeat],
@@ -95,7 +97,7 @@ def choose_promotion(cmap: ClusterMap, shard: Shard, beats: Mapping[str, Heartbe
     if best is None:
         return None
     return Promotion(shard.id, shard.primary, best[1], beat.count if beat is not None else 0,
-                     silent)
+                     silent, heard, beat.received_ms if beat is not None else 0.0)
 
 
 def _neg(node_id: str) -> tuple[int, ...]:
@@ -160,10 +162,16 @@ class Controller:
             return
         if not won:
             return  # the map or the old primary's heartbeats moved: decide again
+        committed = time.monotonic()
+        # The mono= stamps (CLOCK_MONOTONIC, shared by the processes of one
+        # machine) let the fault harness break a failover down into phases
+        # (tests/faults/timeline.py).
         log.warning("Cluster controller: primary %s of shard %s silent for %.0f ms: promoted %s "
-                    "(map epoch %d, stored in %.0f ms)", decision.failed, decision.shard,
+                    "(map epoch %d, stored in %.0f ms) failover-timeline beat mono=%.3f heard mono=%.3f "
+                    "decided mono=%.3f committed mono=%.3f", decision.failed, decision.shard,
                     decision.silent_ms, decision.replica, new_map.epoch,
-                    (time.monotonic() - started) * 1000)
+                    (committed - started) * 1000, decision.beat_ms / 1000.0,
+                    decision.heard_ms / 1000.0, started, committed)
         self.promotions.append({"shard": decision.shard, "failed": decision.failed,
                                 "promoted": decision.replica, "epoch": new_map.epoch,
                                 "silent_ms": round(decision.silent_ms)})

@@ -115,6 +115,7 @@ class ClusterNode:
         self.beats_paused_until = 0.0  # a manual failover: no heartbeats, no renewals
         self.lease_not_before = 0.0  # a forced failover: no lease before the old one ran out
         self.lease_lock = threading.Lock()
+        self.promoted_at = 0.0  # when the map last made this replica a primary (for the log)
         self.controller: Any = None
 
     # -- identity ------------------------------------------------------------
@@ -323,6 +324,10 @@ class ClusterNode:
                 if (epoch is not None and epoch <= self.map.epoch
                         and sent >= self.beats_paused_until and sent >= self.lease_not_before):
                     self.lease.renewed(sent)
+                    if self.promoted_at:
+                        log.info("First heartbeat stored as a primary (failover-timeline "
+                                 "renewed mono=%.3f sent mono=%.3f)", time.monotonic(), sent)
+                        self.promoted_at = 0.0
             loop = self._loop
             if loop is not None:
                 loop.call_soon_threadsafe(self._start_history)
@@ -422,8 +427,12 @@ class ClusterNode:
                          shard.id, primary.host, primary.port)
                 replication.follow(primary.host, primary.port)
         elif replication.is_replica:
-            log.info("Cluster map epoch %d: this node is a primary now", cmap.epoch)
+            # failover-timeline: mono stamps for tests/faults/timeline.py
+            log.info("Cluster map epoch %d: this node is a primary now (failover-timeline "
+                     "applied mono=%.3f lease_ms=%.0f)", cmap.epoch, time.monotonic(),
+                     self.lease.remaining_ms())
             replication.promote()
+            self.promoted_at = time.monotonic()
             self._wake.set()  # its first lease, at once
 
     def route(self) -> None:

@@ -21,6 +21,7 @@ from . import checker
 from .backends import Backend
 from .history import OK, History
 from .nemesis import SCENARIOS, Fault
+from .timeline import phases
 from .workload import Workload, read_back, written_keys
 
 
@@ -44,6 +45,7 @@ class TrialResult:
     recovered: bool                # writes to the hit slots resumed within the window
     fault: str = ""
     examples: list[str] = dataclasses.field(default_factory=list)
+    phases: dict[str, float] = dataclasses.field(default_factory=dict)  # timeline.phases
 
 
 def writes_resumed(history: History, after: float, slots: set[int] | None) -> bool:
@@ -77,6 +79,8 @@ def run_trial(backend: Backend, scenario: str, trial: int = 0, *, workers: int =
         until = time.monotonic()
     finally:
         load.stop()
+    logs = [n.dir / "node.log" for n in backend.nodes]
+    steps = phases(logs, history, fault.start, fault.slots)
     backend.restore()
     backend.wait_healthy(full=False, synced=False)  # every slot served: enough to read back
     final = read_back(backend.startup(), written_keys(history))
@@ -98,4 +102,4 @@ def run_trial(backend: Backend, scenario: str, trial: int = 0, *, workers: int =
         losses.acked_replicated, losses.lost_replicated, len(backwards), len(stale),
         stale_lost, len(late), late_lost, len(history.ops), resumed_at is not None,
         fault=fault.name + " " + " ".join(fault.victims),
-        examples=losses.examples + [str(b) for b in backwards[:3]])
+        examples=losses.examples + [str(b) for b in backwards[:3]], phases=steps)

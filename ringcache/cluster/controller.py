@@ -19,8 +19,11 @@ the heartbeats and, for each shard with replicas, decides with the pure
   became live: since then it has stored some node's heartbeat at least
   every PLANE_STALL_MS. A plane that stops storing anything (an election,
   a member catching up) silences every node at once; that is not evidence
-  against any of them, so the count starts again when it is live (after a
-  leader change, a failover takes one more full wait);
+  against any of them, so once it is live again every node gets
+  STALL_GRACE_MS (a heartbeat lost in the stall, given up, and the next
+  one stored) before it is judged: the promotion comes at the later of
+  the last heartbeat + the wait (what safety needs) and live + the grace
+  (a node never heard by this member gets a full wait from live);
 * the replacement is the reachable replica (heard within the node timeout,
   reporting the replica role) with the highest replication offset (ties:
   the lower id, so every controller chooses alike);
@@ -56,6 +59,10 @@ log = logging.getLogger("ringcache")
 
 CHECK_S = 0.05
 PLANE_STALL_MS = 500.0  # no heartbeat of any node stored for this long: the plane stalls
+# After a stall, how long a node has to get a heartbeat stored before it is
+# judged: a beat lost in the stall is given up after node.RENEW_TIMEOUT_S
+# (0.5 s) and the next one is sent at once, then stored in one commit.
+STALL_GRACE_MS = 750.0
 
 
 @dataclass(frozen=True)
@@ -77,11 +84,17 @@ def choose_promotion(cmap: ClusterMap, shard: Shard, beats: Mapping[str, Heartbe
     if not shard.replicas:
         return None
     beat = beats.get(shard.primary)
-    # Silence counts only while the plane itself has been storing heartbeats
-    # (live_since): a stalled plane (an election) silences everyone at once.
-    heard = max(beat.received_ms if beat is not None else live_since_ms, live_since_ms)
+    wait = promotion_wait_ms(timeout_ms, lease_ms, drift)
+    if beat is None:
+        heard = live_since_ms  # never heard by this member: a full wait from when it could
+    else:
+        # Safety needs only `wait` since the last stored heartbeat (its stamp
+        # here is no earlier than its storing). A stalled plane (an election)
+        # silences everyone at once, so once it is live again every node
+        # also gets STALL_GRACE_MS to be heard before it is judged.
+        heard = max(beat.received_ms, live_since_ms - wait + min(STALL_GRACE_MS, wait))
     silent = now_ms - heard
-    if silent <= promotion_wait_ms(timeout_ms, lease_ms, drift):
+    if silent <= wait:
         return None
     best: tuple[int, str] | None = None
     for replica in shard.replicas:

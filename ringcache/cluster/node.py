@@ -75,6 +75,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ringcache")
 
 HEARTBEAT_S = 0.25  # four per cluster-node-timeout at its default of 1000 ms
+# A heartbeat not stored within this is given up (the next one is due): a
+# lease from one stored later would be mostly spent on arrival anyway.
+RENEW_TIMEOUT_S = 2 * HEARTBEAT_S
 # Raft timings for a cluster on one LAN (PySyncObj's defaults are for WANs:
 # elections of 1-2 s).
 RAFT_OPTIONS: dict[str, Any] = {"raftMinTimeout": 0.3, "raftMaxTimeout": 0.7, "appendEntriesPeriod": 0.05,
@@ -305,16 +308,24 @@ class ClusterNode:
     def _beat(self) -> None:
         plane = self.plane
         assert plane is not None
+        due = time.monotonic()
         while True:
-            self._wake.wait(HEARTBEAT_S)
+            # Fixed rate: a beat is due HEARTBEAT_S after the last one was sent,
+            # not after it was answered, and one the plane does not store
+            # within RENEW_TIMEOUT_S is given up, so a beat stuck in a stalled
+            # plane (an election) delays the next one by at most that: the
+            # controller gives every node controller.STALL_GRACE_MS after a stall.
+            self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
             if self._stop.is_set():
                 return
+            due = time.monotonic() + HEARTBEAT_S
             if not self.joined.is_set() or time.monotonic() < self.beats_paused_until:
                 continue
             sent = time.monotonic()
             try:
-                epoch = plane.renew(self.myself, self.beat_payload(), timeout=self.lease.length_s)
+                epoch = plane.renew(self.myself, self.beat_payload(),
+                                    timeout=min(self.lease.length_s, RENEW_TIMEOUT_S))
             except Exception as exc:
                 log.debug("heartbeat failed: %s", exc)
                 epoch = None

@@ -66,7 +66,7 @@ def phases(logs: list[Path], history: History, start: float,
     applied      the promoted node applied the map (it is a primary)
     lease        it could write: `applied` if it held a lease from its
                  heartbeats as a replica, else its first heartbeat as primary
-    first_ok     the first write to the hit slots that succeeded after the fault
+    first_ok     the first write to the hit slots that succeeded after the decision
     clusterdown  (a count) writes to the hit slots refused with CLUSTERDOWN after it
     """
     out: dict[str, float] = {}
@@ -86,7 +86,10 @@ def phases(logs: list[Path], history: History, start: float,
                 out["lease"] = float(r.group(1)) - start
     hit = [op for op in history.ops if op.is_write and (slots is None or op.slot in slots)]
     before = [op.end for op in hit if op.outcome == OK and op.end <= start]
-    after = [op.end for op in hit if op.outcome == OK and op.start > start]
+    # After the decision, not just after the fault: a write sent a moment
+    # before the kill landed can still be answered after `start`.
+    resumed = start + out.get("decided", 0.0)
+    after = [op.end for op in hit if op.outcome == OK and op.start > start and op.end > resumed]
     if before:
         out["last_ok"] = max(before) - start
     if after:

@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 
 from faults import nemesis  # noqa: E402
 from faults.backends import Backend, RedisCluster, RingcacheCluster  # noqa: E402
+from faults.history import History  # noqa: E402
 from faults.netns import Loopback, Namespaces, can_use_namespaces  # noqa: E402
 from faults.trial import run_trial  # noqa: E402
 from local import free_base  # noqa: E402
@@ -126,9 +127,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                     extra = nemesis.AOF_ALWAYS if scenario == "slow-disk" else []
                     backend = make_backend(args.backend, directory / str(trial), args.node_timeout,
                                            args.shards, args.replicas, extra)
+                history = History()
                 try:
                     r = run_trial(backend, scenario, trial, wait_ms=args.wait_ms,
-                                  workers=args.workers, rate=args.rate)
+                                  workers=args.workers, rate=args.rate, history=history)
                 except nemesis.NotApplicable as exc:
                     print(f"{label} {scenario}: not applicable ({exc})", flush=True)
                     out.write(json.dumps({"backend": label, "scenario": scenario,
@@ -143,6 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                     close(backend)
                     backend = None
                     continue
+                if args.histories:
+                    Path(args.histories).mkdir(parents=True, exist_ok=True)
+                    history.dump(Path(args.histories) / f"{args.backend}-{scenario}-{trial}.jsonl")
                 row = {**dataclasses.asdict(r), "backend": label}
                 out.write(json.dumps(row) + "\n")
                 out.flush()
@@ -270,6 +275,7 @@ def main() -> int:
     r.add_argument("--heal-wait", type=float, default=10.0,
                    help="seconds a cluster may take to heal between trials before a fresh one")
     r.add_argument("--keep", action="store_true", help="keep the nodes' directories (logs)")
+    r.add_argument("--histories", default="", help="dump each trial's history (JSON lines) here")
     r.add_argument("--out", default=f"failover-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
     t = sub.add_parser("table")
     t.add_argument("files", nargs="+")

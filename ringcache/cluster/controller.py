@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ringcache")
 
-CHECK_S = 0.05
+CHECK_S = 0.02  # adds at most this to the detection
 PLANE_STALL_MS = 500.0  # no heartbeat of any node stored for this long: the plane stalls
 # After a stall, how long a node has to get a heartbeat stored before it is
 # judged: a beat lost in the stall is given up after node.RENEW_TIMEOUT_S
@@ -151,7 +151,8 @@ class Controller:
         if self.live_since_ms is None:
             self.live_since_ms = now
             log.info("Cluster controller: this node leads the control plane, which stores "
-                     "heartbeats")
+                     "heartbeats (failover-timeline live mono=%.3f newest beat mono=%.3f)",
+                     now / 1000.0, latest / 1000.0)
         cmap = plane.current()
         config = node.server.config
         timeout = config["cluster-node-timeout"]

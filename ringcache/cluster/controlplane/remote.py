@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ..topology import ClusterMap
 from .base import ControlPlane, Heartbeat, UnavailableError, Watcher, check_successor
@@ -84,10 +86,14 @@ class RemoteControlPlane(ControlPlane):
             client = self._client
             if client is None:
                 host, port = self._seeds[0]
+                # No retries inside redis-py: its default (redis-py 6+: 10, with
+                # back-off up to 1 s) kept a dead seed for ~4 s before this
+                # loop could try the next one, long past a lease.
                 client = redis.Redis(host=host, port=port, username=self._username,
                                      password=self._password,
                                      socket_timeout=self._timeout,
-                                     socket_connect_timeout=self._timeout, protocol=2)
+                                     socket_connect_timeout=self._timeout, protocol=2,
+                                     retry=Retry(NoBackoff(), 0))
                 self._client = client
             try:
                 return client.execute_command(*args)

@@ -48,9 +48,14 @@ class TrialResult:
     phases: dict[str, float] = dataclasses.field(default_factory=dict)  # timeline.phases
 
 
-def writes_resumed(history: History, after: float, slots: set[int] | None) -> bool:
+def writes_resumed(history: History, after: float, slots: set[int] | None,
+                   dead: frozenset[str] | set[str] = frozenset()) -> bool:
+    """A write to the slots succeeded, begun after `after` and not answered by
+    a `dead` node (a killed one can still answer a write sent a moment after
+    the signal: that is no resumption, and counting it ended trials early)."""
     return any(op.outcome == OK and op.is_write and op.start > after
-               and (slots is None or op.slot in slots) for op in history.ops)
+               and (slots is None or op.slot in slots) and op.node not in dead
+               for op in history.ops)
 
 
 def run_trial(backend: Backend, scenario: str, trial: int = 0, *, workers: int = 4,
@@ -70,8 +75,9 @@ def run_trial(backend: Backend, scenario: str, trial: int = 0, *, workers: int =
         history.event(fault.end, "fault-end")
         deadline = fault.end + window
         resumed_at = None
+        dead = set(fault.victims) if fault.end == fault.start else set()  # a kill
         while time.monotonic() < deadline:
-            if resumed_at is None and writes_resumed(history, fault.end, fault.slots):
+            if resumed_at is None and writes_resumed(history, fault.end, fault.slots, dead):
                 resumed_at = time.monotonic()
             if resumed_at is not None and time.monotonic() > resumed_at + settle:
                 break

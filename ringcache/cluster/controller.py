@@ -63,6 +63,10 @@ PLANE_STALL_MS = 500.0  # no heartbeat of any node stored for this long: the pla
 # judged: a beat lost in the stall is given up after node.RENEW_TIMEOUT_S
 # (0.5 s) and the next one is sent at once, then stored in one commit.
 STALL_GRACE_MS = 750.0
+# A leader that is itself a primary of a shard with replicas hands the lead to
+# a voter that is not (one heard from, caught up), after leading this long
+# and at most this often: killing a primary then never stalls the plane too.
+STEP_ASIDE_MS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,23 @@ def choose_promotion(cmap: ClusterMap, shard: Shard, beats: Mapping[str, Heartbe
                      silent, heard, beat.received_ms if beat is not None else 0.0)
 
 
+def choose_successor(cmap: ClusterMap, beats: Mapping[str, Heartbeat], now_ms: float,
+                     timeout_ms: float, myself: str, voters: str) -> str | None:
+    """The Raft address ("host:cluster-port") of a voter other than myself
+    that is no shard's primary and was heard within the node timeout (the
+    lowest id first), or None."""
+    addresses = {v.strip() for v in voters.split(",") if v.strip()}
+    primaries = {s.primary for s in cmap.shards}
+    for member in sorted(cmap.members, key=lambda m: m.id):
+        address = f"{member.host}:{member.cport}"
+        beat = beats.get(member.id)
+        if (member.id == myself or address not in addresses or member.id in primaries
+                or beat is None or now_ms - beat.received_ms > timeout_ms):
+            continue
+        return address
+    return None
+
+
 def _neg(node_id: str) -> tuple[int, ...]:
     """Orders ids so that the lower one wins a tie under max()."""
     return tuple(-ord(c) for c in node_id)
@@ -123,6 +144,7 @@ class Controller:
         self.node = node
         self.live_since_ms: float | None = None
         self.promotions: list[dict] = []  # the last ones, for INFO and tests
+        self.stepped_aside_ms = -1e18  # when this controller last asked to hand the lead on
         self._warned: set[str] = set()
 
     def run(self) -> None:
@@ -163,6 +185,28 @@ class Controller:
                 continue
             self.promote(cmap, decision)
             return  # one per check: the map changed
+        self.step_aside(cmap, beats, now, timeout)
+
+    def step_aside(self, cmap: ClusterMap, beats: Mapping[str, Heartbeat], now: float,
+                   timeout_ms: float) -> None:
+        """While this leader is a primary of a shard with replicas, ask Raft
+        to move the lead to a voter that is not a primary: a leader that
+        dies with its shard's primary makes that failover wait for an
+        election and the grace after it (about 0.5 s more)."""
+        node = self.node
+        shard = cmap.shard_of(node.myself)
+        if shard is None or shard.primary != node.myself or not shard.replicas:
+            return
+        assert self.live_since_ms is not None
+        if now - max(self.live_since_ms, self.stepped_aside_ms) < STEP_ASIDE_MS:
+            return
+        target = choose_successor(cmap, beats, now, timeout_ms, node.myself,
+                                  node.server.config["cluster-voters"])
+        if target is None:
+            return  # every voter is a primary (or silent): stay
+        self.stepped_aside_ms = now
+        log.info("Cluster controller: this leader is a primary; handing the lead to %s", target)
+        node.plane.transfer_leadership(target)  # type: ignore[union-attr]
 
     def promote(self, cmap: ClusterMap, decision: Promotion) -> None:
         plane = self.node.plane

@@ -89,6 +89,23 @@ def test_promotion_waits_for_the_lease_and_picks_the_highest_offset():
     assert choose_promotion(cmap, shard, beats, 1100, 0, 1000, 1000).replica == max(r1, r2)
 
 
+def test_a_leading_primary_hands_the_lead_to_a_voter_that_is_not_a_primary():
+    from ringcache.cluster.controller import choose_successor
+
+    cmap, shard = _pair_map(2)
+    r1, r2 = sorted(shard.replicas)
+    addr = {m.id: f"{m.host}:{m.cport}" for m in cmap.members}
+    voters = ",".join(addr.values())
+    beats = {n: _beat(n, 1000) for n in addr}
+    # The lowest id among the voters that are not a primary, heard lately.
+    assert choose_successor(cmap, beats, 1100, 1000, shard.primary, voters) == addr[r1]
+    beats[r1] = _beat(r1, -500)  # silent past the node timeout
+    assert choose_successor(cmap, beats, 1100, 1000, shard.primary, voters) == addr[r2]
+    # Not a voter, or only primaries left: nobody.
+    assert choose_successor(cmap, beats, 1100, 1000, shard.primary, addr[shard.primary]) is None
+    assert choose_successor(cmap, {}, 1100, 1000, shard.primary, voters) is None
+
+
 def test_lease_runs_from_the_sending_time():
     now = [100.0]
     lease = Lease(1000, drift=0.05, clock=lambda: now[0])

@@ -228,7 +228,7 @@ def _phase_row(ph: dict[str, float]) -> list[float | None]:
 
 
 PHASE_COLUMNS = ["gap (last ok -> first ok write)", "kill - last heartbeat stored",
-                 "plane stalled (election)", "silence counted (lease wait + check)",
+                 "silence not counted (election)", "silence counted (lease wait + check)",
                  "promotion stored (Raft)", "promoted node applies the map",
                  "its first lease", "client's first ok write", "CLUSTERDOWN replies"]
 
@@ -255,6 +255,8 @@ def cmd_phases(args: argparse.Namespace) -> int:
     if rows:
         med = [f"{statistics.median(c):.3f}" if c else "-" for c in cols]
         print("| median | | " + " | ".join(med) + " |")
+        top = [f"{max(c):.3f}" if c else "-" for c in cols]
+        print("| max | | " + " | ".join(top) + " |")
     return 0
 
 

@@ -243,20 +243,20 @@ def cmd_phases(args: argparse.Namespace) -> int:
                 rows.append(row)
     print("| scenario | trial | " + " | ".join(PHASE_COLUMNS) + " |")
     print("|---|---|" + "---|" * len(PHASE_COLUMNS))
-    cols: list[list[float]] = [[] for _ in PHASE_COLUMNS]
-    for row in rows:
-        values = _phase_row(row["phases"])
-        for c, v in zip(cols, values):
-            if v is not None:
-                c.append(v)
-        cells = ["-" if v is None else (f"{v:.0f}" if i == len(values) - 1 else f"{v:.3f}")
-                 for i, v in enumerate(values)]
-        print(f"| {row['scenario']} | {row['trial']} | " + " | ".join(cells) + " |")
-    if rows:
-        med = [f"{statistics.median(c):.3f}" if c else "-" for c in cols]
-        print("| median | | " + " | ".join(med) + " |")
-        top = [f"{max(c):.3f}" if c else "-" for c in cols]
-        print("| max | | " + " | ".join(top) + " |")
+    scenarios = sorted({r["scenario"] for r in rows}, key=ALL.index)
+    for scenario in scenarios:
+        cols: list[list[float]] = [[] for _ in PHASE_COLUMNS]
+        for row in (r for r in rows if r["scenario"] == scenario):
+            values = _phase_row(row["phases"])
+            for c, v in zip(cols, values):
+                if v is not None:
+                    c.append(v)
+            cells = ["-" if v is None else (f"{v:.0f}" if i == len(values) - 1 else f"{v:.3f}")
+                     for i, v in enumerate(values)]
+            print(f"| {scenario} | {row['trial']} | " + " | ".join(cells) + " |")
+        for name, fn in (("median", statistics.median), ("max", max)):
+            cells = [f"{fn(c):.3f}" if c else "-" for c in cols]
+            print(f"| {scenario} | {name} | " + " | ".join(cells) + " |")
     return 0
 
 

@@ -205,7 +205,7 @@ class Controller:
         """While this leader is a primary of a shard with replicas, ask Raft
         to move the lead to a voter that is not a primary: a leader that
         dies with its shard's primary makes that failover wait for an
-        election and the grace after it (about 0.5 s more)."""
+        election and the grace after it (0.6-1 s more)."""
         node = self.node
         shard = cmap.shard_of(node.myself)
         if shard is None or shard.primary != node.myself or not shard.replicas:
@@ -218,9 +218,14 @@ class Controller:
                                   node.server.config["cluster-voters"])
         if target is None:
             return  # every voter is a primary (or silent): stay
+        transfer = getattr(node.plane, "transfer_leadership", None)
+        if transfer is None:
+            return
+        if self.stepped_aside_ms < self.live_since_ms:  # the first try while leading
+            log.info("Cluster controller: this leader is a primary; handing the lead to %s",
+                     target)
         self.stepped_aside_ms = now
-        log.info("Cluster controller: this leader is a primary; handing the lead to %s", target)
-        node.plane.transfer_leadership(target)  # type: ignore[union-attr]
+        transfer(target)
 
     def promote(self, cmap: ClusterMap, decision: Promotion) -> None:
         plane = self.node.plane

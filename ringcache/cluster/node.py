@@ -82,7 +82,8 @@ RENEW_TIMEOUT_S = 2 * HEARTBEAT_S
 # elections of 1-2 s).
 # A command waits for the Raft thread's next tick (autoTickPeriod) and then
 # for the next append (appendEntriesPeriod): both bound how soon a promotion
-# is stored (PySyncObj's defaults, 50 and 100 ms, made it ~100 ms).
+# is stored (50 ms each, PySyncObj's tick default and our earlier append
+# period, made it ~90 ms; 10 and 25 ms make it ~45 ms, docs/failover.md).
 RAFT_OPTIONS: dict[str, Any] = {"raftMinTimeout": 0.3, "raftMaxTimeout": 0.7, "appendEntriesPeriod": 0.025,
                 "autoTickPeriod": 0.01, "connectionTimeout": 1.5, "connectionRetryTime": 0.5}
 

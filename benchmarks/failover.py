@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 
 from faults import nemesis  # noqa: E402
 from faults.backends import Backend, RedisCluster, RingcacheCluster  # noqa: E402
+from faults.history import History  # noqa: E402
 from faults.netns import Loopback, Namespaces, can_use_namespaces  # noqa: E402
 from faults.trial import run_trial  # noqa: E402
 from local import free_base  # noqa: E402
@@ -126,9 +127,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                     extra = nemesis.AOF_ALWAYS if scenario == "slow-disk" else []
                     backend = make_backend(args.backend, directory / str(trial), args.node_timeout,
                                            args.shards, args.replicas, extra)
+                history = History()
                 try:
                     r = run_trial(backend, scenario, trial, wait_ms=args.wait_ms,
-                                  workers=args.workers, rate=args.rate)
+                                  workers=args.workers, rate=args.rate, history=history)
                 except nemesis.NotApplicable as exc:
                     print(f"{label} {scenario}: not applicable ({exc})", flush=True)
                     out.write(json.dumps({"backend": label, "scenario": scenario,
@@ -143,6 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                     close(backend)
                     backend = None
                     continue
+                if args.histories:
+                    Path(args.histories).mkdir(parents=True, exist_ok=True)
+                    history.dump(Path(args.histories) / f"{args.backend}-{scenario}-{trial}.jsonl")
                 row = {**dataclasses.asdict(r), "backend": label}
                 out.write(json.dumps(row) + "\n")
                 out.flush()
@@ -150,11 +155,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                       f"{r.lost}/{r.acked}, after WAIT {r.lost_replicated}/{r.acked_replicated}, "
                       f"backwards {r.backwards}, stale {r.stale_lost}/{r.stale_acked}, "
                       f"late {r.late_lost}/{r.late_acked}"
-                      f"{'' if r.recovered else ' (writes did not resume in the window)'}",
-                      flush=True)
+                      f"{'' if r.recovered else ' (writes did not resume in the window)'}"
+                      f" phases {r.phases}", flush=True)
         finally:
             close(backend)
-            shutil.rmtree(directory, ignore_errors=True)
+            if args.keep:
+                print(f"kept {directory} (node logs)", flush=True)
+            else:
+                shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 
@@ -207,6 +215,51 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _phase_row(ph: dict[str, float]) -> list[float | None]:
+    """The intervals of one failover (s): kill -> last heartbeat's stamp is
+    negative time already spent; then detection, commit, learning the map,
+    the first lease, the client."""
+    def span(a: str, b: str) -> float | None:
+        return ph[b] - ph[a] if a in ph and b in ph else None
+    return [span("last_ok", "first_ok"), -ph["beat"] if "beat" in ph else None,
+            span("beat", "heard"), span("heard", "decided"), span("decided", "committed"),
+            span("committed", "applied"), span("applied", "lease"), span("lease", "first_ok"),
+            ph.get("clusterdown")]
+
+
+PHASE_COLUMNS = ["gap (last ok -> first ok write)", "kill - last heartbeat stored",
+                 "silence not counted (election)", "silence counted (lease wait + check)",
+                 "promotion stored (Raft)", "promoted node applies the map",
+                 "its first lease", "client's first ok write", "CLUSTERDOWN replies"]
+
+
+def cmd_phases(args: argparse.Namespace) -> int:
+    """Per trial, where the write unavailability went (tests/faults/timeline.py)."""
+    rows = []
+    for name in args.files:
+        for line in Path(name).read_text().splitlines():
+            row = json.loads(line)
+            if row.get("phases") and "beat" in row["phases"]:
+                rows.append(row)
+    print("| scenario | trial | " + " | ".join(PHASE_COLUMNS) + " |")
+    print("|---|---|" + "---|" * len(PHASE_COLUMNS))
+    scenarios = sorted({r["scenario"] for r in rows}, key=ALL.index)
+    for scenario in scenarios:
+        cols: list[list[float]] = [[] for _ in PHASE_COLUMNS]
+        for row in (r for r in rows if r["scenario"] == scenario):
+            values = _phase_row(row["phases"])
+            for c, v in zip(cols, values):
+                if v is not None:
+                    c.append(v)
+            cells = ["-" if v is None else (f"{v:.0f}" if i == len(values) - 1 else f"{v:.3f}")
+                     for i, v in enumerate(values)]
+            print(f"| {scenario} | {row['trial']} | " + " | ".join(cells) + " |")
+        for name, fn in (("median", statistics.median), ("max", max)):
+            cells = [f"{fn(c):.3f}" if c else "-" for c in cols]
+            print(f"| {scenario} | {name} | " + " | ".join(cells) + " |")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -223,9 +276,13 @@ def main() -> int:
     r.add_argument("--wait-ms", type=int, default=100, help="WAIT 1 <ms> after each write (-1: none)")
     r.add_argument("--heal-wait", type=float, default=10.0,
                    help="seconds a cluster may take to heal between trials before a fresh one")
+    r.add_argument("--keep", action="store_true", help="keep the nodes' directories (logs)")
+    r.add_argument("--histories", default="", help="dump each trial's history (JSON lines) here")
     r.add_argument("--out", default=f"failover-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
     t = sub.add_parser("table")
     t.add_argument("files", nargs="+")
+    ph = sub.add_parser("phases", help="per trial, where the unavailability went")
+    ph.add_argument("files", nargs="+")
     args = p.parse_args()
     if args.cmd == "run":
         # SIGTERM unwinds like Ctrl-C, so that every cluster and namespace is removed
@@ -235,7 +292,7 @@ def main() -> int:
         if args.wait_ms < 0:
             args.wait_ms = None
         return cmd_run(args)
-    return cmd_table(args)
+    return cmd_phases(args) if args.cmd == "phases" else cmd_table(args)
 
 
 if __name__ == "__main__":

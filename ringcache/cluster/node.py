@@ -75,10 +75,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("ringcache")
 
 HEARTBEAT_S = 0.25  # four per cluster-node-timeout at its default of 1000 ms
+# A heartbeat not stored within this is given up (the next one is due): a
+# lease from one stored later would be mostly spent on arrival anyway.
+RENEW_TIMEOUT_S = 2 * HEARTBEAT_S
 # Raft timings for a cluster on one LAN (PySyncObj's defaults are for WANs:
 # elections of 1-2 s).
-RAFT_OPTIONS: dict[str, Any] = {"raftMinTimeout": 0.3, "raftMaxTimeout": 0.7, "appendEntriesPeriod": 0.05,
-                "connectionTimeout": 1.5, "connectionRetryTime": 0.5}
+# A command waits for the Raft thread's next tick (autoTickPeriod) and then
+# for the next append (appendEntriesPeriod): both bound how soon a promotion
+# is stored (50 ms each, PySyncObj's tick default and our earlier append
+# period, made it ~90 ms; 10 and 25 ms make it ~45 ms, docs/failover.md).
+RAFT_OPTIONS: dict[str, Any] = {"raftMinTimeout": 0.3, "raftMaxTimeout": 0.7, "appendEntriesPeriod": 0.025,
+                "autoTickPeriod": 0.01, "connectionTimeout": 1.5, "connectionRetryTime": 0.5}
 
 
 class ClusterNode:
@@ -115,6 +122,7 @@ class ClusterNode:
         self.beats_paused_until = 0.0  # a manual failover: no heartbeats, no renewals
         self.lease_not_before = 0.0  # a forced failover: no lease before the old one ran out
         self.lease_lock = threading.Lock()
+        self.promoted_at = 0.0  # when the map last made this replica a primary (for the log)
         self.controller: Any = None
 
     # -- identity ------------------------------------------------------------
@@ -310,16 +318,24 @@ class ClusterNode:
     def _beat(self) -> None:
         plane = self.plane
         assert plane is not None
+        due = time.monotonic()
         while True:
-            self._wake.wait(HEARTBEAT_S)
+            # Fixed rate: a beat is due HEARTBEAT_S after the last one was sent,
+            # not after it was answered, and one the plane does not store
+            # within RENEW_TIMEOUT_S is given up, so a beat stuck in a stalled
+            # plane (an election) delays the next one by at most that: the
+            # controller gives every node controller.STALL_GRACE_MS after a stall.
+            self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
             if self._stop.is_set():
                 return
+            due = time.monotonic() + HEARTBEAT_S
             if not self.joined.is_set() or time.monotonic() < self.beats_paused_until:
                 continue
             sent = time.monotonic()
             try:
-                epoch = plane.renew(self.myself, self.beat_payload(), timeout=self.lease.length_s)
+                epoch = plane.renew(self.myself, self.beat_payload(),
+                                    timeout=min(self.lease.length_s, RENEW_TIMEOUT_S))
             except Exception as exc:
                 log.debug("heartbeat failed: %s", exc)
                 epoch = None
@@ -329,6 +345,10 @@ class ClusterNode:
                 if (epoch is not None and epoch <= self.map.epoch
                         and sent >= self.beats_paused_until and sent >= self.lease_not_before):
                     self.lease.renewed(sent)
+                    if self.promoted_at:
+                        log.info("First heartbeat stored as a primary (failover-timeline "
+                                 "renewed mono=%.3f sent mono=%.3f)", time.monotonic(), sent)
+                        self.promoted_at = 0.0
             loop = self._loop
             if loop is not None:
                 loop.call_soon_threadsafe(self._start_history)
@@ -431,8 +451,12 @@ class ClusterNode:
                          shard.id, primary.host, port)
                 replication.follow(primary.host, port)
         elif replication.is_replica:
-            log.info("Cluster map epoch %d: this node is a primary now", cmap.epoch)
+            # failover-timeline: mono stamps for tests/faults/timeline.py
+            log.info("Cluster map epoch %d: this node is a primary now (failover-timeline "
+                     "applied mono=%.3f lease_ms=%.0f)", cmap.epoch, time.monotonic(),
+                     self.lease.remaining_ms())
             replication.promote()
+            self.promoted_at = time.monotonic()
             self._wake.set()  # its first lease, at once
 
     def route(self) -> None:

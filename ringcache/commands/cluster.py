@@ -301,7 +301,7 @@ def cluster_beat(session: Session, argv: list[bytes]) -> Any:
     return BlockOn([], 0, None, CommandError("ERR CLUSTER BEAT inside MULTI"))
 
 
-BEAT_RELAY_TIMEOUT_S = 1.0
+BEAT_RELAY_TIMEOUT_S = 0.5  # as node.RENEW_TIMEOUT_S: a beat lost in a stalled plane is given up, the next sent
 
 
 @subcommand(CLUSTER, "beats", 2, "admin " + _RO, since="7.0.0",

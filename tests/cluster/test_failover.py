@@ -60,10 +60,19 @@ def test_promotion_waits_for_the_lease_and_picks_the_highest_offset():
     assert choose_promotion(cmap, shard, beats, 1049, 0, 1000, 1000) is None
     chosen = choose_promotion(cmap, shard, beats, 1100, 0, 1000, 1000)
     assert chosen.replica == r2 and chosen.failed == shard.primary and chosen.guard == 7
-    # Silence counts from when the plane became live (stored heartbeats
-    # again, e.g. after an election), also for a node never heard from.
+    # After the plane stalled (an election) and became live again at 500,
+    # the primary is judged only STALL_GRACE_MS (750) after that as well:
+    # at the later of its last heartbeat + 1050 and 500 + 750.
     assert choose_promotion(cmap, shard, beats, 1100, 500, 1000, 1000) is None
-    assert choose_promotion(cmap, shard, beats, 1551, 500, 1000, 1000).replica == r2
+    assert choose_promotion(cmap, shard, beats, 1249, 500, 1000, 1000) is None
+    assert choose_promotion(cmap, shard, beats, 1251, 500, 1000, 1000).replica == r2
+    later = {**beats, r1: _beat(r1, 2500, 300), r2: _beat(r2, 2500, 400)}
+    assert choose_promotion(cmap, shard, later, 2749, 2000, 1000, 1000) is None
+    assert choose_promotion(cmap, shard, later, 2751, 2000, 1000, 1000).replica == r2
+    # A short stall long after the last heartbeat changes nothing (safety
+    # needs the wait since that heartbeat only).
+    assert choose_promotion(cmap, shard, beats, 1051, 100, 1000, 1000).replica == r2
+    # A node this member never heard from gets a full wait from live.
     unheard = {k: v for k, v in beats.items() if k != shard.primary}
     beats_later = {k: _beat(k, 1500, v.payload["offset"]) for k, v in unheard.items()}
     assert choose_promotion(cmap, shard, beats_later, 1549, 500, 1000, 1000) is None
@@ -78,6 +87,23 @@ def test_promotion_waits_for_the_lease_and_picks_the_highest_offset():
     assert choose_promotion(cmap, shard, beats, 1100, 0, 1000, 1000).replica == min(r1, r2)
     beats[min(r1, r2)] = _beat(min(r1, r2), 1000, 5, role="primary")
     assert choose_promotion(cmap, shard, beats, 1100, 0, 1000, 1000).replica == max(r1, r2)
+
+
+def test_a_leading_primary_hands_the_lead_to_a_voter_that_is_not_a_primary():
+    from ringcache.cluster.controller import choose_successor
+
+    cmap, shard = _pair_map(2)
+    r1, r2 = sorted(shard.replicas)
+    addr = {m.id: f"{m.host}:{m.cport}" for m in cmap.members}
+    voters = ",".join(addr.values())
+    beats = {n: _beat(n, 1000) for n in addr}
+    # The lowest id among the voters that are not a primary, heard lately.
+    assert choose_successor(cmap, beats, 1100, 1000, shard.primary, voters) == addr[r1]
+    beats[r1] = _beat(r1, -500)  # silent past the node timeout
+    assert choose_successor(cmap, beats, 1100, 1000, shard.primary, voters) == addr[r2]
+    # Not a voter, or only primaries left: nobody.
+    assert choose_successor(cmap, beats, 1100, 1000, shard.primary, addr[shard.primary]) is None
+    assert choose_successor(cmap, {}, 1100, 1000, shard.primary, voters) is None
 
 
 def test_lease_runs_from_the_sending_time():

@@ -139,8 +139,10 @@ def backwards_reads(history: History | Iterable[Op]) -> list[Backwards]:
 def unavailability(history: History | Iterable[Op], since: float, until: float,
                    slots: set[int] | None = None) -> float:
     """The longest gap between successful writes (by completion time) that
-    ends after `since` (the fault), on keys of `slots` (None: every key). If
-    no write succeeded after `since`, the gap runs to `until`."""
+    ends after `since` (the fault), on keys of `slots` (None: every key); the
+    last one runs to `until` (the end of the trial: writes go on until then
+    once they resumed), so with none after `since` it is `until` - the last
+    before."""
     ends = sorted(op.end for op in history
                   if op.outcome == OK and op.is_write and (slots is None or op.slot in slots))
     before = [t for t in ends if t <= since]
@@ -152,7 +154,9 @@ def unavailability(history: History | Iterable[Op], since: float, until: float,
     for t in after:
         longest = max(longest, t - prev)
         prev = t
-    return longest
+    # and the last success to the end: a write the node hit answered just
+    # before it died is no recovery if nothing followed it
+    return max(longest, until - prev)
 
 
 def accepted_by(history: History | Iterable[Op], node: str, since: float,

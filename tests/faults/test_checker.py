@@ -80,9 +80,11 @@ def test_unavailability_is_the_longest_gap_around_the_fault():
         h.add(op("set", f"u:0:{t}", 1, t - 0.01, t, slot=1))
     h.add(op("set", "u:1:x", 1, 1.0, 1.0, slot=2))        # another shard, still writing
     h.add(op("set", "u:1:y", 1, 0.5, 1.2, outcome=FAIL, slot=1))
-    assert unavailability(h, since=0.15, until=6.0, slots={1}) == 1.5  # 0.2 -> 1.7
-    assert round(unavailability(h, since=0.15, until=6.0), 6) == 0.8    # any shard: 0.2 -> 1.0
+    assert unavailability(h, since=0.15, until=2.6, slots={1}) == 1.5  # 0.2 -> 1.7
+    assert round(unavailability(h, since=0.15, until=2.6), 6) == 0.8    # any shard: 0.2 -> 1.0
     assert unavailability(h, since=3.0, until=6.0, slots={1}) == 3.5    # none after: to the end
+    # a success right after the fault and nothing more: the gap runs to the end
+    assert unavailability(h, since=2.4, until=6.0, slots={1}) == 3.5    # 2.5 -> 6.0
 
 
 def test_accepted_by_a_node_after_a_time():
@@ -90,3 +92,14 @@ def test_accepted_by_a_node_after_a_time():
     h.add(op("set", "r:0:0", 9, 5.0, 5.1, node="b:2"))
     assert [o.value for o in accepted_by(h, "b:2", 4.0)] == [9]
     assert accepted_by(h, "b:2", 6.0) == []
+
+
+def test_a_write_the_killed_node_answered_is_no_resumption():
+    from faults.trial import writes_resumed
+
+    h = History()
+    h.add(op("set", "u:0:1", 1, 1.01, 1.02, slot=1, node="a:1"))  # sent just after the kill
+    assert writes_resumed(h, 1.0, {1})
+    assert not writes_resumed(h, 1.0, {1}, {"a:1"})
+    h.add(op("set", "u:0:2", 1, 2.0, 2.1, slot=1, node="b:2"))  # the promoted replica
+    assert writes_resumed(h, 1.0, {1}, {"a:1"})

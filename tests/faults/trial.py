@@ -21,6 +21,7 @@ from . import checker
 from .backends import Backend
 from .history import OK, History
 from .nemesis import SCENARIOS, Fault
+from .timeline import phases
 from .workload import Workload, read_back, written_keys
 
 
@@ -44,11 +45,17 @@ class TrialResult:
     recovered: bool                # writes to the hit slots resumed within the window
     fault: str = ""
     examples: list[str] = dataclasses.field(default_factory=list)
+    phases: dict[str, float] = dataclasses.field(default_factory=dict)  # timeline.phases
 
 
-def writes_resumed(history: History, after: float, slots: set[int] | None) -> bool:
+def writes_resumed(history: History, after: float, slots: set[int] | None,
+                   dead: frozenset[str] | set[str] = frozenset()) -> bool:
+    """A write to the slots succeeded, begun after `after` and not answered by
+    a `dead` node (a killed one can still answer a write sent a moment after
+    the signal: that is no resumption, and counting it ended trials early)."""
     return any(op.outcome == OK and op.is_write and op.start > after
-               and (slots is None or op.slot in slots) for op in history.ops)
+               and (slots is None or op.slot in slots) and op.node not in dead
+               for op in history.ops)
 
 
 def run_trial(backend: Backend, scenario: str, trial: int = 0, *, workers: int = 4,
@@ -68,8 +75,9 @@ def run_trial(backend: Backend, scenario: str, trial: int = 0, *, workers: int =
         history.event(fault.end, "fault-end")
         deadline = fault.end + window
         resumed_at = None
+        dead = set(fault.victims) if fault.end == fault.start else set()  # a kill
         while time.monotonic() < deadline:
-            if resumed_at is None and writes_resumed(history, fault.end, fault.slots):
+            if resumed_at is None and writes_resumed(history, fault.end, fault.slots, dead):
                 resumed_at = time.monotonic()
             if resumed_at is not None and time.monotonic() > resumed_at + settle:
                 break
@@ -77,6 +85,8 @@ def run_trial(backend: Backend, scenario: str, trial: int = 0, *, workers: int =
         until = time.monotonic()
     finally:
         load.stop()
+    logs = [n.dir / "node.log" for n in backend.nodes]
+    steps = phases(logs, history, fault.start, fault.slots)
     backend.restore()
     backend.wait_healthy(full=False, synced=False)  # every slot served: enough to read back
     final = read_back(backend.startup(), written_keys(history))
@@ -98,4 +108,4 @@ def run_trial(backend: Backend, scenario: str, trial: int = 0, *, workers: int =
         losses.acked_replicated, losses.lost_replicated, len(backwards), len(stale),
         stale_lost, len(late), late_lost, len(history.ops), resumed_at is not None,
         fault=fault.name + " " + " ".join(fault.victims),
-        examples=losses.examples + [str(b) for b in backwards[:3]])
+        examples=losses.examples + [str(b) for b in backwards[:3]], phases=steps)

@@ -2,7 +2,9 @@
 record every operation in a `History`.
 
 Worker w, at its n-th operation, does in turn (j = its n-th key of
-`keys_per_worker`, so a worker's keys fall on every shard):
+`keys_per_worker`, so a worker's keys fall on every shard; n counts on from
+a number that grows with the wall clock, so values written in a later
+trial on the same cluster are larger than any of an earlier one):
 
   SET u:w:n n        a unique key, written once
   INCR c:w:j         a counter only w increments
@@ -61,7 +63,8 @@ def slot_of(key: str) -> int:
 
 class Worker(threading.Thread):
     def __init__(self, index: int, nodes: list[tuple[str, int]], history: History,
-                 stop: threading.Event, rate: float, keys: int, wait_ms: int | None) -> None:
+                 stop: threading.Event, rate: float, keys: int, wait_ms: int | None,
+                 first: int = 0) -> None:
         super().__init__(name=f"worker-{index}", daemon=True)
         self.index = index
         self.nodes = nodes
@@ -70,6 +73,7 @@ class Worker(threading.Thread):
         self.interval = 1.0 / rate
         self.keys = keys
         self.wait_ms = wait_ms
+        self.first = first
         self.client: RedisCluster | None = None
 
     def _connect(self) -> RedisCluster | None:
@@ -79,7 +83,7 @@ class Worker(threading.Thread):
             return None
 
     def run(self) -> None:
-        n = 0
+        n = self.first
         next_at = time.monotonic()
         while not self.halt.is_set():
             if self.client is None:
@@ -150,7 +154,12 @@ class Workload:
                  rate: float = 200.0, keys: int = 16, wait_ms: int | None = None) -> None:
         self.history = history
         self.halt = threading.Event()
-        self.workers = [Worker(i, nodes, history, self.halt, rate, keys, wait_ms)
+        # Operation numbers (the values written) go on from one workload to
+        # the next on the same cluster: the keys are the same every trial,
+        # and a register still holding the last trial's larger value made the
+        # checker call this trial's own later reads backwards.
+        first = int(time.time() * 1000) * 1000
+        self.workers = [Worker(i, nodes, history, self.halt, rate, keys, wait_ms, first)
                         for i in range(workers)]
         self.nodes = nodes
 

@@ -123,6 +123,9 @@ class RaftControlPlane(ControlPlane):
                            dynamicMembershipChange=False, commandsWaitLeader=True,
                            **raft_options)
         self._raft = SyncObj(self_address, partners, conf, consumers=[self._store])
+        # Calls that must run on PySyncObj's thread (its state is not locked).
+        self._on_raft_thread: queue.SimpleQueue = queue.SimpleQueue()
+        self._raft.addOnTickCallback(self._run_queued)
 
     # -- ControlPlane ---------------------------------------------------------
 
@@ -215,6 +218,24 @@ class RaftControlPlane(ControlPlane):
 
     def is_leader(self) -> bool:
         return self.leader() == str(self._raft.selfNode)
+
+    def transfer_leadership(self, target: str) -> None:
+        """Ask this member, if it leads, to hand leadership to the voter at
+        `target` ("host:port") with Raft's TimeoutNow, at the Raft thread's
+        next tick. Best effort: PySyncObj refuses unless the target has the
+        whole log; watch leader() to see it happen."""
+        self._on_raft_thread.put(lambda: self._raft.transferLeadership(target))
+
+    def _run_queued(self) -> None:  # on PySyncObj's thread, every tick
+        while True:
+            try:
+                call = self._on_raft_thread.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                call()
+            except Exception:
+                log.exception("a call on the Raft thread failed")
 
     # -- on PySyncObj's thread ------------------------------------------------------
 

@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ..topology import ClusterMap
 from .base import ControlPlane, Heartbeat, UnavailableError, Watcher, check_successor
@@ -39,6 +41,7 @@ from .base import ControlPlane, Heartbeat, UnavailableError, Watcher, check_succ
 log = logging.getLogger(__name__)
 
 BEATS_EVERY = 2  # polls between two reads of the heartbeats (CLUSTER BEATS)
+QUICK_TIMEOUT_S = 1.0  # MAP, BEATS, BEAT: a seed that does not answer by then is skipped
 
 
 def parse_seeds(text: str) -> list[tuple[str, int]]:
@@ -68,7 +71,8 @@ class RemoteControlPlane(ControlPlane):
         self._timeout = timeout
         self._poll_interval = poll_interval
         self._lock = threading.Lock()
-        self._client: redis.Redis | None = None
+        # quick -> (client, its seed), see _call
+        self._clients: dict[bool, tuple[redis.Redis, tuple[str, int]] | None] = {}
         self._map = ClusterMap()
         self._watchers: dict[int, Watcher] = {}
         self._next_watch = 0
@@ -79,31 +83,44 @@ class RemoteControlPlane(ControlPlane):
 
     # -- transport -----------------------------------------------------------
 
-    def _call(self, *args: Any) -> Any:
-        """One command on the current seed, trying the others on failure."""
+    def _call(self, *args: Any, quick: bool = False) -> Any:
+        """One command on the current seed, trying the others on failure.
+        quick: a command any voter answers at once (MAP, BEATS, a BEAT,
+        which the relay answers within 0.5 s): it gives up a seed after
+        QUICK_TIMEOUT_S, so a voter cut off by a partition (packets dropped:
+        a call hangs) costs a heartbeat and a poll no more than that. SETMAP
+        waits for a Raft commit (up to 3 s), so it keeps the long timeout."""
         errors = []
+        timeout = min(self._timeout, QUICK_TIMEOUT_S) if quick else self._timeout
         for _ in range(len(self._seeds)):
-            client = self._client
-            if client is None:
-                host, port = self._seeds[0]
+            held = self._clients.get(quick)
+            if held is not None:
+                client, seed = held
+            else:
+                seed = self._seeds[0]
+                host, port = seed
+                # No retries inside redis-py: its default (redis-py 6+: 10, with
+                # back-off up to 1 s) kept a dead seed for ~4 s before this
+                # loop could try the next one, long past a lease.
                 client = redis.Redis(host=host, port=port, username=self._username,
                                      password=self._password,
-                                     socket_timeout=self._timeout,
-                                     socket_connect_timeout=self._timeout, protocol=2,
-                                     **self._connection_kwargs)
-                self._client = client
+                                     socket_timeout=timeout,
+                                     socket_connect_timeout=timeout, protocol=2,
+                                     retry=Retry(NoBackoff(), 0), **self._connection_kwargs)
+                self._clients[quick] = (client, seed)
             try:
                 return client.execute_command(*args)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                errors.append(f"{self._seeds[0]}: {exc}")
+                errors.append(f"{seed}: {exc}")
                 client.close()
-                self._client = None
-                self._seeds.append(self._seeds.pop(0))  # next seed first
+                self._clients[quick] = None
+                if self._seeds[0] == seed:  # (the other client may have moved on already)
+                    self._seeds.append(self._seeds.pop(0))  # next seed first
         raise UnavailableError("no seed answered: " + "; ".join(errors))
 
     def refresh(self) -> ClusterMap:
         """Fetch the map if newer than the one held; returns the newest."""
-        reply = self._call("CLUSTER", "MAP", self._map.epoch)
+        reply = self._call("CLUSTER", "MAP", self._map.epoch, quick=True)
         if reply is not None:
             cmap = ClusterMap.from_json(reply)
             with self._lock:
@@ -157,7 +174,8 @@ class RemoteControlPlane(ControlPlane):
         heartbeat is stored): call it from a thread."""
         epoch: int | None = None
         try:
-            reply = self._call("CLUSTER", "BEAT", node_id, json.dumps(dict(payload or {})))
+            reply = self._call("CLUSTER", "BEAT", node_id, json.dumps(dict(payload or {})),
+                               quick=True)
             epoch = reply if isinstance(reply, int) else None
         except (UnavailableError, redis.ResponseError):
             pass  # a missed heartbeat is just missed
@@ -171,7 +189,7 @@ class RemoteControlPlane(ControlPlane):
             return dict(self._beats)
 
     def refresh_beats(self) -> None:
-        reply = self._call("CLUSTER", "BEATS")
+        reply = self._call("CLUSTER", "BEATS", quick=True)
         now = self.now_ms()
         beats = {node_id: Heartbeat(node_id, now - float(item["age_ms"]), item["payload"],
                                     int(item.get("count", 0)))
@@ -188,9 +206,9 @@ class RemoteControlPlane(ControlPlane):
         self._stop.set()
         if self._poller is not None and self._poller is not threading.current_thread():
             self._poller.join(2)
-        client = self._client
-        if client is not None:
-            client.close()
+        for held in list(self._clients.values()):
+            if held is not None:
+                held[0].close()
 
     # -- polling -------------------------------------------------------------
 

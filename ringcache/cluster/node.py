@@ -417,6 +417,7 @@ class ClusterNode:
             self._save_config(self.myself, cmap.epoch)
         self.route()
         self._take_role(cmap)
+        self._announce_epoch(before, cmap)
         for listener in list(self.map_listeners):
             try:
                 listener(before, cmap)
@@ -445,6 +446,28 @@ class ClusterNode:
             log.info("Cluster map epoch %d: this node is a primary now", cmap.epoch)
             replication.promote()
             self._wake.set()  # its first lease, at once
+
+    def shard_epoch(self) -> int | None:
+        """The config epoch of this node's shard when the map makes it a
+        replica: the epoch its primary must have reached for this node to
+        follow it (replication/replica.py); None otherwise."""
+        shard = self.map.shard_of(self.myself)
+        if shard is None or shard.primary == self.myself:
+            return None
+        return shard.epoch
+
+    def _announce_epoch(self, before: ClusterMap, cmap: ClusterMap) -> None:
+        """A primary tells its replicas on the stream each new epoch of its
+        shard, so that a replica can tell a primary that kept up from one
+        that missed a map (replica.py drops a link left behind)."""
+        epoch = cmap.config_epoch(self.myself)
+        replication = getattr(self.server, "replication", None)
+        if (replication is None or replication.is_replica or not cmap.is_primary(self.myself)
+                or epoch == before.config_epoch(self.myself)):
+            return
+        from ..replication.stream import encode
+
+        replication.primary.feed_own(encode([b"REPLCONF", b"SHARD-EPOCH", b"%d" % epoch]))
 
     def route(self) -> None:
         """A new Router for the current map and health, with the lease check

@@ -408,8 +408,12 @@ class ClusterNode:
         if cmap.epoch <= self.map.epoch:
             return
         if cmap.epoch < self.seen_epoch:
-            log.warning("Refusing cluster map epoch %d: this node has seen epoch %d",
-                        cmap.epoch, self.seen_epoch)
+            # Expected while a restarted voter replays its journal (quiet
+            # then); a warning once the plane says it has caught up.
+            plane = self.plane
+            level = logging.WARNING if plane is None or plane.ready() else logging.DEBUG
+            log.log(level, "Refusing cluster map epoch %d: this node has seen epoch %d",
+                    cmap.epoch, self.seen_epoch)
             return
         before, self.map = self.map, cmap
         if cmap.epoch > self.seen_epoch:

@@ -241,7 +241,7 @@ class Replica:
         port = config["replica-announce-port"] or self.server.port
         steps.append(([b"REPLCONF", b"listening-port", b"%d" % port], self._replconf_reply))
         steps.append(([b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"], self._replconf_reply))
-        self.primary_shard_epoch = None
+        self.primary_shard_epoch = self.behind_since = None
         expected = self._expected_epoch()
         if expected is not None:
             steps.append(([b"REPLCONF", b"shard-epoch", b"%d" % expected], self._epoch_reply))
@@ -774,7 +774,6 @@ class Replica:
                 self.drop(reconnect=True)
             elif now - self.last_ack >= 1.0:
                 self.send_ack()
-
 
     def _stale_too_long(self, now: float) -> bool:
         """The linked primary has stayed below the shard epoch this replica

@@ -100,3 +100,23 @@ def test_a_replica_refuses_a_primary_with_an_older_shard_epoch(tmp_path):
         _until(lambda: r.info("replication")["master_link_status"] == "up", 30,
                "the replica to follow its primary again")
         assert r.info("replication")["master_shard_epoch"] >= shard.epoch
+
+
+def test_only_a_cluster_node_answers_the_shard_epoch(tmp_path):
+    # Outside cluster mode the option is unknown, with Redis's error text
+    # (redis-server answers the same), so a replica treats that primary as
+    # having no epoch; a cluster node answers its shard's config epoch.
+    from nodes import start_node
+
+    with start_node(tmp_path, "--cluster-enabled", "no") as plain:
+        with pytest.raises(redis.ResponseError, match="^Unrecognized REPLCONF option: shard-epoch$"):
+            plain.client().execute_command("REPLCONF", "shard-epoch", "1")
+    (tmp_path / "c").mkdir()
+    with start_node(tmp_path / "c", "--cluster-enabled", "yes") as node:
+        c = node.client()
+        _until(lambda: b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO"), 15,
+               "the one-node cluster")
+        epoch = admin.read_map(c).shards[0].epoch
+        assert c.execute_command("REPLCONF", "shard-epoch", "1") == epoch
+        with pytest.raises(redis.ResponseError, match="not an integer"):
+            c.execute_command("REPLCONF", "shard-epoch", "x")

@@ -14,7 +14,10 @@ its own directory under --dir (default ./ringcache-cluster-PORT), Raft among
 the first 3 (5 from 5 nodes on), the others joining through them; once every
 node is in the map it assigns the ring's slot map (nothing to move: the
 cluster is empty) and waits until every node serves it. What it started is
-kept in DIR/cluster.json, which `down`, `status`, `add-node` read.
+kept in DIR/cluster.json, which `down`, `status`, `add-node` read. `stop`
+stops every node and keeps their directories and cluster.json; `start`
+starts them again on the same ports (the map comes back from the voters'
+Raft journals, keys from each node's AOF or snapshot if it keeps one).
 """
 
 from __future__ import annotations
@@ -284,6 +287,51 @@ def _assign_ring_if_new(cmap: ClusterMap) -> ClusterMap:
 def cluster_down(directory: Path, timeout: float = 15.0, out: Any = sys.stdout) -> None:
     state = load_state(directory)
     pids = [int(pid) for pid in state["pids"].values()]
+    _stop_pids(pids, timeout)
+    _state_path(directory).unlink()
+    print(f"ringcache cluster down: stopped {len(pids)} nodes", file=out)
+
+
+def cluster_stop(directory: Path, timeout: float = 15.0, out: Any = sys.stdout) -> None:
+    """Stop every node (SIGTERM, then SIGKILL past timeout) and keep what
+    they hold: their directories and DIR/cluster.json, for `start`."""
+    state = load_state(directory)
+    pids = [int(pid) for pid in state["pids"].values()]
+    _stop_pids(pids, timeout)
+    state["pids"] = {}
+    save_state(directory, state)
+    print(f"ringcache cluster stop: stopped {len(pids)} nodes (start them again with "
+          f"`ringcache cluster start --dir {directory}`)", file=out)
+
+
+def cluster_start(directory: Path, timeout: float = 60.0, out: Any = sys.stdout) -> dict:
+    """Start again every node of a stopped (or crashed) cluster, with the
+    same directories and ports: each comes back as the member it was (its
+    id and epochs in cluster-config-file, the voters' map in their Raft
+    journals, keys from its AOF or snapshot), and waits until every node
+    serves the map again."""
+    state = load_state(directory)
+    alive = [pid for pid in (int(p) for p in state["pids"].values()) if _alive(pid)]
+    if alive:
+        raise AdminError(f"{len(alive)} nodes of {directory} are still running: "
+                         "`ringcache cluster stop` first")
+    state["pids"] = {}
+    for port in state["ports"]:
+        state["pids"][str(port)] = start_node(directory, port, state, state.get("extra", []))
+    save_state(directory, state)
+    ports = state["ports"]
+    first = client(ports[0])
+    wait_for(lambda: serving_everywhere(ports, read_map(first).epoch), timeout,
+             "every node to serve the slot map again")
+    if any(shard.replicas for shard in read_map(first).shards):
+        wait_for(lambda: replicas_synced(ports), timeout, "every replica to sync")
+    cmap = read_map(first)
+    print(f"ringcache cluster start: {len(ports)} nodes on ports {ports[0]}-{ports[-1]}, "
+          f"all {SLOTS} slots served (map epoch {cmap.epoch})", file=out)
+    return state
+
+
+def _stop_pids(pids: list[int], timeout: float) -> None:
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
@@ -295,8 +343,6 @@ def cluster_down(directory: Path, timeout: float = 15.0, out: Any = sys.stdout) 
             time.sleep(0.05)
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
-    _state_path(directory).unlink()
-    print(f"ringcache cluster down: stopped {len(pids)} nodes", file=out)
 
 
 def _alive(pid: int) -> bool:
@@ -512,7 +558,7 @@ def main(argv: list[str]) -> int:
     up.add_argument("--dir", type=Path)
     up.add_argument("--vnodes", type=int, default=ring.VNODES_DEFAULT)
     up.add_argument("--timeout", type=float, default=60.0)
-    for name in ("down", "add-node"):
+    for name in ("down", "add-node", "stop", "start"):
         p = sub.add_parser(name)
         p.add_argument("--port", type=int, default=7000)
         p.add_argument("--dir", type=Path)
@@ -536,6 +582,10 @@ def main(argv: list[str]) -> int:
                        extra, args.timeout)
         elif args.action == "down":
             cluster_down(directory)
+        elif args.action == "stop":
+            cluster_stop(directory.resolve())
+        elif args.action == "start":
+            cluster_start(directory.resolve())
         elif args.action == "status":
             cluster_status(args.port)
         elif args.action == "rebalance":

@@ -146,6 +146,12 @@ class ClusterNode:
         self._save_config(node_id, 0)
         return node_id
 
+    def raft_journal_path(self) -> Path:
+        """Where a voter keeps its Raft log (and, beside it, `.meta` and
+        `.dump`): named after cluster-config-file, which is one per node."""
+        path = self._id_path()
+        return path.with_name(path.name + ".raft")
+
     def _save_config(self, node_id: str, epoch: int) -> None:
         """cluster-config-file: the node id and the highest map epoch this
         node applied, written whole (fsync, rename): a restarted node is
@@ -205,9 +211,11 @@ class ClusterNode:
         if voters and me in voters:
             from .controlplane.raft import RaftControlPlane
 
-            log.info("Cluster control plane: Raft member %s of %s", me, ",".join(voters))
+            journal = self.raft_journal_path()
+            log.info("Cluster control plane: Raft member %s of %s (journal %s)", me,
+                     ",".join(voters), journal)
             return RaftControlPlane(me, [v for v in voters if v != me], config["cluster-password"],
-                                    **RAFT_OPTIONS)
+                                    journal_path=str(journal), **RAFT_OPTIONS)
         seeds = config["cluster-join"] or ",".join(
             v for v in voters if v != me)  # (voters' raft ports are not client ports)
         if config["cluster-join"]:
@@ -226,7 +234,8 @@ class ClusterNode:
         from .controlplane.local import LocalControlPlane
 
         log.info("Cluster control plane: in-process (a one-node cluster)")
-        return LocalControlPlane()
+        path = self._id_path()  # the map survives a restart, as a voter's journal does
+        return LocalControlPlane(path=path.with_name(path.name + ".map"))
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -255,7 +264,7 @@ class ClusterNode:
         member = self.member
         assert plane is not None and member is not None
         one_node = type(plane).__name__ == "LocalControlPlane"
-        waited = False
+        waited = behind = False
         while not self._stop.is_set():
             try:
                 if not plane.ready():  # a restarted Raft member catching up
@@ -264,6 +273,17 @@ class ClusterNode:
                 current = plane.current()
                 if hasattr(plane, "refresh"):
                     current = plane.refresh()  # type: ignore[attr-defined]
+                if current.epoch < self.seen_epoch:
+                    # The plane is behind what this node saw before it
+                    # restarted (a seed still replaying its journal, or
+                    # catching up): deciding from it would make this node
+                    # a stranger to its own cluster.
+                    if not behind:
+                        log.info("Waiting for the control plane to reach map epoch %d "
+                                 "(it has %d)", self.seen_epoch, current.epoch)
+                    behind = True
+                    self._stop.wait(0.1)
+                    continue
                 known = current.member(self.myself)
                 if known is None and self.replica_of and not _has_shard_for(current,
                                                                             self.replica_of):
@@ -397,7 +417,7 @@ class ClusterNode:
             alive = age <= timeout
             offset = beat.payload.get("offset", 0)
             statuses[node_id] = NodeStatus(
-                ping_sent=0, pong_received=int(wall - age), connected=alive,
+                ping_sent=0, pong_received=max(0, int(wall - age)), connected=alive,
                 health=OK if alive else FAIL,
                 repl_offset=offset if isinstance(offset, int) else 0)
         replication = getattr(self.server, "replication", None)
@@ -414,8 +434,12 @@ class ClusterNode:
         if cmap.epoch <= self.map.epoch:
             return
         if cmap.epoch < self.seen_epoch:
-            log.warning("Refusing cluster map epoch %d: this node has seen epoch %d",
-                        cmap.epoch, self.seen_epoch)
+            # Expected while a restarted voter replays its journal (quiet
+            # then); a warning once the plane says it has caught up.
+            plane = self.plane
+            level = logging.WARNING if plane is None or plane.ready() else logging.DEBUG
+            log.log(level, "Refusing cluster map epoch %d: this node has seen epoch %d",
+                    cmap.epoch, self.seen_epoch)
             return
         before, self.map = self.map, cmap
         if cmap.epoch > self.seen_epoch:
@@ -423,6 +447,7 @@ class ClusterNode:
             self._save_config(self.myself, cmap.epoch)
         self.route()
         self._take_role(cmap)
+        self._announce_epoch(before, cmap)
         for listener in list(self.map_listeners):
             try:
                 listener(before, cmap)
@@ -458,6 +483,28 @@ class ClusterNode:
             replication.promote()
             self.promoted_at = time.monotonic()
             self._wake.set()  # its first lease, at once
+
+    def shard_epoch(self) -> int | None:
+        """The config epoch of this node's shard when the map makes it a
+        replica: the epoch its primary must have reached for this node to
+        follow it (replication/replica.py); None otherwise."""
+        shard = self.map.shard_of(self.myself)
+        if shard is None or shard.primary == self.myself:
+            return None
+        return shard.epoch
+
+    def _announce_epoch(self, before: ClusterMap, cmap: ClusterMap) -> None:
+        """A primary tells its replicas on the stream each new epoch of its
+        shard, so that a replica can tell a primary that kept up from one
+        that missed a map (replica.py drops a link left behind)."""
+        epoch = cmap.config_epoch(self.myself)
+        replication = getattr(self.server, "replication", None)
+        if (replication is None or replication.is_replica or not cmap.is_primary(self.myself)
+                or epoch == before.config_epoch(self.myself)):
+            return
+        from ..replication.stream import encode
+
+        replication.primary.feed_own(encode([b"REPLCONF", b"SHARD-EPOCH", b"%d" % epoch]))
 
     def route(self) -> None:
         """A new Router for the current map and health, with the lease check

@@ -119,6 +119,13 @@ def replconf(session: Any, argv: list) -> Any:
             return NO_REPLY  # never answered (Redis)
         elif option == b"getack":
             return NO_REPLY  # only meaningful from a primary (replica.py)
+        elif option == b"shard-epoch" and session.server.cluster is not None:
+            # A cluster replica checks that its primary is not older than
+            # its map (replication/replica.py): answer this node's shard's
+            # config epoch.
+            _int(value, NOT_INTEGER)
+            cluster = session.server.cluster
+            return cluster.map.config_epoch(cluster.myself)
         else:
             raise CommandError(f"ERR Unrecognized REPLCONF option: {argv[i].decode('utf-8', 'replace')}")
     return OK

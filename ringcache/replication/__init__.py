@@ -205,6 +205,10 @@ class Replication:
                 ]
             if replica.state != CONNECTED:
                 fields.append(("master_link_down_since_seconds", int(now - replica.link_down_since)))
+            if server.cluster is not None:  # (replica.py: epochs on the link)
+                epoch = replica.primary_shard_epoch
+                fields += [("master_shard_epoch", -1 if epoch is None else epoch),
+                           ("master_stale_epoch_refusals", replica.stale_refusals)]
             fields += [
                 ("slave_priority", config["replica-priority"]),
                 ("slave_read_only", int(config["replica-read-only"])),

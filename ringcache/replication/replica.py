@@ -32,6 +32,18 @@ Each applied command's bytes go to this node's Primary (`feed_raw`): its
 backlog and its own replicas get the same stream with the same offsets, so
 they can later continue with whichever node is promoted.
 
+Epochs (cluster mode only, issue 15): a replica whose map names its shard
+with config epoch E sends `REPLCONF shard-epoch E` before PSYNC; a ringcache
+cluster primary answers with its own shard's config epoch (an integer), and
+one older than E is refused (a primary that missed a promotion: an old
+primary back from a partition). A primary announces each new epoch of its
+shard on the stream (`REPLCONF SHARD-EPOCH n`, skipped by the apply loop
+like GETACK), and a link whose primary stays below the epoch this replica
+has seen for STALE_EPOCH_GRACE_S is dropped (the map naming a new primary
+usually moves the link first). A primary that does not know the option
+(redis-server, a non-cluster node) is followed as before: the check needs
+both ends in one cluster.
+
 Acknowledgements: `REPLCONF ACK <offset>` every second and when the stream
 carries `REPLCONF GETACK *` (with the offset before that command, as
 Redis). A primary silent for repl-timeout seconds is dropped; a dropped
@@ -57,6 +69,9 @@ if TYPE_CHECKING:
     from ..server.server import Server
 
 log = logging.getLogger("ringcache")
+
+STALE_EPOCH_GRACE_S = 3.0  # a linked primary may lag a new shard epoch this long
+STALE_RETRY_S = 0.2  # a primary refused for its epoch is tried again this soon
 
 CONNECT = "connect"
 CONNECTING = "connecting"
@@ -101,6 +116,13 @@ class Replica:
         self.loading = False
         self._epoch = 0  # bumped at each drop: a load finishing after it is ignored
         self.stopped = False
+        # Cluster mode: the primary's shard epoch (from the handshake, then
+        # the stream; None: it has none), when it was first seen behind
+        # this replica's, and how many times a stale primary was refused.
+        self.primary_shard_epoch: int | None = None
+        self.behind_since: float | None = None
+        self.stale_refusals = 0
+        self._refused: tuple[int, int] | None = None  # (its epoch, ours) last logged
 
     @property
     def primary(self) -> Any:
@@ -219,6 +241,10 @@ class Replica:
         port = config["replica-announce-port"] or self.server.port
         steps.append(([b"REPLCONF", b"listening-port", b"%d" % port], self._replconf_reply))
         steps.append(([b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"], self._replconf_reply))
+        self.primary_shard_epoch = self.behind_since = None
+        expected = self._expected_epoch()
+        if expected is not None:
+            steps.append(([b"REPLCONF", b"shard-epoch", b"%d" % expected], self._epoch_reply))
         steps.append((None, self._psync_reply))  # PSYNC, built when sent
         self.steps = steps
         self._next_step()
@@ -256,6 +282,43 @@ class Replica:
     def _replconf_reply(self, line: str) -> bool:
         if line.startswith("-"):
             log.info("(Non critical) Master does not understand REPLCONF: %s", line[1:])
+        return True
+
+    def _expected_epoch(self) -> int | None:
+        """The config epoch of the shard this node replicates, as its map has
+        it (None outside cluster mode)."""
+        cluster = getattr(self.server, "cluster", None)
+        return None if cluster is None else cluster.shard_epoch()
+
+    def _epoch_reply(self, line: str) -> bool:
+        if not line.startswith(":"):
+            log.info("MASTER %s:%d reports no shard epoch (%s): not checked", self.host,
+                     self.port, line[1:])
+            return True
+        try:
+            epoch = int(line[1:])
+        except ValueError:
+            return False
+        self.primary_shard_epoch = epoch
+        return not self._refuse_if_stale(epoch)
+
+    def _refuse_if_stale(self, epoch: int) -> bool:
+        """Whether the primary's shard epoch is older than this replica has
+        seen (then say so: the caller drops the link)."""
+        expected = self._expected_epoch()
+        if expected is None or epoch >= expected:
+            return False
+        self.stale_refusals += 1
+        # Logged once per pair of epochs: a primary that has not yet applied
+        # the map naming it is refused again at each try until it has.
+        level = logging.WARNING if self._refused != (epoch, expected) else logging.DEBUG
+        self._refused = (epoch, expected)
+        log.log(level, "Refusing to replicate from MASTER %s:%d: its shard epoch %d is older "
+                "than epoch %d of this replica's cluster map (a stale primary, or one that "
+                "has not applied the map yet)", self.host, self.port, epoch, expected)
+        # Try again soon (the cron waits a second between tries): a primary
+        # just promoted applies its map within one poll.
+        self.last_connect_try = time.monotonic() - 1.0 + STALE_RETRY_S
         return True
 
     def _psync_reply(self, line: str) -> bool:
@@ -578,10 +641,13 @@ class Replica:
                     continue
                 name = argv[0].lower()
                 if name == b"replconf":
-                    if len(argv) > 1 and argv[1].lower() == b"getack":
+                    option = argv[1].lower() if len(argv) > 1 else b""
+                    if option == b"getack":
                         clock.offset_ms = saved
                         self.send_ack()
                         clock.offset_ms = MASTER_VIEW_OFFSET_MS
+                    elif option == b"shard-epoch" and len(argv) > 2 and argv[2].isdigit():
+                        self.primary_shard_epoch = int(argv[2])
                 elif name != b"ping":
                     reply = dispatcher._execute(session, argv)
                     if isinstance(reply, CommandError):
@@ -701,11 +767,26 @@ class Replica:
                         "set the 'repl-timeout' parameter in redis.conf to a larger value.")
             self.drop(reconnect=True)
         elif self.state == CONNECTED:
-            if now - self.last_io > timeout:
+            if self._stale_too_long(now):
+                self.drop(reconnect=True)  # the handshake checks the epoch again
+            elif now - self.last_io > timeout:
                 log.warning("MASTER timeout: no data nor PING received...")
                 self.drop(reconnect=True)
             elif now - self.last_ack >= 1.0:
                 self.send_ack()
+
+    def _stale_too_long(self, now: float) -> bool:
+        """The linked primary has stayed below the shard epoch this replica
+        has seen for longer than STALE_EPOCH_GRACE_S."""
+        epoch = self.primary_shard_epoch
+        expected = self._expected_epoch()
+        if epoch is None or expected is None or epoch >= expected:
+            self.behind_since = None
+            return False
+        if self.behind_since is None:
+            self.behind_since = now
+            return False
+        return now - self.behind_since > STALE_EPOCH_GRACE_S and self._refuse_if_stale(epoch)
 
 
 def _b(value: Any) -> bytes:

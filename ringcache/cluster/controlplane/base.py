@@ -44,6 +44,13 @@ from ..topology import ClusterMap, MapError
 Watcher = Callable[[ClusterMap], None]
 
 
+# The stamp of a heartbeat this member counted but did not see arrive: one
+# replayed from its Raft journal at start, or caught up on after it was
+# behind (raft.py). Far in the past, so the node counts as silent until it
+# beats again; finite, so ages stay plain numbers.
+NEVER_MS = -1e12
+
+
 @dataclass(frozen=True)
 class Heartbeat:
     """The last heartbeat of one node: when the control plane received it

@@ -13,12 +13,42 @@ and its epoch. Two commands go through the Raft log:
   `compare_and_set` waits until the command is applied here and returns its
   verdict; past `commit_timeout` it raises UnavailableError (no quorum): the
   write may still be applied later, so callers re-read.
-* `beat(node_id, payload)`: a heartbeat, stamped with each member's own
-  monotonic clock when that member applies it. Stamps are observations, not
-  replicated state (they differ by a few ms between members), and are lost on
-  restart: nodes beat again. Because every member sees them, a new leader
-  (controller) starts with fresh heartbeats instead of declaring everyone
-  silent.
+* `beat(node_id, payload)`: a heartbeat, counted in the replicated state
+  (a promotion is guarded by the count) and stamped with each member's own
+  monotonic clock when that member applies it *live* (below). Stamps are
+  observations, not replicated state (they differ by a few ms between
+  members). Because every member sees them, a new leader (controller)
+  starts with fresh heartbeats instead of declaring everyone silent.
+
+Durability (issue 15: a whole-cluster restart). With `journal_path` the Raft
+log goes to PySyncObj's journal file (an mmap written before the entry is
+acknowledged to the leader, with its commit index and term in
+`<journal>.meta`) and, at each log compaction, the replicated state (map,
+epoch, heartbeat counts) to `dump_path`; a restarted member loads the dump,
+replays the journal after it, and the map with its epochs is back even when
+every member restarted at once. Compaction runs every COMPACT_ENTRIES
+entries (or COMPACT_S seconds), in this thread (no fork: the state is a few
+kB and the node has threads), and cuts the journal to the entries after the
+dump, so heartbeats (4/s per node) never grow it without bound.
+
+Replayed heartbeats are never stamped fresh. A heartbeat is stamped with
+now only when this member applies it live: its log index is past the last
+entry its journal held at start (everything up to there predates this
+process), and this member has caught up with a known leader (applied up to
+the leader's commit index as first seen since it last had no leader: a
+member cut off and catching up applies old entries in a burst). Otherwise
+it is counted with the stamp NEVER_MS (silent until it beats again). Both
+are safe for the lease argument (lease.py, failover.md): a stamp taken at
+apply is never earlier than the sending, and the controller never counts a
+node's silence from before it led the plane and saw it store heartbeats
+(controller.py's live_since), so a too-old stamp only delays a promotion by
+that rule's wait. Leases themselves are renewed only by the answer to a
+heartbeat the node sent in this process (`renew`): a replayed entry has no
+waiter and renews nothing.
+
+Compatibility of journals: PySyncObj names replicated methods by a number
+from their sorted names, so a new @replicated method must come with a
+higher `ver=` (or a journal written before it replays as the wrong call).
 
 Watchers run on a delivery thread owned by the plane (never on PySyncObj's
 own thread, where a watcher that writes would wait on itself forever), in
@@ -46,11 +76,16 @@ from pysyncobj.syncobj import SyncObjException  # type: ignore[import-untyped]
 
 from ...storage.clock import Clock
 from ..topology import ClusterMap, MapError
-from .base import ControlPlane, Heartbeat, UnavailableError, Watcher, check_successor
+from .base import NEVER_MS, ControlPlane, Heartbeat, UnavailableError, Watcher, check_successor
 
 log = logging.getLogger(__name__)
 
 LEADER_FALLBACK_TIMEOUT = 2.0  # seconds; PySyncObj's default is 30
+# Log compaction: a dump of the state and a journal cut to what follows it.
+# At 4 heartbeats/s per node a 6-node cluster writes ~24 entries/s: a
+# compaction every ~40 s, and a restart replays at most this many entries.
+COMPACT_ENTRIES = 1000
+COMPACT_S = 60.0
 
 
 class _Store(SyncObjConsumer):
@@ -58,9 +93,11 @@ class _Store(SyncObjConsumer):
     (the callbacks) are not part of it; those set after are, and must pickle."""
 
     def __init__(self, on_map: Callable[[ClusterMap], None],
-                 on_beat: Callable[[str, dict, int], None]) -> None:
+                 on_beat: Callable[[str, dict, int], None],
+                 on_restore: Callable[[], None]) -> None:
         self._on_map = on_map
         self._on_beat = on_beat
+        self._on_restore = on_restore
         super().__init__()
         self.map_json = ClusterMap().to_json()
         self.epoch = 0
@@ -89,8 +126,10 @@ class _Store(SyncObjConsumer):
         return self.epoch
 
     def _deserialize(self, data: dict) -> None:
-        # A member far behind gets a snapshot instead of the log entries.
+        # A member far behind gets a snapshot instead of the log entries; a
+        # restarted one loads its own dump file.
         super()._deserialize(data)
+        self._on_restore()
         self._on_map(ClusterMap.from_json(self.map_json))
 
 
@@ -98,9 +137,12 @@ class RaftControlPlane(ControlPlane):
     def __init__(self, self_address: str, partners: list[str], password: str, *,
                  clock: Clock | None = None, commit_timeout: float = 3.0,
                  leader_fallback_timeout: float = LEADER_FALLBACK_TIMEOUT,
+                 journal_path: str | None = None, dump_path: str | None = None,
                  **raft_options: Any) -> None:
         """self_address and partners are "host:port" of the Raft ports;
-        raft_options go to SyncObjConf as they are (e.g. raftMinTimeout)."""
+        raft_options go to SyncObjConf as they are (e.g. raftMinTimeout).
+        journal_path (with dump_path, default journal_path + ".dump"): keep
+        the log on disk, so the map survives a restart of every member."""
         if not password:
             raise ValueError("the raft control plane needs a password: PySyncObj's wire "
                              "format is pickle, which must never be read unauthenticated")
@@ -114,18 +156,31 @@ class RaftControlPlane(ControlPlane):
         self._closed = False
         self._ready_target: int | None = None  # ready(): the commit index to reach
         self._caught_up = False
+        # Live stamping (the header): the last log index at start (None
+        # until known: everything applied before is a replay), and the
+        # catch-up target since this member last had no leader.
+        self._start_index: int | None = None
+        self._live_target: int | None = None
+        self._live = False
         self._deliveries: queue.SimpleQueue = queue.SimpleQueue()  # (key, map) or None: stop
         self._delivery = threading.Thread(target=self._deliver, name="controlplane-watchers",
                                           daemon=True)
         self._delivery.start()
-        self._store = _Store(self._applied, self._beat_applied)
+        self._store = _Store(self._applied, self._beat_applied, self._restored)
+        durable: dict[str, Any] = {}
+        if journal_path is not None:
+            durable = {"journalFile": journal_path,
+                       "fullDumpFile": dump_path or journal_path + ".dump", "useFork": False,
+                       "logCompactionMinEntries": COMPACT_ENTRIES,
+                       "logCompactionMinTime": COMPACT_S}
         conf = SyncObjConf(password=password, leaderFallbackTimeout=leader_fallback_timeout,
                            dynamicMembershipChange=False, commandsWaitLeader=True,
-                           **raft_options)
+                           **{**durable, **raft_options})
         self._raft = SyncObj(self_address, partners, conf, consumers=[self._store])
         # Calls that must run on PySyncObj's thread (its state is not locked).
         self._on_raft_thread: queue.SimpleQueue = queue.SimpleQueue()
         self._raft.addOnTickCallback(self._run_queued)
+        self._start_index = _last_log_index(self._raft)
 
     # -- ControlPlane ---------------------------------------------------------
 
@@ -246,9 +301,43 @@ class RaftControlPlane(ControlPlane):
                 self._deliveries.put((key, cmap))
 
     def _beat_applied(self, node_id: str, payload: dict, count: int) -> None:
-        beat = Heartbeat(node_id, self.now_ms(), payload, count)
+        stamp = self.now_ms() if self._applying_live() else NEVER_MS
+        beat = Heartbeat(node_id, stamp, payload, count)
         with self._lock:
             self._beats[node_id] = beat
+
+    def _applying_live(self) -> bool:
+        """Whether the entry being applied now is applied as it is committed
+        (the header's rule), not replayed or caught up on."""
+        raft = getattr(self, "_raft", None)
+        if raft is None or self._start_index is None:
+            return False  # still in the constructor: the journal's replay
+        status = raft.getStatus()
+        applying = int(status["last_applied"]) + 1
+        if applying <= self._start_index:
+            return False
+        if status.get("leader") is None:
+            self._live, self._live_target = False, None
+            return False
+        if not self._live:
+            target = status.get("leader_commit_idx")
+            if target is None:
+                return False
+            if self._live_target is None:
+                self._live_target = int(target)
+            self._live = applying >= self._live_target
+        return self._live
+
+    def _restored(self) -> None:
+        """A dump was loaded: the counts jumped past the heartbeats this
+        member saw arrive; those it did not see are counted, never stamped."""
+        counts = dict(self._store.beat_counts)
+        with self._lock:
+            for node_id, count in counts.items():
+                known = self._beats.get(node_id)
+                if known is None or known.count != count:
+                    self._beats[node_id] = Heartbeat(node_id, NEVER_MS,
+                                                     known.payload if known else {}, count)
 
     # -- on the delivery thread ----------------------------------------------------
 
@@ -270,3 +359,14 @@ class RaftControlPlane(ControlPlane):
 
 def _ignore(result: Any, error: Any) -> None:
     pass
+
+
+def _last_log_index(raft: SyncObj) -> int:
+    """The index of the last entry in the member's log (its journal as
+    loaded). PySyncObj has no public accessor for it; its status has the
+    commit index, which a journal can run past (a restart before the
+    commit index was saved), so fall back to it only if the log is hidden."""
+    log_entries = getattr(raft, "_SyncObj__raftLog", None)
+    if log_entries is not None and len(log_entries):
+        return int(log_entries[-1][1])
+    return int(raft.getStatus()["commit_idx"])

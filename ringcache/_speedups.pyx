@@ -230,3 +230,87 @@ def record_lru(unsigned int[:] cells, list keys, Py_ssize_t mask, unsigned int n
     cdef object key
     for key in keys:
         cells[<Py_ssize_t>(hash(key) & mask)] = now
+
+
+# -- parsing whole requests (ringcache/protocol/parser.py, RequestReader.feed) --
+
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
+
+
+cdef inline Py_ssize_t _header(const char* p, Py_ssize_t* at, Py_ssize_t end,
+                               Py_ssize_t max_digits) noexcept:
+    """The canonical decimal at p[*at] up to its CRLF (no sign, no leading
+    zero, at most max_digits digits); -1 for anything else. Moves *at past
+    the CRLF."""
+    cdef Py_ssize_t pos = at[0]
+    cdef Py_ssize_t start = pos
+    cdef Py_ssize_t value = 0
+    cdef char c
+    while pos < end:
+        c = p[pos]
+        if c == c'\r':
+            break
+        if c < c'0' or c > c'9' or pos - start >= max_digits:
+            return -1
+        value = value * 10 + (c - c'0')
+        pos += 1
+    if pos == start or pos + 1 >= end or p[pos + 1] != c'\n':
+        return -1
+    if p[start] == c'0' and pos - start > 1:
+        return -1
+    at[0] = pos + 2
+    return value
+
+
+def parse_requests(bytes data, Py_ssize_t max_bulk):
+    """The commands of a read that holds only whole, canonical multibulk
+    requests (what every client library sends, pipelined or not), as argv
+    lists; None for anything else (a partial command, an inline command, an
+    array of 1000+ arguments, `*0`, a bulk over max_bulk, a non-canonical
+    header...), which then goes to RequestReader's own parsers from the
+    same state. For the input it accepts the commands are those hiredis and
+    the careful parser make of it, so this changes no reply; it saves the
+    generic reply parser's callbacks and the per-argument type check."""
+    cdef const char* p = PyBytes_AS_STRING(data)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t argc, i, length
+    cdef list commands = []
+    cdef list argv
+    cdef object arg
+    if end == 0:
+        return None
+    while pos < end:
+        if p[pos] != c'*':
+            return None
+        pos += 1
+        argc = _header(p, &pos, end, 3)
+        if argc <= 0:
+            return None
+        argv = PyList_New(argc)
+        for i in range(argc):
+            # (the list's unset items are NULL: fill them all or drop it)
+            if pos >= end or p[pos] != c'$':
+                _drop_tail(argv, i, argc)
+                return None
+            pos += 1
+            length = _header(p, &pos, end, 10)
+            if length < 0 or length > max_bulk or length + 2 > end - pos \
+                    or p[pos + length] != c'\r' or p[pos + length + 1] != c'\n':
+                _drop_tail(argv, i, argc)
+                return None
+            arg = PyBytes_FromStringAndSize(p + pos, length)
+            Py_INCREF(arg)
+            PyList_SET_ITEM(argv, i, arg)
+            pos += length + 2
+        commands.append(argv)
+    return commands
+
+
+cdef void _drop_tail(list argv, Py_ssize_t filled, Py_ssize_t size):
+    # Fill the unset items with None so the list can be freed safely.
+    cdef Py_ssize_t i
+    for i in range(filled, size):
+        Py_INCREF(None)
+        PyList_SET_ITEM(argv, i, None)

@@ -138,6 +138,14 @@ class RequestReader:
         if self._careful is not None:
             return self._feed_careful(data)
         chunks = self._chunks
+        if (parse_requests is not None and data[:1] == b"*" and self.authenticated
+                and (not chunks if self._last_data is None else self._settle())):
+            # On an exact command boundary (hiredis holds nothing: a maybe
+            # boundary is settled first, once after each read that split a
+            # command), the compiled parser takes reads of whole commands.
+            commands = parse_requests(data, self.limits.proto_max_bulk_len)
+            if commands is not None:
+                return commands
         fresh = self._last_data is not None or not chunks
         if fresh:
             # On a (maybe) command boundary: anything but a plain multibulk
@@ -318,8 +326,11 @@ def take_commands(reader: hiredis.Reader, commands: list[list[bytes]]) -> bool:
         append(command)
 
 
+# The compiled whole-read parser (RequestReader.feed), or None on the pure path.
+parse_requests = None
 if speedups is not None:  # (ringcache/accel.py decides)
     take_commands = speedups.take_commands  # noqa: F811
+    parse_requests = getattr(speedups, "parse_requests", None)  # (an older build lacks it)
 
 
 # A read longer than this is settled at once instead of being kept.

@@ -69,7 +69,9 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
             db = session.db
             dirty_before = db.dirty
             try:
-                reply = spec.handler(session, argv)
+                reply = _typed(spec.handler, session, argv)
+                if reply is PASS:
+                    reply = spec.handler(session, argv)
             except Exception as exc:
                 reply = self._failed(spec, exc)
             now = _clock()
@@ -314,3 +316,264 @@ cdef void _drop_tail(list argv, Py_ssize_t filled, Py_ssize_t size):
     for i in range(filled, size):
         Py_INCREF(None)
         PyList_SET_ITEM(argv, i, None)
+
+
+# -- typed handlers for the commonest commands ---------------------------------
+#
+# execute_batch calls these instead of the command's Python handler (named in
+# each docstring: the source of truth), for the plain case only: everything
+# the dispatcher does around a handler (statistics, SLOWLOG, tracking, the
+# write stream, MONITOR, blocked clients) is done around these too. Each one
+# covers the common case and returns PASS before it changes anything when
+# the case is not common (a key with a TTL, an LFU policy, keyspace
+# notifications or keymiss events on, a value of another type, an integer
+# it does not read at once...): the Python handler runs then, from the same
+# state. So a reply or a change differs from the pure path only if a line
+# here differs from its twin, which tests/wire/test_accelerated.py checks.
+
+from cpython cimport array
+from cpython.dict cimport PyDict_GetItem, PyDict_SetItem, PyDict_Contains
+from cpython.object cimport PyObject
+
+from .protocol.resp import OK
+
+cdef object PASS = object()  # "not the common case: run the Python handler"
+
+
+cdef inline void _touch_lru(object db, object key) except *:
+    # Keyspace's access record under an LRU policy (storage/access.py):
+    # db.cells[hash(key) & db.cells_mask] = db.lru_now.
+    cdef array.array cells = db.cells
+    cdef Py_ssize_t mask = db.cells_mask
+    cells.data.as_uints[hash(key) & mask] = <unsigned int>db.lru_now
+
+
+cdef inline bint _has_ttl(dict expires, object key) except -1:
+    return len(expires) != 0 and PyDict_Contains(expires, key)
+
+
+cdef object _get(object session, list argv):
+    """commands/strings.py get."""
+    cdef object db = session.db
+    cdef object key = argv[1]
+    cdef PyObject* found = PyDict_GetItem(<dict>db.data, key)
+    if found == NULL:
+        if db.on_keymiss is not None:
+            return PASS
+        db.stats.misses += 1
+        return None
+    cdef object value = <object>found
+    if type(value) is not bytes or db.lfu or _has_ttl(<dict>db.expires, key):
+        return PASS
+    db.stats.hits += 1
+    _touch_lru(db, key)
+    return value
+
+
+cdef object _set(object session, list argv):
+    """commands/strings.py set_, without options."""
+    if len(argv) != 3:
+        return PASS
+    cdef object db = session.db
+    if db.notify_flags or db.lfu:
+        return PASS
+    cdef object key = argv[1]
+    cdef object value = argv[2]
+    cdef dict data = db.data
+    cdef PyObject* found = PyDict_GetItem(data, key)
+    cdef Py_ssize_t old_size
+    if found != NULL and type(<object>found) is bytes and not _has_ttl(<dict>db.expires, key):
+        old_size = len(<bytes>found)
+        data[key] = value
+        db.mem += len(value) - old_size
+        db.dirty += 1
+        if db.watchers:
+            db.touch(key)
+        _touch_lru(db, key)
+    else:
+        db.set(key, value)
+    return OK
+
+
+cdef inline bint _plain_integer(bytes text, long long* out) noexcept:
+    # "0", or -?[1-9][0-9]{0,17}: what parse_int reads and what cannot
+    # overflow 64 bits when one is added (anything else: the Python path).
+    cdef const char* p = PyBytes_AS_STRING(text)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(text)
+    cdef Py_ssize_t i = 0
+    cdef bint negative = False
+    cdef long long value = 0
+    if n == 1 and p[0] == c'0':
+        out[0] = 0
+        return True
+    if n > 0 and p[0] == c'-':
+        negative = True
+        i = 1
+    if n - i < 1 or n - i > 18 or p[i] < c'1' or p[i] > c'9':
+        return False
+    while i < n:
+        if p[i] < c'0' or p[i] > c'9':
+            return False
+        value = value * 10 + (p[i] - c'0')
+        i += 1
+    out[0] = -value if negative else value
+    return True
+
+
+cdef object _incr(object session, list argv):
+    """commands/strings.py incr (_incr with delta 1)."""
+    cdef object db = session.db
+    if db.notify_flags or db.lfu:
+        return PASS
+    cdef object key = argv[1]
+    cdef PyObject* found = PyDict_GetItem(<dict>db.data, key)
+    cdef long long current = 0
+    if found != NULL:
+        if type(<object>found) is not bytes or _has_ttl(<dict>db.expires, key) \
+                or not _plain_integer(<bytes>found, &current):
+            return PASS
+        _touch_lru(db, key)  # (db.lookup's access)
+        current += 1
+        db.replace(key, b"%d" % current)
+    else:
+        current = 1
+        db.set(key, b"1")
+    return current
+
+
+cdef object _del(object session, list argv):
+    """commands/keys.py del_."""
+    cdef object db = session.db
+    if db.notify_flags:
+        return PASS
+    cdef dict data = db.data
+    cdef Py_ssize_t i, deleted = 0
+    cdef object delete = db.delete
+    for i in range(1, len(argv)):
+        # (a missing key: delete() would return False at once)
+        if PyDict_GetItem(data, argv[i]) != NULL and delete(argv[i]):
+            deleted += 1
+    return deleted
+
+
+cdef object _exists(object session, list argv):
+    """commands/keys.py exists (Keyspace.peek_read per key)."""
+    cdef object db = session.db
+    if db.on_keymiss is not None:
+        return PASS
+    cdef dict data = db.data
+    cdef dict expires = db.expires
+    cdef Py_ssize_t i, found = 0, hits = 0, misses = 0
+    cdef object key
+    for i in range(1, len(argv)):
+        key = argv[i]
+        if PyDict_GetItem(data, key) == NULL:
+            misses += 1
+        elif _has_ttl(expires, key):
+            if db.peek_read(key) is not None:  # (counts its own hit or miss)
+                found += 1
+        else:
+            hits += 1
+            found += 1
+    stats = db.stats
+    if hits:
+        stats.hits += hits
+    if misses:
+        stats.misses += misses
+    return found
+
+
+cdef object _mget(object session, list argv):
+    """commands/strings.py mget (Keyspace.lookup_read per key)."""
+    cdef object db = session.db
+    if db.on_keymiss is not None or db.lfu:
+        return PASS
+    cdef dict data = db.data
+    cdef dict expires = db.expires
+    cdef Py_ssize_t i, n = len(argv), hits = 0, misses = 0
+    cdef list out = []
+    cdef object key, value
+    cdef PyObject* found
+    for i in range(1, n):
+        key = argv[i]
+        found = PyDict_GetItem(data, key)
+        if found == NULL:
+            misses += 1
+            out.append(None)
+            continue
+        if _has_ttl(expires, key):
+            value = db.lookup_read(key)  # (counts its own hit or miss)
+        else:
+            value = <object>found
+            hits += 1
+            _touch_lru(db, key)
+        out.append(value if value is None or type(value) is bytes else None)
+    stats = db.stats
+    if hits:
+        stats.hits += hits
+    if misses:
+        stats.misses += misses
+    return out
+
+
+cdef object _mset(object session, list argv):
+    """commands/strings.py mset (Keyspace.set per pair)."""
+    cdef Py_ssize_t i, n = len(argv)
+    if n % 2 == 0:
+        return PASS
+    cdef object db = session.db
+    if db.notify_flags:
+        return PASS
+    cdef object set_ = db.set
+    for i in range(1, n, 2):
+        set_(argv[i], argv[i + 1])
+    return OK
+
+
+cdef object _ttl(object session, list argv):
+    """commands/keys.py ttl (_ttl: relative, in seconds)."""
+    cdef object db = session.db
+    if db.on_keymiss is not None or db.lfu:
+        return PASS
+    cdef object key = argv[1]
+    if PyDict_GetItem(<dict>db.data, key) == NULL:
+        db.stats.misses += 1
+        return -2
+    if _has_ttl(<dict>db.expires, key):
+        return PASS
+    db.stats.hits += 1
+    _touch_lru(db, key)
+    return -1
+
+
+from .commands import keys as _keys, strings as _strings
+
+# The Python handlers these stand for, tested by identity in execute_batch.
+cdef object H_GET = _strings.get
+cdef object H_SET = _strings.set_
+cdef object H_INCR = _strings.incr
+cdef object H_MGET = _strings.mget
+cdef object H_MSET = _strings.mset
+cdef object H_DEL = _keys.del_
+cdef object H_EXISTS = _keys.exists
+cdef object H_TTL = _keys.ttl
+
+
+cdef inline object _typed(object handler, object session, list argv):
+    if handler is H_GET:
+        return _get(session, argv)
+    if handler is H_SET:
+        return _set(session, argv)
+    if handler is H_INCR:
+        return _incr(session, argv)
+    if handler is H_MGET:
+        return _mget(session, argv)
+    if handler is H_DEL:
+        return _del(session, argv)
+    if handler is H_EXISTS:
+        return _exists(session, argv)
+    if handler is H_MSET:
+        return _mset(session, argv)
+    if handler is H_TTL:
+        return _ttl(session, argv)
+    return PASS

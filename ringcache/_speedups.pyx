@@ -546,7 +546,143 @@ cdef object _ttl(object session, list argv):
     return -1
 
 
-from .commands import keys as _keys, strings as _strings
+
+# -- lists, hashes, sets: the common case of an existing value ------------------
+
+from collections import deque as _deque
+
+
+cdef inline void _modified(object db, object key) except *:
+    # Keyspace.modified for a container changed in place (its size is
+    # re-estimated later: `resized`).
+    db.dirty += 1
+    if db.watchers:
+        db.touch(key)
+    (<set>db.resized).add(key)
+    blocked = db.blocked
+    if blocked and key in blocked:
+        db.on_ready(db, key)
+
+
+cdef inline object _container(object db, object key, object kind, bint writing):
+    # The value at key when it is of class `kind`, has no TTL and the
+    # database is plain (no LFU; for writes no notifications, for reads no
+    # keymiss events); else NULL-like None: the caller returns PASS.
+    if db.lfu or (db.notify_flags if writing else db.on_keymiss is not None):
+        return None
+    cdef PyObject* found = PyDict_GetItem(<dict>db.data, key)
+    if found == NULL or type(<object>found) is not kind or _has_ttl(<dict>db.expires, key):
+        return None
+    return <object>found
+
+
+cdef object _push(object session, list argv, bint left):
+    """commands/lists.py lpush / rpush (_push) onto an existing list."""
+    cdef object db = session.db
+    cdef object key = argv[1]
+    cdef object dq = _container(db, key, _deque, True)
+    if dq is None:
+        return PASS
+    _touch_lru(db, key)  # (db.lookup's access)
+    if left:
+        dq.extendleft(argv[2:])
+    else:
+        dq.extend(argv[2:])
+    _modified(db, key)
+    return len(dq)
+
+
+cdef object _pop(object session, list argv, bint left):
+    """commands/lists.py lpop / rpop (_pop) without a count."""
+    if len(argv) != 2:
+        return PASS
+    cdef object db = session.db
+    cdef object key = argv[1]
+    cdef object dq = _container(db, key, _deque, True)
+    if dq is None:
+        return PASS
+    _touch_lru(db, key)
+    value = dq.popleft() if left else dq.pop()
+    if len(dq):  # (_emptied)
+        _modified(db, key)
+    else:
+        db.delete(key)
+    return value
+
+
+cdef object _read_hit(object db, object key, object kind):
+    # Keyspace.lookup_read's hit for a value of class kind without a TTL:
+    # the value, None for a miss (counted), PASS for anything else.
+    if db.lfu or db.on_keymiss is not None:
+        return PASS
+    cdef PyObject* found = PyDict_GetItem(<dict>db.data, key)
+    if found == NULL:
+        db.stats.misses += 1
+        return None
+    if type(<object>found) is not kind or _has_ttl(<dict>db.expires, key):
+        return PASS
+    db.stats.hits += 1
+    _touch_lru(db, key)
+    return <object>found
+
+
+cdef object _hget(object session, list argv):
+    """commands/hashes.py hget, for a plain dict."""
+    value = _read_hit(session.db, argv[1], dict)
+    if value is None or value is PASS:
+        return value
+    return (<dict>value).get(argv[2])
+
+
+cdef object _hset(object session, list argv):
+    """commands/hashes.py hset (_hset) into an existing plain dict that stays
+    below PROMOTE_AT."""
+    cdef Py_ssize_t i, n = len(argv), size
+    if n % 2:
+        return PASS
+    cdef object db = session.db
+    cdef object key = argv[1]
+    cdef object value = _container(db, key, dict, True)
+    if value is None:
+        return PASS
+    size = len(<dict>value)
+    if size + (n - 2) // 2 > _hashes.PROMOTE_AT:
+        return PASS
+    _touch_lru(db, key)
+    for i in range(2, n, 2):
+        (<dict>value)[argv[i]] = argv[i + 1]
+    _modified(db, key)  # (_changed: no promotion)
+    return len(<dict>value) - size
+
+
+cdef object _sadd(object session, list argv):
+    """commands/sets.py sadd into an existing set without a sampling pool."""
+    cdef object db = session.db
+    cdef object key = argv[1]
+    cdef object value = _container(db, key, set, True)
+    if value is None:
+        return PASS
+    pools = _sets._POOLS
+    if pools and id(value) in pools:
+        return PASS
+    _touch_lru(db, key)
+    cdef Py_ssize_t size = len(<set>value)
+    (<set>value).update(argv[2:])
+    cdef Py_ssize_t added = len(<set>value) - size
+    if added:
+        _modified(db, key)
+    return added
+
+
+cdef object _sismember(object session, list argv):
+    """commands/sets.py sismember."""
+    value = _read_hit(session.db, argv[1], set)
+    if value is PASS:
+        return PASS
+    return 1 if value is not None and argv[2] in <set>value else 0
+
+
+from .commands import hashes as _hashes, keys as _keys, lists as _lists, sets as _sets, strings as _strings
 
 # The Python handlers these stand for, tested by identity in execute_batch.
 cdef object H_GET = _strings.get
@@ -557,6 +693,14 @@ cdef object H_MSET = _strings.mset
 cdef object H_DEL = _keys.del_
 cdef object H_EXISTS = _keys.exists
 cdef object H_TTL = _keys.ttl
+cdef object H_LPUSH = _lists.lpush
+cdef object H_RPUSH = _lists.rpush
+cdef object H_LPOP = _lists.lpop
+cdef object H_RPOP = _lists.rpop
+cdef object H_HSET = _hashes.hset
+cdef object H_HGET = _hashes.hget
+cdef object H_SADD = _sets.sadd
+cdef object H_SISMEMBER = _sets.sismember
 
 
 cdef inline object _typed(object handler, object session, list argv):
@@ -576,4 +720,20 @@ cdef inline object _typed(object handler, object session, list argv):
         return _mset(session, argv)
     if handler is H_TTL:
         return _ttl(session, argv)
+    if handler is H_LPUSH:
+        return _push(session, argv, True)
+    if handler is H_RPUSH:
+        return _push(session, argv, False)
+    if handler is H_LPOP:
+        return _pop(session, argv, True)
+    if handler is H_RPOP:
+        return _pop(session, argv, False)
+    if handler is H_HSET:
+        return _hset(session, argv)
+    if handler is H_HGET:
+        return _hget(session, argv)
+    if handler is H_SADD:
+        return _sadd(session, argv)
+    if handler is H_SISMEMBER:
+        return _sismember(session, argv)
     return PASS

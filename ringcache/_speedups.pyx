@@ -34,7 +34,7 @@ cdef inline double _clock() noexcept nogil:
 def execute_batch(self, session, list commands, reply_budget=1 << 62):
     """ringcache.server.dispatch.Dispatcher.execute_batch, compiled."""
     cdef list out = []
-    cdef object table = self.table
+    cdef dict table = self.table
     cdef object monitors = self.monitors
     cdef bint tracking = self.tracking_active
     cdef bint propagating = self.propagating
@@ -337,57 +337,118 @@ from cpython.object cimport PyObject
 
 from .protocol.resp import OK
 
+
+# Keyspace and KeyspaceStats keep their fields in __slots__: read and
+# written here at the slot's offset (what the slot descriptor itself does,
+# without the attribute lookup: ~150 instructions each through getattr, a
+# GET reads about ten). Only for objects whose class is exactly the one the
+# offsets were taken from (_typed checks the Keyspace; KeyspaceStats is
+# checked too).
+
+from cpython.ref cimport Py_XDECREF
+
+from .storage.keyspace import Keyspace, KeyspaceStats
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+
+cdef Py_ssize_t _offset(type cls, str name) except -1:
+    descr = cls.__dict__[name]
+    if type(descr).__name__ != "member_descriptor":
+        raise TypeError(f"{cls.__name__}.{name} is not a slot")
+    return (<PyMemberDescrObject*><PyObject*>descr).d_member.offset
+
+
+cdef inline object _slot(object obj, Py_ssize_t offset):
+    cdef PyObject* value = (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
+    if value == NULL:
+        raise AttributeError("slot not set")
+    return <object>value
+
+
+cdef inline void _set_slot(object obj, Py_ssize_t offset, object value) noexcept:
+    cdef PyObject** at = <PyObject**>((<char*><PyObject*>obj) + offset)
+    cdef PyObject* old = at[0]
+    Py_INCREF(value)
+    at[0] = <PyObject*>value
+    Py_XDECREF(old)
+
+
+cdef inline int _add(object obj, Py_ssize_t offset, object delta) except -1:
+    _set_slot(obj, offset, _slot(obj, offset) + delta)
+    return 0
+
+
+cdef Py_ssize_t K_DATA = _offset(Keyspace, "data")
+cdef Py_ssize_t K_EXPIRES = _offset(Keyspace, "expires")
+cdef Py_ssize_t K_LFU = _offset(Keyspace, "lfu")
+cdef Py_ssize_t K_NOTIFY = _offset(Keyspace, "notify_flags")
+cdef Py_ssize_t K_KEYMISS = _offset(Keyspace, "on_keymiss")
+cdef Py_ssize_t K_STATS = _offset(Keyspace, "stats")
+cdef Py_ssize_t K_CELLS = _offset(Keyspace, "cells")
+cdef Py_ssize_t K_MASK = _offset(Keyspace, "cells_mask")
+cdef Py_ssize_t K_LRU_NOW = _offset(Keyspace, "lru_now")
+cdef Py_ssize_t K_DIRTY = _offset(Keyspace, "dirty")
+cdef Py_ssize_t K_MEM = _offset(Keyspace, "mem")
+cdef Py_ssize_t K_WATCHERS = _offset(Keyspace, "watchers")
+cdef Py_ssize_t K_RESIZED = _offset(Keyspace, "resized")
+cdef Py_ssize_t K_BLOCKED = _offset(Keyspace, "blocked")
+cdef Py_ssize_t S_HITS = _offset(KeyspaceStats, "hits")
+cdef Py_ssize_t S_MISSES = _offset(KeyspaceStats, "misses")
+
 cdef object PASS = object()  # "not the common case: run the Python handler"
 
 
 cdef inline void _touch_lru(object db, object key) except *:
     # Keyspace's access record under an LRU policy (storage/access.py):
     # db.cells[hash(key) & db.cells_mask] = db.lru_now.
-    cdef array.array cells = db.cells
-    cdef Py_ssize_t mask = db.cells_mask
-    cells.data.as_uints[hash(key) & mask] = <unsigned int>db.lru_now
+    cdef array.array cells = _slot(db, K_CELLS)
+    cdef Py_ssize_t mask = _slot(db, K_MASK)
+    cells.data.as_uints[hash(key) & mask] = <unsigned int>_slot(db, K_LRU_NOW)
 
 
 cdef inline bint _has_ttl(dict expires, object key) except -1:
     return len(expires) != 0 and PyDict_Contains(expires, key)
 
 
-cdef object _get(object session, list argv):
+cdef object _get(object db, list argv):
     """commands/strings.py get."""
-    cdef object db = session.db
     cdef object key = argv[1]
-    cdef PyObject* found = PyDict_GetItem(<dict>db.data, key)
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
     if found == NULL:
-        if db.on_keymiss is not None:
+        if _slot(db, K_KEYMISS) is not None:
             return PASS
-        db.stats.misses += 1
+        _add(_slot(db, K_STATS), S_MISSES, 1)
         return None
     cdef object value = <object>found
-    if type(value) is not bytes or db.lfu or _has_ttl(<dict>db.expires, key):
+    if type(value) is not bytes or _slot(db, K_LFU) or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return PASS
-    db.stats.hits += 1
+    _add(_slot(db, K_STATS), S_HITS, 1)
     _touch_lru(db, key)
     return value
 
 
-cdef object _set(object session, list argv):
+cdef object _set(object db, list argv):
     """commands/strings.py set_, without options."""
     if len(argv) != 3:
         return PASS
-    cdef object db = session.db
-    if db.notify_flags or db.lfu:
+    if _slot(db, K_NOTIFY) or _slot(db, K_LFU):
         return PASS
     cdef object key = argv[1]
     cdef object value = argv[2]
-    cdef dict data = db.data
+    cdef dict data = _slot(db, K_DATA)
     cdef PyObject* found = PyDict_GetItem(data, key)
     cdef Py_ssize_t old_size
-    if found != NULL and type(<object>found) is bytes and not _has_ttl(<dict>db.expires, key):
+    if found != NULL and type(<object>found) is bytes and not _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         old_size = len(<bytes>found)
         data[key] = value
-        db.mem += len(value) - old_size
-        db.dirty += 1
-        if db.watchers:
+        _add(db, K_MEM, len(value) - old_size)
+        _add(db, K_DIRTY, 1)
+        if _slot(db, K_WATCHERS):
             db.touch(key)
         _touch_lru(db, key)
     else:
@@ -420,16 +481,15 @@ cdef inline bint _plain_integer(bytes text, long long* out) noexcept:
     return True
 
 
-cdef object _incr(object session, list argv):
+cdef object _incr(object db, list argv):
     """commands/strings.py incr (_incr with delta 1)."""
-    cdef object db = session.db
-    if db.notify_flags or db.lfu:
+    if _slot(db, K_NOTIFY) or _slot(db, K_LFU):
         return PASS
     cdef object key = argv[1]
-    cdef PyObject* found = PyDict_GetItem(<dict>db.data, key)
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
     cdef long long current = 0
     if found != NULL:
-        if type(<object>found) is not bytes or _has_ttl(<dict>db.expires, key) \
+        if type(<object>found) is not bytes or _has_ttl(<dict>_slot(db, K_EXPIRES), key) \
                 or not _plain_integer(<bytes>found, &current):
             return PASS
         _touch_lru(db, key)  # (db.lookup's access)
@@ -441,12 +501,11 @@ cdef object _incr(object session, list argv):
     return current
 
 
-cdef object _del(object session, list argv):
+cdef object _del(object db, list argv):
     """commands/keys.py del_."""
-    cdef object db = session.db
-    if db.notify_flags:
+    if _slot(db, K_NOTIFY):
         return PASS
-    cdef dict data = db.data
+    cdef dict data = _slot(db, K_DATA)
     cdef Py_ssize_t i, deleted = 0
     cdef object delete = db.delete
     for i in range(1, len(argv)):
@@ -456,13 +515,12 @@ cdef object _del(object session, list argv):
     return deleted
 
 
-cdef object _exists(object session, list argv):
+cdef object _exists(object db, list argv):
     """commands/keys.py exists (Keyspace.peek_read per key)."""
-    cdef object db = session.db
-    if db.on_keymiss is not None:
+    if _slot(db, K_KEYMISS) is not None:
         return PASS
-    cdef dict data = db.data
-    cdef dict expires = db.expires
+    cdef dict data = _slot(db, K_DATA)
+    cdef dict expires = _slot(db, K_EXPIRES)
     cdef Py_ssize_t i, found = 0, hits = 0, misses = 0
     cdef object key
     for i in range(1, len(argv)):
@@ -475,21 +533,20 @@ cdef object _exists(object session, list argv):
         else:
             hits += 1
             found += 1
-    stats = db.stats
+    stats = _slot(db, K_STATS)
     if hits:
-        stats.hits += hits
+        _add(stats, S_HITS, hits)
     if misses:
-        stats.misses += misses
+        _add(stats, S_MISSES, misses)
     return found
 
 
-cdef object _mget(object session, list argv):
+cdef object _mget(object db, list argv):
     """commands/strings.py mget (Keyspace.lookup_read per key)."""
-    cdef object db = session.db
-    if db.on_keymiss is not None or db.lfu:
+    if _slot(db, K_KEYMISS) is not None or _slot(db, K_LFU):
         return PASS
-    cdef dict data = db.data
-    cdef dict expires = db.expires
+    cdef dict data = _slot(db, K_DATA)
+    cdef dict expires = _slot(db, K_EXPIRES)
     cdef Py_ssize_t i, n = len(argv), hits = 0, misses = 0
     cdef list out = []
     cdef object key, value
@@ -508,21 +565,20 @@ cdef object _mget(object session, list argv):
             hits += 1
             _touch_lru(db, key)
         out.append(value if value is None or type(value) is bytes else None)
-    stats = db.stats
+    stats = _slot(db, K_STATS)
     if hits:
-        stats.hits += hits
+        _add(stats, S_HITS, hits)
     if misses:
-        stats.misses += misses
+        _add(stats, S_MISSES, misses)
     return out
 
 
-cdef object _mset(object session, list argv):
+cdef object _mset(object db, list argv):
     """commands/strings.py mset (Keyspace.set per pair)."""
     cdef Py_ssize_t i, n = len(argv)
     if n % 2 == 0:
         return PASS
-    cdef object db = session.db
-    if db.notify_flags:
+    if _slot(db, K_NOTIFY):
         return PASS
     cdef object set_ = db.set
     for i in range(1, n, 2):
@@ -530,18 +586,17 @@ cdef object _mset(object session, list argv):
     return OK
 
 
-cdef object _ttl(object session, list argv):
+cdef object _ttl(object db, list argv):
     """commands/keys.py ttl (_ttl: relative, in seconds)."""
-    cdef object db = session.db
-    if db.on_keymiss is not None or db.lfu:
+    if _slot(db, K_KEYMISS) is not None or _slot(db, K_LFU):
         return PASS
     cdef object key = argv[1]
-    if PyDict_GetItem(<dict>db.data, key) == NULL:
-        db.stats.misses += 1
+    if PyDict_GetItem(<dict>_slot(db, K_DATA), key) == NULL:
+        _add(_slot(db, K_STATS), S_MISSES, 1)
         return -2
-    if _has_ttl(<dict>db.expires, key):
+    if _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return PASS
-    db.stats.hits += 1
+    _add(_slot(db, K_STATS), S_HITS, 1)
     _touch_lru(db, key)
     return -1
 
@@ -555,11 +610,11 @@ from collections import deque as _deque
 cdef inline void _modified(object db, object key) except *:
     # Keyspace.modified for a container changed in place (its size is
     # re-estimated later: `resized`).
-    db.dirty += 1
-    if db.watchers:
+    _add(db, K_DIRTY, 1)
+    if _slot(db, K_WATCHERS):
         db.touch(key)
-    (<set>db.resized).add(key)
-    blocked = db.blocked
+    (<set>_slot(db, K_RESIZED)).add(key)
+    blocked = _slot(db, K_BLOCKED)
     if blocked and key in blocked:
         db.on_ready(db, key)
 
@@ -568,17 +623,16 @@ cdef inline object _container(object db, object key, object kind, bint writing):
     # The value at key when it is of class `kind`, has no TTL and the
     # database is plain (no LFU; for writes no notifications, for reads no
     # keymiss events); else NULL-like None: the caller returns PASS.
-    if db.lfu or (db.notify_flags if writing else db.on_keymiss is not None):
+    if _slot(db, K_LFU) or (_slot(db, K_NOTIFY) if writing else _slot(db, K_KEYMISS) is not None):
         return None
-    cdef PyObject* found = PyDict_GetItem(<dict>db.data, key)
-    if found == NULL or type(<object>found) is not kind or _has_ttl(<dict>db.expires, key):
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    if found == NULL or type(<object>found) is not kind or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return None
     return <object>found
 
 
-cdef object _push(object session, list argv, bint left):
+cdef object _push(object db, list argv, bint left):
     """commands/lists.py lpush / rpush (_push) onto an existing list."""
-    cdef object db = session.db
     cdef object key = argv[1]
     cdef object dq = _container(db, key, _deque, True)
     if dq is None:
@@ -592,11 +646,10 @@ cdef object _push(object session, list argv, bint left):
     return len(dq)
 
 
-cdef object _pop(object session, list argv, bint left):
+cdef object _pop(object db, list argv, bint left):
     """commands/lists.py lpop / rpop (_pop) without a count."""
     if len(argv) != 2:
         return PASS
-    cdef object db = session.db
     cdef object key = argv[1]
     cdef object dq = _container(db, key, _deque, True)
     if dq is None:
@@ -613,34 +666,33 @@ cdef object _pop(object session, list argv, bint left):
 cdef object _read_hit(object db, object key, object kind):
     # Keyspace.lookup_read's hit for a value of class kind without a TTL:
     # the value, None for a miss (counted), PASS for anything else.
-    if db.lfu or db.on_keymiss is not None:
+    if _slot(db, K_LFU) or _slot(db, K_KEYMISS) is not None:
         return PASS
-    cdef PyObject* found = PyDict_GetItem(<dict>db.data, key)
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
     if found == NULL:
-        db.stats.misses += 1
+        _add(_slot(db, K_STATS), S_MISSES, 1)
         return None
-    if type(<object>found) is not kind or _has_ttl(<dict>db.expires, key):
+    if type(<object>found) is not kind or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return PASS
-    db.stats.hits += 1
+    _add(_slot(db, K_STATS), S_HITS, 1)
     _touch_lru(db, key)
     return <object>found
 
 
-cdef object _hget(object session, list argv):
+cdef object _hget(object db, list argv):
     """commands/hashes.py hget, for a plain dict."""
-    value = _read_hit(session.db, argv[1], dict)
+    value = _read_hit(db, argv[1], dict)
     if value is None or value is PASS:
         return value
     return (<dict>value).get(argv[2])
 
 
-cdef object _hset(object session, list argv):
+cdef object _hset(object db, list argv):
     """commands/hashes.py hset (_hset) into an existing plain dict that stays
     below PROMOTE_AT."""
     cdef Py_ssize_t i, n = len(argv), size
     if n % 2:
         return PASS
-    cdef object db = session.db
     cdef object key = argv[1]
     cdef object value = _container(db, key, dict, True)
     if value is None:
@@ -655,9 +707,8 @@ cdef object _hset(object session, list argv):
     return len(<dict>value) - size
 
 
-cdef object _sadd(object session, list argv):
+cdef object _sadd(object db, list argv):
     """commands/sets.py sadd into an existing set without a sampling pool."""
-    cdef object db = session.db
     cdef object key = argv[1]
     cdef object value = _container(db, key, set, True)
     if value is None:
@@ -674,9 +725,9 @@ cdef object _sadd(object session, list argv):
     return added
 
 
-cdef object _sismember(object session, list argv):
+cdef object _sismember(object db, list argv):
     """commands/sets.py sismember."""
-    value = _read_hit(session.db, argv[1], set)
+    value = _read_hit(db, argv[1], set)
     if value is PASS:
         return PASS
     return 1 if value is not None and argv[2] in <set>value else 0
@@ -704,36 +755,39 @@ cdef object H_SISMEMBER = _sets.sismember
 
 
 cdef inline object _typed(object handler, object session, list argv):
+    db = session.db
+    if type(db) is not Keyspace or type(_slot(db, K_STATS)) is not KeyspaceStats:
+        return PASS  # (the slot offsets are those of these two classes)
     if handler is H_GET:
-        return _get(session, argv)
+        return _get(db, argv)
     if handler is H_SET:
-        return _set(session, argv)
+        return _set(db, argv)
     if handler is H_INCR:
-        return _incr(session, argv)
+        return _incr(db, argv)
     if handler is H_MGET:
-        return _mget(session, argv)
+        return _mget(db, argv)
     if handler is H_DEL:
-        return _del(session, argv)
+        return _del(db, argv)
     if handler is H_EXISTS:
-        return _exists(session, argv)
+        return _exists(db, argv)
     if handler is H_MSET:
-        return _mset(session, argv)
+        return _mset(db, argv)
     if handler is H_TTL:
-        return _ttl(session, argv)
+        return _ttl(db, argv)
     if handler is H_LPUSH:
-        return _push(session, argv, True)
+        return _push(db, argv, True)
     if handler is H_RPUSH:
-        return _push(session, argv, False)
+        return _push(db, argv, False)
     if handler is H_LPOP:
-        return _pop(session, argv, True)
+        return _pop(db, argv, True)
     if handler is H_RPOP:
-        return _pop(session, argv, False)
+        return _pop(db, argv, False)
     if handler is H_HSET:
-        return _hset(session, argv)
+        return _hset(db, argv)
     if handler is H_HGET:
-        return _hget(session, argv)
+        return _hget(db, argv)
     if handler is H_SADD:
-        return _sadd(session, argv)
+        return _sadd(db, argv)
     if handler is H_SISMEMBER:
-        return _sismember(session, argv)
+        return _sismember(db, argv)
     return PASS

@@ -33,7 +33,9 @@ start() { (cd "$2" && env $3 taskset -c 0 "$PY" -m ringcache server --port "$1" 
 start 17101 "$OLDTREE" ""
 start 17102 "$PWD" ""
 start 17103 "$PWD" "RINGCACHE_PURE=1"
-sleep 3
+for p in 17104 17101 17102 17103; do  # started (a loaded machine takes a while)
+  for _ in $(seq 120); do redis-cli -p $p ping >/dev/null 2>&1 && break; sleep 0.5; done
+done
 for p in 17101 17102 17103; do  # which path each node runs (INFO server)
   echo "port $p: $(redis-cli -p $p info server | tr -d '\r' | grep -o 'ringcache_accelerated:[01]' || echo 'no INFO field')"
 done

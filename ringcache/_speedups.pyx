@@ -67,9 +67,12 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
             maxmemory = self.maxmemory
         else:
             db = session.db
-            dirty_before = db.dirty
+            if type(db) is Keyspace:
+                dirty_before = _slot(db, K_DIRTY)
+            else:
+                dirty_before = db.dirty
             try:
-                reply = _typed(spec.handler, session, argv)
+                reply = _typed(spec.handler, db, argv)
                 if reply is PASS:
                     reply = spec.handler(session, argv)
             except Exception as exc:
@@ -342,8 +345,8 @@ from .protocol.resp import OK
 # written here at the slot's offset (what the slot descriptor itself does,
 # without the attribute lookup: ~150 instructions each through getattr, a
 # GET reads about ten). Only for objects whose class is exactly the one the
-# offsets were taken from (_typed checks the Keyspace; KeyspaceStats is
-# checked too).
+# offsets were taken from (_typed checks the Keyspace), or for the stats a
+# subclass with the same hits/misses descriptors (_stats_layout).
 
 from cpython.ref cimport Py_XDECREF
 
@@ -381,6 +384,22 @@ cdef inline void _set_slot(object obj, Py_ssize_t offset, object value) noexcept
 cdef inline int _add(object obj, Py_ssize_t offset, object delta) except -1:
     _set_slot(obj, offset, _slot(obj, offset) + delta)
     return 0
+
+
+cdef object _stats_class = KeyspaceStats  # the last class found to have the layout
+
+
+cdef inline bint _stats_layout(object cls) except -1:
+    # KeyspaceStats or a subclass that keeps its hits/misses slots (the
+    # server's ServerStats adds slots after them): the same descriptors.
+    global _stats_class
+    if cls is _stats_class:
+        return True
+    if (getattr(cls, "hits", None) is KeyspaceStats.__dict__["hits"]
+            and getattr(cls, "misses", None) is KeyspaceStats.__dict__["misses"]):
+        _stats_class = cls
+        return True
+    return False
 
 
 cdef Py_ssize_t K_DATA = _offset(Keyspace, "data")
@@ -754,10 +773,9 @@ cdef object H_SADD = _sets.sadd
 cdef object H_SISMEMBER = _sets.sismember
 
 
-cdef inline object _typed(object handler, object session, list argv):
-    db = session.db
-    if type(db) is not Keyspace or type(_slot(db, K_STATS)) is not KeyspaceStats:
-        return PASS  # (the slot offsets are those of these two classes)
+cdef inline object _typed(object handler, object db, list argv):
+    if type(db) is not Keyspace or not _stats_layout(type(_slot(db, K_STATS))):
+        return PASS  # (the slot offsets are those of these classes)
     if handler is H_GET:
         return _get(db, argv)
     if handler is H_SET:

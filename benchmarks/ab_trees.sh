@@ -12,12 +12,33 @@ PY=$PWD/.venv/bin/python
 OLDTREE=$(mktemp -d)/old
 git worktree add -q "$OLDTREE" "$OLD"
 trap 'for p in 17101 17102 17103 17104; do redis-cli -p $p shutdown nosave >/dev/null 2>&1 || true; done; git worktree remove --force "$OLDTREE"' EXIT
+# A worktree has no build output: build the old tree's compiled hot path in
+# place (a wheel built the way pip installs it, its extension copied in), or
+# its node would run on the pure-Python path. Trees before the extension have
+# no setup.py.
+if [ -f "$OLDTREE/setup.py" ]; then
+  WHEELS=$(mktemp -d)
+  "$PY" -m pip wheel -q --no-deps -w "$WHEELS" "$OLDTREE" >/dev/null 2>&1 || true
+  for whl in "$WHEELS"/*.whl; do
+    [ -f "$whl" ] && "$PY" -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for n in z.namelist():
+    if n.startswith("ringcache/_speedups") and n.endswith(".so"):
+        z.extract(n, sys.argv[2])' "$whl" "$OLDTREE"
+  done
+  rm -rf "$WHEELS"
+fi
 start() { (cd "$2" && env $3 taskset -c 0 "$PY" -m ringcache server --port "$1" --save "" --appendonly no >/dev/null 2>&1 &); }
 (taskset -c 0 redis-server --port 17104 --save "" --appendonly no >/dev/null 2>&1 &)
 start 17101 "$OLDTREE" ""
 start 17102 "$PWD" ""
 start 17103 "$PWD" "RINGCACHE_PURE=1"
-sleep 3
+for p in 17104 17101 17102 17103; do  # started (a loaded machine takes a while)
+  for _ in $(seq 120); do redis-cli -p $p ping >/dev/null 2>&1 && break; sleep 0.5; done
+done
+for p in 17101 17102 17103; do  # which path each node runs (INFO server)
+  echo "port $p: $(redis-cli -p $p info server | tr -d '\r' | grep -o 'ringcache_accelerated:[01]' || echo 'no INFO field')"
+done
 for round in $(seq "$ROUNDS"); do
   for p in 17104 17101 17102 17103; do
     line="round=$round $(case $p in 17104) echo redis;; 17101) echo old;; 17102) echo new;; 17103) echo new-pure;; esac)"

@@ -34,7 +34,7 @@ cdef inline double _clock() noexcept nogil:
 def execute_batch(self, session, list commands, reply_budget=1 << 62):
     """ringcache.server.dispatch.Dispatcher.execute_batch, compiled."""
     cdef list out = []
-    cdef object table = self.table
+    cdef dict table = self.table
     cdef object monitors = self.monitors
     cdef bint tracking = self.tracking_active
     cdef bint propagating = self.propagating
@@ -67,9 +67,14 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
             maxmemory = self.maxmemory
         else:
             db = session.db
-            dirty_before = db.dirty
+            if type(db) is Keyspace:
+                dirty_before = _slot(db, K_DIRTY)
+            else:
+                dirty_before = db.dirty
             try:
-                reply = spec.handler(session, argv)
+                reply = _typed(spec.handler, db, argv)
+                if reply is PASS:
+                    reply = spec.handler(session, argv)
             except Exception as exc:
                 reply = self._failed(spec, exc)
             now = _clock()
@@ -230,3 +235,577 @@ def record_lru(unsigned int[:] cells, list keys, Py_ssize_t mask, unsigned int n
     cdef object key
     for key in keys:
         cells[<Py_ssize_t>(hash(key) & mask)] = now
+
+
+# -- parsing whole requests (ringcache/protocol/parser.py, RequestReader.feed) --
+
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
+
+
+cdef inline Py_ssize_t _header(const char* p, Py_ssize_t* at, Py_ssize_t end,
+                               Py_ssize_t max_digits) noexcept:
+    """The canonical decimal at p[*at] up to its CRLF (no sign, no leading
+    zero, at most max_digits digits); -1 for anything else. Moves *at past
+    the CRLF."""
+    cdef Py_ssize_t pos = at[0]
+    cdef Py_ssize_t start = pos
+    cdef Py_ssize_t value = 0
+    cdef char c
+    while pos < end:
+        c = p[pos]
+        if c == c'\r':
+            break
+        if c < c'0' or c > c'9' or pos - start >= max_digits:
+            return -1
+        value = value * 10 + (c - c'0')
+        pos += 1
+    if pos == start or pos + 1 >= end or p[pos + 1] != c'\n':
+        return -1
+    if p[start] == c'0' and pos - start > 1:
+        return -1
+    at[0] = pos + 2
+    return value
+
+
+def parse_requests(bytes data, Py_ssize_t max_bulk):
+    """The commands of a read that holds only whole, canonical multibulk
+    requests (what every client library sends, pipelined or not), as argv
+    lists; None for anything else (a partial command, an inline command, an
+    array of 1000+ arguments, `*0`, a bulk over max_bulk, a non-canonical
+    header...), which then goes to RequestReader's own parsers from the
+    same state. For the input it accepts the commands are those hiredis and
+    the careful parser make of it, so this changes no reply; it saves the
+    generic reply parser's callbacks and the per-argument type check."""
+    cdef const char* p = PyBytes_AS_STRING(data)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t argc, i, length
+    cdef list commands = []
+    cdef list argv
+    cdef object arg
+    if end == 0:
+        return None
+    while pos < end:
+        if p[pos] != c'*':
+            return None
+        pos += 1
+        argc = _header(p, &pos, end, 3)
+        if argc <= 0:
+            return None
+        argv = PyList_New(argc)
+        for i in range(argc):
+            # (the list's unset items are NULL: fill them all or drop it)
+            if pos >= end or p[pos] != c'$':
+                _drop_tail(argv, i, argc)
+                return None
+            pos += 1
+            length = _header(p, &pos, end, 10)
+            if length < 0 or length > max_bulk or length + 2 > end - pos \
+                    or p[pos + length] != c'\r' or p[pos + length + 1] != c'\n':
+                _drop_tail(argv, i, argc)
+                return None
+            arg = PyBytes_FromStringAndSize(p + pos, length)
+            Py_INCREF(arg)
+            PyList_SET_ITEM(argv, i, arg)
+            pos += length + 2
+        commands.append(argv)
+    return commands
+
+
+cdef void _drop_tail(list argv, Py_ssize_t filled, Py_ssize_t size):
+    # Fill the unset items with None so the list can be freed safely.
+    cdef Py_ssize_t i
+    for i in range(filled, size):
+        Py_INCREF(None)
+        PyList_SET_ITEM(argv, i, None)
+
+
+# -- typed handlers for the commonest commands ---------------------------------
+#
+# execute_batch calls these instead of the command's Python handler (named in
+# each docstring: the source of truth), for the plain case only: everything
+# the dispatcher does around a handler (statistics, SLOWLOG, tracking, the
+# write stream, MONITOR, blocked clients) is done around these too. Each one
+# covers the common case and returns PASS before it changes anything when
+# the case is not common (a key with a TTL, an LFU policy, keyspace
+# notifications or keymiss events on, a value of another type, an integer
+# it does not read at once...): the Python handler runs then, from the same
+# state. So a reply or a change differs from the pure path only if a line
+# here differs from its twin, which tests/wire/test_accelerated.py checks.
+
+from cpython cimport array
+from cpython.dict cimport PyDict_GetItem, PyDict_SetItem, PyDict_Contains
+from cpython.object cimport PyObject
+
+from .protocol.resp import OK
+
+
+# Keyspace and KeyspaceStats keep their fields in __slots__: read and
+# written here at the slot's offset (what the slot descriptor itself does,
+# without the attribute lookup: ~150 instructions each through getattr, a
+# GET reads about ten). Only for objects whose class is exactly the one the
+# offsets were taken from (_typed checks the Keyspace), or for the stats a
+# subclass with the same hits/misses descriptors (_stats_layout).
+
+from cpython.ref cimport Py_XDECREF
+
+from .storage.keyspace import Keyspace, KeyspaceStats
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+
+cdef Py_ssize_t _offset(type cls, str name) except -1:
+    descr = cls.__dict__[name]
+    if type(descr).__name__ != "member_descriptor":
+        raise TypeError(f"{cls.__name__}.{name} is not a slot")
+    return (<PyMemberDescrObject*><PyObject*>descr).d_member.offset
+
+
+cdef inline object _slot(object obj, Py_ssize_t offset):
+    cdef PyObject* value = (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
+    if value == NULL:
+        raise AttributeError("slot not set")
+    return <object>value
+
+
+cdef inline void _set_slot(object obj, Py_ssize_t offset, object value) noexcept:
+    cdef PyObject** at = <PyObject**>((<char*><PyObject*>obj) + offset)
+    cdef PyObject* old = at[0]
+    Py_INCREF(value)
+    at[0] = <PyObject*>value
+    Py_XDECREF(old)
+
+
+cdef inline int _add(object obj, Py_ssize_t offset, object delta) except -1:
+    _set_slot(obj, offset, _slot(obj, offset) + delta)
+    return 0
+
+
+cdef object _stats_class = KeyspaceStats  # the last class found to have the layout
+
+
+cdef inline bint _stats_layout(object cls) except -1:
+    # KeyspaceStats or a subclass that keeps its hits/misses slots (the
+    # server's ServerStats adds slots after them): the same descriptors.
+    global _stats_class
+    if cls is _stats_class:
+        return True
+    if (getattr(cls, "hits", None) is KeyspaceStats.__dict__["hits"]
+            and getattr(cls, "misses", None) is KeyspaceStats.__dict__["misses"]):
+        _stats_class = cls
+        return True
+    return False
+
+
+cdef Py_ssize_t K_DATA = _offset(Keyspace, "data")
+cdef Py_ssize_t K_EXPIRES = _offset(Keyspace, "expires")
+cdef Py_ssize_t K_LFU = _offset(Keyspace, "lfu")
+cdef Py_ssize_t K_NOTIFY = _offset(Keyspace, "notify_flags")
+cdef Py_ssize_t K_KEYMISS = _offset(Keyspace, "on_keymiss")
+cdef Py_ssize_t K_STATS = _offset(Keyspace, "stats")
+cdef Py_ssize_t K_CELLS = _offset(Keyspace, "cells")
+cdef Py_ssize_t K_MASK = _offset(Keyspace, "cells_mask")
+cdef Py_ssize_t K_LRU_NOW = _offset(Keyspace, "lru_now")
+cdef Py_ssize_t K_DIRTY = _offset(Keyspace, "dirty")
+cdef Py_ssize_t K_MEM = _offset(Keyspace, "mem")
+cdef Py_ssize_t K_WATCHERS = _offset(Keyspace, "watchers")
+cdef Py_ssize_t K_RESIZED = _offset(Keyspace, "resized")
+cdef Py_ssize_t K_BLOCKED = _offset(Keyspace, "blocked")
+cdef Py_ssize_t S_HITS = _offset(KeyspaceStats, "hits")
+cdef Py_ssize_t S_MISSES = _offset(KeyspaceStats, "misses")
+
+cdef object PASS = object()  # "not the common case: run the Python handler"
+
+
+cdef inline void _touch_lru(object db, object key) except *:
+    # Keyspace's access record under an LRU policy (storage/access.py):
+    # db.cells[hash(key) & db.cells_mask] = db.lru_now.
+    cdef array.array cells = _slot(db, K_CELLS)
+    cdef Py_ssize_t mask = _slot(db, K_MASK)
+    cells.data.as_uints[hash(key) & mask] = <unsigned int>_slot(db, K_LRU_NOW)
+
+
+cdef inline bint _has_ttl(dict expires, object key) except -1:
+    return len(expires) != 0 and PyDict_Contains(expires, key)
+
+
+cdef object _get(object db, list argv):
+    """commands/strings.py get."""
+    cdef object key = argv[1]
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    if found == NULL:
+        if _slot(db, K_KEYMISS) is not None:
+            return PASS
+        _add(_slot(db, K_STATS), S_MISSES, 1)
+        return None
+    cdef object value = <object>found
+    if type(value) is not bytes or _slot(db, K_LFU) or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        return PASS
+    _add(_slot(db, K_STATS), S_HITS, 1)
+    _touch_lru(db, key)
+    return value
+
+
+cdef object _set(object db, list argv):
+    """commands/strings.py set_, without options."""
+    if len(argv) != 3:
+        return PASS
+    if _slot(db, K_NOTIFY) or _slot(db, K_LFU):
+        return PASS
+    cdef object key = argv[1]
+    cdef object value = argv[2]
+    cdef dict data = _slot(db, K_DATA)
+    cdef PyObject* found = PyDict_GetItem(data, key)
+    cdef Py_ssize_t old_size
+    if found != NULL and type(<object>found) is bytes and not _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        old_size = len(<bytes>found)
+        data[key] = value
+        _add(db, K_MEM, len(value) - old_size)
+        _add(db, K_DIRTY, 1)
+        if _slot(db, K_WATCHERS):
+            db.touch(key)
+        _touch_lru(db, key)
+    else:
+        db.set(key, value)
+    return OK
+
+
+cdef inline bint _plain_integer(bytes text, long long* out) noexcept:
+    # "0", or -?[1-9][0-9]{0,17}: what parse_int reads and what cannot
+    # overflow 64 bits when one is added (anything else: the Python path).
+    cdef const char* p = PyBytes_AS_STRING(text)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(text)
+    cdef Py_ssize_t i = 0
+    cdef bint negative = False
+    cdef long long value = 0
+    if n == 1 and p[0] == c'0':
+        out[0] = 0
+        return True
+    if n > 0 and p[0] == c'-':
+        negative = True
+        i = 1
+    if n - i < 1 or n - i > 18 or p[i] < c'1' or p[i] > c'9':
+        return False
+    while i < n:
+        if p[i] < c'0' or p[i] > c'9':
+            return False
+        value = value * 10 + (p[i] - c'0')
+        i += 1
+    out[0] = -value if negative else value
+    return True
+
+
+cdef object _incr(object db, list argv):
+    """commands/strings.py incr (_incr with delta 1)."""
+    if _slot(db, K_NOTIFY) or _slot(db, K_LFU):
+        return PASS
+    cdef object key = argv[1]
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    cdef long long current = 0
+    if found != NULL:
+        if type(<object>found) is not bytes or _has_ttl(<dict>_slot(db, K_EXPIRES), key) \
+                or not _plain_integer(<bytes>found, &current):
+            return PASS
+        _touch_lru(db, key)  # (db.lookup's access)
+        current += 1
+        db.replace(key, b"%d" % current)
+    else:
+        current = 1
+        db.set(key, b"1")
+    return current
+
+
+cdef object _del(object db, list argv):
+    """commands/keys.py del_."""
+    if _slot(db, K_NOTIFY):
+        return PASS
+    cdef dict data = _slot(db, K_DATA)
+    cdef Py_ssize_t i, deleted = 0
+    cdef object delete = db.delete
+    for i in range(1, len(argv)):
+        # (a missing key: delete() would return False at once)
+        if PyDict_GetItem(data, argv[i]) != NULL and delete(argv[i]):
+            deleted += 1
+    return deleted
+
+
+cdef object _exists(object db, list argv):
+    """commands/keys.py exists (Keyspace.peek_read per key)."""
+    if _slot(db, K_KEYMISS) is not None:
+        return PASS
+    cdef dict data = _slot(db, K_DATA)
+    cdef dict expires = _slot(db, K_EXPIRES)
+    cdef Py_ssize_t i, found = 0, hits = 0, misses = 0
+    cdef object key
+    for i in range(1, len(argv)):
+        key = argv[i]
+        if PyDict_GetItem(data, key) == NULL:
+            misses += 1
+        elif _has_ttl(expires, key):
+            if db.peek_read(key) is not None:  # (counts its own hit or miss)
+                found += 1
+        else:
+            hits += 1
+            found += 1
+    stats = _slot(db, K_STATS)
+    if hits:
+        _add(stats, S_HITS, hits)
+    if misses:
+        _add(stats, S_MISSES, misses)
+    return found
+
+
+cdef object _mget(object db, list argv):
+    """commands/strings.py mget (Keyspace.lookup_read per key)."""
+    if _slot(db, K_KEYMISS) is not None or _slot(db, K_LFU):
+        return PASS
+    cdef dict data = _slot(db, K_DATA)
+    cdef dict expires = _slot(db, K_EXPIRES)
+    cdef Py_ssize_t i, n = len(argv), hits = 0, misses = 0
+    cdef list out = []
+    cdef object key, value
+    cdef PyObject* found
+    for i in range(1, n):
+        key = argv[i]
+        found = PyDict_GetItem(data, key)
+        if found == NULL:
+            misses += 1
+            out.append(None)
+            continue
+        if _has_ttl(expires, key):
+            value = db.lookup_read(key)  # (counts its own hit or miss)
+        else:
+            value = <object>found
+            hits += 1
+            _touch_lru(db, key)
+        out.append(value if value is None or type(value) is bytes else None)
+    stats = _slot(db, K_STATS)
+    if hits:
+        _add(stats, S_HITS, hits)
+    if misses:
+        _add(stats, S_MISSES, misses)
+    return out
+
+
+cdef object _mset(object db, list argv):
+    """commands/strings.py mset (Keyspace.set per pair)."""
+    cdef Py_ssize_t i, n = len(argv)
+    if n % 2 == 0:
+        return PASS
+    if _slot(db, K_NOTIFY):
+        return PASS
+    cdef object set_ = db.set
+    for i in range(1, n, 2):
+        set_(argv[i], argv[i + 1])
+    return OK
+
+
+cdef object _ttl(object db, list argv):
+    """commands/keys.py ttl (_ttl: relative, in seconds)."""
+    if _slot(db, K_KEYMISS) is not None or _slot(db, K_LFU):
+        return PASS
+    cdef object key = argv[1]
+    if PyDict_GetItem(<dict>_slot(db, K_DATA), key) == NULL:
+        _add(_slot(db, K_STATS), S_MISSES, 1)
+        return -2
+    if _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        return PASS
+    _add(_slot(db, K_STATS), S_HITS, 1)
+    _touch_lru(db, key)
+    return -1
+
+
+
+# -- lists, hashes, sets: the common case of an existing value ------------------
+
+from collections import deque as _deque
+
+
+cdef inline void _modified(object db, object key) except *:
+    # Keyspace.modified for a container changed in place (its size is
+    # re-estimated later: `resized`).
+    _add(db, K_DIRTY, 1)
+    if _slot(db, K_WATCHERS):
+        db.touch(key)
+    (<set>_slot(db, K_RESIZED)).add(key)
+    blocked = _slot(db, K_BLOCKED)
+    if blocked and key in blocked:
+        db.on_ready(db, key)
+
+
+cdef inline object _container(object db, object key, object kind, bint writing):
+    # The value at key when it is of class `kind`, has no TTL and the
+    # database is plain (no LFU; for writes no notifications, for reads no
+    # keymiss events); else NULL-like None: the caller returns PASS.
+    if _slot(db, K_LFU) or (_slot(db, K_NOTIFY) if writing else _slot(db, K_KEYMISS) is not None):
+        return None
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    if found == NULL or type(<object>found) is not kind or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        return None
+    return <object>found
+
+
+cdef object _push(object db, list argv, bint left):
+    """commands/lists.py lpush / rpush (_push) onto an existing list."""
+    cdef object key = argv[1]
+    cdef object dq = _container(db, key, _deque, True)
+    if dq is None:
+        return PASS
+    _touch_lru(db, key)  # (db.lookup's access)
+    if left:
+        dq.extendleft(argv[2:])
+    else:
+        dq.extend(argv[2:])
+    _modified(db, key)
+    return len(dq)
+
+
+cdef object _pop(object db, list argv, bint left):
+    """commands/lists.py lpop / rpop (_pop) without a count."""
+    if len(argv) != 2:
+        return PASS
+    cdef object key = argv[1]
+    cdef object dq = _container(db, key, _deque, True)
+    if dq is None:
+        return PASS
+    _touch_lru(db, key)
+    value = dq.popleft() if left else dq.pop()
+    if len(dq):  # (_emptied)
+        _modified(db, key)
+    else:
+        db.delete(key)
+    return value
+
+
+cdef object _read_hit(object db, object key, object kind):
+    # Keyspace.lookup_read's hit for a value of class kind without a TTL:
+    # the value, None for a miss (counted), PASS for anything else.
+    if _slot(db, K_LFU) or _slot(db, K_KEYMISS) is not None:
+        return PASS
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    if found == NULL:
+        _add(_slot(db, K_STATS), S_MISSES, 1)
+        return None
+    if type(<object>found) is not kind or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        return PASS
+    _add(_slot(db, K_STATS), S_HITS, 1)
+    _touch_lru(db, key)
+    return <object>found
+
+
+cdef object _hget(object db, list argv):
+    """commands/hashes.py hget, for a plain dict."""
+    value = _read_hit(db, argv[1], dict)
+    if value is None or value is PASS:
+        return value
+    return (<dict>value).get(argv[2])
+
+
+cdef object _hset(object db, list argv):
+    """commands/hashes.py hset (_hset) into an existing plain dict that stays
+    below PROMOTE_AT."""
+    cdef Py_ssize_t i, n = len(argv), size
+    if n % 2:
+        return PASS
+    cdef object key = argv[1]
+    cdef object value = _container(db, key, dict, True)
+    if value is None:
+        return PASS
+    size = len(<dict>value)
+    if size + (n - 2) // 2 > _hashes.PROMOTE_AT:
+        return PASS
+    _touch_lru(db, key)
+    for i in range(2, n, 2):
+        (<dict>value)[argv[i]] = argv[i + 1]
+    _modified(db, key)  # (_changed: no promotion)
+    return len(<dict>value) - size
+
+
+cdef object _sadd(object db, list argv):
+    """commands/sets.py sadd into an existing set without a sampling pool."""
+    cdef object key = argv[1]
+    cdef object value = _container(db, key, set, True)
+    if value is None:
+        return PASS
+    pools = _sets._POOLS
+    if pools and id(value) in pools:
+        return PASS
+    _touch_lru(db, key)
+    cdef Py_ssize_t size = len(<set>value)
+    (<set>value).update(argv[2:])
+    cdef Py_ssize_t added = len(<set>value) - size
+    if added:
+        _modified(db, key)
+    return added
+
+
+cdef object _sismember(object db, list argv):
+    """commands/sets.py sismember."""
+    value = _read_hit(db, argv[1], set)
+    if value is PASS:
+        return PASS
+    return 1 if value is not None and argv[2] in <set>value else 0
+
+
+from .commands import hashes as _hashes, keys as _keys, lists as _lists, sets as _sets, strings as _strings
+
+# The Python handlers these stand for, tested by identity in execute_batch.
+cdef object H_GET = _strings.get
+cdef object H_SET = _strings.set_
+cdef object H_INCR = _strings.incr
+cdef object H_MGET = _strings.mget
+cdef object H_MSET = _strings.mset
+cdef object H_DEL = _keys.del_
+cdef object H_EXISTS = _keys.exists
+cdef object H_TTL = _keys.ttl
+cdef object H_LPUSH = _lists.lpush
+cdef object H_RPUSH = _lists.rpush
+cdef object H_LPOP = _lists.lpop
+cdef object H_RPOP = _lists.rpop
+cdef object H_HSET = _hashes.hset
+cdef object H_HGET = _hashes.hget
+cdef object H_SADD = _sets.sadd
+cdef object H_SISMEMBER = _sets.sismember
+
+
+cdef inline object _typed(object handler, object db, list argv):
+    if type(db) is not Keyspace or not _stats_layout(type(_slot(db, K_STATS))):
+        return PASS  # (the slot offsets are those of these classes)
+    if handler is H_GET:
+        return _get(db, argv)
+    if handler is H_SET:
+        return _set(db, argv)
+    if handler is H_INCR:
+        return _incr(db, argv)
+    if handler is H_MGET:
+        return _mget(db, argv)
+    if handler is H_DEL:
+        return _del(db, argv)
+    if handler is H_EXISTS:
+        return _exists(db, argv)
+    if handler is H_MSET:
+        return _mset(db, argv)
+    if handler is H_TTL:
+        return _ttl(db, argv)
+    if handler is H_LPUSH:
+        return _push(db, argv, True)
+    if handler is H_RPUSH:
+        return _push(db, argv, False)
+    if handler is H_LPOP:
+        return _pop(db, argv, True)
+    if handler is H_RPOP:
+        return _pop(db, argv, False)
+    if handler is H_HSET:
+        return _hset(db, argv)
+    if handler is H_HGET:
+        return _hget(db, argv)
+    if handler is H_SADD:
+        return _sadd(db, argv)
+    if handler is H_SISMEMBER:
+        return _sismember(db, argv)
+    return PASS

@@ -75,6 +75,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import chain
+from typing import Callable
 
 import hiredis
 
@@ -138,6 +139,14 @@ class RequestReader:
         if self._careful is not None:
             return self._feed_careful(data)
         chunks = self._chunks
+        if (parse_requests is not None and data[:1] == b"*" and self.authenticated
+                and (not chunks if self._last_data is None else self._settle())):
+            # On an exact command boundary (hiredis holds nothing: a maybe
+            # boundary is settled first, once after each read that split a
+            # command), the compiled parser takes reads of whole commands.
+            whole = parse_requests(data, self.limits.proto_max_bulk_len)
+            if whole is not None:
+                return whole
         fresh = self._last_data is not None or not chunks
         if fresh:
             # On a (maybe) command boundary: anything but a plain multibulk
@@ -318,8 +327,11 @@ def take_commands(reader: hiredis.Reader, commands: list[list[bytes]]) -> bool:
         append(command)
 
 
+# The compiled whole-read parser (RequestReader.feed), or None on the pure path.
+parse_requests: Callable[[bytes, int], list | None] | None = None
 if speedups is not None:  # (ringcache/accel.py decides)
     take_commands = speedups.take_commands  # noqa: F811
+    parse_requests = getattr(speedups, "parse_requests", None)  # (an older build lacks it)
 
 
 # A read longer than this is settled at once instead of being kept.

@@ -514,3 +514,42 @@ def test_large_array_malformed_in_the_middle(bad, message):
     assert parse_error([stream], limits) == ([[b"PING"]], message)
     assert parse_error([stream[i : i + 999] for i in range(0, len(stream), 999)], limits) == (
         [[b"PING"]], message)
+
+
+def test_whole_read_parser_takes_only_what_the_readers_agree_on(monkeypatch):
+    """The compiled whole-read parser (_speedups.parse_requests, used by
+    RequestReader on an exact boundary) returns, for every read it accepts,
+    the commands the hiredis/careful readers make of it, and accepts every
+    read of whole canonical commands. Random commands, half of them
+    damaged (a byte changed, the end cut)."""
+    try:
+        from ringcache import _speedups
+    except ImportError:
+        pytest.fail("the compiled extension is not built (scripts/setup.sh)")
+    from ringcache.protocol import parser
+
+    monkeypatch.setattr(parser, "parse_requests", None)  # the readers alone: the reference
+    rng = random.Random(5)
+    accepted = 0
+    for _ in range(4000):
+        commands = [[bytes(rng.choice(b"ab*$\r\n0") for _ in range(rng.choice([0, 1, 3, 12])))
+                     for _ in range(rng.randint(1, 4))] for _ in range(rng.randint(1, 3))]
+        data = b"".join(enc(*command) for command in commands)
+        damaged = rng.random() < 0.5
+        if damaged:
+            at = rng.randrange(len(data))
+            if rng.random() < 0.3:
+                data = data[:at]
+            else:
+                data = data[:at] + bytes([rng.choice(b"*$\r\n0123456789x-+:")]) + data[at + 1:]
+        whole = _speedups.parse_requests(data, 512 * MB)
+        if not damaged:
+            assert whole == commands
+        if whole is None:
+            continue
+        accepted += 1
+        assert RequestReader().feed(data) == whole, data
+    assert accepted > 2000
+    # The bulk limit: over it, the readers decide (and answer the error).
+    assert _speedups.parse_requests(enc(b"SET", b"k", b"x" * 100), 99) is None
+    assert _speedups.parse_requests(enc(b"SET", b"k", b"x" * 99), 99) == [[b"SET", b"k", b"x" * 99]]

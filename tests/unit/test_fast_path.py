@@ -159,6 +159,15 @@ def random_commands(rng: random.Random, count: int) -> list[list[bytes]]:
             out.append([b"LPUSH", key, b"a"])  # WRONGTYPE for GET/APPEND later
         elif roll < 0.94:
             out.append([b"GET"])  # wrong arity: the general path, from both sides
+        elif roll < 0.97:
+            # The compiled path's typed handlers (ringcache/_speedups.pyx, _typed).
+            other = rng.choice(KEYS)
+            out.append(rng.choice([
+                [b"INCR", key], [b"MGET", key, other, key], [b"MSET", key, value, other, b"7"],
+                [b"EXISTS", key, other], [b"TTL", key], [b"DEL", key, other],
+                [b"RPUSH", key, b"b", b"c"], [b"LPOP", key], [b"RPOP", key],
+                [b"HSET", key, b"f", value], [b"HGET", key, b"f"],
+                [b"SADD", key, value, b"m"], [b"SISMEMBER", key, b"m"]]))
         else:
             out.append([b"advance", b"%d" % rng.randrange(0, 3000)])
     return out
@@ -240,3 +249,48 @@ def test_fast_path_and_general_path_leave_the_same_state(seed, lfu):
     # The comparison saw every kind of change it claims to.
     assert want["invalidations"] and want["stream"] and watches_failed
     assert want["stats"][2] > 0  # keys expired
+
+
+def test_typed_handlers_run_no_python_on_the_compiled_path():
+    """On the compiled path the commonest commands on plain values run no
+    Python function at all (their typed handlers, ringcache/_speedups.pyx);
+    on the pure path their Python handlers run. (A typed handler that
+    always handed its work back to Python would pass every comparison.)"""
+    import sys
+
+    from ringcache.accel import ACCELERATED
+
+    server = Server()
+    session = Session(server, 1, "a:1", "b:2")
+    setup = [[b"SET", b"s", b"1"], [b"RPUSH", b"l", b"a", b"b", b"c"],
+             [b"HSET", b"h", b"f", b"v"], [b"SADD", b"z", b"m"]]
+    server.dispatcher.execute_batch(session, setup)
+    commands = [[b"GET", b"s"], [b"SET", b"s", b"2"], [b"INCR", b"s"], [b"MGET", b"s", b"nope"],
+                [b"EXISTS", b"s", b"nope"], [b"TTL", b"s"], [b"LPUSH", b"l", b"x"],
+                [b"RPUSH", b"l", b"y"], [b"LPOP", b"l"], [b"RPOP", b"l"], [b"HSET", b"h", b"g", b"w"],
+                [b"HGET", b"h", b"g"], [b"SADD", b"z", b"n"], [b"SISMEMBER", b"z", b"n"],
+                [b"MSET", b"s", b"5", b"t", b"6"], [b"DEL", b"t", b"nope"]]
+    called: list[str] = []
+
+    def profile(frame, event, arg):
+        if event == "call":
+            called.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        replies, done = server.dispatcher.execute_batch(session, commands)
+    finally:
+        sys.setprofile(None)
+    assert done == len(commands)
+    assert replies == (b"$1\r\n1\r\n+OK\r\n:3\r\n*2\r\n$1\r\n3\r\n$-1\r\n:1\r\n:-1\r\n:4\r\n:5\r\n"
+                       b"$1\r\nx\r\n$1\r\ny\r\n:1\r\n$1\r\nw\r\n:1\r\n:1\r\n+OK\r\n:1\r\n")
+    # The command handlers, their helpers and the lookups they make.
+    python_side = {COMMANDS[argv[0].lower()].handler.__name__ for argv in commands}
+    python_side |= {"_incr", "_push", "_pop", "_hset", "_ttl", "_write_list", "_read",
+                    "_write", "_write_set", "_read_set", "lookup", "lookup_read", "peek_read"}
+    if ACCELERATED:
+        # (What runs in Python is what the typed handlers leave to it: MSET's and
+        # INCR's Keyspace.set/replace, DEL's delete, the encoding of MGET's array.)
+        assert not set(called) & python_side, called
+    else:
+        assert {"get", "set_", "incr", "lpush", "hset", "sadd"} <= set(called)

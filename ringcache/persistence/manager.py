@@ -463,9 +463,10 @@ class Persistence:
 
     # -- AOF: feeding ----------------------------------------------------------
 
-    def on_write(self, db: int, unit: list[list[bytes]]) -> None:
-        """The write stream's sink: one unit into the buffer (a SELECT first
-        when the database changes). flush() writes it out."""
+    def on_encoded(self, db: int, unit: list[list[bytes]], data: bytes) -> None:
+        """The write stream's sink: one unit, with the RESP bytes the stream
+        encoded once for every sink, into the buffer (a SELECT first when
+        the database changes). flush() writes it out."""
         aof = self.aof
         if aof is None:
             return
@@ -475,11 +476,10 @@ class Persistence:
             # not bound to a database, the commands after it are)
             if unit[0] == MULTI_ARGV:
                 buf.append(MULTI)
-                unit = unit[1:]
+                data = data[len(MULTI):]
             buf.append(SELECT_CACHE[db] if db < 16 else encode_command([b"SELECT", b"%d" % db]))
             aof.last_db = db
-        for argv in unit:
-            buf.append(encode_command(argv))
+        buf.append(data)
 
     def flush(self) -> None:
         """Write the buffer to the incr file (end of each batch: before the

@@ -283,16 +283,13 @@ class Primary:
             stream.remove_sink(self)
             self.sink_on = False
 
-    def on_write(self, db: int, unit: list[list[bytes]]) -> None:
-        """WriteSink: one atomic unit of writes executed on this node."""
+    def on_encoded(self, db: int, unit: list[list[bytes]], data: bytes) -> None:
+        """EncodedSink: one atomic unit of writes executed on this node, with
+        its RESP bytes (the write stream encoded them once for every sink)."""
         if db != self.last_db:
             select = SELECTS[db] if db < 16 else encode([b"SELECT", b"%d" % db])
             self.last_db = db
-            data = select + b"".join(encode(argv) for argv in unit)
-        elif len(unit) == 1:
-            data = encode(unit[0])
-        else:
-            data = b"".join(encode(argv) for argv in unit)
+            data = select + data
         if self.backlog is not None:
             self.pending.append(data)
             self.pending_size += len(data)

@@ -50,8 +50,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.errors import CommandError
-from .stream import StreamError, StreamReader, encode
+import hiredis
+
+from ..commands.registry import fast_table
+from .stream import Batch, StreamError, StreamReader, encode
 
 if TYPE_CHECKING:
     from ..server.server import Server
@@ -553,53 +555,76 @@ class Replica:
         reader = self.reader
         reader.feed(data)
         try:
-            commands = reader.commands()
+            batch = reader.take()
         except StreamError as exc:
             log.warning("Protocol error from MASTER (%s): dropping the link", exc)
             self.drop(reconnect=True)
             return
-        if commands:
-            self.apply(commands)
+        if batch.argvs:
+            self.apply(batch)
         if reader.error is not None and self.state == CONNECTED:
             log.warning("Protocol error from MASTER (%s): dropping the link", reader.error)
             self.drop(reconnect=True)
 
-    def apply(self, commands: list) -> None:
+    def apply(self, batch: Batch) -> None:
+        """Run a read's commands: the runs between the commands that are
+        counted but not run (PING, REPLCONF, keep-alives) go through the
+        dispatcher's batch loop (compiled when built) with the master
+        client, and each run's exact bytes reach this node's Primary in one
+        piece (its backlog, its own replicas)."""
         server = self.server
         dispatcher = server.dispatcher
         primary = self.primary
         session = self.session
         clock = server.clock
+        argvs = batch.argvs
         saved = clock.offset_ms
         clock.offset_ms = MASTER_VIEW_OFFSET_MS
+        # The fast table for the master client: writes included (READONLY
+        # and the min-replicas gate never apply to it; the gate returns None
+        # for it on the checked path too), blocking commands left to the
+        # checked path (the master's never park).
+        table = dispatcher.table
+        dispatcher.table = master_table = _master_table(dispatcher)
         try:
-            for argv, raw in commands:
-                if not argv:
-                    continue
-                name = argv[0].lower()
-                if name == b"replconf":
-                    if len(argv) > 1 and argv[1].lower() == b"getack":
-                        clock.offset_ms = saved
-                        self.send_ack()
-                        clock.offset_ms = MASTER_VIEW_OFFSET_MS
-                elif name != b"ping":
-                    reply = dispatcher._execute(session, argv)
-                    if isinstance(reply, CommandError):
-                        log.warning("== CRITICAL == This replica is sending an error to its master: "
-                                    "'%s' after processing the command '%s'", reply,
-                                    name.decode("utf-8", "replace"))
-                primary.feed_raw(raw)
-                if session.closing or self.session is not session:
+            begin = 0
+            for stop in (*batch.specials, len(argvs)):
+                if stop > begin:
+                    ran = self._run(dispatcher, session, argvs, begin, stop)
+                    primary.feed_raw(batch.raw(begin, begin + ran))
+                    if ran < stop - begin or self.session is not session:
+                        return  # the link went down in the middle
+                if stop == len(argvs):
                     break
+                argv = argvs[stop]
+                if argv and argv[0].lower() == b"replconf" and len(argv) > 1 \
+                        and argv[1].lower() == b"getack":
+                    clock.offset_ms = saved
+                    self.send_ack()  # (the offset before the GETACK itself, as Redis)
+                    clock.offset_ms = MASTER_VIEW_OFFSET_MS
+                primary.feed_raw(batch.raw(stop, stop + 1))
+                begin = stop + 1
         finally:
             clock.offset_ms = saved
-        self.db_index = session.db_index
-        session.last_interaction = time.monotonic()
-        if dispatcher.propagating:  # (this node's own sinks: its append-only file)
-            server.write_stream.flush()
+            if dispatcher.table is master_table:  # (not refreshed meanwhile: a gate, a busy script)
+                dispatcher.table = table
+            self.db_index = session.db_index
+            session.last_interaction = time.monotonic()
         if server.blocking.ready:
             server.blocking.serve()
 
+    def _run(self, dispatcher: Any, session: Any, argvs: list, begin: int, stop: int) -> int:
+        """Commands begin .. stop-1 through the batch loop; how many ran (all
+        of them unless the link went down). Error replies are logged as
+        Redis does (the replica does not answer its primary)."""
+        commands = argvs[begin:stop] if begin or stop < len(argvs) else argvs
+        errors = dispatcher.total_errors
+        # (the class's plain loop, not cluster mode's instance attribute:
+        # the master's commands are never redirected, _cluster_refusal)
+        replies, ran = type(dispatcher).execute_batch(dispatcher, session, commands)
+        if dispatcher.total_errors != errors or replies[:1] == b"-" or b"\r\n-" in replies:
+            _log_errors(commands, replies)
+        return ran
     # -- writing -----------------------------------------------------------
 
     def send(self, data: bytes) -> None:
@@ -678,6 +703,7 @@ class Replica:
             self.db_index = self.session.db_index
             session = self.session
             self.session = None
+            session.closing = True  # (a batch being applied stops after this command)
             self.server.clients.pop(session.id, None)
             session.reset_multi()  # a transaction cut in half is not applied
         if self.state == CONNECTED:
@@ -706,6 +732,37 @@ class Replica:
                 self.drop(reconnect=True)
             elif now - self.last_ack >= 1.0:
                 self.send_ack()
+
+
+def _master_table(dispatcher: Any) -> dict:
+    """The dispatcher's fast table as the master client sees it."""
+    global _MASTER_TABLE, _MASTER_TABLE_OF
+    if dispatcher.busy:
+        return {}
+    full = fast_table()
+    if _MASTER_TABLE_OF != (id(full), len(full)):  # (commands register at import)
+        _MASTER_TABLE = {name: spec for name, spec in full.items() if "blocking" not in spec.flags}
+        _MASTER_TABLE_OF = (id(full), len(full))
+    return _MASTER_TABLE
+
+
+_MASTER_TABLE: dict = {}
+_MASTER_TABLE_OF: Any = None
+
+
+def _log_errors(commands: list, replies: bytes) -> None:
+    """Redis's "== CRITICAL ==" line for each command of the stream that
+    got an error reply (one reply per command, in order)."""
+    reader = hiredis.Reader()
+    reader.feed(replies)
+    for argv in commands:
+        reply = reader.gets()
+        if reply is False:
+            return
+        if isinstance(reply, hiredis.ReplyError):
+            log.warning("== CRITICAL == This replica is sending an error to its master: "
+                        "'%s' after processing the command '%s'", reply,
+                        argv[0].lower().decode("utf-8", "replace"))
 
 
 def _b(value: Any) -> bytes:

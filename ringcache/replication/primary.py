@@ -15,12 +15,13 @@ n <= second_offset continues here with a partial resync.
 
 The stream. While this node is a primary with history, it registers as a
 sink of the node's write stream (server.write_stream): each unit of writes
-is encoded as RESP (a SELECT first when the database differs from the last
-one written, MULTI/EXEC kept) and kept until the end of the batch of
-commands (the stream's flush(), before the batch's replies leave): then the
-batch's bytes are appended to the backlog and queued on every online
-replica's connection in one piece (Connection.write: they leave at the end
-of the loop turn with the clients' replies). `offset` counts the kept bytes
+comes encoded as RESP, once for every sink (a SELECT first when the
+database differs from the last one written, MULTI/EXEC kept) and is kept
+until the end of the loop turn (the stream's flush() at the end of each
+batch queues one flush_now with the turn's replies, Server.flush_soon):
+then the turn's bytes are appended to the backlog and queued on every
+online replica's connection in one piece, and leave with the clients'
+replies. `offset` counts the kept bytes
 too; whatever reads the backlog or forks flushes first. A replica node instead calls
 `feed_raw` with its primary's bytes, so its own replicas see the very same
 stream and offsets. With no backlog (no replica ever attached) nothing is
@@ -184,6 +185,25 @@ class Waiter:
         self.timer: Any = None
 
 
+class _TurnFlush:
+    """Queued on Server.flush_soon like a connection with output: the end
+    of the loop turn sends the primary's pending stream (Primary.flush)."""
+
+    __slots__ = ("primary",)
+
+    def __init__(self, primary: "Primary") -> None:
+        self.primary = primary
+
+    @property
+    def loop(self) -> Any:
+        return self.primary.server._loop
+
+    def flush(self) -> None:
+        primary = self.primary
+        primary.turn_flush_queued = False
+        primary.flush_now()
+
+
 class Primary:
     def __init__(self, server: "Server") -> None:
         self.server = server
@@ -201,6 +221,8 @@ class Primary:
         # The current batch's encoded writes (on_write), sent by flush().
         self.pending: list[bytes] = []
         self.pending_size = 0
+        self.turn_flush = _TurnFlush(self)  # queued with the turn's replies (flush)
+        self.turn_flush_queued = False
         self.forwarding = False  # a replica: fed by feed_raw, not by the write stream
         self.waiters: list[Waiter] = []
         self.last_ping = time.monotonic()
@@ -236,7 +258,7 @@ class Primary:
             self.backlog.resize(size)
 
     def free_backlog(self) -> None:
-        self.flush()
+        self.flush_now()
         if self.backlog is not None:
             self._offset = self.backlog.offset
             self.backlog = None
@@ -273,7 +295,7 @@ class Primary:
     def update_sink(self) -> None:
         """Be a sink of the write stream only while a primary with history."""
         want = self.backlog is not None and not self.forwarding
-        self.flush()
+        self.flush_now()
         stream = self.server.write_stream
         if want and not self.sink_on:
             self.last_db = -1
@@ -295,10 +317,19 @@ class Primary:
             self.pending_size += len(data)
 
     def flush(self) -> None:
-        """BufferedSink: once per batch of commands, before their replies
-        leave (and before anything reads the backlog or forks): the batch's
-        writes go to the backlog and to each replica in one piece, not one
-        backlog append and one write per replica for every command."""
+        """BufferedSink: the end of a batch of commands. The batch's writes
+        stay pending (counted in `offset`) until the end of the loop turn:
+        then every batch of the turn goes to the backlog and to each
+        replica in one piece (flush_now), just before the turn's replies
+        leave, instead of one backlog append and one write per replica for
+        each client's batch."""
+        if self.pending and not self.turn_flush_queued:
+            self.turn_flush_queued = True
+            self.server.flush_soon(self.turn_flush)
+
+    def flush_now(self) -> None:
+        """Send what is pending: before anything reads the backlog, forks,
+        or adds the primary's own bytes, and at the end of the loop turn."""
         pending = self.pending
         if pending:
             data = pending[0] if len(pending) == 1 else b"".join(pending)
@@ -333,7 +364,7 @@ class Primary:
         """The primary's own PING / GETACK: no client's write, so the
         dispatcher does not count it into the next command's write offset
         (WAIT would otherwise wait for bytes nobody wrote)."""
-        self.flush()
+        self.flush_now()
         self.feed(data)
         self.server.dispatcher.stream_offset = self.offset
 
@@ -358,7 +389,7 @@ class Primary:
 
     def psync(self, session: "Session", replid: str, next_offset: int, psync2: bool) -> bytes:
         """Attach session as a replica; returns the bytes to answer with."""
-        self.flush()  # (the backlog and a new job's fork see every write made so far)
+        self.flush_now()  # (the backlog and a new job's fork see every write made so far)
         link = ReplicaLink(self, session)
         session.is_replica = True
         session.replica_link = link
@@ -423,7 +454,7 @@ class Primary:
         persistence = self.server.persistence
         if persistence.child is not None:
             return False
-        self.flush()  # what the fork's snapshot holds must not reach the job's kept bytes
+        self.flush_now()  # what the fork's snapshot holds must not reach the job's kept bytes
         job.offset = self.offset
         job.kept.clear()
         job.kept_size = 0
@@ -556,7 +587,7 @@ class Primary:
     # -- the cron ----------------------------------------------------------
 
     def cron(self, is_primary: bool) -> None:
-        self.flush()  # (writes emitted outside a batch that nothing flushed yet)
+        self.flush_now()  # (writes emitted outside a batch that nothing flushed yet)
         now = time.monotonic()
         config = self.server.config
         job = self.job

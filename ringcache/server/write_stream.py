@@ -139,8 +139,14 @@ class WriteStream:
     def emit(self, db: int, unit: list[list[bytes]]) -> None:
         """Hand one unit to every sink (or to the open transaction's unit)."""
         group = self._group
-        if group is None:
-            self._deliver(db, unit)
+        if group is None:  # (_deliver inlined: this runs for every write)
+            encoded = self._encoded
+            if encoded:
+                data = encode_unit(unit)
+                for sink in encoded:
+                    sink.on_encoded(db, unit, data)
+            for plain in self._plain:
+                plain.on_write(db, unit)
             return
         if self._group_db < 0:
             self._group_db = self._group_at = db

@@ -62,6 +62,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .backlog import Backlog
+from .diskless import DisklessTransfer, open_pipe
 from .stream import encode
 
 if TYPE_CHECKING:
@@ -88,7 +89,10 @@ def new_replid() -> str:
 class SyncJob:
     """One snapshot shared by the replicas whose full syncs overlap."""
 
-    def __init__(self, offset: int) -> None:
+    def __init__(self, offset: int, diskless: bool = False) -> None:
+        self.diskless = diskless  # streamed to the sockets (diskless.py), else a file
+        self.created = time.monotonic()  # (repl-diskless-sync-delay counts from here)
+        self.transfer: DisklessTransfer | None = None
         self.offset = offset  # the stream's offset at the fork
         self.links: list[ReplicaLink] = []
         self.kept: list[bytes] = []  # stream bytes since the fork
@@ -141,17 +145,28 @@ class ReplicaLink:
         self.snapshot_file.close()
         self.snapshot_file = None
         connection.on_drained = None
+        self.go_online()
+
+    def go_online(self) -> None:
+        """The snapshot is there: the stream kept since the fork, then the
+        live stream."""
         job = self.job
         self.job = None
         if job is not None:
             for data in job.kept:
-                connection.write(data)
+                self.connection.write(data)
             job.links.remove(self)
             if not job.links and job in self.primary.sending:
                 self.primary.sending.remove(job)
         self.state = ONLINE
         self.ack_time = time.monotonic()
         log.info("Synchronization with replica %s succeeded", self.session.addr)
+
+    # -- full sync, diskless (diskless.py) ----------------------------------
+
+    def start_diskless(self, header: bytes) -> None:
+        self.state = SEND_BULK
+        self.connection.write_unlimited(header)
 
     def close(self) -> None:
         if self.session.close is not None:
@@ -165,6 +180,8 @@ class ReplicaLink:
         job = self.job
         if job is not None and self in job.links:
             job.links.remove(self)
+            if job.transfer is not None:
+                job.transfer.forget(self)
             if not job.links and job in self.primary.sending:
                 self.primary.sending.remove(job)
         self.job = None
@@ -417,10 +434,14 @@ class Primary:
             self._join(job, link)
             return b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), job.offset)
         if job is None or job.done:
-            job = self.job = SyncJob(0)
+            job = self.job = SyncJob(0, self.server.config["repl-diskless-sync"])
         self._join(job, link)
         if self.start_job():
-            return b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), job.offset)
+            head = b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), job.offset)
+            for other in job.links:  # (replicas that waited for this one: max-replicas)
+                if other is not link:
+                    other.connection.write(head)
+            return head
         return b""  # +FULLRESYNC goes out when the child can start (cron)
 
     def _join(self, job: SyncJob, link: ReplicaLink) -> None:
@@ -454,12 +475,16 @@ class Primary:
         persistence = self.server.persistence
         if persistence.child is not None:
             return False
+        if job.diskless and not self._diskless_due(job):
+            return False
         self.flush_now()  # what the fork's snapshot holds must not reach the job's kept bytes
         job.offset = self.offset
         job.kept.clear()
         job.kept_size = 0
         # The stream after the snapshot starts with a SELECT (Redis: slaveseldb = -1).
         self.last_db = -1
+        if job.diskless:
+            return self._start_diskless(job)
         child = persistence.bgsave(on_done=lambda ok: self._job_done(job, ok))
         if not child:
             log.warning("BGSAVE for replication failed")
@@ -472,6 +497,65 @@ class Primary:
         log.info("Starting BGSAVE for SYNC with target: disk")
         self._poll_child(job, 0.002)
         return True
+
+    def _diskless_due(self, job: SyncJob) -> bool:
+        """repl-diskless-sync-delay: wait that long after the first replica
+        asked, for others to share the transfer, unless
+        repl-diskless-sync-max-replicas of them are already there."""
+        config = self.server.config
+        most = config["repl-diskless-sync-max-replicas"]
+        if most and len(job.links) >= most:
+            return True
+        return time.monotonic() - job.created >= config["repl-diskless-sync-delay"]
+
+    def _start_diskless(self, job: SyncJob) -> bool:
+        """Fork the child that writes the snapshot into a pipe (diskless.py
+        relays it). The job leaves self.job at once: a replica arriving
+        from now on cannot share this transfer and starts the next one."""
+        persistence = self.server.persistence
+        read_fd, write_fd = open_pipe()
+        child = persistence.bgsave_to_pipe(read_fd, write_fd,
+                                           on_done=lambda ok: self._diskless_child_done(job, ok))
+        os.close(write_fd)
+        if not child:
+            os.close(read_fd)
+            log.warning("BGSAVE for replication failed")
+            for link in list(job.links):
+                link.close()
+            self.job = None
+            return False
+        job.started = True
+        job.transfer = transfer = DisklessTransfer(self, job, read_fd)
+        self.job = None
+        self.sending.append(job)  # (its replicas get the stream kept from the fork on)
+        log.info("Starting BGSAVE for SYNC with target: replicas sockets")
+        loop = self.server._loop
+        assert loop is not None
+        loop.call_soon(transfer.start)  # (after the +FULLRESYNC the caller queues)
+        self._poll_child(job, 0.002)
+        return True
+
+    def _diskless_child_done(self, job: SyncJob, ok: bool) -> None:
+        job.done = True
+        if job.transfer is not None:
+            job.transfer.child_done(ok)
+
+    def diskless_done(self, job: SyncJob, ok: bool, mark: bytes) -> None:
+        """The child ended and its pipe was read to the end: the closing mark,
+        then each replica waits for its first ACK (see diskless.py)."""
+        if not ok:
+            log.warning("Diskless rdb transfer, the child failed: closing its replicas")
+            for link in list(job.links):
+                link.close()
+            if job in self.sending:
+                self.sending.remove(job)
+            return
+        for link in list(job.links):
+            link.connection.write_unlimited(mark)
+            log.info("Streamed RDB transfer with replica %s succeeded (socket). Waiting for "
+                     "REPLCONF ACK from replica to enable streaming", link.session.addr)
+        if not job.links and job in self.sending:
+            self.sending.remove(job)
 
     def _poll_child(self, job: SyncJob, delay: float) -> None:
         """Reap the snapshot child soon after it ends: the cron's 1/hz
@@ -526,6 +610,10 @@ class Primary:
         if offset > link.ack_offset:
             link.ack_offset = offset
         link.ack_time = time.monotonic()
+        job = link.job
+        if job is not None and job.transfer is not None and job.transfer.finished \
+                and link.state == SEND_BULK:
+            link.go_online()  # its diskless snapshot is loaded (diskless.py)
         if self.waiters:
             self._check_waiters()
         wait = self.server.replication.shutdown_wait

@@ -115,8 +115,8 @@ class WriteStream:
         if sink not in self._sinks:
             return
         self._sinks.remove(sink)
-        if sink in self._encoded:
-            self._encoded.remove(sink)  # type: ignore[arg-type]
+        if isinstance(sink, EncodedSink):
+            self._encoded.remove(sink)
         else:
             self._plain.remove(sink)
         if sink in self._buffered:

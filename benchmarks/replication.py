@@ -15,8 +15,8 @@ the replica to reach the primary's offset, and check that DBSIZE agrees.
 Rounds alternate redis/ringcache; medians are quoted with each round's
 figures. redis-server runs with its defaults (repl-diskless-sync yes since
 7.0) except repl-diskless-sync-delay 0 (its 5 s default would be measured
-as sync time); ringcache always goes through a snapshot file
-(docs/replication.md).
+as sync time); ringcache with its own (repl-diskless-sync no: through the
+snapshot file), or with --diskless as redis-server (yes, delay 0).
 
 The issue's target: ringcache's time within 2x of redis-server's.
 
@@ -372,6 +372,8 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--no-writer", action="store_true")
+    parser.add_argument("--diskless", action="store_true",
+                        help="ringcache primaries with repl-diskless-sync yes (delay 0), as redis-server's")
     parser.add_argument("--lag", action="store_true", help="measure replication lag instead")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--rate", type=int, default=0, help="with --lag: a steady writer at this rate")
@@ -381,6 +383,8 @@ def main() -> None:
                         help="with --throughput: the primary on core 0, replicas and redis-benchmark on core 1")
     parser.add_argument("--wait", action="store_true", help="SET + WAIT 1 0 round trip")
     args = parser.parse_args()
+    if args.diskless:
+        COMMANDS["ringcache"] += " --repl-diskless-sync yes --repl-diskless-sync-delay 0"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # (stop the servers on the way out)
     command = "command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
     print(load_average(), flush=True)

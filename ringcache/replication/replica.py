@@ -586,6 +586,11 @@ class Replica:
         # checked path (the master's never park).
         table = dispatcher.table
         dispatcher.table = master_table = _master_table(dispatcher)
+        # Clients blocked on keys the stream changes are served once, after
+        # it, with the node's own clock (not the distant past the stream's
+        # commands see): the batch loop's serve() is put off until then.
+        blocking = server.blocking
+        blocking.serve = _serve_later  # type: ignore[method-assign]
         try:
             begin = 0
             for stop in (*batch.specials, len(argvs)):
@@ -606,12 +611,13 @@ class Replica:
                 begin = stop + 1
         finally:
             clock.offset_ms = saved
+            del blocking.serve  # (the class's serve again)
             if dispatcher.table is master_table:  # (not refreshed meanwhile: a gate, a busy script)
                 dispatcher.table = table
             self.db_index = session.db_index
             session.last_interaction = time.monotonic()
-        if server.blocking.ready:
-            server.blocking.serve()
+            if blocking.ready:
+                blocking.serve()
 
     def _run(self, dispatcher: Any, session: Any, argvs: list, begin: int, stop: int) -> int:
         """Commands begin .. stop-1 through the batch loop; how many ran (all
@@ -732,6 +738,10 @@ class Replica:
                 self.drop(reconnect=True)
             elif now - self.last_ack >= 1.0:
                 self.send_ack()
+
+
+def _serve_later() -> None:
+    """Replica.apply's stand-in for BlockingQueues.serve (see there)."""
 
 
 def _master_table(dispatcher: Any) -> dict:

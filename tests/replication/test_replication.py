@@ -482,6 +482,22 @@ def test_diskless_replica_arriving_late_gets_the_next_transfer(cluster):
     assert stats["sync_full"] == 2 and stats["total_forks"] == forks + 2
 
 
+def test_a_client_blocked_on_a_replica_is_served_by_the_stream(cluster):
+    """XREAD BLOCK on a replica wakes when the primary's XADD arrives
+    (the stream is applied through the batch loop; the blocked client is
+    served after it, with the replica's own clock)."""
+    primary, replica = cluster(), cluster()
+    follow(replica, primary)
+    in_sync(primary, replica)
+    waiter = RawConn(replica)
+    waiter.send("XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+    wait_until(lambda: info(replica)["blocked_clients"] == 1, what="the reader to block")
+    with primary.client() as c:
+        c.execute_command("XADD", "s", "5-1", "f", "v")
+    assert waiter.read_reply() == b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n5-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+    in_sync(primary, replica)
+
+
 def test_replicaof_flag_at_startup(cluster):
     primary = cluster()
     fill(primary, 100)

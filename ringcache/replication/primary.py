@@ -203,8 +203,9 @@ class Waiter:
 
 
 class _TurnFlush:
-    """Queued on Server.flush_soon like a connection with output: the end
-    of the loop turn sends the primary's pending stream (Primary.flush)."""
+    """Queued on Server.flush_soon like a connection with output (before
+    the replies of the batch that queued it): the end of the loop turn
+    sends the primary's pending stream (Primary.flush)."""
 
     __slots__ = ("primary",)
 
@@ -219,6 +220,13 @@ class _TurnFlush:
         primary = self.primary
         primary.turn_flush_queued = False
         primary.flush_now()
+        # Sent now, ahead of the replies of the clients that wrote them
+        # (queued after this): a reply does not leave before its write is
+        # on its way to the replicas, which keeps the async window to the
+        # replicas' own time (as when each batch wrote to them directly).
+        for link in primary.links:
+            if link.state == ONLINE:
+                link.connection.flush()
 
 
 class Primary:

@@ -631,6 +631,7 @@ class Replica:
         if dispatcher.total_errors != errors or replies[:1] == b"-" or b"\r\n-" in replies:
             _log_errors(commands, replies)
         return ran
+
     # -- writing -----------------------------------------------------------
 
     def send(self, data: bytes) -> None:
@@ -741,7 +742,7 @@ class Replica:
 
 
 def _serve_later() -> None:
-    """Replica.apply's stand-in for BlockingQueues.serve (see there)."""
+    """Replica.apply's stand-in for Blocking.serve (see there)."""
 
 
 def _master_table(dispatcher: Any) -> dict:

@@ -21,9 +21,13 @@ Redis's names (ROLE, INFO master_link_status):
               in the kernel and in the primary's output buffer.
   connected   +CONTINUE, or the load is done: the stream is applied
 
-Applying. The stream is parsed with its exact bytes (stream.StreamReader)
-and each command runs through the dispatcher as the "master" client: no
-reply is sent, READONLY does not apply, MULTI/EXEC is honoured. While it
+Applying. The stream is parsed with each command's exact extent
+(stream.StreamReader, compiled in ringcache/_stream.pyx when built) and
+each read's commands run through the dispatcher's batch loop (the compiled
+execute_batch, with a fast table that keeps the writes) as the "master"
+client, in runs that end at each PING / REPLCONF (counted, not run): no
+reply is sent, READONLY does not apply, MULTI/EXEC is honoured, and a run's
+bytes reach this node's Primary in one piece. While it
 runs, the clock reads as the distant past for expiry purposes, so the
 primary's commands see every key the primary saw (keys expire on a replica
 only when the primary's DEL arrives: Redis's rule); the node's own clients

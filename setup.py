@@ -1,5 +1,7 @@
 """Builds the optional compiled hot path (ringcache/_speedups.pyx, see
-ringcache/accel.py); everything else is in pyproject.toml.
+ringcache/accel.py; ringcache/_stream.pyx, the replication stream's wire
+form, see ringcache/replication/stream.py); everything else is in
+pyproject.toml.
 
 The extension is optional: when it cannot be built (no C compiler, no Python
 headers, no Cython) the package still installs, the build prints why, and
@@ -38,7 +40,7 @@ def extensions() -> list:
               "ringcache's compiled hot path is not built")
         return []
     try:
-        return cythonize(["ringcache/_speedups.pyx"], language_level=3, quiet=True)
+        return cythonize(["ringcache/_speedups.pyx", "ringcache/_stream.pyx"], language_level=3, quiet=True)
     except Exception as exc:
         print(f"WARNING: cythonize failed ({exc}); ringcache's compiled hot path is not built")
         return []

@@ -15,8 +15,8 @@ the replica to reach the primary's offset, and check that DBSIZE agrees.
 Rounds alternate redis/ringcache; medians are quoted with each round's
 figures. redis-server runs with its defaults (repl-diskless-sync yes since
 7.0) except repl-diskless-sync-delay 0 (its 5 s default would be measured
-as sync time); ringcache always goes through a snapshot file
-(docs/replication.md).
+as sync time); ringcache with its own (repl-diskless-sync no: through the
+snapshot file), or with --diskless as redis-server (yes, delay 0).
 
 The issue's target: ringcache's time within 2x of redis-server's.
 
@@ -34,7 +34,11 @@ against a primary with no replica and with 2 replicas attached (online
 before the run), rounds interleaved: redis none, redis 2, ringcache none,
 ringcache 2, ... Reports each kind's median with-replicas / no-replica
 ratio (the issue's target: ringcache >= 0.85x of its own no-replica
-figure) and ringcache's figures against redis-server's.
+figure) and ringcache's figures against redis-server's, in requests a
+second and in SETs per CPU second of the primary (its capacity with a core
+to itself: on a 2-core machine the replicas share the cores), and the
+replicas' CPU time per CPU second of the primary. --pin runs the primary on
+core 0 and the replicas and redis-benchmark on core 1 (taskset).
 
 --wait: one client, one replica: `SET k v` then `WAIT 1 0` sent together
 (one round trip); the time to WAIT's reply, p50/p99 over --samples, for
@@ -303,20 +307,38 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def set_throughput(kind: str, replicas: int, requests: int) -> tuple[float, float]:
+def pin(pid: int, cpus: str) -> None:
+    subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], check=True, capture_output=True)
+
+
+def set_throughput(kind: str, replicas: int, requests: int,
+                   pinned: bool = False) -> tuple[float, float, float]:
     """(requests a second as redis-benchmark saw them, requests per CPU
-    second of the primary: its capacity when it has a core to itself)."""
+    second of the primary: its capacity when it has a core to itself,
+    CPU seconds the replicas used per CPU second of the primary). With
+    `pinned`, the primary runs on core 0 and everything else (replicas,
+    redis-benchmark) on core 1, so the replicas cannot take the primary's
+    core."""
     primary = Server(kind)
     followers = [Server(kind) for _ in range(replicas)]
     try:
+        if pinned:
+            pin(primary.proc.pid, "0")
+            for follower in followers:
+                pin(follower.proc.pid, "1")
         attach(primary, *followers)
         before = cpu_seconds(primary.proc.pid)
-        done = subprocess.run(shlex.split(BENCH.format(host=HOST, port=primary.port, n=requests)),
-                              capture_output=True, text=True, timeout=300)
+        followers_before = sum(cpu_seconds(f.proc.pid) for f in followers)
+        command = shlex.split(BENCH.format(host=HOST, port=primary.port, n=requests))
+        if pinned:
+            command = ["taskset", "-c", "1", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         used = cpu_seconds(primary.proc.pid) - before
+        followers_used = sum(cpu_seconds(f.proc.pid) for f in followers) - followers_before
         for line in done.stdout.splitlines():
             if line.startswith('"SET"'):
-                return float(line.split(",")[1].strip('"')), requests / max(used, 0.01)
+                return (float(line.split(",")[1].strip('"')), requests / max(used, 0.01),
+                        followers_used / max(used, 0.01))
         raise RuntimeError(f"redis-benchmark said: {done.stdout} {done.stderr}")
     finally:
         primary.stop()
@@ -350,13 +372,19 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--no-writer", action="store_true")
+    parser.add_argument("--diskless", action="store_true",
+                        help="ringcache primaries with repl-diskless-sync yes (delay 0), as redis-server's")
     parser.add_argument("--lag", action="store_true", help="measure replication lag instead")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--rate", type=int, default=0, help="with --lag: a steady writer at this rate")
     parser.add_argument("--throughput", action="store_true", help="SET -P 16 with 2 replicas vs none")
     parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--pin", action="store_true",
+                        help="with --throughput: the primary on core 0, replicas and redis-benchmark on core 1")
     parser.add_argument("--wait", action="store_true", help="SET + WAIT 1 0 round trip")
     args = parser.parse_args()
+    if args.diskless:
+        COMMANDS["ringcache"] += " --repl-diskless-sync yes --repl-diskless-sync-delay 0"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # (stop the servers on the way out)
     command = "command: " + " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
     print(load_average(), flush=True)
@@ -380,11 +408,12 @@ def main() -> None:
         for r in range(rounds):
             for kind in ("redis", "ringcache"):
                 for replicas in (0, 2):
-                    value, per_cpu = set_throughput(kind, replicas, args.requests)
+                    value, per_cpu, replica_share = set_throughput(kind, replicas, args.requests, args.pin)
                     rps.setdefault((kind, replicas), []).append(value)
                     capacity.setdefault((kind, replicas), []).append(per_cpu)
+                    share = f", replicas' CPU / primary's {replica_share:.2f}" if replicas else ""
                     print(f"round {r + 1} {kind:9s} {replicas} replicas: SET -P 16 {value:,.0f} rps, "
-                          f"{per_cpu:,.0f} SET per primary CPU second", flush=True)
+                          f"{per_cpu:,.0f} SET per primary CPU second{share}", flush=True)
         for label, table in (("rps", rps), ("SET per primary CPU second", capacity)):
             for kind in ("redis", "ringcache"):
                 none, two = statistics.median(table[(kind, 0)]), statistics.median(table[(kind, 2)])

@@ -650,10 +650,12 @@ PARAMS: tuple[Param, ...] = (
     P("aof-timestamp-enabled", Bool(), False),
     # -- replication
     P("replicaof", ReplicaOf(), "", IMMUTABLE, alias="slaveof"),
-    # Accepted as Redis's (default yes); the snapshot always goes through a
-    # file written by the forked child (docs/replication.md).
-    P("repl-diskless-sync", Bool(), True),
+    # yes: the forked child streams the snapshot to the replicas' sockets
+    # ($EOF:<mark> framing); no (ringcache's default, unlike Redis's yes):
+    # through the dbfilename file. Why the default differs: docs/replication.md.
+    P("repl-diskless-sync", Bool(), False),
     P("repl-diskless-sync-delay", Int(0, INT_MAX), 5),
+    P("repl-diskless-sync-max-replicas", Int(0, INT_MAX), 0),
     P("masterauth", String(null_if_empty=True), ""),
     P("masteruser", String(null_if_empty=True), ""),
     P("replica-read-only", Bool(), True, alias="slave-read-only"),

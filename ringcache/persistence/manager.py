@@ -287,6 +287,29 @@ class Persistence:
         log.info("Background saving started by pid %d", child.pid)
         return True
 
+    def bgsave_to_pipe(self, read_fd: int, write_fd: int,
+                       on_done: Callable[[bool], None] | None = None) -> bool:
+        """Diskless replication (Redis's rdbSaveToSlavesSockets): fork a child
+        that writes the snapshot into the pipe's write end; the parent reads
+        read_fd and closes write_fd after this returns. No file, so the
+        save bookkeeping (LASTSAVE, the dirty count) does not move.
+        on_done(ok) runs when the child has ended."""
+
+        def work() -> None:
+            os.close(read_fd)
+            for chunk in self.chunks():
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(write_fd, view):]
+            os.close(write_fd)
+
+        child = self._fork("rdb-pipe", work, os.path.join(self.config["dir"], "temp-%d.rdb"))
+        if child is None:
+            return False
+        child.on_done = on_done
+        log.info("Background RDB transfer started by pid %d", child.pid)
+        return True
+
     def _rdb_done(self, child: Child, ok: bool) -> None:
         elapsed = time.time() - child.started
         self.rdb_last_bgsave_time_sec = int(elapsed)
@@ -372,6 +395,9 @@ class Persistence:
                 pass
         if child.kind == "rdb":
             self._rdb_done(child, ok)
+        elif child.kind == "rdb-pipe":
+            if child.on_done is not None:
+                child.on_done(ok)
         else:
             self._aof_rewrite_done(child, ok)
 
@@ -463,9 +489,10 @@ class Persistence:
 
     # -- AOF: feeding ----------------------------------------------------------
 
-    def on_write(self, db: int, unit: list[list[bytes]]) -> None:
-        """The write stream's sink: one unit into the buffer (a SELECT first
-        when the database changes). flush() writes it out."""
+    def on_encoded(self, db: int, unit: list[list[bytes]], data: bytes) -> None:
+        """The write stream's sink: one unit, with the RESP bytes the stream
+        encoded once for every sink, into the buffer (a SELECT first when
+        the database changes). flush() writes it out."""
         aof = self.aof
         if aof is None:
             return
@@ -475,11 +502,10 @@ class Persistence:
             # not bound to a database, the commands after it are)
             if unit[0] == MULTI_ARGV:
                 buf.append(MULTI)
-                unit = unit[1:]
+                data = data[len(MULTI):]
             buf.append(SELECT_CACHE[db] if db < 16 else encode_command([b"SELECT", b"%d" % db]))
             aof.last_db = db
-        for argv in unit:
-            buf.append(encode_command(argv))
+        buf.append(data)
 
     def flush(self) -> None:
         """Write the buffer to the incr file (end of each batch: before the
@@ -918,7 +944,7 @@ class Persistence:
     def info_fields(self) -> list[tuple[str, Any]]:
         server = self.host
         child = self.child
-        rdb_child = child is not None and child.kind == "rdb"
+        rdb_child = child is not None and child.kind in ("rdb", "rdb-pipe")
         aof_child = child is not None and child.kind == "aof"
         now = time.time()
         aof = self.aof

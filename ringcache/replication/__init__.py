@@ -177,6 +177,7 @@ class Replication:
         server = self.server
         config = server.config
         primary = self.primary
+        primary.flush_now()  # (the backlog's fields count the turn's pending writes too)
         replica = self.replica
         now = time.monotonic()
         fields: list[tuple[str, Any]] = []

@@ -15,12 +15,13 @@ n <= second_offset continues here with a partial resync.
 
 The stream. While this node is a primary with history, it registers as a
 sink of the node's write stream (server.write_stream): each unit of writes
-is encoded as RESP (a SELECT first when the database differs from the last
-one written, MULTI/EXEC kept) and kept until the end of the batch of
-commands (the stream's flush(), before the batch's replies leave): then the
-batch's bytes are appended to the backlog and queued on every online
-replica's connection in one piece (Connection.write: they leave at the end
-of the loop turn with the clients' replies). `offset` counts the kept bytes
+comes encoded as RESP, once for every sink (a SELECT first when the
+database differs from the last one written, MULTI/EXEC kept) and is kept
+until the end of the loop turn (the stream's flush() at the end of each
+batch queues one flush_now with the turn's replies, Server.flush_soon):
+then the turn's bytes are appended to the backlog and queued on every
+online replica's connection in one piece, and leave with the clients'
+replies. `offset` counts the kept bytes
 too; whatever reads the backlog or forks flushes first. A replica node instead calls
 `feed_raw` with its primary's bytes, so its own replicas see the very same
 stream and offsets. With no backlog (no replica ever attached) nothing is
@@ -61,6 +62,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .backlog import Backlog
+from .diskless import DisklessTransfer, open_pipe
 from .stream import encode
 
 if TYPE_CHECKING:
@@ -87,7 +89,10 @@ def new_replid() -> str:
 class SyncJob:
     """One snapshot shared by the replicas whose full syncs overlap."""
 
-    def __init__(self, offset: int) -> None:
+    def __init__(self, offset: int, diskless: bool = False) -> None:
+        self.diskless = diskless  # streamed to the sockets (diskless.py), else a file
+        self.created = time.monotonic()  # (repl-diskless-sync-delay counts from here)
+        self.transfer: DisklessTransfer | None = None
         self.offset = offset  # the stream's offset at the fork
         self.links: list[ReplicaLink] = []
         self.kept: list[bytes] = []  # stream bytes since the fork
@@ -140,17 +145,28 @@ class ReplicaLink:
         self.snapshot_file.close()
         self.snapshot_file = None
         connection.on_drained = None
+        self.go_online()
+
+    def go_online(self) -> None:
+        """The snapshot is there: the stream kept since the fork, then the
+        live stream."""
         job = self.job
         self.job = None
         if job is not None:
             for data in job.kept:
-                connection.write(data)
+                self.connection.write(data)
             job.links.remove(self)
             if not job.links and job in self.primary.sending:
                 self.primary.sending.remove(job)
         self.state = ONLINE
         self.ack_time = time.monotonic()
         log.info("Synchronization with replica %s succeeded", self.session.addr)
+
+    # -- full sync, diskless (diskless.py) ----------------------------------
+
+    def start_diskless(self, header: bytes) -> None:
+        self.state = SEND_BULK
+        self.connection.write_unlimited(header)
 
     def close(self) -> None:
         if self.session.close is not None:
@@ -164,6 +180,8 @@ class ReplicaLink:
         job = self.job
         if job is not None and self in job.links:
             job.links.remove(self)
+            if job.transfer is not None:
+                job.transfer.forget(self)
             if not job.links and job in self.primary.sending:
                 self.primary.sending.remove(job)
         self.job = None
@@ -184,6 +202,33 @@ class Waiter:
         self.timer: Any = None
 
 
+class _TurnFlush:
+    """Queued on Server.flush_soon like a connection with output (before
+    the replies of the batch that queued it): the end of the loop turn
+    sends the primary's pending stream (Primary.flush)."""
+
+    __slots__ = ("primary",)
+
+    def __init__(self, primary: "Primary") -> None:
+        self.primary = primary
+
+    @property
+    def loop(self) -> Any:
+        return self.primary.server._loop
+
+    def flush(self) -> None:
+        primary = self.primary
+        primary.turn_flush_queued = False
+        primary.flush_now()
+        # Sent now, ahead of the replies of the clients that wrote them
+        # (queued after this): a reply does not leave before its write is
+        # on its way to the replicas, which keeps the async window to the
+        # replicas' own time (as when each batch wrote to them directly).
+        for link in primary.links:
+            if link.state == ONLINE:
+                link.connection.flush()
+
+
 class Primary:
     def __init__(self, server: "Server") -> None:
         self.server = server
@@ -201,6 +246,8 @@ class Primary:
         # The current batch's encoded writes (on_write), sent by flush().
         self.pending: list[bytes] = []
         self.pending_size = 0
+        self.turn_flush = _TurnFlush(self)  # queued with the turn's replies (flush)
+        self.turn_flush_queued = False
         self.forwarding = False  # a replica: fed by feed_raw, not by the write stream
         self.waiters: list[Waiter] = []
         self.last_ping = time.monotonic()
@@ -236,7 +283,7 @@ class Primary:
             self.backlog.resize(size)
 
     def free_backlog(self) -> None:
-        self.flush()
+        self.flush_now()
         if self.backlog is not None:
             self._offset = self.backlog.offset
             self.backlog = None
@@ -273,7 +320,7 @@ class Primary:
     def update_sink(self) -> None:
         """Be a sink of the write stream only while a primary with history."""
         want = self.backlog is not None and not self.forwarding
-        self.flush()
+        self.flush_now()
         stream = self.server.write_stream
         if want and not self.sink_on:
             self.last_db = -1
@@ -283,25 +330,31 @@ class Primary:
             stream.remove_sink(self)
             self.sink_on = False
 
-    def on_write(self, db: int, unit: list[list[bytes]]) -> None:
-        """WriteSink: one atomic unit of writes executed on this node."""
+    def on_encoded(self, db: int, unit: list[list[bytes]], data: bytes) -> None:
+        """EncodedSink: one atomic unit of writes executed on this node, with
+        its RESP bytes (the write stream encoded them once for every sink)."""
         if db != self.last_db:
             select = SELECTS[db] if db < 16 else encode([b"SELECT", b"%d" % db])
             self.last_db = db
-            data = select + b"".join(encode(argv) for argv in unit)
-        elif len(unit) == 1:
-            data = encode(unit[0])
-        else:
-            data = b"".join(encode(argv) for argv in unit)
+            data = select + data
         if self.backlog is not None:
             self.pending.append(data)
             self.pending_size += len(data)
 
     def flush(self) -> None:
-        """BufferedSink: once per batch of commands, before their replies
-        leave (and before anything reads the backlog or forks): the batch's
-        writes go to the backlog and to each replica in one piece, not one
-        backlog append and one write per replica for every command."""
+        """BufferedSink: the end of a batch of commands. The batch's writes
+        stay pending (counted in `offset`) until the end of the loop turn:
+        then every batch of the turn goes to the backlog and to each
+        replica in one piece (flush_now), just before the turn's replies
+        leave, instead of one backlog append and one write per replica for
+        each client's batch."""
+        if self.pending and not self.turn_flush_queued:
+            self.turn_flush_queued = True
+            self.server.flush_soon(self.turn_flush)
+
+    def flush_now(self) -> None:
+        """Send what is pending: before anything reads the backlog, forks,
+        or adds the primary's own bytes, and at the end of the loop turn."""
         pending = self.pending
         if pending:
             data = pending[0] if len(pending) == 1 else b"".join(pending)
@@ -336,7 +389,7 @@ class Primary:
         """The primary's own PING / GETACK: no client's write, so the
         dispatcher does not count it into the next command's write offset
         (WAIT would otherwise wait for bytes nobody wrote)."""
-        self.flush()
+        self.flush_now()
         self.feed(data)
         self.server.dispatcher.stream_offset = self.offset
 
@@ -361,7 +414,7 @@ class Primary:
 
     def psync(self, session: "Session", replid: str, next_offset: int, psync2: bool) -> bytes:
         """Attach session as a replica; returns the bytes to answer with."""
-        self.flush()  # (the backlog and a new job's fork see every write made so far)
+        self.flush_now()  # (the backlog and a new job's fork see every write made so far)
         link = ReplicaLink(self, session)
         session.is_replica = True
         session.replica_link = link
@@ -389,10 +442,14 @@ class Primary:
             self._join(job, link)
             return b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), job.offset)
         if job is None or job.done:
-            job = self.job = SyncJob(0)
+            job = self.job = SyncJob(0, self.server.config["repl-diskless-sync"])
         self._join(job, link)
         if self.start_job():
-            return b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), job.offset)
+            head = b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), job.offset)
+            for other in job.links:  # (replicas that waited for this one: max-replicas)
+                if other is not link:
+                    other.connection.write(head)
+            return head
         return b""  # +FULLRESYNC goes out when the child can start (cron)
 
     def _join(self, job: SyncJob, link: ReplicaLink) -> None:
@@ -426,12 +483,16 @@ class Primary:
         persistence = self.server.persistence
         if persistence.child is not None:
             return False
-        self.flush()  # what the fork's snapshot holds must not reach the job's kept bytes
+        if job.diskless and not self._diskless_due(job):
+            return False
+        self.flush_now()  # what the fork's snapshot holds must not reach the job's kept bytes
         job.offset = self.offset
         job.kept.clear()
         job.kept_size = 0
         # The stream after the snapshot starts with a SELECT (Redis: slaveseldb = -1).
         self.last_db = -1
+        if job.diskless:
+            return self._start_diskless(job)
         child = persistence.bgsave(on_done=lambda ok: self._job_done(job, ok))
         if not child:
             log.warning("BGSAVE for replication failed")
@@ -444,6 +505,65 @@ class Primary:
         log.info("Starting BGSAVE for SYNC with target: disk")
         self._poll_child(job, 0.002)
         return True
+
+    def _diskless_due(self, job: SyncJob) -> bool:
+        """repl-diskless-sync-delay: wait that long after the first replica
+        asked, for others to share the transfer, unless
+        repl-diskless-sync-max-replicas of them are already there."""
+        config = self.server.config
+        most = config["repl-diskless-sync-max-replicas"]
+        if most and len(job.links) >= most:
+            return True
+        return time.monotonic() - job.created >= config["repl-diskless-sync-delay"]
+
+    def _start_diskless(self, job: SyncJob) -> bool:
+        """Fork the child that writes the snapshot into a pipe (diskless.py
+        relays it). The job leaves self.job at once: a replica arriving
+        from now on cannot share this transfer and starts the next one."""
+        persistence = self.server.persistence
+        read_fd, write_fd = open_pipe()
+        child = persistence.bgsave_to_pipe(read_fd, write_fd,
+                                           on_done=lambda ok: self._diskless_child_done(job, ok))
+        os.close(write_fd)
+        if not child:
+            os.close(read_fd)
+            log.warning("BGSAVE for replication failed")
+            for link in list(job.links):
+                link.close()
+            self.job = None
+            return False
+        job.started = True
+        job.transfer = transfer = DisklessTransfer(self, job, read_fd)
+        self.job = None
+        self.sending.append(job)  # (its replicas get the stream kept from the fork on)
+        log.info("Starting BGSAVE for SYNC with target: replicas sockets")
+        loop = self.server._loop
+        assert loop is not None
+        loop.call_soon(transfer.start)  # (after the +FULLRESYNC the caller queues)
+        self._poll_child(job, 0.002)
+        return True
+
+    def _diskless_child_done(self, job: SyncJob, ok: bool) -> None:
+        job.done = True
+        if job.transfer is not None:
+            job.transfer.child_done(ok)
+
+    def diskless_done(self, job: SyncJob, ok: bool, mark: bytes) -> None:
+        """The child ended and its pipe was read to the end: the closing mark,
+        then each replica waits for its first ACK (see diskless.py)."""
+        if not ok:
+            log.warning("Diskless rdb transfer, the child failed: closing its replicas")
+            for link in list(job.links):
+                link.close()
+            if job in self.sending:
+                self.sending.remove(job)
+            return
+        for link in list(job.links):
+            link.connection.write_unlimited(mark)
+            log.info("Streamed RDB transfer with replica %s succeeded (socket). Waiting for "
+                     "REPLCONF ACK from replica to enable streaming", link.session.addr)
+        if not job.links and job in self.sending:
+            self.sending.remove(job)
 
     def _poll_child(self, job: SyncJob, delay: float) -> None:
         """Reap the snapshot child soon after it ends: the cron's 1/hz
@@ -498,6 +618,10 @@ class Primary:
         if offset > link.ack_offset:
             link.ack_offset = offset
         link.ack_time = time.monotonic()
+        job = link.job
+        if job is not None and job.transfer is not None and job.transfer.finished \
+                and link.state == SEND_BULK:
+            link.go_online()  # its diskless snapshot is loaded (diskless.py)
         if self.waiters:
             self._check_waiters()
         wait = self.server.replication.shutdown_wait
@@ -559,7 +683,7 @@ class Primary:
     # -- the cron ----------------------------------------------------------
 
     def cron(self, is_primary: bool) -> None:
-        self.flush()  # (writes emitted outside a batch that nothing flushed yet)
+        self.flush_now()  # (writes emitted outside a batch that nothing flushed yet)
         now = time.monotonic()
         config = self.server.config
         job = self.job

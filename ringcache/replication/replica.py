@@ -21,9 +21,13 @@ Redis's names (ROLE, INFO master_link_status):
               in the kernel and in the primary's output buffer.
   connected   +CONTINUE, or the load is done: the stream is applied
 
-Applying. The stream is parsed with its exact bytes (stream.StreamReader)
-and each command runs through the dispatcher as the "master" client: no
-reply is sent, READONLY does not apply, MULTI/EXEC is honoured. While it
+Applying. The stream is parsed with each command's exact extent
+(stream.StreamReader, compiled in ringcache/_stream.pyx when built) and
+each read's commands run through the dispatcher's batch loop (the compiled
+execute_batch, with a fast table that keeps the writes) as the "master"
+client, in runs that end at each PING / REPLCONF (counted, not run): no
+reply is sent, READONLY does not apply, MULTI/EXEC is honoured, and a run's
+bytes reach this node's Primary in one piece. While it
 runs, the clock reads as the distant past for expiry purposes, so the
 primary's commands see every key the primary saw (keys expire on a replica
 only when the primary's DEL arrives: Redis's rule); the node's own clients
@@ -62,8 +66,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.errors import CommandError
-from .stream import StreamError, StreamReader, encode
+import hiredis
+
+from ..commands.registry import fast_table
+from .stream import Batch, StreamError, StreamReader, encode
 
 if TYPE_CHECKING:
     from ..server.server import Server
@@ -616,55 +622,85 @@ class Replica:
         reader = self.reader
         reader.feed(data)
         try:
-            commands = reader.commands()
+            batch = reader.take()
         except StreamError as exc:
             log.warning("Protocol error from MASTER (%s): dropping the link", exc)
             self.drop(reconnect=True)
             return
-        if commands:
-            self.apply(commands)
+        if batch.argvs:
+            self.apply(batch)
         if reader.error is not None and self.state == CONNECTED:
             log.warning("Protocol error from MASTER (%s): dropping the link", reader.error)
             self.drop(reconnect=True)
 
-    def apply(self, commands: list) -> None:
+    def apply(self, batch: Batch) -> None:
+        """Run a read's commands: the runs between the commands that are
+        counted but not run (PING, REPLCONF, keep-alives) go through the
+        dispatcher's batch loop (compiled when built) with the master
+        client, and each run's exact bytes reach this node's Primary in one
+        piece (its backlog, its own replicas)."""
         server = self.server
         dispatcher = server.dispatcher
         primary = self.primary
         session = self.session
         clock = server.clock
+        argvs = batch.argvs
         saved = clock.offset_ms
         clock.offset_ms = MASTER_VIEW_OFFSET_MS
+        # The fast table for the master client: writes included (READONLY
+        # and the min-replicas gate never apply to it; the gate returns None
+        # for it on the checked path too), blocking commands left to the
+        # checked path (the master's never park).
+        table = dispatcher.table
+        dispatcher.table = master_table = _master_table(dispatcher)
+        # Clients blocked on keys the stream changes are served once, after
+        # it, with the node's own clock (not the distant past the stream's
+        # commands see): the batch loop's serve() is put off until then.
+        blocking = server.blocking
+        blocking.serve = _serve_later  # type: ignore[method-assign]
         try:
-            for argv, raw in commands:
-                if not argv:
-                    continue
-                name = argv[0].lower()
-                if name == b"replconf":
-                    option = argv[1].lower() if len(argv) > 1 else b""
+            begin = 0
+            for stop in (*batch.specials, len(argvs)):
+                if stop > begin:
+                    ran = self._run(dispatcher, session, argvs, begin, stop)
+                    primary.feed_raw(batch.raw(begin, begin + ran))
+                    if ran < stop - begin or self.session is not session:
+                        return  # the link went down in the middle
+                if stop == len(argvs):
+                    break
+                argv = argvs[stop]
+                if argv and argv[0].lower() == b"replconf" and len(argv) > 1:
+                    option = argv[1].lower()
                     if option == b"getack":
                         clock.offset_ms = saved
-                        self.send_ack()
+                        self.send_ack()  # (the offset before the GETACK itself, as Redis)
                         clock.offset_ms = MASTER_VIEW_OFFSET_MS
                     elif option == b"shard-epoch" and len(argv) > 2 and argv[2].isdigit():
                         self.primary_shard_epoch = int(argv[2])
-                elif name != b"ping":
-                    reply = dispatcher._execute(session, argv)
-                    if isinstance(reply, CommandError):
-                        log.warning("== CRITICAL == This replica is sending an error to its master: "
-                                    "'%s' after processing the command '%s'", reply,
-                                    name.decode("utf-8", "replace"))
-                primary.feed_raw(raw)
-                if session.closing or self.session is not session:
-                    break
+                primary.feed_raw(batch.raw(stop, stop + 1))
+                begin = stop + 1
         finally:
             clock.offset_ms = saved
-        self.db_index = session.db_index
-        session.last_interaction = time.monotonic()
-        if dispatcher.propagating:  # (this node's own sinks: its append-only file)
-            server.write_stream.flush()
-        if server.blocking.ready:
-            server.blocking.serve()
+            del blocking.serve  # (the class's serve again)
+            if dispatcher.table is master_table:  # (not refreshed meanwhile: a gate, a busy script)
+                dispatcher.table = table
+            self.db_index = session.db_index
+            session.last_interaction = time.monotonic()
+            if blocking.ready:
+                blocking.serve()
+
+    def _run(self, dispatcher: Any, session: Any, argvs: list, begin: int, stop: int) -> int:
+        """Commands begin .. stop-1 through the batch loop; how many ran (all
+        of them unless the link went down). Error replies are logged as
+        Redis does (the replica does not answer its primary)."""
+        commands = argvs[begin:stop] if begin or stop < len(argvs) else argvs
+        errors = dispatcher.total_errors
+        # (the class's plain loop, not cluster mode's instance attribute:
+        # the master's commands are never redirected, _cluster_refusal)
+        replies, ran = type(dispatcher).execute_batch(dispatcher, session, commands)
+        if dispatcher.total_errors != errors or replies[:1] == b"-" or b"\r\n-" in replies:
+            _log_errors(commands, replies)
+        return ran
 
     # -- writing -----------------------------------------------------------
 
@@ -744,6 +780,7 @@ class Replica:
             self.db_index = self.session.db_index
             session = self.session
             self.session = None
+            session.closing = True  # (a batch being applied stops after this command)
             self.server.clients.pop(session.id, None)
             session.reset_multi()  # a transaction cut in half is not applied
         if self.state == CONNECTED:
@@ -787,6 +824,41 @@ class Replica:
             self.behind_since = now
             return False
         return now - self.behind_since > STALE_EPOCH_GRACE_S and self._refuse_if_stale(epoch)
+
+
+def _serve_later() -> None:
+    """Replica.apply's stand-in for Blocking.serve (see there)."""
+
+
+def _master_table(dispatcher: Any) -> dict:
+    """The dispatcher's fast table as the master client sees it."""
+    global _MASTER_TABLE, _MASTER_TABLE_OF
+    if dispatcher.busy:
+        return {}
+    full = fast_table()
+    if _MASTER_TABLE_OF != (id(full), len(full)):  # (commands register at import)
+        _MASTER_TABLE = {name: spec for name, spec in full.items() if "blocking" not in spec.flags}
+        _MASTER_TABLE_OF = (id(full), len(full))
+    return _MASTER_TABLE
+
+
+_MASTER_TABLE: dict = {}
+_MASTER_TABLE_OF: Any = None
+
+
+def _log_errors(commands: list, replies: bytes) -> None:
+    """Redis's "== CRITICAL ==" line for each command of the stream that
+    got an error reply (one reply per command, in order)."""
+    reader = hiredis.Reader()
+    reader.feed(replies)
+    for argv in commands:
+        reply = reader.gets()
+        if reply is False:
+            return
+        if isinstance(reply, hiredis.ReplyError):
+            log.warning("== CRITICAL == This replica is sending an error to its master: "
+                        "'%s' after processing the command '%s'", reply,
+                        argv[0].lower().decode("utf-8", "replace"))
 
 
 def _b(value: Any) -> bytes:

@@ -30,6 +30,15 @@ runs its queue) whatever is emitted, by the queued commands or by expiry
 in the middle of them, joins one unit, which reaches the sinks at the end,
 wrapped in MULTI ... EXEC; a transaction that wrote nothing emits nothing.
 
+Encoded once: a sink that wants the unit's RESP bytes (the replication
+primary, the append-only file) implements `on_encoded(db, unit, data)`
+instead of `on_write`: the stream encodes each unit once
+(replication/stream.encode_unit, compiled in ringcache/_stream.pyx) and
+hands every such sink the same bytes object, so the backlog, every
+replica's socket and the AOF share one buffer instead of encoding a copy
+each. Encoded sinks are called before plain ones (each buffers until
+flush(), so the order between sinks does not matter).
+
 Cost: the dispatcher tests `propagating` (kept equal to `active` by
 `on_active_change`) once per command; with no sink registered it builds no
 argv and calls nothing here. Sinks are called synchronously, on the loop,
@@ -42,6 +51,8 @@ from __future__ import annotations
 
 from typing import Callable, Protocol, runtime_checkable
 
+from ..replication.stream import encode_unit
+
 MULTI = [b"MULTI"]
 EXEC = [b"EXEC"]
 
@@ -51,19 +62,28 @@ class WriteSink(Protocol):
 
 
 @runtime_checkable
+class EncodedSink(Protocol):
+    """A sink that takes each unit with its RESP bytes (shared by every
+    such sink: it must not change them)."""
+
+    def on_encoded(self, db: int, unit: list[list[bytes]], data: bytes) -> None: ...
+
+
+@runtime_checkable
 class BufferedSink(Protocol):
     """A sink that buffers: `flush()` runs once per batch of commands, before
     their replies are sent (a client never sees an acknowledgement for a
-    write its sinks have not taken)."""
-
-    def on_write(self, db: int, unit: list[list[bytes]]) -> None: ...
+    write its sinks have not taken). It is also a WriteSink or an
+    EncodedSink."""
 
     def flush(self) -> None: ...
 
 
 class WriteStream:
     def __init__(self) -> None:
-        self._sinks: list[WriteSink] = []
+        self._sinks: list[WriteSink | EncodedSink] = []  # every sink, in registration order
+        self._plain: list[WriteSink] = []  # those called with on_write
+        self._encoded: list[EncodedSink] = []  # those called with on_encoded
         self._buffered: list[BufferedSink] = []
         # Called with the new value of `active` when it changes (the server
         # points the dispatcher's flag and the keyspaces' expiry hooks at it).
@@ -77,20 +97,28 @@ class WriteStream:
 
     # -- sinks -------------------------------------------------------------
 
-    def add_sink(self, sink: WriteSink) -> None:
+    def add_sink(self, sink: WriteSink | EncodedSink) -> None:
         if sink in self._sinks:
             return
         was_active = bool(self._sinks)
         self._sinks.append(sink)
+        if isinstance(sink, EncodedSink):
+            self._encoded.append(sink)
+        else:
+            self._plain.append(sink)
         if isinstance(sink, BufferedSink):
             self._buffered.append(sink)
         if not was_active:
             self._changed(True)
 
-    def remove_sink(self, sink: WriteSink) -> None:
+    def remove_sink(self, sink: WriteSink | EncodedSink) -> None:
         if sink not in self._sinks:
             return
         self._sinks.remove(sink)
+        if isinstance(sink, EncodedSink):
+            self._encoded.remove(sink)
+        else:
+            self._plain.remove(sink)
         if sink in self._buffered:
             self._buffered.remove(sink)  # type: ignore[arg-type]
         if not self._sinks:
@@ -111,9 +139,14 @@ class WriteStream:
     def emit(self, db: int, unit: list[list[bytes]]) -> None:
         """Hand one unit to every sink (or to the open transaction's unit)."""
         group = self._group
-        if group is None:
-            for sink in self._sinks:
-                sink.on_write(db, unit)
+        if group is None:  # (_deliver inlined: this runs for every write)
+            encoded = self._encoded
+            if encoded:
+                data = encode_unit(unit)
+                for sink in encoded:
+                    sink.on_encoded(db, unit, data)
+            for plain in self._plain:
+                plain.on_write(db, unit)
             return
         if self._group_db < 0:
             self._group_db = self._group_at = db
@@ -147,8 +180,16 @@ class WriteStream:
         if self._group_at != db:  # the unit ends in the database it started in
             group.append([b"SELECT", b"%d" % db])
         unit = [group[0]] if len(group) == 1 and not wrap_single else [MULTI, *group, EXEC]
-        for sink in self._sinks:
-            sink.on_write(db, unit)
+        self._deliver(db, unit)
+
+    def _deliver(self, db: int, unit: list[list[bytes]]) -> None:
+        encoded = self._encoded
+        if encoded:
+            data = encode_unit(unit)  # (once, for every encoded sink)
+            for sink in encoded:
+                sink.on_encoded(db, unit, data)
+        for plain in self._plain:
+            plain.on_write(db, unit)
 
     def flush(self) -> None:
         """End of a batch of commands, before the replies leave."""

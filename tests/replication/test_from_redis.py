@@ -110,10 +110,13 @@ def test_replicaof_a_redis_server_then_promote(cluster, tmp_path, diskless):
             assert c.get("counter") == source.get("counter") == str(writer.count).encode()
 
 
-def test_a_redis_server_replicates_a_node(cluster, tmp_path):
+@pytest.mark.parametrize("diskless", ["no", "yes"])
+def test_a_redis_server_replicates_a_node(cluster, tmp_path, diskless):
     """The other way round: redis-server 7.0 follows a ringcache primary
-    (PSYNC, the node's RDB snapshot, then its stream)."""
-    node = cluster()
+    (PSYNC, the node's RDB snapshot, then its stream); with diskless on, the
+    snapshot comes straight from the child in the `$EOF:<mark>` framing and
+    the stream starts at redis-server's first ACK."""
+    node = cluster("--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0")
     with node.client() as c:
         fill_redis(c)
         with redis_server(tmp_path, "--replicaof", "127.0.0.1", str(node.port)) as follower:
@@ -127,3 +130,5 @@ def test_a_redis_server_replicates_a_node(cluster, tmp_path):
             wait_until(lambda: follower.info("replication")["slave_repl_offset"]
                        == c.info("replication")["master_repl_offset"], 20, "the offsets to agree")
             assert snapshot_of(follower) == snapshot_of(c)
+        log = (tmp_path / "n0" / "node.log").read_text()
+        assert ("Starting BGSAVE for SYNC with target: replicas sockets" in log) == (diskless == "yes")

@@ -98,6 +98,28 @@ def test_corrupt_stream_drops_the_link(cluster):
         fake.close()
 
 
+def test_an_error_in_the_stream_is_logged_and_the_stream_goes_on(cluster):
+    """A streamed command that fails on the replica (WRONGTYPE here) gets
+    Redis's CRITICAL log line; the commands around it, in the same read and
+    after a PING, are applied and counted."""
+    stream = (encode([b"SET", b"a", b"1"]) + encode([b"LPUSH", b"a", b"x"]) + encode([b"SET", b"b", b"2"])
+              + encode([b"PING"]) + encode([b"SET", b"c", b"3"]))
+    fake = FakePrimary(valid_snapshot({}) + stream)
+    fake.start()
+    replica = cluster()
+    try:
+        with replica.client() as c:
+            c.execute_command("REPLICAOF", "127.0.0.1", fake.port)
+            wait_until(lambda: c.get("c") == b"3", what="the stream")
+            assert c.get("a") == b"1" and c.get("b") == b"2"
+            assert repl(replica)["master_repl_offset"] == len(stream)
+            assert ("== CRITICAL == This replica is sending an error to its master: 'WRONGTYPE "
+                    "Operation against a key holding the wrong kind of value' after processing the "
+                    "command 'lpush'") in replica.log()
+    finally:
+        fake.close()
+
+
 MARK = b"0123456789abcdef0123456789abcdef01234567"  # 40 bytes, as redis-server's diskless sync
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from ringcache.replication.backlog import Backlog
 from ringcache.replication.digest import ZERO, dataset_digest, value_digest
+from ringcache.replication import stream as stream_module
 from ringcache.replication.stream import StreamError, StreamReader, encode
 from ringcache.storage.zset import ZSet
 
@@ -74,6 +75,54 @@ def test_stream_reader_refuses_what_a_primary_never_sends(bad):
     reader.feed(bad)
     with pytest.raises(StreamError):
         reader.commands()
+
+
+def _twins(name: str) -> list:
+    """The pure function and, when built, its compiled twin (_stream.pyx)."""
+    compiled = stream_module._compiled()
+    pure = getattr(stream_module, name + "_pure")
+    return [pure] + ([getattr(compiled, name)] if compiled is not None else [])
+
+
+def test_encode_unit_twins_write_the_same_bytes():
+    rng = random.Random(3)
+    units = [[argv] for argv in COMMANDS] + [COMMANDS, [[b"x" * n] for n in (0, 9, 10, 99, 100, 1023, 1024, 70000)]]
+    for _ in range(200):
+        units.append([[bytes(rng.randrange(256) for _ in range(rng.choice((0, 1, 5, 12, 300))))
+                       for _ in range(rng.randrange(1, 5))] for _ in range(rng.randrange(1, 4))])
+    for unit in units:
+        expected = b"".join(encode(argv) for argv in unit)
+        for encode_unit in _twins("encode_unit"):
+            assert encode_unit(unit) == expected
+
+
+def test_parse_twins_agree_at_every_split_and_on_damage():
+    wire = (b"\n" + b"".join(encode(argv) for argv in COMMANDS) + encode([b"PING"])
+            + encode([b"REPLCONF", b"GETACK", b"*"]) + encode([b"pInG"]) + encode([b"PINGS", b"x"]))
+    results = []
+    for parse in _twins("parse"):
+        for cut in range(len(wire) + 1):
+            argvs: list = []
+            ends: list = []
+            specials: list = []
+            buf = bytearray(wire[:cut])
+            pos, damage = parse(buf, 0, argvs, ends, specials)
+            assert damage is None
+            buf += wire[cut:]
+            pos, damage = parse(buf, pos, argvs, ends, specials)
+            assert damage is None and pos == len(wire) == ends[-1]
+            results.append((argvs, ends, specials))
+        for bad in (b"+OK\r\n", b"*1\r\n:5\r\n", b"*x\r\n", b"*1\r\n$3\r\nabcXY", b"*0\r\n",
+                    b"*1\r\n$-1\r\n", b"*-3\r\n", b"*1 \r\n", b"*1_0\r\n", b"*1\r\n$1_0\r\n",
+                    b"*" + b"1" * 70, b"*1\r\n$" + b"9" * 70):
+            argvs, ends, specials = [], [], []
+            pos, damage = parse(bytearray(encode([b"SET", b"a", b"b"]) + bad), 0, argvs, ends, specials)
+            results.append((argvs, ends, pos, damage))
+            assert argvs == [[b"SET", b"a", b"b"]] and damage is not None
+    n = len(results) // len(_twins("parse"))
+    assert results[:n] == results[n:] or len(_twins("parse")) == 1
+    argvs, _, specials = results[0]
+    assert specials == [0, len(COMMANDS) + 1, len(COMMANDS) + 2, len(COMMANDS) + 3]
 
 
 def test_digest_ignores_order_and_sees_every_difference():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import random
+import time
 from pathlib import Path
 
 from ringcache.cluster import admin
@@ -53,3 +54,19 @@ def local_cluster(tmp_path: Path, shards: int, *extra: str, vnodes: int = 128,
     finally:
         with contextlib.suppress(admin.AdminError):
             admin.cluster_down(directory, out=io.StringIO())
+
+
+def until(predicate, timeout: float = 15.0, what: str = "") -> None:
+    """Wait until predicate() is true, a Redis or socket error counting as not
+    yet (nodes restart and fail over under the tests)."""
+    import redis
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if predicate():
+                return
+        except (redis.RedisError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

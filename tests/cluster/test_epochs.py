@@ -11,29 +11,17 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 import redis
 
-from local import local_cluster
+from local import local_cluster, until as _until
 from nodes import Node, spawn, wait_ready
 from ringcache.cluster import admin
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_a_replica_refuses_a_primary_with_an_older_shard_epoch(tmp_path):

@@ -22,7 +22,7 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from local import local_cluster
+from local import local_cluster, until as _until
 from ringcache.cluster import admin
 from ringcache.cluster.controller import choose_promotion
 from ringcache.cluster.controlplane.base import Heartbeat
@@ -133,17 +133,6 @@ def pairs(tmp_path_factory):
         yield cluster
 
 
-def _until(predicate, timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _live_map(cluster, avoid=()):

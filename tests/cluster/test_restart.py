@@ -19,7 +19,7 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from local import local_cluster
+from local import local_cluster, until as _until
 from ringcache.cluster import admin
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,17 +27,6 @@ pytestmark = pytest.mark.timeout(60)
 KEYS = 300
 
 
-def _until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if predicate():
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _cluster_client(port: int) -> RedisCluster:

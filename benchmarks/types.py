@@ -8,7 +8,7 @@ Three measurements, each quoted as a ringcache/redis ratio of medians:
 
 * **Throughput**: `redis-benchmark -t lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,
   zpopmin,lrange_100,mset -c 50 -r 100000 -d 32 -n N --csv` at -P 1 and -P 16
-  (targets: >= 0.95x and >= 0.60x for every test). FLUSHALL before each run, one
+  (targets, issue 16: >= 0.85x and >= 0.60x for every test). FLUSHALL before each run, one
   unmeasured warm-up run per server, then --rounds rounds alternating
   redis/ringcache.
 * **Leaderboard**: one sorted set `lb` of M members `member:%012d` (M = 1M;
@@ -110,7 +110,7 @@ PROBES = {
     "lrange_100": [("LPUSH", "__probe:l", "x"), ("LRANGE", "__probe:l", "0", "99")],
     "mset": [("MSET", "__probe:k", "v")],
 }
-THROUGHPUT_TARGETS = {1: 0.95, 16: 0.60}
+THROUGHPUT_TARGETS = {1: 0.85, 16: 0.60}  # issue 16
 SIZES = {  # requests at -P 1, at -P 16, leaderboard requests (per -P), members
     "full": (100_000, 500_000, 400_000, 1_000_000),
     "quick": (10_000, 50_000, 40_000, 100_000),

@@ -47,12 +47,20 @@ def local_cluster(tmp_path: Path, shards: int, *extra: str, vnodes: int = 128,
     base = free_base(shards * (1 + replicas) + spare_ports)
     directory = tmp_path / "cluster"
     out = io.StringIO()
+    state: dict = {}
     try:
         state = admin.cluster_up(shards, replicas, base, directory, vnodes, list(extra),
                                  timeout=60, out=out)
         yield LocalCluster(directory, state, out.getvalue())
     finally:
         with contextlib.suppress(admin.AdminError):
+            # Nodes a test started again itself (admin.start_node, recorded in
+            # cluster.state only) are stopped with those the state file names.
+            recorded = admin.load_state(directory)
+            for port, pid in state.get("pids", {}).items():
+                if recorded["pids"].get(port) != pid:
+                    recorded["pids"][f"{port}/{pid}"] = pid
+            admin.save_state(directory, recorded)
             admin.cluster_down(directory, out=io.StringIO())
 
 

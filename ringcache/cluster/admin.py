@@ -66,8 +66,11 @@ def update_map(c: redis.Redis, change: Callable[[ClusterMap], ClusterMap],
     Raft election after a voter stopped: CLUSTERDOWN from SETMAP)."""
     deadline = time.monotonic() + unavailable_s
     lost = 0
+    undecided: str | None = None  # the map of a SETMAP answered "not decided"
     while lost < attempts:
         before = read_map(c)
+        if undecided is not None and before.to_json() == undecided:
+            return before  # it landed after all (the change may not apply twice)
         after = change(before)
         if after.epoch <= before.epoch:
             return before
@@ -77,10 +80,12 @@ def update_map(c: redis.Redis, change: Callable[[ClusterMap], ClusterMap],
         except redis.exceptions.ClusterDownError:
             if time.monotonic() > deadline:
                 raise
+            undecided = after.to_json()
             continue  # not decided (it may still land: re-read first)
         except redis.ResponseError as exc:
             if not str(exc).startswith("CLUSTERDOWN") or time.monotonic() > deadline:
                 raise
+            undecided = after.to_json()
             continue
         lost += 1
         time.sleep(0.05)

@@ -191,9 +191,10 @@ def test_migration_whose_target_dies_halfway_keeps_the_source_serving(tmp_path):
         c = admin.client(source_port)
         keys = [k for k in (b"k%d" % i for i in range(400000)) if key_slot(k) in moving][:4000]
         assert len(keys) > 1000, "the source's first ranges are too small for this test"
+        value = b"v" * 4096  # (16 MB in all: the transfer outlasts the polling below)
         pipe = c.pipeline(transaction=False)
         for key in keys:
-            pipe.set(key, key * 64)
+            pipe.set(key, key + value)
         pipe.execute()
         target_port = cmap.member(target.primary).port
         target_client = admin.client(target_port)
@@ -203,8 +204,11 @@ def test_migration_whose_target_dies_halfway_keeps_the_source_serving(tmp_path):
         try:
             # Halfway: the target has stored some of the keys (or the stream is
             # under way); stop it there, then kill it.
-            admin.wait_for(lambda: target_client.dbsize() > before, 30, "the target to store keys")
+            deadline = time.monotonic() + 30
+            while target_client.dbsize() == before and time.monotonic() < deadline:
+                pass  # (no sleep: stop it as soon as the first keys are there)
             os.kill(pid, signal.SIGSTOP)
+            assert admin.read_map(c).migrations, "the migration finished before the target stopped"
         finally:
             os.kill(pid, signal.SIGKILL)
         admin.wait_for(lambda: not admin.read_map(c).migrations, 30, "the migration to fail")
@@ -213,7 +217,7 @@ def test_migration_whose_target_dies_halfway_keeps_the_source_serving(tmp_path):
         pipe = c.pipeline(transaction=False)
         for key in keys:
             pipe.get(key)
-        assert [k for k, v in zip(keys, pipe.execute()) if v != k * 64] == []
+        assert [k for k, v in zip(keys, pipe.execute()) if v != k + value] == []
         assert c.dbsize() >= len(keys)
         other = admin.client(cmap.member(bystander.primary).port)
         b_start, _ = cmap.shard_ranges(bystander.id)[0]

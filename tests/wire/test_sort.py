@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 
+import time
+
 import pytest
 
 from differential import both, outcome, pair, real_port, same  # noqa: F401 (fixtures)
@@ -97,6 +99,10 @@ def test_sort_patterns_refused_in_cluster_mode(tmp_path, option):
     from nodes import start_node
     with start_node(tmp_path, "--cluster-enabled", "yes") as node:
         client = node.client()
+        deadline = time.monotonic() + 15  # (a one-node cluster serves once its map is applied)
+        while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO") \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert outcome(client, "SORT", "l", option, "w_*") == \
             ("error", f"{option} option of SORT denied in Cluster mode.")
         client.close()

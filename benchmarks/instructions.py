@@ -4,7 +4,8 @@ noisy machine, so a change to the hot path can be judged by them.
 
     .venv/bin/python benchmarks/instructions.py          # needs valgrind (apt-get install valgrind)
 
-For GET, SET, LPUSH, HSET and ZADD it runs the same script twice under
+For GET, SET, LPUSH, HSET, ZADD (and the sorted-set reads and writes of
+ZSET_KINDS) it runs the same script twice under
 callgrind, once only preparing 1,000 batches of 16 pipelined commands
 (100,000 string keys loaded; LPUSH, HSET and ZADD write into 1,000 keys of
 their type) and once also feeding them through the parser and
@@ -29,8 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BATCHES = 1000
 PER_BATCH = 16
 KEYS = 100_000
-KINDS = ("get", "set", "lpush", "hset", "zadd")
+KINDS = ("get", "set", "lpush", "hset", "zadd", "zincrby", "zscore", "zpopmin", "zrange", "zrangews")
 COLLECTIONS = ("lpush", "hset", "zadd")
+# The other sorted-set kinds work on 1,000 sets of 100 members (m:0 .. m:99)
+# loaded beforehand in both runs; their members are drawn from m:0 .. m:199,
+# so about half are missing (ZINCRBY adds them, ZSCORE misses them).
+ZSET_KINDS = ("zincrby", "zscore", "zpopmin", "zrange", "zrangews")
 
 
 def workload(kind: str, run: bool, parse_only: bool) -> None:
@@ -47,6 +52,11 @@ def workload(kind: str, run: bool, parse_only: bool) -> None:
     rnd = random.Random(1)
     for i in range(KEYS):
         server.db(0).set(b"key:%012d" % i, b"x" * 32)
+    if kind in ZSET_KINDS:
+        from ringcache.storage.zset import ZSet
+        for i in range(1000):
+            pairs = [(b"m:%d" % j, float(rnd.randrange(KEYS))) for j in range(100)]
+            server.db(0).set(b"zset:%03d" % i, ZSet.from_items(pairs))
 
     def command() -> bytes:
         key = b"key:%012d" % rnd.randrange(KEYS)
@@ -58,6 +68,15 @@ def workload(kind: str, run: bool, parse_only: bool) -> None:
             args = {"lpush": [b"LPUSH", name, member],
                     "hset": [b"HSET", name, member, b"x" * 32],
                     "zadd": [b"ZADD", name, b"%d" % rnd.randrange(KEYS), member]}[kind]
+            return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
+        if kind in ZSET_KINDS:
+            name = b"zset:%03d" % rnd.randrange(1000)
+            member = b"m:%d" % rnd.randrange(200)
+            args = {"zincrby": [b"ZINCRBY", name, b"%d" % rnd.randrange(100), member],
+                    "zscore": [b"ZSCORE", name, member],
+                    "zpopmin": [b"ZPOPMIN", name],
+                    "zrange": [b"ZRANGE", name, b"0", b"9"],
+                    "zrangews": [b"ZRANGE", name, b"0", b"9", b"WITHSCORES"]}[kind]
             return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
         return b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$32\r\n%s\r\n" % (key, b"x" * 32)
 

@@ -773,6 +773,202 @@ cdef object H_SADD = _sets.sadd
 cdef object H_SISMEMBER = _sets.sismember
 
 
+# -- sorted sets: ZADD, ZINCRBY, ZSCORE, ZPOPMIN/ZPOPMAX, ZRANGE by rank ---------
+#
+# The twins are in ringcache/commands/zsets.py; the value is
+# ringcache/storage/zset.py's ZSet. A score is read here only when it is
+# plainly a decimal or an infinity (what parse_score accepts and reads the
+# same way: see _score_arg); anything else, an exponent included, goes to
+# parse_score through PASS.
+
+from cpython.float cimport PyFloat_FromDouble
+from libc.math cimport INFINITY
+
+from .storage.zset import ZSet
+
+cdef extern from "Python.h":
+    double PyOS_string_to_double(const char* s, char** endptr, PyObject* overflow_exception) except? -1.0
+
+
+cdef inline bint _score_arg(bytes arg, double* out) except -1:
+    # commands/_args.py parse_score, for [+-]?(inf|digits[.digits]) with
+    # at least one digit and at most 24 characters (case-insensitive inf).
+    # No exponent and at most 24 characters: no overflow to inf and no
+    # underflow to 0, the two cases parse_score refuses beyond float()'s.
+    # Integers of up to 15 digits are exact as doubles; the rest is read by
+    # PyOS_string_to_double, the correctly rounded reader float() uses.
+    cdef const char* p = PyBytes_AS_STRING(arg)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(arg)
+    cdef Py_ssize_t i = 0, digits = 0
+    cdef bint negative = False, point = False
+    cdef long long whole = 0
+    cdef double value
+    cdef char* end
+    cdef char c
+    if n == 0 or n > 24:
+        return False
+    if p[0] == c'-' or p[0] == c'+':
+        negative = p[0] == c'-'
+        i = 1
+    if n - i == 3 and (p[i] | 32) == c'i' and (p[i + 1] | 32) == c'n' and (p[i + 2] | 32) == c'f':
+        out[0] = -INFINITY if negative else INFINITY
+        return True
+    while i < n:
+        c = p[i]
+        if c'0' <= c <= c'9':
+            digits += 1
+            if digits <= 15 and not point:
+                whole = whole * 10 + (c - c'0')
+        elif c == c'.' and not point:
+            point = True
+        else:
+            return False
+        i += 1
+    if digits == 0:
+        return False
+    if not point and digits <= 15:
+        value = <double>whole
+        out[0] = -value if negative else value  # ("-0" is -0.0, as float() reads it)
+        return True
+    value = PyOS_string_to_double(p, &end, NULL)
+    if end != p + n:
+        return False
+    out[0] = value
+    return True
+
+
+cdef object _zset_write(object db, object key):
+    # zsets.py _write's common case: the ZSet at key (no TTL, no LFU, no
+    # notifications), None if the key is missing, PASS otherwise. Records
+    # no access: the caller does, once it will not PASS.
+    if _slot(db, K_LFU) or _slot(db, K_NOTIFY):
+        return PASS
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    if found == NULL:
+        return None
+    if type(<object>found) is not ZSet or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        return PASS
+    return <object>found
+
+
+cdef object _zadd(object db, list argv):
+    """commands/zsets.py zadd (_zadd_one): ZADD key score member."""
+    cdef double score
+    if len(argv) != 4 or not _score_arg(argv[2], &score):
+        return PASS
+    cdef object key = argv[1]
+    cdef object zset = _zset_write(db, key)
+    if zset is PASS:
+        return PASS
+    cdef object member = argv[3]
+    cdef object value = PyFloat_FromDouble(score)
+    if zset is None:
+        zset = ZSet()
+        zset.add(member, value)
+        db.set(key, zset)
+        return 1
+    _touch_lru(db, key)
+    old = zset.add(member, value)
+    if old is not None and old == value:
+        return 0
+    _modified(db, key)
+    return 1 if old is None else 0
+
+
+cdef object _zincrby(object db, list argv):
+    """commands/zsets.py zincrby (_zadd with INCR): ZINCRBY key increment member."""
+    cdef double increment
+    if not _score_arg(argv[2], &increment):
+        return PASS
+    cdef object key = argv[1]
+    cdef object zset = _zset_write(db, key)
+    if zset is PASS:
+        return PASS
+    cdef object member = argv[3]
+    cdef object score
+    if zset is None:
+        score = PyFloat_FromDouble(increment)
+        zset = ZSet()
+        zset.add(member, score)
+        db.set(key, zset)
+        return score
+    cdef PyObject* current = PyDict_GetItem(<dict>zset.dict, member)
+    if current == NULL:
+        score = PyFloat_FromDouble(increment)
+    else:
+        score = <object>current + PyFloat_FromDouble(increment)
+        if score != score:
+            return PASS  # (NaN: the Python path refuses it)
+        if score == <object>current:
+            _touch_lru(db, key)
+            return <object>current
+    _touch_lru(db, key)
+    zset.add(member, score)
+    _modified(db, key)
+    return score
+
+
+cdef object _zscore(object db, list argv):
+    """commands/zsets.py zscore."""
+    zset = _read_hit(db, argv[1], ZSet)
+    if zset is None or zset is PASS:
+        return zset
+    return (<dict>zset.dict).get(argv[2])
+
+
+cdef object _zpop(object db, list argv, bint last):
+    """commands/zsets.py zpopmin / zpopmax (_zpop, _pop) without a count."""
+    if len(argv) != 2:
+        return PASS
+    cdef object key = argv[1]
+    cdef object zset = _zset_write(db, key)
+    if zset is PASS:
+        return PASS
+    if zset is None:
+        return []
+    _touch_lru(db, key)
+    member, score = zset.pop(last)
+    if len(zset):
+        _modified(db, key)
+    else:
+        db.delete(key)  # (_emptied, without notifications)
+    return [member, score]
+
+
+cdef object _zrange(object db, list argv):
+    """commands/zsets.py zrange (_zrange by rank) without options."""
+    cdef long long first, last, size
+    if len(argv) != 4 or not _plain_integer(argv[2], &first) or not _plain_integer(argv[3], &last):
+        return PASS
+    zset = _read_hit(db, argv[1], ZSet)
+    if zset is None:
+        return []
+    if zset is PASS:
+        return PASS
+    size = len(zset)
+    if first < 0:
+        first += size
+    if last < 0:
+        last += size
+    if first < 0:
+        first = 0
+    if first > last or first >= size:
+        return []
+    if last > size - 1:
+        last = size - 1
+    return zset.slice(first, last + 1)[0]
+
+
+from .commands import zsets as _zsets
+
+cdef object H_ZADD = _zsets.zadd
+cdef object H_ZINCRBY = _zsets.zincrby
+cdef object H_ZSCORE = _zsets.zscore
+cdef object H_ZPOPMIN = _zsets.zpopmin
+cdef object H_ZPOPMAX = _zsets.zpopmax
+cdef object H_ZRANGE = _zsets.zrange
+
+
 cdef inline object _typed(object handler, object db, list argv):
     if type(db) is not Keyspace or not _stats_layout(type(_slot(db, K_STATS))):
         return PASS  # (the slot offsets are those of these classes)
@@ -808,4 +1004,17 @@ cdef inline object _typed(object handler, object db, list argv):
         return _sadd(db, argv)
     if handler is H_SISMEMBER:
         return _sismember(db, argv)
+    if handler is H_ZADD:
+        return _zadd(db, argv)
+    if handler is H_ZINCRBY:
+        return _zincrby(db, argv)
+    if handler is H_ZSCORE:
+        return _zscore(db, argv)
+    if handler is H_ZPOPMIN:
+        return _zpop(db, argv, False)
+    if handler is H_ZPOPMAX:
+        return _zpop(db, argv, True)
+    if handler is H_ZRANGE:
+        return _zrange(db, argv)
     return PASS
+

@@ -29,6 +29,7 @@ from ringcache.server.session import Session
 from ringcache.protocol.resp import OK
 from ringcache.pubsub.notifications import NOTIFY_STRING, notify
 from ringcache.storage.clock import ManualClock
+from ringcache.storage.zset import ZSet
 
 load_all()  # (the command table, before the reference handlers below read it)
 START_MS = 1_700_000_000_000.0
@@ -108,10 +109,15 @@ def run_reference(node: Node, argv: list) -> bytes:
         get.handler, set_.handler = handlers
 
 
+def _contents(value) -> list:
+    # (a ZSet is not iterable: its (member, score) pairs in order)
+    return list(value.items()) if isinstance(value, ZSet) else list(value)
+
+
 def keyspace_state(db) -> dict:
     db.settle_sizes()
     return {
-        "data": {key: value if value.__class__ is bytes else (type(value).__name__, list(value))
+        "data": {key: value if value.__class__ is bytes else (type(value).__name__, _contents(value))
                  for key, value in db.data.items()},
         "expires": dict(db.expires),
         "slots": sorted(db.slots.keys(slot) for slot in range(16384) if db.slots.keys(slot)),
@@ -167,7 +173,10 @@ def random_commands(rng: random.Random, count: int) -> list[list[bytes]]:
                 [b"EXISTS", key, other], [b"TTL", key], [b"DEL", key, other],
                 [b"RPUSH", key, b"b", b"c"], [b"LPOP", key], [b"RPOP", key],
                 [b"HSET", key, b"f", value], [b"HGET", key, b"f"],
-                [b"SADD", key, value, b"m"], [b"SISMEMBER", key, b"m"]]))
+                [b"SADD", key, value, b"m"], [b"SISMEMBER", key, b"m"],
+                [b"ZADD", key, rng.choice([b"1.5", b"-0", b"inf", b"7"]), rng.choice([b"m", b"n"])],
+                [b"ZINCRBY", key, b"2", b"m"], [b"ZSCORE", key, b"m"], [b"ZPOPMIN", key],
+                [b"ZPOPMAX", key], [b"ZRANGE", key, b"0", b"-1"]]))
         else:
             out.append([b"advance", b"%d" % rng.randrange(0, 3000)])
     return out
@@ -263,13 +272,19 @@ def test_typed_handlers_run_no_python_on_the_compiled_path():
     server = Server()
     session = Session(server, 1, "a:1", "b:2")
     setup = [[b"SET", b"s", b"1"], [b"RPUSH", b"l", b"a", b"b", b"c"],
-             [b"HSET", b"h", b"f", b"v"], [b"SADD", b"z", b"m"]]
+             [b"HSET", b"h", b"f", b"v"], [b"SADD", b"z", b"m"],
+             [b"ZADD", b"zs", b"1", b"a"], [b"ZADD", b"zs", b"2", b"b"], [b"ZADD", b"zs", b"3", b"c"]]
     server.dispatcher.execute_batch(session, setup)
     commands = [[b"GET", b"s"], [b"SET", b"s", b"2"], [b"INCR", b"s"], [b"MGET", b"s", b"nope"],
                 [b"EXISTS", b"s", b"nope"], [b"TTL", b"s"], [b"LPUSH", b"l", b"x"],
                 [b"RPUSH", b"l", b"y"], [b"LPOP", b"l"], [b"RPOP", b"l"], [b"HSET", b"h", b"g", b"w"],
                 [b"HGET", b"h", b"g"], [b"SADD", b"z", b"n"], [b"SISMEMBER", b"z", b"n"],
-                [b"MSET", b"s", b"5", b"t", b"6"], [b"DEL", b"t", b"nope"]]
+                [b"MSET", b"s", b"5", b"t", b"6"], [b"DEL", b"t", b"nope"],
+                [b"ZADD", b"zs", b"5", b"d"], [b"ZADD", b"zs", b"1.5", b"a"],
+                [b"ZINCRBY", b"zs", b"2", b"b"], [b"ZSCORE", b"zs", b"d"], [b"ZPOPMIN", b"zs"],
+                [b"ZPOPMAX", b"zs"], [b"ZRANGE", b"zs", b"0", b"-1"], [b"ZADD", b"zn", b"-inf", b"x"],
+                [b"ZINCRBY", b"zn", b"1", b"y"], [b"ZPOPMIN", b"zn"], [b"ZPOPMIN", b"zn"],
+                [b"ZPOPMIN", b"zn"], [b"ZSCORE", b"zn", b"x"], [b"ZRANGE", b"zn", b"0", b"-1"]]
     called: list[str] = []
 
     def profile(frame, event, arg):
@@ -283,14 +298,21 @@ def test_typed_handlers_run_no_python_on_the_compiled_path():
         sys.setprofile(None)
     assert done == len(commands)
     assert replies == (b"$1\r\n1\r\n+OK\r\n:3\r\n*2\r\n$1\r\n3\r\n$-1\r\n:1\r\n:-1\r\n:4\r\n:5\r\n"
-                       b"$1\r\nx\r\n$1\r\ny\r\n:1\r\n$1\r\nw\r\n:1\r\n:1\r\n+OK\r\n:1\r\n")
+                       b"$1\r\nx\r\n$1\r\ny\r\n:1\r\n$1\r\nw\r\n:1\r\n:1\r\n+OK\r\n:1\r\n"
+                       b":1\r\n:0\r\n$1\r\n4\r\n$1\r\n5\r\n*2\r\n$1\r\na\r\n$3\r\n1.5\r\n"
+                       b"*2\r\n$1\r\nd\r\n$1\r\n5\r\n*2\r\n$1\r\nc\r\n$1\r\nb\r\n:1\r\n"
+                       b"$1\r\n1\r\n*2\r\n$1\r\nx\r\n$4\r\n-inf\r\n*2\r\n$1\r\ny\r\n$1\r\n1\r\n"
+                       b"*0\r\n$-1\r\n*0\r\n")
     # The command handlers, their helpers and the lookups they make.
     python_side = {COMMANDS[argv[0].lower()].handler.__name__ for argv in commands}
     python_side |= {"_incr", "_push", "_pop", "_hset", "_ttl", "_write_list", "_read",
-                    "_write", "_write_set", "_read_set", "lookup", "lookup_read", "peek_read"}
+                    "_write", "_write_set", "_read_set", "lookup", "lookup_read", "peek_read",
+                    "_zadd_one", "_zadd", "_zpop", "_pop", "_range_reply", "_zrange",
+                    "_with_scores", "parse_score", "_strtod"}
     if ACCELERATED:
         # (What runs in Python is what the typed handlers leave to it: MSET's and
         # INCR's Keyspace.set/replace, DEL's delete, the encoding of MGET's array.)
         assert not set(called) & python_side, called
     else:
-        assert {"get", "set_", "incr", "lpush", "hset", "sadd"} <= set(called)
+        assert {"get", "set_", "incr", "lpush", "hset", "sadd", "zadd", "zincrby", "zscore",
+                "zpopmin", "zpopmax", "zrange"} <= set(called)

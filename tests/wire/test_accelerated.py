@@ -33,6 +33,17 @@ COMMANDS_PER_SEED = 1500
 KEYS = [b"k%d" % i for i in range(12)]
 FIELDS = [b"f%d" % i for i in range(6)]
 EXPIRE_AT_S = 4_000_000_000  # year 2096: far from either node's clock
+ZKEYS = [b"z0", b"z1", b"z2"]
+MEMBERS = [b"m%d" % i for i in range(10)]
+# Score texts: what the compiled reader takes (decimals, infinities), what it
+# hands to parse_score (exponents, hex, long ones), what both refuse.
+SCORES = [b"1", b"+1", b"-0", b"0", b"0.0", b"-0.0", b".5", b"5.", b"-.5", b"007", b"1e3", b"1E-2",
+          b"inf", b"-inf", b"+inf", b"INF", b"Inf", b"infinity", b"nan", b"-nan", b" 1", b"1 ",
+          b"1_0", b"0x10", b"", b".", b"-", b"+", b"1.2.3", b"--1", b"1" * 15, b"9" * 16,
+          b"123456789012345678901234", b"1234567890123456789012345", b"0.1", b"2.675",
+          b"1e400", b"1e-400", b"x"]
+ZRANKS = [(b"0", b"-1"), (b"1", b"3"), (b"-3", b"-1"), (b"5", b"2"), (b"0", b"99999"),
+          (b"-99999", b"0"), (b"x", b"1"), (b"0", b"+1"), (b"-0", b"2"), (b"9" * 19, b"1")]
 
 
 def _encode(argv: list[bytes]) -> bytes:
@@ -48,6 +59,8 @@ def _command(rnd: random.Random) -> list[bytes]:
     key, other = rnd.choice(KEYS), rnd.choice(KEYS)
     field, value = rnd.choice(FIELDS), _value(rnd)
     score = rnd.choice([b"1", b"-2.5", b"inf", b"nan", b"3e2", b"x", b"%d" % rnd.randint(0, 99)])
+    zkey, member = rnd.choice(ZKEYS), rnd.choice(MEMBERS)
+    zscore = rnd.choice(SCORES + [b"%d" % rnd.randint(-99, 99), b"%d.%d" % (rnd.randint(-9, 9), rnd.randint(0, 99))])
     choices = [
         [b"SET", key, value], [b"GET", key], [b"INCR", key], [b"INCRBY", key, value],
         [b"APPEND", key, value], [b"DEL", key, other], [b"EXISTS", key, other],
@@ -83,6 +96,16 @@ def _command(rnd: random.Random) -> list[bytes]:
         [b"WATCH", key, other],  # (a later EXEC on this connection fails when they change)
         # Settings under which the compiled handlers leave the work to the
         # Python ones: keyspace notifications, keymiss events, LFU.
+        # Sorted sets (the typed handlers of _speedups.pyx's "sorted sets"):
+        # a few keys that grow, members that repeat, every kind of score text.
+        [b"ZADD", zkey, zscore, member], [b"ZADD", zkey, zscore, member],
+        [b"ZADD", zkey, b"%d" % rnd.randint(-50, 50), member],
+        [b"ZINCRBY", zkey, zscore, member], [b"ZINCRBY", zkey, b"%d" % rnd.randint(-3, 3), member],
+        [b"ZSCORE", zkey, member], [b"ZSCORE", key, member], [b"ZPOPMIN", zkey], [b"ZPOPMAX", zkey],
+        [b"ZPOPMIN", zkey, b"2"], [b"ZPOPMIN", key], [b"ZADD", zkey, b"NX", zscore, member],
+        [b"ZRANGE", zkey, *rnd.choice(ZRANKS)], [b"ZRANGE", zkey, *rnd.choice(ZRANKS)],
+        [b"ZRANGE", zkey, *rnd.choice(ZRANKS), rnd.choice([b"WITHSCORES", b"withscores", b"REV"])],
+        [b"ZRANGE", key, b"0", b"-1"], [b"ZREM", zkey, member], [b"EXPIREAT", zkey, b"%d" % EXPIRE_AT_S],
         [b"CONFIG", b"SET", b"notify-keyspace-events", rnd.choice([b"", b"KEA", b"Em", b""])],
         [b"CONFIG", b"SET", b"maxmemory-policy", rnd.choice([b"allkeys-lru", b"allkeys-lfu"])],
     ]

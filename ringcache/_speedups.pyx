@@ -837,6 +837,306 @@ cdef inline bint _score_arg(bytes arg, double* out) except -1:
     return True
 
 
+# ZSet's hot internals, compiled (storage/zset.py: _insert, _remove, pop,
+# _find + slice): the same lists, changed the same way, for the common case
+# only. Each returns "not done" before it changes anything when the case is
+# not common (an empty set, a block that would split or go under LOAD // 2,
+# a score equal to a block's last score, where _locate's member search
+# decides, a score or member not of the exact types the set holds), and the
+# caller then calls the ZSet method itself, from the same state. ZSet's
+# fields are read at their slot offsets, as Keyspace's above; LOAD is read
+# from the module at each call (tests shrink it).
+
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
+from cpython.bytes cimport PyBytes_CheckExact
+from cpython.dict cimport PyDict_DelItem
+from cpython.list cimport PyList_GetSlice
+from libc.string cimport memcmp, memmove
+
+from .storage import zset as _zset_module
+
+cdef extern from *:
+    """
+    static inline PyObject** rc_list_items(PyObject* list) { return ((PyListObject*)list)->ob_item; }
+    static inline void rc_list_set_size(PyObject* list, Py_ssize_t n) { Py_SET_SIZE(list, n); }
+    """
+    PyObject** rc_list_items(object list)
+    void rc_list_set_size(object list, Py_ssize_t n)
+
+cdef Py_ssize_t Z_DICT = _offset(ZSet, "dict")
+cdef Py_ssize_t Z_SCORES = _offset(ZSet, "_scores")
+cdef Py_ssize_t Z_MEMBERS = _offset(ZSet, "_members")
+cdef Py_ssize_t Z_MAXES = _offset(ZSet, "_maxes")
+cdef Py_ssize_t Z_TREE = _offset(ZSet, "_tree")
+cdef dict _zset_globals = _zset_module.__dict__
+cdef object _ZERO = 0.0
+
+
+cdef inline Py_ssize_t _load() except -1:
+    return <Py_ssize_t>(<object>PyDict_GetItem(_zset_globals, "LOAD"))
+
+
+cdef inline Py_ssize_t _bisect_score(object block, Py_ssize_t lo, Py_ssize_t hi, double x,
+                                     bint right) noexcept:
+    # bisect_left (bisect_right if right) over a list of floats; -1 when an
+    # item is not a float.
+    cdef PyObject** items = rc_list_items(block)
+    cdef Py_ssize_t mid
+    cdef PyObject* item
+    cdef double value
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        item = items[mid]
+        if not PyFloat_CheckExact(<object>item):
+            return -1
+        value = PyFloat_AS_DOUBLE(<object>item)
+        if value < x or (right and value == x):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline int _bytes_cmp(PyObject* a, PyObject* b) noexcept:
+    # (a > b) - (a < b) for two bytes objects, as bytes compare.
+    cdef Py_ssize_t na = PyBytes_GET_SIZE(<object>a), nb = PyBytes_GET_SIZE(<object>b)
+    cdef int c = memcmp(PyBytes_AS_STRING(<object>a), PyBytes_AS_STRING(<object>b), na if na < nb else nb)
+    if c:
+        return c
+    return (na > nb) - (na < nb)
+
+
+cdef inline Py_ssize_t _bisect_member(object block, Py_ssize_t lo, Py_ssize_t hi,
+                                      object member) noexcept:
+    # bisect_left over a list of bytes; -1 when an item is not bytes.
+    cdef PyObject** items = rc_list_items(block)
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if not PyBytes_CheckExact(<object>items[mid]):
+            return -1
+        if _bytes_cmp(items[mid], <PyObject*>member) < 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline Py_ssize_t _zblock(object zset, double x) except -2:
+    # The block of score x (_locate's common case), -1 when _locate's
+    # member search would decide (x is the last score of a block that is
+    # not the last one) or a score is not a float.
+    cdef list maxes = _slot(zset, Z_MAXES)
+    cdef Py_ssize_t last = len(maxes) - 1
+    cdef Py_ssize_t i = _bisect_score(maxes, 0, last + 1, x, False)
+    if i < 0:
+        return -1
+    if i >= last:
+        return last
+    if not PyFloat_CheckExact(maxes[i]) or PyFloat_AS_DOUBLE(maxes[i]) == x:
+        return -1
+    return i
+
+
+cdef inline void _list_insert(object block, Py_ssize_t pos, object item) except *:
+    # block.insert(pos, item) with one memmove (see ZSet._insert's comment).
+    cdef Py_ssize_t n = len(<list>block)
+    block.append(item)  # (its reference moves to pos below)
+    cdef PyObject** items = rc_list_items(block)
+    memmove(items + pos + 1, items + pos, (n - pos) * sizeof(PyObject*))
+    items[pos] = <PyObject*>item
+
+
+cdef inline object _list_take(object block, Py_ssize_t pos):
+    # block.pop(pos).
+    cdef Py_ssize_t n = len(<list>block)
+    cdef PyObject** items = rc_list_items(block)
+    cdef object item = <object>items[pos]  # (a new reference...)
+    Py_XDECREF(items[pos])                 # (...for the list's, which goes)
+    memmove(items + pos, items + pos + 1, (n - pos - 1) * sizeof(PyObject*))
+    rc_list_set_size(block, n - 1)
+    return item
+
+
+cdef inline void _tree_add(object zset, Py_ssize_t i, long delta) except *:
+    cdef list tree = _slot(zset, Z_TREE)
+    cdef Py_ssize_t k = i + 1, n = len(tree)
+    while k < n:
+        tree[k] = <long>tree[k] + delta
+        k += k & -k
+
+
+cdef bint _zc_insert(object zset, object member, object score) except -1:
+    """ZSet._insert (score a float): True if done, False if the caller must
+    call ZSet._insert."""
+    cdef list all_scores = _slot(zset, Z_SCORES)
+    cdef double x = PyFloat_AS_DOUBLE(score)
+    cdef Py_ssize_t i, n, lo, hi, pos
+    if not len(all_scores) or not PyBytes_CheckExact(member):
+        return False
+    i = _zblock(zset, x)
+    if i < 0:
+        return False
+    scores = all_scores[i]
+    members = (<list>_slot(zset, Z_MEMBERS))[i]
+    n = len(<list>scores)
+    if n + 1 > 2 * _load():
+        return False  # (a split)
+    lo = _bisect_score(scores, 0, n, x, False)
+    hi = _bisect_score(scores, lo, n, x, True)
+    if lo < 0 or hi < 0:
+        return False
+    pos = lo
+    if lo != hi:
+        pos = _bisect_member(members, lo, hi, member)
+        if pos < 0:
+            return False
+    if x == 0.0:
+        score = _ZERO  # (-0 is stored as 0)
+    PyDict_SetItem(<dict>_slot(zset, Z_DICT), member, score)
+    _list_insert(scores, pos, score)
+    _list_insert(members, pos, member)
+    if pos == n:
+        (<list>_slot(zset, Z_MAXES))[i] = score
+    _tree_add(zset, i, 1)
+    return True
+
+
+cdef bint _zc_remove(object zset, object member, object score) except -1:
+    """ZSet._remove (member is in the set with this score): True if done,
+    False if the caller must call ZSet._remove."""
+    cdef list all_members = _slot(zset, Z_MEMBERS)
+    cdef Py_ssize_t i, n, lo, hi, pos, blocks = len(all_members)
+    if not PyFloat_CheckExact(score) or not PyBytes_CheckExact(member):
+        return False
+    cdef double x = PyFloat_AS_DOUBLE(score)
+    i = _zblock(zset, x)
+    if i < 0:
+        return False
+    members = all_members[i]
+    scores = (<list>_slot(zset, Z_SCORES))[i]
+    n = len(<list>members)
+    if n <= 1 or not (n - 1 >= _load() // 2 or blocks == 1):
+        return False  # (a merge, or the last member)
+    lo = _bisect_score(scores, 0, n, x, False)
+    hi = _bisect_score(scores, lo, n, x, True)
+    if lo < 0 or hi < 0:
+        return False
+    pos = _bisect_member(members, lo, hi, member)
+    if pos < 0 or pos >= hi or rc_list_items(members)[pos] != <PyObject*>member \
+            and _bytes_cmp(rc_list_items(members)[pos], <PyObject*>member) != 0:
+        return False
+    PyDict_DelItem(<dict>_slot(zset, Z_DICT), member)
+    _list_take(members, pos)
+    _list_take(scores, pos)
+    _tree_add(zset, i, -1)
+    if pos == n - 1:
+        (<list>_slot(zset, Z_MAXES))[i] = (<list>scores)[n - 2]
+    return True
+
+
+cdef object _zc_pop(object zset, bint last):
+    """ZSet.pop as the reply [member, score]; None if the caller must call
+    ZSet.pop."""
+    cdef list all_members = _slot(zset, Z_MEMBERS)
+    cdef Py_ssize_t blocks = len(all_members)
+    if not blocks:
+        return None
+    cdef Py_ssize_t i = blocks - 1 if last else 0
+    members = all_members[i]
+    scores = (<list>_slot(zset, Z_SCORES))[i]
+    cdef Py_ssize_t n = len(<list>members)
+    if n <= 1 or not (n - 1 >= _load() // 2 or blocks == 1):
+        return None
+    member = _list_take(members, n - 1 if last else 0)
+    score = _list_take(scores, n - 1 if last else 0)
+    PyDict_DelItem(<dict>_slot(zset, Z_DICT), member)
+    _tree_add(zset, i, -1)
+    if last:
+        (<list>_slot(zset, Z_MAXES))[i] = (<list>scores)[n - 2]
+    return [member, score]
+
+
+cdef list _zc_slice(object zset, Py_ssize_t start, Py_ssize_t stop):
+    """ZSet.slice(start, stop)[0] (0 <= start < stop <= len): the members."""
+    cdef list tree = _slot(zset, Z_TREE)
+    cdef list all_members = _slot(zset, Z_MEMBERS)
+    cdef Py_ssize_t n = len(tree) - 1, k = 0, rank = start, step, nxt, size
+    cdef Py_ssize_t left = stop - start, pos
+    cdef list out
+    if n > 1:  # (_find)
+        step = 1
+        while step * 2 <= n:
+            step *= 2
+        while step:
+            nxt = k + step
+            if nxt <= n:
+                size = <Py_ssize_t>tree[nxt]
+                if size <= rank:
+                    k = nxt
+                    rank -= size
+            step >>= 1
+    pos = rank
+    block = all_members[k]
+    if pos + left <= len(<list>block):
+        return PyList_GetSlice(block, pos, pos + left)
+    out = PyList_GetSlice(block, pos, len(<list>block))
+    left -= len(<list>block) - pos
+    while left > 0:
+        k += 1
+        block = all_members[k]
+        out += PyList_GetSlice(block, 0, left if left < len(<list>block) else len(<list>block))
+        left -= len(<list>block)
+    return out
+
+
+cdef object _zc_new(object member, object score):
+    """ZSet() with one member (ZSet.add into an empty set)."""
+    zset = ZSet.__new__(ZSet)
+    if PyFloat_AS_DOUBLE(score) == 0.0:
+        score = _ZERO
+    _set_slot(zset, Z_DICT, {member: score})
+    _set_slot(zset, Z_SCORES, [[score]])
+    _set_slot(zset, Z_MEMBERS, [[member]])
+    _set_slot(zset, Z_MAXES, [score])
+    _set_slot(zset, Z_TREE, [0, 1])
+    return zset
+
+
+# For tests/unit/test_zset_compiled.py: the internals above against the
+# pure ZSet, with their fallbacks, as the handlers below use them.
+
+def zset_add(zset, member, score):
+    """ZSet.add for a float score, through the compiled internals."""
+    old = zset.dict.get(member)
+    if old is None:
+        if not _zc_insert(zset, member, score):
+            zset._insert(member, score)
+    elif old != score:
+        if not _zc_remove(zset, member, old):
+            zset._remove(member, old)
+        if not _zc_insert(zset, member, score):
+            zset._insert(member, score)
+    return old
+
+
+def zset_pop(zset, bint last):
+    """ZSet.pop, through the compiled internals."""
+    reply = _zc_pop(zset, last)
+    if reply is None:
+        return zset.pop(last)
+    return tuple(reply)
+
+
+def zset_members(zset, Py_ssize_t start, Py_ssize_t stop):
+    """ZSet.slice(start, stop)[0] for 0 <= start < stop <= len."""
+    return _zc_slice(zset, start, stop)
+
+
+def zset_new(member, score):
+    return _zc_new(member, score)
+
+
 cdef object _zset_write(object db, object key):
     # zsets.py _write's common case: the ZSet at key (no TTL, no LFU, no
     # notifications), None if the key is missing, PASS otherwise. Records
@@ -851,6 +1151,15 @@ cdef object _zset_write(object db, object key):
     return <object>found
 
 
+cdef inline void _zset_set(object zset, object member, object score, object old) except *:
+    # ZSet.add's change when old (the member's score, or None) differs.
+    if old is not None:
+        if not _zc_remove(zset, member, old):
+            zset._remove(member, old)
+    if not _zc_insert(zset, member, score):
+        zset._insert(member, score)
+
+
 cdef object _zadd(object db, list argv):
     """commands/zsets.py zadd (_zadd_one): ZADD key score member."""
     cdef double score
@@ -863,21 +1172,26 @@ cdef object _zadd(object db, list argv):
     cdef object member = argv[3]
     cdef object value = PyFloat_FromDouble(score)
     if zset is None:
-        zset = ZSet()
-        zset.add(member, value)
-        db.set(key, zset)
+        db.set(key, _zc_new(member, value))
         return 1
+    cdef PyObject* old = PyDict_GetItem(<dict>_slot(zset, Z_DICT), member)
+    if old != NULL and not PyFloat_CheckExact(<object>old):
+        return PASS
     _touch_lru(db, key)
-    old = zset.add(member, value)
-    if old is not None and old == value:
+    if old != NULL:
+        if PyFloat_AS_DOUBLE(<object>old) == score:
+            return 0  # (nothing changed: no notification, WATCH holds)
+        _zset_set(zset, member, value, <object>old)
+        _modified(db, key)
         return 0
+    _zset_set(zset, member, value, None)
     _modified(db, key)
-    return 1 if old is None else 0
+    return 1
 
 
 cdef object _zincrby(object db, list argv):
     """commands/zsets.py zincrby (_zadd with INCR): ZINCRBY key increment member."""
-    cdef double increment
+    cdef double increment, sum_
     if not _score_arg(argv[2], &increment):
         return PASS
     cdef object key = argv[1]
@@ -888,22 +1202,24 @@ cdef object _zincrby(object db, list argv):
     cdef object score
     if zset is None:
         score = PyFloat_FromDouble(increment)
-        zset = ZSet()
-        zset.add(member, score)
-        db.set(key, zset)
-        return score
-    cdef PyObject* current = PyDict_GetItem(<dict>zset.dict, member)
+        db.set(key, _zc_new(member, score))
+        return score  # (the increment as read: "-0" answers -0, 0 is stored)
+    cdef PyObject* current = PyDict_GetItem(<dict>_slot(zset, Z_DICT), member)
     if current == NULL:
         score = PyFloat_FromDouble(increment)
+        _touch_lru(db, key)
+        _zset_set(zset, member, score, None)
     else:
-        score = <object>current + PyFloat_FromDouble(increment)
-        if score != score:
+        if not PyFloat_CheckExact(<object>current):
+            return PASS
+        sum_ = PyFloat_AS_DOUBLE(<object>current) + increment
+        if sum_ != sum_:
             return PASS  # (NaN: the Python path refuses it)
-        if score == <object>current:
-            _touch_lru(db, key)
+        _touch_lru(db, key)
+        if sum_ == PyFloat_AS_DOUBLE(<object>current):
             return <object>current
-    _touch_lru(db, key)
-    zset.add(member, score)
+        score = PyFloat_FromDouble(sum_)
+        _zset_set(zset, member, score, <object>current)
     _modified(db, key)
     return score
 
@@ -913,7 +1229,8 @@ cdef object _zscore(object db, list argv):
     zset = _read_hit(db, argv[1], ZSet)
     if zset is None or zset is PASS:
         return zset
-    return (<dict>zset.dict).get(argv[2])
+    cdef PyObject* score = PyDict_GetItem(<dict>_slot(zset, Z_DICT), argv[2])
+    return None if score == NULL else <object>score
 
 
 cdef object _zpop(object db, list argv, bint last):
@@ -927,8 +1244,12 @@ cdef object _zpop(object db, list argv, bint last):
     if zset is None:
         return []
     _touch_lru(db, key)
+    reply = _zc_pop(zset, last)
+    if reply is not None:
+        _modified(db, key)  # (_zc_pop never takes the last member)
+        return reply
     member, score = zset.pop(last)
-    if len(zset):
+    if len(<dict>_slot(zset, Z_DICT)):
         _modified(db, key)
     else:
         db.delete(key)  # (_emptied, without notifications)
@@ -945,7 +1266,7 @@ cdef object _zrange(object db, list argv):
         return []
     if zset is PASS:
         return PASS
-    size = len(zset)
+    size = len(<dict>_slot(zset, Z_DICT))
     if first < 0:
         first += size
     if last < 0:
@@ -956,7 +1277,7 @@ cdef object _zrange(object db, list argv):
         return []
     if last > size - 1:
         last = size - 1
-    return zset.slice(first, last + 1)[0]
+    return _zc_slice(zset, first, last + 1)
 
 
 from .commands import zsets as _zsets

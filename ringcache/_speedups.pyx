@@ -1137,6 +1137,40 @@ def zset_new(member, score):
     return _zc_new(member, score)
 
 
+
+# Redis's double formatting (protocol/resp.py format_double), compiled for
+# the whole numbers the common workloads score with; the rest goes to the
+# Python function. Not used by the handlers (they return floats, which the
+# reply encoder formats per protocol): here for a compiled reply encoder.
+
+from libc.math cimport floor, isinf, signbit
+from libc.stdio cimport snprintf
+
+from .protocol import resp as _resp
+
+cdef double _LLONG_HALF = _resp._LLONG_HALF
+
+
+cdef bytes _format_double(double value):
+    """protocol/resp.py format_double."""
+    cdef char buf[32]
+    cdef int n
+    if value != value:
+        return b"nan"
+    if isinf(value):
+        return b"inf" if value > 0 else b"-inf"
+    if value == 0:
+        return b"-0" if signbit(value) else b"0"
+    if -_LLONG_HALF <= value <= _LLONG_HALF and value == floor(value):  # (== int(value))
+        n = snprintf(buf, sizeof(buf), "%lld", <long long>value)
+        return PyBytes_FromStringAndSize(buf, n)
+    return _resp.format_double(value)
+
+
+def format_double(double value):
+    """protocol/resp.py format_double, compiled for whole numbers."""
+    return _format_double(value)
+
 cdef object _zset_write(object db, object key):
     # zsets.py _write's common case: the ZSet at key (no TTL, no LFU, no
     # notifications), None if the key is missing, PASS otherwise. Records

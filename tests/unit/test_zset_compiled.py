@@ -91,3 +91,17 @@ def test_a_new_set():
         assert math.copysign(1, compiled.score(b"m")) == 1 or score != 0  # (-0 stored as 0)
         compiled.add(b"n", 1.5)  # and the pure methods go on working on it
         check(compiled)
+
+
+def test_format_double_as_the_python_one():
+    from ringcache.protocol.resp import _LLONG_HALF, format_double
+
+    rng = random.Random(1)
+    values = [0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, -1.0, 0.5, 1e-7, 1.5e-7, 123456.0,
+              _LLONG_HALF, -_LLONG_HALF, math.nextafter(_LLONG_HALF, math.inf),
+              -math.nextafter(_LLONG_HALF, math.inf), 2.0 ** 63, 1e300, 5e-324, 0.1, 2.675]
+    values += [float(rng.randrange(-10 ** 18, 10 ** 18)) for _ in range(2000)]
+    values += [rng.uniform(-1e6, 1e6) for _ in range(2000)]
+    values += [rng.randrange(-1000, 1000) / 8 for _ in range(500)]
+    for value in values:
+        assert _speedups.format_double(value) == format_double(value), value

@@ -21,9 +21,18 @@ from cpython.bytes cimport PyBytes_Check, PyBytes_AS_STRING, PyBytes_GET_SIZE, P
 from cpython.dict cimport PyDict_GetItem
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, Py_SIZE
 from libc.string cimport memcpy
+from collections import deque as _deque
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+cdef extern from "Python.h":
+    # PyDict_GetItem without the save and restore of the error indicator
+    # that the legacy call makes (~30 instructions a lookup). Only for dicts
+    # whose keys are bytes (argv, keyspaces, members), whose hash and
+    # comparison cannot fail, so no error is ever left set.
+    PyObject* _dict_get "PyDict_GetItemWithError"(object, object)
+    Py_ssize_t PySet_GET_SIZE(object)
 
 from .commands._blocking import BlockOn
 from .protocol.resp import BULK_HEADERS, INT_REPLIES, Raw
@@ -163,9 +172,10 @@ cdef int _put_reply(Out* o, object reply, object session, int depth) except -1:
 # dict lookup behind a type lookup, ~100 instructions) is copied once into an
 # _Entry with C fields. The calls and time of INFO commandstats are counted
 # there and added to the spec before any Python handler runs and at the end
-# of the batch, so whatever reads the spec (INFO, CONFIG RESETSTAT, a later
-# batch) sees every command counted: two attribute writes per command and
-# batch instead of per command.
+# of the batch (_settle), so whatever reads the spec (INFO, CONFIG
+# RESETSTAT, a later batch) sees every command counted: two attribute writes
+# per command and batch instead of per command. The keyspace hits and misses
+# the typed handlers count wait the same way (_hit, _miss).
 
 cdef class _Entry:
     cdef object spec
@@ -183,18 +193,75 @@ cdef class _Entry:
         self.plain = not spec.subcommands
 
 
-cdef dict _entries_of(object table):
-    cdef dict entries = {}
-    cdef dict by_spec = {}
-    for name, spec in table.items():
-        entry = by_spec.get(id(spec))
-        if entry is None:
-            entry = by_spec[id(spec)] = _Entry(spec)
-        entries[name] = entry
-    return entries
+cdef class _Loop:
+    """What execute_batch keeps between batches for one table (the
+    dispatcher's `compiled_entries`, made again when the table is replaced):
+    the entries by name, the last name looked up (the compiled parser hands
+    out the same bytes object for a repeated command name, so a pipeline of
+    one command finds its entry by identity, without hashing the name), and
+    objects that are the same for the node's life."""
+    cdef object table
+    cdef dict entries
+    cdef object last_name
+    cdef _Entry last_entry
+    cdef object monitors  # a set
+    cdef object ready  # a deque (server/blocking.py)
+
+    def __cinit__(self, table, monitors, ready):
+        cdef dict by_spec = {}
+        self.table = table
+        self.entries = {}
+        for name, spec in table.items():
+            entry = by_spec.get(id(spec))
+            if entry is None:
+                entry = by_spec[id(spec)] = _Entry(spec)
+            self.entries[name] = entry
+        if type(monitors) is not set or type(ready) is not _deque:
+            raise TypeError("execute_batch reads the monitors as a set, the ready keys as a deque")
+        self.monitors = monitors
+        self.ready = ready
 
 
-cdef int _add_counts(list counted) except -1:
+cdef object _pending_stats = None  # the KeyspaceStats the counts below belong to
+cdef Py_ssize_t _pending_hits = 0
+cdef Py_ssize_t _pending_misses = 0
+
+
+cdef int _settle_stats() except -1:
+    global _pending_stats, _pending_hits, _pending_misses
+    if _pending_stats is not None:
+        stats = _pending_stats
+        _pending_stats = None
+        if _pending_hits:
+            _set_slot(stats, S_HITS, _slot(stats, S_HITS) + _pending_hits)
+        if _pending_misses:
+            _set_slot(stats, S_MISSES, _slot(stats, S_MISSES) + _pending_misses)
+        _pending_hits = _pending_misses = 0
+    return 0
+
+
+cdef inline int _count(object db, Py_ssize_t hits, Py_ssize_t misses) except -1:
+    # (the stats object has KeyspaceStats' layout: execute_batch checked)
+    global _pending_stats, _pending_hits, _pending_misses
+    cdef object stats = _slot(db, K_STATS)
+    if stats is not _pending_stats:
+        _settle_stats()
+        _pending_stats = stats
+    _pending_hits += hits
+    _pending_misses += misses
+    return 0
+
+
+cdef inline int _hit(object db) except -1:
+    return _count(db, 1, 0)
+
+
+cdef inline int _miss(object db) except -1:
+    return _count(db, 0, 1)
+
+
+cdef int _settle(list counted, object session, object last) except -1:
+    # Everything the loop counted so far reaches the Python objects.
     cdef _Entry entry
     for entry in counted:
         spec = entry.spec
@@ -204,17 +271,26 @@ cdef int _add_counts(list counted) except -1:
         entry.time_s = 0.0
         entry.counted = False
     del counted[:]
+    _settle_stats()
+    if last is not None:
+        session.last_command = last
     return 0
+
+
+cdef inline bint _any(object deque_) noexcept:
+    # len(deque_) != 0 without a call (a deque is a PyVarObject: its size is
+    # ob_size; _Loop keeps only collections.deque here).
+    return Py_SIZE(deque_) != 0
 
 
 def execute_batch(self, session, list commands, reply_budget=1 << 62):
     """ringcache.server.dispatch.Dispatcher.execute_batch, compiled.
 
     Differences that no reply or state shows: the replies go into one
-    buffer (above) and the reply budget counts all of it; the spec's
-    statistics and session.last_command are written once per run of plain
-    commands (before any Python handler runs and at the end); what the loop
-    reads of the session (gated, db, closing) is read again after each
+    buffer (above) and the reply budget counts all of it; the statistics
+    and session.last_command are written once per run of plain commands
+    (_settle: before any Python handler runs and at the end); what the
+    loop reads of the session (gated, db, closing) is read again after each
     Python call, the only code that can change it."""
     cdef char stack[STACK_OUT]
     cdef Out o
@@ -222,12 +298,13 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
     o.used = 0
     o.cap = STACK_OUT
     o.heap = False
-    cdef dict table = self.table
-    cache = self.compiled_entries
-    if cache is None or (<tuple>cache)[0] is not table:
-        cache = self.compiled_entries = (table, _entries_of(table))
-    cdef dict entries = (<tuple>cache)[1]
-    cdef object monitors = self.monitors
+    cdef object table = self.table
+    cdef _Loop loop = self.compiled_entries
+    if loop is None or loop.table is not table:
+        loop = self.compiled_entries = _Loop(table, self.monitors, self.server.blocking.ready)
+    cdef dict entries = loop.entries
+    cdef object monitors = loop.monitors
+    cdef object ready = loop.ready
     cdef bint tracking = self.tracking_active
     cdef bint propagating = self.propagating
     cdef bint maxmemory = self.maxmemory
@@ -238,9 +315,8 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
     cdef Py_ssize_t argc
     cdef Py_ssize_t budget = reply_budget if reply_budget < (1 << 62) else (1 << 62)
     cdef bint plain, typed_db
-    cdef object ready = self.server.blocking.ready
     cdef list argv
-    cdef object db, dirty_before, reply, klass, last = None
+    cdef object db, dirty_before, reply, klass, name, last = None
     cdef list counted = []
     cdef _Entry entry
     cdef PyObject* found
@@ -251,20 +327,25 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
     try:
         for argv in commands:
             done += 1
-            found = PyDict_GetItem(entries, argv[0])
-            plain = found != NULL and not gated
+            name = argv[0]
+            if name is loop.last_name:
+                entry = loop.last_entry
+                plain = not gated
+            else:
+                found = _dict_get(entries, name)
+                plain = found != NULL and not gated
+                if plain:
+                    entry = <_Entry>found
+                    loop.last_name = name
+                    loop.last_entry = entry
             if plain:
-                entry = <_Entry>found
                 argc = len(argv)
                 plain = entry.plain and ((argc == entry.arity) if entry.arity > 0 else (argc >= -entry.arity))
             if plain and maxmemory:
                 plain = not self._memory_pressed()
             if not plain:
-                if counted:
-                    _add_counts(counted)
-                if last is not None:
-                    session.last_command = last
-                    last = None
+                _settle(counted, session, last)
+                last = None
                 reply = self._execute(session, argv)
                 previous = _clock()
                 tracking = self.tracking_active
@@ -280,11 +361,8 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
                 try:
                     reply = _typed(entry.handler, db, argv) if typed_db else PASS
                     if reply is PASS:
-                        if counted:
-                            _add_counts(counted)
-                        if last is not None:
-                            session.last_command = last
-                            last = None
+                        _settle(counted, session, last)
+                        last = None
                         reply = entry.handler(session, argv)
                         gated = session.gated
                         db = session.db
@@ -307,40 +385,32 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
                                                        db.dirty != dirty_before)
                 if propagating:
                     self.propagate(session, entry.spec, argv, db, dirty_before)
-                if monitors:
+                if PySet_GET_SIZE(monitors):
                     self.server.feed_monitors(session, argv, entry.spec)
-                last = argv[0]
+                last = name
             klass = type(reply)
             if klass is bytes:
                 _put_bulk(&o, <bytes>reply)
             elif klass is BlockOn:
-                if counted:
-                    _add_counts(counted)
-                if last is not None:
-                    session.last_command = last
-                    last = None
+                _settle(counted, session, last)
+                last = None
                 self.server.blocking.block(session, argv, reply)
                 break
             else:
                 _put_reply(&o, reply, session, 0)
-            if ready:
-                if counted:
-                    _add_counts(counted)
-                if last is not None:
-                    session.last_command = last
-                    last = None
+            if _any(ready):
+                _settle(counted, session, last)
+                last = None
                 self.server.blocking.serve()
                 closing = session.closing
             if closing or o.used > budget:
                 break
-        if counted:
-            _add_counts(counted)
-        if last is not None:
-            session.last_command = last
+        _settle(counted, session, last)
         if self.propagating:
             self.stream.flush()
         return PyBytes_FromStringAndSize(o.data, o.used), done
     finally:
+        _settle_stats()  # (an exception left the loop: the counts still hold)
         if o.heap:
             PyMem_Free(o.data)
 
@@ -366,7 +436,7 @@ def take_commands(reader, list commands):
 # -- loading a snapshot (a replica's full sync, a start-up load) --------------
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.string cimport memchr
+from libc.string cimport memchr, memcmp
 
 
 def scan_strings(bytes buf, Py_ssize_t pos, list keys, list values, Py_ssize_t limit):
@@ -486,6 +556,27 @@ cdef inline Py_ssize_t _header(const char* p, Py_ssize_t* at, Py_ssize_t end,
     return value
 
 
+# Command names: the same bytes object for the same name, from a small
+# direct-mapped cache (no dict: that would hash the name it is meant to spare
+# hashing). A pipeline of GETs then gives execute_batch one name object,
+# whose hash is computed once and whose entry it finds by identity.
+cdef enum:
+    NAME_MAX = 24
+    NAME_SLOTS = 64
+
+cdef list _NAMES = [None] * NAME_SLOTS
+
+
+cdef inline object _name(const char* p, Py_ssize_t n):
+    cdef Py_ssize_t slot = (n * 7 + (<unsigned char>p[0]) * 3 + (<unsigned char>p[n - 1])) & (NAME_SLOTS - 1)
+    cdef object cached = _NAMES[slot]
+    if cached is not None and PyBytes_GET_SIZE(cached) == n and memcmp(PyBytes_AS_STRING(cached), p, n) == 0:
+        return cached
+    cached = PyBytes_FromStringAndSize(p, n)
+    _NAMES[slot] = cached
+    return cached
+
+
 def parse_requests(bytes data, Py_ssize_t max_bulk):
     """The commands of a read that holds only whole, canonical multibulk
     requests (what every client library sends, pipelined or not), as argv
@@ -523,7 +614,10 @@ def parse_requests(bytes data, Py_ssize_t max_bulk):
                     or p[pos + length] != c'\r' or p[pos + length + 1] != c'\n':
                 _drop_tail(argv, i, argc)
                 return None
-            arg = PyBytes_FromStringAndSize(p + pos, length)
+            if i == 0 and 0 < length <= NAME_MAX:
+                arg = _name(p + pos, length)
+            else:
+                arg = PyBytes_FromStringAndSize(p + pos, length)
             Py_INCREF(arg)
             PyList_SET_ITEM(argv, i, arg)
             pos += length + 2
@@ -655,16 +749,16 @@ cdef inline bint _has_ttl(dict expires, object key) except -1:
 cdef object _get(object db, list argv):
     """commands/strings.py get."""
     cdef object key = argv[1]
-    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
     if found == NULL:
         if _slot(db, K_KEYMISS) is not None:
             return PASS
-        _add(_slot(db, K_STATS), S_MISSES, 1)
+        _miss(db)
         return None
     cdef object value = <object>found
     if type(value) is not bytes or _slot(db, K_LFU) or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return PASS
-    _add(_slot(db, K_STATS), S_HITS, 1)
+    _hit(db)
     _touch_lru(db, key)
     return value
 
@@ -678,7 +772,7 @@ cdef object _set(object db, list argv):
     cdef object key = argv[1]
     cdef object value = argv[2]
     cdef dict data = _slot(db, K_DATA)
-    cdef PyObject* found = PyDict_GetItem(data, key)
+    cdef PyObject* found = _dict_get(data, key)
     cdef Py_ssize_t old_size
     if found != NULL and type(<object>found) is bytes and not _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         old_size = len(<bytes>found)
@@ -723,7 +817,7 @@ cdef object _incr(object db, list argv):
     if _slot(db, K_NOTIFY) or _slot(db, K_LFU):
         return PASS
     cdef object key = argv[1]
-    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
     cdef long long current = 0
     if found != NULL:
         if type(<object>found) is not bytes or _has_ttl(<dict>_slot(db, K_EXPIRES), key) \
@@ -747,7 +841,7 @@ cdef object _del(object db, list argv):
     cdef object delete = db.delete
     for i in range(1, len(argv)):
         # (a missing key: delete() would return False at once)
-        if PyDict_GetItem(data, argv[i]) != NULL and delete(argv[i]):
+        if _dict_get(data, argv[i]) != NULL and delete(argv[i]):
             deleted += 1
     return deleted
 
@@ -762,7 +856,7 @@ cdef object _exists(object db, list argv):
     cdef object key
     for i in range(1, len(argv)):
         key = argv[i]
-        if PyDict_GetItem(data, key) == NULL:
+        if _dict_get(data, key) == NULL:
             misses += 1
         elif _has_ttl(expires, key):
             if db.peek_read(key) is not None:  # (counts its own hit or miss)
@@ -770,11 +864,7 @@ cdef object _exists(object db, list argv):
         else:
             hits += 1
             found += 1
-    stats = _slot(db, K_STATS)
-    if hits:
-        _add(stats, S_HITS, hits)
-    if misses:
-        _add(stats, S_MISSES, misses)
+    _count(db, hits, misses)
     return found
 
 
@@ -790,7 +880,7 @@ cdef object _mget(object db, list argv):
     cdef PyObject* found
     for i in range(1, n):
         key = argv[i]
-        found = PyDict_GetItem(data, key)
+        found = _dict_get(data, key)
         if found == NULL:
             misses += 1
             out.append(None)
@@ -802,11 +892,7 @@ cdef object _mget(object db, list argv):
             hits += 1
             _touch_lru(db, key)
         out.append(value if value is None or type(value) is bytes else None)
-    stats = _slot(db, K_STATS)
-    if hits:
-        _add(stats, S_HITS, hits)
-    if misses:
-        _add(stats, S_MISSES, misses)
+    _count(db, hits, misses)
     return out
 
 
@@ -828,12 +914,12 @@ cdef object _ttl(object db, list argv):
     if _slot(db, K_KEYMISS) is not None or _slot(db, K_LFU):
         return PASS
     cdef object key = argv[1]
-    if PyDict_GetItem(<dict>_slot(db, K_DATA), key) == NULL:
-        _add(_slot(db, K_STATS), S_MISSES, 1)
+    if _dict_get(<dict>_slot(db, K_DATA), key) == NULL:
+        _miss(db)
         return -2
     if _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return PASS
-    _add(_slot(db, K_STATS), S_HITS, 1)
+    _hit(db)
     _touch_lru(db, key)
     return -1
 
@@ -862,7 +948,7 @@ cdef inline object _container(object db, object key, object kind, bint writing):
     # keymiss events); else NULL-like None: the caller returns PASS.
     if _slot(db, K_LFU) or (_slot(db, K_NOTIFY) if writing else _slot(db, K_KEYMISS) is not None):
         return None
-    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
     if found == NULL or type(<object>found) is not kind or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return None
     return <object>found
@@ -905,13 +991,13 @@ cdef object _read_hit(object db, object key, object kind):
     # the value, None for a miss (counted), PASS for anything else.
     if _slot(db, K_LFU) or _slot(db, K_KEYMISS) is not None:
         return PASS
-    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
     if found == NULL:
-        _add(_slot(db, K_STATS), S_MISSES, 1)
+        _miss(db)
         return None
     if type(<object>found) is not kind or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return PASS
-    _add(_slot(db, K_STATS), S_HITS, 1)
+    _hit(db)
     _touch_lru(db, key)
     return <object>found
 

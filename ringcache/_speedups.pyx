@@ -19,7 +19,8 @@ clock.
 
 from cpython.bytes cimport PyBytes_Check, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem
-from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsSsize_t, PyLong_FromSsize_t
+from cpython.exc cimport PyErr_Occurred
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from cpython.object cimport PyObject, Py_SIZE
 from libc.string cimport memcpy
@@ -391,6 +392,8 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
             klass = type(reply)
             if klass is bytes:
                 _put_bulk(&o, <bytes>reply)
+            elif klass is Raw:  # (+OK and other replies encoded once)
+                _put(&o, PyBytes_AS_STRING(reply), PyBytes_GET_SIZE(reply))
             elif klass is BlockOn:
                 _settle(counted, session, last)
                 last = None
@@ -693,8 +696,15 @@ cdef inline void _set_slot(object obj, Py_ssize_t offset, object value) noexcept
     Py_XDECREF(old)
 
 
-cdef inline int _add(object obj, Py_ssize_t offset, object delta) except -1:
-    _set_slot(obj, offset, _slot(obj, offset) + delta)
+cdef inline int _add(object obj, Py_ssize_t offset, Py_ssize_t delta) except -1:
+    # (the counters here, dirty and mem, stay far inside 63 bits; the
+    # conversion raises OverflowError, never wraps, if one did not)
+    if delta == 0:
+        return 0
+    cdef Py_ssize_t value = PyLong_AsSsize_t(_slot(obj, offset))
+    if value == -1 and PyErr_Occurred():
+        return -1
+    _set_slot(obj, offset, PyLong_FromSsize_t(value + delta))
     return 0
 
 

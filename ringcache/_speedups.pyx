@@ -17,8 +17,23 @@ loop is a line-by-line transcription, with C types for the counters and the
 clock.
 """
 
-from cpython.bytes cimport PyBytes_Check
+from cpython.bytes cimport PyBytes_Check, PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsSsize_t, PyLong_FromSsize_t
+from cpython.exc cimport PyErr_Occurred
+from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
+from cpython.object cimport PyObject, Py_SIZE
+from libc.string cimport memcpy
+from collections import deque as _deque
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+cdef extern from "Python.h":
+    # PyDict_GetItem without the save and restore of the error indicator
+    # that the legacy call makes (~30 instructions a lookup). Only for dicts
+    # whose keys are bytes (argv, keyspaces, members), whose hash and
+    # comparison cannot fail, so no error is ever left set.
+    PyObject* _dict_get "PyDict_GetItemWithError"(object, object)
+    Py_ssize_t PySet_GET_SIZE(object)
 
 from .commands._blocking import BlockOn
 from .protocol.resp import BULK_HEADERS, INT_REPLIES, Raw
@@ -31,100 +46,390 @@ cdef inline double _clock() noexcept nogil:
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
+# -- the reply buffer ----------------------------------------------------------
+#
+# The replies of a batch are written into one buffer, not appended to a list
+# and joined: three list appends per bulk reply and the join's pass over the
+# parts cost more than the copy. The buffer starts on the C stack (a batch of
+# small replies never allocates) and moves to the heap when it outgrows it.
+
+cdef enum:
+    STACK_OUT = 16384
+
+
+cdef struct Out:
+    char* data
+    Py_ssize_t used
+    Py_ssize_t cap
+    bint heap
+
+
+cdef int _grow(Out* o, Py_ssize_t n) except -1:
+    cdef Py_ssize_t cap = o.cap * 2
+    cdef char* data
+    if cap < o.used + n:
+        cap = o.used + n
+    if o.heap:
+        data = <char*>PyMem_Realloc(o.data, cap)
+    else:
+        data = <char*>PyMem_Malloc(cap)
+        if data != NULL:
+            memcpy(data, o.data, o.used)
+    if data == NULL:
+        raise MemoryError()
+    o.data = data
+    o.cap = cap
+    o.heap = True
+    return 0
+
+
+cdef inline int _put(Out* o, const char* s, Py_ssize_t n) except -1:
+    if o.used + n > o.cap:
+        _grow(o, n)
+    memcpy(o.data + o.used, s, n)
+    o.used += n
+    return 0
+
+
+cdef inline int _put_bytes(Out* o, object chunk) except -1:
+    # (bytes or a subclass: Raw; anything else an encoder made goes through bytes())
+    if not PyBytes_Check(chunk):
+        chunk = bytes(chunk)
+    return _put(o, PyBytes_AS_STRING(chunk), PyBytes_GET_SIZE(chunk))
+
+
+cdef inline int _put_line(Out* o, char kind, long long n) except -1:
+    # kind, n in decimal, CRLF: ":42\r\n", "$5\r\n", "*3\r\n".
+    cdef char text[24]
+    cdef Py_ssize_t at = 24
+    cdef unsigned long long u = <unsigned long long>(-n) if n < 0 else <unsigned long long>n
+    at -= 1
+    text[at] = c'\n'
+    at -= 1
+    text[at] = c'\r'
+    while True:
+        at -= 1
+        text[at] = <char>(c'0' + u % 10)
+        u //= 10
+        if u == 0:
+            break
+    if n < 0:
+        at -= 1
+        text[at] = c'-'
+    at -= 1
+    text[at] = kind
+    return _put(o, text + at, 24 - at)
+
+
+cdef inline int _put_bulk(Out* o, bytes value) except -1:
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(value)
+    _put_line(o, c'$', size)
+    if o.used + size + 2 > o.cap:
+        _grow(o, size + 2)
+    memcpy(o.data + o.used, PyBytes_AS_STRING(value), size)
+    o.data[o.used + size] = c'\r'
+    o.data[o.used + size + 1] = c'\n'
+    o.used += size + 2
+    return 0
+
+
+cdef int _put_int(Out* o, object value) except -1:
+    cdef int overflow = 0
+    cdef long long n = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow:
+        return _put_bytes(o, b":%d\r\n" % value)
+    return _put_line(o, c':', n)
+
+
+cdef int _put_reply(Out* o, object reply, object session, int depth, int* resp) except -1:
+    # The reply as session.encode (protocol/resp.py) would write it: bulk
+    # strings, integers, nulls, doubles and arrays of them here, anything
+    # else (and arrays nested deeper than a few levels) through
+    # session.encode. *resp is the session's protocol, read at the first
+    # double (0: not read yet).
+    cdef object klass = type(reply)
+    cdef list parts
+    cdef bytes text
+    if klass is bytes:
+        return _put_bulk(o, <bytes>reply)
+    if klass is int:
+        return _put_int(o, reply)
+    if klass is Raw:
+        return _put_bytes(o, reply)
+    if reply is None:
+        return _put_bytes(o, session.null)
+    if (klass is list or klass is tuple) and depth < 4:
+        _put_line(o, c'*', len(reply))
+        for item in reply:
+            _put_reply(o, item, session, depth + 1, resp)
+        return 0
+    if klass is float:
+        if resp[0] == 0:
+            resp[0] = 3 if session.protocol == 3 else 2
+        text = _format_double(reply)
+        if resp[0] == 2:
+            return _put_bulk(o, text)
+        _put(o, ",", 1)
+        _put_bytes(o, text)
+        return _put(o, "\r\n", 2)
+    parts = []
+    session.encode(parts, reply)  # (not cached: HELLO may switch it)
+    for chunk in parts:
+        _put_bytes(o, chunk)
+    return 0
+
+
+# -- the commands' table, as the loop reads it ---------------------------------
+#
+# What the loop needs of a CommandSpec (a dataclass: each attribute read is a
+# dict lookup behind a type lookup, ~100 instructions) is copied once into an
+# _Entry with C fields. The calls and time of INFO commandstats are counted
+# there and added to the spec before any Python handler runs and at the end
+# of the batch (_settle), so whatever reads the spec (INFO, CONFIG
+# RESETSTAT, a later batch) sees every command counted: two attribute writes
+# per command and batch instead of per command. The keyspace hits and misses
+# the typed handlers count wait the same way (_hit, _miss).
+
+cdef class _Entry:
+    cdef object spec
+    cdef object handler
+    cdef Py_ssize_t arity
+    cdef bint plain  # no subcommands
+    cdef long long calls
+    cdef double time_s
+    cdef bint counted  # in the batch's `counted` list
+
+    def __cinit__(self, spec):
+        self.spec = spec
+        self.handler = spec.handler
+        self.arity = spec.arity
+        self.plain = not spec.subcommands
+
+
+cdef class _Loop:
+    """What execute_batch keeps between batches for one table (the
+    dispatcher's `compiled_entries`, made again when the table is replaced):
+    the entries by name, the last name looked up (the compiled parser hands
+    out the same bytes object for a repeated command name, so a pipeline of
+    one command finds its entry by identity, without hashing the name), and
+    objects that are the same for the node's life."""
+    cdef object table
+    cdef dict entries
+    cdef object last_name
+    cdef _Entry last_entry
+    cdef object monitors  # a set
+    cdef object ready  # a deque (server/blocking.py)
+
+    def __cinit__(self, table, monitors, ready):
+        cdef dict by_spec = {}
+        self.table = table
+        self.entries = {}
+        for name, spec in table.items():
+            entry = by_spec.get(id(spec))
+            if entry is None:
+                entry = by_spec[id(spec)] = _Entry(spec)
+            self.entries[name] = entry
+        if type(monitors) is not set or type(ready) is not _deque:
+            raise TypeError("execute_batch reads the monitors as a set, the ready keys as a deque")
+        self.monitors = monitors
+        self.ready = ready
+
+
+cdef object _pending_stats = None  # the KeyspaceStats the counts below belong to
+cdef Py_ssize_t _pending_hits = 0
+cdef Py_ssize_t _pending_misses = 0
+
+
+cdef int _settle_stats() except -1:
+    global _pending_stats, _pending_hits, _pending_misses
+    if _pending_stats is not None:
+        stats = _pending_stats
+        _pending_stats = None
+        if _pending_hits:
+            _set_slot(stats, S_HITS, _slot(stats, S_HITS) + _pending_hits)
+        if _pending_misses:
+            _set_slot(stats, S_MISSES, _slot(stats, S_MISSES) + _pending_misses)
+        _pending_hits = _pending_misses = 0
+    return 0
+
+
+cdef inline int _count(object db, Py_ssize_t hits, Py_ssize_t misses) except -1:
+    # (the stats object has KeyspaceStats' layout: execute_batch checked)
+    global _pending_stats, _pending_hits, _pending_misses
+    cdef object stats = _slot(db, K_STATS)
+    if stats is not _pending_stats:
+        _settle_stats()
+        _pending_stats = stats
+    _pending_hits += hits
+    _pending_misses += misses
+    return 0
+
+
+cdef inline int _hit(object db) except -1:
+    return _count(db, 1, 0)
+
+
+cdef inline int _miss(object db) except -1:
+    return _count(db, 0, 1)
+
+
+cdef int _settle(list counted, object session, object last) except -1:
+    # Everything the loop counted so far reaches the Python objects.
+    cdef _Entry entry
+    for entry in counted:
+        spec = entry.spec
+        spec.calls += entry.calls
+        spec.time_s += entry.time_s
+        entry.calls = 0
+        entry.time_s = 0.0
+        entry.counted = False
+    del counted[:]
+    _settle_stats()
+    if last is not None:
+        session.last_command = last
+    return 0
+
+
+cdef inline bint _any(object deque_) noexcept:
+    # len(deque_) != 0 without a call (a deque is a PyVarObject: its size is
+    # ob_size; _Loop keeps only collections.deque here).
+    return Py_SIZE(deque_) != 0
+
+
 def execute_batch(self, session, list commands, reply_budget=1 << 62):
-    """ringcache.server.dispatch.Dispatcher.execute_batch, compiled."""
-    cdef list out = []
-    cdef dict table = self.table
-    cdef object monitors = self.monitors
+    """ringcache.server.dispatch.Dispatcher.execute_batch, compiled.
+
+    Differences that no reply or state shows: the replies go into one
+    buffer (above) and the reply budget counts all of it; the statistics
+    and session.last_command are written once per run of plain commands
+    (_settle: before any Python handler runs and at the end); what the
+    loop reads of the session (gated, db, closing) is read again after each
+    Python call, the only code that can change it."""
+    cdef char stack[STACK_OUT]
+    cdef Out o
+    o.data = stack
+    o.used = 0
+    o.cap = STACK_OUT
+    o.heap = False
+    cdef object table = self.table
+    cdef _Loop loop = self.compiled_entries
+    if loop is None or loop.table is not table:
+        loop = self.compiled_entries = _Loop(table, self.monitors, self.server.blocking.ready)
+    cdef dict entries = loop.entries
+    cdef object monitors = loop.monitors
+    cdef object ready = loop.ready
     cdef bint tracking = self.tracking_active
     cdef bint propagating = self.propagating
     cdef bint maxmemory = self.maxmemory
     cdef double threshold = self.slowlog_threshold
     cdef double previous = _clock()
     cdef double now, elapsed
-    cdef Py_ssize_t size_out = 0
     cdef Py_ssize_t done = 0
-    cdef Py_ssize_t size, first, i, argc, arity
-    cdef bint plain
-    cdef object ready = self.server.blocking.ready
-    cdef object budget = reply_budget
-    cdef object spec, db, dirty_before, reply, klass
-    for argv in commands:
-        done += 1
-        spec = table.get(argv[0])
-        plain = spec is not None and not spec.subcommands and not session.gated
-        if plain:
-            arity = spec.arity
-            argc = len(argv)
-            plain = (argc == arity) if arity > 0 else (argc >= -arity)
-        if plain and maxmemory:
-            plain = not self._memory_pressed()
-        if not plain:
-            reply = self._execute(session, argv)
-            previous = _clock()
-            tracking = self.tracking_active
-            propagating = self.propagating
-            maxmemory = self.maxmemory
-        else:
-            db = session.db
-            if type(db) is Keyspace:
-                dirty_before = _slot(db, K_DIRTY)
+    cdef Py_ssize_t argc
+    cdef Py_ssize_t budget = reply_budget if reply_budget < (1 << 62) else (1 << 62)
+    cdef bint plain, typed_db
+    cdef list argv
+    cdef object db, dirty_before, reply, klass, name, last = None
+    cdef list counted = []
+    cdef _Entry entry
+    cdef PyObject* found
+    cdef bint gated = session.gated
+    cdef bint closing
+    cdef int resp
+    db = session.db
+    typed_db = type(db) is Keyspace and _stats_layout(type(_slot(db, K_STATS)))
+    try:
+        for argv in commands:
+            done += 1
+            name = argv[0]
+            if name is loop.last_name:
+                entry = loop.last_entry
+                plain = not gated
             else:
-                dirty_before = db.dirty
-            try:
-                reply = _typed(spec.handler, db, argv)
-                if reply is PASS:
-                    reply = spec.handler(session, argv)
-            except Exception as exc:
-                reply = self._failed(spec, exc)
-            now = _clock()
-            elapsed = now - previous
-            previous = now
-            spec.calls += 1
-            spec.time_s += elapsed
-            if elapsed > threshold:
-                self._slowlog_add(session, spec, argv, elapsed)
-            if tracking:
-                self.server.tracking.after_command(session, spec, argv, db.dirty != dirty_before)
-            if propagating:
-                self.propagate(session, spec, argv, db, dirty_before)
-            if monitors:
-                self.server.feed_monitors(session, argv, spec)
-            session.last_command = argv[0]
-        klass = type(reply)
-        if klass is bytes:
-            size = len(<bytes>reply)
-            if size < 1024:
-                out.append((<list>BULK_HEADERS)[size])
-                out.append(reply)
-                out.append(b"\r\n")
+                found = _dict_get(entries, name)
+                plain = found != NULL and not gated
+                if plain:
+                    entry = <_Entry>found
+                    loop.last_name = name
+                    loop.last_entry = entry
+            if plain:
+                argc = len(argv)
+                plain = entry.plain and ((argc == entry.arity) if entry.arity > 0 else (argc >= -entry.arity))
+            if plain and maxmemory:
+                plain = not self._memory_pressed()
+            if not plain:
+                _settle(counted, session, last)
+                last = None
+                reply = self._execute(session, argv)
+                previous = _clock()
+                tracking = self.tracking_active
+                propagating = self.propagating
+                maxmemory = self.maxmemory
+                gated = session.gated
+                db = session.db
+                typed_db = type(db) is Keyspace and _stats_layout(type(_slot(db, K_STATS)))
+                closing = session.closing
             else:
-                out.append(b"$%d\r\n%b\r\n" % (size, reply))
-                size_out += size
-        elif klass is int:
-            if 0 <= reply < 1024:
-                out.append((<list>INT_REPLIES)[<Py_ssize_t>reply])
+                dirty_before = _slot(db, K_DIRTY) if typed_db else db.dirty
+                closing = False
+                try:
+                    reply = _typed(entry.handler, db, argv) if typed_db else PASS
+                    if reply is PASS:
+                        _settle(counted, session, last)
+                        last = None
+                        reply = entry.handler(session, argv)
+                        gated = session.gated
+                        db = session.db
+                        typed_db = type(db) is Keyspace and _stats_layout(type(_slot(db, K_STATS)))
+                        closing = session.closing
+                except Exception as exc:
+                    reply = self._failed(entry.spec, exc)
+                now = _clock()
+                elapsed = now - previous
+                previous = now
+                entry.calls += 1
+                entry.time_s += elapsed
+                if not entry.counted:
+                    entry.counted = True
+                    counted.append(entry)
+                if elapsed > threshold:
+                    self._slowlog_add(session, entry.spec, argv, elapsed)
+                if tracking:
+                    self.server.tracking.after_command(session, entry.spec, argv,
+                                                       db.dirty != dirty_before)
+                if propagating:
+                    self.propagate(session, entry.spec, argv, db, dirty_before)
+                if PySet_GET_SIZE(monitors):
+                    self.server.feed_monitors(session, argv, entry.spec)
+                last = name
+            klass = type(reply)
+            if klass is bytes:
+                _put_bulk(&o, <bytes>reply)
+            elif klass is Raw:  # (+OK and other replies encoded once)
+                _put(&o, PyBytes_AS_STRING(reply), PyBytes_GET_SIZE(reply))
+            elif klass is BlockOn:
+                _settle(counted, session, last)
+                last = None
+                self.server.blocking.block(session, argv, reply)
+                break
             else:
-                out.append(b":%d\r\n" % reply)
-        elif klass is Raw:
-            out.append(reply)
-        elif reply is None:
-            out.append(session.null)
-        elif klass is BlockOn:
-            self.server.blocking.block(session, argv, reply)
-            break
-        else:
-            first = len(out)
-            session.encode(out, reply)
-            for i in range(first, len(out)):
-                size_out += len(out[i])
-        if ready:
-            self.server.blocking.serve()
-        if session.closing or size_out > budget:
-            break
-    if self.propagating:
-        self.stream.flush()
-    return b"".join(out), done
+                resp = 0
+                _put_reply(&o, reply, session, 0, &resp)
+            if _any(ready):
+                _settle(counted, session, last)
+                last = None
+                self.server.blocking.serve()
+                closing = session.closing
+            if closing or o.used > budget:
+                break
+        _settle(counted, session, last)
+        if self.propagating:
+            self.stream.flush()
+        return PyBytes_FromStringAndSize(o.data, o.used), done
+    finally:
+        _settle_stats()  # (an exception left the loop: the counts still hold)
+        if o.heap:
+            PyMem_Free(o.data)
 
 
 def take_commands(reader, list commands):
@@ -148,7 +453,7 @@ def take_commands(reader, list commands):
 # -- loading a snapshot (a replica's full sync, a start-up load) --------------
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.string cimport memchr
+from libc.string cimport memchr, memcmp
 
 
 def scan_strings(bytes buf, Py_ssize_t pos, list keys, list values, Py_ssize_t limit):
@@ -268,6 +573,27 @@ cdef inline Py_ssize_t _header(const char* p, Py_ssize_t* at, Py_ssize_t end,
     return value
 
 
+# Command names: the same bytes object for the same name, from a small
+# direct-mapped cache (no dict: that would hash the name it is meant to spare
+# hashing). A pipeline of GETs then gives execute_batch one name object,
+# whose hash is computed once and whose entry it finds by identity.
+cdef enum:
+    NAME_MAX = 24
+    NAME_SLOTS = 64
+
+cdef list _NAMES = [None] * NAME_SLOTS
+
+
+cdef inline object _name(const char* p, Py_ssize_t n):
+    cdef Py_ssize_t slot = (n * 7 + (<unsigned char>p[0]) * 3 + (<unsigned char>p[n - 1])) & (NAME_SLOTS - 1)
+    cdef object cached = _NAMES[slot]
+    if cached is not None and PyBytes_GET_SIZE(cached) == n and memcmp(PyBytes_AS_STRING(cached), p, n) == 0:
+        return cached
+    cached = PyBytes_FromStringAndSize(p, n)
+    _NAMES[slot] = cached
+    return cached
+
+
 def parse_requests(bytes data, Py_ssize_t max_bulk):
     """The commands of a read that holds only whole, canonical multibulk
     requests (what every client library sends, pipelined or not), as argv
@@ -305,7 +631,10 @@ def parse_requests(bytes data, Py_ssize_t max_bulk):
                     or p[pos + length] != c'\r' or p[pos + length + 1] != c'\n':
                 _drop_tail(argv, i, argc)
                 return None
-            arg = PyBytes_FromStringAndSize(p + pos, length)
+            if i == 0 and 0 < length <= NAME_MAX:
+                arg = _name(p + pos, length)
+            else:
+                arg = PyBytes_FromStringAndSize(p + pos, length)
             Py_INCREF(arg)
             PyList_SET_ITEM(argv, i, arg)
             pos += length + 2
@@ -381,8 +710,15 @@ cdef inline void _set_slot(object obj, Py_ssize_t offset, object value) noexcept
     Py_XDECREF(old)
 
 
-cdef inline int _add(object obj, Py_ssize_t offset, object delta) except -1:
-    _set_slot(obj, offset, _slot(obj, offset) + delta)
+cdef inline int _add(object obj, Py_ssize_t offset, Py_ssize_t delta) except -1:
+    # (the counters here, dirty and mem, stay far inside 63 bits; the
+    # conversion raises OverflowError, never wraps, if one did not)
+    if delta == 0:
+        return 0
+    cdef Py_ssize_t value = PyLong_AsSsize_t(_slot(obj, offset))
+    if value == -1 and PyErr_Occurred():
+        return -1
+    _set_slot(obj, offset, PyLong_FromSsize_t(value + delta))
     return 0
 
 
@@ -437,16 +773,16 @@ cdef inline bint _has_ttl(dict expires, object key) except -1:
 cdef object _get(object db, list argv):
     """commands/strings.py get."""
     cdef object key = argv[1]
-    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
     if found == NULL:
         if _slot(db, K_KEYMISS) is not None:
             return PASS
-        _add(_slot(db, K_STATS), S_MISSES, 1)
+        _miss(db)
         return None
     cdef object value = <object>found
     if type(value) is not bytes or _slot(db, K_LFU) or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return PASS
-    _add(_slot(db, K_STATS), S_HITS, 1)
+    _hit(db)
     _touch_lru(db, key)
     return value
 
@@ -460,7 +796,7 @@ cdef object _set(object db, list argv):
     cdef object key = argv[1]
     cdef object value = argv[2]
     cdef dict data = _slot(db, K_DATA)
-    cdef PyObject* found = PyDict_GetItem(data, key)
+    cdef PyObject* found = _dict_get(data, key)
     cdef Py_ssize_t old_size
     if found != NULL and type(<object>found) is bytes and not _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         old_size = len(<bytes>found)
@@ -505,7 +841,7 @@ cdef object _incr(object db, list argv):
     if _slot(db, K_NOTIFY) or _slot(db, K_LFU):
         return PASS
     cdef object key = argv[1]
-    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
     cdef long long current = 0
     if found != NULL:
         if type(<object>found) is not bytes or _has_ttl(<dict>_slot(db, K_EXPIRES), key) \
@@ -529,7 +865,7 @@ cdef object _del(object db, list argv):
     cdef object delete = db.delete
     for i in range(1, len(argv)):
         # (a missing key: delete() would return False at once)
-        if PyDict_GetItem(data, argv[i]) != NULL and delete(argv[i]):
+        if _dict_get(data, argv[i]) != NULL and delete(argv[i]):
             deleted += 1
     return deleted
 
@@ -544,7 +880,7 @@ cdef object _exists(object db, list argv):
     cdef object key
     for i in range(1, len(argv)):
         key = argv[i]
-        if PyDict_GetItem(data, key) == NULL:
+        if _dict_get(data, key) == NULL:
             misses += 1
         elif _has_ttl(expires, key):
             if db.peek_read(key) is not None:  # (counts its own hit or miss)
@@ -552,11 +888,7 @@ cdef object _exists(object db, list argv):
         else:
             hits += 1
             found += 1
-    stats = _slot(db, K_STATS)
-    if hits:
-        _add(stats, S_HITS, hits)
-    if misses:
-        _add(stats, S_MISSES, misses)
+    _count(db, hits, misses)
     return found
 
 
@@ -572,7 +904,7 @@ cdef object _mget(object db, list argv):
     cdef PyObject* found
     for i in range(1, n):
         key = argv[i]
-        found = PyDict_GetItem(data, key)
+        found = _dict_get(data, key)
         if found == NULL:
             misses += 1
             out.append(None)
@@ -584,11 +916,7 @@ cdef object _mget(object db, list argv):
             hits += 1
             _touch_lru(db, key)
         out.append(value if value is None or type(value) is bytes else None)
-    stats = _slot(db, K_STATS)
-    if hits:
-        _add(stats, S_HITS, hits)
-    if misses:
-        _add(stats, S_MISSES, misses)
+    _count(db, hits, misses)
     return out
 
 
@@ -610,12 +938,12 @@ cdef object _ttl(object db, list argv):
     if _slot(db, K_KEYMISS) is not None or _slot(db, K_LFU):
         return PASS
     cdef object key = argv[1]
-    if PyDict_GetItem(<dict>_slot(db, K_DATA), key) == NULL:
-        _add(_slot(db, K_STATS), S_MISSES, 1)
+    if _dict_get(<dict>_slot(db, K_DATA), key) == NULL:
+        _miss(db)
         return -2
     if _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return PASS
-    _add(_slot(db, K_STATS), S_HITS, 1)
+    _hit(db)
     _touch_lru(db, key)
     return -1
 
@@ -644,7 +972,7 @@ cdef inline object _container(object db, object key, object kind, bint writing):
     # keymiss events); else NULL-like None: the caller returns PASS.
     if _slot(db, K_LFU) or (_slot(db, K_NOTIFY) if writing else _slot(db, K_KEYMISS) is not None):
         return None
-    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
     if found == NULL or type(<object>found) is not kind or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return None
     return <object>found
@@ -687,13 +1015,13 @@ cdef object _read_hit(object db, object key, object kind):
     # the value, None for a miss (counted), PASS for anything else.
     if _slot(db, K_LFU) or _slot(db, K_KEYMISS) is not None:
         return PASS
-    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
     if found == NULL:
-        _add(_slot(db, K_STATS), S_MISSES, 1)
+        _miss(db)
         return None
     if type(<object>found) is not kind or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return PASS
-    _add(_slot(db, K_STATS), S_HITS, 1)
+    _hit(db)
     _touch_lru(db, key)
     return <object>found
 
@@ -1140,8 +1468,8 @@ def zset_new(member, score):
 
 # Redis's double formatting (protocol/resp.py format_double), compiled for
 # the whole numbers the common workloads score with; the rest goes to the
-# Python function. Not used by the handlers (they return floats, which the
-# reply encoder formats per protocol): here for a compiled reply encoder.
+# Python function. The handlers return floats; execute_batch's reply
+# encoder (_put_reply) formats them with this, per protocol.
 
 from libc.math cimport floor, isinf, signbit
 from libc.stdio cimport snprintf
@@ -1177,7 +1505,7 @@ cdef object _zset_write(object db, object key):
     # no access: the caller does, once it will not PASS.
     if _slot(db, K_LFU) or _slot(db, K_NOTIFY):
         return PASS
-    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
     if found == NULL:
         return None
     if type(<object>found) is not ZSet or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
@@ -1208,7 +1536,7 @@ cdef object _zadd(object db, list argv):
     if zset is None:
         db.set(key, _zc_new(member, value))
         return 1
-    cdef PyObject* old = PyDict_GetItem(<dict>_slot(zset, Z_DICT), member)
+    cdef PyObject* old = _dict_get(<dict>_slot(zset, Z_DICT), member)
     if old != NULL and not PyFloat_CheckExact(<object>old):
         return PASS
     _touch_lru(db, key)
@@ -1238,7 +1566,7 @@ cdef object _zincrby(object db, list argv):
         score = PyFloat_FromDouble(increment)
         db.set(key, _zc_new(member, score))
         return score  # (the increment as read: "-0" answers -0, 0 is stored)
-    cdef PyObject* current = PyDict_GetItem(<dict>_slot(zset, Z_DICT), member)
+    cdef PyObject* current = _dict_get(<dict>_slot(zset, Z_DICT), member)
     if current == NULL:
         score = PyFloat_FromDouble(increment)
         _touch_lru(db, key)
@@ -1263,7 +1591,7 @@ cdef object _zscore(object db, list argv):
     zset = _read_hit(db, argv[1], ZSet)
     if zset is None or zset is PASS:
         return zset
-    cdef PyObject* score = PyDict_GetItem(<dict>_slot(zset, Z_DICT), argv[2])
+    cdef PyObject* score = _dict_get(<dict>_slot(zset, Z_DICT), argv[2])
     return None if score == NULL else <object>score
 
 
@@ -1325,8 +1653,8 @@ cdef object H_ZRANGE = _zsets.zrange
 
 
 cdef inline object _typed(object handler, object db, list argv):
-    if type(db) is not Keyspace or not _stats_layout(type(_slot(db, K_STATS))):
-        return PASS  # (the slot offsets are those of these classes)
+    # (execute_batch calls it only for a db whose class is Keyspace and whose
+    # stats have KeyspaceStats' layout: the slot offsets are those of these classes)
     if handler is H_GET:
         return _get(db, argv)
     if handler is H_SET:

@@ -102,6 +102,9 @@ class Dispatcher:
         self.total_errors = 0
         self.monitors = server.monitors  # the same set, read on every call
         self.table = fast_table()
+        # The compiled loop's copy of the table (ringcache/_speedups.pyx:
+        # _Entry), made again when `table` is replaced; unused on the pure path.
+        self.compiled_entries: Any = None
         # True while any client has CLIENT TRACKING on
         # (set by pubsub.tracking): the one test the command path pays for it.
         self.tracking_active = False

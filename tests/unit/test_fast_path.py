@@ -316,3 +316,18 @@ def test_typed_handlers_run_no_python_on_the_compiled_path():
     else:
         assert {"get", "set_", "incr", "lpush", "hset", "sadd", "zadd", "zincrby", "zscore",
                 "zpopmin", "zpopmax", "zrange"} <= set(called)
+
+
+def test_ci_runs_the_compiled_path_when_it_says_so():
+    """A build that failed falls back to the pure path quietly (setup.py:
+    the package must install without a compiler), so on CI, where the
+    extension must build, the compiled run checks that it did: otherwise
+    both CI runs would test the pure path and call one of them compiled."""
+    import os
+
+    from ringcache.accel import ACCELERATED
+
+    pure = os.environ.get("RINGCACHE_PURE", "") not in ("", "0")
+    if os.environ.get("CI") != "true" or pure:
+        pytest.skip("only on CI's compiled run")
+    assert ACCELERATED, "the compiled extension did not build (see the setup.sh output)"

@@ -599,9 +599,13 @@ cdef object _mset(object db, list argv):
         return PASS
     if _slot(db, K_NOTIFY):
         return PASS
-    cdef object set_ = db.set
+    if _slot(db, K_LFU):
+        set_ = db.set
+        for i in range(1, n, 2):
+            set_(argv[i], argv[i + 1])
+        return OK
     for i in range(1, n, 2):
-        set_(argv[i], argv[i + 1])
+        _set_string(db, argv[i], argv[i + 1])  # (section "collections" below)
     return OK
 
 
@@ -657,7 +661,12 @@ cdef object _push(object db, list argv, bint left):
     if dq is None:
         return PASS
     _touch_lru(db, key)  # (db.lookup's access)
-    if left:
+    if len(argv) == 3:  # (one element: no argv[2:] copy, no extend)
+        if left:
+            _dq_appendleft(dq, argv[2])
+        else:
+            _dq_append(dq, argv[2])
+    elif left:
         dq.extendleft(argv[2:])
     else:
         dq.extend(argv[2:])
@@ -701,6 +710,8 @@ cdef object _read_hit(object db, object key, object kind):
 cdef object _hget(object db, list argv):
     """commands/hashes.py hget, for a plain dict."""
     value = _read_hit(db, argv[1], dict)
+    if value is PASS:
+        value = _big_hash_hit(db, argv[1])  # (a FieldTTLHash: section "collections" below)
     if value is None or value is PASS:
         return value
     return (<dict>value).get(argv[2])
@@ -715,7 +726,7 @@ cdef object _hset(object db, list argv):
     cdef object key = argv[1]
     cdef object value = _container(db, key, dict, True)
     if value is None:
-        return PASS
+        return _hset_big(db, argv)  # (a FieldTTLHash: section "collections" below)
     size = len(<dict>value)
     if size + (n - 2) // 2 > _hashes.PROMOTE_AT:
         return PASS
@@ -771,6 +782,11 @@ cdef object H_HSET = _hashes.hset
 cdef object H_HGET = _hashes.hget
 cdef object H_SADD = _sets.sadd
 cdef object H_SISMEMBER = _sets.sismember
+# (section "collections", below)
+cdef object H_SPOP = _sets.spop
+cdef object H_LRANGE = _lists.lrange
+cdef object H_EXPIRE = _keys.expire
+cdef object H_HGETALL = _hashes.hgetall
 
 
 cdef inline object _typed(object handler, object db, list argv):
@@ -808,4 +824,222 @@ cdef inline object _typed(object handler, object db, list argv):
         return _sadd(db, argv)
     if handler is H_SISMEMBER:
         return _sismember(db, argv)
+    if handler is H_SPOP:
+        return _spop(db, argv)
+    if handler is H_LRANGE:
+        return _lrange(db, argv)
+    if handler is H_EXPIRE:
+        return _expire(db, argv)
+    if handler is H_HGETALL:
+        return _hgetall(db, argv)
     return PASS
+
+
+# -- collections: SPOP, LRANGE, EXPIRE, HGETALL, MSET's overwrite, big hashes ---
+#
+# Same rules as above. SPOP and EXPIRE also set session.propagate (their
+# effect on the write stream), which a typed handler cannot reach: they run
+# here only while db.on_expired is None, which pubsub/notifications.py's
+# sync_databases guarantees whenever the write stream is inactive (it is
+# set when the dispatcher propagates, and sync_databases runs each time
+# that changes). With no stream nobody reads session.propagate, and the
+# server clears it when a stream starts (Server._on_stream_active).
+
+from cpython.dict cimport PyDict_Copy
+from cpython.set cimport PySet_Contains, PySet_Discard
+from cpython.list cimport PyList_GET_SIZE
+
+from .storage.hashes import FieldTTLHash as _FieldTTLHash
+from .storage.keyspace import STRING_COST as _STRING_COST
+
+cdef Py_ssize_t K_ON_EXPIRED = _offset(Keyspace, "on_expired")
+cdef Py_ssize_t K_CLOCK = _offset(Keyspace, "clock")
+cdef Py_ssize_t F_EXPIRES = _offset(_FieldTTLHash, "field_expires")
+cdef Py_ssize_t F_TIMES = _offset(_FieldTTLHash, "_times")
+cdef object _dq_append = _deque.append  # (method descriptors: no bound method per call)
+cdef object _dq_appendleft = _deque.appendleft
+cdef object _set_random = _sets._random
+cdef object _random_choice = _sets.random.choice
+cdef Py_ssize_t _SAMPLE_BY_COPY = _sets.SAMPLE_BY_COPY
+cdef long long _INT64_MAX = 9223372036854775807
+
+
+cdef object _big_hash_hit(object db, object key):
+    """_read_hit for a FieldTTLHash (commands/hashes.py _read) that has no
+    field time queued: its due() is False without a clock read."""
+    if _slot(db, K_LFU) or _slot(db, K_KEYMISS) is not None:
+        return PASS
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    if found == NULL or type(<object>found) is not _FieldTTLHash \
+            or _has_ttl(<dict>_slot(db, K_EXPIRES), key) or _slot(<object>found, F_TIMES):
+        return PASS
+    _add(_slot(db, K_STATS), S_HITS, 1)
+    _touch_lru(db, key)
+    return <object>found
+
+
+cdef object _hset_big(object db, list argv):
+    """commands/hashes.py hset (_hset) into an existing FieldTTLHash without
+    field TTLs (a hash promoted past PROMOTE_AT): _write purges nothing,
+    no TTL to clear, _changed is db.modified. (_hset checked the arity.)"""
+    cdef object key = argv[1]
+    cdef object value = _container(db, key, _FieldTTLHash, True)
+    if value is None or _slot(value, F_EXPIRES):
+        return PASS
+    _touch_lru(db, key)
+    cdef Py_ssize_t i, n = len(argv), size = len(<dict>value)
+    for i in range(2, n, 2):
+        PyDict_SetItem(value, argv[i], argv[i + 1])  # (no __setitem__ of its own)
+    _modified(db, key)
+    return len(<dict>value) - size
+
+
+cdef object _hgetall(object db, list argv):
+    """commands/hashes.py hgetall: a copy, a plain dict (the encoder makes
+    it a map or a flat array)."""
+    cdef object key = argv[1]
+    value = _read_hit(db, key, dict)
+    if value is PASS:
+        value = _big_hash_hit(db, key)
+        if value is PASS:
+            return PASS
+    if value is None:
+        return {}
+    return PyDict_Copy(value)  # (a plain dict, for a FieldTTLHash too: dict(value))
+
+
+cdef object _spop(object db, list argv):
+    """commands/sets.py spop without a count, no write stream (see above);
+    a big set only when its sampling pool is in step (the first draw builds
+    it in Python)."""
+    if len(argv) != 2 or _slot(db, K_ON_EXPIRED) is not None:
+        return PASS
+    cdef object key = argv[1]
+    cdef object value = _container(db, key, set, True)
+    if value is None:
+        return PASS
+    cdef Py_ssize_t size = len(<set>value), i
+    cdef object pool
+    cdef list members
+    cdef dict pools = _sets._POOLS
+    if size <= _SAMPLE_BY_COPY:
+        _touch_lru(db, key)
+        member = _random_choice(tuple(<set>value))
+        PySet_Discard(value, member)
+        if pools and id(value) in pools:
+            _sets._pool_removed(value, member)
+    else:
+        pool = pools.get(id(value))
+        if pool is None:
+            return PASS
+        members = pool.members
+        gone = pool.gone
+        if PyList_GET_SIZE(members) - len(gone) != size:
+            return PASS
+        _touch_lru(db, key)
+        while True:
+            i = <Py_ssize_t>(<double>_set_random() * PyList_GET_SIZE(members))
+            member = members[i]
+            last = members.pop()
+            if i < PyList_GET_SIZE(members):
+                members[i] = last
+            if PySet_Contains(value, member):
+                break
+            gone.discard(member)
+        PySet_Discard(value, member)
+    if len(<set>value):
+        _modified(db, key)
+    else:
+        db.delete(key)
+    return member
+
+
+cdef object _lrange(object db, list argv):
+    """commands/lists.py lrange (_range: from the nearer end)."""
+    cdef long long start, stop
+    if not _plain_integer(argv[2], &start) or not _plain_integer(argv[3], &stop):
+        return PASS
+    dq = _read_hit(db, argv[1], _deque)
+    if dq is None:
+        return []
+    if dq is PASS:
+        return PASS
+    cdef long long size = len(dq)
+    if start < 0:
+        start = start + size if start + size > 0 else 0
+    if stop < 0:
+        stop += size
+    if start > stop or start >= size:
+        return []
+    if stop > size - 1:
+        stop = size - 1
+    cdef Py_ssize_t count = stop - start + 1, skip, at = 0
+    cdef list out = PyList_New(count)
+    _drop_tail(out, 0, count)  # (None in every item until filled: safe to free)
+    if start <= size - 1 - stop:
+        skip = start
+        for item in dq:
+            if skip:
+                skip -= 1
+                continue
+            out[at] = item
+            at += 1
+            if at == count:
+                break
+    else:
+        skip = size - 1 - stop
+        at = count
+        for item in reversed(dq):
+            if skip:
+                skip -= 1
+                continue
+            at -= 1
+            out[at] = item
+            if at == 0:
+                break
+    return out
+
+
+cdef object _expire(object db, list argv):
+    """commands/keys.py expire (_expire: relative seconds) without NX/XX/GT/LT,
+    on a live key, to a time in the future, no write stream (see above)."""
+    if len(argv) != 3 or _slot(db, K_ON_EXPIRED) is not None or _slot(db, K_NOTIFY) \
+            or _slot(db, K_LFU):
+        return PASS
+    cdef long long seconds, when
+    if not _plain_integer(argv[2], &seconds) or seconds > 1000000000000 or seconds < -1000000000000:
+        return PASS  # (far from INT64 bounds and exact as a double below)
+    cdef object key = argv[1]
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    if found == NULL:
+        return 0  # (db.lookup of a missing key: no side effect)
+    cdef double now = _slot(db, K_CLOCK).ms()
+    when = seconds * 1000 + <long long>now  # (int(now): now > 0)
+    cdef dict expires = _slot(db, K_EXPIRES)
+    if (_has_ttl(expires, key) and <double>expires[key] < now) or when <= now:
+        return PASS  # (expired: lookup reclaims it; a past time deletes the key)
+    _touch_lru(db, key)
+    db.set_expire(key, when)
+    return 1
+
+
+cdef inline void _set_string(object db, object key, object value) except *:
+    """Keyspace.set(key, value) for a string value under LRU (MSET's pairs):
+    inlined when key holds a string without a TTL (as _set does), with
+    Keyspace.modified's blocked-client check; db.set otherwise."""
+    cdef dict data = _slot(db, K_DATA)
+    cdef PyObject* found = PyDict_GetItem(data, key)
+    if found == NULL or type(<object>found) is not bytes or type(value) is not bytes \
+            or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        db.set(key, value)
+        return
+    cdef Py_ssize_t old_size = len(<bytes>found)
+    PyDict_SetItem(data, key, value)
+    _add(db, K_MEM, len(<bytes>value) - old_size)
+    _touch_lru(db, key)
+    _add(db, K_DIRTY, 1)
+    if _slot(db, K_WATCHERS):
+        db.touch(key)
+    blocked = _slot(db, K_BLOCKED)
+    if blocked and key in blocked:
+        db.on_ready(db, key)

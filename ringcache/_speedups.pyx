@@ -709,9 +709,7 @@ cdef object _read_hit(object db, object key, object kind):
 
 cdef object _hget(object db, list argv):
     """commands/hashes.py hget, for a plain dict."""
-    value = _read_hit(db, argv[1], dict)
-    if value is PASS:
-        value = _big_hash_hit(db, argv[1])  # (a FieldTTLHash: section "collections" below)
+    value = _hash_hit(db, argv[1])  # (a dict or FieldTTLHash: section "collections" below)
     if value is None or value is PASS:
         return value
     return (<dict>value).get(argv[2])
@@ -719,16 +717,18 @@ cdef object _hget(object db, list argv):
 
 cdef object _hset(object db, list argv):
     """commands/hashes.py hset (_hset) into an existing plain dict that stays
-    below PROMOTE_AT."""
+    below PROMOTE_AT, or a FieldTTLHash without field TTLs (a hash promoted
+    past it: _write purges nothing, no TTL to clear, _changed is
+    db.modified)."""
     cdef Py_ssize_t i, n = len(argv), size
     if n % 2:
         return PASS
     cdef object key = argv[1]
-    cdef object value = _container(db, key, dict, True)
+    cdef object value = _hash_container(db, key)  # (section "collections" below)
     if value is None:
-        return _hset_big(db, argv)  # (a FieldTTLHash: section "collections" below)
+        return PASS
     size = len(<dict>value)
-    if size + (n - 2) // 2 > _hashes.PROMOTE_AT:
+    if type(value) is dict and size + (n - 2) // 2 > _hashes.PROMOTE_AT:
         return PASS
     _touch_lru(db, key)
     for i in range(2, n, 2):
@@ -850,10 +850,12 @@ from cpython.set cimport PySet_Contains, PySet_Discard
 from cpython.list cimport PyList_GET_SIZE
 
 from .storage.hashes import FieldTTLHash as _FieldTTLHash
-from .storage.keyspace import STRING_COST as _STRING_COST
+from .storage.memory import EXPIRE_OVERHEAD as _EXPIRE_OVERHEAD
 
 cdef Py_ssize_t K_ON_EXPIRED = _offset(Keyspace, "on_expired")
 cdef Py_ssize_t K_CLOCK = _offset(Keyspace, "clock")
+cdef Py_ssize_t K_EXPIRY_POOL = _offset(Keyspace, "expiry_pool")
+cdef Py_ssize_t K_EXPIRY_OBJECTS = _offset(Keyspace, "expiry_objects")
 cdef Py_ssize_t F_EXPIRES = _offset(_FieldTTLHash, "field_expires")
 cdef Py_ssize_t F_TIMES = _offset(_FieldTTLHash, "_times")
 cdef object _dq_append = _deque.append  # (method descriptors: no bound method per call)
@@ -864,45 +866,46 @@ cdef Py_ssize_t _SAMPLE_BY_COPY = _sets.SAMPLE_BY_COPY
 cdef long long _INT64_MAX = 9223372036854775807
 
 
-cdef object _big_hash_hit(object db, object key):
-    """_read_hit for a FieldTTLHash (commands/hashes.py _read) that has no
-    field time queued: its due() is False without a clock read."""
+cdef object _hash_hit(object db, object key):
+    """_read_hit for a hash (commands/hashes.py _read): a dict, or a
+    FieldTTLHash with no field time queued (its due() is False without a
+    clock read)."""
     if _slot(db, K_LFU) or _slot(db, K_KEYMISS) is not None:
         return PASS
     cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
-    if found == NULL or type(<object>found) is not _FieldTTLHash \
-            or _has_ttl(<dict>_slot(db, K_EXPIRES), key) or _slot(<object>found, F_TIMES):
+    if found == NULL:
+        _add(_slot(db, K_STATS), S_MISSES, 1)
+        return None
+    cdef object kind = type(<object>found)
+    if (kind is not dict and (kind is not _FieldTTLHash or _slot(<object>found, F_TIMES))) \
+            or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return PASS
     _add(_slot(db, K_STATS), S_HITS, 1)
     _touch_lru(db, key)
     return <object>found
 
 
-cdef object _hset_big(object db, list argv):
-    """commands/hashes.py hset (_hset) into an existing FieldTTLHash without
-    field TTLs (a hash promoted past PROMOTE_AT): _write purges nothing,
-    no TTL to clear, _changed is db.modified. (_hset checked the arity.)"""
-    cdef object key = argv[1]
-    cdef object value = _container(db, key, _FieldTTLHash, True)
-    if value is None or _slot(value, F_EXPIRES):
-        return PASS
-    _touch_lru(db, key)
-    cdef Py_ssize_t i, n = len(argv), size = len(<dict>value)
-    for i in range(2, n, 2):
-        PyDict_SetItem(value, argv[i], argv[i + 1])  # (no __setitem__ of its own)
-    _modified(db, key)
-    return len(<dict>value) - size
+cdef object _hash_container(object db, object key):
+    """_container for a hash written to (commands/hashes.py _write): a dict,
+    or a FieldTTLHash without field TTLs (nothing to purge)."""
+    if _slot(db, K_LFU) or _slot(db, K_NOTIFY):
+        return None
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
+    if found == NULL:
+        return None
+    cdef object kind = type(<object>found)
+    if (kind is not dict and (kind is not _FieldTTLHash or _slot(<object>found, F_EXPIRES))) \
+            or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        return None
+    return <object>found
 
 
 cdef object _hgetall(object db, list argv):
     """commands/hashes.py hgetall: a copy, a plain dict (the encoder makes
     it a map or a flat array)."""
-    cdef object key = argv[1]
-    value = _read_hit(db, key, dict)
+    value = _hash_hit(db, argv[1])
     if value is PASS:
-        value = _big_hash_hit(db, key)
-        if value is PASS:
-            return PASS
+        return PASS
     if value is None:
         return {}
     return PyDict_Copy(value)  # (a plain dict, for a FieldTTLHash too: dict(value))
@@ -1019,8 +1022,37 @@ cdef object _expire(object db, list argv):
     if (_has_ttl(expires, key) and <double>expires[key] < now) or when <= now:
         return PASS  # (expired: lookup reclaims it; a past time deletes the key)
     _touch_lru(db, key)
-    db.set_expire(key, when)
+    _set_expire(db, key, <object>found, when)
     return 1
+
+
+cdef void _set_expire(object db, object key, object value, long long when) except *:
+    """Keyspace.set_expire (with _expiry_object and modified) for the live
+    key holding value."""
+    cdef dict expires = _slot(db, K_EXPIRES)
+    cdef list pool
+    if not PyDict_Contains(expires, key):
+        _add(db, K_MEM, _EXPIRE_OVERHEAD)
+        pool = _slot(db, K_EXPIRY_POOL)
+        pool.append(key)
+        if len(pool) > 2 * len(expires) + 64:
+            pool = list(expires)
+            pool.append(key)
+            _set_slot(db, K_EXPIRY_POOL, pool)
+    cdef object at = float(when)
+    cdef dict objects = _slot(db, K_EXPIRY_OBJECTS)
+    at = objects.setdefault(at, at)
+    if len(objects) > 64:
+        objects.clear()
+    expires[key] = at
+    _add(db, K_DIRTY, 1)
+    if _slot(db, K_WATCHERS):
+        db.touch(key)
+    if type(value) is not bytes:
+        (<set>_slot(db, K_RESIZED)).add(key)
+    blocked = _slot(db, K_BLOCKED)
+    if blocked and key in blocked:
+        db.on_ready(db, key)
 
 
 cdef inline void _set_string(object db, object key, object value) except *:

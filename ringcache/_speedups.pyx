@@ -604,8 +604,15 @@ cdef object _mset(object db, list argv):
         for i in range(1, n, 2):
             set_(argv[i], argv[i + 1])
         return OK
+    cdef Py_ssize_t mem = 0, changed = 0
     for i in range(1, n, 2):
-        _set_string(db, argv[i], argv[i + 1])  # (section "collections" below)
+        if _overwrite_string(db, argv[i], argv[i + 1], &mem):  # (section "collections" below)
+            changed += 1
+        else:
+            db.set(argv[i], argv[i + 1])
+    if changed:  # (mem and dirty only add up: once for the pairs done inline)
+        _add(db, K_MEM, mem)
+        _add(db, K_DIRTY, changed)
     return OK
 
 
@@ -1055,23 +1062,21 @@ cdef void _set_expire(object db, object key, object value, long long when) excep
         db.on_ready(db, key)
 
 
-cdef inline void _set_string(object db, object key, object value) except *:
-    """Keyspace.set(key, value) for a string value under LRU (MSET's pairs):
-    inlined when key holds a string without a TTL (as _set does), with
-    Keyspace.modified's blocked-client check; db.set otherwise."""
-    cdef dict data = _slot(db, K_DATA)
-    cdef PyObject* found = PyDict_GetItem(data, key)
+cdef inline bint _overwrite_string(object db, object key, object value, Py_ssize_t* mem) except -1:
+    """Keyspace.set(key, value) under LRU (MSET's pairs) when key holds a
+    string without a TTL (as _set does, with Keyspace.modified's
+    blocked-client check), but the change of `mem` is added to *mem and
+    the caller adds one to `dirty`; False (nothing done) for another key."""
+    cdef PyObject* found = PyDict_GetItem(<dict>_slot(db, K_DATA), key)
     if found == NULL or type(<object>found) is not bytes or type(value) is not bytes \
             or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
-        db.set(key, value)
-        return
-    cdef Py_ssize_t old_size = len(<bytes>found)
-    PyDict_SetItem(data, key, value)
-    _add(db, K_MEM, len(<bytes>value) - old_size)
+        return False
+    mem[0] += len(<bytes>value) - len(<bytes>found)
+    PyDict_SetItem(<dict>_slot(db, K_DATA), key, value)  # (drops found)
     _touch_lru(db, key)
-    _add(db, K_DIRTY, 1)
     if _slot(db, K_WATCHERS):
         db.touch(key)
     blocked = _slot(db, K_BLOCKED)
     if blocked and key in blocked:
         db.on_ready(db, key)
+    return True

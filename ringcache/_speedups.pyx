@@ -715,7 +715,7 @@ cdef object _read_hit(object db, object key, object kind):
 
 
 cdef object _hget(object db, list argv):
-    """commands/hashes.py hget, for a plain dict."""
+    """commands/hashes.py hget, for a plain dict or a FieldTTLHash (_hash_hit)."""
     value = _hash_hit(db, argv[1])  # (a dict or FieldTTLHash: section "collections" below)
     if value is None or value is PASS:
         return value
@@ -868,9 +868,8 @@ cdef Py_ssize_t F_TIMES = _offset(_FieldTTLHash, "_times")
 cdef object _dq_append = _deque.append  # (method descriptors: no bound method per call)
 cdef object _dq_appendleft = _deque.appendleft
 cdef object _set_random = _sets._random
-cdef object _random_choice = _sets.random.choice
+cdef object _random_choice = _sets.random.choice  # (sets.py's draws, from the same source)
 cdef Py_ssize_t _SAMPLE_BY_COPY = _sets.SAMPLE_BY_COPY
-cdef long long _INT64_MAX = 9223372036854775807
 
 
 cdef object _hash_hit(object db, object key):

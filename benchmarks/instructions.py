@@ -9,7 +9,9 @@ ZSET_KINDS) it runs the same script twice under
 callgrind, once only preparing 1,000 batches of 16 pipelined commands
 (100,000 string keys loaded; LPUSH, HSET and ZADD write into 1,000 keys of
 their type) and once also feeding them through the parser and
-Dispatcher.execute_batch, and prints the difference per command.
+Dispatcher.execute_batch, and prints the difference per command. The
+other kinds (FAMILIES) send what redis-benchmark sends for issue 16's
+list/hash/set/key commands, on values prepared the same way in both runs.
 `--parse-only` counts the parser alone; `--kinds get,set` picks some.
 RINGCACHE_PURE=1 counts the pure-Python path (ringcache/accel.py).
 """
@@ -30,7 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BATCHES = 1000
 PER_BATCH = 16
 KEYS = 100_000
-KINDS = ("get", "set", "lpush", "hset", "zadd", "zincrby", "zscore", "zpopmin", "zrange", "zrangews")
+KINDS = ("get", "set", "lpush", "hset", "zadd", "zincrby", "zscore", "zpopmin", "zrange", "zrangews",
+         # issue 16's list/hash/set/key families, as redis-benchmark sends them
+         # (one key "mylist"/"myset"/"myhash", 32-byte values, -r 100000):
+         "rpush", "spop", "mset", "lrange", "hset-big", "hget-big", "expire", "hgetall")
 COLLECTIONS = ("lpush", "hset", "zadd")
 # The other sorted-set kinds work on 1,000 sets of 100 members (m:0 .. m:99)
 # loaded beforehand in both runs; their members are drawn from m:0 .. m:199,
@@ -57,9 +62,13 @@ def workload(kind: str, run: bool, parse_only: bool) -> None:
         for i in range(1000):
             pairs = [(b"m:%d" % j, float(rnd.randrange(KEYS))) for j in range(100)]
             server.db(0).set(b"zset:%03d" % i, ZSet.from_items(pairs))
+    _prepare(kind, server.db(0))
 
     def command() -> bytes:
         key = b"key:%012d" % rnd.randrange(KEYS)
+        if kind in FAMILIES:
+            args = FAMILIES[kind](rnd, key)
+            return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
         if kind == "get":
             return b"*2\r\n$3\r\nGET\r\n$16\r\n%s\r\n" % key
         if kind in COLLECTIONS:
@@ -88,6 +97,41 @@ def workload(kind: str, run: bool, parse_only: bool) -> None:
         commands = reader.feed(data)
         if not parse_only:
             execute_batch(session, commands)
+
+
+# kind -> the arguments of one command (rnd, a random existing string key).
+FAMILIES = {
+    "rpush": lambda rnd, key: [b"RPUSH", b"mylist", b"x" * 32],
+    "spop": lambda rnd, key: [b"SPOP", b"myset"],
+    "mset": lambda rnd, key: [b"MSET", *(arg for _ in range(10)
+                                         for arg in (b"key:%012d" % rnd.randrange(KEYS), b"x" * 32))],
+    "lrange": lambda rnd, key: [b"LRANGE", b"mylist", b"0", b"99"],
+    "hset-big": lambda rnd, key: [b"HSET", b"myhash", b"element:%d" % rnd.randrange(KEYS), b"x" * 32],
+    "hget-big": lambda rnd, key: [b"HGET", b"myhash", b"element:%d" % rnd.randrange(KEYS)],
+    "expire": lambda rnd, key: [b"EXPIRE", key, b"100"],
+    "hgetall": lambda rnd, key: [b"HGETALL", b"hash:%03d" % rnd.randrange(1000)],
+}
+
+
+def _prepare(kind: str, db) -> None:
+    """The values FAMILIES' commands find (before the measured part): the
+    list and set redis-benchmark's earlier tests leave, a hash past
+    PROMOTE_AT (a FieldTTLHash without field TTLs), 1000 small hashes."""
+    from collections import deque
+
+    from ringcache.commands.sets import _pool_of
+    from ringcache.storage.hashes import FieldTTLHash
+    if kind in ("rpush", "lrange"):
+        db.set(b"mylist", deque([b"x" * 32] * 600))
+    elif kind == "spop":
+        members = {b"element:%d" % i for i in range(KEYS)}
+        db.set(b"myset", members)
+        _pool_of(members)  # (built by the first SPOP: not part of the per-command cost)
+    elif kind in ("hset-big", "hget-big"):
+        db.set(b"myhash", FieldTTLHash({b"element:%d" % i: b"x" * 32 for i in range(0, KEYS, 2)}))
+    elif kind == "hgetall":
+        for i in range(1000):
+            db.set(b"hash:%03d" % i, {b"field:%d" % j: b"x" * 32 for j in range(10)})
 
 
 def count(kind: str, run: bool, parse_only: bool) -> int:

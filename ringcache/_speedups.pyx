@@ -927,9 +927,20 @@ cdef object _mset(object db, list argv):
         return PASS
     if _slot(db, K_NOTIFY):
         return PASS
-    cdef object set_ = db.set
+    if _slot(db, K_LFU):
+        set_ = db.set
+        for i in range(1, n, 2):
+            set_(argv[i], argv[i + 1])
+        return OK
+    cdef Py_ssize_t mem = 0, changed = 0
     for i in range(1, n, 2):
-        set_(argv[i], argv[i + 1])
+        if _overwrite_string(db, argv[i], argv[i + 1], &mem):  # (section "collections" below)
+            changed += 1
+        else:
+            db.set(argv[i], argv[i + 1])
+    if changed:  # (mem and dirty only add up: once for the pairs done inline)
+        _add(db, K_MEM, mem)
+        _add(db, K_DIRTY, changed)
     return OK
 
 
@@ -985,7 +996,12 @@ cdef object _push(object db, list argv, bint left):
     if dq is None:
         return PASS
     _touch_lru(db, key)  # (db.lookup's access)
-    if left:
+    if len(argv) == 3:  # (one element: no argv[2:] copy, no extend)
+        if left:
+            _dq_appendleft(dq, argv[2])
+        else:
+            _dq_append(dq, argv[2])
+    elif left:
         dq.extendleft(argv[2:])
     else:
         dq.extend(argv[2:])
@@ -1027,8 +1043,8 @@ cdef object _read_hit(object db, object key, object kind):
 
 
 cdef object _hget(object db, list argv):
-    """commands/hashes.py hget, for a plain dict."""
-    value = _read_hit(db, argv[1], dict)
+    """commands/hashes.py hget, for a plain dict or a FieldTTLHash (_hash_hit)."""
+    value = _hash_hit(db, argv[1])  # (a dict or FieldTTLHash: section "collections" below)
     if value is None or value is PASS:
         return value
     return (<dict>value).get(argv[2])
@@ -1036,16 +1052,18 @@ cdef object _hget(object db, list argv):
 
 cdef object _hset(object db, list argv):
     """commands/hashes.py hset (_hset) into an existing plain dict that stays
-    below PROMOTE_AT."""
+    below PROMOTE_AT, or a FieldTTLHash without field TTLs (a hash promoted
+    past it: _write purges nothing, no TTL to clear, _changed is
+    db.modified)."""
     cdef Py_ssize_t i, n = len(argv), size
     if n % 2:
         return PASS
     cdef object key = argv[1]
-    cdef object value = _container(db, key, dict, True)
+    cdef object value = _hash_container(db, key)  # (section "collections" below)
     if value is None:
         return PASS
     size = len(<dict>value)
-    if size + (n - 2) // 2 > _hashes.PROMOTE_AT:
+    if type(value) is dict and size + (n - 2) // 2 > _hashes.PROMOTE_AT:
         return PASS
     _touch_lru(db, key)
     for i in range(2, n, 2):
@@ -1099,6 +1117,11 @@ cdef object H_HSET = _hashes.hset
 cdef object H_HGET = _hashes.hget
 cdef object H_SADD = _sets.sadd
 cdef object H_SISMEMBER = _sets.sismember
+# (section "collections", below)
+cdef object H_SPOP = _sets.spop
+cdef object H_LRANGE = _lists.lrange
+cdef object H_EXPIRE = _keys.expire
+cdef object H_HGETALL = _hashes.hgetall
 
 
 # -- sorted sets: ZADD, ZINCRBY, ZSCORE, ZPOPMIN/ZPOPMAX, ZRANGE by rank ---------
@@ -1699,5 +1722,251 @@ cdef inline object _typed(object handler, object db, list argv):
         return _zpop(db, argv, True)
     if handler is H_ZRANGE:
         return _zrange(db, argv)
+    if handler is H_SPOP:
+        return _spop(db, argv)
+    if handler is H_LRANGE:
+        return _lrange(db, argv)
+    if handler is H_EXPIRE:
+        return _expire(db, argv)
+    if handler is H_HGETALL:
+        return _hgetall(db, argv)
     return PASS
 
+
+# -- collections: SPOP, LRANGE, EXPIRE, HGETALL, MSET's overwrite, big hashes ---
+#
+# Same rules as above. SPOP and EXPIRE also set session.propagate (their
+# effect on the write stream), which a typed handler cannot reach: they run
+# here only while db.on_expired is None, which pubsub/notifications.py's
+# sync_databases guarantees whenever the write stream is inactive (it is
+# set when the dispatcher propagates, and sync_databases runs each time
+# that changes). With no stream nobody reads session.propagate, and the
+# server clears it when a stream starts (Server._on_stream_active).
+
+from cpython.dict cimport PyDict_Copy
+from cpython.set cimport PySet_Contains, PySet_Discard
+from cpython.list cimport PyList_GET_SIZE
+
+from .storage.hashes import FieldTTLHash as _FieldTTLHash
+from .storage.memory import EXPIRE_OVERHEAD as _EXPIRE_OVERHEAD
+
+cdef Py_ssize_t K_ON_EXPIRED = _offset(Keyspace, "on_expired")
+cdef Py_ssize_t K_CLOCK = _offset(Keyspace, "clock")
+cdef Py_ssize_t K_EXPIRY_POOL = _offset(Keyspace, "expiry_pool")
+cdef Py_ssize_t K_EXPIRY_OBJECTS = _offset(Keyspace, "expiry_objects")
+cdef Py_ssize_t F_EXPIRES = _offset(_FieldTTLHash, "field_expires")
+cdef Py_ssize_t F_TIMES = _offset(_FieldTTLHash, "_times")
+cdef object _dq_append = _deque.append  # (method descriptors: no bound method per call)
+cdef object _dq_appendleft = _deque.appendleft
+cdef object _set_random = _sets._random
+cdef object _random_choice = _sets.random.choice  # (sets.py's draws, from the same source)
+cdef Py_ssize_t _SAMPLE_BY_COPY = _sets.SAMPLE_BY_COPY
+
+
+cdef object _hash_hit(object db, object key):
+    """_read_hit for a hash (commands/hashes.py _read): a dict, or a
+    FieldTTLHash with no field time queued (its due() is False without a
+    clock read)."""
+    if _slot(db, K_LFU) or _slot(db, K_KEYMISS) is not None:
+        return PASS
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
+    if found == NULL:
+        _miss(db)
+        return None
+    cdef object kind = type(<object>found)
+    if (kind is not dict and (kind is not _FieldTTLHash or _slot(<object>found, F_TIMES))) \
+            or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        return PASS
+    _hit(db)
+    _touch_lru(db, key)
+    return <object>found
+
+
+cdef object _hash_container(object db, object key):
+    """_container for a hash written to (commands/hashes.py _write): a dict,
+    or a FieldTTLHash without field TTLs (nothing to purge)."""
+    if _slot(db, K_LFU) or _slot(db, K_NOTIFY):
+        return None
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
+    if found == NULL:
+        return None
+    cdef object kind = type(<object>found)
+    if (kind is not dict and (kind is not _FieldTTLHash or _slot(<object>found, F_EXPIRES))) \
+            or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        return None
+    return <object>found
+
+
+cdef object _hgetall(object db, list argv):
+    """commands/hashes.py hgetall: a copy, a plain dict (the encoder makes
+    it a map or a flat array)."""
+    value = _hash_hit(db, argv[1])
+    if value is PASS:
+        return PASS
+    if value is None:
+        return {}
+    return PyDict_Copy(value)  # (a plain dict, for a FieldTTLHash too: dict(value))
+
+
+cdef object _spop(object db, list argv):
+    """commands/sets.py spop without a count, no write stream (see above);
+    a big set only when its sampling pool is in step (the first draw builds
+    it in Python)."""
+    if len(argv) != 2 or _slot(db, K_ON_EXPIRED) is not None:
+        return PASS
+    cdef object key = argv[1]
+    cdef object value = _container(db, key, set, True)
+    if value is None:
+        return PASS
+    cdef Py_ssize_t size = len(<set>value), i
+    cdef object pool
+    cdef list members
+    cdef dict pools = _sets._POOLS
+    if size <= _SAMPLE_BY_COPY:
+        _touch_lru(db, key)
+        member = _random_choice(tuple(<set>value))
+        PySet_Discard(value, member)
+        if pools and id(value) in pools:
+            _sets._pool_removed(value, member)
+    else:
+        pool = pools.get(id(value))
+        if pool is None:
+            return PASS
+        members = pool.members
+        gone = pool.gone
+        if PyList_GET_SIZE(members) - len(gone) != size:
+            return PASS
+        _touch_lru(db, key)
+        while True:
+            i = <Py_ssize_t>(<double>_set_random() * PyList_GET_SIZE(members))
+            member = members[i]
+            last = members.pop()
+            if i < PyList_GET_SIZE(members):
+                members[i] = last
+            if PySet_Contains(value, member):
+                break
+            gone.discard(member)
+        PySet_Discard(value, member)
+    if len(<set>value):
+        _modified(db, key)
+    else:
+        db.delete(key)
+    return member
+
+
+cdef object _lrange(object db, list argv):
+    """commands/lists.py lrange (_range: from the nearer end)."""
+    cdef long long start, stop
+    if not _plain_integer(argv[2], &start) or not _plain_integer(argv[3], &stop):
+        return PASS
+    dq = _read_hit(db, argv[1], _deque)
+    if dq is None:
+        return []
+    if dq is PASS:
+        return PASS
+    cdef long long size = len(dq)
+    if start < 0:
+        start = start + size if start + size > 0 else 0
+    if stop < 0:
+        stop += size
+    if start > stop or start >= size:
+        return []
+    if stop > size - 1:
+        stop = size - 1
+    cdef Py_ssize_t count = stop - start + 1, skip, at = 0
+    cdef list out = PyList_New(count)
+    _drop_tail(out, 0, count)  # (None in every item until filled: safe to free)
+    if start <= size - 1 - stop:
+        skip = start
+        for item in dq:
+            if skip:
+                skip -= 1
+                continue
+            out[at] = item
+            at += 1
+            if at == count:
+                break
+    else:
+        skip = size - 1 - stop
+        at = count
+        for item in reversed(dq):
+            if skip:
+                skip -= 1
+                continue
+            at -= 1
+            out[at] = item
+            if at == 0:
+                break
+    return out
+
+
+cdef object _expire(object db, list argv):
+    """commands/keys.py expire (_expire: relative seconds) without NX/XX/GT/LT,
+    on a live key, to a time in the future, no write stream (see above)."""
+    if len(argv) != 3 or _slot(db, K_ON_EXPIRED) is not None or _slot(db, K_NOTIFY) \
+            or _slot(db, K_LFU):
+        return PASS
+    cdef long long seconds, when
+    if not _plain_integer(argv[2], &seconds) or seconds > 1000000000000 or seconds < -1000000000000:
+        return PASS  # (far from INT64 bounds and exact as a double below)
+    cdef object key = argv[1]
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
+    if found == NULL:
+        return 0  # (db.lookup of a missing key: no side effect)
+    cdef double now = _slot(db, K_CLOCK).ms()
+    when = seconds * 1000 + <long long>now  # (int(now): now > 0)
+    cdef dict expires = _slot(db, K_EXPIRES)
+    if (_has_ttl(expires, key) and <double>expires[key] < now) or when <= now:
+        return PASS  # (expired: lookup reclaims it; a past time deletes the key)
+    _touch_lru(db, key)
+    _set_expire(db, key, <object>found, when)
+    return 1
+
+
+cdef void _set_expire(object db, object key, object value, long long when) except *:
+    """Keyspace.set_expire (with _expiry_object and modified) for the live
+    key holding value."""
+    cdef dict expires = _slot(db, K_EXPIRES)
+    cdef list pool
+    if not PyDict_Contains(expires, key):
+        _add(db, K_MEM, _EXPIRE_OVERHEAD)
+        pool = _slot(db, K_EXPIRY_POOL)
+        pool.append(key)
+        if len(pool) > 2 * len(expires) + 64:
+            pool = list(expires)
+            pool.append(key)
+            _set_slot(db, K_EXPIRY_POOL, pool)
+    cdef object at = float(when)
+    cdef dict objects = _slot(db, K_EXPIRY_OBJECTS)
+    at = objects.setdefault(at, at)
+    if len(objects) > 64:
+        objects.clear()
+    expires[key] = at
+    _add(db, K_DIRTY, 1)
+    if _slot(db, K_WATCHERS):
+        db.touch(key)
+    if type(value) is not bytes:
+        (<set>_slot(db, K_RESIZED)).add(key)
+    blocked = _slot(db, K_BLOCKED)
+    if blocked and key in blocked:
+        db.on_ready(db, key)
+
+
+cdef inline bint _overwrite_string(object db, object key, object value, Py_ssize_t* mem) except -1:
+    """Keyspace.set(key, value) under LRU (MSET's pairs) when key holds a
+    string without a TTL (as _set does, with Keyspace.modified's
+    blocked-client check), but the change of `mem` is added to *mem and
+    the caller adds one to `dirty`; False (nothing done) for another key."""
+    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
+    if found == NULL or type(<object>found) is not bytes or type(value) is not bytes \
+            or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
+        return False
+    mem[0] += len(<bytes>value) - len(<bytes>found)
+    PyDict_SetItem(<dict>_slot(db, K_DATA), key, value)  # (drops found)
+    _touch_lru(db, key)
+    if _slot(db, K_WATCHERS):
+        db.touch(key)
+    blocked = _slot(db, K_BLOCKED)
+    if blocked and key in blocked:
+        db.on_ready(db, key)
+    return True

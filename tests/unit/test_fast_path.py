@@ -331,3 +331,142 @@ def test_ci_runs_the_compiled_path_when_it_says_so():
     if os.environ.get("CI") != "true" or pure:
         pytest.skip("only on CI's compiled run")
     assert ACCELERATED, "the compiled extension did not build (see the setup.sh output)"
+
+
+def test_collection_handlers_run_no_python_on_the_compiled_path():
+    """The same for the collections' typed handlers: SPOP (a set sampled
+    from a copy, a big one from its sampling pool), LRANGE, EXPIRE (no write
+    stream: see above), HGETALL, HSET and HGET on a hash past PROMOTE_AT,
+    MSET over existing strings (no Keyspace.set)."""
+    import sys
+
+    from ringcache.accel import ACCELERATED
+
+    server = Server()
+    session = Session(server, 1, "a:1", "b:2")
+    setup = [[b"SET", b"s", b"1"], [b"SET", b"t", b"2"], [b"RPUSH", b"l", *BIG_SET],
+             [b"HSET", b"h", b"f", b"v"], [b"HSET", b"big", *BIG_HASH], [b"SADD", b"one", b"m"],
+             [b"SADD", b"bigset", *BIG_SET], [b"SPOP", b"bigset"]]  # (the first draw builds the pool)
+    server.dispatcher.execute_batch(session, setup)
+    commands = [[b"LRANGE", b"l", b"0", b"2"], [b"LRANGE", b"l", b"-2", b"-1"], [b"LRANGE", b"nope", b"0", b"1"],
+                [b"HGETALL", b"h"], [b"HGETALL", b"nope"], [b"HSET", b"big", b"f1", b"w", b"new", b"n"],
+                [b"HGET", b"big", b"f1"], [b"MSET", b"s", b"5", b"t", b"6"], [b"EXPIRE", b"s", b"100"],
+                [b"EXPIRE", b"s", b"200"], [b"EXPIRE", b"nope", b"1"], [b"SPOP", b"one"], [b"SPOP", b"bigset"]]
+    called: list[str] = []
+
+    def profile(frame, event, arg):
+        if event == "call":
+            called.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        replies, done = server.dispatcher.execute_batch(session, commands)
+    finally:
+        sys.setprofile(None)
+    assert done == len(commands)
+    expected = (b"*3\r\n$2\r\nm0\r\n$2\r\nm1\r\n$2\r\nm2\r\n*2\r\n$3\r\nm78\r\n$3\r\nm79\r\n*0\r\n"
+                b"*2\r\n$1\r\nf\r\n$1\r\nv\r\n*0\r\n:1\r\n$1\r\nw\r\n+OK\r\n:1\r\n:1\r\n:0\r\n$1\r\nm\r\n")
+    assert replies.startswith(expected) and replies[len(expected):].split(b"\r\n")[1] in BIG_SET
+    assert server.db(0).data[b"big"].__class__.__name__ == "FieldTTLHash"
+    python_side = {COMMANDS[argv[0].lower()].handler.__name__ for argv in commands}
+    python_side |= {"_read", "_write", "_hset", "_purge", "_read_list", "_range", "_expire",
+                    "_expire_flags", "_write_set", "_pool_of", "_pool_removed", "_changed_or_emptied",
+                    "lookup", "lookup_read", "set", "set_expire", "_expiry_object"}  # (SPOP one's delete: Keyspace.delete)
+    if ACCELERATED:
+        assert not set(called) & python_side, called
+    else:
+        assert {"lrange", "hgetall", "hset", "mset", "expire", "spop"} <= set(called)
+
+
+# -- the collections' typed handlers without a write stream ----------------------
+#
+# SPOP and EXPIRE run compiled only while no write stream listens (their
+# typed handlers cannot set session.propagate), so the nodes above, which
+# have a sink and a tracking client, always hand them to Python. These
+# nodes have neither. SPOP draws at random: the module's random source is
+# seeded the same before each side runs a batch, so both draw alike when
+# both paths make the same calls to it.
+
+BIG_SET = [b"m%d" % i for i in range(80)]  # past SAMPLE_BY_COPY: a sampling pool
+BIG_HASH = [arg for i in range(1030) for arg in (b"f%d" % i, b"v")]  # past PROMOTE_AT
+
+
+def plain_node() -> tuple[Server, Session, ManualClock]:
+    clock = ManualClock(START_MS)
+    server = Server(clock=clock)
+    return server, Session(server, 1, "127.0.0.1:1", "127.0.0.1:6379"), clock
+
+
+def collection_commands(rng: random.Random, count: int) -> list[list[bytes]]:
+    keys = [b"c%d" % i for i in range(4)]
+    out = []
+    for _ in range(count):
+        key, other = rng.choice(keys), rng.choice(keys)
+        value = rng.choice([b"a", b"b", b"7", b"x" * 20])
+        index = rng.choice([b"0", b"1", b"-1", b"-3", b"99", b"-100", b"007", b"+1", b"x", b"9" * 19])
+        out.append(rng.choice([
+            [b"RPUSH", key, value], [b"LPUSH", key, value, b"z"], [b"LPUSH", key, value],
+            [b"LRANGE", key, index, rng.choice([b"-1", b"2", b"0", b"-2", b"50"])],
+            [b"HSET", key, value, b"1"], [b"HGETALL", key], [b"HGET", key, value],
+            [b"HSET", b"bighash", value, b"w", b"f%d" % rng.randrange(1100), value],
+            [b"HGET", b"bighash", b"f%d" % rng.randrange(1100)], [b"HGETALL", b"bighash"],
+            [b"HPEXPIRE", b"bighash", b"500", b"FIELDS", b"1", b"f%d" % rng.randrange(1100)],
+            [b"SADD", key, value], [b"SPOP", key], [b"SPOP", b"bigset"],
+            [b"SADD", b"bigset", rng.choice(BIG_SET)], [b"SREM", b"bigset", rng.choice(BIG_SET)],
+            [b"SPOP", key, b"1"], [b"SRANDMEMBER", b"bigset"],
+            [b"MSET", key, value, other, value], [b"MSET", key, value, b"s%d" % rng.randrange(9), value],
+            [b"SET", key, value], [b"SET", key, value, b"PX", b"100"],
+            [b"EXPIRE", key, rng.choice([b"10", b"1", b"0", b"-5", b"007", b"99999999999999"])],
+            [b"EXPIRE", key, b"5", b"NX"], [b"PERSIST", key], [b"DEL", key],
+        ]))
+    return out
+
+
+def collection_state(server: Server) -> dict:
+    """keyspace_state, with the hashes' values, the big set's sampling pool
+    and the keyspace hits and misses."""
+    from ringcache.commands.sets import _POOLS
+
+    db = server.db(0)
+    bigset = db.data.get(b"bigset")
+    pool = _POOLS.get(id(bigset)) if bigset is not None else None
+    return keyspace_state(db) | {
+        "hashes": {key: list(value.items()) for key, value in db.data.items() if isinstance(value, dict)},
+        "pool": None if pool is None else (list(pool.members), sorted(pool.gone)),
+        "stats": (server.stats.hits, server.stats.misses, server.stats.expired_keys)}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_collection_handlers_without_a_write_stream(seed):
+    rng = random.Random(seed)
+    fast, general = plain_node(), plain_node()
+    setup = [[b"SADD", b"bigset", *BIG_SET], [b"HSET", b"bighash", *BIG_HASH], [b"SPOP", b"bigset"]]
+    for server, session, _ in (fast, general):
+        random.seed(seed)
+        for argv in setup:
+            server.dispatcher.execute(session, argv)
+    commands = collection_commands(rng, 500)
+    for start in range(0, len(commands), 8):
+        batch = commands[start:start + 8]
+        draws = rng.random()
+        random.seed(draws)
+        before = command_stats()
+        data, done = fast[0].dispatcher.execute_batch(fast[1], batch)
+        middle = command_stats()
+        random.seed(draws)
+        expected = b""
+        for argv in batch:
+            out: list = []
+            general[1].encode(out, general[0].dispatcher.execute(general[1], argv))
+            expected += b"".join(out)
+        after = command_stats()
+        assert done == len(batch)
+        assert data == expected, batch
+        assert delta(before, middle) == delta(middle, after), batch
+        step = rng.randrange(0, 400)
+        for server, _, clock in (fast, general):
+            clock.advance(step)
+            server.refresh_lru_clock()
+        state = [collection_state(server) for server, _, _ in (fast, general)]
+        assert state[0] == state[1], batch
+    assert not fast[0].dispatcher.propagating

@@ -833,9 +833,32 @@ class FlushingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
         return super().select(timeout)
 
 
+class NodeEventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+    """The stdlib selector loop with its per-event step made leaner: at
+    redis-benchmark -P 1 every request is one ready descriptor, and the
+    stdlib's _process_events pays a method call (_add_callback) for each.
+    Same behaviour: a cancelled handle is dropped (its descriptor
+    unregistered), the others queued in order, readers before writers."""
+
+    def _process_events(self, event_list: list) -> None:
+        ready = self._ready  # type: ignore[attr-defined]
+        for key, mask in event_list:
+            reader, writer = key.data
+            if mask & selectors.EVENT_READ and reader is not None:
+                if reader._cancelled:
+                    self._remove_reader(key.fileobj)  # type: ignore[attr-defined]
+                else:
+                    ready.append(reader)
+            if mask & selectors.EVENT_WRITE and writer is not None:
+                if writer._cancelled:
+                    self._remove_writer(key.fileobj)  # type: ignore[attr-defined]
+                else:
+                    ready.append(writer)
+
+
 def new_event_loop(server: Server) -> asyncio.AbstractEventLoop:
-    """The loop a node runs on: the stdlib selector loop with FlushingSelector."""
+    """The loop a node runs on: the stdlib selector loop (NodeEventLoop) with FlushingSelector."""
     selector = FlushingSelector(server)
-    loop = asyncio.SelectorEventLoop(selector)
+    loop = NodeEventLoop(selector)
     selector.loop = loop
     return loop

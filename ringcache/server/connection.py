@@ -231,30 +231,22 @@ class Connection:
         other connection's replies (Server.flush_soon; see the header)."""
         if self.closed or not data:
             return
-        server = self.server
-        pending = self.out_pending
-        if not pending:
-            if server.replies_held:
+        if not self.out_pending:
+            if self.server.replies_held:
                 # appendfsync always: replies wait for the one fsync of this
                 # loop turn (persistence.manager; Server.release_replies sends them).
-                server.hold(self)
-            elif server._to_flush:
-                # Server.flush_soon when the turn's flush is already due
-                # (most writes of a busy turn): the call saved is ~5 % of a
-                # request at -P 1 (benchmarks/p1_instructions.py).
-                server._to_flush.append(self)
+                self.server.hold(self)
             else:
-                server.flush_soon(self)
-        pending.append(data)
+                self.server.flush_soon(self)
+        self.out_pending.append(data)
         self.out_pending_size += len(data)
         if self.out_pending_size > OUTPUT_HIGH_WATER:
             self._pause_reading()
-        limits = server.output_limits
-        session = self.session
-        if session.subscriptions:  # a subscriber: the pubsub class limits
-            limits = server.pubsub_output_limits
-        elif session.is_replica:  # a replica link: the replica class
-            limits = server.replica_output_limits
+        limits = self.server.output_limits
+        if self.session.subscriptions:  # a subscriber: the pubsub class limits
+            limits = self.server.pubsub_output_limits
+        elif self.session.is_replica:  # a replica link: the replica class
+            limits = self.server.replica_output_limits
         if limits is not None and not self.unlimited:
             self._check_output_limits(*limits)
 

@@ -30,7 +30,8 @@ The hot path, a plain client running a plain command, is inlined in
 execute_batch: a table lookup, an arity test, one flag test, the call, one
 clock read and the reply's encoding. Everything else goes through execute().
 When the compiled extension is in use (ringcache/accel.py), execute_batch is
-its transcription in ringcache/_speedups.pyx; this one stays the reference.
+its compiled twin in ringcache/_speedups.pyx (what differs, invisibly to
+clients: docs/node.md); this one stays the reference.
 """
 
 from __future__ import annotations

@@ -184,11 +184,14 @@ cdef int _put_reply(Out* o, object reply, object session, int depth, int* resp) 
 # What the loop needs of a CommandSpec (a dataclass: each attribute read is a
 # dict lookup behind a type lookup, ~100 instructions) is copied once into an
 # _Entry with C fields. The calls and time of INFO commandstats are counted
-# there and added to the spec before any Python handler runs and at the end
-# of the batch (_settle), so whatever reads the spec (INFO, CONFIG
-# RESETSTAT, a later batch) sees every command counted: two attribute writes
-# per command and batch instead of per command. The keyspace hits and misses
-# the typed handlers count wait the same way (_hit, _miss).
+# there and added to the spec when something is about to read or reset them:
+# Dispatcher.settle_counts() (INFO, CONFIG RESETSTAT and total_commands call
+# it; here: settle_counts) — not per batch, where the two attribute writes
+# cost more than a whole GET. Adding is order-free, so code that changes a
+# spec's counts meanwhile (server/blocking.py) needs no settling. The keyspace
+# hits and misses the typed handlers count wait only until the end of the
+# batch or the next Python handler (_hit, _miss, _settle): more code reads
+# those.
 
 cdef class _Entry:
     cdef object spec
@@ -273,17 +276,26 @@ cdef inline int _miss(object db) except -1:
     return _count(db, 0, 1)
 
 
-cdef int _settle(list counted, object session, object last) except -1:
-    # Everything the loop counted so far reaches the Python objects.
+cdef list _counted = []  # the entries with counts not yet added to their spec
+
+
+def settle_counts():
+    """Dispatcher.settle_counts, compiled: every command counted so far
+    reaches its spec's calls and time_s."""
     cdef _Entry entry
-    for entry in counted:
+    for entry in _counted:
         spec = entry.spec
         spec.calls += entry.calls
         spec.time_s += entry.time_s
         entry.calls = 0
         entry.time_s = 0.0
         entry.counted = False
-    del counted[:]
+    del _counted[:]
+
+
+cdef inline int _settle(object session, object last) except -1:
+    # What the loop keeps for a Python handler to see: the keyspace counts
+    # and the session's last command.
     _settle_stats()
     if last is not None:
         session.last_command = last
@@ -300,7 +312,8 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
     """ringcache.server.dispatch.Dispatcher.execute_batch, compiled.
 
     Differences that no reply or state shows: the replies go into one
-    buffer (above) and the reply budget counts all of it; the statistics
+    buffer (above) and the reply budget counts all of it; commandstats wait
+    in the entries for settle_counts (above), the keyspace's hits and misses
     and session.last_command are written once per run of plain commands
     (_settle: before any Python handler runs and at the end); what the
     loop reads of the session (gated, db, closing) is read again after each
@@ -330,7 +343,6 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
     cdef bint plain, typed_db
     cdef list argv
     cdef object db, dirty_before, reply, klass, name, last = None
-    cdef list counted = []
     cdef _Entry entry
     cdef PyObject* found
     cdef bint gated = session.gated
@@ -358,7 +370,7 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
             if plain and maxmemory:
                 plain = not self._memory_pressed()
             if not plain:
-                _settle(counted, session, last)
+                _settle(session, last)
                 last = None
                 reply = self._execute(session, argv)
                 previous = _clock()
@@ -375,7 +387,7 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
                 try:
                     reply = _typed(entry.handler, db, argv) if typed_db else PASS
                     if reply is PASS:
-                        _settle(counted, session, last)
+                        _settle(session, last)
                         last = None
                         reply = entry.handler(session, argv)
                         gated = session.gated
@@ -391,7 +403,7 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
                 entry.time_s += elapsed
                 if not entry.counted:
                     entry.counted = True
-                    counted.append(entry)
+                    _counted.append(entry)
                 if elapsed > threshold:
                     self._slowlog_add(session, entry.spec, argv, elapsed)
                 if tracking:
@@ -408,7 +420,7 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
             elif klass is Raw:  # (+OK and other replies encoded once)
                 _put(&o, PyBytes_AS_STRING(reply), PyBytes_GET_SIZE(reply))
             elif klass is BlockOn:
-                _settle(counted, session, last)
+                _settle(session, last)
                 last = None
                 self.server.blocking.block(session, argv, reply)
                 break
@@ -416,13 +428,13 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
                 resp = 0
                 _put_reply(&o, reply, session, 0, &resp)
             if _any(ready):
-                _settle(counted, session, last)
+                _settle(session, last)
                 last = None
                 self.server.blocking.serve()
                 closing = session.closing
             if closing or o.used > budget:
                 break
-        _settle(counted, session, last)
+        _settle(session, last)
         if self.propagating:
             self.stream.flush()
         return PyBytes_FromStringAndSize(o.data, o.used), done

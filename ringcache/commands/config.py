@@ -56,6 +56,7 @@ def reset_stats(server: Server) -> None:
     """CONFIG RESETSTAT: server counters, every command's counters, the
     dispatcher's totals and the memory peak (Redis's resetServerStats)."""
     server.stats.reset()
+    server.dispatcher.settle_counts()  # (else counts from before would land after the reset)
     for spec in all_specs():
         spec.calls = spec.rejected_calls = spec.failed_calls = 0
         spec.time_s = 0.0

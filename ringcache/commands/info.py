@@ -218,6 +218,7 @@ def _cpu_section(server: Server) -> list[tuple[str, Any]]:
 
 
 def _commandstats_section(server: Server) -> list[tuple[str, Any]]:
+    server.dispatcher.settle_counts()
     out = []
     for spec in all_specs():
         if spec.calls or spec.rejected_calls or spec.failed_calls:

@@ -147,10 +147,21 @@ class Dispatcher:
             self.channel_checks = True
             self._refresh_table()
 
+    @staticmethod
+    def settle_counts() -> None:
+        """Bring every spec's calls and time_s up to date before they are
+        read or reset. The compiled loop keeps its counts in its own table
+        until then (ringcache/_speedups.pyx, _Entry); the pure loop writes
+        them at once, so here there is nothing to do."""
+
+    if speedups is not None:
+        settle_counts = staticmethod(speedups.settle_counts)  # type: ignore[assignment]  # noqa: F811
+
     @property
     def total_commands(self) -> int:
         """Commands processed (INFO): the sum of the per-command counters, so
         the hot path counts once and CONFIG RESETSTAT resets both."""
+        self.settle_counts()
         total = 0
         for spec in COMMANDS.values():
             total += spec.calls

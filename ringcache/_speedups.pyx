@@ -143,10 +143,10 @@ cdef int _put_int(Out* o, object value) except -1:
 
 cdef int _put_reply(Out* o, object reply, object session, int depth, int* resp) except -1:
     # The reply as session.encode (protocol/resp.py) would write it: bulk
-    # strings, integers, nulls, doubles and arrays of them here, anything
+    # strings, integers, nulls, doubles, arrays and maps of them here, anything
     # else (and arrays nested deeper than a few levels) through
     # session.encode. *resp is the session's protocol, read at the first
-    # double (0: not read yet).
+    # double or map (0: not read yet).
     cdef object klass = type(reply)
     cdef list parts
     cdef bytes text
@@ -162,6 +162,15 @@ cdef int _put_reply(Out* o, object reply, object session, int depth, int* resp) 
         _put_line(o, c'*', len(reply))
         for item in reply:
             _put_reply(o, item, session, depth + 1, resp)
+        return 0
+    if klass is dict and depth < 4:
+        # (protocol/resp.py mapping: a map in RESP3, a flat array in RESP2)
+        if resp[0] == 0:
+            resp[0] = 3 if session.protocol == 3 else 2
+        _put_line(o, c'%' if resp[0] == 3 else c'*', len(reply) if resp[0] == 3 else 2 * len(reply))
+        for key, value in (<dict>reply).items():
+            _put_reply(o, key, session, depth + 1, resp)
+            _put_reply(o, value, session, depth + 1, resp)
         return 0
     if klass is float:
         if resp[0] == 0:

@@ -317,6 +317,12 @@ cdef inline bint _any(object deque_) noexcept:
     return Py_SIZE(deque_) != 0
 
 
+cdef inline bint _typed_db(object db) except -1:
+    # Whether the typed handlers may run on db: exactly a Keyspace, with
+    # stats of KeyspaceStats' layout (the slot offsets are those classes').
+    return type(db) is Keyspace and _stats_layout(type(_slot(db, K_STATS)))
+
+
 def execute_batch(self, session, list commands, reply_budget=1 << 62):
     """ringcache.server.dispatch.Dispatcher.execute_batch, compiled.
 
@@ -358,7 +364,7 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
     cdef bint closing
     cdef int resp
     db = session.db
-    typed_db = type(db) is Keyspace and _stats_layout(type(_slot(db, K_STATS)))
+    typed_db = _typed_db(db)
     try:
         for argv in commands:
             done += 1
@@ -388,7 +394,7 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
                 maxmemory = self.maxmemory
                 gated = session.gated
                 db = session.db
-                typed_db = type(db) is Keyspace and _stats_layout(type(_slot(db, K_STATS)))
+                typed_db = _typed_db(db)
                 closing = session.closing
             else:
                 dirty_before = _slot(db, K_DIRTY) if typed_db else db.dirty
@@ -401,7 +407,7 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
                         reply = entry.handler(session, argv)
                         gated = session.gated
                         db = session.db
-                        typed_db = type(db) is Keyspace and _stats_layout(type(_slot(db, K_STATS)))
+                        typed_db = _typed_db(db)
                         closing = session.closing
                 except Exception as exc:
                     reply = self._failed(entry.spec, exc)

@@ -630,8 +630,11 @@ def parse_requests(bytes data, Py_ssize_t max_bulk):
     same state. For the input it accepts the commands are those hiredis and
     the careful parser make of it, so this changes no reply; it saves the
     generic reply parser's callbacks and the per-argument type check."""
-    cdef const char* p = PyBytes_AS_STRING(data)
-    cdef Py_ssize_t end = PyBytes_GET_SIZE(data)
+    return _parse(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), max_bulk)
+
+
+cdef object _parse(const char* p, Py_ssize_t end, Py_ssize_t max_bulk):
+    # parse_requests on bytes anywhere (on_readable's read buffer too).
     cdef Py_ssize_t pos = 0
     cdef Py_ssize_t argc, i, length
     cdef list commands = []
@@ -1996,4 +1999,168 @@ cdef inline bint _overwrite_string(object db, object key, object value, Py_ssize
     blocked = _slot(db, K_BLOCKED)
     if blocked and key in blocked:
         db.on_ready(db, key)
+    return True
+
+
+# -- the connection's per-request path ------------------------------------------
+#
+# At redis-benchmark -P 1 a request is one loop turn's worth of Python around
+# execute_batch: Connection.on_readable (the read, the parser's state, the
+# write's bookkeeping) and Connection.flush at the end of the turn, about
+# 25,000 instructions of which execute_batch is 4,000
+# (benchmarks/p1_instructions.py). These are their twins for the common case
+# (a plain socket, whole commands, nothing queued or held, no output limits
+# to check): the connection's and session's fields are read at their slot's
+# offset (both classes declare those fields in __slots__), and the socket
+# calls are made without releasing the GIL, which a non-blocking call on a
+# ready socket does not need (releasing and taking it back cost ~1,000
+# instructions a call). Anything else goes to the Python methods before this
+# changed anything: Connection.received with the bytes read,
+# Connection.write, Connection.flush.
+
+cdef extern from "<sys/socket.h>":
+    ssize_t _recv "recv"(int fd, void* buf, size_t n, int flags) nogil
+    ssize_t _send "send"(int fd, const void* buf, size_t n, int flags) nogil
+
+from libc.errno cimport errno, EAGAIN, EINTR
+
+cdef extern from "<errno.h>":
+    int EWOULDBLOCK  # (libc.errno lacks it; EAGAIN's value on Linux)
+from cpython.long cimport PyLong_AsLong
+
+cdef enum:
+    IN_SIZE = 65536
+
+cdef char _in[IN_SIZE]  # (the loop's thread only, with the GIL held throughout)
+cdef Py_ssize_t _read_size = 0
+cdef Py_ssize_t _high_water = 0
+cdef object _Connection = None
+cdef Py_ssize_t C_SERVER, C_FD, C_PENDING, C_OUT, C_OUT_SIZE, C_CLOSED, C_READING, C_SOFT_SINCE
+cdef Py_ssize_t C_ON_DRAINED, C_SESSION, C_READER
+cdef Py_ssize_t SS_BLOCKED, SS_AUTHENTICATED, SS_LAST_INTERACTION, SS_CLOSING, SS_SUBSCRIPTIONS
+cdef Py_ssize_t SS_IS_REPLICA
+cdef Py_ssize_t R_CAREFUL, R_CHUNKS, R_LAST_DATA, R_LIMITS
+
+
+def bind_connection(connection, session, reader, Py_ssize_t read_size, Py_ssize_t high_water):
+    """Take the slot offsets of Connection, Session and RequestReader
+    (server/connection.py calls this once) and return on_readable."""
+    global _Connection, _read_size, _high_water
+    global C_SERVER, C_FD, C_PENDING, C_OUT, C_OUT_SIZE, C_CLOSED, C_READING, C_SOFT_SINCE
+    global C_ON_DRAINED, C_SESSION, C_READER
+    global SS_BLOCKED, SS_AUTHENTICATED, SS_LAST_INTERACTION, SS_CLOSING, SS_SUBSCRIPTIONS
+    global SS_IS_REPLICA, R_CAREFUL, R_CHUNKS, R_LAST_DATA, R_LIMITS
+    if not 0 < read_size <= IN_SIZE:
+        raise ValueError("read_size exceeds the compiled read buffer")
+    C_SERVER = _offset(connection, "server")
+    C_FD = _offset(connection, "fd")
+    C_PENDING = _offset(connection, "pending")
+    C_OUT = _offset(connection, "out_pending")
+    C_OUT_SIZE = _offset(connection, "out_pending_size")
+    C_CLOSED = _offset(connection, "closed")
+    C_READING = _offset(connection, "reading")
+    C_SOFT_SINCE = _offset(connection, "soft_limit_since")
+    C_ON_DRAINED = _offset(connection, "on_drained")
+    C_SESSION = _offset(connection, "session")
+    C_READER = _offset(connection, "reader")
+    SS_BLOCKED = _offset(session, "blocked")
+    SS_AUTHENTICATED = _offset(session, "authenticated")
+    SS_LAST_INTERACTION = _offset(session, "last_interaction")
+    SS_CLOSING = _offset(session, "closing")
+    SS_SUBSCRIPTIONS = _offset(session, "subscriptions")
+    SS_IS_REPLICA = _offset(session, "is_replica")
+    R_CAREFUL = _offset(reader, "_careful")
+    R_CHUNKS = _offset(reader, "_chunks")
+    R_LAST_DATA = _offset(reader, "_last_data")
+    R_LIMITS = _offset(reader, "limits")
+    _read_size = read_size
+    _high_water = high_water
+    _Connection = connection
+    return on_readable
+
+
+def on_readable(conn):
+    """ringcache.server.connection.Connection.on_readable, compiled, for a
+    Connection on a plain socket (see the section's header)."""
+    cdef ssize_t n = _recv(<int>PyLong_AsLong(_slot(conn, C_FD)), _in, _read_size, 0)
+    if n <= 0:
+        if n < 0 and (errno == EAGAIN or errno == EWOULDBLOCK or errno == EINTR):
+            return  # (EINTR: the socket is still readable, the loop calls again)
+        conn.close()  # the peer hung up, or the connection failed
+        return
+    session = _slot(conn, C_SESSION)
+    reader = _slot(conn, C_READER)
+    server = _slot(conn, C_SERVER)
+    cdef object commands = None
+    if _in[0] == c'*' and _slot(session, SS_BLOCKED) is None \
+            and _slot(session, SS_AUTHENTICATED) is True and _slot(reader, R_CAREFUL) is None \
+            and _slot(reader, R_LAST_DATA) is None and not PyList_GET_SIZE(_slot(reader, R_CHUNKS)) \
+            and not _any(_slot(conn, C_PENDING)) and not server.pause_end:
+        # (RequestReader.feed's compiled case: on a command boundary)
+        commands = _parse(_in, n, _slot(reader, R_LIMITS).proto_max_bulk_len)
+    if commands is None:
+        conn.received(PyBytes_FromStringAndSize(_in, n))
+        return
+    _set_slot(session, SS_LAST_INTERACTION, PyFloat_FromDouble(_clock()))
+    replies, done = server.dispatcher.execute_batch(session, commands, _high_water)
+    if PyBytes_GET_SIZE(replies):
+        out = _slot(conn, C_OUT)
+        if _any(out) or _slot(conn, C_CLOSED) is not False or _slot(session, SS_SUBSCRIPTIONS) \
+                or _slot(session, SS_IS_REPLICA) is not False or server.replies_held \
+                or not server._flush_before_poll or server.output_limits is not None:
+            conn.write(replies)
+        else:
+            # Connection.write: the first output of this turn, to go out at its end
+            server._to_flush.append(conn)
+            out.append(replies)
+            size = _slot(conn, C_OUT_SIZE) + PyBytes_GET_SIZE(replies)
+            _set_slot(conn, C_OUT_SIZE, size)
+            if size > _high_water:
+                conn._pause_reading()
+    if _slot(session, SS_CLOSING) is not False or _slot(session, SS_BLOCKED) is not None \
+            or done < PyList_GET_SIZE(commands):
+        conn.after_batch(commands, done)
+
+
+def flush_replies(server):
+    """ringcache.server.server.Server.flush_replies, compiled: each plain
+    Connection with one chunk queued is flushed here (Connection.flush's
+    common case), any other by its own flush()."""
+    cdef list connections
+    while server._to_flush:
+        connections = server._to_flush
+        server._to_flush = []
+        for conn in connections:
+            if type(conn) is not _Connection or not _flush(server, conn):
+                conn.flush()
+
+
+cdef bint _flush(object server, object conn) except -1:
+    # Connection.flush for one bytes chunk queued; False (nothing done) for
+    # anything else.
+    out = _slot(conn, C_OUT)
+    if _slot(conn, C_CLOSED) is not False or Py_SIZE(out) != 1:
+        return Py_SIZE(out) == 0  # (closed or nothing queued: flush() would do nothing)
+    chunk = out[0]
+    if type(chunk) is not bytes or server.replies_held:
+        return False
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk)
+    cdef ssize_t sent = _send(<int>PyLong_AsLong(_slot(conn, C_FD)), PyBytes_AS_STRING(chunk), size, 0)
+    if sent < 0:
+        if errno != EAGAIN and errno != EWOULDBLOCK and errno != EINTR:
+            return False  # (flush() sends again and meets the error itself)
+        sent = 0
+    out.clear()
+    if sent == size:
+        _set_slot(conn, C_OUT_SIZE, 0)
+        if _slot(conn, C_READING) is True and _slot(conn, C_ON_DRAINED) is None \
+                and not _any(_slot(conn, C_PENDING)) \
+                and _slot(_slot(conn, C_SESSION), SS_CLOSING) is False:
+            _set_slot(conn, C_SOFT_SINCE, _ZERO)
+        else:
+            conn._drained()
+        return True
+    out.append(memoryview(chunk)[sent:])
+    _set_slot(conn, C_OUT_SIZE, size - sent)
+    conn.loop.add_writer(_slot(conn, C_FD), conn.on_writable)
     return True

@@ -45,6 +45,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
+from ..accel import speedups
 from ..commands._blocking import BlockOn
 from ..protocol.errors import CommandError, ProtocolError
 from ..protocol.parser import RequestReader
@@ -62,6 +63,13 @@ SEND_COALESCE = 256 * 1024  # queued output joined into one send (_send_pending)
 
 
 class Connection:
+    # The fields the compiled per-request path (ringcache/_speedups.pyx,
+    # on_readable and flush_replies) reads at their slot's offset; anything
+    # else (a subclass's too) lives in __dict__.
+    __slots__ = ("server", "sock", "fd", "loop", "pending", "out_pending", "out_pending_size",
+                 "closed", "reading", "soft_limit_since", "blocked_input", "on_drained",
+                 "unlimited", "session", "reader", "__dict__", "__weakref__")
+
     def __init__(self, server: "Server", sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         self.server = server
         self.sock = sock
@@ -111,7 +119,11 @@ class Connection:
 
     def _resume_reading(self) -> None:
         if not self.reading and not self.closed:
-            self.loop.add_reader(self.fd, self.on_readable)
+            if _compiled_on_readable is not None and type(self) is Connection:
+                # The same, compiled (a plain socket's only: TLS reads through OpenSSL).
+                self.loop.add_reader(self.fd, _compiled_on_readable, self)
+            else:
+                self.loop.add_reader(self.fd, self.on_readable)
             self.reading = True
 
     def _pause_reading(self) -> None:
@@ -130,6 +142,12 @@ class Connection:
         if not data:
             self.close()
             return
+        self.received(data)
+
+    def received(self, data: bytes) -> None:
+        """What on_readable does with the bytes it read (the compiled
+        on_readable hands over here whatever is not a plain run of whole
+        commands, before it changed anything)."""
         session = self.session
         if session.blocked is not None:
             # Blocked: input waits in `pending`, within the query buffer limit.
@@ -159,6 +177,12 @@ class Connection:
         replies, done = self.server.dispatcher.execute_batch(session, commands, OUTPUT_HIGH_WATER)
         if replies:
             self.write(replies)
+        if session.closing or session.blocked is not None or done < len(commands):
+            self.after_batch(commands, done)
+
+    def after_batch(self, commands: list, done: int) -> None:
+        """A batch that did not run whole, or closes the client."""
+        session = self.session
         if session.closing:
             self.close()
         elif session.blocked is not None:
@@ -436,3 +460,11 @@ class Connection:
         encode2(out, CommandError(message))
         self.write(b"".join(out))
         self.close()
+
+
+# Connection.on_readable compiled (ringcache/_speedups.pyx; accel.py decides),
+# for the plain sockets' connections (_resume_reading); None on the pure path.
+_compiled_on_readable = None
+if speedups is not None:
+    _compiled_on_readable = speedups.bind_connection(Connection, Session, RequestReader, READ_SIZE,
+                                                     OUTPUT_HIGH_WATER)

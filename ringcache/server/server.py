@@ -449,6 +449,10 @@ class Server:
             for connection in connections:
                 connection.flush()
 
+    if accel.speedups is not None:
+        # The same, with Connection.flush's common case compiled (ringcache/_speedups.pyx).
+        flush_replies = accel.speedups.flush_replies  # type: ignore[assignment]  # noqa: F811
+
     def serve_while_busy(self, running: Session) -> None:
         """Redis's processEventsWhileBlocked, called by a script that ran
         past busy-reply-threshold (scripting/engine.py): poll the sockets

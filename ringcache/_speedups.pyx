@@ -307,7 +307,7 @@ cdef inline int _settle(object session, object last) except -1:
     # and the session's last command.
     _settle_stats()
     if last is not None:
-        session.last_command = last
+        _set_slot(session, SS_LAST_COMMAND, last)
     return 0
 
 
@@ -321,6 +321,37 @@ cdef inline bint _typed_db(object db) except -1:
     # Whether the typed handlers may run on db: exactly a Keyspace, with
     # stats of KeyspaceStats' layout (the slot offsets are those classes').
     return type(db) is Keyspace and _stats_layout(type(_slot(db, K_STATS)))
+
+
+# The Dispatcher's and the Session's fields execute_batch reads, at their
+# slot's offset (both classes declare them in __slots__; server/dispatch.py
+# binds them at import, before a Dispatcher can exist): ~10 instructions a
+# read instead of ~190 through getattr, about twelve reads a batch.
+cdef Py_ssize_t D_TABLE, D_COMPILED_ENTRIES, D_TRACKING_ACTIVE, D_PROPAGATING, D_MAXMEMORY
+cdef Py_ssize_t D_SLOWLOG_THRESHOLD
+cdef Py_ssize_t SS_GATED, SS_DB, SS_LAST_COMMAND, SS_CLOSING, SS_BLOCKED, SS_AUTHENTICATED
+cdef Py_ssize_t SS_LAST_INTERACTION, SS_SUBSCRIPTIONS, SS_IS_REPLICA
+
+
+def bind_dispatcher(dispatcher, session):
+    global D_TABLE, D_COMPILED_ENTRIES, D_TRACKING_ACTIVE, D_PROPAGATING, D_MAXMEMORY
+    global D_SLOWLOG_THRESHOLD, SS_GATED, SS_DB, SS_LAST_COMMAND, SS_CLOSING, SS_BLOCKED
+    global SS_AUTHENTICATED, SS_LAST_INTERACTION, SS_SUBSCRIPTIONS, SS_IS_REPLICA
+    D_TABLE = _offset(dispatcher, "table")
+    D_COMPILED_ENTRIES = _offset(dispatcher, "compiled_entries")
+    D_TRACKING_ACTIVE = _offset(dispatcher, "tracking_active")
+    D_PROPAGATING = _offset(dispatcher, "propagating")
+    D_MAXMEMORY = _offset(dispatcher, "maxmemory")
+    D_SLOWLOG_THRESHOLD = _offset(dispatcher, "slowlog_threshold")
+    SS_GATED = _offset(session, "gated")
+    SS_DB = _offset(session, "db")
+    SS_LAST_COMMAND = _offset(session, "last_command")
+    SS_CLOSING = _offset(session, "closing")
+    SS_BLOCKED = _offset(session, "blocked")
+    SS_AUTHENTICATED = _offset(session, "authenticated")
+    SS_LAST_INTERACTION = _offset(session, "last_interaction")
+    SS_SUBSCRIPTIONS = _offset(session, "subscriptions")
+    SS_IS_REPLICA = _offset(session, "is_replica")
 
 
 def execute_batch(self, session, list commands, reply_budget=1 << 62):
@@ -339,17 +370,18 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
     o.used = 0
     o.cap = STACK_OUT
     o.heap = False
-    cdef object table = self.table
-    cdef _Loop loop = self.compiled_entries
+    cdef object table = _slot(self, D_TABLE)
+    cdef _Loop loop = _slot(self, D_COMPILED_ENTRIES)
     if loop is None or loop.table is not table:
-        loop = self.compiled_entries = _Loop(table, self.monitors, self.server.blocking.ready)
+        loop = _Loop(table, self.monitors, self.server.blocking.ready)
+        _set_slot(self, D_COMPILED_ENTRIES, loop)
     cdef dict entries = loop.entries
     cdef object monitors = loop.monitors
     cdef object ready = loop.ready
-    cdef bint tracking = self.tracking_active
-    cdef bint propagating = self.propagating
-    cdef bint maxmemory = self.maxmemory
-    cdef double threshold = self.slowlog_threshold
+    cdef bint tracking = _slot(self, D_TRACKING_ACTIVE)
+    cdef bint propagating = _slot(self, D_PROPAGATING)
+    cdef bint maxmemory = _slot(self, D_MAXMEMORY)
+    cdef double threshold = _slot(self, D_SLOWLOG_THRESHOLD)
     cdef double previous = _clock()
     cdef double now, elapsed
     cdef Py_ssize_t done = 0
@@ -360,10 +392,10 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
     cdef object db, dirty_before, reply, klass, name, last = None
     cdef _Entry entry
     cdef PyObject* found
-    cdef bint gated = session.gated
+    cdef bint gated = _slot(session, SS_GATED)
     cdef bint closing
     cdef int resp
-    db = session.db
+    db = _slot(session, SS_DB)
     typed_db = _typed_db(db)
     try:
         for argv in commands:
@@ -389,13 +421,13 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
                 last = None
                 reply = self._execute(session, argv)
                 previous = _clock()
-                tracking = self.tracking_active
-                propagating = self.propagating
-                maxmemory = self.maxmemory
-                gated = session.gated
-                db = session.db
+                tracking = _slot(self, D_TRACKING_ACTIVE)
+                propagating = _slot(self, D_PROPAGATING)
+                maxmemory = _slot(self, D_MAXMEMORY)
+                gated = _slot(session, SS_GATED)
+                db = _slot(session, SS_DB)
                 typed_db = _typed_db(db)
-                closing = session.closing
+                closing = _slot(session, SS_CLOSING)
             else:
                 dirty_before = _slot(db, K_DIRTY) if typed_db else db.dirty
                 closing = False
@@ -405,10 +437,10 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
                         _settle(session, last)
                         last = None
                         reply = entry.handler(session, argv)
-                        gated = session.gated
-                        db = session.db
+                        gated = _slot(session, SS_GATED)
+                        db = _slot(session, SS_DB)
                         typed_db = _typed_db(db)
-                        closing = session.closing
+                        closing = _slot(session, SS_CLOSING)
                 except Exception as exc:
                     reply = self._failed(entry.spec, exc)
                 now = _clock()
@@ -446,11 +478,11 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
                 _settle(session, last)
                 last = None
                 self.server.blocking.serve()
-                closing = session.closing
+                closing = _slot(session, SS_CLOSING)
             if closing or o.used > budget:
                 break
         _settle(session, last)
-        if self.propagating:
+        if _slot(self, D_PROPAGATING):
             self.stream.flush()
         return PyBytes_FromStringAndSize(o.data, o.used), done
     finally:
@@ -2037,19 +2069,17 @@ cdef Py_ssize_t _high_water = 0
 cdef object _Connection = None
 cdef Py_ssize_t C_SERVER, C_FD, C_PENDING, C_OUT, C_OUT_SIZE, C_CLOSED, C_READING, C_SOFT_SINCE
 cdef Py_ssize_t C_ON_DRAINED, C_SESSION, C_READER
-cdef Py_ssize_t SS_BLOCKED, SS_AUTHENTICATED, SS_LAST_INTERACTION, SS_CLOSING, SS_SUBSCRIPTIONS
-cdef Py_ssize_t SS_IS_REPLICA
 cdef Py_ssize_t R_CAREFUL, R_CHUNKS, R_LAST_DATA, R_LIMITS
+cdef Py_ssize_t SV_PAUSE_END, SV_DISPATCHER, SV_REPLIES_HELD, SV_TO_FLUSH, SV_FLUSH_BEFORE_POLL
+cdef Py_ssize_t SV_OUTPUT_LIMITS
 
 
-def bind_connection(connection, session, reader, Py_ssize_t read_size, Py_ssize_t high_water):
-    """Take the slot offsets of Connection, Session and RequestReader
+def bind_connection(connection, reader, Py_ssize_t read_size, Py_ssize_t high_water):
+    """Take the slot offsets of Connection and RequestReader
     (server/connection.py calls this once) and return on_readable."""
     global _Connection, _read_size, _high_water
     global C_SERVER, C_FD, C_PENDING, C_OUT, C_OUT_SIZE, C_CLOSED, C_READING, C_SOFT_SINCE
-    global C_ON_DRAINED, C_SESSION, C_READER
-    global SS_BLOCKED, SS_AUTHENTICATED, SS_LAST_INTERACTION, SS_CLOSING, SS_SUBSCRIPTIONS
-    global SS_IS_REPLICA, R_CAREFUL, R_CHUNKS, R_LAST_DATA, R_LIMITS
+    global C_ON_DRAINED, C_SESSION, C_READER, R_CAREFUL, R_CHUNKS, R_LAST_DATA, R_LIMITS
     if not 0 < read_size <= IN_SIZE:
         raise ValueError("read_size exceeds the compiled read buffer")
     C_SERVER = _offset(connection, "server")
@@ -2063,12 +2093,6 @@ def bind_connection(connection, session, reader, Py_ssize_t read_size, Py_ssize_
     C_ON_DRAINED = _offset(connection, "on_drained")
     C_SESSION = _offset(connection, "session")
     C_READER = _offset(connection, "reader")
-    SS_BLOCKED = _offset(session, "blocked")
-    SS_AUTHENTICATED = _offset(session, "authenticated")
-    SS_LAST_INTERACTION = _offset(session, "last_interaction")
-    SS_CLOSING = _offset(session, "closing")
-    SS_SUBSCRIPTIONS = _offset(session, "subscriptions")
-    SS_IS_REPLICA = _offset(session, "is_replica")
     R_CAREFUL = _offset(reader, "_careful")
     R_CHUNKS = _offset(reader, "_chunks")
     R_LAST_DATA = _offset(reader, "_last_data")
@@ -2077,6 +2101,19 @@ def bind_connection(connection, session, reader, Py_ssize_t read_size, Py_ssize_
     _high_water = high_water
     _Connection = connection
     return on_readable
+
+
+def bind_server(server):
+    """Take the slot offsets of Server (server/server.py calls this once;
+    a Connection exists only for a Server, so before on_readable runs)."""
+    global SV_PAUSE_END, SV_DISPATCHER, SV_REPLIES_HELD, SV_TO_FLUSH, SV_FLUSH_BEFORE_POLL
+    global SV_OUTPUT_LIMITS
+    SV_PAUSE_END = _offset(server, "pause_end")
+    SV_DISPATCHER = _offset(server, "dispatcher")
+    SV_REPLIES_HELD = _offset(server, "replies_held")
+    SV_TO_FLUSH = _offset(server, "_to_flush")
+    SV_FLUSH_BEFORE_POLL = _offset(server, "_flush_before_poll")
+    SV_OUTPUT_LIMITS = _offset(server, "output_limits")
 
 
 def on_readable(conn):
@@ -2095,24 +2132,24 @@ def on_readable(conn):
     if _in[0] == c'*' and _slot(session, SS_BLOCKED) is None \
             and _slot(session, SS_AUTHENTICATED) is True and _slot(reader, R_CAREFUL) is None \
             and _slot(reader, R_LAST_DATA) is None and not PyList_GET_SIZE(_slot(reader, R_CHUNKS)) \
-            and not _any(_slot(conn, C_PENDING)) and not server.pause_end:
+            and not _any(_slot(conn, C_PENDING)) and not _slot(server, SV_PAUSE_END):
         # (RequestReader.feed's compiled case: on a command boundary)
         commands = _parse(_in, n, _slot(reader, R_LIMITS).proto_max_bulk_len)
     if commands is None:
         conn.received(PyBytes_FromStringAndSize(_in, n))
         return
     _set_slot(session, SS_LAST_INTERACTION, PyFloat_FromDouble(_clock()))
-    replies, done = server.dispatcher.execute_batch(session, commands, _high_water)
+    replies, done = _slot(server, SV_DISPATCHER).execute_batch(session, commands, _high_water)
     if PyBytes_GET_SIZE(replies):
         out = _slot(conn, C_OUT)
         if _any(out) or _slot(conn, C_CLOSED) is not False or _slot(session, SS_SUBSCRIPTIONS) \
-                or _slot(session, SS_IS_REPLICA) is not False or server.replies_held \
-                or not server._flush_before_poll or server.output_limits is not None:
+                or _slot(session, SS_IS_REPLICA) is not False or _slot(server, SV_REPLIES_HELD) \
+                or not _slot(server, SV_FLUSH_BEFORE_POLL) or _slot(server, SV_OUTPUT_LIMITS) is not None:
             conn.write(replies)
         else:
             # Connection.write: the first output of this turn, to go out at its end
-            server._to_flush.append(conn)
-            out.append(replies)
+            (<list>_slot(server, SV_TO_FLUSH)).append(conn)
+            (<object>out).append(replies)
             size = _slot(conn, C_OUT_SIZE) + PyBytes_GET_SIZE(replies)
             _set_slot(conn, C_OUT_SIZE, size)
             if size > _high_water:
@@ -2127,9 +2164,9 @@ def flush_replies(server):
     Connection with one chunk queued is flushed here (Connection.flush's
     common case), any other by its own flush()."""
     cdef list connections
-    while server._to_flush:
-        connections = server._to_flush
-        server._to_flush = []
+    while PyList_GET_SIZE(_slot(server, SV_TO_FLUSH)):
+        connections = _slot(server, SV_TO_FLUSH)
+        _set_slot(server, SV_TO_FLUSH, [])
         for conn in connections:
             if type(conn) is not _Connection or not _flush(server, conn):
                 conn.flush()
@@ -2142,7 +2179,7 @@ cdef bint _flush(object server, object conn) except -1:
     if _slot(conn, C_CLOSED) is not False or Py_SIZE(out) != 1:
         return Py_SIZE(out) == 0  # (closed or nothing queued: flush() would do nothing)
     chunk = out[0]
-    if type(chunk) is not bytes or server.replies_held:
+    if type(chunk) is not bytes or _slot(server, SV_REPLIES_HELD):
         return False
     cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk)
     cdef ssize_t sent = _send(<int>PyLong_AsLong(_slot(conn, C_FD)), PyBytes_AS_STRING(chunk), size, 0)

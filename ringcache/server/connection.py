@@ -466,5 +466,5 @@ class Connection:
 # for the plain sockets' connections (_resume_reading); None on the pure path.
 _compiled_on_readable = None
 if speedups is not None:
-    _compiled_on_readable = speedups.bind_connection(Connection, Session, RequestReader, READ_SIZE,
+    _compiled_on_readable = speedups.bind_connection(Connection, RequestReader, READ_SIZE,
                                                      OUTPUT_HIGH_WATER)

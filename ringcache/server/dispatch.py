@@ -52,12 +52,11 @@ from ..protocol.errors import CommandError
 from ..protocol.resp import BULK_HEADERS, INT_REPLIES, NULL_ARRAY, QUEUED, Raw, RawPush
 from ..storage.eviction import EVICT_FAIL
 from .latency import LatencyMonitor
-from .session import REPLY_SKIP
+from .session import REPLY_SKIP, Session
 from .write_stream import EXEC as EXEC_ARGV, MULTI as MULTI_ARGV
 
 if TYPE_CHECKING:
     from .server import Server
-    from .session import Session
 
 log = logging.getLogger("ringcache")
 
@@ -88,6 +87,11 @@ class SlowlogEntry:
 
 
 class Dispatcher:
+    # What the compiled loop reads per batch, at the slot's offset
+    # (ringcache/_speedups.pyx, bind_dispatcher); the rest lives in __dict__.
+    __slots__ = ("table", "compiled_entries", "tracking_active", "propagating", "maxmemory",
+                 "slowlog_threshold", "__dict__", "__weakref__")
+
     def __init__(self, server: "Server") -> None:
         self.server = server
         self.slowlog: deque[SlowlogEntry] = deque(maxlen=server.config["slowlog-max-len"])
@@ -675,3 +679,7 @@ class Dispatcher:
 def _slowlog_threshold(us: int) -> float:
     """slowlog-log-slower-than (microseconds, -1 = off) in seconds."""
     return float("inf") if us < 0 else us / 1e6
+
+
+if speedups is not None:
+    speedups.bind_dispatcher(Dispatcher, Session)

@@ -81,6 +81,11 @@ class ServerStats(KeyspaceStats):
 
 
 class Server:
+    # What the compiled per-request path reads, at the slot's offset
+    # (ringcache/_speedups.pyx, bind_server); the rest lives in __dict__.
+    __slots__ = ("pause_end", "dispatcher", "replies_held", "_to_flush", "_flush_before_poll",
+                 "output_limits", "__dict__", "__weakref__")
+
     def __init__(self, config: Config | None = None, clock: Clock | None = None) -> None:
         load_all()
         self.config = config or Config()
@@ -898,3 +903,7 @@ def new_event_loop(server: Server) -> asyncio.AbstractEventLoop:
     loop = NodeEventLoop(selector)
     selector.loop = loop
     return loop
+
+
+if accel.speedups is not None:
+    accel.speedups.bind_server(Server)

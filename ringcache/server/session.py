@@ -39,9 +39,9 @@ def is_local_address(addr: str) -> bool:
 
 class Session:
     # The fields the compiled per-request path reads at their slot's offset
-    # (ringcache/_speedups.pyx, on_readable); the rest live in __dict__.
+    # (ringcache/_speedups.pyx: execute_batch, on_readable); the rest live in __dict__.
     __slots__ = ("blocked", "authenticated", "last_interaction", "closing", "subscriptions",
-                 "is_replica", "__dict__")
+                 "is_replica", "gated", "db", "last_command", "__dict__", "__weakref__")
 
     # Cluster mode's per-client state, as class defaults: a session sets them
     # only when the client uses them, so off cluster mode a session is what

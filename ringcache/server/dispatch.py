@@ -90,7 +90,7 @@ class Dispatcher:
     # What the compiled loop reads per batch, at the slot's offset
     # (ringcache/_speedups.pyx, bind_dispatcher); the rest lives in __dict__.
     __slots__ = ("table", "compiled_entries", "tracking_active", "propagating", "maxmemory",
-                 "slowlog_threshold", "__dict__", "__weakref__")
+                 "slowlog_threshold", "cluster", "__dict__", "__weakref__")
 
     def __init__(self, server: "Server") -> None:
         self.server = server

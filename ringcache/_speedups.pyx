@@ -2077,7 +2077,8 @@ cdef Py_ssize_t C_SERVER, C_FD, C_PENDING, C_OUT, C_OUT_SIZE, C_CLOSED, C_READIN
 cdef Py_ssize_t C_ON_DRAINED, C_SESSION, C_READER
 cdef Py_ssize_t R_CAREFUL, R_CHUNKS, R_LAST_DATA, R_LIMITS
 cdef Py_ssize_t SV_PAUSE_END, SV_DISPATCHER, SV_REPLIES_HELD, SV_TO_FLUSH, SV_FLUSH_BEFORE_POLL
-cdef Py_ssize_t SV_OUTPUT_LIMITS
+cdef Py_ssize_t SV_OUTPUT_LIMITS, H_CALLBACK, H_ARGS, H_CANCELLED
+cdef object _report = None
 
 
 def bind_connection(connection, reader, Py_ssize_t read_size, Py_ssize_t high_water):
@@ -2109,11 +2110,17 @@ def bind_connection(connection, reader, Py_ssize_t read_size, Py_ssize_t high_wa
     return on_readable
 
 
-def bind_server(server):
-    """Take the slot offsets of Server (server/server.py calls this once;
-    a Connection exists only for a Server, so before on_readable runs)."""
+def bind_server(server, handle, report):
+    """Take the slot offsets of Server and asyncio's Handle, and the
+    function that reports a callback's exception as Handle._run does
+    (server/server.py calls this once; a Connection exists only for a
+    Server, so before on_readable runs)."""
     global SV_PAUSE_END, SV_DISPATCHER, SV_REPLIES_HELD, SV_TO_FLUSH, SV_FLUSH_BEFORE_POLL
-    global SV_OUTPUT_LIMITS
+    global SV_OUTPUT_LIMITS, H_CALLBACK, H_ARGS, H_CANCELLED, _report
+    H_CALLBACK = _offset(handle, "_callback")
+    H_ARGS = _offset(handle, "_args")
+    H_CANCELLED = _offset(handle, "_cancelled")
+    _report = report
     SV_PAUSE_END = _offset(server, "pause_end")
     SV_DISPATCHER = _offset(server, "dispatcher")
     SV_REPLIES_HELD = _offset(server, "replies_held")
@@ -2211,3 +2218,74 @@ cdef bint _flush(object server, object conn) except -1:
     _set_slot(conn, C_OUT_SIZE, size - sent)
     conn.loop.add_writer(_slot(conn, C_FD), conn.on_writable)
     return True
+
+
+# The loop's step for each ready descriptor (server/server.py: FlushingSelector
+# .select and NodeEventLoop._process_events, whose twins these are). At -P 1
+# each request is one ready descriptor: the stdlib turns its event into a
+# (key, events) pair, queues its handle in the loop's ready queue, pops it and
+# runs it in its context (Handle._run), ~2,500 instructions of Python. Here a
+# plain connection's reader (the compiled on_readable) runs at once, when
+# nothing was queued before this poll's events, so the order in which the
+# queued callbacks run stays the stdlib's (this poll's handles ran first
+# anyway); any other handle is queued as before. The node uses no context
+# variables, so running outside the handle's context changes nothing.
+
+cdef extern from "<sys/epoll.h>":
+    int EPOLLIN
+    int EPOLLOUT
+
+cdef enum:
+    EVENT_READ = 1  # selectors.EVENT_READ, EVENT_WRITE (bind_server checks)
+    EVENT_WRITE = 2
+
+
+def ready_events(list fd_event_list, dict fd_to_key):
+    """FlushingSelector.select's conversion of epoll's (fd, event) pairs
+    into (key, events) pairs, compiled."""
+    cdef list ready = []
+    cdef PyObject* found
+    cdef long event, events
+    for item in fd_event_list:
+        found = _dict_get(fd_to_key, (<tuple>item)[0])
+        if found == NULL:
+            continue
+        key = <object>found
+        event = (<tuple>item)[1]
+        events = 0
+        if event & ~EPOLLIN:
+            events |= EVENT_WRITE
+        if event & ~EPOLLOUT:
+            events |= EVENT_READ
+        ready.append((key, events & <long>(<tuple>key)[2]))
+    return ready
+
+
+def process_events(loop, list event_list):
+    """NodeEventLoop._process_events, compiled (see above)."""
+    ready = loop._ready
+    cdef bint direct = not _any(ready) and not loop._debug
+    cdef long mask
+    for item in event_list:
+        key = (<tuple>item)[0]
+        mask = (<tuple>item)[1]
+        data = (<tuple>key)[3]
+        reader = (<tuple>data)[0]
+        writer = (<tuple>data)[1]
+        if mask & EVENT_READ and reader is not None:
+            if _slot(reader, H_CANCELLED) is not False:
+                loop._remove_reader((<tuple>key)[0])
+            elif direct and _slot(reader, H_CALLBACK) is on_readable:
+                try:
+                    on_readable((<tuple>_slot(reader, H_ARGS))[0])
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    _report(reader, exc)
+            else:
+                ready.append(reader)
+        if mask & EVENT_WRITE and writer is not None:
+            if _slot(writer, H_CANCELLED) is not False:
+                loop._remove_writer((<tuple>key)[0])
+            else:
+                ready.append(writer)

@@ -858,6 +858,8 @@ class FlushingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
             fd_event_list = self._selector.poll(timeout, max(len(fd_to_key), 1))  # type: ignore[attr-defined]
         except InterruptedError:
             return ready
+        if accel.speedups is not None:
+            return accel.speedups.ready_events(fd_event_list, fd_to_key)  # (the loop below, compiled)
         for fd, event in fd_event_list:
             key = fd_to_key.get(fd)
             if key:
@@ -896,6 +898,11 @@ class NodeEventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
                 else:
                     ready.append(writer)
 
+    if accel.speedups is not None:
+        # The same, compiled, with a plain connection's reader run at once
+        # (ringcache/_speedups.pyx, process_events, says when and why).
+        _process_events = accel.speedups.process_events  # type: ignore[assignment]  # noqa: F811
+
 
 def new_event_loop(server: Server) -> asyncio.AbstractEventLoop:
     """The loop a node runs on: the stdlib selector loop (NodeEventLoop) with FlushingSelector."""
@@ -905,5 +912,17 @@ def new_event_loop(server: Server) -> asyncio.AbstractEventLoop:
     return loop
 
 
+def _report_callback_error(handle: asyncio.Handle, exc: BaseException) -> None:
+    """What asyncio's Handle._run does when its callback raised (CPython
+    3.11), for the handles NodeEventLoop runs itself."""
+    callback = asyncio.format_helpers._format_callback_source(  # type: ignore[attr-defined]
+        handle._callback, handle._args)  # type: ignore[attr-defined]
+    context = {"message": f"Exception in callback {callback}", "exception": exc, "handle": handle}
+    if handle._source_traceback:  # type: ignore[attr-defined]
+        context["source_traceback"] = handle._source_traceback  # type: ignore[attr-defined]
+    handle._loop.call_exception_handler(context)  # type: ignore[attr-defined]
+
+
 if accel.speedups is not None:
-    accel.speedups.bind_server(Server)
+    assert selectors.EVENT_READ == 1 and selectors.EVENT_WRITE == 2  # (the compiled loop step's)
+    accel.speedups.bind_server(Server, asyncio.Handle, _report_callback_error)

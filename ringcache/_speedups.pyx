@@ -331,10 +331,12 @@ cdef Py_ssize_t D_TABLE, D_COMPILED_ENTRIES, D_TRACKING_ACTIVE, D_PROPAGATING, D
 cdef Py_ssize_t D_SLOWLOG_THRESHOLD, D_CLUSTER
 cdef Py_ssize_t SS_GATED, SS_DB, SS_LAST_COMMAND, SS_CLOSING, SS_BLOCKED, SS_AUTHENTICATED
 cdef Py_ssize_t SS_LAST_INTERACTION, SS_SUBSCRIPTIONS, SS_IS_REPLICA
+cdef object _Dispatcher = None
+cdef object _Session = None
 
 
 def bind_dispatcher(dispatcher, session):
-    global D_TABLE, D_COMPILED_ENTRIES, D_TRACKING_ACTIVE, D_PROPAGATING, D_MAXMEMORY
+    global _Dispatcher, _Session, D_TABLE, D_COMPILED_ENTRIES, D_TRACKING_ACTIVE, D_PROPAGATING, D_MAXMEMORY
     global D_SLOWLOG_THRESHOLD, D_CLUSTER, SS_GATED, SS_DB, SS_LAST_COMMAND, SS_CLOSING, SS_BLOCKED
     global SS_AUTHENTICATED, SS_LAST_INTERACTION, SS_SUBSCRIPTIONS, SS_IS_REPLICA
     D_TABLE = _offset(dispatcher, "table")
@@ -353,6 +355,8 @@ def bind_dispatcher(dispatcher, session):
     SS_LAST_INTERACTION = _offset(session, "last_interaction")
     SS_SUBSCRIPTIONS = _offset(session, "subscriptions")
     SS_IS_REPLICA = _offset(session, "is_replica")
+    _Dispatcher = dispatcher
+    _Session = session
 
 
 def execute_batch(self, session, list commands, reply_budget=1 << 62):
@@ -365,6 +369,8 @@ def execute_batch(self, session, list commands, reply_budget=1 << 62):
     (_settle: before any Python handler runs and at the end); what the
     loop reads of the session (gated, db, closing) is read again after each
     Python call, the only code that can change it."""
+    if not isinstance(self, _Dispatcher) or not isinstance(session, _Session):
+        raise TypeError("execute_batch reads a Dispatcher's and a Session's slots")
     return _execute_batch(self, session, commands,
                           reply_budget if reply_budget < (1 << 62) else (1 << 62))
 

@@ -82,6 +82,33 @@ def test_same_changes_as_the_pure_set(monkeypatch, load, seed):
     assert 0 < sum(fallbacks.values()) < changes / (2 if load >= 16 else 1.05), fallbacks
 
 
+@pytest.mark.parametrize("load", [2, 4, 16])
+@pytest.mark.parametrize("lex", [False, True])
+def test_a_growing_set_stays_compiled(monkeypatch, load, lex):
+    """Inserts and moves into one set that grows (redis-benchmark's ZADD):
+    block splits and scores equal to a block's last score (ZSet._locate's
+    member search) are done by _zc_insert itself, with the same fields as
+    the pure set's after every step. (A move's removal may still leave a
+    block under LOAD // 2: that merge is ZSet._remove's.)"""
+    monkeypatch.setattr(zset_module, "LOAD", load)
+    rng = random.Random(load)
+    compiled, pure = ZSet(), ZSet()
+    compiled.add(b"m", 1.0)  # (the first member: the set is not empty below)
+    pure.add(b"m", 1.0)
+
+    def refused(self, *args):
+        assert self is not compiled, "a ZSet method ran for the compiled set"
+    monkeypatch.setattr(ZSet, "_insert", lambda self, *args, _m=ZSet._insert: (
+        refused(self), _m(self, *args))[1])
+    for step in range(1500):
+        member = b"m%d" % rng.randrange(400)
+        score = 3.0 if lex else float(rng.randrange(30))
+        assert _speedups.zset_add(compiled, member, score) == pure.add(member, score)
+        assert fields(compiled) == fields(pure), step
+    check(compiled)
+    assert len(compiled._members) > 10  # (it split many times)
+
+
 def test_a_new_set():
     for score in SCORES:
         compiled, pure = _speedups.zset_new(b"m", score), ZSet()

@@ -11,7 +11,9 @@ callgrind, once only preparing 1,000 batches of 16 pipelined commands
 their type) and once also feeding them through the parser and
 Dispatcher.execute_batch, and prints the difference per command. The
 other kinds (FAMILIES) send what redis-benchmark sends for issue 16's
-list/hash/set/key commands, on values prepared the same way in both runs.
+list/hash/set/key commands, on values prepared the same way in both runs;
+zadd-grow sends what redis-benchmark's -P 1 ZADD run does (100,000 ZADDs into
+one sorted set that does not exist at the start).
 `--parse-only` counts the parser alone; `--kinds get,set` picks some.
 RINGCACHE_PURE=1 counts the pure-Python path (ringcache/accel.py).
 """
@@ -177,7 +179,8 @@ def main() -> int:
         return 1
     what = "parsing only" if args.parse_only else "parse + execute_batch + encode"
     path = "pure-Python path" if os.environ.get("RINGCACHE_PURE", "") not in ("", "0") else "compiled path if built"
-    print(f"instructions per pipelined command ({what}; {BATCHES} batches of {PER_BATCH}; {path}):")
+    print(f"instructions per pipelined command ({what}; {BATCHES} batches of {PER_BATCH}, "
+          f"zadd-grow {BATCHES_OF['zadd-grow']}; {path}):")
     for kind in args.kinds.split(","):
         base = count(kind, False, args.parse_only)
         full = count(kind, True, args.parse_only)

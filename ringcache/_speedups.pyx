@@ -1255,7 +1255,11 @@ cdef object _ZERO = 0.0
 
 
 cdef inline Py_ssize_t _load() except -1:
-    return <Py_ssize_t>(<object>PyDict_GetItem(_zset_globals, "LOAD"))
+    # (a module's dict has str keys only: a lookup cannot fail, as for bytes)
+    cdef PyObject* load = _dict_get(_zset_globals, "LOAD")
+    if load == NULL:
+        raise AttributeError("ringcache.storage.zset.LOAD is missing")
+    return PyLong_AsSsize_t(<object>load)
 
 
 cdef inline Py_ssize_t _bisect_score(object block, Py_ssize_t lo, Py_ssize_t hi, double x,

@@ -11,7 +11,9 @@ callgrind, once only preparing 1,000 batches of 16 pipelined commands
 their type) and once also feeding them through the parser and
 Dispatcher.execute_batch, and prints the difference per command. The
 other kinds (FAMILIES) send what redis-benchmark sends for issue 16's
-list/hash/set/key commands, on values prepared the same way in both runs.
+list/hash/set/key commands, on values prepared the same way in both runs;
+zadd-grow sends what redis-benchmark's -P 1 ZADD run does (100,000 ZADDs into
+one sorted set that does not exist at the start).
 `--parse-only` counts the parser alone; `--kinds get,set` picks some.
 RINGCACHE_PURE=1 counts the pure-Python path (ringcache/accel.py).
 """
@@ -35,12 +37,21 @@ KEYS = 100_000
 KINDS = ("get", "set", "lpush", "hset", "zadd", "zincrby", "zscore", "zpopmin", "zrange", "zrangews",
          # issue 16's list/hash/set/key families, as redis-benchmark sends them
          # (one key "mylist"/"myset"/"myhash", 32-byte values, -r 100000):
-         "rpush", "spop", "mset", "lrange", "hset-big", "hget-big", "expire", "hgetall")
+         "rpush", "spop", "mset", "lrange", "hset-big", "hget-big", "expire", "hgetall",
+         # redis-benchmark's ZADD at -P 1 (types.py: FLUSHALL, then -n 100000):
+         "zadd-grow")
 COLLECTIONS = ("lpush", "hset", "zadd")
 # The other sorted-set kinds work on 1,000 sets of 100 members (m:0 .. m:99)
 # loaded beforehand in both runs; their members are drawn from m:0 .. m:199,
 # so about half are missing (ZINCRBY adds them, ZSCORE misses them).
 ZSET_KINDS = ("zincrby", "zscore", "zpopmin", "zrange", "zrangews")
+# Kinds measured over more commands than BATCHES * PER_BATCH: zadd-grow sends
+# the 100,000 requests of types.py's -P 1 run, into one key that does not
+# exist at the start ("ZADD myzset __rand_int__ element:__rand_int__",
+# -r 100000: two draws, 12 digits each). About 63,000 of them add a new
+# member (the key's creation and ~60 block splits among them), the rest
+# move an existing one.
+BATCHES_OF = {"zadd-grow": 6250}
 
 
 def workload(kind: str, run: bool, parse_only: bool) -> None:
@@ -89,7 +100,7 @@ def workload(kind: str, run: bool, parse_only: bool) -> None:
             return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
         return b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$32\r\n%s\r\n" % (key, b"x" * 32)
 
-    batches = [b"".join(command() for _ in range(PER_BATCH)) for _ in range(BATCHES)]
+    batches = [b"".join(command() for _ in range(PER_BATCH)) for _ in range(BATCHES_OF.get(kind, BATCHES))]
     if not run:
         return
     execute_batch = server.dispatcher.execute_batch
@@ -110,6 +121,8 @@ FAMILIES = {
     "hget-big": lambda rnd, key: [b"HGET", b"myhash", b"element:%d" % rnd.randrange(KEYS)],
     "expire": lambda rnd, key: [b"EXPIRE", key, b"100"],
     "hgetall": lambda rnd, key: [b"HGETALL", b"hash:%03d" % rnd.randrange(1000)],
+    "zadd-grow": lambda rnd, key: [b"ZADD", b"myzset", b"%012d" % rnd.randrange(KEYS),
+                                   b"element:%012d" % rnd.randrange(KEYS)],
 }
 
 
@@ -166,11 +179,12 @@ def main() -> int:
         return 1
     what = "parsing only" if args.parse_only else "parse + execute_batch + encode"
     path = "pure-Python path" if os.environ.get("RINGCACHE_PURE", "") not in ("", "0") else "compiled path if built"
-    print(f"instructions per pipelined command ({what}; {BATCHES} batches of {PER_BATCH}; {path}):")
+    print(f"instructions per pipelined command ({what}; {BATCHES} batches of {PER_BATCH}, "
+          f"zadd-grow {BATCHES_OF['zadd-grow']}; {path}):")
     for kind in args.kinds.split(","):
         base = count(kind, False, args.parse_only)
         full = count(kind, True, args.parse_only)
-        print(f"  {kind.upper()}: {(full - base) // (BATCHES * PER_BATCH):,}")
+        print(f"  {kind.upper()}: {(full - base) // (BATCHES_OF.get(kind, BATCHES) * PER_BATCH):,}")
     return 0
 
 

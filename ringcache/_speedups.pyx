@@ -1262,13 +1262,13 @@ cdef inline bint _score_arg(bytes arg, double* out) except -1:
     return True
 
 
-# ZSet's hot internals, compiled (storage/zset.py: _insert, _remove, pop,
-# _find + slice): the same lists, changed the same way, for the common case
-# only. Each returns "not done" before it changes anything when the case is
-# not common (an empty set, a block that would split or go under LOAD // 2,
-# a score equal to a block's last score, where _locate's member search
-# decides, a score or member not of the exact types the set holds), and the
-# caller then calls the ZSet method itself, from the same state. ZSet's
+# ZSet's hot internals, compiled (storage/zset.py: _insert with its block
+# split and _rebuild, _locate, _remove, pop, _find + slice): the same lists,
+# changed the same way, for the common case only. Each returns "not done"
+# before it changes anything when the case is not common (an empty set, a
+# block that would go under LOAD // 2, a score or member not of the exact
+# types the set holds), and the caller then calls the ZSet method itself,
+# from the same state. ZSet's
 # fields are read at their slot offsets, as Keyspace's above; LOAD is read
 # from the module at each call (tests shrink it).
 
@@ -1276,6 +1276,8 @@ from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
 from cpython.bytes cimport PyBytes_CheckExact
 from cpython.dict cimport PyDict_DelItem
 from cpython.list cimport PyList_GetSlice
+from cpython.list cimport PyList_GET_SIZE as _list_size
+from cpython.long cimport PyLong_FromLong
 from libc.string cimport memcmp, memmove
 
 from .storage import zset as _zset_module
@@ -1284,9 +1286,11 @@ cdef extern from *:
     """
     static inline PyObject** rc_list_items(PyObject* list) { return ((PyListObject*)list)->ob_item; }
     static inline void rc_list_set_size(PyObject* list, Py_ssize_t n) { Py_SET_SIZE(list, n); }
+    static inline int rc_list_cut(PyObject* list, Py_ssize_t n) { return PyList_SetSlice(list, n, PY_SSIZE_T_MAX, NULL); }
     """
     PyObject** rc_list_items(object list)
     void rc_list_set_size(object list, Py_ssize_t n)
+    int rc_list_cut(object list, Py_ssize_t n) except -1  # del list[n:]
 
 cdef Py_ssize_t Z_DICT = _offset(ZSet, "dict")
 cdef Py_ssize_t Z_SCORES = _offset(ZSet, "_scores")
@@ -1298,7 +1302,11 @@ cdef object _ZERO = 0.0
 
 
 cdef inline Py_ssize_t _load() except -1:
-    return <Py_ssize_t>(<object>PyDict_GetItem(_zset_globals, "LOAD"))
+    # (a module's dict has str keys only: a lookup cannot fail, as for bytes)
+    cdef PyObject* load = _dict_get(_zset_globals, "LOAD")
+    if load == NULL:
+        raise AttributeError("ringcache.storage.zset.LOAD is missing")
+    return PyLong_AsSsize_t(<object>load)
 
 
 cdef inline Py_ssize_t _bisect_score(object block, Py_ssize_t lo, Py_ssize_t hi, double x,
@@ -1347,20 +1355,39 @@ cdef inline Py_ssize_t _bisect_member(object block, Py_ssize_t lo, Py_ssize_t hi
     return lo
 
 
-cdef inline Py_ssize_t _zblock(object zset, double x) except -2:
-    # The block of score x (_locate's common case), -1 when _locate's
-    # member search would decide (x is the last score of a block that is
-    # not the last one) or a score is not a float.
+cdef inline Py_ssize_t _zblock(object zset, double x, object member) except -2:
+    # The block of (x, member): ZSet._locate, the member search among blocks
+    # that end on score x included; -1 when a score is not a float or a
+    # member searched is not bytes.
     cdef list maxes = _slot(zset, Z_MAXES)
     cdef Py_ssize_t last = len(maxes) - 1
     cdef Py_ssize_t i = _bisect_score(maxes, 0, last + 1, x, False)
+    cdef Py_ssize_t hi, mid
+    cdef PyObject* block_last
     if i < 0:
         return -1
     if i >= last:
         return last
-    if not PyFloat_CheckExact(maxes[i]) or PyFloat_AS_DOUBLE(maxes[i]) == x:
+    if not PyFloat_CheckExact(maxes[i]):
         return -1
-    return i
+    if PyFloat_AS_DOUBLE(maxes[i]) != x:
+        return i
+    # Blocks i .. hi - 1 all end on this score: the member decides.
+    hi = _bisect_score(maxes, i, last + 1, x, True)
+    if hi < 0:
+        return -1
+    cdef list all_members = _slot(zset, Z_MEMBERS)
+    while i < hi:
+        mid = (i + hi) >> 1
+        block = all_members[mid]
+        block_last = rc_list_items(block)[_list_size(block) - 1]
+        if not PyBytes_CheckExact(<object>block_last):
+            return -1
+        if _bytes_cmp(block_last, <PyObject*>member) < 0:
+            i = mid + 1
+        else:
+            hi = mid
+    return i if i < last else last
 
 
 cdef inline void _list_insert(object block, Py_ssize_t pos, object item) except *:
@@ -1391,22 +1418,53 @@ cdef inline void _tree_add(object zset, Py_ssize_t i, long delta) except *:
         k += k & -k
 
 
+cdef int _zc_rebuild(object zset) except -1:
+    """ZSet._rebuild: new _maxes and _tree lists from the blocks."""
+    cdef list all_scores = _slot(zset, Z_SCORES)
+    cdef list all_members = _slot(zset, Z_MEMBERS)
+    cdef Py_ssize_t n = _list_size(all_members), k, parent
+    cdef list maxes = []
+    cdef list tree = []
+    for block in all_scores:
+        maxes.append((<list>block)[_list_size(block) - 1])
+    cdef Py_ssize_t* sums = <Py_ssize_t*>PyMem_Malloc((n + 1) * sizeof(Py_ssize_t))
+    if sums == NULL:
+        raise MemoryError()
+    try:
+        sums[0] = 0
+        for k in range(1, n + 1):
+            sums[k] = _list_size(all_members[k - 1])
+        for k in range(1, n + 1):
+            parent = k + (k & -k)
+            if parent <= n:
+                sums[parent] += sums[k]
+        for k in range(n + 1):
+            tree.append(PyLong_FromLong(sums[k]))
+    finally:
+        PyMem_Free(sums)
+    _set_slot(zset, Z_MAXES, maxes)
+    _set_slot(zset, Z_TREE, tree)
+    return 0
+
+
 cdef bint _zc_insert(object zset, object member, object score) except -1:
-    """ZSet._insert (score a float): True if done, False if the caller must
-    call ZSet._insert."""
+    """ZSet._insert (score a float), its block split included: True if
+    done, False if the caller must call ZSet._insert."""
     cdef list all_scores = _slot(zset, Z_SCORES)
     cdef double x = PyFloat_AS_DOUBLE(score)
-    cdef Py_ssize_t i, n, lo, hi, pos
+    cdef Py_ssize_t i, n, lo, hi, pos, half
+    cdef list all_members
     if not len(all_scores) or not PyBytes_CheckExact(member):
         return False
-    i = _zblock(zset, x)
+    i = _zblock(zset, x, member)
     if i < 0:
         return False
+    all_members = _slot(zset, Z_MEMBERS)
     scores = all_scores[i]
-    members = (<list>_slot(zset, Z_MEMBERS))[i]
+    members = all_members[i]
     n = len(<list>scores)
-    if n + 1 > 2 * _load():
-        return False  # (a split)
+    if n != len(<list>members):
+        return False
     lo = _bisect_score(scores, 0, n, x, False)
     hi = _bisect_score(scores, lo, n, x, True)
     if lo < 0 or hi < 0:
@@ -1421,6 +1479,16 @@ cdef bint _zc_insert(object zset, object member, object score) except -1:
     PyDict_SetItem(<dict>_slot(zset, Z_DICT), member, score)
     _list_insert(scores, pos, score)
     _list_insert(members, pos, member)
+    if n + 1 > 2 * _load():
+        # The split: the upper half becomes block i + 1, and _maxes and the
+        # tree are rebuilt (the indices of the blocks after i moved).
+        half = (n + 1) >> 1
+        all_scores.insert(i + 1, PyList_GetSlice(scores, half, n + 1))
+        all_members.insert(i + 1, PyList_GetSlice(members, half, n + 1))
+        rc_list_cut(scores, half)
+        rc_list_cut(members, half)
+        _zc_rebuild(zset)
+        return True
     if pos == n:
         (<list>_slot(zset, Z_MAXES))[i] = score
     _tree_add(zset, i, 1)
@@ -1435,7 +1503,7 @@ cdef bint _zc_remove(object zset, object member, object score) except -1:
     if not PyFloat_CheckExact(score) or not PyBytes_CheckExact(member):
         return False
     cdef double x = PyFloat_AS_DOUBLE(score)
-    i = _zblock(zset, x)
+    i = _zblock(zset, x, member)
     if i < 0:
         return False
     members = all_members[i]

@@ -54,10 +54,15 @@ from bisect import bisect_left, bisect_right
 from typing import Iterable, Iterator
 
 # Target block size: blocks split above 2 * LOAD and merge below LOAD // 2.
-# 1000 as in sortedcontainers: bigger blocks mean fewer of them (a smaller
-# tree, cheaper rebuilds), smaller ones cheaper list inserts; at 1000 both
-# stay far below a microsecond.
-LOAD = 1000
+# Bigger blocks mean fewer of them (a smaller tree, cheaper rebuilds),
+# smaller ones cheaper list inserts and deletes (a memmove of half a block
+# of pointers, in both lists). sortedcontainers takes 1000; with the inserts
+# compiled (_speedups) the memmove is most of an insert's own work, and 512
+# measured better: redis-benchmark's ZADD into one growing set (0 -> 63,000
+# members) 10,676 -> 7,747 instructions per command, and ~0.2 us less per
+# insert in wall time, into 1,000,000 members too (benchmarks/RESULTS.md,
+# 2026-12-07 "ZADD into one growing set").
+LOAD = 512
 
 
 class ZSet:

@@ -283,3 +283,43 @@ def test_spop_from_a_sampling_pool(nodes):
         while client.scard("pool"):
             assert client.spop("pool") in model
     assert len(cards) == 80
+
+
+def test_a_growing_sorted_set(nodes):
+    """redis-benchmark's ZADD: one key from empty to thousands of members,
+    so past many block splits (ZSet.LOAD is 512) and, with few distinct
+    scores, many scores equal to a block's last one (ZSet._locate's member
+    search), interleaved with moves, increments, pops and reads by rank.
+    Replies byte-identical, and the same set at the end."""
+    rnd = random.Random(11)
+    batches = []
+    for _ in range(60):
+        batch = []
+        for _ in range(100):
+            member = b"element:%012d" % rnd.randrange(4000)
+            score = b"%012d" % rnd.randrange(40) if rnd.random() < 0.5 else b"%d" % rnd.randrange(100000)
+            roll = rnd.random()
+            if roll < 0.85:
+                batch.append([b"ZADD", b"myzset", score, member])
+            elif roll < 0.9:
+                batch.append([b"ZINCRBY", b"myzset", b"%d" % rnd.randrange(-5, 5), member])
+            elif roll < 0.93:
+                batch.append([b"ZPOPMIN", b"myzset"])
+            elif roll < 0.96:
+                start = rnd.randrange(-3000, 3000)
+                batch.append([b"ZRANGE", b"myzset", b"%d" % start, b"%d" % (start + rnd.randrange(30))])
+            else:
+                batch.append([b"ZRANK", b"myzset", member])
+        batches.append(batch)
+    for node in nodes:
+        node.client().execute_command("FLUSHALL")
+    conns = [Conn(node.port) for node in nodes]
+    try:
+        for i, batch in enumerate(batches):
+            expected, got = (conn.pipeline(batch) for conn in conns)
+            assert got == expected, f"batch {i}"
+    finally:
+        for conn in conns:
+            conn.close()
+    want, got = (node.client().zrange("myzset", 0, -1, withscores=True) for node in nodes)
+    assert got == want and len(got) > 2000

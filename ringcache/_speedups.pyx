@@ -969,11 +969,13 @@ cdef object _mset(object db, list argv):
         return OK
     cdef Py_ssize_t mem = 0, changed = 0
     cdef dict data = _slot(db, K_DATA)
+    cdef PyObject* found
     for i in range(1, n, 2):
-        if _dict_get(data, argv[i]) == NULL:
+        found = _dict_get(data, argv[i])
+        if found == NULL:
             done = _new_string(db, data, argv[i], argv[i + 1], &mem)  # (section "strings: a new key")
         else:
-            done = _overwrite_string(db, argv[i], argv[i + 1], &mem)  # (section "collections" below)
+            done = _overwrite_string(db, argv[i], found, argv[i + 1], &mem)  # (section "collections" below)
         if done:
             changed += 1
         else:
@@ -1992,12 +1994,13 @@ cdef void _set_expire(object db, object key, object value, long long when) excep
         db.on_ready(db, key)
 
 
-cdef inline bint _overwrite_string(object db, object key, object value, Py_ssize_t* mem) except -1:
+cdef inline bint _overwrite_string(object db, object key, PyObject* found, object value,
+                                   Py_ssize_t* mem) except -1:
     """Keyspace.set(key, value) under LRU (MSET's pairs) when key holds a
     string without a TTL (as _set does, with Keyspace.modified's
     blocked-client check), but the change of `mem` is added to *mem and
-    the caller adds one to `dirty`; False (nothing done) for another key."""
-    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
+    the caller adds one to `dirty`; False (nothing done) for another key.
+    `found`: the key's value in db.data, as the caller looked it up."""
     if found == NULL or type(<object>found) is not bytes or type(value) is not bytes \
             or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return False
@@ -2049,12 +2052,15 @@ cdef int _index_key(object index, bytes key) except -1:
     cdef list buckets = _slot(index, SL_BUCKETS)
     cdef object bucket = buckets[slot]
     cdef array.array nonempty
+    cdef Py_ssize_t n
     if bucket is None:
         buckets[slot] = [key]
         (<bytearray>_slot(index, SL_OCCUPIED))[slot] = 1
         nonempty = _slot(index, SL_NONEMPTY)
-        (<array.array>_slot(index, SL_NONEMPTY_AT)).data.as_ushorts[slot] = <unsigned short>len(nonempty)
-        nonempty.append(slot)
+        n = Py_SIZE(nonempty)
+        (<array.array>_slot(index, SL_NONEMPTY_AT)).data.as_ushorts[slot] = <unsigned short>n
+        array.resize_smart(nonempty, n + 1)  # (nonempty.append(slot), without the method call)
+        nonempty.data.as_ushorts[n] = <unsigned short>slot
     elif type(bucket) is list and PyList_GET_SIZE(bucket) < SL_LIST_MAX:
         (<list>bucket).append(key)
     else:

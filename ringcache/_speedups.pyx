@@ -2007,11 +2007,7 @@ cdef inline bint _overwrite_string(object db, object key, PyObject* found, objec
     mem[0] += len(<bytes>value) - len(<bytes>found)
     PyDict_SetItem(<dict>_slot(db, K_DATA), key, value)  # (drops found)
     _touch_lru(db, key)
-    if _slot(db, K_WATCHERS):
-        db.touch(key)
-    blocked = _slot(db, K_BLOCKED)
-    if blocked and key in blocked:
-        db.on_ready(db, key)
+    _signal_string(db, key)  # (section "strings: a new key")
     return True
 
 
@@ -2026,6 +2022,9 @@ cdef inline bint _overwrite_string(object db, object key, PyObject* found, objec
 # FLUSHALL create most of their keys here. Anything else (an LFU policy,
 # notifications, a key or value not of class bytes, a SlotIndex subclass,
 # a bucket that would turn into a set) is left to the Python methods.
+
+cdef extern from "Python.h":
+    Py_ssize_t _dict_size "PyDict_GET_SIZE"(object)
 
 from .storage.keyspace import KEY_COST as _KEY_COST, STRING_COST as _STRING_COST
 from .storage.slots import LIST_MAX as _LIST_MAX, SlotIndex as _SlotIndex
@@ -2082,9 +2081,17 @@ cdef bint _new_string(object db, dict data, object key, object value, Py_ssize_t
     if len(data) > <Py_ssize_t>_slot(db, K_CELLS_LIMIT):
         db._grow_cells()  # (doubles the cells: a few times in a database's life)
     _touch_lru(db, key)
-    if _slot(db, K_WATCHERS):
-        db.touch(key)
-    blocked = _slot(db, K_BLOCKED)
-    if blocked and key in blocked:
-        db.on_ready(db, key)
+    _signal_string(db, key)  # (section "strings: a new key")
     return True
+
+
+cdef inline int _signal_string(object db, object key) except -1:
+    """Keyspace.modified(key) for a string, less the `dirty` count the
+    caller adds: the WATCHes failed, a client blocked on the key woken.
+    (Both dicts are empty unless somebody watches or waits: a size test.)"""
+    if _dict_size(_slot(db, K_WATCHERS)):
+        db.touch(key)
+    cdef dict blocked = _slot(db, K_BLOCKED)
+    if _dict_size(blocked) and PyDict_Contains(blocked, key):
+        db.on_ready(db, key)
+    return 0

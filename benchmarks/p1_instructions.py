@@ -10,7 +10,8 @@ The measured program starts a real node (Server.start on the node's own loop,
 new_event_loop) in process, connects CLIENTS TCP clients over loopback and
 drives ROUNDS rounds (the node's cron stopped: its cost is per second, not
 per request): every client sends one command (one GET or SET of a
-random key of 100,000, 32-byte values), then the loop runs one turn, and the
+random key of 100,000, 32-byte values; or an MSET of 10 of them, or
+`mset-new`: of 10 keys that do not exist yet), then the loop runs one turn, and the
 clients read the previous turn's replies (the replies of a turn leave at the
 next poll, FlushingSelector). The same program without the rounds is counted
 too (with WARM_ROUNDS rounds, as both runs start with), and the difference divided by the requests is printed. The clients'
@@ -41,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 400
 WARM_ROUNDS = 20
 POOL = 4096
+POOL_NEW = (ROUNDS + WARM_ROUNDS) * 50
 KEYS = 100_000
 
 
@@ -58,7 +60,7 @@ def workload(kind: str, clients: int, rounds: int) -> None:
     # longer run takes many more seconds: its cost would be counted per request.
     assert server._cron_task is not None
     server._cron_task.cancel()
-    for i in range(KEYS):
+    for i in range(0 if kind == "mset-new" else KEYS):
         server.db(0).set(b"key:%012d" % i, b"x" * 32)
     socks = []
     for _ in range(clients):
@@ -82,15 +84,22 @@ def workload(kind: str, clients: int, rounds: int) -> None:
     # (building them per request would be counted as the node's work).
     rnd = random.Random(1)
     requests = []
-    for _ in range(POOL):
+    # (mset-new: every key new, so none may repeat: a pool as large as the
+    # default run's requests, the same in both runs.)
+    for n in range(POOL_NEW if kind == "mset-new" else POOL):
         key = b"key:%012d" % rnd.randrange(KEYS)
         if kind == "get":
             requests.append(b"*2\r\n$3\r\nGET\r\n$16\r\n%s\r\n" % key)
+        elif kind in ("mset", "mset-new"):
+            keys = ([b"key:%012d" % rnd.randrange(KEYS) for _ in range(10)] if kind == "mset"
+                    else [b"new:%012d" % (10 * n + i) for i in range(10)])
+            requests.append(b"*21\r\n$4\r\nMSET\r\n" + b"".join(
+                b"$%d\r\n%s\r\n$32\r\n%s\r\n" % (len(k), k, b"x" * 32) for k in keys))
         else:
             requests.append(b"*3\r\n$3\r\nSET\r\n$16\r\n%s\r\n$32\r\n%s\r\n" % (key, b"x" * 32))
     gc.collect()
     gc.disable()
-    reply = 5 if kind == "set" else 39
+    reply = 39 if kind == "get" else 5  # ($32 bulk, or +OK)
     it = itertools.cycle(requests)
     for r in range(rounds + 1):
         if r < rounds:
@@ -121,7 +130,7 @@ def count(kind: str, clients: int, rounds: int) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workload", choices=("get", "set"))
+    parser.add_argument("--workload", choices=("get", "set", "mset", "mset-new"))
     parser.add_argument("--kinds", default="get,set")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=ROUNDS)

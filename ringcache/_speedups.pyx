@@ -577,28 +577,26 @@ cdef inline unsigned int _crc16(const unsigned char* p, Py_ssize_t n) noexcept:
     return crc
 
 
+cdef inline unsigned int _key_slot(bytes key) noexcept:
+    """ringcache.storage.slots.key_slot: CRC16 of the key, or of its {hash tag}."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(key)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(key)
+    cdef const unsigned char* open_ = <const unsigned char*>memchr(p, ord("{"), n)
+    cdef const unsigned char* close
+    if open_ != NULL:
+        close = <const unsigned char*>memchr(open_ + 1, ord("}"), n - (open_ - p) - 1)
+        if close != NULL and close - open_ > 1:
+            return _crc16(open_ + 1, close - open_ - 1) & 16383
+    return _crc16(p, n) & 16383
+
+
 def slots_add_many(self, list keys):
     """ringcache.storage.slots.SlotIndex.add_many, compiled."""
     cdef list buckets = self.buckets
-    cdef const unsigned char* p
-    cdef const unsigned char* open_
-    cdef const unsigned char* close
-    cdef Py_ssize_t n, start
     cdef unsigned int slot
     cdef object bucket
     for key in keys:
-        p = <const unsigned char*>PyBytes_AS_STRING(key)
-        n = PyBytes_GET_SIZE(key)
-        open_ = <const unsigned char*>memchr(p, ord("{"), n)
-        if open_ != NULL:
-            start = open_ - p
-            close = <const unsigned char*>memchr(open_ + 1, ord("}"), n - start - 1)
-            if close != NULL and close - open_ > 1:
-                slot = _crc16(open_ + 1, close - open_ - 1) & 16383
-            else:
-                slot = _crc16(p, n) & 16383
-        else:
-            slot = _crc16(p, n) & 16383
+        slot = _key_slot(key)
         bucket = buckets[slot]
         if bucket is not None and type(bucket) is list and len(<list>bucket) < 96:
             (<list>bucket).append(key)
@@ -871,7 +869,7 @@ cdef object _set(object db, list argv):
     cdef object value = argv[2]
     cdef dict data = _slot(db, K_DATA)
     cdef PyObject* found = _dict_get(data, key)
-    cdef Py_ssize_t old_size
+    cdef Py_ssize_t old_size, mem = 0
     if found != NULL and type(<object>found) is bytes and not _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         old_size = len(<bytes>found)
         data[key] = value
@@ -880,6 +878,9 @@ cdef object _set(object db, list argv):
         if _slot(db, K_WATCHERS):
             db.touch(key)
         _touch_lru(db, key)
+    elif found == NULL and _new_string(db, data, key, value, &mem):  # (section "strings: a new key")
+        _add(db, K_MEM, mem)
+        _add(db, K_DIRTY, 1)
     else:
         db.set(key, value)
     return OK
@@ -915,8 +916,10 @@ cdef object _incr(object db, list argv):
     if _slot(db, K_NOTIFY) or _slot(db, K_LFU):
         return PASS
     cdef object key = argv[1]
-    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
+    cdef dict data = _slot(db, K_DATA)
+    cdef PyObject* found = _dict_get(data, key)
     cdef long long current = 0
+    cdef Py_ssize_t mem = 0
     if found != NULL:
         if type(<object>found) is not bytes or _has_ttl(<dict>_slot(db, K_EXPIRES), key) \
                 or not _plain_integer(<bytes>found, &current):
@@ -926,7 +929,11 @@ cdef object _incr(object db, list argv):
         db.replace(key, b"%d" % current)
     else:
         current = 1
-        db.set(key, b"1")
+        if _new_string(db, data, key, b"1", &mem):  # (section "strings: a new key")
+            _add(db, K_MEM, mem)
+            _add(db, K_DIRTY, 1)
+        else:
+            db.set(key, b"1")
     return current
 
 
@@ -997,6 +1004,7 @@ cdef object _mget(object db, list argv):
 cdef object _mset(object db, list argv):
     """commands/strings.py mset (Keyspace.set per pair)."""
     cdef Py_ssize_t i, n = len(argv)
+    cdef bint done
     if n % 2 == 0:
         return PASS
     if _slot(db, K_NOTIFY):
@@ -1007,8 +1015,15 @@ cdef object _mset(object db, list argv):
             set_(argv[i], argv[i + 1])
         return OK
     cdef Py_ssize_t mem = 0, changed = 0
+    cdef dict data = _slot(db, K_DATA)
+    cdef PyObject* found
     for i in range(1, n, 2):
-        if _overwrite_string(db, argv[i], argv[i + 1], &mem):  # (section "collections" below)
+        found = _dict_get(data, argv[i])
+        if found == NULL:
+            done = _new_string(db, data, argv[i], argv[i + 1], &mem)  # (section "strings: a new key")
+        else:
+            done = _overwrite_string(db, argv[i], found, argv[i + 1], &mem)  # (section "collections" below)
+        if done:
             changed += 1
         else:
             db.set(argv[i], argv[i + 1])
@@ -2094,23 +2109,20 @@ cdef void _set_expire(object db, object key, object value, long long when) excep
         db.on_ready(db, key)
 
 
-cdef inline bint _overwrite_string(object db, object key, object value, Py_ssize_t* mem) except -1:
+cdef inline bint _overwrite_string(object db, object key, PyObject* found, object value,
+                                   Py_ssize_t* mem) except -1:
     """Keyspace.set(key, value) under LRU (MSET's pairs) when key holds a
     string without a TTL (as _set does, with Keyspace.modified's
     blocked-client check), but the change of `mem` is added to *mem and
-    the caller adds one to `dirty`; False (nothing done) for another key."""
-    cdef PyObject* found = _dict_get(<dict>_slot(db, K_DATA), key)
+    the caller adds one to `dirty`; False (nothing done) for another key.
+    `found`: the key's value in db.data, as the caller looked it up."""
     if found == NULL or type(<object>found) is not bytes or type(value) is not bytes \
             or _has_ttl(<dict>_slot(db, K_EXPIRES), key):
         return False
     mem[0] += len(<bytes>value) - len(<bytes>found)
     PyDict_SetItem(<dict>_slot(db, K_DATA), key, value)  # (drops found)
     _touch_lru(db, key)
-    if _slot(db, K_WATCHERS):
-        db.touch(key)
-    blocked = _slot(db, K_BLOCKED)
-    if blocked and key in blocked:
-        db.on_ready(db, key)
+    _signal_string(db, key)  # (section "strings: a new key")
     return True
 
 
@@ -2363,3 +2375,88 @@ def process_events(loop, list event_list):
                 loop._remove_writer((<tuple>key)[0])
             else:
                 ready.append(writer)
+
+# -- strings: storing a new key (SET, MSET, INCR of a missing key) --------------
+#
+# Keyspace.set's new-key branch (storage/keyspace.py), compiled, for a bytes
+# value under an LRU policy with no "new" key-event hook: the value stored,
+# the key added to its slot's bucket (storage/slots.py, SlotIndex.add),
+# memory counted, the access cell recorded (_record_new under LRU: one
+# store, after the cells grew for the new key), then Keyspace.modified (the
+# WATCHes, a blocked client woken). Redis-benchmark's SET and MSET after a
+# FLUSHALL create most of their keys here. Anything else (an LFU policy,
+# notifications, a key or value not of class bytes, a SlotIndex subclass,
+# a bucket that would turn into a set) is left to the Python methods.
+
+cdef extern from "Python.h":
+    Py_ssize_t _dict_size "PyDict_GET_SIZE"(object)
+
+from .storage.keyspace import KEY_COST as _KEY_COST, STRING_COST as _STRING_COST
+from .storage.slots import LIST_MAX as _LIST_MAX, SlotIndex as _SlotIndex
+
+cdef Py_ssize_t NEW_STRING_COST = _STRING_COST + _KEY_COST  # (+ the value's and key's lengths)
+cdef Py_ssize_t SL_LIST_MAX = _LIST_MAX
+
+cdef Py_ssize_t K_SLOTS = _offset(Keyspace, "slots")
+cdef Py_ssize_t K_ON_NEW = _offset(Keyspace, "on_new")
+cdef Py_ssize_t K_CELLS_LIMIT = _offset(Keyspace, "cells_limit")
+cdef Py_ssize_t SL_BUCKETS = _offset(_SlotIndex, "buckets")
+cdef Py_ssize_t SL_OCCUPIED = _offset(_SlotIndex, "occupied")
+cdef Py_ssize_t SL_NONEMPTY = _offset(_SlotIndex, "nonempty")
+cdef Py_ssize_t SL_NONEMPTY_AT = _offset(_SlotIndex, "nonempty_at")
+
+
+cdef int _index_key(object index, bytes key) except -1:
+    """SlotIndex.add(key): the first key of its slot, or one more in a
+    bucket list that stays within LIST_MAX; else the method itself."""
+    if type(index) is not _SlotIndex:
+        index.add(key)
+        return 0
+    cdef unsigned int slot = _key_slot(key)
+    cdef list buckets = _slot(index, SL_BUCKETS)
+    cdef object bucket = buckets[slot]
+    cdef array.array nonempty
+    cdef Py_ssize_t n
+    if bucket is None:
+        buckets[slot] = [key]
+        (<bytearray>_slot(index, SL_OCCUPIED))[slot] = 1
+        nonempty = _slot(index, SL_NONEMPTY)
+        n = Py_SIZE(nonempty)
+        (<array.array>_slot(index, SL_NONEMPTY_AT)).data.as_ushorts[slot] = <unsigned short>n
+        array.resize_smart(nonempty, n + 1)  # (nonempty.append(slot), without the method call)
+        nonempty.data.as_ushorts[n] = <unsigned short>slot
+    elif type(bucket) is list and PyList_GET_SIZE(bucket) < SL_LIST_MAX:
+        (<list>bucket).append(key)
+    else:
+        index.add(key)
+    return 0
+
+
+cdef bint _new_string(object db, dict data, object key, object value, Py_ssize_t* mem) except -1:
+    """Keyspace.set(key, value) for a key not in data (the caller looked),
+    a bytes value, under LRU with no on_new hook: as _overwrite_string, the
+    change of `mem` is added to *mem and the caller adds one to `dirty`;
+    False (nothing done) when the case is another."""
+    if type(key) is not bytes or type(value) is not bytes or _slot(db, K_LFU) \
+            or _slot(db, K_ON_NEW) is not None:
+        return False
+    PyDict_SetItem(data, key, value)
+    _index_key(_slot(db, K_SLOTS), <bytes>key)
+    mem[0] += NEW_STRING_COST + PyBytes_GET_SIZE(value) + PyBytes_GET_SIZE(key)
+    if len(data) > <Py_ssize_t>_slot(db, K_CELLS_LIMIT):
+        db._grow_cells()  # (doubles the cells: a few times in a database's life)
+    _touch_lru(db, key)
+    _signal_string(db, key)  # (section "strings: a new key")
+    return True
+
+
+cdef inline int _signal_string(object db, object key) except -1:
+    """Keyspace.modified(key) for a string, less the `dirty` count the
+    caller adds: the WATCHes failed, a client blocked on the key woken.
+    (Both dicts are empty unless somebody watches or waits: a size test.)"""
+    if _dict_size(_slot(db, K_WATCHERS)):
+        db.touch(key)
+    cdef dict blocked = _slot(db, K_BLOCKED)
+    if _dict_size(blocked) and PyDict_Contains(blocked, key):
+        db.on_ready(db, key)
+    return 0

@@ -30,6 +30,7 @@ from ringcache.server.session import Session
 from ringcache.protocol.resp import OK
 from ringcache.pubsub.notifications import NOTIFY_STRING, notify
 from ringcache.storage.clock import ManualClock
+from ringcache.storage import slots
 from ringcache.storage.zset import ZSet
 
 load_all()  # (the command table, before the reference handlers below read it)
@@ -122,6 +123,8 @@ def keyspace_state(db) -> dict:
                  for key, value in db.data.items()},
         "expires": dict(db.expires),
         "slots": sorted(db.slots.keys(slot) for slot in range(16384) if db.slots.keys(slot)),
+        "slot_index": (bytes(db.slots.occupied), db.slots.nonempty.tobytes(),
+                       db.slots.nonempty_at.tobytes(), [type(b).__name__ for b in db.slots.buckets]),
         "mem": db.mem,
         "dirty": db.dirty,
         "cells": (db.cells.tobytes(), db.cells_mask),
@@ -207,20 +210,27 @@ def rearm(node: Node) -> list[bool]:
     return failed
 
 
+def record_fallbacks(node: Node) -> list[bytes]:
+    """The names of the commands of node.session that execute_batch sends
+    to the general path (Dispatcher._execute), as they happen."""
+    fallbacks: list[bytes] = []
+    execute = node.server.dispatcher._execute
+
+    def counting_execute(session, argv):
+        if session is node.session:
+            fallbacks.append(argv[0])
+        return execute(session, argv)
+
+    node.server.dispatcher._execute = counting_execute  # type: ignore[method-assign]
+    return fallbacks
+
+
 @pytest.mark.parametrize("lfu", [False, True], ids=["lru", "lfu"])
 @pytest.mark.parametrize("seed", range(6))
 def test_fast_path_and_general_path_leave_the_same_state(seed, lfu):
     rng = random.Random(seed)
     fast, general = Node(lfu, seed), Node(lfu, seed)
-    fallbacks: list[bytes] = []  # commands of execute_batch that took the general path
-    execute = fast.server.dispatcher._execute
-
-    def counting_execute(session, argv):
-        if session is fast.session:
-            fallbacks.append(argv[0])
-        return execute(session, argv)
-
-    fast.server.dispatcher._execute = counting_execute  # type: ignore[method-assign]
+    fallbacks = record_fallbacks(fast)
     commands = random_commands(rng, 600)
     for node in (fast, general):
         for key, session in node.watchers.items():
@@ -262,12 +272,30 @@ def test_fast_path_and_general_path_leave_the_same_state(seed, lfu):
     assert want["stats"][2] > 0  # keys expired
 
 
+def traced_batch(server: Server, session: Session, commands: list) -> tuple[bytes, int, list[str]]:
+    """execute_batch's replies and count, and the names of the Python
+    functions it called."""
+    import sys
+
+    called: list[str] = []
+
+    def profile(frame, event, arg):
+        if event == "call":
+            called.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        replies, done = server.dispatcher.execute_batch(session, commands)
+    finally:
+        sys.setprofile(None)
+    return replies, done, called
+
+
 def test_typed_handlers_run_no_python_on_the_compiled_path():
     """On the compiled path the commonest commands on plain values run no
     Python function at all (their typed handlers, ringcache/_speedups.pyx);
     on the pure path their Python handlers run. (A typed handler that
     always handed its work back to Python would pass every comparison.)"""
-    import sys
 
     from ringcache.accel import ACCELERATED
 
@@ -287,17 +315,7 @@ def test_typed_handlers_run_no_python_on_the_compiled_path():
                 [b"ZPOPMAX", b"zs"], [b"ZRANGE", b"zs", b"0", b"-1"], [b"ZADD", b"zn", b"-inf", b"x"],
                 [b"ZINCRBY", b"zn", b"1", b"y"], [b"ZPOPMIN", b"zn"], [b"ZPOPMIN", b"zn"],
                 [b"ZPOPMIN", b"zn"], [b"ZSCORE", b"zn", b"x"], [b"ZRANGE", b"zn", b"0", b"-1"]]
-    called: list[str] = []
-
-    def profile(frame, event, arg):
-        if event == "call":
-            called.append(frame.f_code.co_name)
-
-    sys.setprofile(profile)
-    try:
-        replies, done = server.dispatcher.execute_batch(session, commands)
-    finally:
-        sys.setprofile(None)
+    replies, done, called = traced_batch(server, session, commands)
     assert done == len(commands)
     assert replies == (b"$1\r\n1\r\n+OK\r\n:3\r\n*2\r\n$1\r\n3\r\n$-1\r\n:1\r\n:-1\r\n:4\r\n:5\r\n"
                        b"$1\r\nx\r\n$1\r\ny\r\n:1\r\n$1\r\nw\r\n:1\r\n:1\r\n+OK\r\n:1\r\n"
@@ -320,6 +338,80 @@ def test_typed_handlers_run_no_python_on_the_compiled_path():
                 "zpopmin", "zpopmax", "zrange"} <= set(called)
 
 
+def test_new_keys_run_no_python_on_the_compiled_path():
+    """SET, MSET and INCR of missing keys store them in C (_speedups.pyx,
+    "strings: storing a new key"): no Keyspace.set, no SlotIndex.add, no
+    Keyspace.modified, for the first key of a slot and for one more."""
+    from ringcache.accel import ACCELERATED
+    from ringcache.storage.slots import key_slot
+
+    server = Server()
+    session = Session(server, 1, "a:1", "b:2")
+    db = server.db(0)
+    commands = [[b"SET", b"{a}1", b"x"], [b"SET", b"{a}2", b"y"], [b"INCR", b"{a}3"], [b"INCR", b"n"],
+                [b"MSET", b"{b}1", b"1", b"{b}2", b"2", b"{a}1", b"z", b"m", b"3"]]
+    replies, done, called = traced_batch(server, session, commands)
+    assert (replies, done) == (b"+OK\r\n+OK\r\n:1\r\n:1\r\n+OK\r\n", len(commands))
+    assert db.data == {b"{a}1": b"z", b"{a}2": b"y", b"{a}3": b"1", b"n": b"1", b"{b}1": b"1",
+                       b"{b}2": b"2", b"m": b"3"}
+    assert db.slots.keys(key_slot(b"a")) == [b"{a}1", b"{a}2", b"{a}3"]
+    assert sorted(db.slots.nonempty) == sorted({key_slot(k) for k in (b"a", b"b", b"n", b"m")})
+    python_side = {"set_", "mset", "incr", "_incr", "set", "add", "key_slot", "_record_new",
+                   "modified", "touch"}
+    if ACCELERATED:
+        assert not set(called) & python_side, called
+    else:
+        assert {"set_", "mset", "incr", "set", "add", "modified"} <= set(called)
+
+
+@pytest.mark.parametrize("lfu", [False, True], ids=["lru", "lfu"])
+def test_new_keys_in_bulk_leave_the_same_state(lfu):
+    """Thousands of new keys through execute_batch and through the
+    reference path: past the access cells' first growth (at 8192 keys), into
+    slots that get their first key and slots whose bucket outgrows its list
+    (hash tags: LIST_MAX keys in one slot), with TTLs, WATCHes and a write
+    stream (the Node's), and the same state after every batch."""
+    rng = random.Random(lfu)
+    fast, general = Node(lfu, 3), Node(lfu, 3)
+    fallbacks = record_fallbacks(fast)
+
+    def key() -> bytes:
+        return rng.choice([b"key:%d" % rng.randrange(30000), b"{t}%d" % rng.randrange(150), rng.choice(KEYS)])
+
+    for node in (fast, general):
+        for i in range(8100):  # (just below the cells' first growth)
+            node.server.db(0).set(b"pre:%d" % i, b"p")
+        for k, session in node.watchers.items():
+            node.run(session, [b"WATCH", k])
+    for _ in range(150):
+        batch = []
+        for _ in range(rng.randrange(1, 16)):
+            roll = rng.random()
+            if roll < 0.5:
+                batch.append([b"MSET", *(arg for _ in range(rng.randrange(1, 11)) for arg in (key(), b"v" * 32))])
+            elif roll < 0.75:
+                batch.append([b"SET", key(), b"v" * rng.randrange(40)])
+            elif roll < 0.85:
+                batch.append([b"INCR", key()])
+            elif roll < 0.92:
+                batch.append([b"SET", key(), b"t", b"PX", b"%d" % rng.randrange(1, 5000)])
+            else:
+                batch.append([b"DEL", key(), key()])
+        data, done = fast.server.dispatcher.execute_batch(fast.session, batch)
+        assert data == b"".join(run_reference(general, argv) for argv in batch), batch
+        assert done == len(batch)
+        assert rearm(fast) == rearm(general)
+        step = rng.randrange(0, 300)
+        for node in (fast, general):
+            node.clock.advance(step)
+            node.server.refresh_lru_clock()
+        assert node_state(fast) == node_state(general)
+    db = fast.server.db(0)
+    assert len(db.data) > 8192 and len(db.cells) > 16384  # (the cells grew)
+    assert type(db.slots.buckets[slots.key_slot(b"t")]) is set  # (past LIST_MAX)
+    assert not fallbacks  # (all on the compiled loop: typed or Python handlers)
+
+
 def test_ci_runs_the_compiled_path_when_it_says_so():
     """A build that failed falls back to the pure path quietly (setup.py:
     the package must install without a compiler), so on CI, where the
@@ -340,7 +432,6 @@ def test_collection_handlers_run_no_python_on_the_compiled_path():
     from a copy, a big one from its sampling pool), LRANGE, EXPIRE (no write
     stream: see above), HGETALL, HSET and HGET on a hash past PROMOTE_AT,
     MSET over existing strings (no Keyspace.set)."""
-    import sys
 
     from ringcache.accel import ACCELERATED
 
@@ -354,17 +445,7 @@ def test_collection_handlers_run_no_python_on_the_compiled_path():
                 [b"HGETALL", b"h"], [b"HGETALL", b"nope"], [b"HSET", b"big", b"f1", b"w", b"new", b"n"],
                 [b"HGET", b"big", b"f1"], [b"MSET", b"s", b"5", b"t", b"6"], [b"EXPIRE", b"s", b"100"],
                 [b"EXPIRE", b"s", b"200"], [b"EXPIRE", b"nope", b"1"], [b"SPOP", b"one"], [b"SPOP", b"bigset"]]
-    called: list[str] = []
-
-    def profile(frame, event, arg):
-        if event == "call":
-            called.append(frame.f_code.co_name)
-
-    sys.setprofile(profile)
-    try:
-        replies, done = server.dispatcher.execute_batch(session, commands)
-    finally:
-        sys.setprofile(None)
+    replies, done, called = traced_batch(server, session, commands)
     assert done == len(commands)
     expected = (b"*3\r\n$2\r\nm0\r\n$2\r\nm1\r\n$2\r\nm2\r\n*2\r\n$3\r\nm78\r\n$3\r\nm79\r\n*0\r\n"
                 b"*2\r\n$1\r\nf\r\n$1\r\nv\r\n*0\r\n:1\r\n$1\r\nw\r\n+OK\r\n:1\r\n:1\r\n:0\r\n$1\r\nm\r\n")

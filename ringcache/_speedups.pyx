@@ -2137,9 +2137,10 @@ cdef inline bint _overwrite_string(object db, object key, PyObject* found, objec
 # (a plain socket, whole commands, nothing queued or held, no output limits
 # to check): the connection's and session's fields are read at their slot's
 # offset (both classes declare those fields in __slots__), and the socket
-# calls are made without releasing the GIL, which a non-blocking call on a
-# ready socket does not need (releasing and taking it back cost ~1,000
-# instructions a call). Anything else goes to the Python methods before this
+# calls are made without releasing the GIL while the interpreter has no
+# other thread (_alone): a non-blocking call on a ready socket does not
+# wait, and releasing and taking the GIL back cost ~1,000 instructions a
+# call. Anything else goes to the Python methods before this
 # changed anything: Connection.received with the bytes read,
 # Connection.write, Connection.flush.
 
@@ -2148,6 +2149,24 @@ cdef extern from "<sys/socket.h>":
     ssize_t _send "send"(int fd, const void* buf, size_t n, int flags) nogil
 
 from libc.errno cimport errno, EAGAIN, EINTR
+
+cdef extern from "Python.h":
+    ctypedef struct PyInterpreterState:
+        pass
+    ctypedef struct PyThreadState:
+        pass
+    PyInterpreterState* PyInterpreterState_Get()
+    PyThreadState* PyInterpreterState_ThreadHead(PyInterpreterState*)
+    PyThreadState* PyThreadState_Next(PyThreadState*)
+
+
+cdef inline bint _alone() noexcept:
+    # The interpreter's only thread: nobody can be waiting for the GIL. With
+    # other threads (cluster mode's control plane, the AOF fsync thread, a
+    # replica's loader) the socket calls release it, as the socket module
+    # does: holding it through them would make those threads wait for the
+    # interpreter's switch interval (5 ms) instead of the next call.
+    return PyThreadState_Next(PyInterpreterState_ThreadHead(PyInterpreterState_Get())) == NULL
 
 cdef extern from "<errno.h>":
     int EWOULDBLOCK  # (libc.errno lacks it; EAGAIN's value on Linux)
@@ -2219,9 +2238,20 @@ def bind_server(server, handle, report):
 def on_readable(conn):
     """ringcache.server.connection.Connection.on_readable, compiled, for a
     Connection on a plain socket (see the section's header)."""
-    cdef ssize_t n = _recv(<int>PyLong_AsLong(_slot(conn, C_FD)), _in, _read_size, 0)
+    cdef int fd = <int>PyLong_AsLong(_slot(conn, C_FD))
+    cdef ssize_t n
+    cdef int error = 0
+    if _alone():
+        n = _recv(fd, _in, _read_size, 0)
+        if n < 0:
+            error = errno
+    else:
+        with nogil:
+            n = _recv(fd, _in, _read_size, 0)
+            if n < 0:
+                error = errno
     if n <= 0:
-        if n < 0 and (errno == EAGAIN or errno == EWOULDBLOCK or errno == EINTR):
+        if n < 0 and (error == EAGAIN or error == EWOULDBLOCK or error == EINTR):
             return  # (EINTR: the socket is still readable, the loop calls again)
         conn.close()  # the peer hung up, or the connection failed
         return
@@ -2286,9 +2316,21 @@ cdef bint _flush(object server, object conn) except -1:
     if type(chunk) is not bytes or _slot(server, SV_REPLIES_HELD):
         return False
     cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk)
-    cdef ssize_t sent = _send(<int>PyLong_AsLong(_slot(conn, C_FD)), PyBytes_AS_STRING(chunk), size, 0)
+    cdef int fd = <int>PyLong_AsLong(_slot(conn, C_FD))
+    cdef const char* data = PyBytes_AS_STRING(chunk)
+    cdef ssize_t sent
+    cdef int error = 0
+    if _alone():
+        sent = _send(fd, data, size, 0)
+        if sent < 0:
+            error = errno
+    else:
+        with nogil:
+            sent = _send(fd, data, size, 0)
+            if sent < 0:
+                error = errno
     if sent < 0:
-        if errno != EAGAIN and errno != EWOULDBLOCK and errno != EINTR:
+        if error != EAGAIN and error != EWOULDBLOCK and error != EINTR:
             return False  # (flush() sends again and meets the error itself)
         sent = 0
     out.clear()

@@ -165,14 +165,20 @@ def count(kind: str, run: bool, parse_only: bool) -> int:
         args.append("--run")
     if parse_only:
         args.append("--parse-only")
+    return callgrind_instructions(args)
+
+
+def callgrind_instructions(args: list[str], cwd: str | None = None) -> int:
+    """The instructions the program `args` executes, counted by callgrind
+    (benchmarks/p1_instructions.py uses it too)."""
     # A fixed hash seed: with a random one the dicts' probe sequences, and so
     # the counts, moved by a few hundred instructions per command between runs.
     env = dict(os.environ, PYTHONHASHSEED="0")
     out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args],
-                         capture_output=True, text=True, check=True, env=env).stderr
+                         capture_output=True, text=True, check=True, env=env, cwd=cwd).stderr
     match = re.search(r"Collected : (\d+)", out)
     if not match:
-        raise RuntimeError(f"no instruction count in valgrind's output:\n{out[-2000:]}")
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{out[-3000:]}")
     return int(match.group(1))
 
 

@@ -27,16 +27,15 @@ import argparse
 import asyncio
 import gc
 import itertools
-import os
 import random
-import re
 import shutil
 import socket
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 import sys
 import tempfile
 from pathlib import Path
+
+from instructions import callgrind_instructions
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 400
@@ -118,14 +117,7 @@ def count(kind: str, clients: int, rounds: int) -> int:
     args = [sys.executable, __file__, "--workload", kind, "--clients", str(clients),
             "--rounds", str(rounds)]
     with tempfile.TemporaryDirectory() as cwd:  # (no dump.rdb of the tree is loaded)
-        # (A fixed hash seed: dict and set layouts, and so the counts, repeat.)
-        out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args],
-                             capture_output=True, text=True, cwd=cwd,
-                             env={**os.environ, "PYTHONHASHSEED": "0"}).stderr
-    match = re.search(r"Collected : (\d+)", out)
-    if not match:
-        raise RuntimeError(f"no instruction count in valgrind's output:\n{out[-3000:]}")
-    return int(match.group(1))
+        return callgrind_instructions(args, cwd)
 
 
 def main() -> int:

@@ -2168,6 +2168,27 @@ cdef inline bint _alone() noexcept:
     # interpreter's switch interval (5 ms) instead of the next call.
     return PyThreadState_Next(PyInterpreterState_ThreadHead(PyInterpreterState_Get())) == NULL
 
+
+cdef inline ssize_t _socket_io(bint sending, int fd, char* buf, size_t n, int* error) noexcept:
+    # One recv or send on a non-blocking socket, the GIL released only when
+    # another thread may want it (_alone); *error is errno after a failure.
+    cdef ssize_t done
+    if _alone():
+        done = _send(fd, buf, n, 0) if sending else _recv(fd, buf, n, 0)
+        if done < 0:
+            error[0] = errno
+    else:
+        with nogil:
+            done = _send(fd, buf, n, 0) if sending else _recv(fd, buf, n, 0)
+            if done < 0:
+                error[0] = errno
+    return done
+
+
+cdef inline bint _would_block(int error) noexcept:
+    # (EINTR: the socket is still ready, the loop calls again)
+    return error == EAGAIN or error == EWOULDBLOCK or error == EINTR
+
 cdef extern from "<errno.h>":
     int EWOULDBLOCK  # (libc.errno lacks it; EAGAIN's value on Linux)
 from cpython.long cimport PyLong_AsLong
@@ -2238,21 +2259,11 @@ def bind_server(server, handle, report):
 def on_readable(conn):
     """ringcache.server.connection.Connection.on_readable, compiled, for a
     Connection on a plain socket (see the section's header)."""
-    cdef int fd = <int>PyLong_AsLong(_slot(conn, C_FD))
-    cdef ssize_t n
     cdef int error = 0
-    if _alone():
-        n = _recv(fd, _in, _read_size, 0)
-        if n < 0:
-            error = errno
-    else:
-        with nogil:
-            n = _recv(fd, _in, _read_size, 0)
-            if n < 0:
-                error = errno
+    cdef ssize_t n = _socket_io(False, <int>PyLong_AsLong(_slot(conn, C_FD)), _in, _read_size, &error)
     if n <= 0:
-        if n < 0 and (error == EAGAIN or error == EWOULDBLOCK or error == EINTR):
-            return  # (EINTR: the socket is still readable, the loop calls again)
+        if n < 0 and _would_block(error):
+            return
         conn.close()  # the peer hung up, or the connection failed
         return
     session = _slot(conn, C_SESSION)
@@ -2316,21 +2327,11 @@ cdef bint _flush(object server, object conn) except -1:
     if type(chunk) is not bytes or _slot(server, SV_REPLIES_HELD):
         return False
     cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk)
-    cdef int fd = <int>PyLong_AsLong(_slot(conn, C_FD))
-    cdef const char* data = PyBytes_AS_STRING(chunk)
-    cdef ssize_t sent
     cdef int error = 0
-    if _alone():
-        sent = _send(fd, data, size, 0)
-        if sent < 0:
-            error = errno
-    else:
-        with nogil:
-            sent = _send(fd, data, size, 0)
-            if sent < 0:
-                error = errno
+    cdef ssize_t sent = _socket_io(True, <int>PyLong_AsLong(_slot(conn, C_FD)),
+                                   PyBytes_AS_STRING(chunk), size, &error)
     if sent < 0:
-        if error != EAGAIN and error != EWOULDBLOCK and error != EINTR:
+        if not _would_block(error):
             return False  # (flush() sends again and meets the error itself)
         sent = 0
     out.clear()
